@@ -1,0 +1,50 @@
+# ww_bayes: `make demo` and `make test` are the two commands a new user needs.
+# Both create .venv (from a Python >= 3.12 found by scripts/find_python.sh) and install the pinned stack.
+
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+DEMO_N    ?= 179840
+DEMO_SEED ?= 1
+DATA      := data/cohort.parquet
+
+.PHONY: demo test lint format lock bench clean
+
+$(VPY):
+	@py=$$(./scripts/find_python.sh) || exit 1; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+
+$(STAMP): $(VPY) pyproject.toml $(CONSTRAINTS)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p data results
+	$(VENV)/bin/ww-bayes simulate --n $(DEMO_N) --seed $(DEMO_SEED) --out $(DATA)
+	$(VENV)/bin/ww-bayes validate $(DATA)
+
+test: $(STAMP)
+	$(VPY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ww_bayes tests benchmarks
+	$(VENV)/bin/ruff format --check ww_bayes tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format ww_bayes tests benchmarks
+	$(VENV)/bin/ruff check --fix ww_bayes tests benchmarks
+
+# Re-pin the whole stack (run after changing dependencies in pyproject.toml).
+lock: $(VPY)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e ".[dev]"
+	$(VPY) -m pip freeze --exclude-editable | grep -v '^-e' > $(CONSTRAINTS)
+
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_simulate.py
+
+clean:
+	rm -rf $(VENV) data results/*.nc results/*.csv results/*.png results/*.html

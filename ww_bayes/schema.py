@@ -1,0 +1,385 @@
+"""The experiment's data schema: one person per row, and `validate()` that lists every problem at once.
+
+Every label used anywhere in ww_bayes (arms, Werkverkenner classes, regions, months, outcome columns) is
+defined here once and imported elsewhere.
+
+Werkverkenner is UWV's profiling questionnaire: it predicts a claimant's chance of work within a year and
+places them in a class of that chance in percent. Claimants without a completed questionnaire have class
+``none``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# --- arms and contrasts ---------------------------------------------------------------------------
+ARM_SERVICE = "service"
+ARM_CONTROL_ENFORCEMENT = "control_enforcement"
+ARM_CONTROL_NONE = "control_none"
+ARMS: tuple[str, ...] = (ARM_SERVICE, ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
+#: Randomisation shares by BSN (source: SEO evaluation design).
+ARM_SHARES: dict[str, float] = {
+    ARM_SERVICE: 0.80,
+    ARM_CONTROL_ENFORCEMENT: 0.10,
+    ARM_CONTROL_NONE: 0.10,
+}
+
+#: Contrasts reported everywhere, as (treated arm, comparison arm).
+CONTRASTS: dict[str, tuple[str, str]] = {
+    "service_vs_control_enforcement": (ARM_SERVICE, ARM_CONTROL_ENFORCEMENT),
+    "enforcement_vs_none": (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE),
+    "service_vs_control_none": (ARM_SERVICE, ARM_CONTROL_NONE),
+}
+
+# --- Werkverkenner classes --------------------------------------------------------------------------
+WERKVERKENNER_CLASSES: tuple[str, ...] = ("0-25", "25-50", "50-75", "75-100", "none")
+#: Classes at or below a 50% predicted chance of work get an early werkoriëntatiegesprek.
+WEAK_CLASSES: tuple[str, ...] = ("0-25", "25-50")
+
+# --- regions ------------------------------------------------------------------------------------------
+#: The 35 Dutch arbeidsmarktregio's (labour-market regions) used by the synthetic cohort.
+#: Real extracts may use any region labels.
+REGIONS_NL: tuple[str, ...] = (
+    "Groningen",
+    "Friesland",
+    "Drenthe",
+    "Regio Zwolle",
+    "Twente",
+    "Stedendriehoek en Noordwest Veluwe",
+    "Achterhoek",
+    "Midden-Gelderland",
+    "Food Valley",
+    "Rijk van Nijmegen",
+    "Rivierenland",
+    "Amersfoort",
+    "Midden-Utrecht",
+    "Gooi en Vechtstreek",
+    "Noord-Holland Noord",
+    "Zaanstreek/Waterland",
+    "Groot Amsterdam",
+    "Zuid-Kennemerland en IJmond",
+    "Zuid-Holland Centraal",
+    "Holland Rijnland",
+    "Haaglanden",
+    "Midden-Holland",
+    "Rijnmond",
+    "Drechtsteden",
+    "Gorinchem",
+    "Zeeland",
+    "West-Brabant",
+    "Midden-Brabant",
+    "Noordoost-Brabant",
+    "Zuidoost-Brabant",
+    "Helmond-De Peel",
+    "Noord-Limburg",
+    "Midden-Limburg",
+    "Zuid-Limburg",
+    "Flevoland",
+)
+
+# --- covariates -----------------------------------------------------------------------------------------
+SEXES: tuple[str, ...] = ("female", "male")
+EDUCATION_LEVELS: tuple[str, ...] = ("low", "mid", "high")
+AGE_RANGE: tuple[int, int] = (15, 67)  # WW is for employees below the state pension age
+
+# --- months and outcomes --------------------------------------------------------------------------------
+N_MONTHS = 30
+MONTHS: tuple[int, ...] = tuple(range(1, N_MONTHS + 1))
+OUTCOME_PREFIXES: tuple[str, ...] = ("employed", "ww")
+#: Study inflow window, inclusive (YYYY-MM).
+INFLOW_FIRST = "2017-12"
+INFLOW_LAST = "2018-12"
+
+
+def month_column(prefix: str, month: int) -> str:
+    """Name of the monthly status column, e.g. ``month_column("ww", 12) == "ww_m12"``."""
+    if prefix not in OUTCOME_PREFIXES:
+        raise ValueError(f"unknown outcome prefix {prefix!r}; expected one of {OUTCOME_PREFIXES}")
+    if month not in MONTHS:
+        raise ValueError(f"month must be in 1..{N_MONTHS}, got {month}")
+    return f"{prefix}_m{month}"
+
+
+def month_columns(prefix: str) -> list[str]:
+    """All monthly columns of one outcome, months 1..30 in order."""
+    return [month_column(prefix, m) for m in MONTHS]
+
+
+#: The published 12-month outcomes are aliases of monthly columns, not stored twice.
+HEADLINE_OUTCOMES: dict[str, str] = {
+    "job_12m": month_column("employed", 12),
+    "ww_12m": month_column("ww", 12),
+}
+
+ID_COLUMN = "person_id"
+LABEL_COLUMNS: dict[str, tuple[str, ...] | None] = {
+    "arm": ARMS,
+    "werkverkenner": WERKVERKENNER_CLASSES,
+    "region": None,  # any non-empty label in real data
+}
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    ID_COLUMN,
+    *LABEL_COLUMNS,
+    "inflow_month",
+    *month_columns("employed"),
+    *month_columns("ww"),
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("age", "sex", "education")
+OPTIONAL_LABELS: dict[str, tuple[str, ...]] = {"sex": SEXES, "education": EDUCATION_LEVELS}
+
+_MONTH_COLUMN_RE = re.compile(r"^(employed|ww)_m(-?\d+)$")
+_INFLOW_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_SHOW_VALUES = 5  # how many distinct bad values a message lists
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One schema violation: which column, what is wrong, which values, how many rows."""
+
+    column: str
+    message: str
+    values: tuple = ()
+    n_rows: int = 0
+
+    def __str__(self) -> str:
+        text = f"column {self.column!r}: {self.message}"
+        if self.values:
+            shown = ", ".join(repr(v) for v in self.values[:_SHOW_VALUES])
+            more = len(self.values) - _SHOW_VALUES
+            text += f" [values: {shown}{f', … {more} more' if more > 0 else ''}]"
+        if self.n_rows:
+            text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''})"
+        return text
+
+
+class SchemaError(ValueError):
+    """Raised by :func:`validate` with every problem found in a cohort table."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(
+            f"cohort data does not follow the ww_bayes schema ({n} problem{'s' if n != 1 else ''}):\n{lines}"
+        )
+
+
+def _python_values(values) -> tuple:
+    """Distinct values as plain Python scalars, most frequent first."""
+    counts = pd.Series(values).value_counts(dropna=False)
+    return tuple(v.item() if isinstance(v, np.generic) else v for v in counts.index)
+
+
+def _check_labels(df: pd.DataFrame, column: str, allowed: tuple[str, ...] | None) -> list[Problem]:
+    problems = []
+    values = df[column]
+    missing = values.isna()
+    if missing.any():
+        problems.append(Problem(column, "missing values (NA) in a required label", (), missing.sum()))
+    as_text = values[~missing].astype(str)
+    if allowed is None:
+        bad = as_text.str.strip() == ""
+        if bad.any():
+            problems.append(Problem(column, "empty labels", ("",), int(bad.sum())))
+        return problems
+    bad = ~as_text.isin(allowed)
+    if bad.any():
+        problems.append(
+            Problem(
+                column,
+                f"unknown labels; allowed: {', '.join(allowed)}",
+                _python_values(as_text[bad]),
+                int(bad.sum()),
+            )
+        )
+    else:
+        empty = [label for label in allowed if not (as_text == label).any()]
+        if column in ("arm", "werkverkenner") and empty:
+            problems.append(Problem(column, f"no persons at all in {', '.join(map(repr, empty))}", (), 0))
+    return problems
+
+
+def _check_month_columns(df: pd.DataFrame) -> list[Problem]:
+    problems = []
+    for column in df.columns:
+        match = _MONTH_COLUMN_RE.match(str(column))
+        if match and not 1 <= int(match.group(2)) <= N_MONTHS:
+            problems.append(
+                Problem(str(column), f"month out of range: months are 1..{N_MONTHS} after inflow")
+            )
+    return problems
+
+
+def _check_outcome(df: pd.DataFrame, column: str) -> list[Problem]:
+    values = df[column]
+    numeric = pd.to_numeric(values, errors="coerce")
+    not_binary = values.notna() & ~numeric.isin([0, 1])
+    if not_binary.any():
+        return [
+            Problem(
+                column,
+                "outcome values must be 0, 1 or NA",
+                _python_values(values[not_binary]),
+                int(not_binary.sum()),
+            )
+        ]
+    return []
+
+
+def _check_na_only_after_observation(df: pd.DataFrame, prefix: str) -> list[Problem]:
+    """NA marks months not observed (late inflow): once a month is NA, every later month is NA too."""
+    columns = month_columns(prefix)
+    missing = df[columns].isna().to_numpy()
+    # a later month observed after an earlier NA month
+    observed_later = np.flip(np.logical_or.accumulate(np.flip(~missing, axis=1), axis=1), axis=1)
+    gap = missing[:, :-1] & observed_later[:, 1:]
+    if not gap.any():
+        return []
+    rows = gap.any(axis=1)
+    first_bad = [columns[i] for i in gap[rows].argmax(axis=1)]
+    return [
+        Problem(
+            prefix + "_m*",
+            "NA in a month followed by an observed month (NA may only mark months not yet observed)",
+            _python_values(first_bad),
+            int(rows.sum()),
+        )
+    ]
+
+
+def _check_inflow(df: pd.DataFrame) -> list[Problem]:
+    values = df["inflow_month"]
+    missing = values.isna()
+    problems = []
+    if missing.any():
+        problems.append(Problem("inflow_month", "missing values (NA)", (), int(missing.sum())))
+    text = values[~missing].astype(str)
+    bad_format = ~text.str.match(_INFLOW_RE)
+    if bad_format.any():
+        problems.append(
+            Problem(
+                "inflow_month",
+                "not a YYYY-MM month",
+                _python_values(text[bad_format]),
+                int(bad_format.sum()),
+            )
+        )
+    outside = ~bad_format & ((text < INFLOW_FIRST) | (text > INFLOW_LAST))
+    if outside.any():
+        problems.append(
+            Problem(
+                "inflow_month",
+                f"outside the study inflow window {INFLOW_FIRST}..{INFLOW_LAST}",
+                _python_values(text[outside]),
+                int(outside.sum()),
+            )
+        )
+    return problems
+
+
+def _check_optional(df: pd.DataFrame) -> list[Problem]:
+    problems = []
+    for column, allowed in OPTIONAL_LABELS.items():
+        if column in df.columns:
+            present = df[column].dropna().astype(str)
+            bad = ~present.isin(allowed)
+            if bad.any():
+                problems.append(
+                    Problem(
+                        column,
+                        f"unknown labels; allowed: {', '.join(allowed)}",
+                        _python_values(present[bad]),
+                        int(bad.sum()),
+                    )
+                )
+    if "age" in df.columns:
+        age = df["age"]
+        numeric = pd.to_numeric(age, errors="coerce")
+        low, high = AGE_RANGE
+        bad = age.notna() & ~numeric.between(low, high)
+        if bad.any():
+            problems.append(
+                Problem(
+                    "age",
+                    f"age must be a number in {low}..{high}",
+                    _python_values(age[bad]),
+                    int(bad.sum()),
+                )
+            )
+    return problems
+
+
+def validate(df: pd.DataFrame) -> None:
+    """Check a cohort table against the schema; raise one :class:`SchemaError` listing every problem.
+
+    Returns None when the table is valid. Nothing is modified.
+    """
+    problems: list[Problem] = []
+    missing_columns = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing_columns:
+        problems.append(
+            Problem(
+                ", ".join(missing_columns[:8]) + (" …" if len(missing_columns) > 8 else ""),
+                f"{len(missing_columns)} required column(s) missing",
+            )
+        )
+    problems += _check_month_columns(df)
+
+    if ID_COLUMN in df.columns:
+        ids = df[ID_COLUMN]
+        if ids.isna().any():
+            problems.append(Problem(ID_COLUMN, "missing values (NA)", (), int(ids.isna().sum())))
+        duplicated = ids.duplicated(keep=False) & ids.notna()
+        if duplicated.any():
+            problems.append(
+                Problem(
+                    ID_COLUMN,
+                    "duplicated person_id",
+                    _python_values(ids[duplicated]),
+                    int(duplicated.sum()),
+                )
+            )
+    for column, allowed in LABEL_COLUMNS.items():
+        if column in df.columns:
+            problems += _check_labels(df, column, allowed)
+    if "inflow_month" in df.columns:
+        problems += _check_inflow(df)
+    for prefix in OUTCOME_PREFIXES:
+        present = [c for c in month_columns(prefix) if c in df.columns]
+        for column in present:
+            problems += _check_outcome(df, column)
+        if len(present) == N_MONTHS:
+            problems += _check_na_only_after_observation(df, prefix)
+    problems += _check_optional(df)
+    if problems:
+        raise SchemaError(problems)
+
+
+def to_typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with the schema's dtypes: categoricals for labels, nullable Int8 for outcomes.
+
+    Call only on a table that passed :func:`validate`.
+    """
+    typed = df.copy()
+    typed["arm"] = pd.Categorical(typed["arm"].astype(str), categories=ARMS)
+    typed["werkverkenner"] = pd.Categorical(
+        typed["werkverkenner"].astype(str), categories=WERKVERKENNER_CLASSES
+    )
+    regions = typed["region"].astype(str)
+    known = set(regions.unique())
+    order = [r for r in REGIONS_NL if r in known] + sorted(known - set(REGIONS_NL))
+    typed["region"] = pd.Categorical(regions, categories=order)
+    typed["inflow_month"] = typed["inflow_month"].astype(str)
+    for prefix in OUTCOME_PREFIXES:
+        for column in month_columns(prefix):
+            typed[column] = pd.to_numeric(typed[column]).astype("Int8")
+    for column, allowed in OPTIONAL_LABELS.items():
+        if column in typed.columns:
+            typed[column] = pd.Categorical(typed[column], categories=allowed)
+    if "age" in typed.columns:
+        typed["age"] = pd.to_numeric(typed["age"]).astype("Int16")
+    return typed
