@@ -34,4 +34,5 @@ fi
   echo "ww_bayes needs Python >= 3.12 (pymc 6 and arviz 1 do not install on older Pythons), and none was found."
   echo "Tried: \$PYTHON, python3.13, python3.12 on PATH, and pyenv's installed versions."
   echo "Install one (for example 'pyenv install 3.12') or point PYTHON at it: make demo PYTHON=/path/to/python3.12"
-} >&2exit 1
+} >&2
+exit 1
