@@ -25,6 +25,8 @@ demo: $(STAMP)
 	@mkdir -p data results
 	$(VENV)/bin/ww-bayes simulate --n $(DEMO_N) --seed $(DEMO_SEED) --out $(DATA)
 	$(VENV)/bin/ww-bayes validate $(DATA)
+	$(VENV)/bin/ww-bayes fit models/job_finding_12m.toml --data $(DATA) --out results/job_finding_12m.nc
+	$(VENV)/bin/ww-bayes fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
 
 test: $(STAMP)
 	$(VPY) -m pytest -q
@@ -45,6 +47,7 @@ lock: $(VPY)
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_simulate.py
+	$(VPY) benchmarks/bench_fit.py
 
 clean:
 	rm -rf $(VENV) data results/*.nc results/*.csv results/*.png results/*.html

@@ -38,10 +38,10 @@ from scipy.special import expit, logit, ndtr
 from tqdm.auto import tqdm
 
 from ww_bayes import __version__, published
+from ww_bayes.estimands import contrast_pp, level_rates
 from ww_bayes.schema import (
     ARM_SHARES,
     ARMS,
-    CONTRASTS,
     EDUCATION_LEVELS,
     INFLOW_FIRST,
     INFLOW_LAST,
@@ -498,34 +498,16 @@ def _truth_tree(generating_sum, realised_sum, cell, n_cells, params, cal, seed, 
 def truth_effects(rates: xr.Dataset) -> xr.DataTree:
     """Contrast effects (pp) per cell, Werkverkenner class, region and overall from per-arm rates.
 
-    ``rates`` has ``rate_generating`` and ``rate_realised`` (outcome, arm, werkverkenner, region, month)
-    and ``n_persons`` (werkverkenner, region); aggregates weight cells by the cohort's own composition.
+    ``rates`` has ``rate_generating`` and ``rate_realised`` (outcome, arm, werkverkenner, region,
+    month) and ``n_persons`` (werkverkenner, region); see :mod:`ww_bayes.estimands`.
     """
-    weights = rates["n_persons"]
-    groups = {}
+    groups: dict[str, dict[str, xr.DataArray]] = {}
     for kind in ("generating", "realised"):
-        rate = rates[f"rate_{kind}"]
-        effect = (
-            xr.concat(
-                [
-                    rate.sel(arm=treated, drop=True) - rate.sel(arm=comparison, drop=True)
-                    for treated, comparison in CONTRASTS.values()
-                ],
-                dim=pd.Index(list(CONTRASTS), name="contrast"),
-            )
-            * 100
-        )
-        filled = effect.fillna(0)
-        groups.setdefault("by_cell", {})[f"{kind}_pp"] = effect
-        for name, over in (
-            ("by_werkverkenner", "region"),
-            ("by_region", "werkverkenner"),
-            ("overall", ("werkverkenner", "region")),
-        ):
-            groups.setdefault(name, {})[f"{kind}_pp"] = (filled * weights).sum(over) / weights.sum(over)
+        for level, rate in level_rates(rates[f"rate_{kind}"], rates["n_persons"]).items():
+            groups.setdefault(level, {})[f"{kind}_pp"] = contrast_pp(rate)
     tree = xr.DataTree()
-    for name, variables in groups.items():
-        tree[f"effects/{name}"] = xr.DataTree(xr.Dataset(variables))
+    for level, variables in groups.items():
+        tree[f"effects/{level}"] = xr.DataTree(xr.Dataset(variables))
     return tree
 
 

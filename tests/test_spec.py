@@ -1,0 +1,66 @@
+"""Model specs: the shipped TOML files load; unknown keys and bad values are named in the error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ww_bayes.spec import SpecError, load_spec, parse_spec
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+JOB = (MODELS / "job_finding_12m.toml").read_text()
+
+
+def test_shipped_specs_load():
+    job = load_spec(MODELS / "job_finding_12m.toml")
+    ww = load_spec(MODELS / "ww_claim_12m.toml")
+    assert (job.outcome, ww.outcome) == ("employed_m12", "ww_m12")
+    assert job.groups == ("werkverkenner", "region")
+    assert job.pooling["service"] == {"werkverkenner": "partial", "region": "partial"}
+    assert job.interval_label == "eti90"
+    assert job.text == JOB
+
+
+def test_priors_are_described_with_pp():
+    text = load_spec(MODELS / "job_finding_12m.toml").describe_priors()
+    assert "service: mean ~ Normal(0, 0.5)" in text and " pp" in text
+    assert "partial pooling" in text
+
+
+def test_alias_outcome_and_pooling_per_factor():
+    text = JOB.replace('outcome = "employed_m12"', 'outcome = "job_12m"').replace(
+        'service = "partial"', 'service = { werkverkenner = "none", region = "full" }'
+    )
+    spec = parse_spec(text)
+    assert spec.outcome == "employed_m12"
+    assert spec.pooling["service"] == {"werkverkenner": "none", "region": "full"}
+    assert spec.with_pooling("full").pooling["baseline"] == {"werkverkenner": "full", "region": "full"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("chains = 4", "chainz = 4", "unknown key 'sampler.chainz'"),
+        ("chains = 4", "chains = -1", "'sampler.chains' must be >= 1"),
+        ("chains = 4", 'chains = "four"', "'sampler.chains' must be an integer"),
+        ('service = "partial"', 'service = "some"', "'pooling.service.werkverkenner' must be one of"),
+        ("group_sd = 0.2", "group_sd = 0", "'priors.service.group_sd' must be > 0"),
+        ('outcome = "employed_m12"', 'outcome = "employed_m31"', "'outcome' must be a monthly status column"),
+        ('groups = ["werkverkenner", "region"]', 'groups = ["province"]', "'groups' must be a list"),
+        ("max_rhat = 1.01", "max_rhat = 0.9", "'convergence.max_rhat' must be >= 1"),
+        ('interval_kind = "eti"', 'interval_kind = "hpd"', "'summary.interval_kind' must be one of"),
+        ("smallest_effect_pp = 0.5", "smallest_effect = 0.5", "unknown key 'smallest_effect'"),
+    ],
+)
+def test_bad_specs_name_the_key(old, new, message):
+    assert old in JOB
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_spec(JOB.replace(old, new, 1), source="models/x.toml")
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="not valid TOML"):
+        parse_spec("name = ")
+    with pytest.raises(SpecError, match="no such model specification"):
+        load_spec(tmp_path / "absent.toml")

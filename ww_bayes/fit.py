@@ -1,0 +1,371 @@
+"""Fit a model spec to a cohort: sample, check convergence, derive effects, attach provenance, save.
+
+``fit(spec, data)`` returns an ``xarray.DataTree`` with the groups posterior, sample_stats, observed_data
+(cell counts with their labels, never person rows), constant_data, prior, prior_predictive,
+posterior_predictive (counts and cell rates), log_likelihood, effects and diagnostics. ``save`` writes it
+atomically; ``load`` (or plain ``xr.load_datatree``) reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from ww_bayes import __version__
+from ww_bayes.effects import posterior_effects
+from ww_bayes.io import file_sha256, load_cohort, load_datatree, write_datatree
+from ww_bayes.model import ModelData, build_model, prepare_data
+from ww_bayes.spec import ConvergenceThresholds, ModelSpec
+
+#: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's C backend,
+#: which compiles in about a second where numba takes ten; the sampler itself runs nutpie (numba).
+POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}
+PRIOR_DRAWS = 500
+FIT_KIND = "ww_bayes posterior fit"
+PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
+
+Log = Callable[[str], None]
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit missed one of its convergence thresholds."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Convergence:
+    """The result of checking a fit against its thresholds."""
+
+    converged: bool
+    problems: list[str]
+    table: xr.Dataset
+    divergences: int
+
+    def report(self) -> str:
+        if self.converged:
+            worst_rhat = float(self.table["r_hat_max"].max())
+            worst_ess = float(self.table["ess_bulk_min"].where(self.table["ess_checked"]).min())
+            return (
+                f"converged: max R-hat {worst_rhat:.3f}, min ESS bulk of effect parameters {worst_ess:.0f}, "
+                f"{self.divergences} divergences"
+            )
+        return "NOT CONVERGED:\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+# --- sampling ------------------------------------------------------------------------------------------
+
+
+_COMPILED: dict[str, tuple] = {}
+
+
+def _structure_key(spec: ModelSpec, data: ModelData) -> str:
+    """What a compiled model depends on: everything but the data values and the sampler settings."""
+    return json.dumps(
+        {
+            "groups": spec.groups,
+            "pooling": spec.pooling,
+            "priors": {k: dataclasses.asdict(v) for k, v in spec.priors.items()},
+            "levels": data.levels,
+            "n_cells": data.n_cells,
+            "likelihood": data.likelihood,
+        },
+        sort_keys=True,
+    )
+
+
+def _sample_nutpie(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm.Model, xr.DataTree]:
+    """Sample with nutpie, reusing the compiled model when only the data values changed."""
+    import nutpie
+
+    key = _structure_key(spec, data)
+    model = build_model(spec, data)
+    new_values = {name: model[name].get_value() for name in model.named_vars if _is_data(model, name)}
+    if key in _COMPILED:
+        compiled = _COMPILED[key].with_data(**new_values)
+    else:
+        compiled = nutpie.compile_pymc_model(model, var_names=[v.name for v in model.free_RVs])
+        _COMPILED[key] = compiled
+    settings = spec.sampler
+    tree = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        progress_bar=progress,
+    )
+    return model, tree
+
+
+def _is_data(model: pm.Model, name: str) -> bool:
+    return name in {v.name for v in model.data_vars}
+
+
+def _sample_pymc(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm.Model, xr.DataTree]:
+    model = build_model(spec, data)
+    settings = spec.sampler
+    with model:
+        tree = pm.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            target_accept=settings.target_accept,
+            random_seed=settings.seed,
+            nuts_sampler="pymc",
+            var_names=[v.name for v in model.free_RVs],
+            progressbar=progress,
+            compute_convergence_checks=False,
+            compile_kwargs=POSTPROCESS_COMPILE,
+        )
+    return model, tree
+
+
+# --- groups --------------------------------------------------------------------------------------------
+
+
+def _cell_labels(data: ModelData) -> dict[str, tuple[str, np.ndarray]]:
+    return {
+        column: ("cell", data.cells[column].astype(str).to_numpy())
+        for column in data.cells.columns
+        if column not in ("successes", "trials")
+    }
+
+
+def _observed(data: ModelData) -> tuple[xr.Dataset, xr.Dataset]:
+    coords = {"cell": np.arange(data.n_cells), **_cell_labels(data)}
+    observed = xr.Dataset({"y": ("cell", data.cells["successes"].to_numpy())}, coords=coords)
+    constant = xr.Dataset(
+        {"trials": ("cell", data.cells["trials"].to_numpy()), "n_persons": data.weights}, coords=coords
+    )
+    return observed, constant
+
+
+def _predictive(model: pm.Model, tree: xr.DataTree, data: ModelData, seed: int) -> dict[str, xr.Dataset]:
+    trials = xr.DataArray(data.cells["trials"].to_numpy(), dims="cell")
+    # only the posterior: pymc would compare our constant_data (int64) with its own data (int32)
+    posterior_predictive = pm.sample_posterior_predictive(
+        xr.DataTree.from_dict({"posterior": tree["posterior"].ds}),
+        model=model,
+        var_names=["y"],
+        random_seed=seed,
+        progressbar=False,
+        extend_inferencedata=False,
+        compile_kwargs=POSTPROCESS_COMPILE,
+    )["posterior_predictive"].to_dataset()
+    posterior_predictive["y_rate"] = posterior_predictive["y"] / trials
+    posterior_predictive["y_rate"].attrs["description"] = "predicted cell rate: successes / trials"
+    prior = pm.sample_prior_predictive(
+        draws=PRIOR_DRAWS, model=model, random_seed=seed + 1, compile_kwargs=POSTPROCESS_COMPILE
+    )
+    prior_predictive = prior["prior_predictive"].to_dataset()
+    prior_predictive["y_rate"] = prior_predictive["y"] / trials
+    return {
+        "posterior_predictive": posterior_predictive,
+        "prior": prior["prior"].ds.drop_vars("rate", errors="ignore"),
+        "prior_predictive": prior_predictive,
+    }
+
+
+# --- convergence ----------------------------------------------------------------------------------------
+
+
+def effect_parameters(posterior: xr.Dataset) -> list[str]:
+    """Posterior variables that are effect parameters (held to the ESS threshold)."""
+    return [
+        name
+        for name in posterior.data_vars
+        if name.startswith(("service_", "enforcement_")) and ("_mean" in name or "_by_" in name)
+    ]
+
+
+def check_convergence(tree: xr.DataTree, thresholds: ConvergenceThresholds) -> Convergence:
+    """R-hat (all posterior and effect variables), ESS bulk/tail (effect parameters and effects), and
+    divergences against the spec's thresholds.
+    """
+    sampled = {
+        "posterior": [v for v in tree["posterior"].ds.data_vars if v != "rate"],
+        "effects": [v for v in tree["effects"].ds.data_vars if "chain" in tree["effects"].ds[v].dims],
+    }
+    ess_checked = set(effect_parameters(tree["posterior"].ds)) | {f"effects/{v}" for v in sampled["effects"]}
+    rows = []
+    for group, names in sampled.items():
+        ds = tree[group].ds[names]
+        rhat, bulk, tail = az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail")
+        for name in names:
+            label = name if group == "posterior" else f"{group}/{name}"
+            rows.append(
+                (
+                    label,
+                    float(rhat[name].max(skipna=True)),
+                    float(bulk[name].min(skipna=True)),
+                    float(tail[name].min(skipna=True)),
+                    label in ess_checked,
+                )
+            )
+    frame = pd.DataFrame(
+        rows, columns=["variable", "r_hat_max", "ess_bulk_min", "ess_tail_min", "ess_checked"]
+    )
+    table = xr.Dataset.from_dataframe(frame.set_index("variable"))
+    divergences = int(tree["sample_stats"].ds["diverging"].sum())
+    problems = []
+    for row in frame.itertuples():
+        if not row.r_hat_max <= thresholds.max_rhat:
+            problems.append(f"{row.variable}: R-hat {row.r_hat_max:.3f} > {thresholds.max_rhat}")
+        if row.ess_checked and not row.ess_bulk_min >= thresholds.min_ess_bulk:
+            problems.append(f"{row.variable}: ESS bulk {row.ess_bulk_min:.0f} < {thresholds.min_ess_bulk}")
+        if row.ess_checked and not row.ess_tail_min >= thresholds.min_ess_tail:
+            problems.append(f"{row.variable}: ESS tail {row.ess_tail_min:.0f} < {thresholds.min_ess_tail}")
+    if divergences > thresholds.max_divergences:
+        problems.append(f"{divergences} divergent transitions > {thresholds.max_divergences} allowed")
+    table.attrs.update(
+        {
+            "converged": int(not problems),
+            "divergences": divergences,
+            "max_rhat": thresholds.max_rhat,
+            "min_ess_bulk": thresholds.min_ess_bulk,
+            "min_ess_tail": thresholds.min_ess_tail,
+            "max_divergences": thresholds.max_divergences,
+            "ess_scope": "effect parameters (service/enforcement means and group values) and effects",
+        }
+    )
+    table["ess_checked"] = table["ess_checked"].astype("int8")
+    return Convergence(converged=not problems, problems=problems, table=table, divergences=divergences)
+
+
+# --- provenance and the public verbs ----------------------------------------------------------------------
+
+
+def _data_digest(df: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _provenance(spec: ModelSpec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except Exception:  # a missing optional package is recorded as such
+            versions[package] = "not installed"
+    return {
+        "ww_bayes_kind": FIT_KIND,
+        "ww_bayes_version": __version__,
+        "model_name": spec.name,
+        "outcome": spec.outcome,
+        "spec_source": spec.source,
+        "spec_text": spec.text,
+        "data_sha256": sha256,
+        "data_sha256_of": sha_of,
+        "n_persons": data.n_persons,
+        "n_persons_outcome_missing": data.n_missing,
+        "n_cells": data.n_cells,
+        "likelihood": data.likelihood,
+        "seed": spec.sampler.seed,
+        "sampler": spec.sampler.sampler,
+        "chains": spec.sampler.chains,
+        "draws": spec.sampler.draws,
+        "tune": spec.sampler.tune,
+        "target_accept": spec.sampler.target_accept,
+        "package_versions": json.dumps(versions, sort_keys=True),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "interval_kind": spec.interval_kind,
+        "interval_prob": spec.interval_prob,
+        "smallest_effect_pp": spec.smallest_effect_pp,
+    }
+
+
+def fit(
+    spec: ModelSpec,
+    data: pd.DataFrame | str | os.PathLike,
+    *,
+    likelihood: str = "binomial",
+    progress: bool = True,
+    log: Log | None = print,
+) -> xr.DataTree:
+    """Fit ``spec`` to a cohort (a DataFrame following the schema, or a CSV/Parquet path).
+
+    Prints the priors before sampling and the convergence report after; an unconverged fit also raises a
+    :class:`ConvergenceWarning` and is flagged in the file (root attr ``converged = "no"``).
+    """
+    say = log or (lambda _: None)
+    if isinstance(data, str | os.PathLike):
+        sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
+        df = load_cohort(data)
+    else:
+        df = data
+        sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
+    model_data = prepare_data(spec, df, likelihood=likelihood)
+    say(spec.describe_priors())
+    say(
+        f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
+        f"({model_data.n_missing:,} with {spec.outcome} not observed left out); "
+        f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
+    )
+    sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
+    model, sampled = sample(spec, model_data, progress)
+
+    tree = xr.DataTree()
+    posterior = pm.compute_deterministics(
+        sampled["posterior"].ds, model=model, merge_dataset=True, progressbar=False,
+        compile_kwargs=POSTPROCESS_COMPILE,
+    )  # fmt: skip
+    tree["posterior"] = xr.DataTree(posterior)
+    tree["sample_stats"] = xr.DataTree(sampled["sample_stats"].ds)
+    observed, constant = _observed(model_data)
+    tree["observed_data"] = xr.DataTree(observed)
+    tree["constant_data"] = xr.DataTree(constant)
+    log_likelihood = pm.compute_log_likelihood(
+        tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=POSTPROCESS_COMPILE
+    )
+    tree["log_likelihood"] = xr.DataTree(log_likelihood)
+    for name, ds in _predictive(model, tree, model_data, spec.sampler.seed).items():
+        tree[name] = xr.DataTree(ds)
+    tree["effects"] = xr.DataTree(
+        posterior_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
+    )
+    convergence = check_convergence(tree, spec.convergence)
+    tree["diagnostics"] = xr.DataTree(convergence.table)
+    tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
+    tree.attrs["converged"] = "yes" if convergence.converged else "no"
+    tree.attrs["convergence_report"] = convergence.report()
+    say(f"{spec.name}: {convergence.report()}")
+    if not convergence.converged:
+        warnings.warn(f"{spec.name} did not converge: {'; '.join(convergence.problems)}", ConvergenceWarning,
+                      stacklevel=2)  # fmt: skip
+    return tree
+
+
+def is_converged(tree: xr.DataTree) -> bool:
+    return tree.attrs.get("converged") == "yes"
+
+
+def save(tree: xr.DataTree, path: str | os.PathLike) -> Path:
+    """Write a fit to NetCDF atomically (temp file, then rename)."""
+    return write_datatree(tree, path)
+
+
+def load(path: str | os.PathLike) -> xr.DataTree:
+    """Read a fit written by :func:`save` (eagerly); warns when the fit is flagged as unconverged."""
+    tree = load_datatree(path)
+    if tree.attrs.get("ww_bayes_kind") != FIT_KIND:
+        raise ValueError(f"{path}: not a ww_bayes fit (attribute ww_bayes_kind is missing)")
+    if not is_converged(tree):
+        warnings.warn(
+            f"{path}: this fit did not converge: {tree.attrs.get('convergence_report', '')}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return tree
