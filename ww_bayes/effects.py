@@ -33,9 +33,9 @@ def posterior_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect
     rates = level_rates(rate, weights)
     effects = xr.Dataset()
     for level in levels_of(weights):
-        pp = contrast_pp(rates[level])
+        pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, ...)
         effects[f"effect_pp_{level}"] = pp
-        effects[f"relative_risk_{level}"] = contrast_relative_risk(rates[level])
+        effects[f"relative_risk_{level}"] = contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...)
         effects[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
         effects[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
     effects.attrs.update(
