@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -83,9 +84,10 @@ def test_save_load_round_trip(small_fit, tmp_path):
     plain = xr.load_datatree(path)  # no ww_bayes needed to read it
     xr.testing.assert_allclose(plain["effects"].ds, tree["effects"].ds)
     assert plain.attrs["spec_text"] == tree.attrs["spec_text"]
-    again = load(path) if tree.attrs["converged"] == "yes" else None
-    if again is not None:
-        xr.testing.assert_identical(again["posterior"].ds, plain["posterior"].ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the short fit may be flagged; tested elsewhere
+        again = load(path)
+    xr.testing.assert_identical(again["posterior"].ds, plain["posterior"].ds)
     save(plain, path)  # overwriting a file that was read eagerly works
 
 

@@ -12,7 +12,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from scipy.special import expit
 
 from ww_bayes.schema import HEADLINE_OUTCOMES, MONTHS, OUTCOME_PREFIXES, month_column
@@ -330,8 +329,3 @@ def load_spec(path: str | os.PathLike) -> ModelSpec:
     if not path.is_file():
         raise SpecError(f"{path}: no such model specification")
     return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
-
-
-def implied_pp(logit_effect: float, baseline_rate: float) -> float:
-    """Percentage points implied by a logit-scale effect at a baseline rate (for prior comments)."""
-    return float(100 * (expit(np.log(baseline_rate / (1 - baseline_rate)) + logit_effect) - baseline_rate))
