@@ -1,11 +1,16 @@
-"""Shared fixtures: small simulated cohorts (fast, deterministic)."""
+"""Shared fixtures: simulated cohorts (deterministic) and the full-cohort fits of the shipped specs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import xarray as xr
 
+from ww_bayes.fit import fit
 from ww_bayes.simulate import SimulatedCohort, simulate_cohort
+from ww_bayes.spec import load_spec
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +31,17 @@ def small_df(small_cohort) -> pd.DataFrame:
     for column in ("arm", "werkverkenner", "region", "sex", "education"):
         df[column] = df[column].astype(str)
     return df
+
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture(scope="session")
+def full_fits(full_cohort) -> dict[str, xr.DataTree]:
+    """The shipped 12-month specs, as shipped (nutpie, 4 chains), fit once on the calibrated cohort and
+    shared by the recovery and frequentist-comparison tests (about a minute in all).
+    """
+    return {
+        name: fit(load_spec(MODELS / f"{name}.toml"), full_cohort.data, progress=False, log=None)
+        for name in ("job_finding_12m", "ww_claim_12m")
+    }

@@ -85,12 +85,12 @@ def _structure_key(spec: ModelSpec, data: ModelData) -> str:
     )
 
 
-def _sample_nutpie(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm.Model, xr.DataTree]:
+def _sample_nutpie(spec: ModelSpec, data: ModelData, progress: bool) -> xr.DataTree:
     """Sample with nutpie, reusing the compiled model when only the data values changed."""
     import nutpie
 
     key = _structure_key(spec, data)
-    model = build_model(spec, data)
+    model = build_model(spec, data, for_sampling=True)
     new_values = {name: model[name].get_value() for name in model.named_vars if _is_data(model, name)}
     if key in _COMPILED:
         compiled = _COMPILED[key].with_data(**new_values)
@@ -106,16 +106,17 @@ def _sample_nutpie(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm
         seed=settings.seed,
         target_accept=settings.target_accept,
         progress_bar=progress,
+        save_warmup=False,
     )
-    return model, tree
+    return tree
 
 
 def _is_data(model: pm.Model, name: str) -> bool:
     return name in {v.name for v in model.data_vars}
 
 
-def _sample_pymc(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm.Model, xr.DataTree]:
-    model = build_model(spec, data)
+def _sample_pymc(spec: ModelSpec, data: ModelData, progress: bool) -> xr.DataTree:
+    model = build_model(spec, data, for_sampling=True)
     settings = spec.sampler
     with model:
         tree = pm.sample(
@@ -130,7 +131,7 @@ def _sample_pymc(spec: ModelSpec, data: ModelData, progress: bool) -> tuple[pm.M
             compute_convergence_checks=False,
             compile_kwargs=POSTPROCESS_COMPILE,
         )
-    return model, tree
+    return tree
 
 
 # --- groups --------------------------------------------------------------------------------------------
@@ -315,11 +316,12 @@ def fit(
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
-    model, sampled = sample(spec, model_data, progress)
+    sampled = sample(spec, model_data, progress)
+    model = build_model(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
 
     tree = xr.DataTree()
     posterior = pm.compute_deterministics(
-        sampled["posterior"].ds, model=model, merge_dataset=True, progressbar=False,
+        sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
         compile_kwargs=POSTPROCESS_COMPILE,
     )  # fmt: skip
     tree["posterior"] = xr.DataTree(posterior)

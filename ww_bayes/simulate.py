@@ -277,8 +277,8 @@ def _solve_shift(offsets: np.ndarray, target: float) -> float:
 
 def _solve_effect(eta: np.ndarray, extra: np.ndarray, target_pp: float) -> float:
     """The logit effect l with mean(expit(eta + l + extra) - expit(eta)) == target_pp / 100."""
-    if target_pp == 0:
-        return 0.0
+    if target_pp == 0 and not np.any(extra):
+        return 0.0  # exactly; with region deviations (extra) the class effect must offset their mean
     base = expit(eta).mean()
     return brentq(lambda lam: expit(eta + lam + extra).mean() - base - target_pp / 100, -10, 10, xtol=1e-12)
 
