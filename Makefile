@@ -27,6 +27,8 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes validate $(DATA)
 	$(VENV)/bin/ww-bayes fit models/job_finding_12m.toml --data $(DATA) --out results/job_finding_12m.nc
 	$(VENV)/bin/ww-bayes fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
+	$(VENV)/bin/ww-bayes compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
+	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
 
 test: $(STAMP)
 	$(VPY) -m pytest -q

@@ -13,6 +13,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from ww_bayes.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
 from ww_bayes.effects import summary_table  # noqa: E402
 from ww_bayes.fit import ConvergenceWarning, fit, load, save  # noqa: E402
+from ww_bayes.frequentist import compare, itt  # noqa: E402
 from ww_bayes.io import load_cohort, write_cohort  # noqa: E402
 from ww_bayes.schema import SchemaError, validate  # noqa: E402
 from ww_bayes.simulate import Calibration, simulate_cohort  # noqa: E402
@@ -27,7 +28,9 @@ __all__ = [
     "SpecError",
     "__version__",
     "aggregate_cells",
+    "compare",
     "fit",
+    "itt",
     "load",
     "load_cohort",
     "load_spec",

@@ -8,6 +8,8 @@ import time
 import warnings
 from pathlib import Path
 
+import xarray as xr
+
 from ww_bayes.effects import coverage
 from ww_bayes.fit import ConvergenceWarning
 from ww_bayes.io import CohortFileError
@@ -104,6 +106,57 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from ww_bayes.fit import load
+    from ww_bayes.frequentist import compare, fit_levels, frequentist_group, itt
+    from ww_bayes.io import atomic_write, file_sha256, load_cohort, write_datatree
+    from ww_bayes.plots import forest_plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        tree = load(args.fit)
+    if tree.attrs.get("converged") != "yes":
+        print(f"WARNING: {args.fit} did not converge; its posterior is not to be trusted.", file=sys.stderr)
+    if str(tree.attrs.get("data_sha256_of", "")).startswith("file") and not args.allow_other_data:
+        if file_sha256(args.data) != tree.attrs["data_sha256"]:
+            print(f"error: {args.data} is not the file {args.fit} was fit on (SHA-256 differs); "
+                  "pass --allow-other-data to compare anyway", file=sys.stderr)  # fmt: skip
+            return 2
+    df = load_cohort(args.data)
+    frequentist = itt(
+        df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(args.covariates),
+        cov_type=args.cov_type,
+    )  # fmt: skip
+    table = compare(tree, frequentist)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.fit).stem
+    csv = atomic_write(out / f"{stem}_compare.csv", lambda tmp: table.to_csv(tmp, index=False))
+    figure = forest_plot(table)
+    png = atomic_write(out / f"{stem}_forest.png", lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    label = table.attrs["interval_label"]
+    shown = table[table["level"] != "by_region"]
+    print(f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) vs "
+          f"posterior, percentage points")  # fmt: skip
+    print(f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {'95% CI':>17} {'p':>7} "
+          f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}")  # fmt: skip
+    for row in shown.itertuples():
+        ci = f"[{row.frequentist_ci95_lb:+.2f}, {row.frequentist_ci95_ub:+.2f}]"
+        interval = (
+            f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
+        )
+        shrink = "" if row.level == "overall" else f"{row.shrinkage:.2f}"
+        print(f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} {ci:>17} "
+              f"{row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} "
+              f"{shrink:>9}")  # fmt: skip
+    if args.store:
+        tree["frequentist"] = xr.DataTree(frequentist_group(frequentist))
+        write_datatree(tree, args.fit)
+        print(f"stored the estimates as group 'frequentist' in {args.fit}")
+    print(f"wrote {csv} and {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ww-bayes",
@@ -140,6 +193,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("chains", "draws", "tune", "seed"):
         fit.add_argument(f"--{name}", type=int, default=None, help=f"override sampler.{name} of the spec")
     fit.set_defaults(run=_fit)
+
+    compare = commands.add_parser(
+        "compare",
+        help="frequentist ITT estimates beside a fit's posterior: table (CSV) and forest plot (PNG)",
+    )
+    compare.add_argument("fit", help="a fit NetCDF, e.g. results/job_finding_12m.nc")
+    compare.add_argument("--data", required=True, help="the cohort the fit was made on (.parquet or .csv)")
+    compare.add_argument("--out", required=True, help="output folder, e.g. results/")
+    compare.add_argument(
+        "--covariates", nargs="*", default=[], choices=["age", "sex", "education"], help="OLS covariates"
+    )
+    compare.add_argument(
+        "--cov-type", default="HC2", choices=["HC2", "cluster"], help="HC2 or cluster-robust by region"
+    )
+    compare.add_argument("--store", action="store_true", help="also store a 'frequentist' group in the fit")
+    compare.add_argument(
+        "--allow-other-data", action="store_true", help="compare even if --data is not the fit's data file"
+    )
+    compare.set_defaults(run=_compare)
     return parser
 
 

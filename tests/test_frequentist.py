@@ -1,0 +1,175 @@
+"""Frequentist ITT estimates: equal to hand computations, named like the posterior, compared and plotted."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ww_bayes.cli import main
+from ww_bayes.fit import ConvergenceWarning, fit, save
+from ww_bayes.frequentist import compare, fit_levels, itt
+from ww_bayes.io import write_cohort
+from ww_bayes.plots import forest_data, forest_plot
+from ww_bayes.schema import CONTRASTS
+from ww_bayes.spec import load_spec
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def by_hand(df: pd.DataFrame, column: str, treated: str, comparison: str) -> tuple[float, float]:
+    """Difference in means (pp) and its unequal-variance standard error, which is HC2 for arm dummies."""
+    a = df.loc[df["arm"] == treated, column].dropna().astype(float)
+    b = df.loc[df["arm"] == comparison, column].dropna().astype(float)
+    return 100 * (a.mean() - b.mean()), 100 * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+
+
+def test_lpm_without_covariates_is_the_difference_in_means_with_hc2_by_hand(small_cohort):
+    df = small_cohort.data
+    table = itt(df, "ww_m12", levels=("overall", "by_werkverkenner"), class_effects=False)
+    for contrast, (treated, comparison) in CONTRASTS.items():
+        row = table[(table["contrast"] == contrast) & (table["level"] == "overall")].iloc[0]
+        estimate, se = by_hand(df, "ww_m12", treated, comparison)
+        assert row["estimate"] == pytest.approx(estimate, abs=1e-9)
+        assert row["se"] == pytest.approx(se, rel=1e-9)
+        for group, rows in df.groupby("werkverkenner", observed=True):
+            sub = table[(table["contrast"] == contrast) & (table["group"] == str(group))].iloc[0]
+            estimate, se = by_hand(rows, "ww_m12", treated, comparison)
+            assert sub["estimate"] == pytest.approx(estimate, abs=1e-9)
+            assert sub["se"] == pytest.approx(se, rel=1e-9)
+
+
+def test_any_month_drops_unobserved_persons_and_adjusts_subgroup_p_values(small_cohort):
+    df = small_cohort.data
+    table = itt(df, "employed_m30", levels=("overall", "by_werkverkenner"))
+    assert (table["n"][table["level"] == "overall"] == df["employed_m30"].notna().sum()).all()
+    subgroups = table[table["level"] == "by_werkverkenner"]
+    assert (subgroups["p_holm"] >= subgroups["p_bh"] - 1e-12).all()
+    assert (subgroups["p_bh"] >= subgroups["p_value"] - 1e-12).all()
+    assert (subgroups["p_holm"] > subgroups["p_value"]).any()
+    overall = table[table["level"] == "overall"]
+    assert (overall["p_holm"] == overall["p_value"]).all()
+
+
+def test_covariates_cluster_and_logit_run_and_agree_roughly(small_cohort):
+    df = small_cohort.data
+    plain = itt(df, "job_12m", levels=("overall",))
+    adjusted = itt(df, "job_12m", levels=("overall",), covariates=("age", "sex", "education"))
+    clustered = itt(df, "job_12m", levels=("overall",), cov_type="cluster")
+    logit = itt(df, "job_12m", levels=("overall",), method="logit")
+    assert clustered["estimate"].to_numpy() == pytest.approx(plain["estimate"].to_numpy(), abs=1e-9)
+    assert not np.allclose(clustered["se"], plain["se"])
+    assert adjusted["covariates"].iloc[0] == "age,sex,education"
+    # randomised arms: adjusting or switching to a logit moves estimates far less than their standard error
+    for other in (adjusted, logit):
+        assert (abs(other["estimate"] - plain["estimate"]) < 0.5 * plain["se"]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outcome": "job_13"}, "no column 'job_13'"),
+        ({"covariates": ("income",)}, "not allowed"),
+        ({"cov_type": "HC9"}, "cov_type must be one of"),
+        ({"levels": ("by_sector",)}, "use overall, by_werkverkenner or by_region"),
+    ],
+)
+def test_bad_arguments_are_named(small_cohort, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        itt(small_cohort.data, **{"outcome": "job_12m", **kwargs})
+
+
+def test_empty_arm_in_a_subgroup_is_named(small_cohort):
+    df = small_cohort.data
+    df = df[~((df["region"] == "Zeeland") & (df["arm"] == "control_none"))]
+    with pytest.raises(ValueError, match="subgroup.s. cannot be estimated") as error:
+        itt(df, "job_12m", levels=("by_region",))
+    assert "by_region 'Zeeland' (" in str(error.value) and "no persons in arm(s) control_none" in str(
+        error.value
+    )
+
+
+def test_missing_covariate_values_are_counted(small_df):
+    small_df.loc[small_df.index[:7], "age"] = np.nan
+    with pytest.raises(ValueError, match="covariate 'age': 7 rows without a value"):
+        itt(small_df, "job_12m", levels=("overall",), covariates=("age",))
+
+
+@pytest.fixture(scope="module")
+def small_fit_file(small_cohort, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    spec = load_spec(MODELS / "job_finding_12m.toml")
+    spec = dataclasses.replace(spec, groups=("werkverkenner",)).with_sampler(
+        chains=2, draws=150, tune=150, seed=4, sampler="pymc"
+    )
+    data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short chains: convergence is not tested here
+        tree = fit(spec, data, progress=False, log=None)
+    return save(tree, folder / "job.nc"), data
+
+
+def test_compare_cli_writes_table_figure_and_group(small_fit_file, tmp_path, capsys):
+    fit_path, data = small_fit_file
+    assert main(["compare", str(fit_path), "--data", str(data), "--out", str(tmp_path), "--store"]) == 0
+    table = pd.read_csv(tmp_path / "job_compare.csv")
+    assert len(table) == 3 * (1 + 5)  # contrasts x (overall + 5 classes)
+    assert {
+        "frequentist_estimate",
+        "frequentist_ci95_lb",
+        "posterior_mean",
+        "posterior_eti90_lb",
+        "shrinkage",
+    } <= set(table)
+    assert (tmp_path / "job_forest.png").stat().st_size > 10_000
+    stored = xr.load_datatree(fit_path)["frequentist"].ds
+    assert stored.sizes["estimate"] == len(table)
+    assert "service_vs_control_enforcement" in capsys.readouterr().out
+
+
+def test_compare_cli_refuses_other_data(small_fit_file, small_cohort, tmp_path, capsys):
+    fit_path, _ = small_fit_file
+    other = write_cohort(small_cohort.data.iloc[:-1], tmp_path / "other.parquet")
+    assert main(["compare", str(fit_path), "--data", str(other), "--out", str(tmp_path)]) == 2
+    assert "not the file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec_name", ["job_finding_12m", "ww_claim_12m"])
+def test_posterior_agrees_with_lpm_and_pools_small_groups_toward_overall(full_cohort, full_fits, spec_name):
+    tree = full_fits[spec_name]
+    frequentist = itt(full_cohort.data, tree.attrs["outcome"], levels=fit_levels(tree))
+    table = compare(tree, frequentist)
+    overall = table[table["level"] == "overall"]
+    assert len(overall) == 3
+    assert (abs(overall["posterior_mean"] - overall["frequentist_estimate"]) < 0.3).all(), overall
+    # Small subgroups whose unpooled estimate lies over one standard error from the overall effect are
+    # moved toward it. Pooling acts on the logit scale, so in pp a fully pooled group may land a little past
+    # the population-average effect (its baseline rate and class mix differ): allow 10% of the distance.
+    table = table.merge(
+        frequentist[["contrast", "level", "group", "se", "n"]], on=["contrast", "level", "group"]
+    )
+    target = table["contrast"].map(overall.set_index("contrast")["posterior_mean"])
+    far = (abs(table["frequentist_estimate"] - target) > table["se"]) & (table["level"] != "overall")
+    smallest = table["n"] <= table.loc[table["level"] == "by_region", "n"].nsmallest(30).max()
+    checked = table[far & (smallest | (table["level"] == "by_werkverkenner"))]
+    assert len(checked) >= 10
+    assert checked["shrinkage"].between(0, 1.1).all(), checked[["contrast", "group", "shrinkage"]]
+
+    figure = forest_plot(table)
+    panels = figure.axes
+    assert len(panels) == 3 * 2  # contrasts x (by_werkverkenner, by_region)
+    for ax in panels:
+        contrast, level = ax.get_title().split("\n")
+        data = forest_data(table, contrast, level)
+        unpooled, pooled = ax.containers
+        np.testing.assert_allclose(
+            np.asarray(unpooled.lines[0].get_xdata(), float), data["frequentist_estimate"]
+        )
+        np.testing.assert_allclose(np.asarray(pooled.lines[0].get_xdata(), float), data["posterior_mean"])
+        assert [t.get_text() for t in ax.get_yticklabels()] == data["group"].tolist()

@@ -1,0 +1,298 @@
+"""Frequentist intention-to-treat estimates on the same estimands as the posterior ``effects`` group.
+
+The original evaluation's estimator: a linear probability model (statsmodels OLS) of the outcome on arm
+indicators, with Werkverkenner class fixed effects and optional covariates (age, sex, education), and
+heteroskedasticity-robust HC2 standard errors (or cluster-robust by region). Subgroup estimates come from
+the model fully interacted with the subgroup, which is one regression per Werkverkenner class or region
+(unpooled; the interacted design is block-diagonal, so estimates and HC2 errors are the same); Holm and
+Benjamini-Hochberg adjustments run over the subgroup tests of each contrast and level. A logit with average
+marginal effects is the robustness check for the overall effects.
+
+Every row is named like the ``effects`` group: ``estimand`` (``effect_pp``), ``contrast``
+(:data:`ww_bayes.schema.CONTRASTS`), ``level`` (``overall``, ``by_werkverkenner``, ``by_region``) and
+``group`` (``all`` or the class / region label). Effects are in percentage points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import xarray as xr
+from scipy import stats
+from scipy.special import expit
+from statsmodels.stats.multitest import multipletests
+
+from ww_bayes.effects import summary_table
+from ww_bayes.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
+
+GROUP_FACTORS = ("werkverkenner", "region")
+COV_TYPES = ("HC2", "cluster")
+METHODS = ("lpm", "logit")
+COLUMNS = (
+    "estimand", "contrast", "level", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "p_holm",
+    "p_bh", "n", "outcome", "method", "se_type", "class_effects", "covariates",
+)  # fmt: skip
+
+
+def resolve_outcome(outcome: str, columns) -> str:
+    """An outcome column (``employed_m18``) or a headline alias (``job_12m``)."""
+    column = HEADLINE_OUTCOMES.get(outcome, outcome)
+    if column not in columns:
+        raise ValueError(f"outcome {outcome!r}: no column {column!r} in the data")
+    return column
+
+
+def _covariates(df: pd.DataFrame, covariates: tuple[str, ...]) -> pd.DataFrame:
+    unknown = [c for c in covariates if c not in OPTIONAL_COLUMNS]
+    if unknown:
+        raise ValueError(f"covariates {unknown}: not allowed; choose from {', '.join(OPTIONAL_COLUMNS)}")
+    missing = [c for c in covariates if c not in df.columns]
+    if missing:
+        raise ValueError(f"covariates {missing}: not in the data")
+    parts = []
+    for column in covariates:
+        values = df[column]
+        if values.isna().any():
+            raise ValueError(
+                f"covariate {column!r}: {int(values.isna().sum()):,} rows without a value; "
+                "drop or impute them"
+            )
+        if column == "age":
+            age = values.astype("float64")
+            parts.append((age - age.mean()).rename("age_centred").to_frame())
+        else:
+            parts.append(pd.get_dummies(values.astype(str), prefix=column, drop_first=True, dtype="float64"))
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
+
+
+def _design(df: pd.DataFrame, class_effects: bool, covariates: tuple[str, ...]) -> pd.DataFrame:
+    """Arm indicators (one per arm, no intercept, so each contrast is a coefficient difference), class fixed
+    effects and covariates, for the persons in ``df``. Columns constant in ``df`` are left out.
+    """
+    arm = pd.Categorical(df["arm"].astype(str), categories=list(ARMS))
+    arms = pd.get_dummies(arm, dtype="float64").set_axis([f"arm[{a}]" for a in ARMS], axis=1)
+    empty = [a for a in ARMS if arms[f"arm[{a}]"].sum() == 0]
+    if empty:
+        raise ValueError(f"no persons in arm(s) {', '.join(empty)}; the arm contrasts are not identified")
+    parts = [arms.set_axis(df.index)]
+    if class_effects:
+        parts.append(
+            pd.get_dummies(df["werkverkenner"].astype(str), prefix="class", drop_first=True, dtype="float64")
+        )
+    parts.append(_covariates(df, covariates))
+    design = pd.concat(parts, axis=1)
+    constant = [c for c in design.columns if not c.startswith("arm[") and design[c].nunique() < 2]
+    return design.drop(columns=constant)
+
+
+def _subsets(df: pd.DataFrame, level: str):
+    """(group label, rows) for a level: the whole cohort, or each Werkverkenner class / region."""
+    if level == "overall":
+        yield "all", df
+        return
+    factor = level.removeprefix("by_")
+    labels = df[factor].astype(str)
+    present = set(labels.unique())
+    if factor == "werkverkenner":
+        order = [c for c in WERKVERKENNER_CLASSES if c in present] + sorted(
+            present - set(WERKVERKENNER_CLASSES)
+        )
+    else:
+        order = sorted(present)
+    for group in order:
+        yield group, df[labels == group]
+
+
+def _lpm(y, design, cov_type, clusters):
+    model = sm.OLS(y, design.to_numpy())
+    # QR rather than the default pinv: one decomposition instead of several SVDs of the n x p design
+    if cov_type == "cluster":
+        result = model.fit(method="qr", cov_type="cluster", cov_kwds={"groups": clusters})
+    else:
+        result = model.fit(method="qr", cov_type="HC2")
+    rows = []
+    for contrast, (treated, comparison) in CONTRASTS.items():
+        weights = np.zeros(design.shape[1])
+        weights[design.columns.get_loc(f"arm[{treated}]")] = 1.0
+        weights[design.columns.get_loc(f"arm[{comparison}]")] = -1.0
+        test = result.t_test(weights, use_t=False)
+        lower, upper = np.asarray(test.conf_int(alpha=0.05)).ravel()
+        estimate, se, p_value = (float(np.ravel(v)[0]) for v in (test.effect, test.sd, test.pvalue))
+        rows.append((contrast, estimate, se, lower, upper, p_value))
+    return rows
+
+
+def _logit_ame(y, design, cov_type, clusters):
+    """Average marginal effect of switching every person from the comparison arm to the treated arm, with a
+    delta-method standard error from the robust (or cluster-robust) logit covariance.
+    """
+    x = design.to_numpy()
+    model = sm.Logit(y, x)
+    if cov_type == "cluster":
+        result = model.fit(disp=0, cov_type="cluster", cov_kwds={"groups": clusters})
+    else:
+        result = model.fit(disp=0, cov_type="HC0")
+    beta, cov = result.params, result.cov_params()
+    arm_columns = [design.columns.get_loc(f"arm[{arm}]") for arm in ARMS]
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for contrast, arms in CONTRASTS.items():
+        switched = []
+        for arm in arms:  # everyone in the treated arm, then everyone in the comparison arm
+            xs = x.copy()
+            xs[:, arm_columns] = 0.0
+            xs[:, design.columns.get_loc(f"arm[{arm}]")] = 1.0
+            switched.append((expit(xs @ beta), xs))
+        (p1, x1), (p0, x0) = switched
+        estimate = float(np.mean(p1 - p0))
+        gradient = ((p1 * (1 - p1))[:, None] * x1 - (p0 * (1 - p0))[:, None] * x0).mean(axis=0)
+        se = float(np.sqrt(gradient @ cov @ gradient))
+        p_value = float(2 * stats.norm.sf(abs(estimate / se)))
+        rows.append((contrast, estimate, se, estimate - z * se, estimate + z * se, p_value))
+    return rows
+
+
+def itt(
+    df: pd.DataFrame,
+    outcome: str = "job_12m",
+    *,
+    levels: tuple[str, ...] = ("overall", "by_werkverkenner", "by_region"),
+    covariates: tuple[str, ...] = (),
+    class_effects: bool = True,
+    cov_type: str = "HC2",
+    method: str = "lpm",
+) -> pd.DataFrame:
+    """Intention-to-treat effects (pp) of every contrast at every level, one row per estimand.
+
+    ``outcome``: any month column (``ww_m18``) or a headline alias (``job_12m``); persons whose month is
+    not observed drop out. ``cov_type``: ``"HC2"`` or ``"cluster"`` (by region; per-region estimates then
+    keep HC2, since a region's effect rests on one cluster). ``method``: ``"lpm"`` or ``"logit"`` (average
+    marginal effects). Subgroup p-values also come Holm- and BH-adjusted (``p_holm``, ``p_bh``).
+    """
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    bad_levels = [lv for lv in levels if lv != "overall" and lv.removeprefix("by_") not in GROUP_FACTORS]
+    if bad_levels:
+        raise ValueError(f"levels {bad_levels}: use overall, by_werkverkenner or by_region")
+    column = resolve_outcome(outcome, df.columns)
+    observed = df[df[column].notna()]
+    estimator = _lpm if method == "lpm" else _logit_ame
+    frames, problems = [], []
+    for level in levels:
+        level_cov = "HC2" if (cov_type == "cluster" and level == "by_region") else cov_type
+        rows = []
+        for group, subset in _subsets(observed, level):
+            try:
+                design = _design(subset, class_effects and level != "by_werkverkenner", tuple(covariates))
+            except (
+                ValueError
+            ) as error:  # collected, so one error lists every subgroup that cannot be estimated
+                problems.append(f"{level} {group!r} ({len(subset):,} persons with {column}): {error}")
+                continue
+            y = subset[column].astype("float64").to_numpy()
+            clusters = pd.Categorical(subset["region"].astype(str)).codes
+            for row in estimator(y, design, level_cov, clusters):
+                rows.append((row[0], group, *row[1:], len(y)))
+        frame = pd.DataFrame(
+            rows, columns=["contrast", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "n"]
+        )
+        for name in ("estimate", "se", "ci95_lb", "ci95_ub"):
+            frame[name] *= 100
+        frame["level"] = level
+        if method == "lpm":
+            frame["se_type"] = "cluster-robust (region)" if level_cov == "cluster" else "HC2"
+        else:
+            frame["se_type"] = (
+                "cluster-robust (region)" if level_cov == "cluster" else "HC0"
+            ) + ", delta method"
+        frame["p_holm"], frame["p_bh"] = frame["p_value"], frame["p_value"]
+        if level != "overall":
+            for _, index in frame.groupby("contrast").groups.items():
+                p = frame.loc[index, "p_value"].to_numpy()
+                frame.loc[index, "p_holm"] = multipletests(p, method="holm")[1]
+                frame.loc[index, "p_bh"] = multipletests(p, method="fdr_bh")[1]
+        frames.append(frame)
+    if problems:
+        raise ValueError(f"{len(problems)} subgroup(s) cannot be estimated:\n  " + "\n  ".join(problems))
+    table = pd.concat(frames, ignore_index=True)
+    table["estimand"] = "effect_pp"
+    table["outcome"] = column
+    table["method"] = (
+        "linear probability model (OLS)" if method == "lpm" else "logit, average marginal effect"
+    )
+    table["class_effects"] = class_effects
+    table["covariates"] = ",".join(covariates)
+    return table[list(COLUMNS)]
+
+
+def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
+    """One row per estimand: the frequentist estimate (95% CI, p-value) beside the posterior mean and its
+    labelled credible interval, and how far partial pooling moved each subgroup estimate.
+
+    ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
+    left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
+    outside 0..1 means it moved away from the overall effect or past it. ``moved_pp`` = posterior -
+    frequentist. Only estimands present in both (and the fit's outcome) are compared.
+    """
+    kind = fit.attrs.get("interval_kind", "eti")
+    prob = float(fit.attrs.get("interval_prob", 0.9))
+    label = f"{kind}{round(100 * prob)}"
+    outcome = fit.attrs.get("outcome")
+    if outcome is not None and set(frequentist["outcome"]) != {outcome}:
+        raise ValueError(
+            f"the fit is of {outcome!r} but the frequentist estimates are of "
+            f"{sorted(set(frequentist['outcome']))}"
+        )
+    posterior = summary_table(fit["effects"].to_dataset(), kind, prob)
+    posterior = posterior[posterior["estimand"] == "effect_pp"]
+    keys = ["estimand", "contrast", "level", "group"]
+    posterior = posterior[[*keys, "mean", f"{label}_lb", f"{label}_ub"]].rename(
+        columns={
+            "mean": "posterior_mean",
+            f"{label}_lb": f"posterior_{label}_lb",
+            f"{label}_ub": f"posterior_{label}_ub",
+        }
+    )
+    freq = frequentist[[*keys, "estimate", "ci95_lb", "ci95_ub", "p_value", "p_holm", "p_bh"]].rename(
+        columns={
+            "estimate": "frequentist_estimate",
+            "ci95_lb": "frequentist_ci95_lb",
+            "ci95_ub": "frequentist_ci95_ub",
+            "p_value": "frequentist_p_value",
+            "p_holm": "frequentist_p_holm",
+            "p_bh": "frequentist_p_bh",
+        }
+    )
+    table = freq.merge(posterior, on=keys, how="inner", validate="one_to_one")
+    overall = table[table["level"] == "overall"].set_index("contrast")["posterior_mean"]
+    target = table["contrast"].map(overall)
+    distance = table["frequentist_estimate"] - target
+    table["moved_pp"] = table["posterior_mean"] - table["frequentist_estimate"]
+    table["shrinkage"] = np.where(
+        (table["level"] != "overall") & (distance.abs() > 1e-9),
+        -table["moved_pp"] / distance.where(distance != 0),
+        np.nan,
+    )
+    table.attrs["interval_label"] = label
+    table.attrs["outcome"] = outcome or ""
+    return table
+
+
+def fit_levels(fit: xr.DataTree) -> tuple[str, ...]:
+    """The levels a fit reports (``overall`` and one per grouping factor), read from its effects group."""
+    names = fit["effects"].ds.data_vars
+    return tuple(name.removeprefix("effect_pp_") for name in names if name.startswith("effect_pp_"))
+
+
+def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
+    """The estimates as a Dataset for a fit's ``frequentist`` group (one ``estimate`` row per estimand)."""
+    ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("estimate"))
+    for name in ("estimand", "contrast", "level", "group", "outcome", "method", "se_type", "covariates"):
+        ds[name] = ds[name].astype(str)
+    ds = ds.set_coords(["estimand", "contrast", "level", "group"])
+    ds["class_effects"] = ds["class_effects"].astype("int8")
+    ds.attrs.update({"units": "percentage points (pp)", "interval": "95% confidence interval (normal)"})
+    return ds
