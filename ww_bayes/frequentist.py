@@ -199,6 +199,9 @@ def itt(
         frame = pd.DataFrame(
             rows, columns=["contrast", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "n"]
         )
+        # contrast by contrast, subgroups in their natural order, like the posterior summary table
+        order = frame["contrast"].map({name: i for i, name in enumerate(CONTRASTS)})
+        frame = frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
         for name in ("estimate", "se", "ci95_lb", "ci95_ub"):
             frame[name] *= 100
         frame["level"] = level

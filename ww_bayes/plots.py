@@ -73,8 +73,9 @@ def forest_plot(
             ax.set_title(f"{contrast}\n{level}", fontsize=8)
             if row == len(levels) - 1:
                 ax.set_xlabel("effect (percentage points)")
-    axes[0][0].legend(fontsize=7, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
     outcome = table.attrs.get("outcome", "")
     fig.suptitle(f"Subgroup effects on {outcome}: unpooled vs partially pooled".replace(" on :", ":"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the legend below the panels
     return fig
