@@ -70,6 +70,21 @@ def test_covariates_cluster_and_logit_run_and_agree_roughly(small_cohort):
         assert (abs(other["estimate"] - plain["estimate"]) < 0.5 * plain["se"]).all()
 
 
+def test_saturated_logit_ame_is_the_difference_in_means_with_its_delta_method_se(small_cohort):
+    """Arms only: the logit is saturated, so the AME is the difference in means and the delta-method SE
+    from the HC0 covariance is sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0).
+    """
+    df = small_cohort.data
+    table = itt(df, "job_12m", levels=("overall",), class_effects=False, method="logit")
+    for contrast, (treated, comparison) in CONTRASTS.items():
+        row = table[table["contrast"] == contrast].iloc[0]
+        a = df.loc[df["arm"] == treated, "employed_m12"].astype(float)
+        b = df.loc[df["arm"] == comparison, "employed_m12"].astype(float)
+        se = 100 * np.sqrt(a.mean() * (1 - a.mean()) / len(a) + b.mean() * (1 - b.mean()) / len(b))
+        assert row["estimate"] == pytest.approx(100 * (a.mean() - b.mean()), abs=1e-6)
+        assert row["se"] == pytest.approx(se, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -137,6 +152,9 @@ def test_compare_cli_refuses_other_data(small_fit_file, small_cohort, tmp_path, 
     other = write_cohort(small_cohort.data.iloc[:-1], tmp_path / "other.parquet")
     assert main(["compare", str(fit_path), "--data", str(other), "--out", str(tmp_path)]) == 2
     assert "not the file" in capsys.readouterr().err
+    missing = ["compare", str(fit_path), "--data", str(tmp_path / "nope.parquet"), "--out", str(tmp_path)]
+    assert main(missing) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

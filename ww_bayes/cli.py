@@ -112,21 +112,28 @@ def _compare(args: argparse.Namespace) -> int:
     from ww_bayes.io import atomic_write, file_sha256, load_cohort, write_datatree
     from ww_bayes.plots import forest_plot
 
+    if not Path(args.fit).is_file():
+        print(f"error: {args.fit}: no such fit file", file=sys.stderr)
+        return 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=ConvergenceWarning)
         tree = load(args.fit)
     if tree.attrs.get("converged") != "yes":
         print(f"WARNING: {args.fit} did not converge; its posterior is not to be trusted.", file=sys.stderr)
+    df = load_cohort(args.data)  # a missing or invalid file stops here with a clear error
     if str(tree.attrs.get("data_sha256_of", "")).startswith("file") and not args.allow_other_data:
         if file_sha256(args.data) != tree.attrs["data_sha256"]:
             print(f"error: {args.data} is not the file {args.fit} was fit on (SHA-256 differs); "
                   "pass --allow-other-data to compare anyway", file=sys.stderr)  # fmt: skip
             return 2
-    df = load_cohort(args.data)
-    frequentist = itt(
-        df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(args.covariates),
-        cov_type=args.cov_type,
-    )  # fmt: skip
+    try:
+        frequentist = itt(
+            df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(args.covariates),
+            cov_type=args.cov_type,
+        )  # fmt: skip
+    except ValueError as error:  # e.g. a subgroup with an empty arm: the message lists them all
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     table = compare(tree, frequentist)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -274,11 +274,8 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     target = table["contrast"].map(overall)
     distance = table["frequentist_estimate"] - target
     table["moved_pp"] = table["posterior_mean"] - table["frequentist_estimate"]
-    table["shrinkage"] = np.where(
-        (table["level"] != "overall") & (distance.abs() > 1e-9),
-        -table["moved_pp"] / distance.where(distance != 0),
-        np.nan,
-    )
+    defined = (table["level"] != "overall") & (distance.abs() > 1e-9)
+    table["shrinkage"] = (-table["moved_pp"] / distance).where(defined)
     table.attrs["interval_label"] = label
     table.attrs["outcome"] = outcome or ""
     return table
