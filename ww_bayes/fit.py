@@ -28,7 +28,8 @@ from ww_bayes import __version__
 from ww_bayes.effects import posterior_effects
 from ww_bayes.io import file_sha256, load_cohort, load_datatree, write_datatree
 from ww_bayes.model import ModelData, build_model, prepare_data
-from ww_bayes.spec import ConvergenceThresholds, ModelSpec
+from ww_bayes.spec import ConvergenceThresholds, ModelSpec, TrajectorySpec
+from ww_bayes.trajectory import build_trajectory_model, prepare_trajectory_data, trajectory_effects
 
 #: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's C backend,
 #: which compiles in about a second where numba takes ten; the sampler itself runs nutpie (numba).
@@ -70,13 +71,19 @@ class Convergence:
 _COMPILED: dict[str, tuple] = {}
 
 
-def _structure_key(spec: ModelSpec, data: ModelData) -> str:
+Spec = ModelSpec | TrajectorySpec
+#: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
+_NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
+                  "interval_prob", "smallest_effect_pp")  # fmt: skip
+
+
+def _structure_key(spec: Spec, data: ModelData) -> str:
     """What a compiled model depends on: everything but the data values and the sampler settings."""
+    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _NOT_STRUCTURE}
     return json.dumps(
         {
-            "groups": spec.groups,
-            "pooling": spec.pooling,
-            "priors": {k: dataclasses.asdict(v) for k, v in spec.priors.items()},
+            "kind": spec.kind,
+            "spec": structure,
             "levels": data.levels,
             "n_cells": data.n_cells,
             "likelihood": data.likelihood,
@@ -85,12 +92,17 @@ def _structure_key(spec: ModelSpec, data: ModelData) -> str:
     )
 
 
-def _sample_nutpie(spec: ModelSpec, data: ModelData, progress: bool) -> xr.DataTree:
+def _build(spec: Spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
+    builder = build_trajectory_model if isinstance(spec, TrajectorySpec) else build_model
+    return builder(spec, data, for_sampling=for_sampling)
+
+
+def _sample_nutpie(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
     """Sample with nutpie, reusing the compiled model when only the data values changed."""
     import nutpie
 
     key = _structure_key(spec, data)
-    model = build_model(spec, data, for_sampling=True)
+    model = _build(spec, data, for_sampling=True)
     new_values = {name: model[name].get_value() for name in model.named_vars if _is_data(model, name)}
     if key in _COMPILED:
         compiled = _COMPILED[key].with_data(**new_values)
@@ -115,8 +127,8 @@ def _is_data(model: pm.Model, name: str) -> bool:
     return name in {v.name for v in model.data_vars}
 
 
-def _sample_pymc(spec: ModelSpec, data: ModelData, progress: bool) -> xr.DataTree:
-    model = build_model(spec, data, for_sampling=True)
+def _sample_pymc(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
+    model = _build(spec, data, for_sampling=True)
     settings = spec.sampler
     with model:
         tree = pm.sample(
@@ -151,6 +163,8 @@ def _observed(data: ModelData) -> tuple[xr.Dataset, xr.Dataset]:
     constant = xr.Dataset(
         {"trials": ("cell", data.cells["trials"].to_numpy()), "n_persons": data.weights}, coords=coords
     )
+    if data.composition_factor is not None:
+        constant["composition_factor"] = data.composition_factor
     return observed, constant
 
 
@@ -175,7 +189,7 @@ def _predictive(model: pm.Model, tree: xr.DataTree, data: ModelData, seed: int) 
     prior_predictive["y_rate"] = prior_predictive["y"] / trials
     return {
         "posterior_predictive": posterior_predictive,
-        "prior": prior["prior"].ds.drop_vars("rate", errors="ignore"),
+        "prior": prior["prior"].ds.drop_vars(["rate", "composition"], errors="ignore"),
         "prior_predictive": prior_predictive,
     }
 
@@ -188,19 +202,27 @@ def effect_parameters(posterior: xr.Dataset) -> list[str]:
     return [
         name
         for name in posterior.data_vars
-        if name.startswith(("service_", "enforcement_")) and ("_mean" in name or "_by_" in name)
+        if name.startswith(("service_", "enforcement_"))
+        and any(part in name for part in ("_mean", "_by_", "_curve"))
     ]
 
 
-def check_convergence(tree: xr.DataTree, thresholds: ConvergenceThresholds) -> Convergence:
-    """R-hat (all posterior and effect variables), ESS bulk/tail (effect parameters and effects), and
-    divergences against the spec's thresholds.
+#: Posterior variables not checked: cell rates and the trajectory model's composition nuisance (its
+#: standard-normal factors are checked instead).
+_NOT_CHECKED = ("rate", "composition")
+
+
+def check_convergence(
+    tree: xr.DataTree, thresholds: ConvergenceThresholds, derived: str = "effects"
+) -> Convergence:
+    """R-hat (all posterior and derived-effect variables), ESS bulk/tail (effect parameters and the derived
+    group's draws: ``effects`` or ``trajectory``), and divergences against the spec's thresholds.
     """
     sampled = {
-        "posterior": [v for v in tree["posterior"].ds.data_vars if v != "rate"],
-        "effects": [v for v in tree["effects"].ds.data_vars if "chain" in tree["effects"].ds[v].dims],
+        "posterior": [v for v in tree["posterior"].ds.data_vars if v not in _NOT_CHECKED],
+        derived: [v for v in tree[derived].ds.data_vars if "chain" in tree[derived].ds[v].dims],
     }
-    ess_checked = set(effect_parameters(tree["posterior"].ds)) | {f"effects/{v}" for v in sampled["effects"]}
+    ess_checked = set(effect_parameters(tree["posterior"].ds)) | {f"{derived}/{v}" for v in sampled[derived]}
     rows = []
     for group, names in sampled.items():
         ds = tree[group].ds[names]
@@ -254,7 +276,7 @@ def _data_digest(df: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def _provenance(spec: ModelSpec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
+def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
     versions = {}
     for package in PACKAGES:
         try:
@@ -263,6 +285,7 @@ def _provenance(spec: ModelSpec, data: ModelData, sha256: str, sha_of: str) -> d
             versions[package] = "not installed"
     return {
         "ww_bayes_kind": FIT_KIND,
+        "model_kind": spec.kind,
         "ww_bayes_version": __version__,
         "model_name": spec.name,
         "outcome": spec.outcome,
@@ -271,7 +294,9 @@ def _provenance(spec: ModelSpec, data: ModelData, sha256: str, sha_of: str) -> d
         "data_sha256": sha256,
         "data_sha256_of": sha_of,
         "n_persons": data.n_persons,
-        "n_persons_outcome_missing": data.n_missing,
+        ("n_person_months_outcome_missing" if spec.kind == "trajectory" else "n_persons_outcome_missing"): (
+            data.n_missing
+        ),
         "n_cells": data.n_cells,
         "likelihood": data.likelihood,
         "seed": spec.sampler.seed,
@@ -289,7 +314,7 @@ def _provenance(spec: ModelSpec, data: ModelData, sha256: str, sha_of: str) -> d
 
 
 def fit(
-    spec: ModelSpec,
+    spec: Spec,
     data: pd.DataFrame | str | os.PathLike,
     *,
     likelihood: str = "binomial",
@@ -297,6 +322,9 @@ def fit(
     log: Log | None = print,
 ) -> xr.DataTree:
     """Fit ``spec`` to a cohort (a DataFrame following the schema, or a CSV/Parquet path).
+
+    A 12-month spec (:class:`ModelSpec`) gets the derived group ``effects``; a trajectory spec
+    (:class:`TrajectorySpec`, Binomial cells only) gets ``trajectory``.
 
     Prints the priors before sampling and the convergence report after; an unconverged fit also raises a
     :class:`ConvergenceWarning` and is flagged in the file (root attr ``converged = "no"``).
@@ -308,16 +336,20 @@ def fit(
     else:
         df = data
         sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
-    model_data = prepare_data(spec, df, likelihood=likelihood)
+    trajectory = isinstance(spec, TrajectorySpec)
+    if trajectory and likelihood != "binomial":
+        raise ValueError("trajectory models are fit on Binomial cells only")
+    model_data = prepare_trajectory_data(spec, df) if trajectory else prepare_data(spec, df, likelihood)
+    missing = "person-months" if trajectory else "persons"
     say(spec.describe_priors())
     say(
         f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
-        f"({model_data.n_missing:,} with {spec.outcome} not observed left out); "
+        f"({model_data.n_missing:,} {missing} with {spec.outcome} not observed left out); "
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
     sampled = sample(spec, model_data, progress)
-    model = build_model(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
+    model = _build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
 
     tree = xr.DataTree()
     posterior = pm.compute_deterministics(
@@ -335,10 +367,14 @@ def fit(
     tree["log_likelihood"] = xr.DataTree(log_likelihood)
     for name, ds in _predictive(model, tree, model_data, spec.sampler.seed).items():
         tree[name] = xr.DataTree(ds)
-    tree["effects"] = xr.DataTree(
-        posterior_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
-    )
-    convergence = check_convergence(tree, spec.convergence)
+    if trajectory:
+        derived = "trajectory"
+        group = trajectory_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
+    else:
+        derived = "effects"
+        group = posterior_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
+    tree[derived] = xr.DataTree(group)
+    convergence = check_convergence(tree, spec.convergence, derived)
     tree["diagnostics"] = xr.DataTree(convergence.table)
     tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"

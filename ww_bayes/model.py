@@ -63,6 +63,8 @@ class ModelData:
     n_persons: int
     n_missing: int
     likelihood: str = "binomial"
+    #: trajectory models only: square-root factor of the control arms' composition covariance over months
+    composition_factor: xr.DataArray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -72,7 +74,7 @@ class ModelData:
 def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
     """Cells (or person rows for ``likelihood="bernoulli"``) and weights for a spec from a cohort table."""
     groups = list(spec.groups)
-    levels = {factor: [str(v) for v in _observed_levels(df[factor])] for factor in groups}
+    levels = {factor: [str(v) for v in observed_levels(df[factor])] for factor in groups}
     if likelihood == "binomial":
         cell_table = aggregate_cells(df, spec.outcome, by=("arm", *groups))
         cells, n_missing = cell_table.table, cell_table.n_missing
@@ -101,14 +103,14 @@ def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial"
     )
 
 
-def _observed_levels(values: pd.Series) -> list:
+def observed_levels(values: pd.Series) -> list:
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.unique())
         return [c for c in values.cat.categories if c in present]
     return sorted(values.dropna().unique())
 
 
-def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
+def category_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     codes = pd.Categorical(values.astype(str), categories=levels).codes
     if (codes < 0).any():
         raise ValueError(f"{values.name}: labels outside the model's levels")
@@ -164,8 +166,8 @@ def build_model(spec: ModelSpec, data: ModelData, for_sampling: bool = False) ->
             arm_rows.append(eta)
         eta_grid = pt.stack(arm_rows)  # (arm, *groups)
         pm.Deterministic("rate", pm.math.sigmoid(eta_grid), dims=("arm", *groups))
-        index = (pm.Data("arm_index", _codes(cells["arm"], list(ARMS)), dims="cell"),) + tuple(
-            pm.Data(f"{factor}_index", _codes(cells[factor], data.levels[factor]), dims="cell")
+        index = (pm.Data("arm_index", category_codes(cells["arm"], list(ARMS)), dims="cell"),) + tuple(
+            pm.Data(f"{factor}_index", category_codes(cells[factor], data.levels[factor]), dims="cell")
             for factor in groups
         )
         eta_cell = eta_grid[index]

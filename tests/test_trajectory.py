@@ -1,0 +1,138 @@
+"""The 30-month trajectory model: cells per month, the composition covariance, exact likelihood, derived
+cumulative effects and the CLI. (Full-cohort convergence and recovery are not yet in the suite: the shipped
+spec does not yet reach R-hat <= 1.01 on the calibrated cohort; see the README.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ww_bayes.cli import main
+from ww_bayes.io import write_cohort
+from ww_bayes.schema import ARMS, month_column
+from ww_bayes.spec import SpecError, load_spec, parse_spec
+from ww_bayes.trajectory import (
+    CONTROL_ARMS,
+    build_trajectory_model,
+    composition_factor,
+    prepare_trajectory_data,
+    trajectory_effects,
+)
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+TEXT = (MODELS / "trajectory_30m.toml").read_text()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(MODELS / "trajectory_30m.toml")
+
+
+def test_spec_loads_and_names_bad_keys(spec):
+    assert (spec.kind, spec.outcomes, spec.months, spec.groups) == (
+        "trajectory", ("employed", "ww"), (1, 30), ("werkverkenner",)
+    )  # fmt: skip
+    assert spec.month_list == tuple(range(1, 31))
+    assert "random-walk steps" in spec.describe_priors()
+    for old, new, key in [
+        ("months = [1, 30]", "months = [1, 31]", "'months'"),
+        ('outcomes = ["employed", "ww"]', 'outcomes = ["jobs"]', "'outcomes'"),
+        ('groups = ["werkverkenner"]', 'groups = ["region"]', "'groups'"),
+        ("step_sd = 0.05", "step_size = 0.05", "priors.service.step_size"),
+        ("step_sd = 0.05", "step_sd = -1", "priors.service.step_sd"),
+    ]:
+        with pytest.raises(SpecError, match=key.replace("[", r"\[").replace(".", r"\.")):
+            parse_spec(TEXT.replace(old, new, 1))
+
+
+def test_cells_drop_only_the_unobserved_months(spec, small_cohort):
+    df = small_cohort.data.copy()
+    column = month_column("employed", 5)
+    df[column] = df[column].astype("Float64")
+    df.loc[df.index[:300], column] = pd.NA
+    data = prepare_trajectory_data(spec, df)
+    cells = data.cells
+    trials = cells.groupby(["outcome", "month"])["trials"].sum()
+    assert trials[("employed", 5)] == df[column].notna().sum()
+    assert trials[("employed", 6)] == df[month_column("employed", 6)].notna().sum()
+    assert trials[("ww", 5)] == df[month_column("ww", 5)].notna().sum()
+    expected_missing = sum(
+        int(df[month_column(o, m)].isna().sum()) for o in spec.outcomes for m in spec.month_list
+    )
+    assert data.n_missing == expected_missing
+    assert set(cells["arm"]) == set(ARMS) and data.n_cells == len(cells)
+
+
+def test_composition_covariance_is_that_of_the_arm_means(small_cohort):
+    """F @ F.T equals the covariance over months of a control arm's mean residual, computed directly."""
+    df = small_cohort.data
+    months = (1, 2, 3, 12, 24)
+    factor = composition_factor(df, ["employed"], months)
+    in_class = df["werkverkenner"].astype(str) == "50-75"
+    y = df.loc[in_class, [month_column("employed", m) for m in months]].to_numpy(float, na_value=np.nan)
+    rows = ~np.isnan(y).any(axis=1)
+    assert rows.all(), "the simulated cohort observes these months for everyone in the class"
+    p = y.mean(axis=0)
+    residual = (y - p) / (p * (1 - p))
+    person_cov = residual.T @ residual / len(residual)
+    for arm in CONTROL_ARMS:
+        n_arm = int((df.loc[in_class, "arm"].astype(str) == arm).sum())
+        f = factor.sel(outcome="employed", control_arm=arm, werkverkenner="50-75").to_numpy()
+        np.testing.assert_allclose(f @ f.T, person_cov / n_arm, rtol=1e-8, atol=1e-12)
+
+
+def test_sampling_likelihood_equals_pm_binomial(spec, small_cohort):
+    data = prepare_trajectory_data(spec, small_cohort.data)
+    sampling, reference = (build_trajectory_model(spec, data, for_sampling=flag) for flag in (True, False))
+    assert [v.name for v in sampling.free_RVs] == [v.name for v in reference.free_RVs]
+    logps = [
+        m.compile_fn(m.logp(vars=[m["y"]], sum=False)[0], inputs=m.value_vars, on_unused_input="ignore")
+        for m in (sampling, reference)
+    ]
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in reference.initial_point().items()}
+        np.testing.assert_allclose(logps[0](point), logps[1](point), rtol=1e-9, atol=1e-9)
+
+
+def test_cumulative_effects_sum_the_monthly_effects():
+    """Known arm rates: the pp paths and the cumulative months per participant are exact."""
+    months = np.arange(1, 5)
+    dims = ("chain", "draw", "outcome", "werkverkenner", "month")
+    coords = {"outcome": ["employed", "ww"], "werkverkenner": ["a", "b"], "month": months}
+    base = xr.DataArray(np.full((1, 1, 2, 2, 4), 0.5), dims=dims, coords=coords)
+    step = xr.DataArray([0.01, 0.02, 0.03, 0.0], dims="month", coords={"month": months})
+    rate = xr.concat([base + 2 * step, base + step, base], dim=pd.Index(list(ARMS), name="arm"))
+    weights = xr.DataArray([1, 3], dims="werkverkenner", coords={"werkverkenner": ["a", "b"]})
+    out = trajectory_effects(rate, weights, smallest_effect_pp=1.5)
+    effect = out["effect_pp_overall"].sel(outcome="employed", contrast="service_vs_control_enforcement")
+    np.testing.assert_allclose(effect.squeeze(), [1, 2, 3, 0])
+    employed = out["extra_employed_months_overall"].sel(contrast="service_vs_control_none").squeeze()
+    np.testing.assert_allclose(employed, [0.02, 0.06, 0.12, 0.12])
+    ww = out["ww_months_avoided_overall"].sel(contrast="enforcement_vs_none").squeeze()
+    np.testing.assert_allclose(ww, [-0.01, -0.03, -0.06, -0.06])  # more WW: negative months avoided
+    beyond = out["prob_beyond_smallest_overall"].sel(outcome="ww", contrast="service_vs_control_none")
+    assert beyond.values.tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_fit_cli_writes_paths_and_refuses_compare(small_cohort, tmp_path, capsys):
+    data = tmp_path / "cohort.parquet"
+    write_cohort(small_cohort.data, data)
+    out = tmp_path / "trajectory.nc"
+    short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
+    code = main(["fit", str(MODELS / "trajectory_30m.toml"), "--data", str(data), "--out", str(out), *short])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "extra_employed_months" in text and "ETI 90% credible interval" in text
+    tree = xr.load_datatree(out)
+    assert tree.attrs["model_kind"] == "trajectory" and "trajectory" in tree.children
+    summary = pd.read_csv(tmp_path / "trajectory_summary.csv")
+    assert {"eti90_lb", "eti90_ub", "month", "estimand"} <= set(summary.columns)
+    assert (tmp_path / "trajectory_paths.png").stat().st_size > 10_000
+    assert main(["compare", str(out), "--data", str(data), "--out", str(tmp_path)]) == 2
+    assert "trajectory fit" in capsys.readouterr().err
