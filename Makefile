@@ -29,6 +29,8 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
 	$(VENV)/bin/ww-bayes compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
+	$(VENV)/bin/ww-bayes cea --fit results/job_finding_12m.nc results/ww_claim_12m.nc \
+		--assumptions models/cost_effectiveness.toml --out results/
 
 test: $(STAMP)
 	$(VPY) -m pytest -q

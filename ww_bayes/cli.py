@@ -83,6 +83,10 @@ def _fit(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # reported below, once
         tree = fit(spec, args.data, progress=not args.no_progress)
     out = save(tree, args.out)
+    if spec.kind == "trajectory":
+        _report_trajectory(tree, spec, args)
+        print(f"in {time.perf_counter() - start:.1f} s")
+        return _convergence_exit(tree, spec, args)
     summary = summary_table(tree["effects"].ds, spec.interval_kind, spec.interval_prob)
     table_path = atomic_write(
         Path(args.out).with_name(Path(args.out).stem + "_summary.csv"),
@@ -99,11 +103,54 @@ def _fit(args: argparse.Namespace) -> int:
           + (f"; truth from {truth_file}" if truth is not None else "") + ")")  # fmt: skip
     print(_format_effects(summary, spec.interval_label, truth))
     print(f"\nwrote {out} and {table_path} in {time.perf_counter() - start:.1f} s")
+    return _convergence_exit(tree, spec, args)
+
+
+def _convergence_exit(tree, spec, args) -> int:
     if tree.attrs["converged"] != "yes":
         print(f"\nWARNING: {spec.name} DID NOT CONVERGE; the file is flagged (converged = no).\n"
               f"{tree.attrs['convergence_report']}", file=sys.stderr)  # fmt: skip
         return 0 if args.allow_unconverged else 3
     return 0
+
+
+def _report_trajectory(tree, spec, args) -> None:
+    """Write the trajectory summary (CSV) and the effect-path figure (PNG); print the overall paths."""
+    from ww_bayes.io import atomic_write, load_datatree
+    from ww_bayes.plots import trajectory_plot
+    from ww_bayes.simulate import truth_path
+    from ww_bayes.trajectory import trajectory_summary, truth_coverage
+
+    label = spec.interval_label
+    summary = trajectory_summary(tree["trajectory"].ds, spec.interval_kind, spec.interval_prob)
+    stem = Path(args.out).with_name(Path(args.out).stem)
+    table_path = atomic_write(Path(f"{stem}_summary.csv"), lambda tmp: summary.to_csv(tmp, index=False))
+    truth, coverage = None, None
+    if truth_path(args.data).is_file():
+        coverage = truth_coverage(
+            tree["trajectory"].ds, load_datatree(truth_path(args.data)), spec.interval_prob
+        )
+        truth = coverage.table[coverage.table["level"] == "overall"]
+    figure = trajectory_plot(summary, label, truth)
+    png = atomic_write(Path(f"{stem}_paths.png"), lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    overall = summary[(summary["level"] == "overall") & summary["month"].isin([6, 12, 18, 24, 30])]
+    interval = f"{spec.interval_kind.upper()} {spec.interval_prob:.0%} credible interval"
+    print(f"\n{spec.name}: overall effects, posterior mean [{interval}]; pp in the month, "
+          "cumulative in months per participant")  # fmt: skip
+    for (estimand, outcome, contrast), rows in overall.groupby(
+        ["estimand", "outcome", "contrast"], sort=False
+    ):
+        cells = "  ".join(
+            f"m{r.month}: {r.mean:+.2f} [{getattr(r, label + '_lb'):+.2f}, {getattr(r, label + '_ub'):+.2f}]"
+            for r in rows.itertuples()
+        )
+        name = estimand if estimand != "effect_pp" else f"effect_pp {outcome}"
+        print(f"  {name:<24} {contrast:<31} {cells}")
+    if coverage is not None:
+        table = coverage.table
+        shares = table.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
+        print(f"\nshare of months with the simulator's truth inside the {label} band:\n{shares.round(2)}")
+    print(f"\nwrote {args.out}, {table_path} and {png}")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -118,6 +165,9 @@ def _compare(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=ConvergenceWarning)
         tree = load(args.fit)
+    if tree.attrs.get("model_kind") == "trajectory":
+        print(f"error: {args.fit} is a trajectory fit; compare works on 12-month fits", file=sys.stderr)
+        return 2
     if tree.attrs.get("converged") != "yes":
         print(f"WARNING: {args.fit} did not converge; its posterior is not to be trusted.", file=sys.stderr)
     df = load_cohort(args.data)  # a missing or invalid file stops here with a clear error
@@ -161,6 +211,89 @@ def _compare(args: argparse.Namespace) -> int:
         write_datatree(tree, args.fit)
         print(f"stored the estimates as group 'frequentist' in {args.fit}")
     print(f"wrote {csv} and {png}")
+    return 0
+
+
+def _cea(args: argparse.Namespace) -> int:
+    from ww_bayes import published
+    from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
+    from ww_bayes.fit import load
+    from ww_bayes.io import atomic_write, file_sha256, write_datatree
+    from ww_bayes.plots import cea_figures
+
+    for path in args.fit:
+        if not Path(path).is_file():
+            print(f"error: {path}: no such fit file", file=sys.stderr)
+            return 2
+    assumptions = load_assumptions(args.assumptions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        fits = {path: load(path) for path in args.fit}
+    for path, tree in fits.items():
+        if tree.attrs.get("converged") != "yes":
+            print(
+                f"WARNING: {path} did not converge; its cost-effectiveness is not to be trusted.",
+                file=sys.stderr,
+            )
+    kinds = [tree.attrs.get("model_kind", "effects") for tree in fits.values()]
+    if kinds == ["trajectory"]:
+        source = next(iter(fits.values()))
+    elif len(fits) == 2 and kinds == ["effects", "effects"]:
+        by_outcome = {tree.attrs["outcome"].rsplit("_m", 1)[0]: tree for tree in fits.values()}
+        if set(by_outcome) != {"employed", "ww"}:
+            print("error: give one employed_m* and one ww_m* 12-month fit", file=sys.stderr)
+            return 2
+        source = xr.DataTree.from_dict({}, name="fits")
+        for outcome, tree in by_outcome.items():
+            source[outcome] = tree
+    else:
+        print(
+            "error: --fit takes one trajectory fit, or two 12-month fits (jobs and WW receipt)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        result = analyse(source, assumptions)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result.attrs["fits"] = ", ".join(str(p) for p in args.fit)
+    result.attrs["fits_sha256"] = ", ".join(file_sha256(p) for p in args.fit)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tree = xr.DataTree.from_dict({"cost_effectiveness": result})
+    tree.attrs.update({k: result.attrs[k] for k in ("fits", "fits_sha256", "effects_source")})
+    tree.attrs["ww_bayes_kind"] = "ww_bayes cost-effectiveness"
+    netcdf = write_datatree(tree, out / "cost_effectiveness.nc")
+    table = summary(result)
+    csv = atomic_write(out / "cost_effectiveness_summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+    rules = targeting_table(result)
+    atomic_write(out / "cost_effectiveness_targeting.csv", lambda tmp: rules.to_csv(tmp, index=False))
+    for name, figure in cea_figures(result).items():
+        atomic_write(out / f"cea_{name}.png", lambda tmp, f=figure: f.savefig(tmp, dpi=110, format="png"))
+    rows = table.set_index("quantity")
+    rate = assumptions.discount_rate_annual
+    print(f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "
+          f"posterior mean [ETI 90% interval], discounted at {rate:.2%} a year")  # fmt: skip
+    headline = {
+        "incremental_cost": "EUR/participant",
+        "benefits": "EUR/participant",
+        "net_benefit": "EUR/participant",
+        "benefit_cost_ratio": "",
+        "extra_employed_months": "months/participant",
+        "cost_per_extra_job": "EUR",
+    }
+    for name, unit in headline.items():
+        row = rows.loc[name]
+        print(f"  {name:<24} {row['mean']:>12,.2f} [{row['eti90_lb']:,.2f}, {row['eti90_ub']:,.2f}] {unit}")
+    print(f"  sanity check: published benefit-cost ratio EUR {published.BENEFITS_MEUR:.0f}m / "
+          f"EUR {published.EXECUTION_COSTS_MEUR:.0f}m = {published.BENEFIT_COST_RATIO:.2f} (its own "
+          "perspective and horizon; not a target)")  # fmt: skip
+    break_even = float(result["break_even_wtp"])
+    print(f"  break-even willingness to pay: EUR {break_even:,.0f} per extra employed month")
+    print("\nTargeting: which Werkverkenner classes to serve (net benefit per cohort participant, EUR)")
+    print(rules.head(5).to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    print(f"\nwrote {netcdf}, {csv}, the targeting table and the figures cea_*.png in {out}")
     return 0
 
 
@@ -219,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-other-data", action="store_true", help="compare even if --data is not the fit's data file"
     )
     compare.set_defaults(run=_compare)
+
+    cea = commands.add_parser(
+        "cea", help="cost-effectiveness from a fit's posterior draws: NetCDF, tables (CSV) and figures (PNG)"
+    )
+    cea.add_argument("--fit", nargs="+", required=True,
+                     help="a trajectory fit, or two 12-month fits (job finding and WW receipt)")  # fmt: skip
+    cea.add_argument("--assumptions", default="models/cost_effectiveness.toml", help="assumptions TOML")
+    cea.add_argument("--out", required=True, help="output folder, e.g. results/")
+    cea.set_defaults(run=_cea)
     return parser
 
 

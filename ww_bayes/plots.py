@@ -79,3 +79,155 @@ def forest_plot(
     fig.suptitle(f"Subgroup effects on {outcome}: unpooled vs partially pooled".replace(" on :", ":"))
     fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the legend below the panels
     return fig
+
+
+CLASS_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#17becf", "#9467bd")
+OUTCOME_TITLES = {"employed": "employed (any paid work)", "ww": "WW receipt"}
+
+
+def trajectory_data(summary: pd.DataFrame, outcome: str, contrast: str, group: str = "all") -> pd.DataFrame:
+    """The monthly effect rows one trajectory line draws (``group="all"``: the overall effect)."""
+    rows = summary[
+        (summary["estimand"] == "effect_pp")
+        & (summary["outcome"] == outcome)
+        & (summary["contrast"] == contrast)
+        & (summary["group"] == group)
+    ]
+    return rows.sort_values("month").reset_index(drop=True)
+
+
+def trajectory_plot(
+    summary: pd.DataFrame, interval_label: str = "eti90", truth: pd.DataFrame | None = None
+) -> Figure:
+    """Effect paths over months: one panel per outcome (rows) and contrast (columns); the overall effect
+    with its credible band, each Werkverkenner class as a line with a light band, and the simulator's
+    overall truth as a dotted line when ``truth`` (outcome, contrast, month, truth) is given.
+
+    ``summary`` is :func:`ww_bayes.trajectory.trajectory_summary` output.
+    """
+    outcomes = list(dict.fromkeys(summary["outcome"]))
+    contrasts = list(dict.fromkeys(summary["contrast"]))
+    classes = [g for g in dict.fromkeys(summary.loc[summary["level"] == "by_werkverkenner", "group"])]
+    fig, axes = plt.subplots(
+        len(outcomes), len(contrasts), figsize=(4.3 * len(contrasts), 3.2 * len(outcomes)), squeeze=False,
+        sharex=True,
+    )  # fmt: skip
+    kind, prob = interval_label[:3].upper(), interval_label[3:]
+    for row, outcome in enumerate(outcomes):
+        for column, contrast in enumerate(contrasts):
+            ax = axes[row][column]
+            for colour, group in zip(CLASS_COLOURS, classes, strict=False):
+                data = trajectory_data(summary, outcome, contrast, group)
+                ax.fill_between(data["month"], data[f"{interval_label}_lb"], data[f"{interval_label}_ub"],
+                                color=colour, alpha=0.08, lw=0)  # fmt: skip
+                ax.plot(data["month"], data["mean"], color=colour, lw=1, label=f"class {group}")
+            data = trajectory_data(summary, outcome, contrast)
+            band = f"overall, {kind} {prob}% band"
+            ax.fill_between(data["month"], data[f"{interval_label}_lb"], data[f"{interval_label}_ub"],
+                            color=POOLED_COLOUR, alpha=0.3, lw=0, label=band)  # fmt: skip
+            ax.plot(data["month"], data["mean"], color=POOLED_COLOUR, lw=2.2, label="overall, posterior mean")
+            if truth is not None:
+                true = truth[(truth["outcome"] == outcome) & (truth["contrast"] == contrast)].sort_values(
+                    "month"
+                )
+                ax.plot(true["month"], true["truth"], color="black", ls=":", lw=1.5, label="simulator truth")
+            ax.axhline(0, color="black", lw=0.5)
+            ax.set_title(f"{OUTCOME_TITLES.get(outcome, outcome)}\n{contrast}", fontsize=8)
+            if row == len(outcomes) - 1:
+                ax.set_xlabel("months since WW inflow")
+            if column == 0:
+                ax.set_ylabel("effect (percentage points)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
+    fig.suptitle("Effects month by month, overall and by Werkverkenner class")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def cea_figures(result) -> dict[str, Figure]:
+    """The cost-effectiveness figures, each a thin reader of the ``cost_effectiveness`` group:
+    ``ce_plane``, ``ceac``, ``eib`` (with EVPI), ``tornado`` and ``net_benefit_by_class``."""
+    figures = {}
+    wtp = result["willingness_to_pay"].values
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.scatter(result["extra_employed_months"].values.ravel(), result["net_cost"].values.ravel(),
+               s=2, alpha=0.2, color=POOLED_COLOUR, label="posterior draws")  # fmt: skip
+    ax.scatter([float(result["extra_employed_months"].mean())], [float(result["net_cost"].mean())],
+               color="black", marker="x", s=60, label="mean")  # fmt: skip
+    ax.axhline(0, color="black", lw=0.5)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("effect: extra employed months per participant")
+    ax.set_ylabel("net cost per participant (EUR): cost - fiscal benefits")
+    ax.set_title(f"Cost-effectiveness plane: {result.attrs.get('contrast', '')}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    figures["ce_plane"] = fig
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(wtp, result["ceac"].values, color=POOLED_COLOUR, lw=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("willingness to pay (EUR per extra employed month)")
+    ax.set_ylabel("P(service is cost-effective)")
+    ax.set_title("Cost-effectiveness acceptability curve", fontsize=9)
+    fig.tight_layout()
+    figures["ceac"] = fig
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(wtp, result["expected_incremental_benefit"].values, color=POOLED_COLOUR, lw=2,
+            label="expected incremental benefit")  # fmt: skip
+    ax.plot(wtp, result["evpi"].values, color=UNPOOLED_COLOUR, lw=1.5, ls="--", label="EVPI")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("willingness to pay (EUR per extra employed month)")
+    ax.set_ylabel("EUR per participant")
+    ax.set_title(f"Expected incremental benefit; break-even at EUR {float(result['break_even_wtp']):,.0f}",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    figures["eib"] = fig
+
+    inputs = list(result["input"].values)
+    low, high = result["tornado_net_benefit_at_q05"].values, result["tornado_net_benefit_at_q95"].values
+    order = sorted(range(len(inputs)), key=lambda i: abs(high[i] - low[i]))
+    base = float(result["net_benefit"].mean())
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(inputs) + 1.5))
+    for row, i in enumerate(order):
+        ax.barh(
+            row,
+            low[i] - base,
+            left=base,
+            color=UNPOOLED_COLOUR,
+            label="input at its 5% quantile" if row == 0 else None,
+        )
+        ax.barh(
+            row,
+            high[i] - base,
+            left=base,
+            color=POOLED_COLOUR,
+            label="input at its 95% quantile" if row == 0 else None,
+        )
+    ax.set_yticks(range(len(order)), [inputs[i] for i in order], fontsize=8)
+    ax.axvline(base, color="black", lw=0.8)
+    ax.set_xlabel("expected net benefit per participant (EUR)")
+    ax.set_title("One-way sensitivity (tornado)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    fig.tight_layout()
+    figures["tornado"] = fig
+
+    by_class = result["net_benefit_by_class"]
+    classes = [str(c) for c in by_class["werkverkenner"].values]
+    mean = by_class.mean(("chain", "draw")).values
+    bounds = by_class.quantile([0.05, 0.95], dim=("chain", "draw")).values
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.errorbar(mean, range(len(classes)), xerr=[mean - bounds[0], bounds[1] - mean], fmt="o",
+                color=POOLED_COLOUR, label="posterior mean, ETI 90%")  # fmt: skip
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.invert_yaxis()
+    ax.set_xlabel("net benefit per participant served (EUR)")
+    ax.set_ylabel("Werkverkenner class")
+    ax.set_title(f"Net benefit by class; best rule: serve {result.attrs.get('best_rule', '')}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    figures["net_benefit_by_class"] = fig
+    return figures

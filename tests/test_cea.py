@@ -1,0 +1,177 @@
+"""Cost-effectiveness: closed forms (EVPI, CEAC limits, discounting), linearity in the WW benefit, the
+direction of a doubled service cost, targeting, the assumptions file and the CLI on the calibrated cohort.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.stats import norm
+
+from ww_bayes import published
+from ww_bayes.cea import (
+    Uncertain,
+    analyse,
+    ceac,
+    discount_factors,
+    evpi,
+    fiscal_benefits,
+    incremental_net_benefit,
+    load_assumptions,
+    parse_assumptions,
+    summary,
+    targeting,
+)
+from ww_bayes.cli import main
+from ww_bayes.fit import save
+from ww_bayes.spec import SpecError
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+TEXT = (MODELS / "cost_effectiveness.toml").read_text()
+
+
+def draws(values: np.ndarray) -> xr.DataArray:
+    return xr.DataArray(values.reshape(4, -1), dims=("chain", "draw"))
+
+
+@pytest.fixture(scope="module")
+def assumptions():
+    return load_assumptions(MODELS / "cost_effectiveness.toml")
+
+
+@pytest.fixture(scope="module")
+def twelve_month(full_fits) -> xr.DataTree:
+    """The fallback input: the two calibrated 12-month fits."""
+    tree = xr.DataTree()
+    tree["employed"], tree["ww"] = full_fits["job_finding_12m"], full_fits["ww_claim_12m"]
+    return tree
+
+
+@pytest.mark.parametrize("mu, sigma", [(50.0, 100.0), (-30.0, 40.0), (0.0, 10.0)])
+def test_evpi_of_a_normal_incremental_net_benefit_matches_its_closed_form(mu, sigma):
+    inb = draws(np.random.default_rng(0).normal(mu, sigma, 400_000))
+    closed = mu * norm.cdf(mu / sigma) + sigma * norm.pdf(mu / sigma) - max(mu, 0.0)
+    assert float(evpi(inb)) == pytest.approx(closed, abs=4 * sigma / np.sqrt(400_000) + 1e-9)
+
+
+def test_ceac_limits_are_the_right_probabilities():
+    rng = np.random.default_rng(1)
+    effect, net_cost = draws(rng.normal(0.3, 0.2, 4000)), draws(rng.normal(-50, 120, 4000))
+    curve = ceac(incremental_net_benefit(effect, net_cost, [0.0, 1e9]))
+    assert float(curve[0]) == pytest.approx(float((net_cost < 0).mean()))
+    assert float(curve[1]) == pytest.approx(float((effect > 0).mean()))
+
+
+def test_discounting_and_fiscal_benefits_by_hand():
+    factors = discount_factors(np.array([12, 24]), 0.05)
+    np.testing.assert_allclose(factors, [1 / 1.05, 1 / 1.05**2])
+    months = np.array([1, 2])
+    effects = xr.DataArray([[2.0, 1.0], [-3.0, -1.0]], dims=("outcome", "month"),
+                           coords={"outcome": ["employed", "ww"], "month": months})  # fmt: skip
+    inputs = xr.Dataset({"ww_benefit_monthly": 1000.0, "earnings_monthly": 2000.0, "tax_share": 0.5})
+    out = fiscal_benefits(effects, inputs, discount_factors(months, 0.0))
+    assert float(out["ww_benefits_saved"]) == pytest.approx(0.04 * 1000)  # 0.03 + 0.01 WW months
+    assert float(out["taxes_and_premiums"]) == pytest.approx(0.03 * 2000 * 0.5)
+    assert float(out["benefits"]) == pytest.approx(40 + 30)
+
+
+def test_targeting_serves_the_classes_with_positive_expected_net_benefit():
+    rng = np.random.default_rng(2)
+    means = {"a": 100.0, "b": -50.0, "c": 20.0}
+    values = np.stack([rng.normal(m, 30, 4000) for m in means.values()], axis=-1).reshape(4, 1000, 3)
+    nb = xr.DataArray(values, dims=("chain", "draw", "werkverkenner"), coords={"werkverkenner": list(means)})
+    weights = xr.DataArray([1, 2, 1], dims="werkverkenner", coords={"werkverkenner": list(means)})
+    result = targeting(nb, weights)
+    best = str(result["rule"].values[int(result["rule_expected_net_benefit"].argmax("rule"))])
+    assert best == "a+c"
+    assert float(result["rule_prob_best"].sum()) == pytest.approx(1.0)
+    assert float(result["rule_expected_net_benefit"].sel(rule="a")) == pytest.approx(
+        float(nb.sel(werkverkenner="a").mean()) / 4
+    )
+
+
+def test_assumptions_file_names_bad_keys(assumptions):
+    assert assumptions.service_cost["0-25"] == Uncertain(950, 150)
+    assert assumptions.willingness_to_pay[[0, -1]].tolist() == [0.0, 3000.0]
+    for old, new, key in [
+        ("[tax_share]", "[tax_rate]", "tax_rate"),
+        ("discount_rate_annual = 0.0225", "discount_rate_annual = -1", "discount_rate_annual"),
+        ("mean = 1650", "average = 1650", "ww_benefit_monthly.average"),
+        ('contrast = "service_vs_control_enforcement"', 'contrast = "service"', "contrast"),
+    ]:
+        with pytest.raises(SpecError, match=key):
+            parse_assumptions(TEXT.replace(old, new, 1))
+
+
+def test_missing_class_cost_is_named(twelve_month, assumptions):
+    costs = {k: v for k, v in assumptions.service_cost.items() if k != "none"}
+    with pytest.raises(SpecError, match="class.*none"):
+        analyse(twelve_month, assumptions.replace(service_cost=costs))
+
+
+def fixed(assumptions, **changes):
+    """The assumptions with every input fixed at its mean (no input uncertainty), then changed."""
+    base = {
+        "service_cost": {c: Uncertain(u.mean) for c, u in assumptions.service_cost.items()},
+        "ww_benefit_monthly": Uncertain(assumptions.ww_benefit_monthly.mean),
+        "earnings_monthly": Uncertain(assumptions.earnings_monthly.mean),
+        "tax_share": Uncertain(assumptions.tax_share.mean),
+    }
+    return assumptions.replace(**{**base, **changes})
+
+
+def test_net_benefit_is_linear_in_the_monthly_ww_benefit(twelve_month, assumptions):
+    values = [
+        float(
+            analyse(twelve_month, fixed(assumptions, ww_benefit_monthly=Uncertain(b)))["net_benefit"].mean()
+        )
+        for b in (1000.0, 1500.0, 2500.0)
+    ]
+    slope = (values[1] - values[0]) / 500
+    assert values[2] == pytest.approx(values[1] + slope * 1000, rel=1e-9)
+    assert slope > 0  # service lowers WW receipt on the calibrated cohort
+
+
+def test_doubling_the_service_cost_moves_everything_the_right_way(twelve_month, assumptions):
+    base = analyse(twelve_month, assumptions)
+    doubled_costs = {c: Uncertain(2 * u.mean, 2 * u.sd) for c, u in assumptions.service_cost.items()}
+    doubled = analyse(twelve_month, assumptions.replace(service_cost=doubled_costs))
+    assert float(doubled["net_benefit"].mean()) < float(base["net_benefit"].mean())
+    assert float(doubled["benefit_cost_ratio"].mean()) < float(base["benefit_cost_ratio"].mean())
+    assert float(doubled["ceac"].sel(willingness_to_pay=0)) <= float(base["ceac"].sel(willingness_to_pay=0))
+    served_base = set(base.attrs["best_rule"].split("+")) - {"none served"}
+    served_doubled = set(doubled.attrs["best_rule"].split("+")) - {"none served"}
+    assert served_doubled <= served_base
+
+
+def test_cli_on_the_calibrated_cohort(full_fits, tmp_path, capsys):
+    job, ww = tmp_path / "job.nc", tmp_path / "ww.nc"
+    save(full_fits["job_finding_12m"], job)
+    save(full_fits["ww_claim_12m"], ww)
+    out = tmp_path / "results"
+    assert main(["cea", "--fit", str(job), str(ww), "--assumptions", str(MODELS / "cost_effectiveness.toml"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "benefit_cost_ratio" in text and f"{published.BENEFIT_COST_RATIO:.2f}" in text
+    assert "Targeting" in text
+    result = xr.load_datatree(out / "cost_effectiveness.nc")["cost_effectiveness"].ds
+    table = pd.read_csv(out / "cost_effectiveness_summary.csv").set_index("quantity")
+    assert table.loc["benefit_cost_ratio", "mean"] == pytest.approx(
+        float(result["benefit_cost_ratio"].mean())
+    )
+    assert {"eti90_lb", "eti90_ub"} <= set(table.columns)
+    for name in ("ce_plane", "ceac", "eib", "tornado", "net_benefit_by_class"):
+        assert (out / f"cea_{name}.png").stat().st_size > 5_000
+    assert main(["cea", "--fit", str(job), "--out", str(out)]) == 2
+    assert "two 12-month fits" in capsys.readouterr().err
+
+
+def test_summary_labels_intervals(twelve_month, assumptions):
+    table = summary(analyse(twelve_month, assumptions))
+    assert {"quantity", "mean", "eti90_lb", "eti90_ub", "n_undefined"} <= set(table.columns)
+    bcr = table.set_index("quantity").loc["benefit_cost_ratio"]
+    assert bcr["eti90_lb"] < bcr["mean"] < bcr["eti90_ub"]
