@@ -5,6 +5,7 @@ spec does not yet reach R-hat <= 1.01 on the calibrated cohort; see the README.)
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,11 @@ def test_composition_covariance_is_that_of_the_arm_means(small_cohort):
         np.testing.assert_allclose(f @ f.T, person_cov / n_arm, rtol=1e-8, atol=1e-12)
 
 
-def test_sampling_likelihood_equals_pm_binomial(spec, small_cohort):
+@pytest.mark.parametrize("groups", [("werkverkenner",), ("werkverkenner", "region")])
+def test_sampling_likelihood_equals_pm_binomial(spec, small_cohort, groups):
+    spec = dataclasses.replace(
+        spec, groups=groups, pooling={c: dict.fromkeys(groups, "partial") for c in spec.pooling}
+    )
     data = prepare_trajectory_data(spec, small_cohort.data)
     sampling, reference = (build_trajectory_model(spec, data, for_sampling=flag) for flag in (True, False))
     assert [v.name for v in sampling.free_RVs] == [v.name for v in reference.free_RVs]

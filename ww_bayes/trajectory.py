@@ -2,13 +2,19 @@
 
 Cells are arm x Werkverkenner class (x region, when the spec asks) x month, for each outcome (``employed``,
 ``ww``), with exact Binomial counts; a person with an unobserved month leaves that month's cells only.
-On the logit scale, for outcome o, arm a, class c, region r and month m:
+On the logit scale, for outcome o, class c, region r and month m, anchored on the service arm:
 
-    eta = baseline[o, c, m] + baseline_region[o, r]
-          + enforcement[o, c, m] + enforcement_region[o, r]   [arms with the enforced requirement]
-          + service[o, c, m] + service_region[o, r]           [service arm]
+    eta[service]             = level[o, c, m] + level_region[o, r]
+    eta[control_enforcement] = eta[service] - service[o, c, m] - service_region[o, r]
+                               + composition[o, control_enforcement, c, m]
+    eta[control_none]        = eta[service] - service[o, c, m] - service_region[o, r]
+                               - enforcement[o, c, m] - enforcement_region[o, r]
+                               + composition[o, control_none, c, m]
 
-The baseline is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
+(the region terms only when the spec's groups include region). The composition terms are the control arms'
+chance imbalances that persist over months (see :func:`composition_factor`).
+
+The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
 smooth curve over months: a common curve, a first-order Gaussian random walk (month 1 value plus monthly
 steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
 every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
