@@ -31,10 +31,10 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import truncnorm
 
+from ww_bayes.effects import SAMPLE_DIMS
 from ww_bayes.schema import CONTRASTS
 from ww_bayes.spec import SpecError, _number, _unknown
 
-SAMPLE_DIMS = ("chain", "draw")
 MONTHLY_INPUTS = ("ww_benefit_monthly", "earnings_monthly", "tax_share")
 
 

@@ -38,6 +38,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ww_bayes.cells import monthly_cells
+from ww_bayes.effects import SAMPLE_DIMS
 from ww_bayes.estimands import contrast_pp, level_rates
 from ww_bayes.model import (
     ARMS_WITH,
@@ -50,7 +51,6 @@ from ww_bayes.model import (
 from ww_bayes.schema import ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE, ARMS, month_column
 from ww_bayes.spec import EFFECT_COMPONENTS, TrajectorySpec
 
-SAMPLE_DIMS = ("chain", "draw")
 CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
 #: Effects whose month-1 class deviations are centred. None: with the control arms' composition modelled,
 #: class-level effects are weakly identified and centred deviations diverge in the funnel of their sd.
