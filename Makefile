@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes cea --fit results/job_finding_12m.nc results/ww_claim_12m.nc \
 		--assumptions models/cost_effectiveness.toml --out results/
+	$(VENV)/bin/ww-bayes report results/ --out results/report.html
 
 test: $(STAMP)
 	$(VPY) -m pytest -q

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
 
+from ww_bayes.cli import main
 from ww_bayes.fit import fit
+from ww_bayes.io import write_cohort
 from ww_bayes.simulate import SimulatedCohort, simulate_cohort
 from ww_bayes.spec import load_spec
 
@@ -45,3 +50,29 @@ def full_fits(full_cohort) -> dict[str, xr.DataTree]:
         name: fit(load_spec(MODELS / f"{name}.toml"), full_cohort.data, progress=False, log=None)
         for name in ("job_finding_12m", "ww_claim_12m")
     }
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """A ``ww-bayes`` command run once for the session: its exit code, what it printed, its files."""
+
+    code: int
+    out: str
+    data: Path
+    fit: Path
+
+
+@pytest.fixture(scope="session")
+def small_trajectory_run(small_cohort, tmp_path_factory) -> CliRun:
+    """``ww-bayes fit models/trajectory_30m.toml`` on the small cohort with short chains (one numba
+    compile, shared by the trajectory CLI test and the report test)."""
+    folder = tmp_path_factory.mktemp("trajectory")
+    data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+    out = folder / "trajectory.nc"
+    short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            ["fit", str(MODELS / "trajectory_30m.toml"), "--data", str(data), "--out", str(out), *short]
+        )
+    return CliRun(code=code, out=printed.getvalue(), data=data, fit=out)

@@ -13,7 +13,7 @@ import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.fit import ConvergenceWarning, fit, save
-from ww_bayes.frequentist import compare, fit_levels, itt
+from ww_bayes.frequentist import compare, fit_levels, frequentist_table, itt
 from ww_bayes.io import write_cohort
 from ww_bayes.plots import forest_data, forest_plot
 from ww_bayes.schema import CONTRASTS
@@ -142,8 +142,11 @@ def test_compare_cli_writes_table_figure_and_group(small_fit_file, tmp_path, cap
         "shrinkage",
     } <= set(table)
     assert (tmp_path / "job_forest.png").stat().st_size > 10_000
-    stored = xr.load_datatree(fit_path)["frequentist"].ds
-    assert stored.sizes["estimate"] == len(table)
+    stored = frequentist_table(xr.load_datatree(fit_path)["frequentist"].ds)
+    assert len(stored) == len(table)
+    joined = stored.merge(table, on=["contrast", "level", "group"], validate="one_to_one")
+    np.testing.assert_allclose(joined["estimate"], joined["frequentist_estimate"], rtol=1e-12)
+    np.testing.assert_allclose(joined["ci95_lb"], joined["frequentist_ci95_lb"], rtol=1e-12)
     assert "service_vs_control_enforcement" in capsys.readouterr().out
 
 

@@ -14,7 +14,6 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.io import write_cohort
 from ww_bayes.schema import ARMS, month_column
 from ww_bayes.spec import SpecError, load_spec, parse_spec
 from ww_bayes.trajectory import (
@@ -125,15 +124,12 @@ def test_cumulative_effects_sum_the_monthly_effects():
     assert beyond.values.tolist() == [1.0, 1.0, 1.0, 0.0]
 
 
-def test_fit_cli_writes_paths_and_refuses_compare(small_cohort, tmp_path, capsys):
-    data = tmp_path / "cohort.parquet"
-    write_cohort(small_cohort.data, data)
-    out = tmp_path / "trajectory.nc"
-    short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
-    code = main(["fit", str(MODELS / "trajectory_30m.toml"), "--data", str(data), "--out", str(out), *short])
-    assert code == 0
-    text = capsys.readouterr().out
+def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
+    run = small_trajectory_run
+    assert run.code == 0
+    text = run.out
     assert "extra_employed_months" in text and "ETI 90% credible interval" in text
+    out, data, tmp_path = run.fit, run.data, run.fit.parent
     tree = xr.load_datatree(out)
     assert tree.attrs["model_kind"] == "trajectory" and "trajectory" in tree.children
     summary = pd.read_csv(tmp_path / "trajectory_summary.csv")

@@ -297,6 +297,21 @@ def _cea(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from ww_bayes.report import ReportError, write_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report.html"
+    start = time.perf_counter()
+    try:
+        path = write_report(args.results, out)
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote the report {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB, self-contained) "
+          f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ww-bayes",
@@ -361,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     cea.add_argument("--assumptions", default="models/cost_effectiveness.toml", help="assumptions TOML")
     cea.add_argument("--out", required=True, help="output folder, e.g. results/")
     cea.set_defaults(run=_cea)
+
+    report = commands.add_parser(
+        "report", help="one self-contained HTML page (figures embedded) summarising a results folder"
+    )
+    report.add_argument("results", help="results folder, e.g. results/")
+    report.add_argument("--out", default=None, help="output HTML (default: <results>/report.html)")
+    report.set_defaults(run=_report)
     return parser
 
 

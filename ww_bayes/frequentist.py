@@ -288,11 +288,18 @@ def fit_levels(fit: xr.DataTree) -> tuple[str, ...]:
 
 
 def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
-    """The estimates as a Dataset for a fit's ``frequentist`` group (one ``estimate`` row per estimand)."""
-    ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("estimate"))
+    """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand)."""
+    ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("row"))
     for name in ("estimand", "contrast", "level", "group", "outcome", "method", "se_type", "covariates"):
         ds[name] = ds[name].astype(str)
     ds = ds.set_coords(["estimand", "contrast", "level", "group"])
     ds["class_effects"] = ds["class_effects"].astype("int8")
     ds.attrs.update({"units": "percentage points (pp)", "interval": "95% confidence interval (normal)"})
     return ds
+
+
+def frequentist_table(group: xr.Dataset) -> pd.DataFrame:
+    """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group."""
+    table = group.to_dataframe().reset_index()
+    table["class_effects"] = table["class_effects"].astype(bool)
+    return table[list(COLUMNS)]

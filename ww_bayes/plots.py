@@ -81,6 +81,43 @@ def forest_plot(
     return fig
 
 
+def effects_plot(summary: pd.DataFrame, interval_label: str = "eti90", title: str = "") -> Figure:
+    """Posterior effects (pp) by subgroup: one panel per contrast (columns) and level (rows:
+    ``by_werkverkenner``, ``by_region``), posterior mean with its labelled interval, the overall effect as a
+    dashed line. ``summary`` is :func:`ww_bayes.effects.summary_table` output.
+    """
+    rows = summary[summary["estimand"] == "effect_pp"]
+    contrasts = list(dict.fromkeys(rows["contrast"]))
+    levels = [lv for lv in dict.fromkeys(rows["level"]) if lv != "overall"]
+    heights = [max(len(forest_data(rows, contrasts[0], level)), 3) for level in levels]
+    fig, axes = plt.subplots(
+        len(levels), len(contrasts), figsize=(4.2 * len(contrasts), 0.25 * sum(heights) + 1.4 * len(levels)),
+        squeeze=False, sharex="col", gridspec_kw={"height_ratios": heights},
+    )  # fmt: skip
+    kind, prob = interval_label[:3].upper(), interval_label[3:]
+    for column, contrast in enumerate(contrasts):
+        overall = forest_data(rows, contrast, "overall")
+        for row, level in enumerate(levels):
+            ax = axes[row][column]
+            data = forest_data(rows, contrast, level)
+            _interval_bars(ax, data, "mean", interval_label, offset=0.0, fmt="s", color=POOLED_COLOUR, ms=3,
+                           lw=1.5, label=f"posterior mean, {kind} {prob}%")  # fmt: skip
+            if len(overall):
+                ax.axvline(float(overall["mean"].iloc[0]), color=POOLED_COLOUR, ls="--", lw=0.8,
+                           label="overall effect")  # fmt: skip
+            ax.axvline(0, color="black", lw=0.5)
+            ax.set_yticks(list(range(len(data))), data["group"].tolist(), fontsize=7)
+            ax.invert_yaxis()
+            ax.set_title(f"{contrast}\n{level}", fontsize=8)
+            if row == len(levels) - 1:
+                ax.set_xlabel("effect (percentage points)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.suptitle(title or "Effects by subgroup (partially pooled posterior)")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
 CLASS_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#17becf", "#9467bd")
 OUTCOME_TITLES = {"employed": "employed (any paid work)", "ww": "WW receipt"}
 
