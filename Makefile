@@ -9,7 +9,7 @@ DEMO_N    ?= 179840
 DEMO_SEED ?= 1
 DATA      := data/cohort.parquet
 
-.PHONY: demo test lint format lock bench clean
+.PHONY: demo test lint format lock bench clean strip-notebooks
 
 $(VPY):
 	@py=$$(./scripts/find_python.sh) || exit 1; \
@@ -43,6 +43,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format ww_bayes tests benchmarks
 	$(VENV)/bin/ruff check --fix ww_bayes tests benchmarks
+
+# Clear notebook outputs before committing (the tests check that notebooks are committed without them).
+strip-notebooks: $(STAMP)
+	$(VPY) scripts/strip_notebooks.py notebooks
 
 # Re-pin the whole stack (run after changing dependencies in pyproject.toml).
 lock: $(VPY)

@@ -117,7 +117,7 @@ def _convergence_exit(tree, spec, args) -> int:
 def _report_trajectory(tree, spec, args) -> None:
     """Write the trajectory summary (CSV) and the effect-path figure (PNG); print the overall paths."""
     from ww_bayes.io import atomic_write, load_datatree
-    from ww_bayes.plots import trajectory_plot
+    from ww_bayes.plots import save_png, trajectory_plot
     from ww_bayes.simulate import truth_path
     from ww_bayes.trajectory import trajectory_summary, truth_coverage
 
@@ -132,7 +132,7 @@ def _report_trajectory(tree, spec, args) -> None:
         )
         truth = coverage.table[coverage.table["level"] == "overall"]
     figure = trajectory_plot(summary, label, truth)
-    png = atomic_write(Path(f"{stem}_paths.png"), lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    png = save_png(figure, Path(f"{stem}_paths.png"))
     overall = summary[(summary["level"] == "overall") & summary["month"].isin([6, 12, 18, 24, 30])]
     interval = f"{spec.interval_kind.upper()} {spec.interval_prob:.0%} credible interval"
     print(f"\n{spec.name}: overall effects, posterior mean [{interval}]; pp in the month, "
@@ -157,7 +157,7 @@ def _compare(args: argparse.Namespace) -> int:
     from ww_bayes.fit import load
     from ww_bayes.frequentist import compare, fit_levels, frequentist_group, itt
     from ww_bayes.io import atomic_write, file_sha256, load_cohort, write_datatree
-    from ww_bayes.plots import forest_plot
+    from ww_bayes.plots import forest_plot, save_png
 
     if not Path(args.fit).is_file():
         print(f"error: {args.fit}: no such fit file", file=sys.stderr)
@@ -190,7 +190,7 @@ def _compare(args: argparse.Namespace) -> int:
     stem = Path(args.fit).stem
     csv = atomic_write(out / f"{stem}_compare.csv", lambda tmp: table.to_csv(tmp, index=False))
     figure = forest_plot(table)
-    png = atomic_write(out / f"{stem}_forest.png", lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    png = save_png(figure, out / f"{stem}_forest.png")
     label = table.attrs["interval_label"]
     shown = table[table["level"] != "by_region"]
     print(f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) vs "
@@ -219,7 +219,7 @@ def _cea(args: argparse.Namespace) -> int:
     from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
     from ww_bayes.fit import load
     from ww_bayes.io import atomic_write, file_sha256, write_datatree
-    from ww_bayes.plots import cea_figures
+    from ww_bayes.plots import cea_figures, save_png
 
     for path in args.fit:
         if not Path(path).is_file():
@@ -270,7 +270,7 @@ def _cea(args: argparse.Namespace) -> int:
     rules = targeting_table(result)
     atomic_write(out / "cost_effectiveness_targeting.csv", lambda tmp: rules.to_csv(tmp, index=False))
     for name, figure in cea_figures(result).items():
-        atomic_write(out / f"cea_{name}.png", lambda tmp, f=figure: f.savefig(tmp, dpi=110, format="png"))
+        save_png(figure, out / f"cea_{name}.png")
     rows = table.set_index("quantity")
     rate = assumptions.discount_rate_annual
     print(f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "

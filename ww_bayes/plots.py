@@ -6,13 +6,29 @@ was given, in table order, so tests can check the data behind a figure rather th
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")  # files only: no display needed, and notebooks still show the returned figures
+if "ipykernel" not in sys.modules:
+    # command line, scripts and tests write files only; a notebook keeps its inline backend, which shows
+    # each figure a cell creates (so notebooks call these functions without displaying the result again)
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+
+def save_png(figure: Figure, path, dpi: int = 110):
+    """Write a figure as PNG atomically (temp file, then rename) and close it; return the path."""
+    from ww_bayes.io import atomic_write
+
+    try:
+        return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        plt.close(figure)
+
 
 UNPOOLED_COLOUR = "#7f7f7f"
 POOLED_COLOUR = "#1f5fa8"
