@@ -84,6 +84,15 @@ def test_composition_covariance_is_that_of_the_arm_means(small_cohort):
         n_arm = int((df.loc[in_class, "arm"].astype(str) == arm).sum())
         f = factor.sel(outcome="employed", control_arm=arm, werkverkenner="50-75").to_numpy()
         np.testing.assert_allclose(f @ f.T, person_cov / n_arm, rtol=1e-8, atol=1e-12)
+    # the model keeps the leading components: the best approximation of that rank (Eckart-Young)
+    kept = composition_factor(df, ["employed"], months, components=2)
+    assert kept.sizes["factor_column"] == 2
+    for arm in CONTROL_ARMS:
+        n_arm = int((df.loc[in_class, "arm"].astype(str) == arm).sum())
+        values, vectors = np.linalg.eigh(person_cov / n_arm)
+        leading = (vectors[:, -2:] * values[-2:]) @ vectors[:, -2:].T
+        f = kept.sel(outcome="employed", control_arm=arm, werkverkenner="50-75").to_numpy()
+        np.testing.assert_allclose(f @ f.T, leading, rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("groups", [("werkverkenner",), ("werkverkenner", "region")])

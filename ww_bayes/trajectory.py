@@ -12,10 +12,11 @@ On the logit scale, for outcome o, class c, region r and month m, anchored on th
                                + composition[o, control_none, c, m]
 
 (the region terms only when the spec's groups include region). The composition terms are the control arms'
-chance imbalances that persist over months (see :func:`composition_factor`).
+chance imbalances that persist over months (see :func:`composition_factor`); they shape the counts, not
+the effects, which are contrasts of the population rates (``rate``: the same predictors without them).
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
-smooth curve over months: a common curve, a first-order Gaussian random walk (month 1 value plus monthly
+smooth curve over months: a common curve, a first-order random walk (month 1 value plus Student-t monthly
 steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
 every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
 with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change (enforcement acting
@@ -55,6 +56,13 @@ CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
 #: Effects whose month-1 class deviations are centred. None: with the control arms' composition modelled,
 #: class-level effects are weakly identified and centred deviations diverge in the funnel of their sd.
 CENTRED_START: tuple[str, ...] = ()
+#: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
+#: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
+#: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
+COMPOSITION_COMPONENTS = 8
+#: Degrees of freedom of the common curves' monthly steps: heavy tails let a curve jump (enforcement acting
+#: in months 6-11 only) without loosening the smoothing everywhere else.
+STEP_NU = 3.0
 #: The cumulative effects, with the sign that makes "good" positive, per outcome.
 CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
 
@@ -72,7 +80,7 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
     cells = cells[["outcome", "arm", *groups, "month", "successes", "trials"]]
     counts = df[groups].astype(str).value_counts()
     weights = xr.DataArray.from_series(counts).reindex(levels, fill_value=0).astype("int64")
-    composition = composition_factor(df, spec.outcomes, spec.month_list)
+    composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
         composition_factor=composition.sel(werkverkenner=levels["werkverkenner"]),
@@ -85,7 +93,7 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
     )
 
 
-def composition_factor(df: pd.DataFrame, outcomes, months) -> xr.DataArray:
+def composition_factor(df: pd.DataFrame, outcomes, months, components: int | None = None) -> xr.DataArray:
     """Square-root factors of the sampling covariance, across months, of each control arm's cell rates.
 
     The same persons are counted in every month, so a chance imbalance between arms (a few more people
@@ -95,14 +103,16 @@ def composition_factor(df: pd.DataFrame, outcomes, months) -> xr.DataArray:
     arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit scale, linearised; ``p`` the
     class's rate in the month; pairwise over the months both observed), estimated per class with all arms.
     With it, what the smooth curves can learn across months is what the persons really tell.
-    Returns factors ``F`` with ``F @ F.T`` the covariance: (outcome, control_arm, werkverkenner, month,
+    Returns factors ``F`` with ``F @ F.T`` the covariance (or, with ``components``, its best approximation
+    of that rank: the leading eigen-components): (outcome, control_arm, werkverkenner, month,
     factor_column), logit scale.
     """
     classes = df["werkverkenner"].astype(str).to_numpy()
     arms = df["arm"].astype(str).to_numpy()
     levels = sorted(set(classes))
     n_months = len(months)
-    factors = np.zeros((len(outcomes), len(CONTROL_ARMS), len(levels), n_months, n_months))
+    kept = n_months if components is None else min(components, n_months)
+    factors = np.zeros((len(outcomes), len(CONTROL_ARMS), len(levels), n_months, kept))
     for i, outcome in enumerate(outcomes):
         y = df[[month_column(outcome, m) for m in months]].to_numpy(dtype="float64", na_value=np.nan)
         observed = ~np.isnan(y)
@@ -120,8 +130,9 @@ def composition_factor(df: pd.DataFrame, outcomes, months) -> xr.DataArray:
                 covariance = person_cov * n_both / np.outer(n_month, n_month)
                 # pairwise-complete covariances need not be positive semi-definite in small samples:
                 # a symmetric square root with negative eigenvalues set to zero
-                eigenvalues, vectors = np.linalg.eigh(covariance)
-                factors[i, j, k] = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
+                eigenvalues, vectors = np.linalg.eigh(covariance)  # ascending: the leading ones last
+                root = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
+                factors[i, j, k] = root[:, n_months - kept :]
     return xr.DataArray(
         factors,
         dims=("outcome", "control_arm", "werkverkenner", "month", "factor_column"),
@@ -144,7 +155,7 @@ def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt
     prior = spec.priors[component]
     start = pm.Normal(f"{component}_start", prior.start_mu, prior.start_sigma, dims="outcome")
     step_sd = pm.HalfNormal(f"{component}_step_sd", prior.step_sd, dims="outcome")
-    steps = pm.Normal(f"{component}_steps_z", 0.0, 1.0, dims=("outcome", "month_step"))
+    steps = pm.StudentT(f"{component}_steps_z", nu=STEP_NU, mu=0.0, sigma=1.0, dims=("outcome", "month_step"))
     common = start[:, None] + pt.dot(step_sd[:, None] * steps, walk.T)  # (outcome, month)
     pm.Deterministic(f"{component}_common_curve", common, dims=("outcome", "month"))
     pooling = spec.pooling[component]["werkverkenner"]
@@ -201,7 +212,7 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         **data.levels,
         "month_step": [str(m) for m in spec.month_list[1:]],
         "control_arm": list(CONTROL_ARMS),
-        "factor_column": data.levels["month"],
+        "factor_column": np.arange(data.composition_factor.sizes["factor_column"]),
         "cell": np.arange(data.n_cells),
     }
     cells = data.cells
@@ -224,13 +235,13 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         # composition_factor): non-centred, a fixed covariance factor times standard normals
         factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
         factor = pm.Data("composition_factor", data.composition_factor.values, dims=factor_dims)
-        composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("month",))
+        composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
         composition = pm.Deterministic(
             "composition",
             (factor * composition_z[..., None, :]).sum(axis=-1),
             dims=factor_dims[:4],
         )
-        arm_rows = []
+        population_rows, sample_rows = [], []
         for arm in ARMS:
             # anchored on the service arm (80% of persons), so the free level per class and month is
             # nearly uncorrelated with the effect curves: a far easier posterior than a control-arm anchor
@@ -238,11 +249,16 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
             for component, arms in ARMS_WITH.items():
                 if arm not in arms:
                     eta = eta - on_grid(curves[component], regions[component])
+            shape = [len(data.levels[d]) for d in grid_dims]
+            population_rows.append(pt.broadcast_to(eta, shape))
             if arm in CONTROL_ARMS:
                 eta = eta + on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
-            arm_rows.append(pt.broadcast_to(eta, [len(data.levels[d]) for d in grid_dims]))
-        eta_grid = pt.stack(arm_rows, axis=1)  # (outcome, arm, *groups, month)
-        pm.Deterministic("rate", pm.math.sigmoid(eta_grid), dims=("outcome", "arm", *groups, "month"))
+            sample_rows.append(pt.broadcast_to(eta, shape))
+        # the effects are contrasts of the population rates (no composition term: the chance imbalance of
+        # this sample is a nuisance, not part of the effect); the counts follow the sample's own rates
+        population = pt.stack(population_rows, axis=1)  # (outcome, arm, *groups, month)
+        pm.Deterministic("rate", pm.math.sigmoid(population), dims=("outcome", "arm", *groups, "month"))
+        eta_grid = pt.stack(sample_rows, axis=1)
         index_levels = {
             "outcome": data.levels["outcome"],
             "arm": list(ARMS),

@@ -1,0 +1,43 @@
+"""Trajectory model (months 1-30, both outcomes) on the full calibrated cohort: fit time cold and warm.
+
+Prints, measured in one run: the fit time cold (first fit in the process: numba compile included) and
+warm (the compiled model reused with another cohort of the same shape), the convergence verdict and the
+share of months whose 90% band holds the simulator's truth. Target on a 2-core machine: <= 2 minutes.
+
+    .venv/bin/python benchmarks/bench_trajectory.py
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+from ww_bayes.fit import fit
+from ww_bayes.simulate import simulate_cohort
+from ww_bayes.spec import load_spec
+from ww_bayes.trajectory import truth_coverage
+
+SPEC = Path(__file__).resolve().parents[1] / "models" / "trajectory_30m.toml"
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    spec = load_spec(SPEC)
+    settings = f"{spec.sampler.chains} chains x {spec.sampler.draws} draws (tune {spec.sampler.tune})"
+    print(f"trajectory model, {settings}, target <= 120 s")
+    for label, seed in (("cold", 1), ("warm", 2)):
+        cohort = simulate_cohort(seed=seed)
+        start = time.perf_counter()
+        tree = fit(spec, cohort.data, progress=False, log=None)
+        seconds = time.perf_counter() - start
+        coverage = truth_coverage(tree["trajectory"].ds, cohort.truth, spec.interval_prob).table
+        overall = coverage[coverage["level"] == "overall"].groupby(["outcome", "contrast"])["covered"].mean()
+        print(
+            f"  {label} (seed {seed}): {seconds:6.1f} s, converged = {tree.attrs['converged']}, truth inside "
+            f"the 90% band in {overall.min():.0%}-{overall.max():.0%} of months (overall curves)"
+        )
+
+
+if __name__ == "__main__":
+    main()
