@@ -27,6 +27,11 @@ INTERVAL_KINDS = ("eti", "hdi")
 CENTRED = ("baseline",)
 
 
+#: Degrees of freedom of the trajectory curves' monthly steps (Student-t): heavy tails let a curve jump
+#: (enforcement acting in months 6-11 only) without loosening the smoothing everywhere else.
+STEP_NU = 3.0
+
+
 class SpecError(ValueError):
     """A model specification with an unknown key or a bad value."""
 
@@ -210,7 +215,7 @@ class TrajectorySpec(_SpecCommon):
             p = self.priors[component]
             lines.append(
                 f"  {component}: common curve, month 1 ~ Normal({p.start_mu:g}, {p.start_sigma:g}), "
-                f"random-walk steps with sd ~ HalfNormal({p.step_sd:g})"
+                f"random-walk steps ~ StudentT({STEP_NU:g}) x sd, sd ~ HalfNormal({p.step_sd:g})"
             )
             for factor in self.groups:
                 pooling = self.pooling[component][factor]

@@ -50,7 +50,7 @@ from ww_bayes.model import (
     observed_levels,
 )
 from ww_bayes.schema import ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE, ARMS, month_column
-from ww_bayes.spec import EFFECT_COMPONENTS, TrajectorySpec
+from ww_bayes.spec import EFFECT_COMPONENTS, STEP_NU, TrajectorySpec
 
 CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
 #: Effects whose month-1 class deviations are centred. None: with the control arms' composition modelled,
@@ -60,9 +60,6 @@ CENTRED_START: tuple[str, ...] = ()
 #: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
 #: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
 COMPOSITION_COMPONENTS = 8
-#: Degrees of freedom of the common curves' monthly steps: heavy tails let a curve jump (enforcement acting
-#: in months 6-11 only) without loosening the smoothing everywhere else.
-STEP_NU = 3.0
 #: The cumulative effects, with the sign that makes "good" positive, per outcome.
 CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
 
