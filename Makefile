@@ -40,7 +40,7 @@ test: $(STAMP)
 	$(VPY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ww_bayes tests benchmarks
+	$(VENV)/bin/ruff check ww_bayes tests benchmarks scripts notebooks
 	$(VENV)/bin/ruff format --check ww_bayes tests benchmarks
 
 format: $(STAMP)

@@ -71,7 +71,6 @@ def forest_plot(
         for row, level in enumerate(levels):
             ax = axes[row][column]
             data = forest_data(table, contrast, level)
-            y = range(len(data))
             _interval_bars(
                 ax, data, "frequentist_estimate", "frequentist_ci95", offset=0.15,
                 fmt="o", color=UNPOOLED_COLOUR, ms=3, lw=1, label="unpooled: OLS, 95% CI",
@@ -83,16 +82,26 @@ def forest_plot(
             )  # fmt: skip
             if len(overall):
                 ax.axvline(float(overall["posterior_mean"].iloc[0]), color=POOLED_COLOUR, ls="--", lw=0.8)
-            ax.axvline(0, color="black", lw=0.5)
-            ax.set_yticks(list(y), data["group"].tolist(), fontsize=7)
-            ax.invert_yaxis()
-            ax.set_title(f"{contrast}\n{level}", fontsize=8)
-            if row == len(levels) - 1:
-                ax.set_xlabel("effect (percentage points)")
+            _subgroup_axis(ax, data, f"{contrast}\n{level}", bottom=row == len(levels) - 1)
+    outcome = table.attrs.get("outcome", "")
+    title = f"Subgroup effects on {outcome}: unpooled vs partially pooled".replace(" on :", ":")
+    return _finish_subgroup_figure(fig, axes, title)
+
+
+def _subgroup_axis(ax, data: pd.DataFrame, title: str, bottom: bool) -> None:
+    """Zero line, one labelled row per subgroup (first at the top), title; x label on the bottom row."""
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_yticks(list(range(len(data))), data["group"].tolist(), fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=8)
+    if bottom:
+        ax.set_xlabel("effect (percentage points)")
+
+
+def _finish_subgroup_figure(fig: Figure, axes, title: str) -> Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
-    outcome = table.attrs.get("outcome", "")
-    fig.suptitle(f"Subgroup effects on {outcome}: unpooled vs partially pooled".replace(" on :", ":"))
+    fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the legend below the panels
     return fig
 
@@ -121,17 +130,8 @@ def effects_plot(summary: pd.DataFrame, interval_label: str = "eti90", title: st
             if len(overall):
                 ax.axvline(float(overall["mean"].iloc[0]), color=POOLED_COLOUR, ls="--", lw=0.8,
                            label="overall effect")  # fmt: skip
-            ax.axvline(0, color="black", lw=0.5)
-            ax.set_yticks(list(range(len(data))), data["group"].tolist(), fontsize=7)
-            ax.invert_yaxis()
-            ax.set_title(f"{contrast}\n{level}", fontsize=8)
-            if row == len(levels) - 1:
-                ax.set_xlabel("effect (percentage points)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
-    fig.suptitle(title or "Effects by subgroup (partially pooled posterior)")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return fig
+            _subgroup_axis(ax, data, f"{contrast}\n{level}", bottom=row == len(levels) - 1)
+    return _finish_subgroup_figure(fig, axes, title or "Effects by subgroup (partially pooled posterior)")
 
 
 CLASS_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c", "#17becf", "#9467bd")

@@ -170,11 +170,14 @@ def _files_section(run: RunFiles) -> str:
     return "".join(parts)
 
 
-def _arm_rates(tree: xr.DataTree) -> xr.DataArray:
-    """Observed rate per arm (persons with the outcome observed), summed over the fit's cells."""
-    successes = tree["observed_data"].ds["y"]
-    trials = tree["constant_data"].ds["trials"]
-    return successes.groupby("arm").sum() / trials.groupby("arm").sum()
+def _online_and_service_rates(tree: xr.DataTree) -> tuple[float, float]:
+    """Observed rates (persons with the outcome observed) of the two online-only arms together and of the
+    service arm, summed over the fit's cells."""
+    successes = tree["observed_data"].ds["y"].groupby("arm").sum()
+    trials = tree["constant_data"].ds["trials"].groupby("arm").sum()
+    online = [a for a in ARMS if a != ARM_SERVICE]
+    online_rate = float(successes.sel(arm=online).sum() / trials.sel(arm=online).sum())
+    return online_rate, float(successes.sel(arm=ARM_SERVICE) / trials.sel(arm=ARM_SERVICE))
 
 
 def _calibration_section(run: RunFiles) -> str:
@@ -196,34 +199,18 @@ def _calibration_section(run: RunFiles) -> str:
         "fit's cells.</p>",
         _table(table, digits=0),
     ]
-    online = [a for a in ARMS if a != ARM_SERVICE]
     rows = []
     if "employed_m12" in by_outcome:
-        tree = by_outcome["employed_m12"]
-        rates = _arm_rates(tree)
-        counts_arm = tree["constant_data"].ds["trials"].groupby("arm").sum()
-        online_rate = float(
-            tree["observed_data"].ds["y"].groupby("arm").sum().sel(arm=online).sum()
-            / counts_arm.sel(arm=online).sum()
-        )
-        service = float(rates.sel(arm=ARM_SERVICE))
+        online, service = _online_and_service_rates(by_outcome["employed_m12"])
         rows += [
-            ("job at month 12, online only (%)", 100 * online_rate, 100 * published.JOB_RATE_M12_ONLINE),
+            ("job at month 12, online only (%)", 100 * online, 100 * published.JOB_RATE_M12_ONLINE),
             ("job at month 12, service (%)", 100 * service, 100 * published.JOB_RATE_M12_SERVICE),
-            (
-                "job m12: service - online only (pp)",
-                100 * (service - online_rate),
-                published.SERVICE_JOB_PP_M12,
-            ),
+            ("job m12: service - online only (pp)", 100 * (service - online), published.SERVICE_JOB_PP_M12),
         ]
     if "ww_m12" in by_outcome:
-        tree = by_outcome["ww_m12"]
-        successes = tree["observed_data"].ds["y"].groupby("arm").sum()
-        trials = tree["constant_data"].ds["trials"].groupby("arm").sum()
-        online_rate = float(successes.sel(arm=online).sum() / trials.sel(arm=online).sum())
-        service = float(successes.sel(arm=ARM_SERVICE) / trials.sel(arm=ARM_SERVICE))
+        online, service = _online_and_service_rates(by_outcome["ww_m12"])
         rows.append(
-            ("WW m12: service - online only (pp)", 100 * (service - online_rate), published.SERVICE_WW_PP_M12)
+            ("WW m12: service - online only (pp)", 100 * (service - online), published.SERVICE_WW_PP_M12)
         )
     if rows:
         headline = pd.DataFrame(rows, columns=["quantity", "this run (raw)", "published"])
