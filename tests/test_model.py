@@ -17,7 +17,7 @@ from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.spec import load_spec
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-# Property tests use PyMC's own NUTS (C backend, compiles in seconds) on the same model and Werkverkenner
+# Property tests use PyMC's own NUTS (a cheaper compile than nutpie's) on the same model and Werkverkenner
 # as the only factor; the full-cohort tests in test_fit.py run the shipped specs with nutpie.
 SHORT = {"chains": 2, "draws": 1000, "tune": 600, "seed": 5, "sampler": "pymc"}
 

@@ -31,8 +31,9 @@ from ww_bayes.model import ModelData, build_model, prepare_data
 from ww_bayes.spec import ConvergenceThresholds, ModelSpec, TrajectorySpec
 from ww_bayes.trajectory import build_trajectory_model, prepare_trajectory_data, trajectory_effects
 
-#: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's C backend,
-#: which compiles in about a second where numba takes ten; the sampler itself runs nutpie (numba).
+#: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's default mode
+#: (numba in PyTensor 3, cached on disk in ~/.pytensor: measured, the C backend ("CVM") is no faster once
+#: cached and slower to fill its cache); the sampler itself runs nutpie (numba).
 POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}
 PRIOR_DRAWS = 500
 FIT_KIND = "ww_bayes posterior fit"
