@@ -60,6 +60,7 @@ lock: $(VPY)
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_simulate.py
 	$(VPY) benchmarks/bench_fit.py
+	$(VPY) benchmarks/bench_convergence.py
 	$(VPY) benchmarks/bench_trajectory.py
 
 clean:

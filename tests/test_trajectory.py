@@ -1,6 +1,7 @@
 """The 30-month trajectory model: cells per month, the composition covariance, exact likelihood, derived
-cumulative effects and the CLI. (Full-cohort convergence and recovery are not yet in the suite: the shipped
-spec does not yet reach R-hat <= 1.01 on the calibrated cohort; see the README.)
+cumulative effects, the CLI, and recovery of the simulator's monthly truth on the calibrated cohort with short
+chains. (The shipped spec's convergence on the full cohort is not asserted: it is borderline, R-hat 1.01-1.02
+on class-level parameters in some runs; see the README and benchmarks/bench_trajectory.py.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
+from ww_bayes.fit import fit
 from ww_bayes.schema import ARMS, month_column
 from ww_bayes.spec import SpecError, load_spec, parse_spec
 from ww_bayes.trajectory import (
@@ -22,6 +24,7 @@ from ww_bayes.trajectory import (
     composition_factor,
     prepare_trajectory_data,
     trajectory_effects,
+    truth_coverage,
 )
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -146,3 +149,44 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
     assert (tmp_path / "trajectory_paths.png").stat().st_size > 10_000
     assert main(["compare", str(out), "--data", str(data), "--out", str(tmp_path)]) == 2
     assert "trajectory fit" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def full_trajectory(spec, full_cohort):
+    """The shipped trajectory spec with short chains (2 x 500 draws, 500 tune) on the calibrated cohort."""
+    short = dataclasses.replace(spec.sampler, chains=2, draws=500, tune=500)
+    with pytest.warns(UserWarning):  # short chains: flagged unconverged, on purpose
+        return fit(dataclasses.replace(spec, sampler=short), full_cohort.data, progress=False, log=None)
+
+
+@pytest.mark.slow
+def test_full_cohort_recovers_the_monthly_truth(full_trajectory, full_cohort):
+    trajectory = full_trajectory["trajectory"].ds
+    table = truth_coverage(trajectory, full_cohort.truth, 0.9).table
+    overall = table[table["level"] == "overall"]
+    # 90% bands, months pooled over the 6 overall curves (2 outcomes x 3 contrasts) and over the 30 classes'
+    assert overall["covered"].mean() >= 0.9, overall[~overall["covered"]]
+    assert table[table["level"] == "by_werkverkenner"]["covered"].mean() >= 0.85
+    effect = trajectory["effect_pp_overall"]
+    # the service job effect fades out after month 24 (published: effects last about 24 months)
+    jobs = effect.sel(outcome="employed", contrast="service_vs_control_none")
+    plateau, after = jobs.sel(month=slice(10, 14)).mean("month"), jobs.sel(month=slice(26, 30)).mean("month")
+    assert float((plateau > after).mean()) >= 0.95
+    assert float(after.mean()) < 0.5 * float(plateau.mean())
+    # the enforcement WW dip in months 6-11, against the months before and after
+    ww = effect.sel(outcome="ww", contrast="enforcement_vs_none")
+    dip = ww.sel(month=slice(6, 11)).mean("month")
+    for other in (slice(1, 4), slice(13, 18)):
+        assert float((dip < ww.sel(month=other).mean("month")).mean()) >= 0.9
+
+
+@pytest.mark.slow
+def test_month_12_slice_agrees_with_the_12_month_models(full_trajectory, full_fits):
+    """Two models of the same persons: their month-12 effects differ by less than one posterior sd."""
+    month_12 = full_trajectory["trajectory"].ds["effect_pp_overall"].sel(month=12)
+    for name, outcome in (("job_finding_12m", "employed"), ("ww_claim_12m", "ww")):
+        twelve = full_fits[name]["effects"].ds["effect_pp_overall"]
+        slice_12 = month_12.sel(outcome=outcome, drop=True)
+        difference = abs(slice_12.mean(("chain", "draw")) - twelve.mean(("chain", "draw")))
+        sd = twelve.std(("chain", "draw"))
+        assert (difference < sd).all(), (outcome, difference.values, sd.values)
