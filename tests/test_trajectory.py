@@ -7,6 +7,7 @@ on class-level parameters in some runs; see the README and benchmarks/bench_traj
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.fit import fit
+from ww_bayes.fit import ConvergenceWarning, fit
 from ww_bayes.schema import ARMS, month_column
 from ww_bayes.spec import SpecError, load_spec, parse_spec
 from ww_bayes.trajectory import (
@@ -155,7 +156,8 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
 def full_trajectory(spec, full_cohort):
     """The shipped trajectory spec with short chains (2 x 500 draws, 500 tune) on the calibrated cohort."""
     short = dataclasses.replace(spec.sampler, chains=2, draws=500, tune=500)
-    with pytest.warns(UserWarning):  # short chains: flagged unconverged, on purpose
+    with warnings.catch_warnings():  # short chains: flagged unconverged, as they should be
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return fit(dataclasses.replace(spec, sampler=short), full_cohort.data, progress=False, log=None)
 
 
@@ -164,7 +166,8 @@ def test_full_cohort_recovers_the_monthly_truth(full_trajectory, full_cohort):
     trajectory = full_trajectory["trajectory"].ds
     table = truth_coverage(trajectory, full_cohort.truth, 0.9).table
     overall = table[table["level"] == "overall"]
-    # 90% bands, months pooled over the 6 overall curves (2 outcomes x 3 contrasts) and over the 30 classes'
+    # 90% bands; the share of months covered, pooled over the 6 overall curves (2 outcomes x 3 contrasts),
+    # and over the 30 class curves: months are strongly correlated, so one curve is close to all or nothing
     assert overall["covered"].mean() >= 0.9, overall[~overall["covered"]]
     assert table[table["level"] == "by_werkverkenner"]["covered"].mean() >= 0.85
     effect = trajectory["effect_pp_overall"]
