@@ -27,9 +27,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes validate $(DATA)
 	$(VENV)/bin/ww-bayes fit models/job_finding_12m.toml --data $(DATA) --out results/job_finding_12m.nc
 	$(VENV)/bin/ww-bayes fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
-	@# borderline convergence (see README): a miss is flagged on screen, in the file and in the report
-	$(VENV)/bin/ww-bayes fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc \
-		--allow-unconverged
+	$(VENV)/bin/ww-bayes fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc
 	$(VENV)/bin/ww-bayes compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes cea --fit results/job_finding_12m.nc results/ww_claim_12m.nc \

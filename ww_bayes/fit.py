@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from pytensor.graph.traversal import ancestors
 
 from ww_bayes import __version__
 from ww_bayes.effects import posterior_effects
@@ -104,7 +105,7 @@ def _sample_nutpie(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
 
     key = _structure_key(spec, data)
     model = _build(spec, data, for_sampling=True)
-    new_values = {name: model[name].get_value() for name in model.named_vars if _is_data(model, name)}
+    new_values = {name: model[name].get_value() for name in _logp_data(model)}
     if key in _COMPILED:
         compiled = _COMPILED[key].with_data(**new_values)
     else:
@@ -124,8 +125,11 @@ def _sample_nutpie(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
     return tree
 
 
-def _is_data(model: pm.Model, name: str) -> bool:
-    return name in {v.name for v in model.data_vars}
+def _logp_data(model: pm.Model) -> list[str]:
+    """The data variables the log-density depends on: what a compiled sampler holds (data used only by
+    deterministics, such as the trajectory model's composition factor, is not compiled in)."""
+    in_logp = {v.name for v in ancestors([model.logp()])}
+    return [v.name for v in model.data_vars if v.name in in_logp]
 
 
 def _sample_pymc(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:

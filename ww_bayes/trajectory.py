@@ -6,21 +6,26 @@ On the logit scale, for outcome o, class c, region r and month m, anchored on th
 
     eta[service]             = level[o, c, m] + level_region[o, r]
     eta[control_enforcement] = eta[service] - service[o, c, m] - service_region[o, r]
-                               + composition[o, control_enforcement, c, m]
     eta[control_none]        = eta[service] - service[o, c, m] - service_region[o, r]
                                - enforcement[o, c, m] - enforcement_region[o, r]
-                               + composition[o, control_none, c, m]
 
-(the region terms only when the spec's groups include region). The composition terms are the control arms'
-chance imbalances that persist over months (see :func:`composition_factor`); they shape the counts, not
-the effects, which are contrasts of the population rates (``rate``: the same predictors without them).
+(the region terms only when the spec's groups include region) gives the rates of the arms as drawn, which
+the counts follow: the curves are the effects in this sample. The effects in the population (``rate`` and
+the ``trajectory`` group) subtract from each control arm the chance imbalance of its composition that
+persists over months, ``composition[o, arm, c, m]`` (see :func:`composition_factor`): a multivariate normal
+draw with the sampling covariance of the arm's mean, so that the effects carry that uncertainty. It does not
+enter the likelihood (the data cannot tell an imbalance from an effect), so its standard-normal factors are
+sampled from their prior alongside the rest. (Putting it in the likelihood, as an earlier version did,
+gives the same posterior up to the curves' priors but a ridge between it and the curves: correlations
+of -0.9 and R-hat above 1.01 on some cohorts.)
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
 smooth curve over months: a common curve, a first-order random walk (month 1 value plus Student-t monthly
 steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
 every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
 with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change (enforcement acting
-in months 6-11) as well as a slow fade; its steps are non-centred. Region deviations, when modelled, are
+in months 6-11) as well as a slow fade; its steps are non-centred (a centred walk was tried: the
+enforcement curve is too weakly identified for it). Region deviations, when modelled, are
 constant over months.
 
 The derived ``trajectory`` group holds the pp effect per month per contrast (overall, cohort-weighted, and
@@ -95,11 +100,12 @@ def composition_factor(df: pd.DataFrame, outcomes, months, components: int | Non
 
     The same persons are counted in every month, so a chance imbalance between arms (a few more people
     with good job chances in one arm) persists from month to month and looks like an effect; a likelihood
-    that treats months as independent pools it 30 times and claims far too much certainty. The model adds
-    to each control arm's cells a deviation over months, multivariate normal with the covariance of the
-    arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit scale, linearised; ``p`` the
-    class's rate in the month; pairwise over the months both observed), estimated per class with all arms.
-    With it, what the smooth curves can learn across months is what the persons really tell.
+    that treats months as independent pools it 30 times and claims far too much certainty. The model
+    subtracts from each control arm's rates in the population a deviation over months, multivariate
+    normal with the covariance of the arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit
+    scale, linearised; ``p`` the class's rate in the month; pairwise over the months both observed),
+    estimated per class with all arms. With it, the effects are as uncertain across months as the persons
+    really make them.
     Returns factors ``F`` with ``F @ F.T`` the covariance (or, with ``components``, its best approximation
     of that rank: the leading eigen-components): (outcome, control_arm, werkverkenner, month,
     factor_column), logit scale.
@@ -229,7 +235,7 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
             return value if region is None else value + region[:, None, :, None]
 
         # chance differences in the control arms' composition that persist over months (see
-        # composition_factor): non-centred, a fixed covariance factor times standard normals
+        # composition_factor): a fixed covariance factor times standard normals; not in the likelihood
         factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
         factor = pm.Data("composition_factor", data.composition_factor.values, dims=factor_dims)
         composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
@@ -247,12 +253,12 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
                 if arm not in arms:
                     eta = eta - on_grid(curves[component], regions[component])
             shape = [len(data.levels[d]) for d in grid_dims]
-            population_rows.append(pt.broadcast_to(eta, shape))
-            if arm in CONTROL_ARMS:
-                eta = eta + on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
             sample_rows.append(pt.broadcast_to(eta, shape))
-        # the effects are contrasts of the population rates (no composition term: the chance imbalance of
-        # this sample is a nuisance, not part of the effect); the counts follow the sample's own rates
+            if arm in CONTROL_ARMS:
+                eta = eta - on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
+            population_rows.append(pt.broadcast_to(eta, shape))
+        # the counts follow the rates of the arms as drawn; the effects are contrasts of the population
+        # rates, the control arms' rates less their chance imbalance (a draw of it: its uncertainty)
         population = pt.stack(population_rows, axis=1)  # (outcome, arm, *groups, month)
         pm.Deterministic("rate", pm.math.sigmoid(population), dims=("outcome", "arm", *groups, "month"))
         eta_grid = pt.stack(sample_rows, axis=1)
