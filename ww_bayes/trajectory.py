@@ -16,8 +16,8 @@ persists over months, ``composition[o, arm, c, m]`` (see :func:`composition_fact
 draw with the sampling covariance of the arm's mean, so that the effects carry that uncertainty. It does not
 enter the likelihood (the data cannot tell an imbalance from an effect), so its standard-normal factors are
 sampled from their prior alongside the rest. (Putting it in the likelihood, as an earlier version did,
-gives the same posterior up to the curves' priors but a ridge between it and the curves: correlations
-of -0.9 and R-hat above 1.01 on some cohorts.)
+gives nearly the same posterior, the two differing only through the curves' priors, but a ridge between it
+and the curves: correlations of -0.9 and R-hat above 1.01 on some cohorts.)
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
 smooth curve over months: a common curve, a first-order random walk (month 1 value plus Student-t monthly
