@@ -30,8 +30,8 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc
 	$(VENV)/bin/ww-bayes compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
-	$(VENV)/bin/ww-bayes cea --fit results/job_finding_12m.nc results/ww_claim_12m.nc \
-		--assumptions models/cost_effectiveness.toml --out results/
+	$(VENV)/bin/ww-bayes cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml \
+		--out results/
 	$(VENV)/bin/ww-bayes report results/ --out results/report.html
 
 test: $(STAMP)

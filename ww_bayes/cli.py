@@ -149,7 +149,9 @@ def _report_trajectory(tree, spec, args) -> None:
     if coverage is not None:
         table = coverage.table
         shares = table.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
-        print(f"\nshare of months with the simulator's truth inside the {label} band:\n{shares.round(2)}")
+        pooled = coverage.share_covered(level="overall")
+        print(f"\nshare of months with the simulator's truth inside the {label} band (the six overall "
+              f"curves together: {pooled:.0%}):\n{shares.round(2).to_string()}")  # fmt: skip
     print(f"\nwrote {args.out}, {table_path} and {png}")
 
 
