@@ -1,5 +1,6 @@
 """Cost-effectiveness: closed forms (EVPI, CEAC limits, discounting), linearity in the WW benefit, the
-direction of a doubled service cost, targeting, the assumptions file and the CLI on the calibrated cohort.
+direction of a doubled service cost, targeting, the assumptions file, the CLI on the calibrated cohort, and
+the trajectory input (the fit's own cumulative effects, the horizon).
 """
 
 from __future__ import annotations
@@ -175,3 +176,40 @@ def test_summary_labels_intervals(twelve_month, assumptions):
     assert {"quantity", "mean", "eti90_lb", "eti90_ub", "n_undefined"} <= set(table.columns)
     bcr = table.set_index("quantity").loc["benefit_cost_ratio"]
     assert bcr["eti90_lb"] < bcr["mean"] < bcr["eti90_ub"]
+
+
+@pytest.fixture(scope="module")
+def trajectory_fit(small_trajectory_run) -> xr.DataTree:
+    """The input the module is built for: a trajectory fit (small cohort, short chains: this checks the
+    arithmetic, not the estimates)."""
+    return xr.load_datatree(small_trajectory_run.fit)
+
+
+def test_trajectory_input_is_the_fits_own_cumulative_effects(trajectory_fit, assumptions):
+    """Undiscounted and with fixed inputs, the effect and the WW benefits saved are the fit's own cumulative
+    effects at the horizon: the same months summed, the classes weighted as the trajectory group weights."""
+    plain = fixed(assumptions).replace(discount_rate_annual=0.0, horizon_months=24)
+    result = analyse(trajectory_fit, plain)
+    assert result.attrs["effects_source"] == "trajectory fit, months 1-24"
+    own = trajectory_fit["trajectory"].ds.sel(contrast=plain.contrast, horizon=24)
+    employed = own["extra_employed_months_overall"].transpose("chain", "draw").values
+    np.testing.assert_allclose(result["extra_employed_months"].transpose("chain", "draw").values, employed)
+    saved = own["ww_months_avoided_overall"].transpose("chain", "draw").values * plain.ww_benefit_monthly.mean
+    np.testing.assert_allclose(result["ww_benefits_saved"].transpose("chain", "draw").values, saved)
+    # a later month changes the answer: the horizon is really applied
+    longer = analyse(trajectory_fit, plain.replace(horizon_months=30))
+    assert not np.allclose(longer["extra_employed_months"].values, result["extra_employed_months"].values)
+    with pytest.raises(ValueError, match="horizon_months 31 is beyond the fit's last month 30"):
+        analyse(trajectory_fit, plain.replace(horizon_months=31))
+
+
+def test_cli_on_a_trajectory_fit(small_trajectory_run, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["cea", "--fit", str(small_trajectory_run.fit), "--assumptions",
+                 str(MODELS / "cost_effectiveness.toml"), "--out", str(out)]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "(trajectory fit, months 1-30)" in captured.out
+    assert "did not converge" in captured.err  # the short chains are flagged, not hidden
+    result = xr.load_datatree(out / "cost_effectiveness.nc")["cost_effectiveness"].ds
+    assert result.attrs["effects_source"] == "trajectory fit, months 1-30"
+    assert set(result["werkverkenner"].values) == {"0-25", "25-50", "50-75", "75-100", "none"}
