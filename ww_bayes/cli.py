@@ -150,7 +150,7 @@ def _report_trajectory(tree, spec, args) -> None:
         table = coverage.table
         shares = table.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
         pooled = coverage.share_covered(level="overall")
-        print(f"\nshare of months with the simulator's truth inside the {label} band (the six overall "
+        print(f"\nshare of months with the simulator's truth inside the {label} band (all overall "
               f"curves together: {pooled:.0%}):\n{shares.round(2).to_string()}")  # fmt: skip
     print(f"\nwrote {args.out}, {table_path} and {png}")
 
