@@ -13,8 +13,8 @@ import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.fit import fit
-from ww_bayes.io import write_cohort
-from ww_bayes.simulate import SimulatedCohort, simulate_cohort
+from ww_bayes.io import write_cohort, write_datatree
+from ww_bayes.simulate import SimulatedCohort, simulate_cohort, truth_path
 from ww_bayes.spec import load_spec
 
 
@@ -65,9 +65,11 @@ class CliRun:
 @pytest.fixture(scope="session")
 def small_trajectory_run(small_cohort, tmp_path_factory) -> CliRun:
     """``ww-bayes fit models/trajectory_30m.toml`` on the small cohort with short chains (one numba
-    compile, shared by the trajectory CLI test and the report test)."""
+    compile, shared by the trajectory CLI test and the report test); the truth beside the data, as
+    ``ww-bayes simulate`` writes it."""
     folder = tmp_path_factory.mktemp("trajectory")
     data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+    write_datatree(small_cohort.truth, truth_path(data))
     out = folder / "trajectory.nc"
     short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
     printed = io.StringIO()

@@ -140,6 +140,9 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
     assert run.code == 0
     text = run.out
     assert "extra_employed_months" in text and "ETI 90% credible interval" in text
+    # the truth beside the data: the share of months covered, per curve and all overall curves together
+    assert "share of months with the simulator's truth inside the eti90 band (all overall curves" in text
+    assert "service_vs_control_enforcement" in text.split("share of months")[1]  # the table, not cut
     out, data, tmp_path = run.fit, run.data, run.fit.parent
     tree = xr.load_datatree(out)
     assert tree.attrs["model_kind"] == "trajectory" and "trajectory" in tree.children
