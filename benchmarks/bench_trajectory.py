@@ -33,12 +33,12 @@ def main() -> None:
         start = time.perf_counter()
         tree = fit(spec, cohort.data, progress=False, log=None)
         seconds = time.perf_counter() - start
-        coverage = truth_coverage(tree["trajectory"].ds, cohort.truth, spec.interval_prob).table
-        overall = coverage[coverage["level"] == "overall"].groupby(["outcome", "contrast"])["covered"].mean()
+        coverage = truth_coverage(tree["trajectory"].ds, cohort.truth, spec.interval_prob)
+        overall = coverage.by_curve().loc["overall"].stack()
         print(
             f"  {label} (seed {seed}): {seconds:6.1f} s, converged = {tree.attrs['converged']}, truth inside "
             f"the 90% band in {overall.min():.0%}-{overall.max():.0%} of months per overall curve, "
-            f"{overall.mean():.0%} of them together"
+            f"{coverage.share_covered(level='overall'):.0%} of them together"
         )
 
 

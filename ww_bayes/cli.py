@@ -147,8 +147,7 @@ def _report_trajectory(tree, spec, args) -> None:
         name = estimand if estimand != "effect_pp" else f"effect_pp {outcome}"
         print(f"  {name:<24} {contrast:<31} {cells}")
     if coverage is not None:
-        table = coverage.table
-        shares = table.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
+        shares = coverage.by_curve()
         pooled = coverage.share_covered(level="overall")
         print(f"\nshare of months with the simulator's truth inside the {label} band (all overall "
               f"curves together: {pooled:.0%}):\n{shares.round(2).to_string()}")  # fmt: skip

@@ -336,6 +336,10 @@ class TruthCoverage:
             rows = rows[rows[column] == value]
         return float(rows["covered"].mean())
 
+    def by_curve(self) -> pd.DataFrame:
+        """The share of months covered per curve: rows (level, outcome), one column per contrast."""
+        return self.table.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
+
 
 def truth_coverage(trajectory: xr.Dataset, truth: xr.DataTree, prob: float = 0.9) -> TruthCoverage:
     """Posterior mean and equal-tailed ``prob`` band per month next to the truth (generating pp)."""
