@@ -9,7 +9,7 @@ DEMO_N    ?= 179840
 DEMO_SEED ?= 1
 DATA      := data/cohort.parquet
 
-.PHONY: demo test lint format lock bench clean strip-notebooks
+.PHONY: demo test lint format lock bench clean strip-notebooks chromium
 
 $(VPY):
 	@py=$$(./scripts/find_python.sh) || exit 1; \
@@ -34,7 +34,11 @@ demo: $(STAMP)
 		--out results/
 	$(VENV)/bin/ww-bayes report results/ --out results/report.html
 
-test: $(STAMP)
+# The report test renders the HTML report in Debian's headless chromium: installed here when missing.
+chromium:
+	@./scripts/ensure_chromium.sh
+
+test: $(STAMP) chromium
 	$(VPY) -m pytest -q
 
 lint: $(STAMP)

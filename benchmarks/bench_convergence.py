@@ -1,56 +1,177 @@
-"""Convergence of the shipped 12-month specs across sampler seeds, on the calibrated cohort.
+"""Convergence of the shipped specs across sampler seeds and cohorts, and a screen of the sampler options.
 
-One converged fit can be luck: this fits each spec, as shipped but for the sampler seed, with several seeds
-on the same cohort and prints per fit the worst R-hat (and its variable), the smallest ESS bulk of the
-effect parameters, the divergences, the verdict and the fit time (warm after the first).
+One converged fit can be luck. Two phases, each run with ``fit()`` exactly as the CLI runs it, gated by the
+spec's thresholds (R-hat <= 1.01 on every parameter, bulk and tail ESS >= 400 on the effects, no
+divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
 
-    .venv/bin/python benchmarks/bench_convergence.py [--seeds 4]
+- ``screen``: each option in OPTIONS for 3 sampler seeds x 3 calibrated cohorts (seeds 1-3), plus 3 sampler
+  seeds on a cohort with a small true enforcement heterogeneity across regions (sd 0.05 on the logit), so
+  a choice is not tuned to the simulator's exactly-zero enforcement sd;
+- ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
+  trajectory model.
+
+Results are appended to a JSON-lines file, one line per fit; a fit already there is skipped, so an
+interrupted run resumes where it stopped. The table is printed from that file at the end (``--table`` prints
+it without fitting).
+
+    .venv/bin/python benchmarks/bench_convergence.py [--phase screen|final|all] [--results FILE] [--table]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import logging
+import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from ww_bayes.fit import fit
-from ww_bayes.simulate import simulate_cohort
+from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.spec import load_spec
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "bench_convergence.jsonl"
+SPECS_12M = ("job_finding_12m", "ww_claim_12m")
+HETEROGENEOUS = dataclasses.replace(DEFAULT_CALIBRATION, region_enforcement_sd=0.05)
+COHORTS = {  # name -> (cohort seed, calibration)
+    "calibrated-1": (1, DEFAULT_CALIBRATION),
+    "calibrated-2": (2, DEFAULT_CALIBRATION),
+    "calibrated-3": (3, DEFAULT_CALIBRATION),
+    "enforcement-sd-0.05": (1, HETEROGENEOUS),
+}
+FINAL_COHORTS = ("calibrated-1", "calibrated-2", "calibrated-3")
+
+
+def _settings(**sampler) -> Callable:
+    return lambda spec: spec.with_sampler(**sampler)
+
+
+#: Options screened side by side: today's round-1 model and settings, and the service-arm anchor with fewer
+#: draws. ("shipped" is the spec file as it is.)
+OPTIONS: dict[str, Callable] = {
+    "round1: control_none anchor, 2000 draws, tune 1500, ta 0.97": lambda spec: dataclasses.replace(
+        spec, anchor="control_none"
+    ).with_sampler(draws=2000, tune=1500, target_accept=0.97),
+    "service anchor, 1000 draws, tune 1000, ta 0.9": _settings(draws=1000, tune=1000, target_accept=0.9),
+    "shipped": lambda spec: spec,
+}
+
+
+def _runs(phase: str) -> list[dict]:
+    """The fits of a phase. A fit is identified by (spec, option, cohort, seed offset), so the screen's fits
+    of the shipped spec on the calibrated cohorts are also the final phase's first three seeds."""
+    runs = []
+    if phase in ("screen", "all"):
+        for name in SPECS_12M:
+            for option in OPTIONS:
+                for cohort in COHORTS:
+                    runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
+    if phase in ("final", "all"):
+        for name, seeds in ((SPECS_12M[0], 10), (SPECS_12M[1], 10), ("trajectory_30m", 2)):
+            for cohort in FINAL_COHORTS:
+                runs += [dict(spec=name, option="shipped", cohort=cohort, offset=k) for k in range(seeds)]
+    unique = {_key(run): run for run in runs}
+    return list(unique.values())
+
+
+def _key(run: dict) -> tuple:
+    return (run["spec"], run["option"], run["cohort"], run["offset"])
+
+
+def _phases(row: dict) -> list[str]:
+    phases = []
+    if row["spec"] in SPECS_12M and row["offset"] < 3:
+        phases.append("screen")
+    if row["option"] == "shipped" and row["cohort"] in FINAL_COHORTS:
+        phases.append("final")
+    return phases
+
+
+def _fit_one(run: dict, cohorts: dict) -> dict:
+    spec = load_spec(ROOT / "models" / f"{run['spec']}.toml")
+    spec = OPTIONS[run["option"]](spec)
+    spec = spec.with_sampler(seed=spec.sampler.seed + run["offset"])
+    if run["cohort"] not in cohorts:
+        seed, calibration = COHORTS[run["cohort"]]
+        cohorts[run["cohort"]] = simulate_cohort(seed=seed, calibration=calibration).data
+    start = time.perf_counter()
+    tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
+    seconds = time.perf_counter() - start
+    table = tree["diagnostics"].ds
+    rhat = table["r_hat_max"].to_series()
+    checked = table["ess_checked"] == 1
+    return {
+        **run,
+        "seed": spec.sampler.seed,
+        "draws": spec.sampler.draws,
+        "converged": tree.attrs["converged"] == "yes",
+        "worst_rhat": float(rhat.max()),
+        "worst_rhat_variable": str(rhat.idxmax()),
+        "worst_ess_bulk": float(table["ess_bulk_min"].where(checked).min()),
+        "worst_ess_tail": float(table["ess_tail_min"].where(checked).min()),
+        "divergences": int(table.attrs["divergences"]),
+        "min_bfmi": float(table.attrs["min_bfmi_observed"]),
+        "share_at_max_treedepth": float(table.attrs["share_at_max_treedepth"]),
+        "seconds": seconds,
+    }
+
+
+def table(path: Path) -> str:
+    """The summary table (Markdown) of every fit in the results file, by phase, spec and option."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        for phase in _phases(row):
+            groups.setdefault((phase, row["spec"], row["option"]), []).append(row)
+    lines = [
+        "| phase | spec | option | converged/total | worst R-hat | worst ESS bulk / tail | divergences "
+        "| min E-BFMI | max share at max depth | median wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (phase, spec, option), fits in sorted(groups.items()):
+        lines.append(
+            f"| {phase} | {spec} | {option} | {sum(f['converged'] for f in fits)}/{len(fits)} "
+            f"| {max(f['worst_rhat'] for f in fits):.4f} "
+            f"| {min(f['worst_ess_bulk'] for f in fits):.0f} / {min(f['worst_ess_tail'] for f in fits):.0f} "
+            f"| {sum(f['divergences'] for f in fits)} | {min(f['min_bfmi'] for f in fits):.2f} "
+            f"| {max(f['share_at_max_treedepth'] for f in fits):.2%} "
+            f"| {statistics.median(f['seconds'] for f in fits):.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--specs", nargs="+", default=["job_finding_12m", "ww_claim_12m"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--phase", choices=("screen", "final", "all"), default="all")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    cohort = simulate_cohort(seed=1).data
-    for name in args.specs:
-        spec = load_spec(MODELS / f"{name}.toml")
-        settings = spec.sampler
-        print(f"{name}: {settings.chains} x {settings.draws} draws, tune {settings.tune}, "
-              f"target_accept {settings.target_accept}")  # fmt: skip
-        converged = 0
-        for offset in range(args.seeds):
-            seed = settings.seed + offset
-            seeded = dataclasses.replace(spec, sampler=dataclasses.replace(settings, seed=seed))
-            start = time.perf_counter()
-            tree = fit(seeded, cohort, progress=False, log=None)
-            seconds = time.perf_counter() - start
-            table = tree["diagnostics"].ds
-            rhat = table["r_hat_max"].to_series()
-            ess = table["ess_bulk_min"].where(table["ess_checked"] == 1).min()
-            divergences = int(tree["sample_stats"].ds["diverging"].sum())
-            converged += tree.attrs["converged"] == "yes"
+    if not args.table:
+        warnings.simplefilter("ignore")
+        logging.getLogger("pymc").setLevel(logging.ERROR)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        done = set()
+        if args.results.exists():
+            done = {_key(json.loads(line)) for line in args.results.read_text().splitlines() if line.strip()}
+        todo = [run for run in _runs(args.phase) if _key(run) not in done]
+        print(f"{len(todo)} fits to run ({len(done)} already in {args.results})", flush=True)
+        cohorts: dict = {}
+        for run in todo:
+            result = _fit_one(run, cohorts)
+            with args.results.open("a") as handle:
+                handle.write(json.dumps(result) + "\n")
             print(
-                f"  seed {seed}: max R-hat {rhat.max():.4f} ({rhat.idxmax()}), min ESS bulk {float(ess):.0f},"
-                f" {divergences} divergences, converged {tree.attrs['converged']}, {seconds:.1f} s"
+                f"{run['spec']} [{run['option']}] {run['cohort']} seed {result['seed']}: "
+                f"converged {result['converged']}, R-hat {result['worst_rhat']:.4f} "
+                f"({result['worst_rhat_variable']}), ESS {result['worst_ess_bulk']:.0f}, "
+                f"{result['divergences']} div, {result['seconds']:.1f} s",
+                flush=True,
             )
-        print(f"  converged for {converged} of {args.seeds} sampler seeds")
+    print(table(args.results))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ import json
 import warnings
 from pathlib import Path
 
+import arviz_stats as azs
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.effects import coverage, summary_table, truth_table
-from ww_bayes.fit import ConvergenceWarning, fit, load, save
+from ww_bayes.fit import ConvergenceWarning, check_convergence, fit, load, save
 from ww_bayes.io import write_cohort
 from ww_bayes.spec import load_spec
 
@@ -138,3 +140,27 @@ def test_full_cohort_converges_and_recovers_truth(full_cohort, full_fits, spec_n
     assert overall.loc["service_vs_control_enforcement", "mean"] == pytest.approx(service_truth, abs=0.6)
     # classes: a 90% interval misses now and then; most must cover
     assert checked[checked["level"] == "by_werkverkenner"]["covered"].mean() >= 0.8
+
+
+def test_gate_catches_low_bfmi_and_saturated_tree_depth(small_fit):
+    """Deliberately broken sampler statistics: an energy that wanders like a random walk (E-BFMI far below
+    0.3) and 5% of draws at the maximum tree depth. The gate names both; the real statistics pass both."""
+    spec, tree = small_fit
+    thresholds = dataclasses.replace(spec.convergence, max_rhat=10.0, min_ess_bulk=0, min_ess_tail=0)
+    honest = check_convergence(tree, thresholds)
+    assert honest.converged, honest.problems
+    assert honest.min_bfmi > 0.3 and honest.share_at_max_treedepth == 0.0
+    broken = tree.copy()
+    stats = broken["sample_stats"].ds.copy()
+    rng = np.random.default_rng(0)
+    stats["energy"] = (("chain", "draw"), np.cumsum(rng.normal(size=stats["energy"].shape), axis=1))
+    flag = np.zeros(stats["reached_max_treedepth"].shape, dtype=bool)
+    flag[:, : int(0.05 * flag.shape[1])] = True
+    stats["reached_max_treedepth"] = (("chain", "draw"), flag)
+    broken["sample_stats"] = xr.DataTree(stats)
+    result = check_convergence(broken, thresholds)
+    assert not result.converged
+    assert sum("E-BFMI" in p for p in result.problems) == stats.sizes["chain"]
+    assert any("5.0% of draws at the maximum tree depth" in p for p in result.problems)
+    # the bfmi stored per chain is arviz_stats' value
+    np.testing.assert_allclose(result.table["bfmi"].values, azs.bfmi(broken)["energy"].values)

@@ -77,7 +77,9 @@ def find_chromium() -> str:
     for name in (os.environ.get("CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
         if name and shutil.which(name):
             return shutil.which(name)
-    pytest.fail("Debian's chromium is needed for the report test: apt-get install chromium (.ci/run does)")
+    pytest.fail(
+        "Debian's chromium is needed for the report test: make test installs it (scripts/ensure_chromium.sh)"
+    )
 
 
 def chromium(page: Path, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import xarray as xr
 
 from ww_bayes.schema import MONTHS, month_column
 
@@ -85,4 +87,32 @@ def monthly_cells(
         by=(*tuple(by), "month"),
         n_persons=len(df) * len(months),
         n_missing=n_missing,
+    )
+
+
+def as_counts(values, what: str) -> np.ndarray:
+    """``values`` as int64 counts; raises instead of casting NaN or a fraction to an integer.
+
+    (numpy turns NaN into int64's minimum without an error: one such weight corrupts every population
+    effect it enters.)
+    """
+    array = np.asarray(values, dtype="float64")
+    bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
+    if bad.any():
+        raise ValueError(f"{what}: {int(bad.sum())} value(s) are not whole non-negative counts")
+    return array.astype("int64")
+
+
+def person_counts(df: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> xr.DataArray:
+    """Persons (all arms) per combination of ``factors``, on the full grid of ``levels``.
+
+    A combination without persons counts 0 (a regional extract may lack a class in some regions); the grid
+    is built from the levels first, so no combination is left as NaN.
+    """
+    grid = pd.MultiIndex.from_product([levels[f] for f in factors], names=factors)
+    counts = df[factors].astype(str).value_counts().reindex(grid, fill_value=0)
+    array = as_counts(counts.to_numpy(), "persons per " + " x ".join(factors))
+    shape = [len(levels[f]) for f in factors]
+    return xr.DataArray(
+        array.reshape(shape), coords={f: levels[f] for f in factors}, dims=factors, name="n_persons"
     )

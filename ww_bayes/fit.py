@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -55,6 +55,8 @@ class Convergence:
     problems: list[str]
     table: xr.Dataset
     divergences: int
+    min_bfmi: float
+    share_at_max_treedepth: float
 
     def report(self) -> str:
         if self.converged:
@@ -62,7 +64,8 @@ class Convergence:
             worst_ess = float(self.table["ess_bulk_min"].where(self.table["ess_checked"]).min())
             return (
                 f"converged: max R-hat {worst_rhat:.3f}, min ESS bulk of effect parameters {worst_ess:.0f}, "
-                f"{self.divergences} divergences"
+                f"{self.divergences} divergences, min E-BFMI {self.min_bfmi:.2f}, "
+                f"{self.share_at_max_treedepth:.1%} of draws at the maximum tree depth"
             )
         return "NOT CONVERGED:\n" + "\n".join(f"  - {p}" for p in self.problems)
 
@@ -217,11 +220,26 @@ def effect_parameters(posterior: xr.Dataset) -> list[str]:
 _NOT_CHECKED = ("rate", "composition")
 
 
+#: Sample-stat names of the "trajectory stopped at the maximum tree depth" flag: nutpie's, PyMC's NUTS.
+_MAX_DEPTH_FLAGS = ("maxdepth_reached", "reached_max_treedepth")
+
+
+def sampler_checks(sample_stats: xr.Dataset) -> tuple[xr.DataArray, float, int]:
+    """E-BFMI per chain (arviz_stats), the share of draws at the maximum tree depth and the divergences."""
+    bfmi = azs.bfmi(xr.DataTree(sample_stats))["energy"]
+    flag = next((sample_stats[n] for n in _MAX_DEPTH_FLAGS if n in sample_stats), None)
+    at_max_depth = float(flag.mean()) if flag is not None else 0.0
+    return bfmi, at_max_depth, int(sample_stats["diverging"].sum())
+
+
 def check_convergence(
     tree: xr.DataTree, thresholds: ConvergenceThresholds, derived: str = "effects"
 ) -> Convergence:
-    """R-hat (all posterior and derived-effect variables), ESS bulk/tail (effect parameters and the derived
-    group's draws: ``effects`` or ``trajectory``), and divergences against the spec's thresholds.
+    """Check a fit against the spec's thresholds, with arviz_stats' diagnostics.
+
+    R-hat on every posterior and derived-effect variable; bulk and tail ESS on the effect parameters and the
+    derived group's draws (``effects`` or ``trajectory``); divergences; E-BFMI of every chain; the share of
+    draws that hit the maximum tree depth.
     """
     sampled = {
         "posterior": [v for v in tree["posterior"].ds.data_vars if v not in _NOT_CHECKED],
@@ -231,7 +249,7 @@ def check_convergence(
     rows = []
     for group, names in sampled.items():
         ds = tree[group].ds[names]
-        rhat, bulk, tail = az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail")
+        rhat, bulk, tail = azs.rhat(ds), azs.ess(ds, method="bulk"), azs.ess(ds, method="tail")
         for name in names:
             label = name if group == "posterior" else f"{group}/{name}"
             rows.append(
@@ -247,7 +265,7 @@ def check_convergence(
         rows, columns=["variable", "r_hat_max", "ess_bulk_min", "ess_tail_min", "ess_checked"]
     )
     table = xr.Dataset.from_dataframe(frame.set_index("variable"))
-    divergences = int(tree["sample_stats"].ds["diverging"].sum())
+    bfmi, at_max_depth, divergences = sampler_checks(tree["sample_stats"].ds)
     problems = []
     for row in frame.itertuples():
         if not row.r_hat_max <= thresholds.max_rhat:
@@ -258,19 +276,39 @@ def check_convergence(
             problems.append(f"{row.variable}: ESS tail {row.ess_tail_min:.0f} < {thresholds.min_ess_tail}")
     if divergences > thresholds.max_divergences:
         problems.append(f"{divergences} divergent transitions > {thresholds.max_divergences} allowed")
+    for chain, value in zip(bfmi["chain"].values, bfmi.values, strict=True):
+        if not value >= thresholds.min_bfmi:
+            problems.append(f"chain {chain}: E-BFMI {value:.2f} < {thresholds.min_bfmi}")
+    if at_max_depth > thresholds.max_treedepth_share:
+        problems.append(
+            f"{at_max_depth:.1%} of draws at the maximum tree depth > {thresholds.max_treedepth_share:.1%}"
+        )
+    table["bfmi"] = bfmi.drop_vars("chain").rename(chain="chain_index")
     table.attrs.update(
         {
             "converged": int(not problems),
             "divergences": divergences,
+            "share_at_max_treedepth": at_max_depth,
+            "min_bfmi_observed": float(bfmi.min()),
             "max_rhat": thresholds.max_rhat,
             "min_ess_bulk": thresholds.min_ess_bulk,
             "min_ess_tail": thresholds.min_ess_tail,
             "max_divergences": thresholds.max_divergences,
+            "min_bfmi": thresholds.min_bfmi,
+            "max_treedepth_share": thresholds.max_treedepth_share,
             "ess_scope": "effect parameters (service/enforcement means and group values) and effects",
+            "computed_with": "arviz_stats rhat (rank-normalised split), ess bulk/tail, bfmi",
         }
     )
     table["ess_checked"] = table["ess_checked"].astype("int8")
-    return Convergence(converged=not problems, problems=problems, table=table, divergences=divergences)
+    return Convergence(
+        converged=not problems,
+        problems=problems,
+        table=table,
+        divergences=divergences,
+        min_bfmi=float(bfmi.min()),
+        share_at_max_treedepth=at_max_depth,
+    )
 
 
 # --- provenance and the public verbs ----------------------------------------------------------------------

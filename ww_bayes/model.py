@@ -1,9 +1,21 @@
 """ModelSpec + cells -> ``pm.Model`` with named coords and dims.
 
-On the logit scale, for arm a and group cell g (a Werkverkenner class and/or a region):
+On the logit scale, for arm a and group cell g (a Werkverkenner class and/or a region), anchored on the
+service arm (the spec's ``anchor``, the default):
 
-    eta[a, g] = baseline[g] + enforcement[g] * [a has enforcement] + service[g] * [a is service]
+    eta[service, g]             = baseline[g]
+    eta[control_enforcement, g] = baseline[g] - service[g]
+    eta[control_none, g]        = baseline[g] - service[g] - enforcement[g]
     component[g] = component_mean + sum over factors of component_dev_<factor>[level of g]
+
+so ``baseline`` is the rate of the arm that holds 80% of the persons, pinned down by its own data whatever
+the effect sds are. With ``anchor = "control_none"`` (the round-1 model) the baseline is the control_none
+rate and the service arm is ``baseline + enforcement + service``: then a region's baseline deviation is
+pinned down by the service arm when the effect sds are small and only by ~500 control_none persons when they
+are large, so its posterior width depends on the effect sds (a funnel across components), which made the
+enforcement effect's region sd mix slowly (benchmarks/bench_convergence.py measures both anchors). The
+effect components mean the same under either anchor: service = service arm - control_enforcement,
+enforcement = control_enforcement - control_none (logit scale).
 
 Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
 They are partially pooled (zero-sum normal with an estimated sd; non-centred for the effects), unpooled
@@ -28,7 +40,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from scipy.special import gammaln
 
-from ww_bayes.cells import aggregate_cells
+from ww_bayes.cells import aggregate_cells, person_counts
 from ww_bayes.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE, ARMS
 from ww_bayes.spec import CENTRED, COMPONENTS, ModelSpec
 
@@ -37,6 +49,21 @@ ARMS_WITH = {
     "enforcement": (ARM_SERVICE, ARM_CONTROL_ENFORCEMENT),
     "service": (ARM_SERVICE,),
 }
+
+
+def arm_logit(anchor: str, arm: str, components: dict) -> pt.TensorVariable:
+    """An arm's logit rate from the components' values, for a model anchored on ``anchor``'s arm.
+
+    The anchor arm's logit is the baseline; the effect components add (for arms that have them and the
+    anchor has not) or subtract (for the anchor's effects an arm lacks).
+    """
+    eta = components["baseline"]
+    for component, arms in ARMS_WITH.items():
+        if arm in arms and anchor not in arms:
+            eta = eta + components[component]
+        elif anchor in arms and arm not in arms:
+            eta = eta - components[component]
+    return eta
 
 
 def logit_binomial_logp(value, trials, eta, log_binomial_coef):
@@ -87,8 +114,7 @@ def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial"
     else:
         raise ValueError(f"likelihood must be 'binomial' or 'bernoulli', got {likelihood!r}")
     if groups:
-        counts = df[groups].astype(str).value_counts()
-        weights = xr.DataArray.from_series(counts).reindex(levels, fill_value=0).astype("int64")
+        weights = person_counts(df, groups, levels)
     else:
         weights = xr.DataArray(len(df))
     weights = weights.rename("n_persons")
@@ -157,14 +183,7 @@ def build_model(spec: ModelSpec, data: ModelData, for_sampling: bool = False) ->
     # every parameter is transformed onto its support, so PyMC's bounds checks only cost time
     with pm.Model(coords=coords, check_bounds=False) as model:
         grids = {component: _component(spec, component, data) for component in COMPONENTS}
-        arm_rows = []
-        for arm in ARMS:
-            eta = grids["baseline"]
-            for component, arms in ARMS_WITH.items():
-                if arm in arms:
-                    eta = eta + grids[component]
-            arm_rows.append(eta)
-        eta_grid = pt.stack(arm_rows)  # (arm, *groups)
+        eta_grid = pt.stack([arm_logit(spec.anchor, arm, grids) for arm in ARMS])  # (arm, *groups)
         pm.Deterministic("rate", pm.math.sigmoid(eta_grid), dims=("arm", *groups))
         index = (pm.Data("arm_index", category_codes(cells["arm"], list(ARMS)), dims="cell"),) + tuple(
             pm.Data(f"{factor}_index", category_codes(cells[factor], data.levels[factor]), dims="cell")

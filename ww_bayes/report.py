@@ -225,6 +225,11 @@ def _calibration_section(run: RunFiles) -> str:
     return "".join(parts)
 
 
+def _optional(value, fmt: str) -> str:
+    """A number formatted, or "-" for a fit written before the check existed."""
+    return "-" if value is None else fmt.format(float(value))
+
+
 def _diagnostics_section(run: RunFiles) -> str:
     rows, flags = [], []
     for path, tree in run.all_fits().items():
@@ -238,9 +243,14 @@ def _diagnostics_section(run: RunFiles) -> str:
                 "min ESS bulk (checked)": f"{float(diagnostics['ess_bulk_min'].where(checked).min()):,.0f}",
                 "min ESS tail (checked)": f"{float(diagnostics['ess_tail_min'].where(checked).min()):,.0f}",
                 "divergences": int(diagnostics.attrs.get("divergences", 0)),
+                "min E-BFMI": _optional(diagnostics.attrs.get("min_bfmi_observed"), "{:.2f}"),
+                "draws at max tree depth": _optional(
+                    diagnostics.attrs.get("share_at_max_treedepth"), "{:.1%}"
+                ),
                 "thresholds": f"R-hat <= {diagnostics.attrs.get('max_rhat')}, ESS >= "
                 f"{diagnostics.attrs.get('min_ess_bulk')}, divergences <= "
-                f"{diagnostics.attrs.get('max_divergences')}",
+                f"{diagnostics.attrs.get('max_divergences')}, E-BFMI >= {diagnostics.attrs.get('min_bfmi', '-')}, "
+                f"at max tree depth <= {_optional(diagnostics.attrs.get('max_treedepth_share'), '{:.0%}')}",
                 "chains x draws": f"{tree.attrs.get('chains')} x {tree.attrs.get('draws')}",
                 "sampler": tree.attrs.get("sampler", ""),
             }

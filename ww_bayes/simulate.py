@@ -150,6 +150,9 @@ class Calibration:
     )
     region_baseline_sd: float = 0.15  # assumption: spread of region baselines (logit)
     region_effect_sd: float = 0.05  # assumption: spread of region deviations of the service effect
+    #: spread of region deviations of the enforcement effect (logit; 0 = none, the published finding of no
+    #: enforcement effect on jobs; a scenario knob for checking the models against small heterogeneity)
+    region_enforcement_sd: float = 0.0
     region_seed: int = 20171201  # regions are structural: the same for every cohort seed
     employment_autocorrelation: float = 0.95  # assumption: month-to-month persistence of work
     ww_employment_correlation: float = 0.6  # assumption: who stays on WW is who does not find work
@@ -216,13 +219,19 @@ def _region_structure(cal: Calibration) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(cal.region_seed)
     n = len(REGIONS_NL)
     employed = rng.normal(0, cal.region_baseline_sd, n)
-    return {
+    structure = {
         "employed_baseline": employed,
         # regions with more work have shorter WW spells
         "ww_baseline": -0.8 * employed + rng.normal(0, cal.region_baseline_sd / 3, n),
         "employed_effect": rng.normal(0, cal.region_effect_sd, n),
         "ww_effect": rng.normal(0, cal.region_effect_sd, n),
     }
+    # drawn last, so the default cohort (sd 0) keeps its regions
+    for prefix in OUTCOME_PREFIXES:
+        structure[f"{prefix}_enforcement"] = (
+            rng.normal(0, cal.region_enforcement_sd, n) if cal.region_enforcement_sd > 0 else np.zeros(n)
+        )
+    return structure
 
 
 def _draw_persons(n: int, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
@@ -317,6 +326,7 @@ def _calibrate(persons: pd.DataFrame, cal: Calibration, offsets: dict, regions: 
             "service_class": service,
             "service_class_pp": class_pp,
             "region_dev": regions[f"{prefix}_effect"],
+            "region_enforcement_dev": regions[f"{prefix}_enforcement"],
         }
     return params
 
@@ -331,7 +341,9 @@ def _observed_mask(persons: pd.DataFrame, cal: Calibration) -> np.ndarray:
 
 def _arm_logits(eta: np.ndarray, p: dict, month_index: int, cal: Calibration, wv, region) -> list:
     """Logits per arm (ARMS order) for one month."""
-    enforcement = p["enforcement"] * cal.enforcement_time_profile()[month_index]
+    enforcement = (p["enforcement"] + p["region_enforcement_dev"][region]) * cal.enforcement_time_profile()[
+        month_index
+    ]
     service = (p["service_class"][wv] + p["region_dev"][region]) * cal.service_time_profile()[month_index]
     return [eta + enforcement + service, eta + enforcement, eta]
 

@@ -22,6 +22,8 @@ EFFECT_COMPONENTS = ("service", "enforcement")
 GROUP_FACTORS = ("werkverkenner", "region")
 SAMPLERS = ("nutpie", "pymc")
 INTERVAL_KINDS = ("eti", "hdi")
+#: The arm whose logit rate is the ``baseline`` component of a 12-month model (see :mod:`ww_bayes.model`).
+ANCHORS = ("service", "control_none")
 #: Components whose partially pooled deviations are centred: the baseline is pinned down by tens of
 #: thousands of persons per class and region, where centring samples far better. Effects are non-centred.
 CENTRED = ("baseline",)
@@ -67,6 +69,10 @@ class ConvergenceThresholds:
     min_ess_bulk: float = 400
     min_ess_tail: float = 400
     max_divergences: int = 0
+    #: E-BFMI of every chain at least this (below 0.3 the momentum resampling explores the energy poorly)
+    min_bfmi: float = 0.3
+    #: share of draws whose trajectory stopped at the sampler's maximum tree depth at most this
+    max_treedepth_share: float = 0.01
 
 
 class _SpecCommon:
@@ -99,6 +105,7 @@ class ModelSpec(_SpecCommon):
     interval_prob: float = 0.9
     text: str = ""
     source: str = "<string>"
+    anchor: str = "service"
 
     def with_pooling(self, pooling: str | dict[str, str | dict[str, str]]) -> ModelSpec:
         """A copy with other pooling: one choice for all, or per component (and per factor)."""
@@ -115,7 +122,10 @@ class ModelSpec(_SpecCommon):
         """The priors in words, with what they imply on the percentage-point scale."""
         base = self.priors["baseline"]
         reference = float(expit(base.mean_mu))
-        lines = [f"Priors of {self.name} (logit scale; pp implied at a baseline rate of {reference:.0%}):"]
+        lines = [
+            f"Priors of {self.name} (logit scale; pp implied at a baseline rate of {reference:.0%}; "
+            f"baseline = the {self.anchor} arm's rate):"
+        ]
         for component in COMPONENTS:
             prior = self.priors[component]
             lines.append(f"  {component}: mean ~ Normal({prior.mean_mu:g}, {prior.mean_sigma:g})")
@@ -246,6 +256,7 @@ _TOP_KEYS = {
     "convergence",
     "summary",
     "kind",
+    "anchor",
 }
 _REQUIRED_TOP = ("name", "outcome", "groups", "smallest_effect_pp", "pooling", "priors")
 
@@ -408,6 +419,8 @@ def _convergence(raw: dict) -> ConvergenceThresholds:
         min_ess_bulk=value("min_ess_bulk", 0),
         min_ess_tail=value("min_ess_tail", 0),
         max_divergences=int(value("max_divergences", 0, integer=True)),
+        min_bfmi=value("min_bfmi", 0),
+        max_treedepth_share=value("max_treedepth_share", 0),
     )
 
 
@@ -448,7 +461,11 @@ def _build(raw: dict, text: str, source: str) -> ModelSpec:
     _required(raw, _TOP_KEYS, _REQUIRED_TOP)
     groups = _groups(raw)
     priors_raw = _priors_table(raw, COMPONENTS)
+    anchor = raw.get("anchor", "service")
+    if anchor not in ANCHORS:
+        raise SpecError(f"'anchor' must be one of {', '.join(ANCHORS)}, got {anchor!r}")
     return ModelSpec(
+        anchor=anchor,
         outcome=_outcome(raw["outcome"]),
         groups=groups,
         pooling=_pooling(raw, COMPONENTS, groups),

@@ -43,7 +43,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from ww_bayes.cells import monthly_cells
+from ww_bayes.cells import monthly_cells, person_counts
 from ww_bayes.effects import SAMPLE_DIMS
 from ww_bayes.estimands import contrast_pp, level_rates
 from ww_bayes.model import (
@@ -80,8 +80,7 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
         n_missing += table.n_missing
     cells = pd.concat(parts, ignore_index=True)
     cells = cells[["outcome", "arm", *groups, "month", "successes", "trials"]]
-    counts = df[groups].astype(str).value_counts()
-    weights = xr.DataArray.from_series(counts).reindex(levels, fill_value=0).astype("int64")
+    weights = person_counts(df, groups, levels)
     composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
