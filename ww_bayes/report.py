@@ -249,7 +249,8 @@ def _diagnostics_section(run: RunFiles) -> str:
                 ),
                 "thresholds": f"R-hat <= {diagnostics.attrs.get('max_rhat')}, ESS >= "
                 f"{diagnostics.attrs.get('min_ess_bulk')}, divergences <= "
-                f"{diagnostics.attrs.get('max_divergences')}, E-BFMI >= {diagnostics.attrs.get('min_bfmi', '-')}, "
+                f"{diagnostics.attrs.get('max_divergences')}, "
+                f"E-BFMI >= {diagnostics.attrs.get('min_bfmi', '-')}, "
                 f"at max tree depth <= {_optional(diagnostics.attrs.get('max_treedepth_share'), '{:.0%}')}",
                 "chains x draws": f"{tree.attrs.get('chains')} x {tree.attrs.get('draws')}",
                 "sampler": tree.attrs.get("sampler", ""),
