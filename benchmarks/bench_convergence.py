@@ -65,15 +65,15 @@ def _runs(phase: str) -> list[dict]:
     """The fits of a phase. A fit is identified by (spec, option, cohort, seed offset), so the screen's fits
     of the shipped spec on the calibrated cohorts are also the final phase's first three seeds."""
     runs = []
+    if phase in ("final", "all"):  # first: the shipped settings' verdict matters most
+        for name, seeds in ((SPECS_12M[0], 10), (SPECS_12M[1], 10), ("trajectory_30m", 2)):
+            for cohort in FINAL_COHORTS:
+                runs += [dict(spec=name, option="shipped", cohort=cohort, offset=k) for k in range(seeds)]
     if phase in ("screen", "all"):
         for name in SPECS_12M:
             for option in OPTIONS:
                 for cohort in COHORTS:
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
-    if phase in ("final", "all"):
-        for name, seeds in ((SPECS_12M[0], 10), (SPECS_12M[1], 10), ("trajectory_30m", 2)):
-            for cohort in FINAL_COHORTS:
-                runs += [dict(spec=name, option="shipped", cohort=cohort, offset=k) for k in range(seeds)]
     unique = {_key(run): run for run in runs}
     return list(unique.values())
 

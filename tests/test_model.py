@@ -12,7 +12,7 @@ from scipy.special import gammaln, logit
 
 from ww_bayes.effects import coverage, summary_table, truth_table
 from ww_bayes.fit import fit
-from ww_bayes.model import build_model, prepare_data
+from ww_bayes.model import arm_logit, build_model, prepare_data
 from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.spec import load_spec
 
@@ -34,6 +34,23 @@ def job_spec():
 @pytest.fixture(scope="module")
 def tiny_cohort():
     return simulate_cohort(n=1_200, seed=11).data
+
+
+def test_both_anchors_give_each_arm_the_same_logit():
+    """The effect components mean the same under either anchor: with the baseline moved to the other arm's
+    logit, every arm gets the same logit (so only the baseline's prior differs between the two models)."""
+    rng = np.random.default_rng(3)
+    baseline, service, enforcement = rng.normal(size=3)
+    service_anchor = {"baseline": baseline, "service": service, "enforcement": enforcement}
+    none_anchor = dict(service_anchor, baseline=baseline - service - enforcement)
+    expected = {
+        "service": baseline,
+        "control_enforcement": baseline - service,
+        "control_none": baseline - service - enforcement,
+    }
+    for arm, value in expected.items():
+        assert arm_logit("service", arm, service_anchor) == pytest.approx(value, abs=1e-12)
+        assert arm_logit("control_none", arm, none_anchor) == pytest.approx(value, abs=1e-12)
 
 
 def test_cells_hold_every_person(job_spec, tiny_cohort):

@@ -51,6 +51,8 @@ def test_alias_outcome_and_pooling_per_factor():
         ("max_rhat = 1.01", "max_rhat = 0.9", "'convergence.max_rhat' must be >= 1"),
         ('interval_kind = "eti"', 'interval_kind = "hpd"', "'summary.interval_kind' must be one of"),
         ("smallest_effect_pp = 0.5", "smallest_effect = 0.5", "unknown key 'smallest_effect'"),
+        ('anchor = "service"', 'anchor = "control"', "'anchor' must be one of service, control_none"),
+        ("min_bfmi = 0.3", "min_bfmi = -1", "'convergence.min_bfmi' must be >= 0"),
     ],
 )
 def test_bad_specs_name_the_key(old, new, message):

@@ -250,6 +250,7 @@ def check_convergence(
     for group, names in sampled.items():
         ds = tree[group].ds[names]
         rhat, bulk, tail = azs.rhat(ds), azs.ess(ds, method="bulk"), azs.ess(ds, method="tail")
+        mcse = azs.mcse(ds, method="mean")
         for name in names:
             label = name if group == "posterior" else f"{group}/{name}"
             rows.append(
@@ -258,12 +259,12 @@ def check_convergence(
                     float(rhat[name].max(skipna=True)),
                     float(bulk[name].min(skipna=True)),
                     float(tail[name].min(skipna=True)),
+                    float(mcse[name].max(skipna=True)),
                     label in ess_checked,
                 )
             )
-    frame = pd.DataFrame(
-        rows, columns=["variable", "r_hat_max", "ess_bulk_min", "ess_tail_min", "ess_checked"]
-    )
+    columns = ["variable", "r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked"]
+    frame = pd.DataFrame(rows, columns=columns)
     table = xr.Dataset.from_dataframe(frame.set_index("variable"))
     bfmi, at_max_depth, divergences = sampler_checks(tree["sample_stats"].ds)
     problems = []
@@ -297,7 +298,8 @@ def check_convergence(
             "min_bfmi": thresholds.min_bfmi,
             "max_treedepth_share": thresholds.max_treedepth_share,
             "ess_scope": "effect parameters (service/enforcement means and group values) and effects",
-            "computed_with": "arviz_stats rhat (rank-normalised split), ess bulk/tail, bfmi",
+            "computed_with": "arviz_stats: rhat (rank-normalised split), ess bulk/tail, mcse (mean), bfmi",
+            "mcse_mean_max_units": "the variable's own units (effects: pp)",
         }
     )
     table["ess_checked"] = table["ess_checked"].astype("int8")
