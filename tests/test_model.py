@@ -183,8 +183,9 @@ def test_recovery_over_seeds_and_scenarios(job_spec, seed, scenario):
     elif scenario == "no service effect":
         cal = dataclasses.replace(cal, service_job_pp_m12=0.0)
     cohort = simulate_cohort(n=40_000, seed=seed, calibration=cal)
+    # 2 chains x 2000 draws: the class sd (5 classes) needs the shipped spec's 2000 draws per chain for R-hat
     spec = dataclasses.replace(job_spec, groups=("werkverkenner",)).with_sampler(
-        chains=2, draws=1000, tune=800, seed=seed
+        chains=2, draws=2000, tune=1000, seed=seed
     )
     tree = fit(spec, cohort.data, progress=False, log=None)
     assert tree.attrs["converged"] == "yes", tree.attrs["convergence_report"]

@@ -226,7 +226,7 @@ _MAX_DEPTH_FLAGS = ("maxdepth_reached", "reached_max_treedepth")
 
 def sampler_checks(sample_stats: xr.Dataset) -> tuple[xr.DataArray, float, int]:
     """E-BFMI per chain (arviz_stats), the share of draws at the maximum tree depth and the divergences."""
-    bfmi = azs.bfmi(xr.DataTree(sample_stats))["energy"]
+    bfmi = azs.bfmi(xr.DataTree.from_dict({"sample_stats": sample_stats}))["energy"]
     flag = next((sample_stats[n] for n in _MAX_DEPTH_FLAGS if n in sample_stats), None)
     at_max_depth = float(flag.mean()) if flag is not None else 0.0
     return bfmi, at_max_depth, int(sample_stats["diverging"].sum())
