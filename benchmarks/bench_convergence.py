@@ -75,7 +75,15 @@ def _runs(phase: str) -> list[dict]:
                 for cohort in COHORTS:
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
     unique = {_key(run): run for run in runs}
-    return list(unique.values())
+    return sorted(unique.values(), key=_priority)
+
+
+def _priority(run: dict) -> int:
+    """Run order, so that an interrupted run has the most telling fits: the shipped 12-month specs first,
+    then the shipped specs on the heterogeneous cohort, the trajectory, the round-1 model, the rest."""
+    if run["option"] == "shipped":
+        return {"trajectory_30m": 2}.get(run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1)
+    return 3 if run["option"].startswith("round1") else 4
 
 
 def _key(run: dict) -> tuple:
