@@ -74,6 +74,8 @@ def _runs(phase: str) -> list[dict]:
             for option in OPTIONS:
                 for cohort in COHORTS:
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
+    for run in runs:
+        run["settings"] = _settings_of(_spec(run))
     unique = {_key(run): run for run in runs}
     return sorted(unique.values(), key=_priority)
 
@@ -86,8 +88,19 @@ def _priority(run: dict) -> int:
     return 3 if run["option"].startswith("round1") else 4
 
 
+def _spec(run: dict):
+    """The spec a run fits: the shipped file with the run's option applied."""
+    return OPTIONS[run["option"]](load_spec(ROOT / "models" / f"{run['spec']}.toml"))
+
+
+def _settings_of(spec) -> str:
+    """What a result depends on besides the data and the seed: a result made with other settings (the spec
+    file changed since) is stale, neither skipped nor tabulated."""
+    return json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler)], sort_keys=True)
+
+
 def _key(run: dict) -> tuple:
-    return (run["spec"], run["option"], run["cohort"], run["offset"])
+    return (run["spec"], run["option"], run["settings"], run["cohort"], run["offset"])
 
 
 def _phases(row: dict) -> list[str]:
@@ -100,8 +113,7 @@ def _phases(row: dict) -> list[str]:
 
 
 def _fit_one(run: dict, cohorts: dict) -> dict:
-    spec = load_spec(ROOT / "models" / f"{run['spec']}.toml")
-    spec = OPTIONS[run["option"]](spec)
+    spec = _spec(run)
     spec = spec.with_sampler(seed=spec.sampler.seed + run["offset"])
     if run["cohort"] not in cohorts:
         seed, calibration = COHORTS[run["cohort"]]
@@ -130,7 +142,9 @@ def _fit_one(run: dict, cohorts: dict) -> dict:
 
 def table(path: Path) -> str:
     """The summary table (Markdown) of every fit in the results file, by phase, spec and option."""
+    current = {_key(run) for run in _runs("all")}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if "settings" in row and _key(row) in current]
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         for phase in _phases(row):
@@ -164,7 +178,8 @@ def main() -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         done = set()
         if args.results.exists():
-            done = {_key(json.loads(line)) for line in args.results.read_text().splitlines() if line.strip()}
+            rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+            done = {_key(row) for row in rows if "settings" in row}
         todo = [run for run in _runs(args.phase) if _key(run) not in done]
         print(f"{len(todo)} fits to run ({len(done)} already in {args.results})", flush=True)
         cohorts: dict = {}
