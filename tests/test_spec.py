@@ -53,6 +53,11 @@ def test_alias_outcome_and_pooling_per_factor():
         ("smallest_effect_pp = 0.5", "smallest_effect = 0.5", "unknown key 'smallest_effect'"),
         ('anchor = "service"', 'anchor = "control"', "'anchor' must be one of service, control_none"),
         ("min_bfmi = 0.3", "min_bfmi = -1", "'convergence.min_bfmi' must be >= 0"),
+        (
+            "chains = 4",
+            'chains = 4\nadaptation = "full"',
+            "'sampler.adaptation' must be one of diag, low_rank",
+        ),
     ],
 )
 def test_bad_specs_name_the_key(old, new, message):

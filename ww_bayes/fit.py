@@ -122,6 +122,7 @@ def _sample_nutpie(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
         chains=settings.chains,
         seed=settings.seed,
         target_accept=settings.target_accept,
+        adaptation=settings.adaptation,
         progress_bar=progress,
         save_warmup=False,
     )

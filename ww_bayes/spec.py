@@ -21,6 +21,7 @@ COMPONENTS = ("baseline", "service", "enforcement")
 EFFECT_COMPONENTS = ("service", "enforcement")
 GROUP_FACTORS = ("werkverkenner", "region")
 SAMPLERS = ("nutpie", "pymc")
+ADAPTATIONS = ("diag", "low_rank")
 INTERVAL_KINDS = ("eti", "hdi")
 #: The arm whose logit rate is the ``baseline`` component of a 12-month model (see :mod:`ww_bayes.model`).
 ANCHORS = ("service", "control_none")
@@ -61,6 +62,9 @@ class SamplerSettings:
     target_accept: float = 0.9
     seed: int = 1
     sampler: str = "nutpie"
+    #: nutpie's mass-matrix adaptation: "diag" (diagonal) or "low_rank" (diagonal plus a low-rank correction
+    #: for correlated parameters); ignored by PyMC's NUTS
+    adaptation: str = "diag"
 
 
 @dataclass(frozen=True)
@@ -398,9 +402,14 @@ def _sampler(raw: dict) -> SamplerSettings:
         ),
         seed=integer("seed", 0),
         sampler=sampler_raw.get("sampler", defaults.sampler),
+        adaptation=sampler_raw.get("adaptation", defaults.adaptation),
     )
     if sampler.sampler not in SAMPLERS:
         raise SpecError(f"'sampler.sampler' must be one of {', '.join(SAMPLERS)}, got {sampler.sampler!r}")
+    if sampler.adaptation not in ADAPTATIONS:
+        raise SpecError(
+            f"'sampler.adaptation' must be one of {', '.join(ADAPTATIONS)}, got {sampler.adaptation!r}"
+        )
     return sampler
 
 
