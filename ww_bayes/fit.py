@@ -351,6 +351,8 @@ def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[s
         "draws": spec.sampler.draws,
         "tune": spec.sampler.tune,
         "target_accept": spec.sampler.target_accept,
+        "adaptation": spec.sampler.adaptation,
+        "anchor": getattr(spec, "anchor", "service"),
         "package_versions": json.dumps(versions, sort_keys=True),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "interval_kind": spec.interval_kind,
