@@ -17,7 +17,7 @@ import xarray as xr
 
 from ww_bayes.cells import as_counts, person_counts
 from ww_bayes.fit import fit
-from ww_bayes.schema import CONTRASTS
+from ww_bayes.schema import ARMS, CONTRASTS
 from ww_bayes.spec import load_spec
 from ww_bayes.trajectory import prepare_trajectory_data, trajectory_effects
 
@@ -134,22 +134,19 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     data = prepare_trajectory_data(spec, sparse)
     weights = data.weights
     assert weights.dtype == np.int64 and int(weights.sum()) == len(sparse)
-    by_hand = hand_weights(sparse).unstack("region").loc[weights["werkverkenner"], weights["region"]]
-    np.testing.assert_array_equal(weights.values, by_hand.to_numpy())
+    counted = hand_weights(sparse).unstack("region").loc[weights["werkverkenner"], weights["region"]]
+    np.testing.assert_array_equal(weights.values, counted.to_numpy())
     assert int((weights == 0).sum()) == 3 + 4  # class 0-25 in three regions; the one-claimant region
-    assert not np.isnan(weights.values.astype(float)).any()
     # random cell rates on the model's grid: the overall curve must be the person-weighted mean
     rng = np.random.default_rng(0)
     dims = ("chain", "draw", "outcome", "arm", *weights.dims, "month")
     sizes = {"chain": 2, "draw": 3, **{d: len(v) for d, v in data.levels.items()}, "arm": 3}
-    coords = {d: data.levels[d] for d in data.levels} | {
-        "arm": ["service", "control_enforcement", "control_none"]
-    }
+    coords = {d: data.levels[d] for d in data.levels} | {"arm": list(ARMS)}
     coords["month"] = [int(m) for m in data.levels["month"]]
     rate = xr.DataArray(rng.uniform(0.05, 0.95, [sizes[d] for d in dims]), dims=dims, coords=coords)
     group = trajectory_effects(rate, weights, spec.smallest_effect_pp)
     w = weights / weights.sum()
-    by_hand = (rate * w).sum(list(weights.dims))
-    expected = 100 * (by_hand.sel(arm="service") - by_hand.sel(arm="control_enforcement"))
+    overall = (rate * w).sum(list(weights.dims))
+    expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))
     got = group["effect_pp_overall"].sel(contrast="service_vs_control_enforcement")
     np.testing.assert_allclose(got.transpose(*expected.dims).values, expected.values, rtol=1e-5, atol=1e-4)
