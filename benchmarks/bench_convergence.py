@@ -29,9 +29,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ww_bayes.fit import fit
-from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
-from ww_bayes.spec import load_spec
+from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench_convergence.jsonl"

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import arviz as az
 
-from ww_bayes.fit import fit
-from ww_bayes.simulate import simulate_cohort
-from ww_bayes.spec import load_spec
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "job_finding_12m.toml"
 

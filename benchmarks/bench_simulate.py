@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ww_bayes.io import write_cohort, write_datatree
-from ww_bayes.simulate import simulate_cohort, truth_path
+from ww_bayes.data.io import write_cohort, write_datatree
+from ww_bayes.data.simulate import simulate_cohort, truth_path
 
 
 def time_once(n: int, folder: Path) -> float:

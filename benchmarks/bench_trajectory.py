@@ -14,10 +14,11 @@ import time
 import warnings
 from pathlib import Path
 
-from ww_bayes.fit import fit
-from ww_bayes.simulate import simulate_cohort
-from ww_bayes.spec import load_spec
-from ww_bayes.trajectory import truth_coverage
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.trajectory import covered_by_curve
+from ww_bayes.results import coverage, summarise, truth_of
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "trajectory_30m.toml"
 
@@ -33,12 +34,12 @@ def main() -> None:
         start = time.perf_counter()
         tree = fit(spec, cohort.data, progress=False, log=None)
         seconds = time.perf_counter() - start
-        coverage = truth_coverage(tree["trajectory"].ds, cohort.truth, spec.interval_prob)
-        overall = coverage.by_curve().loc["overall"].stack()
+        covered = coverage(tree, summarise(tree), truth_of(tree, cohort.truth))
+        overall = covered_by_curve(covered).loc["overall"].stack()
         print(
             f"  {label} (seed {seed}): {seconds:6.1f} s, converged = {tree.attrs['converged']}, truth inside "
             f"the 90% band in {overall.min():.0%}-{overall.max():.0%} of months per overall curve, "
-            f"{coverage.share_covered(level='overall'):.0%} of them together"
+            f"{covered.loc[covered['level'] == 'overall', 'covered'].mean():.0%} of them together"
         )
 
 

@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.fit import fit
-from ww_bayes.io import write_cohort, write_datatree
-from ww_bayes.simulate import SimulatedCohort, simulate_cohort, truth_path
-from ww_bayes.spec import load_spec
+from ww_bayes.data.io import write_cohort, write_datatree
+from ww_bayes.data.simulate import SimulatedCohort, simulate_cohort, truth_path
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
 
 
 @pytest.fixture(scope="session")

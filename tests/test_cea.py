@@ -13,23 +13,19 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
-from ww_bayes import published
-from ww_bayes.cea import (
-    Uncertain,
-    analyse,
+from ww_bayes.cea import Uncertain, analyse, load_assumptions, parse_assumptions, summary
+from ww_bayes.cea.analysis import (
     ceac,
     discount_factors,
     evpi,
     fiscal_benefits,
     incremental_net_benefit,
-    load_assumptions,
-    parse_assumptions,
-    summary,
     targeting,
 )
 from ww_bayes.cli import main
-from ww_bayes.fit import save
-from ww_bayes.spec import SpecError
+from ww_bayes.data import published
+from ww_bayes.results import save_fit as save
+from ww_bayes.tomlspec import SpecError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 TEXT = (MODELS / "cost_effectiveness.toml").read_text()
@@ -45,11 +41,9 @@ def assumptions():
 
 
 @pytest.fixture(scope="module")
-def twelve_month(full_fits) -> xr.DataTree:
+def twelve_month(full_fits) -> list[xr.DataTree]:
     """The fallback input: the two calibrated 12-month fits."""
-    tree = xr.DataTree()
-    tree["employed"], tree["ww"] = full_fits["job_finding_12m"], full_fits["ww_claim_12m"]
-    return tree
+    return [full_fits["job_finding_12m"], full_fits["ww_claim_12m"]]
 
 
 @pytest.mark.parametrize("mu, sigma", [(50.0, 100.0), (-30.0, 40.0), (0.0, 10.0)])

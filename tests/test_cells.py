@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ww_bayes.cells import aggregate_cells, monthly_cells
-from ww_bayes.schema import month_column
+from ww_bayes.data.cells import aggregate_cells, monthly_cells
+from ww_bayes.data.schema import month_column
 
 
 def test_cell_totals_equal_person_counts(small_cohort):

@@ -6,7 +6,7 @@ import pandas as pd
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.io import load_cohort, write_cohort
+from ww_bayes.data.io import load_cohort, write_cohort
 
 
 def test_simulate_then_validate(tmp_path, capsys):

@@ -14,10 +14,13 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.effects import coverage, summary_table, truth_table
-from ww_bayes.fit import ConvergenceWarning, check_convergence, fit, load, save
-from ww_bayes.io import write_cohort
-from ww_bayes.spec import load_spec
+from ww_bayes.data.io import write_cohort
+from ww_bayes.inference import ConvergenceWarning, check_convergence, fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.cells import effects_summary, truth_table
+from ww_bayes.results import load_fit as load
+from ww_bayes.results import save_fit as save
+from ww_bayes.summaries import coverage
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GROUPS = (
@@ -70,13 +73,19 @@ def test_effects_are_consistent_with_cell_rates(small_fit):
 
 def test_summary_table_labels_the_interval(small_fit):
     spec, tree = small_fit
-    table = summary_table(tree["effects"].ds, spec.interval_kind, spec.interval_prob)
-    assert {"eti90_lb", "eti90_ub", "ess_bulk", "r_hat", "prob_positive", "prob_beyond_smallest"} <= set(
-        table
-    )
+    table = effects_summary(tree["effects"].ds, spec.interval_kind, spec.interval_prob)
+    assert {
+        "eti90_lb",
+        "eti90_ub",
+        "ess_bulk",
+        "r_hat",
+        "mcse_mean",
+        "prob_positive",
+        "prob_beyond_smallest",
+    } <= set(table)
     overall = table[(table["estimand"] == "effect_pp") & (table["level"] == "overall")]
     assert len(overall) == 3 and (overall["eti90_lb"] < overall["mean"]).all()
-    hdi = summary_table(tree["effects"].ds, "hdi", 0.8)
+    hdi = effects_summary(tree["effects"].ds, "hdi", 0.8)
     assert "hdi80_lb" in hdi.columns
 
 
@@ -132,11 +141,11 @@ def test_full_cohort_converges_and_recovers_truth(full_cohort, full_fits, spec_n
     assert float(diagnostics["r_hat_max"].max()) <= 1.01
     assert float(diagnostics["ess_bulk_min"].where(diagnostics["ess_checked"] == 1).min()) >= 400
     assert int(tree["sample_stats"].ds["diverging"].sum()) == 0
-    summary = summary_table(tree["effects"].ds, "eti", 0.9)
+    summary = effects_summary(tree["effects"].ds, "eti", 0.9)
     truth = truth_table(full_cohort.truth, outcome, 12, ["overall", "by_werkverkenner"])
-    checked = coverage(summary, truth, "eti90")
+    checked = coverage(summary, truth, "eti90", ["estimand", "contrast", "level", "group"])
     overall = checked[checked["level"] == "overall"].set_index("contrast")
-    assert overall["covered"].all(), overall[["mean", "eti90_lb", "eti90_ub", "generating_pp"]]
+    assert overall["covered"].all(), overall[["mean", "eti90_lb", "eti90_ub", "truth"]]
     assert overall.loc["service_vs_control_enforcement", "mean"] == pytest.approx(service_truth, abs=0.6)
     # classes: a 90% interval misses now and then; most must cover
     assert checked[checked["level"] == "by_werkverkenner"]["covered"].mean() >= 0.8

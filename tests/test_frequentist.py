@@ -12,12 +12,13 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.fit import ConvergenceWarning, fit, save
-from ww_bayes.frequentist import compare, fit_levels, frequentist_table, itt
-from ww_bayes.io import write_cohort
-from ww_bayes.plots import forest_data, forest_plot
-from ww_bayes.schema import CONTRASTS
-from ww_bayes.spec import load_spec
+from ww_bayes.compare import compare, fit_levels, frequentist_table, itt
+from ww_bayes.data.io import write_cohort
+from ww_bayes.data.schema import CONTRASTS
+from ww_bayes.inference import ConvergenceWarning, fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.results import save_fit as save
+from ww_bayes.viz import forest_data, forest_plot
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from ww_bayes.io import (
+from ww_bayes.data.io import (
     CohortFileError,
     atomic_write,
     load_cohort,
@@ -16,7 +16,7 @@ from ww_bayes.io import (
     write_cohort,
     write_datatree,
 )
-from ww_bayes.schema import SchemaError
+from ww_bayes.data.schema import SchemaError
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])

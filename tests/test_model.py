@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from scipy.special import gammaln, logit
 
-from ww_bayes.effects import coverage, summary_table, truth_table
-from ww_bayes.fit import fit
-from ww_bayes.model import arm_logit, build_model, prepare_data
-from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
-from ww_bayes.spec import load_spec
+from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.blocks import arm_logit
+from ww_bayes.kinds.cells import build_model, effects_summary, prepare_data, truth_table
+from ww_bayes.summaries import coverage
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 # Property tests use PyMC's own NUTS (a cheaper compile than nutpie's) on the same model and Werkverkenner
@@ -189,9 +190,10 @@ def test_recovery_over_seeds_and_scenarios(job_spec, seed, scenario):
     )
     tree = fit(spec, cohort.data, progress=False, log=None)
     assert tree.attrs["converged"] == "yes", tree.attrs["convergence_report"]
-    summary = summary_table(tree["effects"].ds, "eti", 0.99)
-    checked = coverage(summary, truth_table(cohort.truth, "employed", 12, ["overall"]), "eti99")
-    assert len(checked) == 3 and checked["covered"].all(), checked[["contrast", "mean", "generating_pp"]]
+    summary = effects_summary(tree["effects"].ds, "eti", 0.99)
+    truth = truth_table(cohort.truth, "employed", 12, ["overall"])
+    checked = coverage(summary, truth, "eti99", ["estimand", "contrast", "level", "group"])
+    assert len(checked) == 3 and checked["covered"].all(), checked[["contrast", "mean", "truth"]]
     if scenario == "no service effect":
-        service = checked.set_index("contrast").loc["service_vs_control_enforcement", "generating_pp"]
+        service = checked.set_index("contrast").loc["service_vs_control_enforcement", "truth"]
         assert service == pytest.approx(0.0, abs=1e-9)

@@ -15,10 +15,10 @@ import matplotlib.image
 import pytest
 
 from ww_bayes.cli import main
-from ww_bayes.effects import summary_table
-from ww_bayes.fit import save
-from ww_bayes.io import write_cohort
-from ww_bayes.report import SECTIONS, build_report
+from ww_bayes.data.io import write_cohort
+from ww_bayes.kinds.cells import effects_summary
+from ww_bayes.report import build_report, sections
+from ww_bayes.results import save_fit as save
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 #: Figures of a full run: effects and forest plot per 12-month fit, the trajectory paths, five CEA figures.
@@ -90,8 +90,8 @@ def chromium(page: Path, *args: str, tmp_path: Path) -> subprocess.CompletedProc
 
 def test_report_has_every_section_and_figure_and_nothing_outside(full_run, full_fits):
     page = (full_run / "report.html").read_text()
-    for anchor, title, _ in SECTIONS:
-        assert f'id="{anchor}"' in page and title in page
+    for section in sections():
+        assert f'id="{section.anchor}"' in page and section.title in page
     sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
     assert len(sources) == EXPECTED_FIGURES
     assert all(src.startswith("data:image/png;base64,") and len(src) > 10_000 for src in sources)
@@ -101,7 +101,7 @@ def test_report_has_every_section_and_figure_and_nothing_outside(full_run, full_
     assert max(rows_per_table) < 200  # summaries only (the longest: 35 regions x 3 contrasts)
     assert "DID NOT CONVERGE" in page  # the short trajectory fit is flagged
     # numbers come from the files: the overall service effect on jobs as the summary table gives it
-    effects = summary_table(full_fits["job_finding_12m"]["effects"].ds)
+    effects = effects_summary(full_fits["job_finding_12m"]["effects"].ds)
     row = effects[
         (effects["estimand"] == "effect_pp")
         & (effects["level"] == "overall")

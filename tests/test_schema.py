@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ww_bayes.schema import (
+from ww_bayes.data.schema import (
     HEADLINE_OUTCOMES,
     REQUIRED_COLUMNS,
     SchemaError,

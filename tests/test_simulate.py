@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from ww_bayes import published
-from ww_bayes.schema import ARMS, validate
-from ww_bayes.simulate import DEFAULT_CALIBRATION, simulate_cohort
+from ww_bayes.data import published
+from ww_bayes.data.schema import ARMS, validate
+from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 
 SERVICE = "service_vs_control_enforcement"
 ENFORCEMENT = "enforcement_vs_none"

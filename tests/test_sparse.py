@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from ww_bayes.cells import as_counts, person_counts
-from ww_bayes.fit import fit
-from ww_bayes.schema import ARMS, CONTRASTS
-from ww_bayes.spec import load_spec
-from ww_bayes.trajectory import prepare_trajectory_data, trajectory_effects
+from ww_bayes.data.cells import as_counts, person_counts
+from ww_bayes.data.schema import ARMS, CONTRASTS
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.trajectory import prepare_trajectory_data, trajectory_effects
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -76,7 +76,7 @@ def test_integer_casts_refuse_nan():
 
 
 #: short chains: these tests check how cells are weighted (exactly), not convergence
-pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.fit.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.inference.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")

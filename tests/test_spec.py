@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ww_bayes.spec import SpecError, load_spec, parse_spec
+from ww_bayes.kinds import load_spec, parse_spec
+from ww_bayes.tomlspec import SpecError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 JOB = (MODELS / "job_finding_12m.toml").read_text()

@@ -13,18 +13,19 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import ww_bayes as wb
 from ww_bayes.cli import main
-from ww_bayes.fit import fit
-from ww_bayes.schema import ARMS, month_column
-from ww_bayes.spec import SpecError, load_spec, parse_spec
-from ww_bayes.trajectory import (
+from ww_bayes.data.schema import ARMS, month_column
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec, parse_spec
+from ww_bayes.kinds.trajectory import (
     CONTROL_ARMS,
     build_trajectory_model,
     composition_factor,
     prepare_trajectory_data,
     trajectory_effects,
-    truth_coverage,
 )
+from ww_bayes.tomlspec import SpecError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 TEXT = (MODELS / "trajectory_30m.toml").read_text()
@@ -164,7 +165,9 @@ def test_full_cohort_converges_and_recovers_the_monthly_truth(full_trajectory, f
     assert full_trajectory.attrs["converged"] == "yes", full_trajectory.attrs["convergence_report"]
     assert int(full_trajectory["sample_stats"].ds["diverging"].sum()) == 0
     trajectory = full_trajectory["trajectory"].ds
-    table = truth_coverage(trajectory, full_cohort.truth, 0.9).table
+    table = wb.coverage(
+        full_trajectory, wb.summarise(full_trajectory), wb.truth_of(full_trajectory, full_cohort.truth)
+    )
     overall = table[table["level"] == "overall"]
     # 90% bands; the share of months covered, pooled over the 6 overall curves (2 outcomes x 3 contrasts),
     # and over the 30 class curves: months are strongly correlated, so one curve is close to all or nothing

@@ -1,6 +1,9 @@
 """ww_bayes: Bayesian evidence from the UWV experiment on personal job-search services for WW claimants.
 
-Data flows one way: schema -> simulate / io -> cells -> spec + model -> fit -> effects -> frequentist | cea.
+Data flows one way (see README, "How the code is laid out"):
+data (schema, io, simulate, cells) -> kinds (one module per model kind, registered by the spec's ``kind``)
+-> inference (sample, diagnose) -> results (save / load / summarise) -> compare | cea -> viz / report;
+workflow holds each command as one function, and cli.py only parses arguments.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -10,34 +13,64 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from ww_bayes.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
-from ww_bayes.effects import summary_table  # noqa: E402
-from ww_bayes.fit import ConvergenceWarning, fit, load, save  # noqa: E402
-from ww_bayes.frequentist import compare, itt  # noqa: E402
-from ww_bayes.io import load_cohort, write_cohort  # noqa: E402
-from ww_bayes.schema import SchemaError, validate  # noqa: E402
-from ww_bayes.simulate import Calibration, simulate_cohort  # noqa: E402
-from ww_bayes.spec import ModelSpec, SpecError, load_spec  # noqa: E402
+from ww_bayes.cea import analyse, load_assumptions  # noqa: E402
+from ww_bayes.compare import compare, itt  # noqa: E402
+from ww_bayes.data.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
+from ww_bayes.data.io import load_cohort, write_cohort  # noqa: E402
+from ww_bayes.data.schema import SchemaError, validate  # noqa: E402
+from ww_bayes.data.simulate import Calibration, simulate_cohort, truth_path  # noqa: E402
+from ww_bayes.inference import ConvergenceWarning, fit  # noqa: E402
+from ww_bayes.kinds import KINDS, kind_of, load_spec, parse_spec, register  # noqa: E402
+from ww_bayes.kinds.cells import ModelSpec  # noqa: E402
+from ww_bayes.kinds.trajectory import TrajectorySpec  # noqa: E402
+from ww_bayes.results import (  # noqa: E402
+    coverage,
+    load_cea,
+    load_fit,
+    save_fit,
+    spec_of,
+    summarise,
+    truth_of,
+)
+from ww_bayes.tomlspec import SpecError  # noqa: E402
+
+#: Short names for the two verbs used most.
+load = load_fit
+save = save_fit
 
 __all__ = [
+    "KINDS",
     "CellTable",
     "Calibration",
     "ConvergenceWarning",
     "ModelSpec",
     "SchemaError",
     "SpecError",
+    "TrajectorySpec",
     "__version__",
     "aggregate_cells",
+    "analyse",
     "compare",
+    "coverage",
     "fit",
     "itt",
+    "kind_of",
     "load",
+    "load_assumptions",
+    "load_cea",
     "load_cohort",
+    "load_fit",
     "load_spec",
     "monthly_cells",
+    "parse_spec",
+    "register",
     "save",
+    "save_fit",
     "simulate_cohort",
-    "summary_table",
+    "spec_of",
+    "summarise",
+    "truth_of",
+    "truth_path",
     "validate",
     "write_cohort",
 ]

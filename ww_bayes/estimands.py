@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.schema import CONTRASTS
+from ww_bayes.data.schema import CONTRASTS
 
 
 def level_rates(rate: xr.DataArray, weights: xr.DataArray) -> dict[str, xr.DataArray]:

@@ -1,29 +1,23 @@
 """Figures: thin readers of tables and DataTree groups computed elsewhere (compute once, plot many).
 
+Importing this module leaves matplotlib's backend alone (the CLI picks a file-only one; a notebook keeps
+its inline backend).
+
 Every figure function returns a ``matplotlib.figure.Figure`` and draws exactly the numbers of the table it
 was given, in table order, so tests can check the data behind a figure rather than its pixels.
 """
 
 from __future__ import annotations
 
-import sys
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
 
-import matplotlib
-
-if "ipykernel" not in sys.modules:
-    # command line, scripts and tests write files only; a notebook keeps its inline backend, which shows
-    # each figure a cell creates (so notebooks call these functions without displaying the result again)
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from ww_bayes.data.io import atomic_write
 
 
 def save_png(figure: Figure, path, dpi: int = 110):
     """Write a figure as PNG atomically (temp file, then rename) and close it; return the path."""
-    from ww_bayes.io import atomic_write
-
     try:
         return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format="png"))
     finally:
@@ -56,7 +50,7 @@ def forest_plot(
     """Unpooled (frequentist, 95% CI) and partially pooled (posterior, labelled interval) subgroup
     estimates side by side, one panel per contrast and level, with the posterior overall effect as a line.
 
-    ``table`` is the output of :func:`ww_bayes.frequentist.compare`.
+    ``table`` is the output of :func:`ww_bayes.compare.compare`.
     """
     label = table.attrs.get("interval_label", "eti90")
     contrasts = contrasts or list(dict.fromkeys(table["contrast"]))
@@ -109,7 +103,7 @@ def _finish_subgroup_figure(fig: Figure, axes, title: str) -> Figure:
 def effects_plot(summary: pd.DataFrame, interval_label: str = "eti90", title: str = "") -> Figure:
     """Posterior effects (pp) by subgroup: one panel per contrast (columns) and level (rows:
     ``by_werkverkenner``, ``by_region``), posterior mean with its labelled interval, the overall effect as a
-    dashed line. ``summary`` is :func:`ww_bayes.effects.summary_table` output.
+    dashed line. ``summary`` is :func:`ww_bayes.results.summarise` output of a 12-month fit.
     """
     rows = summary[summary["estimand"] == "effect_pp"]
     contrasts = list(dict.fromkeys(rows["contrast"]))
@@ -156,7 +150,7 @@ def trajectory_plot(
     with its credible band, each Werkverkenner class as a line with a light band, and the simulator's
     overall truth as a dotted line when ``truth`` (outcome, contrast, month, truth) is given.
 
-    ``summary`` is :func:`ww_bayes.trajectory.trajectory_summary` output.
+    ``summary`` is :func:`ww_bayes.kinds.trajectory.trajectory_summary` output.
     """
     outcomes = list(dict.fromkeys(summary["outcome"]))
     contrasts = list(dict.fromkeys(summary["contrast"]))
@@ -197,90 +191,107 @@ def trajectory_plot(
     return fig
 
 
-def cea_figures(result) -> dict[str, Figure]:
+CEA_FIGURES = ("ce_plane", "ceac", "eib", "tornado", "net_benefit_by_class")
+
+
+def cea_figures(result, names: tuple[str, ...] | None = None) -> dict[str, Figure]:
     """The cost-effectiveness figures, each a thin reader of the ``cost_effectiveness`` group:
     ``ce_plane``, ``ceac``, ``eib`` (with EVPI), ``tornado`` and ``net_benefit_by_class``."""
     figures = {}
+    wanted = names or CEA_FIGURES
     wtp = result["willingness_to_pay"].values
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.scatter(result["extra_employed_months"].values.ravel(), result["net_cost"].values.ravel(),
-               s=2, alpha=0.2, color=POOLED_COLOUR, label="posterior draws")  # fmt: skip
-    ax.scatter([float(result["extra_employed_months"].mean())], [float(result["net_cost"].mean())],
-               color="black", marker="x", s=60, label="mean")  # fmt: skip
-    ax.axhline(0, color="black", lw=0.5)
-    ax.axvline(0, color="black", lw=0.5)
-    ax.set_xlabel("effect: extra employed months per participant")
-    ax.set_ylabel("net cost per participant (EUR): cost - fiscal benefits")
-    ax.set_title(f"Cost-effectiveness plane: {result.attrs.get('contrast', '')}", fontsize=9)
-    ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    figures["ce_plane"] = fig
+    if "ce_plane" in wanted:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        ax.scatter(result["extra_employed_months"].values.ravel(), result["net_cost"].values.ravel(),
+                   s=2, alpha=0.2, color=POOLED_COLOUR, label="posterior draws")  # fmt: skip
+        ax.scatter([float(result["extra_employed_months"].mean())], [float(result["net_cost"].mean())],
+                   color="black", marker="x", s=60, label="mean")  # fmt: skip
+        ax.axhline(0, color="black", lw=0.5)
+        ax.axvline(0, color="black", lw=0.5)
+        ax.set_xlabel("effect: extra employed months per participant")
+        ax.set_ylabel("net cost per participant (EUR): cost - fiscal benefits")
+        ax.set_title(f"Cost-effectiveness plane: {result.attrs.get('contrast', '')}", fontsize=9)
+        ax.legend(fontsize=8, frameon=False)
+        fig.tight_layout()
+        figures["ce_plane"] = fig
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.plot(wtp, result["ceac"].values, color=POOLED_COLOUR, lw=2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("willingness to pay (EUR per extra employed month)")
-    ax.set_ylabel("P(service is cost-effective)")
-    ax.set_title("Cost-effectiveness acceptability curve", fontsize=9)
-    fig.tight_layout()
-    figures["ceac"] = fig
+    if "ceac" in wanted:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        ax.plot(wtp, result["ceac"].values, color=POOLED_COLOUR, lw=2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("willingness to pay (EUR per extra employed month)")
+        ax.set_ylabel("P(service is cost-effective)")
+        ax.set_title("Cost-effectiveness acceptability curve", fontsize=9)
+        fig.tight_layout()
+        figures["ceac"] = fig
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.plot(wtp, result["expected_incremental_benefit"].values, color=POOLED_COLOUR, lw=2,
-            label="expected incremental benefit")  # fmt: skip
-    ax.plot(wtp, result["evpi"].values, color=UNPOOLED_COLOUR, lw=1.5, ls="--", label="EVPI")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.set_xlabel("willingness to pay (EUR per extra employed month)")
-    ax.set_ylabel("EUR per participant")
-    ax.set_title(f"Expected incremental benefit; break-even at EUR {float(result['break_even_wtp']):,.0f}",
-                 fontsize=9)  # fmt: skip
-    ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    figures["eib"] = fig
+    if "eib" in wanted:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        ax.plot(wtp, result["expected_incremental_benefit"].values, color=POOLED_COLOUR, lw=2,
+                label="expected incremental benefit")  # fmt: skip
+        ax.plot(wtp, result["evpi"].values, color=UNPOOLED_COLOUR, lw=1.5, ls="--", label="EVPI")
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_xlabel("willingness to pay (EUR per extra employed month)")
+        ax.set_ylabel("EUR per participant")
+        break_even = float(result["break_even_wtp"])
+        ax.set_title(f"Expected incremental benefit; break-even at EUR {break_even:,.0f}",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=8, frameon=False)
+        fig.tight_layout()
+        figures["eib"] = fig
 
-    inputs = list(result["input"].values)
-    low, high = result["tornado_net_benefit_at_q05"].values, result["tornado_net_benefit_at_q95"].values
-    order = sorted(range(len(inputs)), key=lambda i: abs(high[i] - low[i]))
-    base = float(result["net_benefit"].mean())
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(inputs) + 1.5))
-    for row, i in enumerate(order):
-        ax.barh(
-            row,
-            low[i] - base,
-            left=base,
-            color=UNPOOLED_COLOUR,
-            label="input at its 5% quantile" if row == 0 else None,
+    if "tornado" in wanted:
+        inputs = list(result["input"].values)
+        low, high = result["tornado_net_benefit_at_q05"].values, result["tornado_net_benefit_at_q95"].values
+        order = sorted(range(len(inputs)), key=lambda i: abs(high[i] - low[i]))
+        base = float(result["net_benefit"].mean())
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(inputs) + 1.5))
+        for row, i in enumerate(order):
+            ax.barh(
+                row,
+                low[i] - base,
+                left=base,
+                color=UNPOOLED_COLOUR,
+                label="input at its 5% quantile" if row == 0 else None,
+            )
+            ax.barh(
+                row,
+                high[i] - base,
+                left=base,
+                color=POOLED_COLOUR,
+                label="input at its 95% quantile" if row == 0 else None,
+            )
+        ax.set_yticks(range(len(order)), [inputs[i] for i in order], fontsize=8)
+        ax.axvline(base, color="black", lw=0.8)
+        ax.set_xlabel("expected net benefit per participant (EUR)")
+        ax.set_title("One-way sensitivity (tornado)", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        fig.tight_layout()
+        figures["tornado"] = fig
+
+    if "net_benefit_by_class" in wanted:
+        by_class = result["net_benefit_by_class"]
+        classes = [str(c) for c in by_class["werkverkenner"].values]
+        mean = by_class.mean(("chain", "draw")).values
+        bounds = by_class.quantile([0.05, 0.95], dim=("chain", "draw")).values
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        ax.errorbar(mean, range(len(classes)), xerr=[mean - bounds[0], bounds[1] - mean], fmt="o",
+                    color=POOLED_COLOUR, label="posterior mean, ETI 90%")  # fmt: skip
+        ax.axvline(0, color="black", lw=0.5)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.invert_yaxis()
+        ax.set_xlabel("net benefit per participant served (EUR)")
+        ax.set_ylabel("Werkverkenner class")
+        ax.set_title(
+            f"Net benefit by class; best rule: serve {result.attrs.get('best_rule', '')}", fontsize=9
         )
-        ax.barh(
-            row,
-            high[i] - base,
-            left=base,
-            color=POOLED_COLOUR,
-            label="input at its 95% quantile" if row == 0 else None,
-        )
-    ax.set_yticks(range(len(order)), [inputs[i] for i in order], fontsize=8)
-    ax.axvline(base, color="black", lw=0.8)
-    ax.set_xlabel("expected net benefit per participant (EUR)")
-    ax.set_title("One-way sensitivity (tornado)", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
-    fig.tight_layout()
-    figures["tornado"] = fig
-
-    by_class = result["net_benefit_by_class"]
-    classes = [str(c) for c in by_class["werkverkenner"].values]
-    mean = by_class.mean(("chain", "draw")).values
-    bounds = by_class.quantile([0.05, 0.95], dim=("chain", "draw")).values
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.errorbar(mean, range(len(classes)), xerr=[mean - bounds[0], bounds[1] - mean], fmt="o",
-                color=POOLED_COLOUR, label="posterior mean, ETI 90%")  # fmt: skip
-    ax.axvline(0, color="black", lw=0.5)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.invert_yaxis()
-    ax.set_xlabel("net benefit per participant served (EUR)")
-    ax.set_ylabel("Werkverkenner class")
-    ax.set_title(f"Net benefit by class; best rule: serve {result.attrs.get('best_rule', '')}", fontsize=9)
-    ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    figures["net_benefit_by_class"] = fig
+        ax.legend(fontsize=8, frameon=False)
+        fig.tight_layout()
+        figures["net_benefit_by_class"] = fig
     return figures
+
+
+def cea_figure(result, name: str) -> Figure:
+    """One of the :data:`CEA_FIGURES` of a ``cost_effectiveness`` group."""
+    return cea_figures(result, (name,))[name]

@@ -9,7 +9,7 @@ Benjamini-Hochberg adjustments run over the subgroup tests of each contrast and 
 marginal effects is the robustness check for the overall effects.
 
 Every row is named like the ``effects`` group: ``estimand`` (``effect_pp``), ``contrast``
-(:data:`ww_bayes.schema.CONTRASTS`), ``level`` (``overall``, ``by_werkverkenner``, ``by_region``) and
+(:data:`ww_bayes.data.schema.CONTRASTS`), ``level`` (``overall``, ``by_werkverkenner``, ``by_region``) and
 ``group`` (``all`` or the class / region label). Effects are in percentage points.
 """
 
@@ -23,11 +23,17 @@ from scipy import stats
 from scipy.special import expit
 from statsmodels.stats.multitest import multipletests
 
-from ww_bayes.effects import summary_table
-from ww_bayes.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
+from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
+from ww_bayes.kinds import kind_of
+from ww_bayes.kinds.common import GROUP_FACTORS
 
-GROUP_FACTORS = ("werkverkenner", "region")
 COV_TYPES = ("HC2", "cluster")
+
+
+class FrequentistError(ValueError):
+    """Estimates that cannot be made as asked (unknown outcome or covariate, a subgroup with an empty arm)."""
+
+
 METHODS = ("lpm", "logit")
 COLUMNS = (
     "estimand", "contrast", "level", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "p_holm",
@@ -39,22 +45,24 @@ def resolve_outcome(outcome: str, columns) -> str:
     """An outcome column (``employed_m18``) or a headline alias (``job_12m``)."""
     column = HEADLINE_OUTCOMES.get(outcome, outcome)
     if column not in columns:
-        raise ValueError(f"outcome {outcome!r}: no column {column!r} in the data")
+        raise FrequentistError(f"outcome {outcome!r}: no column {column!r} in the data")
     return column
 
 
 def _covariates(df: pd.DataFrame, covariates: tuple[str, ...]) -> pd.DataFrame:
     unknown = [c for c in covariates if c not in OPTIONAL_COLUMNS]
     if unknown:
-        raise ValueError(f"covariates {unknown}: not allowed; choose from {', '.join(OPTIONAL_COLUMNS)}")
+        raise FrequentistError(
+            f"covariates {unknown}: not allowed; choose from {', '.join(OPTIONAL_COLUMNS)}"
+        )
     missing = [c for c in covariates if c not in df.columns]
     if missing:
-        raise ValueError(f"covariates {missing}: not in the data")
+        raise FrequentistError(f"covariates {missing}: not in the data")
     parts = []
     for column in covariates:
         values = df[column]
         if values.isna().any():
-            raise ValueError(
+            raise FrequentistError(
                 f"covariate {column!r}: {int(values.isna().sum()):,} rows without a value; "
                 "drop or impute them"
             )
@@ -74,7 +82,9 @@ def _design(df: pd.DataFrame, class_effects: bool, covariates: tuple[str, ...]) 
     arms = pd.get_dummies(arm, dtype="float64").set_axis([f"arm[{a}]" for a in ARMS], axis=1)
     empty = [a for a in ARMS if arms[f"arm[{a}]"].sum() == 0]
     if empty:
-        raise ValueError(f"no persons in arm(s) {', '.join(empty)}; the arm contrasts are not identified")
+        raise FrequentistError(
+            f"no persons in arm(s) {', '.join(empty)}; the arm contrasts are not identified"
+        )
     parts = [arms.set_axis(df.index)]
     if class_effects:
         parts.append(
@@ -171,12 +181,12 @@ def itt(
     marginal effects). Subgroup p-values also come Holm- and BH-adjusted (``p_holm``, ``p_bh``).
     """
     if cov_type not in COV_TYPES:
-        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
+        raise FrequentistError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise FrequentistError(f"method must be one of {METHODS}, got {method!r}")
     bad_levels = [lv for lv in levels if lv != "overall" and lv.removeprefix("by_") not in GROUP_FACTORS]
     if bad_levels:
-        raise ValueError(f"levels {bad_levels}: use overall, by_werkverkenner or by_region")
+        raise FrequentistError(f"levels {bad_levels}: use overall, by_werkverkenner or by_region")
     column = resolve_outcome(outcome, df.columns)
     observed = df[df[column].notna()]
     estimator = _lpm if method == "lpm" else _logit_ame
@@ -188,7 +198,7 @@ def itt(
             try:
                 design = _design(subset, class_effects and level != "by_werkverkenner", tuple(covariates))
             except (
-                ValueError
+                FrequentistError
             ) as error:  # collected, so one error lists every subgroup that cannot be estimated
                 problems.append(f"{level} {group!r} ({len(subset):,} persons with {column}): {error}")
                 continue
@@ -219,7 +229,9 @@ def itt(
                 frame.loc[index, "p_bh"] = multipletests(p, method="fdr_bh")[1]
         frames.append(frame)
     if problems:
-        raise ValueError(f"{len(problems)} subgroup(s) cannot be estimated:\n  " + "\n  ".join(problems))
+        raise FrequentistError(
+            f"{len(problems)} subgroup(s) cannot be estimated:\n  " + "\n  ".join(problems)
+        )
     table = pd.concat(frames, ignore_index=True)
     table["estimand"] = "effect_pp"
     table["outcome"] = column
@@ -231,59 +243,9 @@ def itt(
     return table[list(COLUMNS)]
 
 
-def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
-    """One row per estimand: the frequentist estimate (95% CI, p-value) beside the posterior mean and its
-    labelled credible interval, and how far partial pooling moved each subgroup estimate.
-
-    ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
-    left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
-    outside 0..1 means it moved away from the overall effect or past it. ``moved_pp`` = posterior -
-    frequentist. Only estimands present in both (and the fit's outcome) are compared.
-    """
-    kind = fit.attrs.get("interval_kind", "eti")
-    prob = float(fit.attrs.get("interval_prob", 0.9))
-    label = f"{kind}{round(100 * prob)}"
-    outcome = fit.attrs.get("outcome")
-    if outcome is not None and set(frequentist["outcome"]) != {outcome}:
-        raise ValueError(
-            f"the fit is of {outcome!r} but the frequentist estimates are of "
-            f"{sorted(set(frequentist['outcome']))}"
-        )
-    posterior = summary_table(fit["effects"].to_dataset(), kind, prob)
-    posterior = posterior[posterior["estimand"] == "effect_pp"]
-    keys = ["estimand", "contrast", "level", "group"]
-    posterior = posterior[[*keys, "mean", f"{label}_lb", f"{label}_ub"]].rename(
-        columns={
-            "mean": "posterior_mean",
-            f"{label}_lb": f"posterior_{label}_lb",
-            f"{label}_ub": f"posterior_{label}_ub",
-        }
-    )
-    freq = frequentist[[*keys, "estimate", "ci95_lb", "ci95_ub", "p_value", "p_holm", "p_bh"]].rename(
-        columns={
-            "estimate": "frequentist_estimate",
-            "ci95_lb": "frequentist_ci95_lb",
-            "ci95_ub": "frequentist_ci95_ub",
-            "p_value": "frequentist_p_value",
-            "p_holm": "frequentist_p_holm",
-            "p_bh": "frequentist_p_bh",
-        }
-    )
-    table = freq.merge(posterior, on=keys, how="inner", validate="one_to_one")
-    overall = table[table["level"] == "overall"].set_index("contrast")["posterior_mean"]
-    target = table["contrast"].map(overall)
-    distance = table["frequentist_estimate"] - target
-    table["moved_pp"] = table["posterior_mean"] - table["frequentist_estimate"]
-    defined = (table["level"] != "overall") & (distance.abs() > 1e-9)
-    table["shrinkage"] = (-table["moved_pp"] / distance).where(defined)
-    table.attrs["interval_label"] = label
-    table.attrs["outcome"] = outcome or ""
-    return table
-
-
 def fit_levels(fit: xr.DataTree) -> tuple[str, ...]:
-    """The levels a fit reports (``overall`` and one per grouping factor), read from its effects group."""
-    names = fit["effects"].ds.data_vars
+    """The levels a fit reports (``overall`` and one per grouping factor), read from its derived group."""
+    names = fit[kind_of(fit).derived_group].ds.data_vars
     return tuple(name.removeprefix("effect_pp_") for name in names if name.startswith("effect_pp_"))
 
 

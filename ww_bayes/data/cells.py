@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.schema import MONTHS, month_column
+from ww_bayes.data.schema import MONTHS, month_column
 
 DEFAULT_BY: tuple[str, ...] = ("arm", "werkverkenner", "region")
 

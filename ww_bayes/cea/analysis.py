@@ -2,7 +2,7 @@
 
 Compute once, plot many (BCEA's design): :func:`analyse` turns a fit's effect draws and the assumptions in
 ``models/cost_effectiveness.toml`` into one ``xarray.Dataset`` (the ``cost_effectiveness`` group) with every
-derived array; the plots in :mod:`ww_bayes.plots` only read it. All money is in euros per participant
+derived array; the plots in :mod:`ww_bayes.viz` only read it. All money is in euros per participant
 unless a name says ``cohort``; effects are months per participant.
 
 For one contrast (by default service vs control_enforcement: the extra investment in personal service):
@@ -19,195 +19,51 @@ For one contrast (by default service vs control_enforcement: the extra investmen
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import os
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.stats import truncnorm
 
-from ww_bayes.effects import SAMPLE_DIMS
-from ww_bayes.schema import CONTRASTS
-from ww_bayes.spec import SpecError, _number, _unknown
-
-MONTHLY_INPUTS = ("ww_benefit_monthly", "earnings_monthly", "tax_share")
-
-
-@dataclass(frozen=True)
-class Uncertain:
-    """A normal assumption cut at zero: ``mean`` and ``sd`` (sd 0: a fixed number)."""
-
-    mean: float
-    sd: float = 0.0
-
-    def quantile(self, q: float) -> float:
-        if self.sd == 0:
-            return self.mean
-        low = -self.mean / self.sd
-        return float(truncnorm.ppf(q, low, np.inf, loc=self.mean, scale=self.sd))
-
-    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.sd == 0:
-            return np.full(n, self.mean)
-        low = -self.mean / self.sd
-        return truncnorm.rvs(low, np.inf, loc=self.mean, scale=self.sd, size=n, random_state=rng)
-
-
-@dataclass(frozen=True)
-class Assumptions:
-    """The assumptions of ``models/cost_effectiveness.toml`` (see the file for sources)."""
-
-    service_cost: dict[str, Uncertain]
-    ww_benefit_monthly: Uncertain
-    earnings_monthly: Uncertain
-    tax_share: Uncertain
-    willingness_to_pay: np.ndarray
-    contrast: str = "service_vs_control_enforcement"
-    horizon_months: int = 30
-    discount_rate_annual: float = 0.0225
-    cohort_size: int = 143_872
-    fallback_effect_months: int = 18
-    seed: int = 2019
-    name: str = "cost_effectiveness"
-    text: str = field(default="", repr=False)
-    source: str = "<string>"
-
-    def replace(self, **changes) -> Assumptions:
-        return dataclasses.replace(self, **changes)
-
-    def uncertain(self) -> dict[str, Uncertain]:
-        """Every uncertain input by name (class costs as ``service_cost[<class>]``)."""
-        named = {f"service_cost[{c}]": u for c, u in self.service_cost.items()}
-        named.update({name: getattr(self, name) for name in MONTHLY_INPUTS})
-        return named
-
-
-_KEYS = {"name", "contrast", "horizon_months", "discount_rate_annual", "cohort_size", "seed",
-         "fallback_effect_months", "service_cost", *MONTHLY_INPUTS, "willingness_to_pay"}  # fmt: skip
-
-
-def _uncertain(key: str, value) -> Uncertain:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return Uncertain(_number(key, value, low=0))
-    if not isinstance(value, dict):
-        raise SpecError(f"{key!r} must be a number or a table {{ mean = ..., sd = ... }}, got {value!r}")
-    _unknown(key, value, ("mean", "sd"))
-    if "mean" not in value:
-        raise SpecError(f"missing key '{key}.mean'")
-    return Uncertain(
-        _number(f"{key}.mean", value["mean"], low=0), _number(f"{key}.sd", value.get("sd", 0), low=0)
-    )
-
-
-def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
-    """Parse and validate the TOML text of the cost-effectiveness assumptions."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise SpecError(f"{source}: not valid TOML: {error}") from error
-    try:
-        _unknown("", raw, _KEYS)
-        for key in ("service_cost", *MONTHLY_INPUTS, "willingness_to_pay"):
-            if key not in raw:
-                raise SpecError(f"missing key {key!r}")
-        if raw.get("contrast", "service_vs_control_enforcement") not in CONTRASTS:
-            raise SpecError(f"'contrast' must be one of {', '.join(CONTRASTS)}, got {raw['contrast']!r}")
-        costs = raw["service_cost"]
-        if not isinstance(costs, dict) or not costs:
-            raise SpecError("'service_cost' must be a table with one entry per Werkverkenner class")
-        grid = raw["willingness_to_pay"]
-        _unknown("willingness_to_pay", grid, ("per_extra_employed_month",))
-        steps = grid.get("per_extra_employed_month", {})
-        _unknown("willingness_to_pay.per_extra_employed_month", steps, ("start", "stop", "step"))
-        key = "willingness_to_pay.per_extra_employed_month"
-        start = _number(f"{key}.start", steps.get("start", 0), low=0)
-        stop = _number(f"{key}.stop", steps.get("stop"), low=start, open_low=True)
-        step = _number(f"{key}.step", steps.get("step"), low=0, open_low=True)
-        return Assumptions(
-            service_cost={str(c): _uncertain(f"service_cost.{c}", v) for c, v in costs.items()},
-            ww_benefit_monthly=_uncertain("ww_benefit_monthly", raw["ww_benefit_monthly"]),
-            earnings_monthly=_uncertain("earnings_monthly", raw["earnings_monthly"]),
-            tax_share=_uncertain("tax_share", raw["tax_share"]),
-            willingness_to_pay=np.arange(start, stop + step / 2, step, dtype=float),
-            contrast=raw.get("contrast", "service_vs_control_enforcement"),
-            horizon_months=int(_number("horizon_months", raw.get("horizon_months", 30), low=1, integer=True)),
-            discount_rate_annual=_number(
-                "discount_rate_annual", raw.get("discount_rate_annual", 0.0225), low=0
-            ),
-            cohort_size=int(_number("cohort_size", raw.get("cohort_size", 143_872), low=1, integer=True)),
-            fallback_effect_months=int(
-                _number("fallback_effect_months", raw.get("fallback_effect_months", 18), low=1, integer=True)
-            ),
-            seed=int(_number("seed", raw.get("seed", 2019), low=0, integer=True)),
-            name=str(raw.get("name", "cost_effectiveness")),
-            text=text,
-            source=source,
-        )
-    except SpecError as error:
-        raise SpecError(f"{source}: {error}") from None
-
-
-def load_assumptions(path: str | os.PathLike) -> Assumptions:
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such assumptions file")
-    return parse_assumptions(path.read_text(encoding="utf-8"), source=str(path))
-
+from ww_bayes.cea.assumptions import MONTHLY_INPUTS, Assumptions
+from ww_bayes.kinds import kind_of
+from ww_bayes.tomlspec import SpecError
+from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
 
 # --- effects in: monthly pp paths per draw ------------------------------------------------------------------
 
 
-def fit_weights(fit: xr.DataTree) -> xr.DataArray:
-    """The cohort composition a fit was weighted with (persons per group cell), with its labels (the
-    constant_data group also labels cells by class, so the labels are taken from the posterior)."""
-    weights = fit["constant_data"].ds["n_persons"]
-    labels = {dim: fit["posterior"].ds[dim].values for dim in weights.dims if dim not in weights.indexes}
-    return weights.assign_coords(labels)
+class CostEffectivenessError(ValueError):
+    """Fits that cannot feed the cost-effectiveness as given (outcomes missing or twice)."""
 
 
-def monthly_effects(tree: xr.DataTree, assumptions: Assumptions) -> tuple[xr.Dataset, xr.DataArray, str]:
+def monthly_effects(
+    fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions
+) -> tuple[xr.Dataset, xr.DataArray, str]:
     """Monthly effects (pp) of the assumptions' contrast for ``employed`` and ``ww``, overall and by class,
-    over months 1..horizon, from a trajectory fit or (fallback) from a pair of 12-month fits.
+    over months 1..horizon, from the fits given: each offers the outcomes its kind covers
+    (:meth:`ww_bayes.kinds.protocol.ModelKind.effect_paths`: a trajectory fit both, a 12-month fit its
+    month's effect held for ``fallback_effect_months``). Together they must cover each outcome once.
 
-    ``tree`` is a trajectory fit, or a DataTree with children ``employed`` and ``ww`` holding 12-month fits.
     Returns (dataset with ``overall`` (chain, draw, outcome, month) and ``by_werkverkenner``, class weights,
     a sentence saying where the effects came from).
     """
-    months = np.arange(1, assumptions.horizon_months + 1)
-    if "trajectory" in tree.children:
-        ds = tree["trajectory"].ds
-        last = int(ds["month"].max())
-        if assumptions.horizon_months > last:
-            raise ValueError(
-                f"horizon_months {assumptions.horizon_months} is beyond the fit's last month {last}"
-            )
-        paths = xr.Dataset(
-            {
-                level: ds[f"effect_pp_{level}"].sel(contrast=assumptions.contrast, month=months, drop=True)
-                for level in ("overall", "by_werkverkenner")
-            }
+    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
+    months = range(1, assumptions.horizon_months + 1)
+    offered = [
+        kind_of(tree).effect_paths(tree, assumptions.contrast, months, assumptions.fallback_effect_months)
+        for tree in fits
+    ]
+    outcomes = [str(o) for item in offered for o in item.paths["outcome"].values]
+    if sorted(outcomes) != ["employed", "ww"]:
+        raise CostEffectivenessError(
+            "the cost-effectiveness needs monthly effects on employed and ww, each from one fit: one "
+            "trajectory fit, or two 12-month fits (jobs and WW receipt); the fits given cover "
+            f"{outcomes or 'nothing'}"
         )
-        return paths, fit_weights(tree), f"trajectory fit, months 1-{assumptions.horizon_months}"
-    held = np.where(months <= assumptions.fallback_effect_months, 1.0, 0.0)
-    window = xr.DataArray(held, dims="month", coords={"month": months})
-    levels = {}
-    for level in ("overall", "by_werkverkenner"):
-        parts = [
-            tree[outcome]["effects"].ds[f"effect_pp_{level}"].sel(contrast=assumptions.contrast, drop=True)
-            for outcome in ("employed", "ww")
-        ]
-        levels[level] = xr.concat(parts, dim=pd.Index(["employed", "ww"], name="outcome")) * window
-    weights = fit_weights(tree["employed"])
-    if "region" in weights.dims:
-        weights = weights.sum("region")
-    source = (f"12-month fits: the month-12 effect held for months 1-{assumptions.fallback_effect_months} "
-              "(assumption), zero after")  # fmt: skip
-    return xr.Dataset(levels), weights, source
+    paths = xr.concat([item.paths for item in offered], dim="outcome")
+    sources = list(dict.fromkeys(item.source for item in offered))
+    return paths, offered[0].weights, "; ".join(sources)
 
 
 # --- the pure functions ------------------------------------------------------------------------------------
@@ -351,9 +207,10 @@ def tornado(paths, weights, inputs, assumptions: Assumptions) -> xr.Dataset:
     )
 
 
-def analyse(tree: xr.DataTree, assumptions: Assumptions) -> xr.Dataset:
-    """The ``cost_effectiveness`` group: every derived array, per draw where it is uncertain."""
-    paths, weights, source = monthly_effects(tree, assumptions)
+def analyse(fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions) -> xr.Dataset:
+    """The ``cost_effectiveness`` group: every derived array, per draw where it is uncertain. ``fits``: a
+    trajectory fit, or a 12-month fit of jobs and one of WW receipt (see :func:`monthly_effects`)."""
+    paths, weights, source = monthly_effects(fits, assumptions)
     classes = [str(c) for c in paths["by_werkverkenner"]["werkverkenner"].values]
     missing = sorted(set(classes) - set(assumptions.service_cost))
     if missing:
@@ -426,7 +283,7 @@ def summary(result: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
     scalar per draw. Draws where a ratio is undefined (NaN: cost per extra job without extra jobs) are left
     out of its mean and interval, and counted in ``n_undefined``.
     """
-    label = f"eti{round(100 * prob)}"
+    label = interval_label("eti", prob)
     rows = []
     for name, values in result.data_vars.items():
         if set(values.dims) != set(SAMPLE_DIMS):

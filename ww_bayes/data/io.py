@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.schema import to_typed, validate
+from ww_bayes.data.schema import to_typed, validate
 
 COHORT_SUFFIXES = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 

@@ -37,9 +37,10 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit, ndtr
 from tqdm.auto import tqdm
 
-from ww_bayes import __version__, published
+from ww_bayes import __version__
+from ww_bayes.data import published
 from ww_bayes.estimands import contrast_pp, level_rates
-from ww_bayes.schema import (
+from ww_bayes.data.schema import (
     ARM_SHARES,
     ARMS,
     EDUCATION_LEVELS,

@@ -1,9 +1,11 @@
-"""Fit a model spec to a cohort: sample, check convergence, derive effects, attach provenance, save.
+"""Fit a model spec to a cohort: sample, check convergence (arviz_stats), derive estimands, attach
+provenance.
 
 ``fit(spec, data)`` returns an ``xarray.DataTree`` with the groups posterior, sample_stats, observed_data
 (cell counts with their labels, never person rows), constant_data, prior, prior_predictive,
-posterior_predictive (counts and cell rates), log_likelihood, effects and diagnostics. ``save`` writes it
-atomically; ``load`` (or plain ``xr.load_datatree``) reads it back.
+posterior_predictive (counts and cell rates), log_likelihood, the kind's derived group (``effects``,
+``trajectory``, ...) and diagnostics. The model kind (:mod:`ww_bayes.kinds`) prepares the cells, builds the
+model and derives the estimands; :mod:`ww_bayes.results` saves and loads the file.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -26,11 +27,11 @@ import xarray as xr
 from pytensor.graph.traversal import ancestors
 
 from ww_bayes import __version__
-from ww_bayes.effects import posterior_effects
-from ww_bayes.io import file_sha256, load_cohort, load_datatree, write_datatree
-from ww_bayes.model import ModelData, build_model, prepare_data
-from ww_bayes.spec import ConvergenceThresholds, ModelSpec, TrajectorySpec
-from ww_bayes.trajectory import build_trajectory_model, prepare_trajectory_data, trajectory_effects
+from ww_bayes.data.io import file_sha256, load_cohort
+from ww_bayes.kinds import kind_of
+from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
+from ww_bayes.kinds.protocol import ModelData, ModelKind
+from ww_bayes.vocabulary import Log, say
 
 #: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's default mode
 #: (numba in PyTensor 3, cached on disk in ~/.pytensor: measured, the C backend ("CVM") is no faster once
@@ -38,9 +39,9 @@ from ww_bayes.trajectory import build_trajectory_model, prepare_trajectory_data,
 POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}
 PRIOR_DRAWS = 500
 FIT_KIND = "ww_bayes posterior fit"
-PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas")
-
-Log = Callable[[str], None]
+#: Version of the fit file's layout (groups and attrs); files without it are version 1 (round 1 and 2).
+FIT_SCHEMA_VERSION = 2
+PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas", "arviz_stats")
 
 
 class ConvergenceWarning(UserWarning):
@@ -76,15 +77,9 @@ class Convergence:
 _COMPILED: dict[str, tuple] = {}
 
 
-Spec = ModelSpec | TrajectorySpec
-#: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
-_NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
-                  "interval_prob", "smallest_effect_pp")  # fmt: skip
-
-
-def _structure_key(spec: Spec, data: ModelData) -> str:
+def _structure_key(spec, data: ModelData) -> str:
     """What a compiled model depends on: everything but the data values and the sampler settings."""
-    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _NOT_STRUCTURE}
+    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in NOT_STRUCTURE}
     return json.dumps(
         {
             "kind": spec.kind,
@@ -97,17 +92,12 @@ def _structure_key(spec: Spec, data: ModelData) -> str:
     )
 
 
-def _build(spec: Spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
-    builder = build_trajectory_model if isinstance(spec, TrajectorySpec) else build_model
-    return builder(spec, data, for_sampling=for_sampling)
-
-
-def _sample_nutpie(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
+def _sample_nutpie(spec, data: ModelData, progress: bool) -> xr.DataTree:
     """Sample with nutpie, reusing the compiled model when only the data values changed."""
     import nutpie
 
     key = _structure_key(spec, data)
-    model = _build(spec, data, for_sampling=True)
+    model = kind_of(spec).build(spec, data, for_sampling=True)
     new_values = {name: model[name].get_value() for name in _logp_data(model)}
     if key in _COMPILED:
         compiled = _COMPILED[key].with_data(**new_values)
@@ -136,8 +126,8 @@ def _logp_data(model: pm.Model) -> list[str]:
     return [v.name for v in model.data_vars if v.name in in_logp]
 
 
-def _sample_pymc(spec: Spec, data: ModelData, progress: bool) -> xr.DataTree:
-    model = _build(spec, data, for_sampling=True)
+def _sample_pymc(spec, data: ModelData, progress: bool) -> xr.DataTree:
+    model = kind_of(spec).build(spec, data, for_sampling=True)
     settings = spec.sampler
     with model:
         tree = pm.sample(
@@ -172,8 +162,8 @@ def _observed(data: ModelData) -> tuple[xr.Dataset, xr.Dataset]:
     constant = xr.Dataset(
         {"trials": ("cell", data.cells["trials"].to_numpy()), "n_persons": data.weights}, coords=coords
     )
-    if data.composition_factor is not None:
-        constant["composition_factor"] = data.composition_factor
+    for name, values in data.constants.items():
+        constant[name] = values
     return observed, constant
 
 
@@ -206,21 +196,6 @@ def _predictive(model: pm.Model, tree: xr.DataTree, data: ModelData, seed: int) 
 # --- convergence ----------------------------------------------------------------------------------------
 
 
-def effect_parameters(posterior: xr.Dataset) -> list[str]:
-    """Posterior variables that are effect parameters (held to the ESS threshold)."""
-    return [
-        name
-        for name in posterior.data_vars
-        if name.startswith(("service_", "enforcement_"))
-        and any(part in name for part in ("_mean", "_by_", "_curve"))
-    ]
-
-
-#: Posterior variables not checked: cell rates and the trajectory model's composition nuisance (its
-#: standard-normal factors are checked instead).
-_NOT_CHECKED = ("rate", "composition")
-
-
 #: Sample-stat names of the "trajectory stopped at the maximum tree depth" flag: nutpie's, PyMC's NUTS.
 _MAX_DEPTH_FLAGS = ("maxdepth_reached", "reached_max_treedepth")
 
@@ -234,19 +209,23 @@ def sampler_checks(sample_stats: xr.Dataset) -> tuple[xr.DataArray, float, int]:
 
 
 def check_convergence(
-    tree: xr.DataTree, thresholds: ConvergenceThresholds, derived: str = "effects"
+    tree: xr.DataTree, thresholds: ConvergenceThresholds, kind: ModelKind | None = None
 ) -> Convergence:
     """Check a fit against the spec's thresholds, with arviz_stats' diagnostics.
 
-    R-hat on every posterior and derived-effect variable; bulk and tail ESS on the effect parameters and the
-    derived group's draws (``effects`` or ``trajectory``); divergences; E-BFMI of every chain; the share of
-    draws that hit the maximum tree depth.
+    R-hat on every posterior variable the kind checks and on the derived group's draws; bulk and tail ESS on
+    the kind's effect parameters and the derived group's draws; divergences; E-BFMI of every chain; the
+    share of draws that hit the maximum tree depth. ``kind``: the fit's model kind (default: from its
+    ``model_kind`` attr).
     """
+    kind = kind or kind_of(tree)
+    derived = kind.derived_group
+    posterior = tree["posterior"].ds
     sampled = {
-        "posterior": [v for v in tree["posterior"].ds.data_vars if v not in _NOT_CHECKED],
+        "posterior": [v for v in posterior.data_vars if v not in kind.not_checked],
         derived: [v for v in tree[derived].ds.data_vars if "chain" in tree[derived].ds[v].dims],
     }
-    ess_checked = set(effect_parameters(tree["posterior"].ds)) | {f"{derived}/{v}" for v in sampled[derived]}
+    ess_checked = set(kind.effect_parameters(posterior)) | {f"{derived}/{v}" for v in sampled[derived]}
     rows = []
     for group, names in sampled.items():
         ds = tree[group].ds[names]
@@ -322,7 +301,8 @@ def _data_digest(df: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
+def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
+    kind = kind_of(spec)
     versions = {}
     for package in PACKAGES:
         try:
@@ -331,7 +311,8 @@ def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[s
             versions[package] = "not installed"
     return {
         "ww_bayes_kind": FIT_KIND,
-        "model_kind": spec.kind,
+        "fit_schema_version": FIT_SCHEMA_VERSION,
+        "model_kind": kind.name,
         "ww_bayes_version": __version__,
         "model_name": spec.name,
         "outcome": spec.outcome,
@@ -340,9 +321,7 @@ def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[s
         "data_sha256": sha256,
         "data_sha256_of": sha_of,
         "n_persons": data.n_persons,
-        ("n_person_months_outcome_missing" if spec.kind == "trajectory" else "n_persons_outcome_missing"): (
-            data.n_missing
-        ),
+        kind.missing_attr: data.n_missing,
         "n_cells": data.n_cells,
         "likelihood": data.likelihood,
         "seed": spec.sampler.seed,
@@ -352,52 +331,51 @@ def _provenance(spec: Spec, data: ModelData, sha256: str, sha_of: str) -> dict[s
         "tune": spec.sampler.tune,
         "target_accept": spec.sampler.target_accept,
         "adaptation": spec.sampler.adaptation,
-        "anchor": getattr(spec, "anchor", "service"),
         "package_versions": json.dumps(versions, sort_keys=True),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "interval_kind": spec.interval_kind,
         "interval_prob": spec.interval_prob,
         "smallest_effect_pp": spec.smallest_effect_pp,
+        **({"anchor": spec.anchor} if hasattr(spec, "anchor") else {}),
     }
 
 
 def fit(
-    spec: Spec,
+    spec,
     data: pd.DataFrame | str | os.PathLike,
     *,
     likelihood: str = "binomial",
     progress: bool = True,
     log: Log | None = print,
 ) -> xr.DataTree:
-    """Fit ``spec`` to a cohort (a DataFrame following the schema, or a CSV/Parquet path).
-
-    A 12-month spec (:class:`ModelSpec`) gets the derived group ``effects``; a trajectory spec
-    (:class:`TrajectorySpec`, Binomial cells only) gets ``trajectory``.
+    """Fit ``spec`` (any registered model kind) to a cohort (a DataFrame following the schema, or a
+    CSV/Parquet path). The kind's derived group (``effects``, ``trajectory``, ...) holds its estimands.
 
     Prints the priors before sampling and the convergence report after; an unconverged fit also raises a
     :class:`ConvergenceWarning` and is flagged in the file (root attr ``converged = "no"``).
     """
-    say = log or (lambda _: None)
+    log = say(log)
+    kind = kind_of(spec)
     if isinstance(data, str | os.PathLike):
         sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
         df = load_cohort(data)
     else:
         df = data
         sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
-    trajectory = isinstance(spec, TrajectorySpec)
-    if trajectory and likelihood != "binomial":
-        raise ValueError("trajectory models are fit on Binomial cells only")
-    model_data = prepare_trajectory_data(spec, df) if trajectory else prepare_data(spec, df, likelihood)
-    missing = "person-months" if trajectory else "persons"
-    say(spec.describe_priors())
-    say(
+    if likelihood not in kind.likelihoods:
+        raise ValueError(
+            f"likelihood {likelihood!r}: a {kind.name!r} model takes {', '.join(kind.likelihoods)}"
+        )
+    model_data = kind.prepare(spec, df, likelihood)
+    log(kind.describe_priors(spec))
+    log(
         f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
-        f"({model_data.n_missing:,} {missing} with {spec.outcome} not observed left out); "
+        f"({model_data.n_missing:,} {kind.missing_unit} with {spec.outcome} not observed left out); "
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
     sampled = sample(spec, model_data, progress)
-    model = _build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
+    model = kind.build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
 
     tree = xr.DataTree()
     posterior = pm.compute_deterministics(
@@ -415,19 +393,13 @@ def fit(
     tree["log_likelihood"] = xr.DataTree(log_likelihood)
     for name, ds in _predictive(model, tree, model_data, spec.sampler.seed).items():
         tree[name] = xr.DataTree(ds)
-    if trajectory:
-        derived = "trajectory"
-        group = trajectory_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
-    else:
-        derived = "effects"
-        group = posterior_effects(posterior["rate"], model_data.weights, spec.smallest_effect_pp)
-    tree[derived] = xr.DataTree(group)
-    convergence = check_convergence(tree, spec.convergence, derived)
+    tree[kind.derived_group] = xr.DataTree(kind.derive(spec, model_data, posterior))
+    convergence = check_convergence(tree, spec.convergence, kind)
     tree["diagnostics"] = xr.DataTree(convergence.table)
     tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"
     tree.attrs["convergence_report"] = convergence.report()
-    say(f"{spec.name}: {convergence.report()}")
+    log(f"{spec.name}: {convergence.report()}")
     if not convergence.converged:
         warnings.warn(f"{spec.name} did not converge: {'; '.join(convergence.problems)}", ConvergenceWarning,
                       stacklevel=2)  # fmt: skip
@@ -436,22 +408,3 @@ def fit(
 
 def is_converged(tree: xr.DataTree) -> bool:
     return tree.attrs.get("converged") == "yes"
-
-
-def save(tree: xr.DataTree, path: str | os.PathLike) -> Path:
-    """Write a fit to NetCDF atomically (temp file, then rename)."""
-    return write_datatree(tree, path)
-
-
-def load(path: str | os.PathLike) -> xr.DataTree:
-    """Read a fit written by :func:`save` (eagerly); warns when the fit is flagged as unconverged."""
-    tree = load_datatree(path)
-    if tree.attrs.get("ww_bayes_kind") != FIT_KIND:
-        raise ValueError(f"{path}: not a ww_bayes fit (attribute ww_bayes_kind is missing)")
-    if not is_converged(tree):
-        warnings.warn(
-            f"{path}: this fit did not converge: {tree.attrs.get('convergence_report', '')}",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    return tree

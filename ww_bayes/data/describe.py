@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ww_bayes import published
-from ww_bayes.schema import (
+from ww_bayes.data import published
+from ww_bayes.data.schema import (
     ARM_CONTROL_ENFORCEMENT,
     ARM_CONTROL_NONE,
     ARM_SERVICE,

@@ -1,0 +1,131 @@
+"""The cost-effectiveness assumptions (``models/cost_effectiveness.toml``), typed and checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import truncnorm
+
+from ww_bayes.data.schema import CONTRASTS
+from ww_bayes.tomlspec import SpecError, number, read_text, read_toml, reject_unknown
+
+MONTHLY_INPUTS = ("ww_benefit_monthly", "earnings_monthly", "tax_share")
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """A normal assumption cut at zero: ``mean`` and ``sd`` (sd 0: a fixed number)."""
+
+    mean: float
+    sd: float = 0.0
+
+    def quantile(self, q: float) -> float:
+        if self.sd == 0:
+            return self.mean
+        low = -self.mean / self.sd
+        return float(truncnorm.ppf(q, low, np.inf, loc=self.mean, scale=self.sd))
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.sd == 0:
+            return np.full(n, self.mean)
+        low = -self.mean / self.sd
+        return truncnorm.rvs(low, np.inf, loc=self.mean, scale=self.sd, size=n, random_state=rng)
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """The assumptions of ``models/cost_effectiveness.toml`` (see the file for sources)."""
+
+    service_cost: dict[str, Uncertain]
+    ww_benefit_monthly: Uncertain
+    earnings_monthly: Uncertain
+    tax_share: Uncertain
+    willingness_to_pay: np.ndarray
+    contrast: str = "service_vs_control_enforcement"
+    horizon_months: int = 30
+    discount_rate_annual: float = 0.0225
+    cohort_size: int = 143_872
+    fallback_effect_months: int = 18
+    seed: int = 2019
+    name: str = "cost_effectiveness"
+    text: str = field(default="", repr=False)
+    source: str = "<string>"
+
+    def replace(self, **changes) -> Assumptions:
+        return dataclasses.replace(self, **changes)
+
+    def uncertain(self) -> dict[str, Uncertain]:
+        """Every uncertain input by name (class costs as ``service_cost[<class>]``)."""
+        named = {f"service_cost[{c}]": u for c, u in self.service_cost.items()}
+        named.update({name: getattr(self, name) for name in MONTHLY_INPUTS})
+        return named
+
+
+_KEYS = {"name", "contrast", "horizon_months", "discount_rate_annual", "cohort_size", "seed",
+         "fallback_effect_months", "service_cost", *MONTHLY_INPUTS, "willingness_to_pay"}  # fmt: skip
+
+
+def _uncertain(key: str, value) -> Uncertain:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Uncertain(number(key, value, low=0))
+    if not isinstance(value, dict):
+        raise SpecError(f"{key!r} must be a number or a table {{ mean = ..., sd = ... }}, got {value!r}")
+    reject_unknown(key, value, ("mean", "sd"))
+    if "mean" not in value:
+        raise SpecError(f"missing key '{key}.mean'")
+    return Uncertain(
+        number(f"{key}.mean", value["mean"], low=0), number(f"{key}.sd", value.get("sd", 0), low=0)
+    )
+
+
+def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
+    """Parse and validate the TOML text of the cost-effectiveness assumptions."""
+    raw = read_toml(text, source)
+    try:
+        reject_unknown("", raw, _KEYS)
+        for key in ("service_cost", *MONTHLY_INPUTS, "willingness_to_pay"):
+            if key not in raw:
+                raise SpecError(f"missing key {key!r}")
+        if raw.get("contrast", "service_vs_control_enforcement") not in CONTRASTS:
+            raise SpecError(f"'contrast' must be one of {', '.join(CONTRASTS)}, got {raw['contrast']!r}")
+        costs = raw["service_cost"]
+        if not isinstance(costs, dict) or not costs:
+            raise SpecError("'service_cost' must be a table with one entry per Werkverkenner class")
+        grid = raw["willingness_to_pay"]
+        reject_unknown("willingness_to_pay", grid, ("per_extra_employed_month",))
+        steps = grid.get("per_extra_employed_month", {})
+        reject_unknown("willingness_to_pay.per_extra_employed_month", steps, ("start", "stop", "step"))
+        key = "willingness_to_pay.per_extra_employed_month"
+        start = number(f"{key}.start", steps.get("start", 0), low=0)
+        stop = number(f"{key}.stop", steps.get("stop"), low=start, open_low=True)
+        step = number(f"{key}.step", steps.get("step"), low=0, open_low=True)
+        return Assumptions(
+            service_cost={str(c): _uncertain(f"service_cost.{c}", v) for c, v in costs.items()},
+            ww_benefit_monthly=_uncertain("ww_benefit_monthly", raw["ww_benefit_monthly"]),
+            earnings_monthly=_uncertain("earnings_monthly", raw["earnings_monthly"]),
+            tax_share=_uncertain("tax_share", raw["tax_share"]),
+            willingness_to_pay=np.arange(start, stop + step / 2, step, dtype=float),
+            contrast=raw.get("contrast", "service_vs_control_enforcement"),
+            horizon_months=int(number("horizon_months", raw.get("horizon_months", 30), low=1, integer=True)),
+            discount_rate_annual=number(
+                "discount_rate_annual", raw.get("discount_rate_annual", 0.0225), low=0
+            ),
+            cohort_size=int(number("cohort_size", raw.get("cohort_size", 143_872), low=1, integer=True)),
+            fallback_effect_months=int(
+                number("fallback_effect_months", raw.get("fallback_effect_months", 18), low=1, integer=True)
+            ),
+            seed=int(number("seed", raw.get("seed", 2019), low=0, integer=True)),
+            name=str(raw.get("name", "cost_effectiveness")),
+            text=text,
+            source=source,
+        )
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+
+
+def load_assumptions(path: str | os.PathLike) -> Assumptions:
+    """Read and validate an assumptions file (``models/cost_effectiveness.toml``)."""
+    return parse_assumptions(read_text(path, "assumptions file"), source=str(path))

@@ -1,0 +1,74 @@
+"""Frequentist estimates beside a fit's posterior: one table, and the text the CLI prints of it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import xarray as xr
+
+from ww_bayes.compare.frequentist import FrequentistError
+from ww_bayes.results import summarise
+from ww_bayes.vocabulary import interval_label, interval_of
+
+KEYS = ["estimand", "contrast", "level", "group"]
+
+
+def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
+    """One row per estimand: the frequentist estimate (95% CI, p-value) beside the posterior mean and its
+    labelled credible interval, and how far partial pooling moved each subgroup estimate.
+
+    ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
+    left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
+    outside 0..1 means it moved away from the overall effect or past it. ``moved_pp`` = posterior -
+    frequentist. Only estimands present in both (and the fit's outcome) are compared.
+    """
+    label = interval_label(*interval_of(fit.attrs))
+    outcome = fit.attrs.get("outcome")
+    if outcome is not None and set(frequentist["outcome"]) != {outcome}:
+        raise FrequentistError(
+            f"the fit is of {outcome!r} but the frequentist estimates are of "
+            f"{sorted(set(frequentist['outcome']))}"
+        )
+    posterior = summarise(fit)
+    posterior = posterior[posterior["estimand"] == "effect_pp"]
+    posterior = posterior[[*KEYS, "mean", f"{label}_lb", f"{label}_ub"]].rename(
+        columns={
+            "mean": "posterior_mean",
+            f"{label}_lb": f"posterior_{label}_lb",
+            f"{label}_ub": f"posterior_{label}_ub",
+        }
+    )
+    renamed = {"estimate": "frequentist_estimate", "ci95_lb": "frequentist_ci95_lb",
+               "ci95_ub": "frequentist_ci95_ub", "p_value": "frequentist_p_value",
+               "p_holm": "frequentist_p_holm", "p_bh": "frequentist_p_bh"}  # fmt: skip
+    freq = frequentist[[*KEYS, *renamed]].rename(columns=renamed)
+    table = freq.merge(posterior, on=KEYS, how="inner", validate="one_to_one")
+    overall = table[table["level"] == "overall"].set_index("contrast")["posterior_mean"]
+    target = table["contrast"].map(overall)
+    distance = table["frequentist_estimate"] - target
+    table["moved_pp"] = table["posterior_mean"] - table["frequentist_estimate"]
+    defined = (table["level"] != "overall") & (distance.abs() > 1e-9)
+    table["shrinkage"] = (-table["moved_pp"] / distance).where(defined)
+    table.attrs["interval_label"] = label
+    table.attrs["outcome"] = outcome or ""
+    return table
+
+
+def format_comparison(table: pd.DataFrame, title: str) -> str:
+    """The comparison as text (regions left out: they are in the CSV)."""
+    label = table.attrs["interval_label"]
+    lines = [
+        title,
+        f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {'95% CI':>17} {'p':>7} "
+        f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}",
+    ]
+    for row in table[table["level"] != "by_region"].itertuples():
+        ci = f"[{row.frequentist_ci95_lb:+.2f}, {row.frequentist_ci95_ub:+.2f}]"
+        interval = (
+            f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
+        )
+        shrink = "" if row.level == "overall" else f"{row.shrinkage:.2f}"
+        lines.append(
+            f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} {ci:>17} "
+            f"{row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} {shrink:>9}"
+        )
+    return "\n".join(lines)

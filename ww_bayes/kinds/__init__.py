@@ -1,0 +1,60 @@
+"""Model kinds and their registry: the only place that knows which kinds exist.
+
+A spec's ``kind`` key (``"effects"``, the default, or ``"trajectory"``) and a fit file's ``model_kind``
+attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks the kind
+(:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one module
+and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the tests does).
+"""
+
+from __future__ import annotations
+
+import os
+
+import xarray as xr
+
+from ww_bayes.kinds import cells, trajectory
+from ww_bayes.kinds.common import common_settings
+from ww_bayes.kinds.protocol import ModelKind
+from ww_bayes.tomlspec import SpecError, read_text, read_toml
+
+DEFAULT_KIND = "effects"
+#: ``kind`` in a spec file -> the model kind.
+KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (cells.KIND, trajectory.KIND)}
+
+
+def register(kind: ModelKind) -> ModelKind:
+    """Add (or replace) a model kind under its ``name``; returns it."""
+    if not kind.name:
+        raise ValueError("a model kind needs a name (the spec's `kind` key)")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_named(name: str) -> ModelKind:
+    """The kind registered as ``name``; a :class:`SpecError` listing the known ones otherwise."""
+    if name not in KINDS:
+        raise SpecError(f"'kind' must be one of {', '.join(KINDS)}, got {name!r}")
+    return KINDS[name]
+
+
+def kind_of(item) -> ModelKind:
+    """The kind of a spec (its ``kind`` attribute) or of a fit (its ``model_kind`` attr)."""
+    if isinstance(item, xr.DataTree):
+        return kind_named(str(item.attrs.get("model_kind", DEFAULT_KIND)))
+    return kind_named(item.kind)
+
+
+def parse_spec(text: str, source: str = "<string>"):
+    """Parse and validate the TOML text of a model specification (any registered kind)."""
+    raw = read_toml(text, source)
+    try:
+        kind = kind_named(raw.get("kind", DEFAULT_KIND))
+        common = common_settings(raw, text, source, kind.spec_keys, kind.required_keys)
+        return kind.parse(raw, text, source, common)
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+
+
+def load_spec(path: str | os.PathLike):
+    """Read and validate a model specification file (``models/*.toml``)."""
+    return parse_spec(read_text(path, "model specification"), source=str(path))

@@ -1,0 +1,460 @@
+"""The 12-month kind (``kind = "effects"``, the default): one outcome month, arm x group cells.
+
+On the logit scale, for arm a and group cell g (a Werkverkenner class and/or a region), anchored on the
+service arm (the spec's ``anchor``, the default):
+
+    eta[service, g]             = baseline[g]
+    eta[control_enforcement, g] = baseline[g] - service[g]
+    eta[control_none, g]        = baseline[g] - service[g] - enforcement[g]
+    component[g] = component_mean + sum over factors of component_dev_<factor>[level of g]
+
+so ``baseline`` is the rate of the arm that holds 80% of the persons, pinned down by its own data whatever
+the effect sds are. With ``anchor = "control_none"`` (the round-1 model) the baseline is the control_none
+rate and the service arm is ``baseline + enforcement + service``: then a region's baseline deviation is
+pinned down by the service arm when the effect sds are small and only by ~500 control_none persons when they
+are large, so its posterior width depends on the effect sds (a funnel across components), which made the
+enforcement effect's region sd mix slowly (benchmarks/bench_convergence.py measures both anchors). The
+effect components mean the same under either anchor: service = service arm - control_enforcement,
+enforcement = control_enforcement - control_none (logit scale).
+
+Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
+They are partially pooled (zero-sum normal with an estimated sd; non-centred for the effects), unpooled
+(zero-sum normal with a fixed sd) or absent (full pooling), per component and factor as the spec says.
+The likelihood is :func:`ww_bayes.kinds.blocks.cell_likelihood` (Binomial cells; Bernoulli person rows to
+prove them equivalent).
+
+The derived ``effects`` group holds, for each contrast (:data:`ww_bayes.data.schema.CONTRASTS`) and level
+(``overall``, ``by_werkverkenner``, ``by_region``): ``effect_pp_<level>`` (treated minus comparison rate,
+pp, per draw), ``relative_risk_<level>``, ``prob_positive_<level>`` and ``prob_beyond_smallest_<level>``
+(P(|effect| > the smallest effect of interest)). Levels weight cells by the cohort's own class x region
+composition (:mod:`ww_bayes.estimands`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+from scipy.special import expit
+
+from ww_bayes.data.cells import aggregate_cells, person_counts
+from ww_bayes.data.schema import ARMS, HEADLINE_OUTCOMES, MONTHS, OUTCOME_PREFIXES, month_column
+from ww_bayes.estimands import contrast_pp, contrast_relative_risk, level_rates
+from ww_bayes.kinds.blocks import arm_logit, cell_index, cell_likelihood, class_weights, observed_levels
+from ww_bayes.kinds.common import (
+    COMMON_KEYS,
+    COMPONENTS,
+    ConvergenceThresholds,
+    SamplerSettings,
+    SpecCommon,
+    mean_table,
+    parse_pooling,
+    pooling_of,
+    priors_table,
+)
+from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.summaries import summary_table
+from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
+from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
+
+#: The arm whose logit rate is the ``baseline`` component (see the module docstring).
+ANCHORS = ("service", "control_none")
+#: Components whose partially pooled deviations are centred: the baseline is pinned down by tens of
+#: thousands of persons per class and region, where centring samples far better. Effects are non-centred.
+CENTRED = ("baseline",)
+#: The effect estimands of the derived group with draws.
+DRAW_ESTIMANDS = ("effect_pp", "relative_risk")
+LIKELIHOODS = ("binomial", "bernoulli")
+
+
+@dataclass(frozen=True)
+class ComponentPrior:
+    """Priors of one linear-predictor component on the logit scale.
+
+    ``mean_mu``/``mean_sigma``: Normal prior of the population mean; ``group_sd``: half-normal scale of the
+    sd of group deviations under partial pooling; ``unpooled_sd``: sd of each group's deviation under no
+    pooling (a zero-sum normal, so the mean stays identified).
+    """
+
+    mean_mu: float
+    mean_sigma: float
+    group_sd: float
+    unpooled_sd: float
+
+
+@dataclass(frozen=True)
+class ModelSpec(SpecCommon):
+    """A typed model specification of one outcome month (``kind = "effects"``, the default)."""
+
+    name: str
+    description: str
+    outcome: str
+    groups: tuple[str, ...]
+    pooling: dict[str, dict[str, str]]
+    priors: dict[str, ComponentPrior]
+    smallest_effect_pp: float
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    interval_kind: str = "eti"
+    interval_prob: float = 0.9
+    text: str = ""
+    source: str = "<string>"
+    anchor: str = "service"
+
+    kind = "effects"
+
+    def with_pooling(self, pooling: str | dict[str, str | dict[str, str]]) -> ModelSpec:
+        """A copy with other pooling: one choice for all, or per component (and per factor)."""
+        if isinstance(pooling, str):
+            pooling = dict.fromkeys(COMPONENTS, pooling)
+        merged = {c: dict(self.pooling[c]) for c in COMPONENTS}
+        for component, choice in pooling.items():
+            merged[component].update(pooling_of(f"pooling.{component}", choice, self.groups))
+        return dataclasses.replace(self, pooling=merged)
+
+    def describe_priors(self) -> str:
+        """The priors in words, with what they imply on the percentage-point scale."""
+        base = self.priors["baseline"]
+        reference = float(expit(base.mean_mu))
+        lines = [
+            f"Priors of {self.name} (logit scale; pp implied at a baseline rate of {reference:.0%}; "
+            f"baseline = the {self.anchor} arm's rate):"
+        ]
+        for component in COMPONENTS:
+            prior = self.priors[component]
+            lines.append(f"  {component}: mean ~ Normal({prior.mean_mu:g}, {prior.mean_sigma:g})")
+            if component != "baseline":
+                low, high = (
+                    100 * (expit(base.mean_mu + prior.mean_mu + s * 1.96 * prior.mean_sigma) - reference)
+                    for s in (-1, 1)
+                )
+                lines[-1] += f"  -> central 95% effect about {low:+.1f} to {high:+.1f} pp"
+            for factor in self.groups:
+                pooling = self.pooling[component][factor]
+                if pooling == "partial":
+                    centring = "centred" if component in CENTRED else "non-centred"
+                    text = f"partial pooling, sd ~ HalfNormal({prior.group_sd:g}), {centring}, sum to zero"
+                elif pooling == "none":
+                    text = f"no pooling, deviations ~ ZeroSumNormal({prior.unpooled_sd:g}), fixed sd"
+                else:
+                    text = "full pooling, one common value"
+                lines.append(f"    by {factor}: {text}")
+        return "\n".join(lines)
+
+
+# --- the spec ---------------------------------------------------------------------------------------------
+
+
+def _outcome(value) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"'outcome' must be a column name, got {value!r}")
+    column = HEADLINE_OUTCOMES.get(value, value)
+    valid = {month_column(p, m) for p in OUTCOME_PREFIXES for m in MONTHS}
+    if column not in valid:
+        raise SpecError(
+            f"'outcome' must be a monthly status column such as 'employed_m12' or 'ww_m12', or one of "
+            f"{', '.join(HEADLINE_OUTCOMES)}; got {value!r}"
+        )
+    return column
+
+
+def _prior(component: str, table) -> ComponentPrior:
+    key = f"priors.{component}"
+    if not isinstance(table, dict):
+        raise SpecError(f"{key!r} must be a table")
+    reject_unknown(key, table, ("mean", "group_sd", "unpooled_sd"))
+    require(key, table, ("mean", "group_sd", "unpooled_sd"))
+    mean_mu, mean_sigma = mean_table(f"{key}.mean", table["mean"])
+    return ComponentPrior(
+        mean_mu=mean_mu,
+        mean_sigma=mean_sigma,
+        group_sd=number(f"{key}.group_sd", table["group_sd"], low=0, open_low=True),
+        unpooled_sd=number(f"{key}.unpooled_sd", table["unpooled_sd"], low=0, open_low=True),
+    )
+
+
+def parse(raw: dict, text: str, source: str, common: dict) -> ModelSpec:
+    priors_raw = priors_table(raw, COMPONENTS)
+    anchor = raw.get("anchor", "service")
+    if anchor not in ANCHORS:
+        raise SpecError(f"'anchor' must be one of {', '.join(ANCHORS)}, got {anchor!r}")
+    return ModelSpec(
+        anchor=anchor,
+        outcome=_outcome(raw["outcome"]),
+        pooling=parse_pooling(raw, COMPONENTS, common["groups"]),
+        priors={c: _prior(c, priors_raw[c]) for c in COMPONENTS},
+        **common,
+    )
+
+
+# --- data and model ---------------------------------------------------------------------------------------
+
+
+def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
+    """Cells (or person rows for ``likelihood="bernoulli"``) and weights for a spec from a cohort table."""
+    groups = list(spec.groups)
+    levels = {factor: [str(v) for v in observed_levels(df[factor])] for factor in groups}
+    if likelihood == "binomial":
+        cell_table = aggregate_cells(df, spec.outcome, by=("arm", *groups))
+        cells, n_missing = cell_table.table, cell_table.n_missing
+    elif likelihood == "bernoulli":
+        rows = df[["arm", *groups, spec.outcome]].dropna(subset=[spec.outcome])
+        cells = rows[["arm", *groups]].assign(
+            successes=rows[spec.outcome].astype("int64").to_numpy(), trials=1
+        )
+        n_missing = len(df) - len(rows)
+    else:
+        raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}")
+    if groups:
+        weights = person_counts(df, groups, levels)
+    else:
+        weights = xr.DataArray(len(df))
+    weights = weights.rename("n_persons")
+    return ModelData(
+        cells=cells.reset_index(drop=True),
+        levels=levels,
+        weights=weights,
+        outcome=spec.outcome,
+        n_persons=len(df),
+        n_missing=n_missing,
+        likelihood=likelihood,
+    )
+
+
+def _component(spec: ModelSpec, component: str, data: ModelData) -> pt.TensorVariable:
+    """The component's value on the grid of group cells (one axis per factor), logit scale."""
+    prior = spec.priors[component]
+    mean = pm.Normal(f"{component}_mean", prior.mean_mu, prior.mean_sigma)
+    groups = list(spec.groups)
+    grid = mean
+    for axis, factor in enumerate(groups):
+        pooling = spec.pooling[component][factor]
+        if pooling == "full":
+            continue
+        if pooling == "partial":
+            sd = pm.HalfNormal(f"{component}_sd_{factor}", prior.group_sd)
+            if component in CENTRED:
+                dev = pm.ZeroSumNormal(f"{component}_dev_{factor}", sigma=sd, dims=factor)
+            else:
+                z = pm.ZeroSumNormal(f"{component}_z_{factor}", sigma=1.0, dims=factor)
+                dev = pm.Deterministic(f"{component}_dev_{factor}", sd * z, dims=factor)
+        else:
+            dev = pm.ZeroSumNormal(f"{component}_dev_{factor}", sigma=prior.unpooled_sd, dims=factor)
+        shape = [1] * len(groups)
+        shape[axis] = len(data.levels[factor])
+        grid = grid + dev.reshape(shape)
+        pm.Deterministic(f"{component}_by_{factor}", mean + dev, dims=factor)
+    if groups:
+        grid = pt.broadcast_to(grid, [len(data.levels[f]) for f in groups])
+    return grid
+
+
+def build_model(spec: ModelSpec, data: ModelData, for_sampling: bool = False) -> pm.Model:
+    """The PyMC model for a spec and its data (cells or person rows).
+
+    ``for_sampling=True`` writes the Binomial likelihood as a logit-form ``CustomDist`` (same log-probability,
+    cheaper gradient, no random draws); otherwise it is ``pm.Binomial``. Free variables are identical.
+    """
+    groups = list(spec.groups)
+    coords = {"arm": list(ARMS), **{f: data.levels[f] for f in groups}, "cell": np.arange(data.n_cells)}
+    # every parameter is transformed onto its support, so PyMC's bounds checks only cost time
+    with pm.Model(coords=coords, check_bounds=False) as model:
+        grids = {component: _component(spec, component, data) for component in COMPONENTS}
+        eta_grid = pt.stack([arm_logit(spec.anchor, arm, grids) for arm in ARMS])  # (arm, *groups)
+        pm.Deterministic("rate", pm.math.sigmoid(eta_grid), dims=("arm", *groups))
+        index = cell_index(data.cells, {"arm": list(ARMS), **{f: data.levels[f] for f in groups}})
+        cell_likelihood(data.cells, eta_grid[index], data.likelihood, for_sampling)
+    return model
+
+
+# --- estimands ------------------------------------------------------------------------------------------
+
+
+def levels_of(weights: xr.DataArray) -> list[str]:
+    """Reported levels for a model's grouping factors: overall first, then one per factor."""
+    return ["overall", *(f"by_{factor}" for factor in weights.dims)]
+
+
+def posterior_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float) -> xr.Dataset:
+    """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *groups)."""
+    rates = level_rates(rate, weights)
+    effects = xr.Dataset()
+    for level in levels_of(weights):
+        pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, ...)
+        effects[f"effect_pp_{level}"] = pp
+        effects[f"relative_risk_{level}"] = contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...)
+        effects[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
+        effects[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
+    effects.attrs.update(
+        {
+            "effect_units": "percentage points (pp), probability scale",
+            "weights": "cohort composition: persons per group cell, all arms",
+            "smallest_effect_pp": smallest_effect_pp,
+        }
+    )
+    return effects
+
+
+def effects_summary(
+    effects: xr.Dataset, interval_kind: str = "eti", interval_prob: float = 0.9
+) -> pd.DataFrame:
+    """One row per estimand (``effect_pp``, ``relative_risk``), contrast, level and group: arviz_stats'
+    mean, sd, labelled interval (e.g. ``eti90_lb``), ESS, R-hat and MCSE, and the probabilities."""
+    table = summary_table(effects, interval_kind, interval_prob, estimands=DRAW_ESTIMANDS)
+    ordered = ["estimand", "contrast", "level", "group"]
+    return table[ordered + [c for c in table.columns if c not in ordered]]
+
+
+def outcome_month(outcome: str) -> tuple[str, int]:
+    """``employed_m12`` -> (``employed``, 12)."""
+    prefix, month = outcome.rsplit("_m", 1)
+    return prefix, int(month)
+
+
+def truth_table(truth: xr.DataTree, outcome: str, month: int, levels: list[str]) -> pd.DataFrame:
+    """The simulator's true effects (pp) in the summary table's long shape: ``truth`` (generating) and
+    ``realised_pp`` (in the persons drawn)."""
+    frames = []
+    for level in levels:
+        ds = truth[f"effects/{level}"].ds.sel(outcome=outcome, month=month, drop=True)
+        frame = ds.to_dataframe().reset_index()
+        group_dims = [c for c in frame.columns if c not in ("contrast", "generating_pp", "realised_pp")]
+        frame["group"] = frame[group_dims[0]].astype(str) if group_dims else "all"
+        frames.append(frame.drop(columns=group_dims).assign(level=level))
+    table = pd.concat(frames, ignore_index=True).rename(columns={"generating_pp": "truth"})
+    table.insert(0, "estimand", "effect_pp")
+    return table[["estimand", "contrast", "level", "group", "truth", "realised_pp"]]
+
+
+def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None,
+                   levels=("overall", "by_werkverkenner")) -> str:  # fmt: skip
+    """Effect rows (pp) as text, with the simulator's truth beside them when ``coverage`` is given."""
+    rows = summary if coverage is None else coverage
+    rows = rows[(rows["estimand"] == "effect_pp") & rows["level"].isin(levels)]
+    lines = [
+        f"{'contrast':<31} {'level':<17} {'group':<7} {'mean':>7} {label + ' interval':>22}"
+        + (f" {'truth':>7} {'covered':>8}" if coverage is not None else "")
+    ]
+    for row in rows.itertuples():
+        interval = f"[{getattr(row, label + '_lb'):+.2f}, {getattr(row, label + '_ub'):+.2f}]"
+        line = f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.mean:>+7.2f} {interval:>22}"
+        if coverage is not None:
+            line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class CellsKind(ModelKind):
+    """One outcome month on arm x class x region cells: the ``effects`` group."""
+
+    name = "effects"
+    derived_group = "effects"
+    likelihoods = LIKELIHOODS
+    compares_with_frequentist = True
+    report_section = ("effects", "Effects by class and region")
+    key_columns = ("estimand", "contrast", "level", "group")
+    spec_keys = COMMON_KEYS | {"outcome", "anchor"}
+    required_keys = ("name", "outcome", "groups", "smallest_effect_pp", "pooling", "priors")
+
+    def parse(self, raw, text, source, common):
+        return parse(raw, text, source, common)
+
+    def prepare(self, spec, cohort, likelihood="binomial"):
+        return prepare_data(spec, cohort, likelihood)
+
+    def build(self, spec, data, for_sampling=False):
+        return build_model(spec, data, for_sampling)
+
+    def derive(self, spec, data, posterior):
+        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp)
+
+    def summary(self, derived, interval_kind, interval_prob):
+        return effects_summary(derived, interval_kind, interval_prob)
+
+    def truth(self, tree, truth):
+        prefix, month = outcome_month(tree.attrs["outcome"])
+        return truth_table(truth, prefix, month, ["overall", "by_werkverkenner"])
+
+    def screen_text(self, tree, summary, coverage):
+        kind, prob = interval_of(tree.attrs)
+        truth = "; with the simulator's truth" if coverage is not None else ""
+        return (
+            f"{tree.attrs['model_name']}: effects on {tree.attrs['outcome']} in percentage points "
+            f"(posterior mean, {interval_text(kind, prob)}{truth})\n"
+            + format_effects(summary, interval_label(kind, prob), coverage)
+        )
+
+    def report_blocks(self, name, tree, summary) -> list[Block]:
+        kind, prob = interval_of(tree.attrs)
+        label = interval_label(kind, prob)
+        effects = summary[summary["estimand"] == "effect_pp"]
+        columns = ["contrast", "level", "group", "mean", f"{label}_lb", f"{label}_ub", "prob_positive",
+                   "prob_beyond_smallest"]  # fmt: skip
+        blocks: list[Block] = [
+            Heading(f"{tree.attrs.get('model_name', name)}: {tree.attrs.get('outcome')}"),
+            Paragraph(
+                f"Percentage points: posterior mean and {interval_text(kind, prob)}; "
+                f"prob_beyond_smallest = P(|effect| > {tree.attrs.get('smallest_effect_pp')} pp)."
+            ),
+            Table(effects[effects["level"].isin(["overall", "by_werkverkenner"])][columns]),
+        ]
+        regions = effects[effects["level"] == "by_region"][columns]
+        if len(regions):
+            blocks.append(Table(regions, collapsed=f"Effects by region ({len(regions)} rows)"))
+        blocks.append(
+            Plot(
+                "effects",
+                summary,
+                f"{name}: effects by Werkverkenner class and region, posterior mean and "
+                f"{interval_text(kind, prob)}",
+                {"interval_label": label, "title": f"Effects on {tree.attrs.get('outcome')} by subgroup"},
+            )
+        )
+        return blocks
+
+    def person_counts(self, tree):
+        counts = xr.Dataset(
+            {"successes": tree["observed_data"].ds["y"], "trials": tree["constant_data"].ds["trials"]}
+        )
+        frame = counts.to_dataframe()[["arm", "werkverkenner", "successes", "trials"]]
+        frame = frame.groupby(["arm", "werkverkenner"], observed=True, sort=False).sum().reset_index()
+        return frame.assign(outcome=str(tree.attrs.get("outcome")))
+
+    def effect_paths(self, tree, contrast, months, hold_months):
+        prefix, _ = outcome_month(tree.attrs["outcome"])
+        window = xr.DataArray(
+            np.where(np.asarray(months) <= hold_months, 1.0, 0.0),
+            dims="month",
+            coords={"month": list(months)},
+        )
+        effects = tree[self.derived_group].ds
+        paths = xr.Dataset(
+            {
+                level: (effects[f"effect_pp_{level}"].sel(contrast=contrast, drop=True) * window).expand_dims(
+                    outcome=[prefix], axis=2
+                )
+                for level in ("overall", "by_werkverkenner")
+            }
+        )
+        source = (f"12-month fits: the month-12 effect held for months 1-{hold_months} (assumption), "
+                  "zero after")  # fmt: skip
+        return EffectPaths(paths, class_weights(tree), source)
+
+    def calibration_quantities(self, spec):
+        names = [f"{c}_mean" for c in COMPONENTS]
+        for component in COMPONENTS:
+            for factor in spec.groups:
+                pooling = spec.pooling[component][factor]
+                if pooling == "partial":
+                    names.append(f"{component}_sd_{factor}")
+                if pooling != "full":
+                    names.append(f"{component}_by_{factor}")
+        return names
+
+
+KIND = CellsKind()

@@ -1,0 +1,213 @@
+"""What every model kind's specification shares: sampler settings, convergence thresholds, the interval
+and the grouping factors, parsed from the TOML with errors that name the key.
+
+A kind's own spec dataclass (:class:`ww_bayes.kinds.cells.ModelSpec`,
+:class:`ww_bayes.kinds.trajectory.TrajectorySpec`, ...) adds its outcome and priors and inherits
+:class:`SpecCommon`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
+from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
+
+POOLING_CHOICES = ("partial", "none", "full")
+#: The linear-predictor components: the anchor arm's rate and the two effects.
+COMPONENTS = ("baseline", "service", "enforcement")
+EFFECT_COMPONENTS = ("service", "enforcement")
+GROUP_FACTORS = ("werkverkenner", "region")
+SAMPLERS = ("nutpie", "pymc")
+ADAPTATIONS = ("diag", "low_rank")
+#: Top-level keys every kind accepts.
+COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling", "priors", "sampler",
+               "convergence", "summary", "kind"}  # fmt: skip
+#: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
+NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
+                 "interval_prob", "smallest_effect_pp")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.9
+    seed: int = 1
+    sampler: str = "nutpie"
+    #: nutpie's mass-matrix adaptation: "diag" (diagonal) or "low_rank" (diagonal plus a low-rank correction
+    #: for correlated parameters); ignored by PyMC's NUTS
+    adaptation: str = "diag"
+
+
+@dataclass(frozen=True)
+class ConvergenceThresholds:
+    max_rhat: float = 1.01
+    min_ess_bulk: float = 400
+    min_ess_tail: float = 400
+    max_divergences: int = 0
+    #: E-BFMI of every chain at least this (below 0.3 the momentum resampling explores the energy poorly)
+    min_bfmi: float = 0.3
+    #: share of draws whose trajectory stopped at the sampler's maximum tree depth at most this
+    max_treedepth_share: float = 0.01
+
+
+class SpecCommon:
+    """What every spec kind offers: sampler overrides and the interval label.
+
+    A kind's spec dataclass has the fields ``name``, ``description``, ``groups``, ``smallest_effect_pp``,
+    ``sampler``, ``convergence``, ``interval_kind``, ``interval_prob``, ``text`` and ``source`` (the
+    keyword arguments :func:`common_settings` returns) and the property ``outcome`` (a label for the file).
+    """
+
+    def with_sampler(self, **settings):
+        """A copy with some sampler settings replaced (e.g. short chains in tests)."""
+        return dataclasses.replace(self, sampler=dataclasses.replace(self.sampler, **settings))
+
+    @property
+    def interval_label(self) -> str:
+        """Column prefix of the credible interval, e.g. ``eti90`` (kind and probability)."""
+        return interval_label(self.interval_kind, self.interval_prob)
+
+
+def pooling_of(key: str, choice, groups: tuple[str, ...]) -> dict[str, str]:
+    """One pooling choice for every factor, or a table per factor, checked."""
+    if isinstance(choice, str):
+        choice = dict.fromkeys(groups, choice)
+    if not isinstance(choice, dict):
+        raise SpecError(f"{key!r} must be one of {POOLING_CHOICES} or a table per factor, got {choice!r}")
+    reject_unknown(key, choice, groups)
+    for factor, value in choice.items():
+        if value not in POOLING_CHOICES:
+            raise SpecError(f"'{key}.{factor}' must be one of {', '.join(POOLING_CHOICES)}, got {value!r}")
+    return dict(choice)
+
+
+def parse_groups(raw: dict) -> tuple[str, ...]:
+    groups = raw["groups"]
+    if (
+        not isinstance(groups, list)
+        or not all(g in GROUP_FACTORS for g in groups)
+        or len(set(groups)) != len(groups)
+    ):
+        raise SpecError(f"'groups' must be a list drawn from {list(GROUP_FACTORS)}, got {groups!r}")
+    return tuple(groups)
+
+
+def parse_pooling(
+    raw: dict, components: tuple[str, ...], groups: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    pooling_raw = raw["pooling"]
+    if not isinstance(pooling_raw, dict):
+        raise SpecError("'pooling' must be a table")
+    reject_unknown("pooling", pooling_raw, components)
+    pooling = {c: pooling_of(f"pooling.{c}", pooling_raw.get(c, "partial"), groups) for c in components}
+    return {c: {g: pooling[c].get(g, "partial") for g in groups} for c in components}
+
+
+def priors_table(raw: dict, components: tuple[str, ...]) -> dict:
+    priors_raw = raw["priors"]
+    if not isinstance(priors_raw, dict):
+        raise SpecError("'priors' must be a table")
+    reject_unknown("priors", priors_raw, components)
+    missing = [c for c in components if c not in priors_raw]
+    if missing:
+        raise SpecError(f"missing key 'priors.{missing[0]}'")
+    return priors_raw
+
+
+def mean_table(key: str, table: dict) -> tuple[float, float]:
+    """``{ mu = ..., sigma = ... }`` at ``key``: (mu, sigma > 0); mu defaults to 0."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{key!r} must be a table {{ mu = ..., sigma = ... }}")
+    reject_unknown(key, table, ("mu", "sigma"))
+    return (
+        number(f"{key}.mu", table.get("mu", 0.0)),
+        number(f"{key}.sigma", table.get("sigma"), low=0, open_low=True),
+    )
+
+
+def _sampler(raw: dict) -> SamplerSettings:
+    sampler_raw = raw.get("sampler", {})
+    reject_unknown("sampler", sampler_raw, [f.name for f in dataclasses.fields(SamplerSettings)])
+    defaults = SamplerSettings()
+
+    def integer(key: str, low: int) -> int:
+        return int(
+            number(f"sampler.{key}", sampler_raw.get(key, getattr(defaults, key)), low=low, integer=True)
+        )
+
+    sampler = SamplerSettings(
+        chains=integer("chains", 1),
+        draws=integer("draws", 1),
+        tune=integer("tune", 0),
+        target_accept=number(
+            "sampler.target_accept",
+            sampler_raw.get("target_accept", defaults.target_accept),
+            low=0,
+            high=0.999,
+            open_low=True,
+        ),
+        seed=integer("seed", 0),
+        sampler=sampler_raw.get("sampler", defaults.sampler),
+        adaptation=sampler_raw.get("adaptation", defaults.adaptation),
+    )
+    if sampler.sampler not in SAMPLERS:
+        raise SpecError(f"'sampler.sampler' must be one of {', '.join(SAMPLERS)}, got {sampler.sampler!r}")
+    if sampler.adaptation not in ADAPTATIONS:
+        raise SpecError(
+            f"'sampler.adaptation' must be one of {', '.join(ADAPTATIONS)}, got {sampler.adaptation!r}"
+        )
+    return sampler
+
+
+def _convergence(raw: dict) -> ConvergenceThresholds:
+    conv_raw = raw.get("convergence", {})
+    reject_unknown("convergence", conv_raw, [f.name for f in dataclasses.fields(ConvergenceThresholds)])
+    defaults = ConvergenceThresholds()
+
+    def value(key: str, low: float, integer: bool = False):
+        return number(
+            f"convergence.{key}", conv_raw.get(key, getattr(defaults, key)), low=low, integer=integer
+        )
+
+    return ConvergenceThresholds(
+        max_rhat=value("max_rhat", 1),
+        min_ess_bulk=value("min_ess_bulk", 0),
+        min_ess_tail=value("min_ess_tail", 0),
+        max_divergences=int(value("max_divergences", 0, integer=True)),
+        min_bfmi=value("min_bfmi", 0),
+        max_treedepth_share=value("max_treedepth_share", 0),
+    )
+
+
+def common_settings(raw: dict, text: str, source: str, known: set[str], required: tuple[str, ...]) -> dict:
+    """Check the top-level keys (``known``, ``required``) and parse the settings every spec kind shares,
+    as keyword arguments of the kind's spec dataclass."""
+    reject_unknown("", raw, known)
+    require("", raw, required)
+    summary_raw = raw.get("summary", {})
+    reject_unknown("summary", summary_raw, ("interval_kind", "interval_prob"))
+    interval_kind = summary_raw.get("interval_kind", "eti")
+    if interval_kind not in INTERVAL_KINDS:
+        raise SpecError(f"'summary.interval_kind' must be one of {INTERVAL_KINDS}, got {interval_kind!r}")
+    interval_prob = number(
+        "summary.interval_prob", summary_raw.get("interval_prob", 0.9), low=0, high=0.999, open_low=True
+    )
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"'name' must be a non-empty string, got {name!r}")
+    return {
+        "name": name,
+        "description": str(raw.get("description", "")),
+        "groups": parse_groups(raw),
+        "smallest_effect_pp": number("smallest_effect_pp", raw["smallest_effect_pp"], low=0, open_low=True),
+        "sampler": _sampler(raw),
+        "convergence": _convergence(raw),
+        "interval_kind": interval_kind,
+        "interval_prob": float(interval_prob),
+        "text": text,
+        "source": source,
+    }

@@ -1,0 +1,673 @@
+"""The trajectory kind (``kind = "trajectory"``): month-by-month effects over months 1-30 (the study's
+"do the effects last?" question).
+
+Cells are arm x Werkverkenner class (x region, when the spec asks) x month, for each outcome (``employed``,
+``ww``), with exact Binomial counts; a person with an unobserved month leaves that month's cells only.
+On the logit scale, for outcome o, class c, region r and month m, anchored on the service arm:
+
+    eta[service]             = level[o, c, m] + level_region[o, r]
+    eta[control_enforcement] = eta[service] - service[o, c, m] - service_region[o, r]
+    eta[control_none]        = eta[service] - service[o, c, m] - service_region[o, r]
+                               - enforcement[o, c, m] - enforcement_region[o, r]
+
+(the region terms only when the spec's groups include region) gives the rates of the arms as drawn, which
+the counts follow: the curves are the effects in this sample. The effects in the population (``rate`` and
+the ``trajectory`` group) subtract from each control arm the chance imbalance of its composition that
+persists over months, ``composition[o, arm, c, m]`` (see :func:`composition_factor`): a multivariate normal
+draw with the sampling covariance of the arm's mean, so that the effects carry that uncertainty. It does not
+enter the likelihood (the data cannot tell an imbalance from an effect), so its standard-normal factors are
+sampled from their prior alongside the rest. (Putting it in the likelihood, as an earlier version did,
+gives nearly the same posterior, the two differing only through the curves' priors, but a ridge between it
+and the curves: correlations of -0.9 and R-hat above 1.01 on some cohorts.)
+
+The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
+smooth curve over months: a common curve, a first-order random walk (month 1 value plus Student-t monthly
+steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
+every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
+with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change (enforcement acting
+in months 6-11) as well as a slow fade; its steps are non-centred (a centred walk was tried: the
+enforcement curve is too weakly identified for it). Region deviations, when modelled, are
+constant over months.
+
+The derived ``trajectory`` group holds the pp effect per month per contrast (overall, cohort-weighted, and
+per class) and the cumulative effects over every horizon: extra months in work and WW months avoided per
+participant, as posterior draws for the cost-effectiveness module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from ww_bayes.data.cells import monthly_cells, person_counts
+from ww_bayes.data.schema import (
+    ARM_CONTROL_ENFORCEMENT,
+    ARM_CONTROL_NONE,
+    ARMS,
+    MONTHS,
+    OUTCOME_PREFIXES,
+    month_column,
+)
+from ww_bayes.estimands import contrast_pp, level_rates
+from ww_bayes.kinds.blocks import ARMS_WITH, cell_index, cell_likelihood, class_weights, observed_levels
+from ww_bayes.kinds.common import (
+    COMMON_KEYS,
+    COMPONENTS,
+    EFFECT_COMPONENTS,
+    ConvergenceThresholds,
+    SamplerSettings,
+    SpecCommon,
+    mean_table,
+    parse_pooling,
+    priors_table,
+)
+from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.summaries import summary_table
+from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
+from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
+
+#: Degrees of freedom of the trajectory curves' monthly steps (Student-t): heavy tails let a curve jump
+#: (enforcement acting in months 6-11 only) without loosening the smoothing everywhere else.
+STEP_NU = 3.0
+
+
+CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
+#: Effects whose month-1 class deviations are centred. None: with the control arms' composition modelled,
+#: class-level effects are weakly identified and centred deviations diverge in the funnel of their sd.
+CENTRED_START: tuple[str, ...] = ()
+#: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
+#: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
+#: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
+COMPOSITION_COMPONENTS = 8
+#: The cumulative effects, with the sign that makes "good" positive, per outcome.
+CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
+#: Estimands whose summary rows get P(> 0): the monthly effects and the cumulative ones.
+SIGNED_ESTIMANDS = ("effect_pp", *(name for name, _ in CUMULATIVE.values()))
+
+
+def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData:
+    """Monthly cells of each outcome (column ``outcome``) and the cohort's composition (weights)."""
+    groups = list(spec.groups)
+    levels = {factor: [str(v) for v in observed_levels(df[factor])] for factor in groups}
+    parts, n_missing = [], 0
+    for outcome in spec.outcomes:
+        table = monthly_cells(df, outcome, by=("arm", *groups), months=spec.month_list)
+        parts.append(table.table.assign(outcome=outcome))
+        n_missing += table.n_missing
+    cells = pd.concat(parts, ignore_index=True)
+    cells = cells[["outcome", "arm", *groups, "month", "successes", "trials"]]
+    weights = person_counts(df, groups, levels)
+    composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
+    levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
+    return ModelData(
+        constants={"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])},
+        cells=cells,
+        levels=levels,
+        weights=weights.rename("n_persons"),
+        outcome=", ".join(spec.outcomes),
+        n_persons=len(df),
+        n_missing=n_missing,
+    )
+
+
+def composition_factor(df: pd.DataFrame, outcomes, months, components: int | None = None) -> xr.DataArray:
+    """Square-root factors of the sampling covariance, across months, of each control arm's cell rates.
+
+    The same persons are counted in every month, so a chance imbalance between arms (a few more people
+    with good job chances in one arm) persists from month to month and looks like an effect; a likelihood
+    that treats months as independent pools it 30 times and claims far too much certainty. The model
+    subtracts from each control arm's rates in the population a deviation over months, multivariate
+    normal with the covariance of the arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit
+    scale, linearised; ``p`` the class's rate in the month; pairwise over the months both observed),
+    estimated per class with all arms. With it, the effects are as uncertain across months as the persons
+    really make them.
+    Returns factors ``F`` with ``F @ F.T`` the covariance (or, with ``components``, its best approximation
+    of that rank: the leading eigen-components): (outcome, control_arm, werkverkenner, month,
+    factor_column), logit scale.
+    """
+    classes = df["werkverkenner"].astype(str).to_numpy()
+    arms = df["arm"].astype(str).to_numpy()
+    levels = sorted(set(classes))
+    n_months = len(months)
+    kept = n_months if components is None else min(components, n_months)
+    factors = np.zeros((len(outcomes), len(CONTROL_ARMS), len(levels), n_months, kept))
+    for i, outcome in enumerate(outcomes):
+        y = df[[month_column(outcome, m) for m in months]].to_numpy(dtype="float64", na_value=np.nan)
+        observed = ~np.isnan(y)
+        for k, level in enumerate(levels):
+            in_class = classes == level
+            y_c, seen = y[in_class], observed[in_class].astype("float64")
+            p = np.clip(np.nanmean(y_c, axis=0), 1e-3, 1 - 1e-3)
+            residual = np.where(seen > 0, (np.nan_to_num(y_c) - p) / (p * (1 - p)), 0.0)
+            both = seen.T @ seen
+            person_cov = (residual.T @ residual) / np.maximum(both, 1)
+            for j, arm in enumerate(CONTROL_ARMS):
+                seen_arm = observed[in_class & (arms == arm)].astype("float64")
+                n_both = seen_arm.T @ seen_arm
+                n_month = np.maximum(np.diag(n_both), 1)
+                covariance = person_cov * n_both / np.outer(n_month, n_month)
+                # pairwise-complete covariances need not be positive semi-definite in small samples:
+                # a symmetric square root with negative eigenvalues set to zero
+                eigenvalues, vectors = np.linalg.eigh(covariance)  # ascending: the leading ones last
+                root = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
+                factors[i, j, k] = root[:, n_months - kept :]
+    return xr.DataArray(
+        factors,
+        dims=("outcome", "control_arm", "werkverkenner", "month", "factor_column"),
+        coords={"outcome": list(outcomes), "control_arm": list(CONTROL_ARMS), "werkverkenner": levels},
+        name="composition_factor",
+    )
+
+
+def _walk_matrix(n_months: int) -> np.ndarray:
+    """(month, step) matrix that sums the steps up to each month: month 1 has none, month m has m - 1.
+
+    A product with this constant matrix is a cumulative sum that compiles far faster than ``cumsum`` and
+    ``concatenate`` in the numba backend.
+    """
+    return np.tril(np.ones((n_months, n_months)), -1)[:, :-1]
+
+
+def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt.TensorVariable:
+    """The component's curves (outcome, werkverkenner, month) on the logit scale."""
+    prior = spec.priors[component]
+    start = pm.Normal(f"{component}_start", prior.start_mu, prior.start_sigma, dims="outcome")
+    step_sd = pm.HalfNormal(f"{component}_step_sd", prior.step_sd, dims="outcome")
+    steps = pm.StudentT(f"{component}_steps_z", nu=STEP_NU, mu=0.0, sigma=1.0, dims=("outcome", "month_step"))
+    common = start[:, None] + pt.dot(step_sd[:, None] * steps, walk.T)  # (outcome, month)
+    pm.Deterministic(f"{component}_common_curve", common, dims=("outcome", "month"))
+    pooling = spec.pooling[component]["werkverkenner"]
+    if pooling == "full":
+        return common[:, None, :]
+    if pooling == "partial":
+        class_sd = pm.HalfNormal(f"{component}_sd_werkverkenner", prior.group_sd, dims="outcome")
+        class_step_sd = pm.HalfNormal(
+            f"{component}_step_sd_werkverkenner", prior.group_step_sd, dims="outcome"
+        )
+    else:
+        class_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_sd))
+        class_step_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_step_sd))
+    # zero-sum over classes at month 1 and in every step, so the classes' mean is the common curve
+    if component in CENTRED_START:
+        start_dev = pm.ZeroSumNormal(
+            f"{component}_start_werkverkenner", sigma=class_sd[:, None], dims=("outcome", "werkverkenner")
+        )
+    else:
+        start_z = pm.ZeroSumNormal(f"{component}_start_z_werkverkenner", dims=("outcome", "werkverkenner"))
+        start_dev = class_sd[:, None] * start_z
+    steps_z = pm.ZeroSumNormal(
+        f"{component}_steps_z_werkverkenner", dims=("outcome", "month_step", "werkverkenner")
+    )
+    walked = pt.dot(steps_z.dimshuffle(0, 2, 1), walk.T)  # (outcome, class, month)
+    deviation = start_dev[:, :, None] + class_step_sd[:, None, None] * walked
+    curves = common[:, None, :] + deviation
+    pm.Deterministic(f"{component}_curve", curves, dims=("outcome", "werkverkenner", "month"))
+    return curves
+
+
+def _region_deviation(spec: TrajectorySpec, component: str) -> pt.TensorVariable | None:
+    """Time-constant region deviations (outcome, region), or None when region is not modelled."""
+    if "region" not in spec.groups:
+        return None
+    if component == "baseline":
+        pooling, sd_scale, fixed = "partial", spec.baseline.region_sd, spec.baseline.region_sd
+    else:
+        prior = spec.priors[component]
+        pooling, sd_scale, fixed = spec.pooling[component]["region"], prior.region_sd, prior.unpooled_sd
+    if pooling == "full":
+        return None
+    z = pm.ZeroSumNormal(f"{component}_z_region", dims=("outcome", "region"))
+    sd = pm.HalfNormal(f"{component}_sd_region", sd_scale, dims="outcome") if pooling == "partial" else fixed
+    sd = sd[:, None] if pooling == "partial" else sd
+    return pm.Deterministic(f"{component}_dev_region", sd * z, dims=("outcome", "region"))
+
+
+def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: bool = False) -> pm.Model:
+    """The PyMC model of the monthly cells; ``for_sampling`` as in
+    :func:`ww_bayes.kinds.cells.build_model`."""
+    groups = list(spec.groups)
+    coords = {
+        "arm": list(ARMS),
+        **data.levels,
+        "month_step": [str(m) for m in spec.month_list[1:]],
+        "control_arm": list(CONTROL_ARMS),
+        "factor_column": np.arange(data.constants["composition_factor"].sizes["factor_column"]),
+        "cell": np.arange(data.n_cells),
+    }
+    cells = data.cells
+    with pm.Model(coords=coords, check_bounds=False) as model:
+        level = pm.Normal(
+            "service_level", spec.baseline.mu, spec.baseline.sigma, dims=("outcome", "werkverkenner", "month")
+        )
+        walk = _walk_matrix(len(spec.month_list))
+        curves = {c: _effect_curves(spec, c, walk) for c in EFFECT_COMPONENTS}
+        regions = {c: _region_deviation(spec, c) for c in ("baseline", *EFFECT_COMPONENTS)}
+        grid_dims = ("outcome", *groups, "month")
+
+        def on_grid(curve, region):  # (outcome, class, month) [+ (outcome, region)] -> grid_dims
+            if "region" not in groups:
+                return curve
+            value = curve[:, :, None, :]
+            return value if region is None else value + region[:, None, :, None]
+
+        # chance differences in the control arms' composition that persist over months (see
+        # composition_factor): a fixed covariance factor times standard normals; not in the likelihood
+        factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
+        factor = pm.Data("composition_factor", data.constants["composition_factor"].values, dims=factor_dims)
+        composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
+        composition = pm.Deterministic(
+            "composition",
+            (factor * composition_z[..., None, :]).sum(axis=-1),
+            dims=factor_dims[:4],
+        )
+        population_rows, sample_rows = [], []
+        for arm in ARMS:
+            # anchored on the service arm (80% of persons), so the free level per class and month is
+            # nearly uncorrelated with the effect curves: a far easier posterior than a control-arm anchor
+            eta = on_grid(level, regions["baseline"])
+            for component, arms in ARMS_WITH.items():
+                if arm not in arms:
+                    eta = eta - on_grid(curves[component], regions[component])
+            shape = [len(data.levels[d]) for d in grid_dims]
+            sample_rows.append(pt.broadcast_to(eta, shape))
+            if arm in CONTROL_ARMS:
+                eta = eta - on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
+            population_rows.append(pt.broadcast_to(eta, shape))
+        # the counts follow the rates of the arms as drawn; the effects are contrasts of the population
+        # rates, the control arms' rates less their chance imbalance (a draw of it: its uncertainty)
+        population = pt.stack(population_rows, axis=1)  # (outcome, arm, *groups, month)
+        pm.Deterministic("rate", pm.math.sigmoid(population), dims=("outcome", "arm", *groups, "month"))
+        eta_grid = pt.stack(sample_rows, axis=1)
+        grid_levels = {
+            "outcome": data.levels["outcome"],
+            "arm": list(ARMS),
+            **{f: data.levels[f] for f in groups},
+        }
+        index = cell_index(cells, {**grid_levels, "month": data.levels["month"]})
+        cell_likelihood(cells, eta_grid[index], "binomial", for_sampling)
+    return model
+
+
+def trajectory_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float) -> xr.Dataset:
+    """The ``trajectory`` group from posterior rates (chain, draw, outcome, arm, *groups, month).
+
+    - ``effect_pp_<level>``: pp effect per month, per contrast (level ``overall`` or ``by_<factor>``);
+    - ``prob_positive_<level>``, ``prob_beyond_smallest_<level>``: per month;
+    - ``extra_employed_months_<level>`` and ``ww_months_avoided_<level>``: cumulative effects per
+      participant over months 1..``horizon``, in months (sum of the monthly effects / 100).
+    """
+    rate = rate.assign_coords(month=rate["month"].astype(int))
+    rates = level_rates(rate, weights)
+    out = xr.Dataset()
+    levels = ["overall", "by_werkverkenner"] + (["by_region"] if "region" in weights.dims else [])
+    for level in levels:
+        pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, "outcome", "contrast", ...)
+        if level == "by_region":  # region curves are big (35 x 30 per draw): keep the cumulative only
+            pp = pp.astype("float32")
+        else:
+            out[f"effect_pp_{level}"] = pp
+            out[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
+            out[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
+        for outcome, (name, sign) in CUMULATIVE.items():
+            if outcome not in pp["outcome"].values:
+                continue
+            monthly = sign * pp.sel(outcome=outcome, drop=True) / 100
+            cumulative = monthly.cumsum("month").rename(month="horizon")
+            cumulative.attrs["units"] = "months per participant"
+            out[f"{name}_{level}"] = cumulative.transpose(*SAMPLE_DIMS, "contrast", ...)
+    out.attrs.update(
+        {
+            "effect_units": "percentage points (pp) per month, probability scale",
+            "cumulative_units": "months per participant, summed over months 1..horizon",
+            "weights": "cohort composition: persons per group cell, all arms",
+            "smallest_effect_pp": smallest_effect_pp,
+        }
+    )
+    return out
+
+
+def trajectory_summary(
+    trajectory: xr.Dataset, interval_kind: str = "eti", interval_prob: float = 0.9
+) -> pd.DataFrame:
+    """One row per estimand, outcome, contrast, level, group and month (or horizon): arviz_stats' mean, sd,
+    labelled interval (e.g. ``eti90_lb``), ESS, R-hat and MCSE, and P(> 0). Estimands: ``effect_pp`` (pp
+    in that month), ``extra_employed_months`` and ``ww_months_avoided`` (per participant, months
+    1..horizon).
+    """
+    table = summary_table(trajectory, interval_kind, interval_prob, signed=SIGNED_ESTIMANDS)
+    cumulative = table["month"].isna() if "month" in table else pd.Series(True, index=table.index)
+    if "horizon" in table:
+        table["month"] = table["month"].where(~cumulative, table["horizon"])
+        table = table.drop(columns="horizon")
+    outcome_of = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
+    table["outcome"] = table["outcome"].where(~cumulative, table["estimand"].map(outcome_of))
+    table["month"] = table["month"].astype(int)
+    ordered = ["estimand", "outcome", "contrast", "level", "group", "month"]
+    return table[ordered + [c for c in table.columns if c not in ordered]]
+
+
+def truth_table(trajectory: xr.Dataset, truth: xr.DataTree) -> pd.DataFrame:
+    """The simulator's monthly truth (generating pp) of ``effect_pp`` overall and by class, in the summary
+    table's long shape (column ``truth``), for the months and outcomes of the fit."""
+    frames = []
+    for level in ("overall", "by_werkverkenner"):
+        draws = trajectory[f"effect_pp_{level}"]
+        true = truth[f"effects/{level}"].ds["generating_pp"]
+        true = true.sel(month=draws["month"].values, outcome=draws["outcome"].values)
+        frame = true.rename("truth").to_dataframe().reset_index()
+        frame["group"] = frame["werkverkenner"].astype(str) if level != "overall" else "all"
+        frames.append(frame.drop(columns=[c for c in ("werkverkenner",) if c in frame]).assign(level=level))
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(0, "estimand", "effect_pp")
+    table["month"] = table["month"].astype(int)
+    return table[["estimand", "outcome", "contrast", "level", "group", "month", "truth"]]
+
+
+def covered_by_curve(coverage: pd.DataFrame) -> pd.DataFrame:
+    """The share of months covered per curve: rows (level, outcome), one column per contrast."""
+    return coverage.groupby(["level", "outcome", "contrast"])["covered"].mean().unstack("contrast")
+
+
+#: Months the screen and the report show of each path.
+MONTHS_SHOWN = (6, 12, 18, 24, 30)
+
+
+def overall_paths_text(summary: pd.DataFrame, label: str) -> str:
+    """The overall paths at :data:`MONTHS_SHOWN`, one line per estimand, outcome and contrast."""
+    overall = summary[(summary["level"] == "overall") & summary["month"].isin(MONTHS_SHOWN)]
+    lines = []
+    for (estimand, outcome, contrast), rows in overall.groupby(
+        ["estimand", "outcome", "contrast"], sort=False
+    ):
+        cells = "  ".join(
+            f"m{r.month}: {r.mean:+.2f} [{getattr(r, label + '_lb'):+.2f}, {getattr(r, label + '_ub'):+.2f}]"
+            for r in rows.itertuples()
+        )
+        name = estimand if estimand != "effect_pp" else f"effect_pp {outcome}"
+        lines.append(f"  {name:<24} {contrast:<31} {cells}")
+    return "\n".join(lines)
+
+
+# --- the spec ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaselinePrior:
+    """Trajectory baseline: Normal(mu, sigma) per outcome, class and month (logit); half-normal scale of
+    the sd of time-constant region deviations (used when region is among the groups).
+    """
+
+    mu: float
+    sigma: float
+    region_sd: float
+
+
+@dataclass(frozen=True)
+class CurvePrior:
+    """Priors of one effect curve over months (logit scale).
+
+    The common curve starts at month 1 with Normal(``start_mu``, ``start_sigma``) and moves by monthly steps
+    whose sd has a HalfNormal(``step_sd``) prior. Class deviation curves (partial pooling): month-1 sd
+    ~ HalfNormal(``group_sd``), step sd ~ HalfNormal(``group_step_sd``); no pooling uses the fixed
+    ``unpooled_sd`` and ``unpooled_step_sd``. ``region_sd``: half-normal scale of the sd of the
+    time-constant region deviations.
+    """
+
+    start_mu: float
+    start_sigma: float
+    step_sd: float
+    group_sd: float
+    group_step_sd: float
+    unpooled_sd: float
+    unpooled_step_sd: float
+    region_sd: float
+
+
+@dataclass(frozen=True)
+class TrajectorySpec(SpecCommon):
+    """A month-by-month effect model (``kind = "trajectory"``). Build with :func:`ww_bayes.load_spec`."""
+
+    name: str
+    description: str
+    outcomes: tuple[str, ...]
+    months: tuple[int, int]
+    groups: tuple[str, ...]
+    pooling: dict[str, dict[str, str]]
+    baseline: BaselinePrior
+    priors: dict[str, CurvePrior]
+    smallest_effect_pp: float
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    interval_kind: str = "eti"
+    interval_prob: float = 0.9
+    text: str = ""
+    source: str = "<string>"
+
+    kind = "trajectory"
+
+    @property
+    def outcome(self) -> str:
+        """The outcomes as one label (provenance), e.g. ``employed_m1-30, ww_m1-30``."""
+        first, last = self.months
+        return ", ".join(f"{o}_m{first}-{last}" for o in self.outcomes)
+
+    @property
+    def month_list(self) -> tuple[int, ...]:
+        return tuple(range(self.months[0], self.months[1] + 1))
+
+    def describe_priors(self) -> str:
+        """The priors in words (logit scale)."""
+        b = self.baseline
+        lines = [
+            f"Priors of {self.name} (logit scale), months {self.months[0]}-{self.months[1]}:",
+            f"  baseline: Normal({b.mu:g}, {b.sigma:g}) per outcome, class and month",
+        ]
+        if "region" in self.groups:
+            lines.append(f"    by region: time-constant, partial pooling, sd ~ HalfNormal({b.region_sd:g})")
+        for component in EFFECT_COMPONENTS:
+            p = self.priors[component]
+            lines.append(
+                f"  {component}: common curve, month 1 ~ Normal({p.start_mu:g}, {p.start_sigma:g}), "
+                f"random-walk steps ~ StudentT({STEP_NU:g}) x sd, sd ~ HalfNormal({p.step_sd:g})"
+            )
+            for factor in self.groups:
+                pooling = self.pooling[component][factor]
+                if factor == "werkverkenner" and pooling == "partial":
+                    text = (f"class curves partially pooled: month-1 sd ~ HalfNormal({p.group_sd:g}), "
+                            f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero")  # fmt: skip
+                elif factor == "werkverkenner" and pooling == "none":
+                    text = f"class curves unpooled: fixed sds {p.unpooled_sd:g} and {p.unpooled_step_sd:g}"
+                elif pooling == "partial":
+                    text = f"time-constant, partial pooling, sd ~ HalfNormal({p.region_sd:g})"
+                elif pooling == "none":
+                    text = f"time-constant, no pooling, fixed sd {p.unpooled_sd:g}"
+                else:
+                    text = "full pooling, one common curve"
+                lines.append(f"    by {factor}: {text}")
+        return "\n".join(lines)
+
+
+_CURVE_KEYS = (
+    "start",
+    "step_sd",
+    "group_sd",
+    "group_step_sd",
+    "unpooled_sd",
+    "unpooled_step_sd",
+    "region_sd",
+)
+
+
+def _curve_prior(component: str, table) -> CurvePrior:
+    key = f"priors.{component}"
+    if not isinstance(table, dict):
+        raise SpecError(f"{key!r} must be a table")
+    reject_unknown(key, table, _CURVE_KEYS)
+    require(key, table, _CURVE_KEYS)
+    start_mu, start_sigma = mean_table(f"{key}.start", table["start"])
+    positive = {k: number(f"{key}.{k}", table[k], low=0, open_low=True) for k in _CURVE_KEYS[1:]}
+    return CurvePrior(start_mu=start_mu, start_sigma=start_sigma, **positive)
+
+
+def _baseline_prior(table) -> BaselinePrior:
+    if not isinstance(table, dict):
+        raise SpecError("'priors.baseline' must be a table")
+    reject_unknown("priors.baseline", table, ("mu", "sigma", "region_sd"))
+    require("priors.baseline", table, ("mu", "sigma", "region_sd"))
+    return BaselinePrior(
+        mu=number("priors.baseline.mu", table["mu"]),
+        sigma=number("priors.baseline.sigma", table["sigma"], low=0, open_low=True),
+        region_sd=number("priors.baseline.region_sd", table["region_sd"], low=0, open_low=True),
+    )
+
+
+def parse(raw: dict, text: str, source: str, common: dict) -> TrajectorySpec:
+    outcomes = raw["outcomes"]
+    if not isinstance(outcomes, list) or not outcomes or not set(outcomes) <= set(OUTCOME_PREFIXES):
+        raise SpecError(f"'outcomes' must be a list drawn from {list(OUTCOME_PREFIXES)}, got {outcomes!r}")
+    months = raw["months"]
+    if (
+        not isinstance(months, list)
+        or len(months) != 2
+        or not all(isinstance(m, int) and m in MONTHS for m in months)
+        or months[1] - months[0] < 2
+    ):
+        raise SpecError(
+            f"'months' must be [first, last] in 1..{MONTHS[-1]}, at least 3 months apart; got {months!r}"
+        )
+    groups = common["groups"]
+    if "werkverkenner" not in groups:
+        raise SpecError(f"'groups' must include 'werkverkenner' (the class curves), got {list(groups)!r}")
+    priors_raw = priors_table(raw, COMPONENTS)
+    return TrajectorySpec(
+        outcomes=tuple(dict.fromkeys(outcomes)),
+        months=(months[0], months[1]),
+        pooling=parse_pooling(raw, EFFECT_COMPONENTS, groups),
+        baseline=_baseline_prior(priors_raw["baseline"]),
+        priors={c: _curve_prior(c, priors_raw[c]) for c in EFFECT_COMPONENTS},
+        **common,
+    )
+
+
+class TrajectoryKind(ModelKind):
+    """Months 1-30 on arm x class (x region) x month cells: the ``trajectory`` group."""
+
+    name = "trajectory"
+    derived_group = "trajectory"
+    missing_unit = "person-months"
+    missing_attr = "n_person_months_outcome_missing"
+    #: the composition nuisance is left out of the gate: its standard-normal factors are checked instead
+    not_checked = ("rate", "composition")
+    report_section = ("trajectories", "Trajectories over 30 months")
+    signed_estimands = SIGNED_ESTIMANDS
+    key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
+    spec_keys = COMMON_KEYS | {"outcomes", "months"}
+    required_keys = ("name", "outcomes", "months", "groups", "smallest_effect_pp", "pooling", "priors")
+
+    def parse(self, raw, text, source, common):
+        return parse(raw, text, source, common)
+
+    def prepare(self, spec, cohort, likelihood="binomial"):
+        if likelihood != "binomial":
+            raise ValueError("trajectory models are fit on Binomial cells only")
+        return prepare_trajectory_data(spec, cohort)
+
+    def build(self, spec, data, for_sampling=False):
+        return build_trajectory_model(spec, data, for_sampling)
+
+    def derive(self, spec, data, posterior):
+        return trajectory_effects(posterior["rate"], data.weights, spec.smallest_effect_pp)
+
+    def summary(self, derived, interval_kind, interval_prob):
+        return trajectory_summary(derived, interval_kind, interval_prob)
+
+    def truth(self, tree, truth):
+        return truth_table(tree[self.derived_group].ds, truth)
+
+    def screen_text(self, tree, summary, coverage):
+        kind, prob = interval_of(tree.attrs)
+        label = interval_label(kind, prob)
+        lines = [
+            f"{tree.attrs['model_name']}: overall effects, posterior mean [{interval_text(kind, prob)}]; "
+            "pp in the month, cumulative in months per participant",
+            overall_paths_text(summary, label),
+        ]
+        if coverage is not None:
+            pooled = float(coverage.loc[coverage["level"] == "overall", "covered"].mean())
+            lines.append(
+                f"\nshare of months with the simulator's truth inside the {label} band (all overall "
+                f"curves together: {pooled:.0%}):\n{covered_by_curve(coverage).round(2).to_string()}"
+            )
+        return "\n".join(lines)
+
+    def fit_plots(self, tree, summary, coverage):
+        kind, prob = interval_of(tree.attrs)
+        truth = None if coverage is None else coverage[coverage["level"] == "overall"]
+        return [
+            Plot(
+                "trajectory",
+                summary,
+                f"effect paths with {interval_text(kind, prob)} bands",
+                {"interval_label": interval_label(kind, prob), "truth": truth},
+                file_suffix="_paths",
+            )
+        ]
+
+    def report_blocks(self, name, tree, summary) -> list[Block]:
+        kind, prob = interval_of(tree.attrs)
+        label = interval_label(kind, prob)
+        overall = summary[(summary["level"] == "overall") & summary["month"].isin(MONTHS_SHOWN)]
+        cells = [
+            f"{m:+.2f} [{lb:+.2f}, {ub:+.2f}]"
+            for m, lb, ub in zip(overall["mean"], overall[f"{label}_lb"], overall[f"{label}_ub"], strict=True)
+        ]
+        wide = overall.assign(cell=cells).pivot_table(
+            index=["estimand", "outcome", "contrast"], columns="month", values="cell", aggfunc="first",
+            sort=False,
+        )  # fmt: skip
+        wide.columns = [f"month {m}" for m in wide.columns]
+        return [
+            Heading(name),
+            Paragraph(
+                f"Overall effects: posterior mean [{interval_text(kind, prob)}]; effect_pp in pp in "
+                "that month, cumulative rows in months per participant over months 1..month."
+            ),
+            Table(wide.reset_index()),
+            Plot(
+                "trajectory",
+                summary,
+                f"{name}: effect paths with {interval_text(kind, prob)} bands",
+                {"interval_label": label},
+            ),
+        ]
+
+    def effect_paths(self, tree, contrast, months, hold_months):
+        ds = tree[self.derived_group].ds
+        last = int(ds["month"].max())
+        if max(months) > last:
+            raise SpecError(f"horizon_months {max(months)} is beyond the fit's last month {last}")
+        paths = xr.Dataset(
+            {
+                level: ds[f"effect_pp_{level}"].sel(contrast=contrast, month=list(months), drop=True)
+                for level in ("overall", "by_werkverkenner")
+            }
+        )
+        return EffectPaths(paths, class_weights(tree), f"trajectory fit, months 1-{max(months)}")
+
+    def calibration_quantities(self, spec):
+        names = []
+        for component in EFFECT_COMPONENTS:
+            names += [f"{component}_start", f"{component}_step_sd", f"{component}_common_curve"]
+            if spec.pooling[component]["werkverkenner"] == "partial":
+                names += [f"{component}_sd_werkverkenner", f"{component}_step_sd_werkverkenner"]
+            if "region" in spec.groups and spec.pooling[component]["region"] == "partial":
+                names.append(f"{component}_sd_region")
+        return names
+
+
+KIND = TrajectoryKind()

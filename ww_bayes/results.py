@@ -1,0 +1,225 @@
+"""The files ww_bayes writes, and the checks on them: fits, cost-effectiveness results, comparisons.
+
+Each file kind has ``save_*`` (atomic: temp file, then rename) and ``load_*`` (eager, checked). A fit or a
+cost-effectiveness file carries provenance attrs (``ww_bayes_kind``, schema version, model kind, spec
+text, data SHA-256, package versions); :func:`load_fit` refuses a file that is not a ww_bayes fit or whose
+kind or layout this version cannot read, and says how to refit. Summaries come from the fit's model kind
+(arviz_stats.summary underneath, intervals labelled by :func:`ww_bayes.vocabulary.interval_label`).
+The CLI, the notebooks and the report all read results through this module.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from ww_bayes.data.io import atomic_write, file_sha256, load_datatree, write_datatree
+from ww_bayes.data.simulate import truth_path
+from ww_bayes.inference import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, is_converged
+from ww_bayes.kinds import KINDS, kind_of, parse_spec
+from ww_bayes.summaries import coverage as summary_coverage
+from ww_bayes.tomlspec import SpecError
+from ww_bayes.vocabulary import interval_label, interval_of
+
+CEA_KIND = "ww_bayes cost-effectiveness"
+CEA_GROUP = "cost_effectiveness"
+FREQUENTIST_GROUP = "frequentist"
+
+
+class ResultFileError(ValueError):
+    """A file that is not a ww_bayes result of the expected kind, or one this version cannot read."""
+
+
+class DataMismatchError(ValueError):
+    """The data file given is not the one a fit was made on."""
+
+
+# --- fits ---------------------------------------------------------------------------------------------------
+
+
+def save_fit(tree: xr.DataTree, path: str | os.PathLike) -> Path:
+    """Write a fit to NetCDF (h5netcdf) atomically; returns the path."""
+    return write_datatree(tree, path)
+
+
+def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
+    """Raise :class:`ResultFileError` unless ``tree`` is a fit this version reads (kind registered, layout
+    version known, derived group present)."""
+    if tree.attrs.get("ww_bayes_kind") != FIT_KIND:
+        raise ResultFileError(f"{source}: not a ww_bayes fit (attribute ww_bayes_kind is missing)")
+    version = int(tree.attrs.get("fit_schema_version", 1))
+    refit = f"refit it with `ww-bayes fit <spec> --data <cohort> --out {source}`"
+    if version > FIT_SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{source}: written by a newer ww_bayes (fit layout {version}; this one reads up to "
+            f"{FIT_SCHEMA_VERSION}); upgrade ww_bayes or {refit}"
+        )
+    name = str(tree.attrs.get("model_kind", "effects"))
+    if name not in KINDS:
+        raise ResultFileError(f"{source}: model kind {name!r} is unknown here ({', '.join(KINDS)}); {refit}")
+    group = kind_of(tree).derived_group
+    if group not in tree.children:
+        raise ResultFileError(f"{source}: a {name!r} fit without its {group!r} group; {refit}")
+
+
+def load_fit(path: str | os.PathLike, *, warn: bool = True) -> xr.DataTree:
+    """Read a fit written by :func:`save_fit` (eagerly), checked by :func:`check_fit`; warns
+    (:class:`ConvergenceWarning`) when the fit is flagged as unconverged, unless ``warn=False``."""
+    tree = load_datatree(path)
+    check_fit(tree, path)
+    if warn and not is_converged(tree):
+        warnings.warn(
+            f"{path}: this fit did not converge: {tree.attrs.get('convergence_report', '')}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return tree
+
+
+def spec_of(tree: xr.DataTree):
+    """The model spec a fit was made with, parsed again from the text stored in the file."""
+    try:
+        return parse_spec(str(tree.attrs["spec_text"]), str(tree.attrs.get("spec_source", "<fit>")))
+    except (KeyError, SpecError) as error:
+        raise ResultFileError(f"the fit's stored spec cannot be read: {error}") from error
+
+
+def check_data(tree: xr.DataTree, data: str | os.PathLike, fit_path: str | os.PathLike = "the fit") -> None:
+    """Raise :class:`DataMismatchError` when ``data`` is not the file the fit was made on (SHA-256).
+    Fits made on a DataFrame (not a file) cannot be checked and pass."""
+    if not str(tree.attrs.get("data_sha256_of", "")).startswith("file"):
+        return
+    if file_sha256(data) != tree.attrs["data_sha256"]:
+        raise DataMismatchError(f"{data} is not the file {fit_path} was fit on (SHA-256 differs)")
+
+
+def summarise(tree: xr.DataTree) -> pd.DataFrame:
+    """The fit's summary table (its kind's estimands, with the fit's interval)."""
+    kind = kind_of(tree)
+    return kind.summary(tree[kind.derived_group].ds, *interval_of(tree.attrs))
+
+
+def truth_of(tree: xr.DataTree, truth: xr.DataTree | str | os.PathLike) -> pd.DataFrame | None:
+    """The simulator's truth for a fit, in its summary's shape (``truth`` column); ``truth`` is a truth
+    tree or a path to one; None when the kind has none."""
+    if not isinstance(truth, xr.DataTree):
+        truth = load_datatree(truth)
+    return kind_of(tree).truth(tree, truth)
+
+
+def coverage(tree: xr.DataTree, summary: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows beside the truth, with ``covered``: the fit's interval holds the truth."""
+    keys = list(kind_of(tree).key_columns)
+    return summary_coverage(summary, truth, interval_label(*interval_of(tree.attrs)), keys)
+
+
+def truth_for_data(tree: xr.DataTree, data: str | os.PathLike | None) -> pd.DataFrame | None:
+    """The truth stored beside a simulated data file (``<stem>.truth.nc``), or None for real data."""
+    if data is None or not truth_path(data).is_file():
+        return None
+    return truth_of(tree, truth_path(data))
+
+
+def save_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """A table as CSV, atomically."""
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def sibling(path: str | os.PathLike, suffix: str, extension: str) -> Path:
+    """``results/job.nc`` + ``_summary`` + ``.csv`` -> ``results/job_summary.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}{suffix}{extension}")
+
+
+def store_group(path: str | os.PathLike, name: str, group: xr.Dataset) -> Path:
+    """Add (or replace) a group in a fit file, atomically."""
+    tree = load_fit(path, warn=False)
+    tree[name] = xr.DataTree(group)
+    return save_fit(tree, path)
+
+
+# --- cost-effectiveness -----------------------------------------------------------------------------------
+
+
+def save_cea(result: xr.Dataset, path: str | os.PathLike, fits: list[str | os.PathLike]) -> Path:
+    """Write a cost-effectiveness result with the paths and SHA-256 of the fits it came from."""
+    tree = xr.DataTree.from_dict({CEA_GROUP: result})
+    tree.attrs.update(
+        {
+            "ww_bayes_kind": CEA_KIND,
+            "fits": ", ".join(str(p) for p in fits),
+            "fits_sha256": ", ".join(file_sha256(p) for p in fits),
+            "effects_source": result.attrs.get("effects_source", ""),
+        }
+    )
+    return write_datatree(tree, path)
+
+
+def load_cea(path: str | os.PathLike) -> xr.DataTree:
+    tree = load_datatree(path)
+    if tree.attrs.get("ww_bayes_kind") != CEA_KIND or CEA_GROUP not in tree.children:
+        raise ResultFileError(f"{path}: not a ww_bayes cost-effectiveness result")
+    return tree
+
+
+# --- comparisons ------------------------------------------------------------------------------------------
+
+#: Columns of a comparison table (frequentist beside posterior) besides the labelled posterior interval.
+COMPARISON_KEYS = ("estimand", "contrast", "level", "group")
+
+
+def save_comparison(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a comparison table (:func:`ww_bayes.compare.compare`) as CSV."""
+    return save_table(table, path)
+
+
+def load_comparison(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a comparison CSV back, with its interval label in ``attrs``."""
+    table = pd.read_csv(path, dtype={"group": str})
+    missing = [c for c in (*COMPARISON_KEYS, "frequentist_estimate", "posterior_mean") if c not in table]
+    if missing:
+        raise ResultFileError(f"{path}: not a ww_bayes comparison table (no column {missing[0]!r})")
+    label = next(c for c in table.columns if c.startswith("posterior_") and c.endswith("_lb"))
+    table.attrs["interval_label"] = label.removeprefix("posterior_").removesuffix("_lb")
+    return table
+
+
+# --- a results folder ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunFiles:
+    """The ww_bayes outputs found in a results folder (file path -> DataTree)."""
+
+    fits: dict[Path, xr.DataTree] = field(default_factory=dict)
+    cost_effectiveness: dict[Path, xr.DataTree] = field(default_factory=dict)
+    other: list[Path] = field(default_factory=list)
+
+    def fits_of_section(self, section: tuple[str, str]) -> dict[Path, xr.DataTree]:
+        """The fits whose kind contributes to the report section ``section``."""
+        return {p: t for p, t in self.fits.items() if kind_of(t).report_section == section}
+
+
+def collect(folder: str | os.PathLike) -> RunFiles:
+    """Read every NetCDF file of a results folder (eagerly) and sort it by its ``ww_bayes_kind``; files
+    that are not ww_bayes results, or fits this version cannot read, go to ``other``."""
+    run = RunFiles()
+    for path in sorted(Path(folder).glob("*.nc")):
+        tree = load_datatree(path)
+        kind = tree.attrs.get("ww_bayes_kind")
+        try:
+            if kind == FIT_KIND:
+                check_fit(tree, path)
+                run.fits[path] = tree
+            elif kind == CEA_KIND:
+                run.cost_effectiveness[path] = tree
+            else:
+                run.other.append(path)
+        except ResultFileError:
+            run.other.append(path)
+    return run

@@ -1,0 +1,62 @@
+"""Reading TOML input files (model specifications, cost-effectiveness assumptions) with errors that name
+the key: a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+
+class SpecError(ValueError):
+    """An input file (model spec or assumptions) with an unknown key or a bad value."""
+
+
+def read_toml(text: str, source: str = "<string>") -> dict:
+    """The TOML text as a dict; a :class:`SpecError` naming ``source`` when it is not TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{source}: not valid TOML: {error}") from error
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The text of an input file; a :class:`SpecError` saying ``no such <what>`` when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such {what}")
+    return path.read_text(encoding="utf-8")
+
+
+def reject_unknown(section: str, given: dict, known) -> None:
+    """Raise naming the first key of ``given`` (a table at ``section``) that is not in ``known``."""
+    extra = sorted(set(given) - set(known))
+    if extra:
+        where = f"{section}." if section else ""
+        raise SpecError(
+            f"unknown key '{where}{extra[0]}'"
+            + (f" (and {', '.join(map(repr, extra[1:]))})" if len(extra) > 1 else "")
+            + f"; known keys: {', '.join(sorted(known))}"
+        )
+
+
+def require(section: str, given: dict, keys) -> None:
+    """Raise naming the first of ``keys`` missing from ``given``."""
+    for key in keys:
+        if key not in given:
+            where = f"{section}." if section else ""
+            raise SpecError(f"missing key '{where}{key}'")
+
+
+def number(key: str, value, *, low=None, high=None, integer=False, open_low=False) -> float:
+    """``value`` checked as a number (or integer) in range; the error names ``key``."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise SpecError(f"{key!r} must be {kind}, got {value!r}")
+    if low is not None and (value <= low if open_low else value < low):
+        raise SpecError(f"{key!r} must be {'>' if open_low else '>='} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise SpecError(f"{key!r} must be <= {high}, got {value!r}")
+    return value

@@ -1,0 +1,247 @@
+"""Every ``ww-bayes`` command as one library function, for notebooks and scripts as much as the CLI.
+
+Each function does the whole job of its command (read, compute, write atomically) and returns a
+:class:`Outcome`: the text the command prints, the files it wrote, warnings for the error stream and the
+exit status. Mistakes raise :class:`CommandError` (or the reader's own error: ``SchemaError``,
+``SpecError``, ``CohortFileError``, ``ResultFileError``) with one message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xarray as xr
+
+from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
+from ww_bayes.compare import compare, fit_levels, format_comparison, frequentist_group, itt
+from ww_bayes.data import published
+from ww_bayes.data.describe import format_description
+from ww_bayes.data.io import load_cohort, write_cohort, write_datatree
+from ww_bayes.data.simulate import simulate_cohort, truth_path
+from ww_bayes.inference import ConvergenceWarning, fit, is_converged
+from ww_bayes.kinds import KINDS, kind_of, load_spec
+from ww_bayes.report import write_report
+from ww_bayes.results import (
+    FREQUENTIST_GROUP,
+    DataMismatchError,
+    check_data,
+    coverage,
+    load_fit,
+    save_cea,
+    save_comparison,
+    save_fit,
+    save_table,
+    sibling,
+    store_group,
+    summarise,
+    truth_for_data,
+)
+from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, forest_plot, save_png
+from ww_bayes.vocabulary import Log
+
+#: Exit status of a fit that missed its convergence thresholds.
+UNCONVERGED = 3
+
+
+class CommandError(ValueError):
+    """A command that cannot run as asked (missing file, wrong kind of fit, other data ...)."""
+
+
+@dataclass
+class Outcome:
+    """What a command did: ``text`` to print, ``files`` written, ``warnings`` for the error stream and the
+    exit ``status`` (0 done, 3 an unconverged fit)."""
+
+    text: str
+    files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    status: int = 0
+
+
+def _existing_fit(path: str | os.PathLike) -> xr.DataTree:
+    if not Path(path).is_file():
+        raise CommandError(f"{path}: no such fit file")
+    return load_fit(path, warn=False)
+
+
+def _not_converged(path, tree: xr.DataTree, what: str) -> list[str]:
+    return [] if is_converged(tree) else [f"WARNING: {path} did not converge; {what} is not to be trusted."]
+
+
+def simulate_to_file(n: int, seed: int, out: str | os.PathLike, progress: bool = True) -> Outcome:
+    """Simulate a calibrated cohort (:func:`ww_bayes.data.simulate.simulate_cohort`) and write it with its
+    truth beside it (``<stem>.truth.nc``)."""
+    start = time.perf_counter()
+    cohort = simulate_cohort(n=n, seed=seed, progress=progress)
+    data = write_cohort(cohort.data, out)
+    truth = write_datatree(cohort.truth, truth_path(out))
+    return Outcome(
+        f"wrote {data} ({n:,} persons, seed {seed}) and its truth {truth} "
+        f"in {time.perf_counter() - start:.1f} s",
+        [data, truth],
+    )
+
+
+def describe_file(path: str | os.PathLike) -> Outcome:
+    """Validate a cohort file against the schema and describe it (counts and rates by arm)."""
+    return Outcome(f"{path}: valid.\n\n{format_description(load_cohort(path))}")
+
+
+def fit_to_file(
+    spec_path: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    overrides: dict[str, int] | None = None,
+    progress: bool = True,
+    allow_unconverged: bool = False,
+    log: Log | None = print,
+) -> Outcome:
+    """Fit a spec file to a cohort file and write the fit (NetCDF), its summary (``<out>_summary.csv``) and
+    the kind's figures; the text has the headline effects, beside the simulator's truth when the data file
+    has one. ``overrides``: sampler settings (chains, draws, tune, seed)."""
+    spec = load_spec(spec_path)
+    if overrides:
+        spec = spec.with_sampler(**overrides)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)  # reported below, once
+        tree = fit(spec, data, progress=progress, log=log)
+    kind = kind_of(tree)
+    files = [save_fit(tree, out)]
+    table = summarise(tree)
+    files.append(save_table(table, sibling(out, "_summary", ".csv")))
+    truth = truth_for_data(tree, data)
+    covered = None if truth is None else coverage(tree, table, truth)
+    for plot in kind.fit_plots(tree, table, covered):
+        files.append(save_png(draw(plot), sibling(out, plot.file_suffix, ".png")))
+    text = f"\n{kind.screen_text(tree, table, covered)}\n\nwrote {', '.join(map(str, files))} in "
+    text += f"{time.perf_counter() - start:.1f} s"
+    outcome = Outcome(text, files)
+    if not is_converged(tree):
+        outcome.warnings.append(f"\nWARNING: {spec.name} DID NOT CONVERGE; the file is flagged (converged = "
+                                f"no).\n{tree.attrs['convergence_report']}")  # fmt: skip
+        outcome.status = 0 if allow_unconverged else UNCONVERGED
+    return outcome
+
+
+def compare_to_files(
+    fit_path: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    covariates: tuple[str, ...] = (),
+    cov_type: str = "HC2",
+    store: bool = False,
+    allow_other_data: bool = False,
+) -> Outcome:
+    """Frequentist ITT estimates (:func:`ww_bayes.compare.itt`) beside a fit's posterior: the table
+    (``<fit>_compare.csv``) and forest plot (``<fit>_forest.png``) in ``out``; with ``store``, the estimates
+    also go into the fit as group ``frequentist``. Refuses a data file other than the fit's unless
+    ``allow_other_data``."""
+    tree = _existing_fit(fit_path)
+    kind = kind_of(tree)
+    if not kind.compares_with_frequentist:
+        comparable = [k.name for k in KINDS.values() if k.compares_with_frequentist]
+        raise CommandError(
+            f"{fit_path} is a {kind.name} fit; compare works on fits of kind {', '.join(comparable)}"
+        )
+    warned = _not_converged(fit_path, tree, "its posterior")
+    df = load_cohort(data)  # a missing or invalid file stops here with a clear error
+    if not allow_other_data:
+        try:
+            check_data(tree, data, fit_path)
+        except DataMismatchError as error:
+            raise CommandError(f"{error}; pass --allow-other-data to compare anyway") from None
+    frequentist = itt(df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(covariates),
+                      cov_type=cov_type)  # fmt: skip
+    table = compare(tree, frequentist)
+    stem = Path(fit_path).stem
+    files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
+             save_png(forest_plot(table), Path(out) / f"{stem}_forest.png")]  # fmt: skip
+    title = (f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) "
+             "vs posterior, percentage points")  # fmt: skip
+    text = format_comparison(table, title)
+    if store:
+        store_group(fit_path, FREQUENTIST_GROUP, frequentist_group(frequentist))
+        text += f"\nstored the estimates as group '{FREQUENTIST_GROUP}' in {fit_path}"
+    return Outcome(f"{text}\nwrote {files[0]} and {files[1]}", files, warned)
+
+
+#: The cost-effectiveness numbers the CLI prints, with their units.
+CEA_HEADLINE = {
+    "incremental_cost": "EUR/participant",
+    "benefits": "EUR/participant",
+    "net_benefit": "EUR/participant",
+    "benefit_cost_ratio": "",
+    "extra_employed_months": "months/participant",
+    "cost_per_extra_job": "EUR",
+}
+
+
+def cea_to_files(
+    fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike, out: str | os.PathLike
+) -> Outcome:
+    """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
+    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
+    figures ``cea_*.png`` in ``out``."""
+    assumptions = load_assumptions(assumptions_path)
+    fits = {path: _existing_fit(path) for path in fit_paths}
+    warned = [w for path, tree in fits.items() for w in _not_converged(path, tree, "its cost-effectiveness")]
+    result = analyse(list(fits.values()), assumptions)
+    out = Path(out)
+    table, rules = summary(result), targeting_table(result)
+    files = [
+        save_cea(result, out / "cost_effectiveness.nc", list(fit_paths)),
+        save_table(table, out / "cost_effectiveness_summary.csv"),
+        save_table(rules, out / "cost_effectiveness_targeting.csv"),
+        *(save_png(cea_figure(result, name), out / f"cea_{name}.png") for name in CEA_FIGURES),
+    ]
+    rows = table.set_index("quantity")
+    rate = assumptions.discount_rate_annual
+    lines = [f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "
+             f"posterior mean [ETI 90% interval], discounted at {rate:.2%} a year"]  # fmt: skip
+    for name, unit in CEA_HEADLINE.items():
+        row = rows.loc[name]
+        lines.append(
+            f"  {name:<24} {row['mean']:>12,.2f} [{row['eti90_lb']:,.2f}, {row['eti90_ub']:,.2f}] {unit}"
+        )
+    lines += [
+        f"  sanity check: published benefit-cost ratio EUR {published.BENEFITS_MEUR:.0f}m / "
+        f"EUR {published.EXECUTION_COSTS_MEUR:.0f}m = {published.BENEFIT_COST_RATIO:.2f} (its own "
+        "perspective and horizon; not a target)",
+        f"  break-even willingness to pay: EUR {float(result['break_even_wtp']):,.0f} per extra employed "
+        "month",
+        "\nTargeting: which Werkverkenner classes to serve (net benefit per cohort participant, EUR)",
+        rules.head(5).to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
+        f"\nwrote {files[0]}, {files[1]}, the targeting table and the figures cea_*.png in {out}",
+    ]
+    return Outcome("\n".join(lines), files, warned)
+
+
+def report_to_file(results: str | os.PathLike, out: str | os.PathLike | None = None) -> Outcome:
+    """The self-contained HTML report of a results folder (default ``<results>/report.html``)."""
+    out = Path(out) if out else Path(results) / "report.html"
+    start = time.perf_counter()
+    path = write_report(results, out)
+    return Outcome(
+        f"wrote the report {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB, self-contained) "
+        f"in {time.perf_counter() - start:.1f} s",
+        [path],
+    )
+
+
+__all__ = [
+    "CommandError",
+    "Outcome",
+    "cea_to_files",
+    "compare_to_files",
+    "describe_file",
+    "fit_to_file",
+    "report_to_file",
+    "simulate_to_file",
+]
