@@ -5,7 +5,7 @@ and future fit files are read or refused with a message that says what to do."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from ww_bayes.data.schema import ARMS
 from ww_bayes.estimands import contrast_pp
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
 from ww_bayes.kinds.blocks import cell_index, cell_likelihood
-from ww_bayes.kinds.common import COMMON_KEYS, ConvergenceThresholds, SamplerSettings, SpecCommon
+from ww_bayes.kinds.common import COMMON_KEYS, SpecCommon
 from ww_bayes.kinds.protocol import Heading, ModelData, ModelKind, Table
 from ww_bayes.report import build_report
 from ww_bayes.results import ResultFileError, load_fit, save_fit, summarise
@@ -29,21 +29,11 @@ from ww_bayes.vocabulary import SAMPLE_DIMS
 PACKAGE = Path(wb.__file__).parent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ToySpec(SpecCommon):
     """One rate per arm, no groups: the smallest model kind there is."""
 
-    name: str
-    description: str
     outcome: str
-    groups: tuple[str, ...]
-    smallest_effect_pp: float
-    sampler: SamplerSettings = field(default_factory=SamplerSettings)
-    convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
-    interval_kind: str = "eti"
-    interval_prob: float = 0.9
-    text: str = ""
-    source: str = "<string>"
 
     kind = "toy_arm_rates"
 

@@ -36,6 +36,7 @@ def summary_table(
     *,
     estimands: tuple[str, ...] | None = None,
     signed: tuple[str, ...] = ("effect_pp",),
+    diagnostics: bool = True,
 ) -> pd.DataFrame:
     """One row per estimand, level, group and label of any other dim of the draws in ``derived``.
 
@@ -43,7 +44,9 @@ def summary_table(
     (e.g. ``contrast``, ``outcome``, ``month``), then arviz_stats' ``mean``, ``sd``, ``<label>_lb``,
     ``<label>_ub``, ``ess_bulk``, ``ess_tail``, ``r_hat``, ``mcse_mean``, ``mcse_sd``; ``prob_positive``
     for the ``signed`` estimands (P(draw > 0)), and ``prob_beyond_smallest`` where ``derived`` stores it.
-    ``estimands``: only these (default all variables with draws and a level suffix).
+    ``estimands``: only these (default all variables with draws and a level suffix). ``diagnostics=False``
+    keeps ESS, R-hat and the MCSE of the sd out (arviz_stats' "stats" and the MCSE of the mean only): for
+    thousands of monthly series, whose worst R-hat and ESS per variable the fit's diagnostics group holds.
     """
     label = interval_label(interval_kind, interval_prob)
     frames = []
@@ -54,10 +57,12 @@ def summary_table(
         estimand, level = parts
         if estimands is not None and estimand not in estimands:
             continue
-        stats = azs.summary(
-            derived[[name]], fmt="xarray", ci_kind=interval_kind, ci_prob=interval_prob, round_to="none"
-        )[name]
+        draws_only = derived[[name]]
+        stats = azs.summary(draws_only, fmt="xarray", kind="all" if diagnostics else "stats",
+                            ci_kind=interval_kind, ci_prob=interval_prob, round_to="none")[name]  # fmt: skip
         table = stats.to_dataset(dim="summary")
+        if not diagnostics:
+            table["mcse_mean"] = azs.mcse(draws_only, method="mean")[name]
         if estimand in signed:  # P(> 0); the derived group stores it for effect_pp
             stored = derived.get(f"prob_positive_{level}") if estimand == "effect_pp" else None
             table["prob_positive"] = stored if stored is not None else (draws > 0).mean(SAMPLE_DIMS)

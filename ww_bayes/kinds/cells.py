@@ -33,7 +33,7 @@ composition (:mod:`ww_bayes.estimands`).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -49,8 +49,6 @@ from ww_bayes.kinds.blocks import arm_logit, cell_index, cell_likelihood, class_
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
-    ConvergenceThresholds,
-    SamplerSettings,
     SpecCommon,
     mean_table,
     parse_pooling,
@@ -87,23 +85,13 @@ class ComponentPrior:
     unpooled_sd: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec(SpecCommon):
     """A typed model specification of one outcome month (``kind = "effects"``, the default)."""
 
-    name: str
-    description: str
     outcome: str
-    groups: tuple[str, ...]
     pooling: dict[str, dict[str, str]]
     priors: dict[str, ComponentPrior]
-    smallest_effect_pp: float
-    sampler: SamplerSettings = field(default_factory=SamplerSettings)
-    convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
-    interval_kind: str = "eti"
-    interval_prob: float = 0.9
-    text: str = ""
-    source: str = "<string>"
     anchor: str = "service"
 
     kind = "effects"

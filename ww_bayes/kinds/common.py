@@ -9,7 +9,7 @@ A kind's own spec dataclass (:class:`ww_bayes.kinds.cells.ModelSpec`,
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
@@ -54,13 +54,22 @@ class ConvergenceThresholds:
     max_treedepth_share: float = 0.01
 
 
+@dataclass(frozen=True, kw_only=True)
 class SpecCommon:
-    """What every spec kind offers: sampler overrides and the interval label.
+    """The fields and helpers every spec kind shares (keyword-only, so a kind's spec dataclass adds its own
+    fields freely): the keyword arguments :func:`common_settings` returns. A kind's spec also has a class
+    attribute ``kind`` (its registry name) and a property or field ``outcome`` (a label for the file)."""
 
-    A kind's spec dataclass has the fields ``name``, ``description``, ``groups``, ``smallest_effect_pp``,
-    ``sampler``, ``convergence``, ``interval_kind``, ``interval_prob``, ``text`` and ``source`` (the
-    keyword arguments :func:`common_settings` returns) and the property ``outcome`` (a label for the file).
-    """
+    name: str
+    description: str = ""
+    groups: tuple[str, ...] = ()
+    smallest_effect_pp: float
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    interval_kind: str = "eti"
+    interval_prob: float = 0.9
+    text: str = ""
+    source: str = "<string>"
 
     def with_sampler(self, **settings):
         """A copy with some sampler settings replaced (e.g. short chains in tests)."""
