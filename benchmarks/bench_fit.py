@@ -1,21 +1,27 @@
-"""Cell Binomial model vs person-level Bernoulli model, and full-cohort fit time cold and warm.
+"""Where a fit's time goes, phase by phase, and the cell model against the person-level model.
 
-Prints, measured side by side in one run (the machine is noisy, so compare ratios, not seconds):
-- on the full 179,840 cohort, the job model's fit time (the ``fit`` call, not imports or simulation):
-  cold, the first fit in a new Python process, once with this machine's compile cache as it is and once
-  with an empty one (the very first fit on a new machine); and warm, the compiled model reused in the
-  same process with another cohort of the same shape;
-- on a subsample (the Bernoulli model is slow): wall time of each, the ratio, and the largest difference in
-  posterior means of the overall and per-class effects (pp); and the person-level time extrapolated
-  linearly to the full cohort, set against the full-cohort cell fit.
-Targets on a 2-core machine: <= 35 s cold, <= 20 s warm, cells >= 50x faster than persons.
+Prints, measured side by side in one run (the machine is noisy, so compare ratios and shares, not single
+seconds):
 
-    .venv/bin/python benchmarks/bench_fit.py [--subsample 20000]
+1. For each shipped spec, ``ww-bayes fit`` as the CLI runs it (``workflow.fit_to_file``), phase by phase:
+   import, read + validate, cells, model build, compile, tune, draws, deterministics, log-likelihood,
+   predictive, effects, convergence gate, summary, write, figures. Three states: a fresh process with empty
+   compile caches (PyTensor's, which holds its numba cache, pointed at an empty folder: a new machine), a
+   fresh process with warm caches, and a second fit of the same spec in that process (another cohort of
+   the same shape: the compiled sampler is reused). ``--markdown`` prints the table for the README.
+2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
+   Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
+
+Goals on a 2-core machine (issue 20): 12-month fit in a fresh process with warm caches <= 20 s (empty
+caches <= 35 s), a second fit in one process <= 10 s, trajectory <= 60 s warm.
+
+    .venv/bin/python benchmarks/bench_fit.py [--specs job_finding_12m ...] [--markdown] [--no-persons]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -24,66 +30,86 @@ import time
 import warnings
 from pathlib import Path
 
-import arviz as az
-
-from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec
-
-SPEC = Path(__file__).resolve().parents[1] / "models" / "job_finding_12m.toml"
-
-
-def timed_fit(spec, data, likelihood="binomial"):
-    start = time.perf_counter()
-    tree = fit(spec, data, likelihood=likelihood, progress=False, log=None)
-    return tree, time.perf_counter() - start
+STARTED = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")
+PHASES = ("import", "read + validate", "cells", "build", "compile", "tune", "draws", "deterministics",
+          "log-likelihood", "predictive", "effects", "convergence", "summary", "write",
+          "figures")  # fmt: skip
+STATES = ("empty caches", "warm caches", "second fit")
 
 
-def fresh_process_fit(seed: int, compile_dir: str | None = None) -> tuple[float, float]:
-    """(cold, warm) fit seconds in a new process; ``compile_dir`` replaces PyTensor's compile cache."""
+def child(spec: str, data: list[str], out: str) -> None:
+    """Two fits of ``spec`` in this (fresh) process, one per data file: print each one's phases as JSON."""
+    warnings.simplefilter("ignore")
+    import logging
+
+    from ww_bayes.workflow import fit_to_file
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    imported = time.perf_counter() - STARTED
+    for i, path in enumerate(data):
+        start = time.perf_counter()
+        outcome = fit_to_file(ROOT / "models" / f"{spec}.toml", path, Path(out) / f"{spec}_{i}.nc",
+                              progress=False, log=None, allow_unconverged=True)  # fmt: skip
+        seconds = {"import": imported if i == 0 else 0.0, **outcome.seconds}
+        seconds["total"] = time.perf_counter() - start + seconds["import"]
+        print(json.dumps(seconds), flush=True)
+
+
+def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None) -> list[dict]:
     env = dict(os.environ)
     if compile_dir is not None:
         env["PYTENSOR_FLAGS"] = f"base_compiledir={compile_dir}"
-    command = [sys.executable, __file__, "--child", str(seed)]
-    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-    cold, warm = (float(x) for x in out.split()[-2:])
-    return cold, warm
+    command = [sys.executable, __file__, "--child", spec, "--out", str(out), *map(str, data)]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def child(seed: int) -> None:
-    """Two fits in this process, of two cohorts of the same shape: print both times."""
-    warnings.simplefilter("ignore")
-    spec = load_spec(SPEC)
-    cohorts = [simulate_cohort(seed=s).data for s in (seed, seed + 1)]
-    times = [timed_fit(spec, cohort)[1] for cohort in cohorts]
-    print(f"{times[0]:.2f} {times[1]:.2f}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subsample", type=int, default=20_000)
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child is not None:
-        child(args.child)
-        return
-    warnings.simplefilter("ignore")
-    spec = load_spec(SPEC)
-    settings = f"{spec.sampler.chains} chains x {spec.sampler.draws} draws"
-    print(f"full cohort (179,840 persons, 525 cells), {settings}; fit call only, each in a new process:")
+def phase_table(spec: str, data: list[Path], out: Path) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as empty:
-        first_cold, first_warm = fresh_process_fit(1, empty)
-    cold, warm = fresh_process_fit(1)
-    print(f"  compile cache as is: cold {cold:6.1f} s (target <= 35), warm {warm:6.1f} s (target <= 20)")
-    print(f"  empty compile cache (a new machine): cold {first_cold:6.1f} s, warm {first_warm:6.1f} s")
+        cold, _ = fresh_process(spec, data, out, empty)
+    warm, second = fresh_process(spec, data, out, None)
+    return dict(zip(STATES, (cold, warm, second), strict=True))
 
-    # the same subsample size twice per likelihood: the second fit reuses the compiled model (warm)
-    subs = [simulate_cohort(n=args.subsample, seed=seed).data for seed in (3, 4)]
+
+def print_phases(tables: dict[str, dict[str, dict]], markdown: bool) -> None:
+    columns = [(spec, state) for spec in tables for state in STATES]
+    rows = [*PHASES, "other", "total"]
+    for table in tables.values():
+        for phases in table.values():
+            phases["other"] = phases["total"] - sum(phases.get(p, 0.0) for p in PHASES)
+            if "tune + draws" in phases:  # a progress bar hides the split
+                phases["tune"] = phases.pop("tune + draws")
+    if markdown:
+        print("| phase (s) | " + " | ".join(f"{spec}<br>{state}" for spec, state in columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for row in rows:
+            cells = [f"{tables[spec][state].get(row, 0.0):.1f}" for spec, state in columns]
+            print(f"| {row} | " + " | ".join(cells) + " |")
+        return
+    for spec in tables:
+        print(f"\n{spec}: seconds per phase ({', '.join(STATES)})")
+        for row in rows:
+            values = "".join(f"{tables[spec][state].get(row, 0.0):>14.1f}" for state in STATES)
+            print(f"  {row:<16}{values}")
+
+
+def persons_vs_cells(subsample: int) -> None:
+    import arviz_stats as azs
+
+    from ww_bayes.data.simulate import simulate_cohort
+    from ww_bayes.inference import fit
+    from ww_bayes.kinds import load_spec
+
+    spec = load_spec(ROOT / "models" / "job_finding_12m.toml")
+    subs = [simulate_cohort(n=subsample, seed=seed, progress=False).data for seed in (3, 4)]
     times, trees = {}, {}
     for likelihood in ("binomial", "bernoulli"):
-        trees[likelihood], cold_time = timed_fit(spec, subs[0], likelihood)
-        trees[likelihood], warm_time = timed_fit(spec, subs[1], likelihood)
-        times[likelihood] = (cold_time, warm_time)
+        for i, sub in enumerate(subs):  # the second fit reuses the compiled model
+            start = time.perf_counter()
+            trees[likelihood] = fit(spec, sub, likelihood=likelihood, progress=False, log=None)
+            times[(likelihood, i)] = time.perf_counter() - start
     # the two likelihoods define the same posterior (tests/test_model.py): their means differ by Monte
     # Carlo error only, so the difference is also given in units of its Monte Carlo standard error
     largest, largest_in_se = 0.0, 0.0
@@ -92,26 +118,44 @@ def main() -> None:
         difference = abs(
             ds["binomial"][name].mean(("chain", "draw")) - ds["bernoulli"][name].mean(("chain", "draw"))
         )
-        se = (az.mcse(ds["binomial"])[name] ** 2 + az.mcse(ds["bernoulli"])[name] ** 2) ** 0.5
+        se = (azs.mcse(ds["binomial"])[name] ** 2 + azs.mcse(ds["bernoulli"])[name] ** 2) ** 0.5
         largest = max(largest, float(difference.max()))
         largest_in_se = max(largest_in_se, float((difference / se).max()))
-    (cells_cold, cells_warm), (persons_cold, persons_warm) = times["binomial"], times["bernoulli"]
-    print(f"subsample of {len(subs[0]):,} persons, warm (cold): "
-          f"cells {cells_warm:.1f} s ({cells_cold:.1f} s), "
-          f"persons {persons_warm:.1f} s ({persons_cold:.1f} s)")  # fmt: skip
-    print(f"  persons / cells wall-time ratio on the subsample, warm: {persons_warm / cells_warm:.1f}x")
-    # the person-level model's cost grows with persons, the cell model's with cells (fixed at 525): the
-    # ratio at full size extrapolates the person-level fit linearly (its gradient is O(persons))
-    full_n = 179_840
-    persons_full = persons_warm * full_n / len(subs[0])
+    cells, persons = times[("binomial", 1)], times[("bernoulli", 1)]
+    print(f"\nsubsample of {subsample:,} persons, second fit in the process: cells {cells:.1f} s, "
+          f"persons {persons:.1f} s: persons / cells {persons / cells:.1f}x; extrapolated linearly to "
+          f"179,840 persons ~{persons * 179_840 / subsample:.0f} s")  # fmt: skip
     print(
-        f"  person-level model at {full_n:,} persons, extrapolated linearly: ~{persons_full:.0f} s; "
-        f"ratio to the full-cohort cell fit (warm): ~{persons_full / warm:.0f}x (target >= 50x)"
+        f"  largest posterior-mean difference of effects: {largest:.3f} pp "
+        f"({largest_in_se:.1f} Monte Carlo SEs)"
     )
-    print(
-        f"  largest posterior-mean difference of effects: {largest:.3f} pp; largest in units of its Monte "
-        f"Carlo standard error: {largest_in_se:.1f}"
-    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specs", nargs="+", default=list(SPECS), choices=SPECS)
+    parser.add_argument("--markdown", action="store_true", help="the phase table as Markdown")
+    parser.add_argument("--no-persons", action="store_true", help="skip the cells vs persons comparison")
+    parser.add_argument("--subsample", type=int, default=20_000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("data", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.data, args.out)
+        return
+    warnings.simplefilter("ignore")
+    from ww_bayes.data.io import write_cohort
+    from ww_bayes.data.simulate import simulate_cohort
+
+    with tempfile.TemporaryDirectory() as folder:
+        cohorts = {s: simulate_cohort(seed=s, progress=False).data for s in (1, 2)}
+        data = [write_cohort(df, Path(folder) / f"cohort{s}.parquet") for s, df in cohorts.items()]
+        print("full calibrated cohorts (179,840 persons, seeds 1 and 2), shipped specs; seconds per phase")
+        tables = {spec: phase_table(spec, data, Path(folder)) for spec in args.specs}
+    print_phases(tables, args.markdown)
+    if not args.no_persons:
+        persons_vs_cells(args.subsample)
 
 
 if __name__ == "__main__":

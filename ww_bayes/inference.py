@@ -10,10 +10,12 @@ model and derives the estimands; :mod:`ww_bayes.results` saves and loads the fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import time
 import warnings
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -71,6 +73,28 @@ class Convergence:
         return "NOT CONVERGED:\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
+class Phases:
+    """Wall-clock seconds per phase of a fit: ``with phases("compile"): ...``; stored in the fit file
+    (attr ``phase_seconds``) so every fit says where its time went."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def text(self) -> str:
+        return ", ".join(f"{name} {value:.1f} s" for name, value in self.seconds.items())
+
+
 # --- sampling ------------------------------------------------------------------------------------------
 
 
@@ -92,19 +116,34 @@ def _structure_key(spec, data: ModelData) -> str:
     )
 
 
-def _sample_nutpie(spec, data: ModelData, progress: bool) -> xr.DataTree:
+class _TuningClock:
+    """nutpie's progress callback: notes when the last chain leaves its warmup (tune vs draws time)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.tuned_at: float | None = None
+
+    def __call__(self, chains) -> None:
+        if self.tuned_at is None and chains and not any(chain.tuning for chain in chains):
+            self.tuned_at = time.perf_counter()
+
+
+def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.DataTree:
     """Sample with nutpie, reusing the compiled model when only the data values changed."""
     import nutpie
 
     key = _structure_key(spec, data)
-    model = kind_of(spec).build(spec, data, for_sampling=True)
-    new_values = {name: model[name].get_value() for name in _logp_data(model)}
-    if key in _COMPILED:
-        compiled = _COMPILED[key].with_data(**new_values)
-    else:
-        compiled = nutpie.compile_pymc_model(model, var_names=[v.name for v in model.free_RVs])
-        _COMPILED[key] = compiled
+    with phases("build"):
+        model = kind_of(spec).build(spec, data, for_sampling=True)
+    with phases("compile"):
+        new_values = {name: model[name].get_value() for name in _logp_data(model)}
+        if key in _COMPILED:
+            compiled = _COMPILED[key].with_data(**new_values)
+        else:
+            compiled = nutpie.compile_pymc_model(model, var_names=[v.name for v in model.free_RVs])
+            _COMPILED[key] = compiled
     settings = spec.sampler
+    clock = _TuningClock()
     tree = nutpie.sample(
         compiled,
         draws=settings.draws,
@@ -114,8 +153,15 @@ def _sample_nutpie(spec, data: ModelData, progress: bool) -> xr.DataTree:
         target_accept=settings.target_accept,
         adaptation=settings.adaptation,
         progress_bar=progress,
+        progress_callback=None if progress else clock,
         save_warmup=False,
     )
+    end = time.perf_counter()
+    if clock.tuned_at is None:  # with a progress bar there is no callback: one phase
+        phases.add("tune + draws", end - clock.start)
+    else:
+        phases.add("tune", clock.tuned_at - clock.start)
+        phases.add("draws", end - clock.tuned_at)
     return tree
 
 
@@ -126,10 +172,11 @@ def _logp_data(model: pm.Model) -> list[str]:
     return [v.name for v in model.data_vars if v.name in in_logp]
 
 
-def _sample_pymc(spec, data: ModelData, progress: bool) -> xr.DataTree:
-    model = kind_of(spec).build(spec, data, for_sampling=True)
+def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.DataTree:
+    with phases("build"):
+        model = kind_of(spec).build(spec, data, for_sampling=True)
     settings = spec.sampler
-    with model:
+    with phases("compile + tune + draws"), model:
         tree = pm.sample(
             draws=settings.draws,
             tune=settings.tune,
@@ -356,17 +403,20 @@ def fit(
     """
     log = say(log)
     kind = kind_of(spec)
-    if isinstance(data, str | os.PathLike):
-        sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
-        df = load_cohort(data)
-    else:
-        df = data
-        sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
+    phases = Phases()
     if likelihood not in kind.likelihoods:
         raise ValueError(
             f"likelihood {likelihood!r}: a {kind.name!r} model takes {', '.join(kind.likelihoods)}"
         )
-    model_data = kind.prepare(spec, df, likelihood)
+    with phases("read + validate"):
+        if isinstance(data, str | os.PathLike):
+            sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
+            df = load_cohort(data)
+        else:
+            df = data
+            sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
+    with phases("cells"):
+        model_data = kind.prepare(spec, df, likelihood)
     log(kind.describe_priors(spec))
     log(
         f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
@@ -374,32 +424,41 @@ def fit(
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
-    sampled = sample(spec, model_data, progress)
-    model = kind.build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
+    sampled = sample(spec, model_data, progress, phases)
+    with phases("build"):
+        model = kind.build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
 
     tree = xr.DataTree()
-    posterior = pm.compute_deterministics(
-        sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
-        compile_kwargs=POSTPROCESS_COMPILE,
-    )  # fmt: skip
+    with phases("deterministics"):
+        posterior = pm.compute_deterministics(
+            sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
+            compile_kwargs=POSTPROCESS_COMPILE,
+        )  # fmt: skip
     tree["posterior"] = xr.DataTree(posterior)
     tree["sample_stats"] = xr.DataTree(sampled["sample_stats"].ds)
     observed, constant = _observed(model_data)
     tree["observed_data"] = xr.DataTree(observed)
     tree["constant_data"] = xr.DataTree(constant)
-    log_likelihood = pm.compute_log_likelihood(
-        tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=POSTPROCESS_COMPILE
-    )
+    with phases("log-likelihood"):
+        log_likelihood = pm.compute_log_likelihood(
+            tree, model=model, extend_inferencedata=False, progressbar=False,
+            compile_kwargs=POSTPROCESS_COMPILE,
+        )  # fmt: skip
     tree["log_likelihood"] = xr.DataTree(log_likelihood)
-    for name, ds in _predictive(model, tree, model_data, spec.sampler.seed).items():
-        tree[name] = xr.DataTree(ds)
-    tree[kind.derived_group] = xr.DataTree(kind.derive(spec, model_data, posterior))
-    convergence = check_convergence(tree, spec.convergence, kind)
+    with phases("predictive"):
+        for name, ds in _predictive(model, tree, model_data, spec.sampler.seed).items():
+            tree[name] = xr.DataTree(ds)
+    with phases("effects"):
+        tree[kind.derived_group] = xr.DataTree(kind.derive(spec, model_data, posterior))
+    with phases("convergence"):
+        convergence = check_convergence(tree, spec.convergence, kind)
     tree["diagnostics"] = xr.DataTree(convergence.table)
     tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"
     tree.attrs["convergence_report"] = convergence.report()
+    tree.attrs["phase_seconds"] = json.dumps({k: round(v, 3) for k, v in phases.seconds.items()})
     log(f"{spec.name}: {convergence.report()}")
+    log(f"{spec.name}: {phases.text()}")
     if not convergence.converged:
         warnings.warn(f"{spec.name} did not converge: {'; '.join(convergence.problems)}", ConvergenceWarning,
                       stacklevel=2)  # fmt: skip

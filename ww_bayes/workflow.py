@@ -8,6 +8,7 @@ exit status. Mistakes raise :class:`CommandError` (or the reader's own error: ``
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -60,6 +61,8 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     status: int = 0
+    #: wall-clock seconds per phase, where the command measures them (``fit``)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _existing_fit(path: str | os.PathLike) -> xr.DataTree:
@@ -112,16 +115,20 @@ def fit_to_file(
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # reported below, once
         tree = fit(spec, data, progress=progress, log=log)
     kind = kind_of(tree)
-    files = [save_fit(tree, out)]
+    seconds = json.loads(tree.attrs["phase_seconds"])
+    clock = time.perf_counter()
     table = summarise(tree)
-    files.append(save_table(table, sibling(out, "_summary", ".csv")))
     truth = truth_for_data(tree, data)
     covered = None if truth is None else coverage(tree, table, truth)
+    seconds["summary"], clock = time.perf_counter() - clock, time.perf_counter()
+    files = [save_fit(tree, out), save_table(table, sibling(out, "_summary", ".csv"))]
+    seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
     for plot in kind.fit_plots(tree, table, covered):
         files.append(save_png(draw(plot), sibling(out, plot.file_suffix, ".png")))
+    seconds["figures"] = time.perf_counter() - clock
     text = f"\n{kind.screen_text(tree, table, covered)}\n\nwrote {', '.join(map(str, files))} in "
     text += f"{time.perf_counter() - start:.1f} s"
-    outcome = Outcome(text, files)
+    outcome = Outcome(text, files, seconds=seconds)
     if not is_converged(tree):
         outcome.warnings.append(f"\nWARNING: {spec.name} DID NOT CONVERGE; the file is flagged (converged = "
                                 f"no).\n{tree.attrs['convergence_report']}")  # fmt: skip
