@@ -40,7 +40,8 @@ STATES = ("empty caches", "warm caches", "second fit")
 
 
 def child(spec: str, data: list[str], out: str) -> None:
-    """Two fits of ``spec`` in this (fresh) process, one per data file: print each one's phases as JSON."""
+    """Two fits of ``spec`` in this (fresh) process, one per data file, written to ``out`` (a folder):
+    print each one's phases as JSON."""
     warnings.simplefilter("ignore")
     import logging
 
@@ -58,6 +59,7 @@ def child(spec: str, data: list[str], out: str) -> None:
 
 
 def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None) -> list[dict]:
+    out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if compile_dir is not None:
         env["PYTENSOR_FLAGS"] = f"base_compiledir={compile_dir}"
@@ -68,9 +70,22 @@ def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | Non
 
 def phase_table(spec: str, data: list[Path], out: Path) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as empty:
-        cold, _ = fresh_process(spec, data, out, empty)
-    warm, second = fresh_process(spec, data, out, None)
+        cold, _ = fresh_process(spec, data, out / "empty", empty)
+    warm, second = fresh_process(spec, data, out / "warm", None)
     return dict(zip(STATES, (cold, warm, second), strict=True))
+
+
+def same_draws(spec: str, out: Path) -> str:
+    """Whether the fits of the same data, spec and seed with empty and with warm compile caches drew
+    bit-identical posteriors."""
+    import numpy as np
+    import xarray as xr
+
+    trees = [xr.load_datatree(out / state / f"{spec}_0.nc") for state in ("empty", "warm")]
+    posterior = [tree["posterior"].ds for tree in trees]
+    differ = [name for name in posterior[0].data_vars
+              if not np.array_equal(posterior[0][name].values, posterior[1][name].values)]  # fmt: skip
+    return "bit-identical" if not differ else f"DIFFERENT in {len(differ)} variables, e.g. {differ[0]}"
 
 
 def print_phases(tables: dict[str, dict[str, dict]], markdown: bool) -> None:
@@ -153,7 +168,10 @@ def main() -> None:
         data = [write_cohort(df, Path(folder) / f"cohort{s}.parquet") for s, df in cohorts.items()]
         print("full calibrated cohorts (179,840 persons, seeds 1 and 2), shipped specs; seconds per phase")
         tables = {spec: phase_table(spec, data, Path(folder)) for spec in args.specs}
+        identical = {spec: same_draws(spec, Path(folder)) for spec in args.specs}
     print_phases(tables, args.markdown)
+    for spec, verdict in identical.items():
+        print(f"{spec}: posterior draws with empty vs warm compile caches (same data, spec, seed): {verdict}")
     if not args.no_persons:
         persons_vs_cells(args.subsample)
 

@@ -71,6 +71,25 @@ def test_effects_are_consistent_with_cell_rates(small_fit):
     )
 
 
+def test_posterior_predictive_counts_follow_the_cell_rates(small_fit):
+    """The predictive counts are drawn from each draw's cell rate (vectorised, not PyMC's per-draw loop):
+    within their trials, one per draw and cell, and centred where the model puts each cell's rate."""
+    spec, tree = small_fit
+    y = tree["posterior_predictive"].ds["y"]
+    trials = tree["constant_data"].ds["trials"]
+    assert y.dims == ("chain", "draw", "cell") and y.sizes["draw"] == spec.sampler.draws
+    assert bool(((y >= 0) & (y <= trials)).all())
+    assert "cell_rate" not in tree["posterior"].ds  # used for the draws, not stored
+    # the model's cell rate: the posterior rate of the cell's arm and class
+    cells = tree["observed_data"].ds
+    rate = tree["posterior"].ds["rate"].mean(("chain", "draw"))
+    expected = [float(rate.sel(arm=a, werkverkenner=w)) for a, w in zip(cells["arm"].values,
+                cells["werkverkenner"].values, strict=True)]  # fmt: skip
+    predicted = (y / trials).mean(("chain", "draw")).values
+    sd = np.sqrt(np.array(expected) * (1 - np.array(expected)) / trials.values / y.sizes["draw"] / 2)
+    assert np.all(np.abs(predicted - expected) < 6 * sd + 1e-3)
+
+
 def test_summary_table_labels_the_interval(small_fit):
     spec, tree = small_fit
     table = effects_summary(tree["effects"].ds, spec.interval_kind, spec.interval_prob)

@@ -74,11 +74,19 @@ def cell_index(cells: pd.DataFrame, levels: dict[str, list[str]]) -> tuple:
     )
 
 
+#: The deterministic of a non-sampling model that holds each cell's success probability: the posterior
+#: predictive draws use it (vectorised over draws, not one draw at a time) and it is not stored.
+CELL_RATE = "cell_rate"
+
+
 def cell_likelihood(cells: pd.DataFrame, eta_cell, likelihood: str, for_sampling: bool):
     """The observed ``y``: Binomial successes out of trials per cell with logit ``eta_cell`` (the logit
-    form when ``for_sampling``), or Bernoulli on person rows for ``likelihood="bernoulli"``."""
+    form when ``for_sampling``), or Bernoulli on person rows for ``likelihood="bernoulli"``. The model for
+    post-processing (not ``for_sampling``) also gets the deterministic :data:`CELL_RATE`."""
     k = cells["successes"].to_numpy()
     successes = pm.Data("successes", k, dims="cell")
+    if not for_sampling:
+        pm.Deterministic(CELL_RATE, pm.math.sigmoid(eta_cell), dims="cell")
     if likelihood == "bernoulli":
         return pm.Bernoulli("y", logit_p=eta_cell, observed=successes, dims="cell")
     n = cells["trials"].to_numpy()

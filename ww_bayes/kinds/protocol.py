@@ -138,7 +138,9 @@ class ModelKind:
 
     def build(self, spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
         """The PyMC model. ``for_sampling``: the form the sampler sees (same log-density, may skip random
-        draws); otherwise a model that can draw predictive samples and pointwise log-likelihood."""
+        draws); otherwise a model that can draw predictive samples and pointwise log-likelihood, with the
+        observed ``y`` over dim ``cell`` and the deterministic ``cell_rate`` (each cell's success
+        probability): :func:`ww_bayes.kinds.blocks.cell_likelihood` makes both."""
         raise NotImplementedError
 
     def derive(self, spec, data: ModelData, posterior: xr.Dataset) -> xr.Dataset:
