@@ -169,3 +169,43 @@ def test_the_kind_check_scan_catches_a_check():
     ]
     for line, pattern in zip(lines, KIND_CHECKS, strict=True):
         assert re.search(pattern, line), (pattern, line)
+
+
+def test_results_round_trips_and_refusals(tmp_path):
+    """The results layer's smaller file kinds: a comparison table and a fit's stored spec come back as
+    written; a file of the wrong kind is refused with a message naming it."""
+    import pandas as pd
+
+    from ww_bayes.results import load_cea, load_comparison, save_comparison, spec_of
+
+    table = pd.DataFrame(
+        {
+            "estimand": ["effect_pp"],
+            "contrast": ["service_vs_control_enforcement"],
+            "level": ["by_werkverkenner"],
+            "group": ["0-25"],
+            "frequentist_estimate": [1.5],
+            "posterior_mean": [1.2],
+            "posterior_eti90_lb": [0.1],
+            "posterior_eti90_ub": [2.3],
+        }
+    )
+    again = load_comparison(save_comparison(table, tmp_path / "compare.csv"))
+    pd.testing.assert_frame_equal(again, table)
+    assert again.attrs["interval_label"] == "eti90"
+    save_comparison(table.drop(columns="posterior_mean"), tmp_path / "broken.csv")
+    with pytest.raises(ResultFileError, match="no column 'posterior_mean'"):
+        load_comparison(tmp_path / "broken.csv")
+    models = PACKAGE.parent / "models"
+    text = (models / "job_finding_12m.toml").read_text()
+    tree = xr.DataTree()
+    tree.attrs.update(
+        {"spec_text": text, "spec_source": "job.toml", "ww_bayes_kind": "ww_bayes posterior fit"}
+    )
+    assert (
+        spec_of(tree) == wb.load_spec(models / "job_finding_12m.toml").__class__(**{**vars(spec_of(tree))})
+        and spec_of(tree).outcome == "employed_m12"
+    )
+    tree.to_netcdf(tmp_path / "fit.nc", engine="h5netcdf")
+    with pytest.raises(ResultFileError, match="not a ww_bayes cost-effectiveness result"):
+        load_cea(tmp_path / "fit.nc")

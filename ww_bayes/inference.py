@@ -224,7 +224,8 @@ def _predictive(
     predictive from PyMC."""
     trials = xr.DataArray(data.cells["trials"].to_numpy(), dims="cell")
     rng = np.random.default_rng(seed)
-    drawn = rng.binomial(trials.values, cell_rate.transpose(..., "cell").values)
+    cell_rate = cell_rate.transpose(..., "cell")  # trials broadcast along the last axis
+    drawn = rng.binomial(trials.values, cell_rate.values)
     posterior_predictive = xr.Dataset(
         {"y": (cell_rate.dims, drawn)}, coords={d: cell_rate[d] for d in cell_rate.dims}
     )
