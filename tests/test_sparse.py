@@ -8,6 +8,7 @@ Here the population effects of a fit are recomputed by hand, with weights counte
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +18,32 @@ import xarray as xr
 
 from ww_bayes.data.cells import as_counts, person_counts
 from ww_bayes.data.schema import ARMS, CONTRASTS
+from ww_bayes.estimands import pooling_only
 from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec
+from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.trajectory import prepare_trajectory_data, trajectory_effects
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
-def regional_extract(df: pd.DataFrame) -> pd.DataFrame:
-    """The issue's sparse cohort: class 0-25 absent from three regions, one region with a single claimant."""
+def sparse_regions(df: pd.DataFrame) -> dict[str, str]:
+    """The regions the hand-made sparse extract changes (by sorted name)."""
     regions = sorted(df["region"].astype(str).unique())
-    no_weak = regions[:3]
-    single = regions[3]
-    drop = (df["werkverkenner"].astype(str) == "0-25") & df["region"].astype(str).isin(no_weak)
-    in_single = np.flatnonzero(df["region"].astype(str).to_numpy() == single)
-    drop |= df.index.isin(df.index[in_single[1:]])
+    return {"single": regions[3], "service_only": regions[4]}
+
+
+def regional_extract(df: pd.DataFrame) -> pd.DataFrame:
+    """A hand-made sparse cohort: class 0-25 absent from three regions, one region with a single claimant
+    (in the service arm), one region present only in the service arm, class 75-100 absent from
+    control_none."""
+    regions = sorted(df["region"].astype(str).unique())
+    named = sparse_regions(df)
+    region, arm, klass = (df[c].astype(str) for c in ("region", "arm", "werkverkenner"))
+    drop = (klass == "0-25") & region.isin(regions[:3])
+    in_single = np.flatnonzero(((region == named["single"]) & (arm == "service")).to_numpy())
+    drop |= (region == named["single"]) & ~df.index.isin(df.index[in_single[:1]])
+    drop |= (region == named["service_only"]) & (arm != "service")
+    drop |= (klass == "75-100") & (arm == "control_none")
     return df[~drop].reset_index(drop=True)
 
 
@@ -137,6 +149,10 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     counted = hand_weights(sparse).unstack("region").loc[weights["werkverkenner"], weights["region"]]
     np.testing.assert_array_equal(weights.values, counted.to_numpy())
     assert int((weights == 0).sum()) == 3 + 4  # class 0-25 in three regions; the one-claimant region
+    flags = pooling_only(data.arm_trials())["by_werkverkenner"]
+    assert flags.sel(contrast="enforcement_vs_none").values.tolist() == [
+        c == "75-100" for c in flags["werkverkenner"].values
+    ]
     # random cell rates on the model's grid: the overall curve must be the person-weighted mean
     rng = np.random.default_rng(0)
     dims = ("chain", "draw", "outcome", "arm", *weights.dims, "month")
@@ -150,3 +166,134 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))
     got = group["effect_pp_overall"].sel(contrast="service_vs_control_enforcement")
     np.testing.assert_allclose(got.transpose(*expected.dims).values, expected.values, rtol=1e-5, atol=1e-4)
+
+
+# --- levels the data cannot inform: flagged, never printed as if estimated --------------------------------
+
+
+def hand_flags(df: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """Per level of ``factor`` (rows) and contrast (columns): True when an arm of the contrast is empty."""
+    counts = pd.crosstab(df[factor].astype(str), df["arm"].astype(str)).reindex(
+        columns=list(ARMS), fill_value=0
+    )
+    return pd.DataFrame({name: (counts[t] == 0) | (counts[c] == 0) for name, (t, c) in CONTRASTS.items()})
+
+
+def test_pooling_only_levels_are_flagged_with_the_share_and_the_identified_effect(sparse_fit):
+    sparse, tree = sparse_fit
+    effects = tree["effects"].ds
+    named = sparse_regions(sparse)
+    for factor in ("werkverkenner", "region"):
+        stored = effects[f"pooling_only_by_{factor}"].transpose(factor, "contrast").to_pandas()
+        expected = hand_flags(sparse, factor).loc[stored.index, stored.columns]
+        pd.testing.assert_frame_equal(stored, expected, check_names=False)
+    region_flags = effects["pooling_only_by_region"]
+    assert bool(region_flags.sel(region=named["service_only"]).all())  # every contrast lacks an arm there
+    assert bool(region_flags.sel(region=named["single"]).all())  # one claimant: one arm, every contrast
+    klass = effects["pooling_only_by_werkverkenner"].sel(werkverkenner="75-100")
+    assert klass.values.tolist() == [False, True, True]  # no control_none in class 75-100
+    # the share of the cohort in pooling-only class x region cells, and the effect over the others, by hand
+    weights = hand_weights(sparse)
+    rate = tree["posterior"].ds["rate"]
+    cells = sparse.groupby([sparse[c].astype(str) for c in ("werkverkenner", "region", "arm")]).size()
+    for name, (treated, comparison) in CONTRASTS.items():
+        present = cells.unstack("arm").reindex(columns=list(ARMS)).fillna(0)
+        flagged = ((present[treated] == 0) | (present[comparison] == 0)).reindex(
+            weights.index, fill_value=True
+        )
+        share = float(effects["pooling_only_share_overall"].sel(contrast=name))
+        assert share == pytest.approx(weights[flagged].sum() / weights.sum(), abs=1e-12)
+        kept = weights.where(~flagged, 0)
+        expected = hand_effects(rate, kept)["overall"][..., list(CONTRASTS).index(name)]
+        got = effects["effect_pp_identified_overall"].sel(contrast=name).transpose("chain", "draw").values
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    assert float(effects["pooling_only_share_overall"].sel(contrast="enforcement_vs_none")) > 0.1
+
+
+def test_identified_effect_matches_a_fit_without_the_unidentified_rows(sparse_fit):
+    """Dropping the rows of the one-claimant and the service-only region is the right answer for the
+    service vs control_enforcement contrast: its identified-only effect must agree with that fit's."""
+    sparse, tree = sparse_fit
+    named = sparse_regions(sparse)
+    kept = sparse[~sparse["region"].astype(str).isin(named.values())].reset_index(drop=True)
+    spec = load_spec(MODELS / "job_finding_12m.toml").with_sampler(chains=2, draws=300, tune=400, seed=5)
+    dropped = fit(spec, kept, progress=False, log=None)
+    contrast = "service_vs_control_enforcement"
+    identified = tree["effects"].ds["effect_pp_identified_overall"].sel(contrast=contrast)
+    reference = dropped["effects"].ds["effect_pp_overall"].sel(contrast=contrast)
+    assert float(dropped["effects"].ds["pooling_only_share_overall"].sel(contrast=contrast)) == 0
+    assert abs(float(identified.mean()) - float(reference.mean())) < 0.5 * float(reference.std())
+
+
+def test_summary_screen_and_comparison_mark_pooling_only_levels(sparse_fit):
+    from ww_bayes.compare import compare, itt
+    from ww_bayes.results import summarise
+
+    sparse, tree = sparse_fit
+    table = summarise(tree)
+    rows = table[(table["estimand"] == "effect_pp") & (table["level"] == "by_werkverkenner")]
+    flagged = rows[rows["pooling_only"]]
+    assert set(zip(flagged["contrast"], flagged["group"], strict=True)) == {
+        ("enforcement_vs_none", "75-100"),
+        ("service_vs_control_none", "75-100"),
+    }
+    overall = table[(table["estimand"] == "effect_pp") & (table["level"] == "overall")]
+    assert (overall["pooling_only_share"] > 0).all()
+    text = kind_of(tree).screen_text(tree, table, None)
+    assert text.count("POOLING ONLY") >= 3 and "over identified cells only" in text
+    # the OLS cannot estimate those subgroups: left out, listed, and NaN beside the posterior
+    frequentist = itt(sparse, "employed_m12", skip_unestimable=True)
+    assert any("75-100" in problem for problem in frequentist.attrs["skipped"])
+    with pytest.raises(Exception, match="cannot be estimated"):
+        itt(sparse, "employed_m12")
+    merged = compare(tree, frequentist)
+    gap = merged[(merged["group"] == "75-100") & (merged["contrast"] == "enforcement_vs_none")]
+    assert gap["frequentist_estimate"].isna().all() and gap["pooling_only"].all()
+    assert np.isfinite(gap["posterior_mean"]).all()
+
+
+def small_spec(name: str = "job_finding_12m"):
+    """The shipped spec on PyMC's NUTS (its compiled C code is shared by models of any size) and short
+    chains: these tests check what a sparse design does, not convergence."""
+    return load_spec(MODELS / f"{name}.toml").with_sampler(chains=2, draws=150, tune=200, seed=3,
+                                                          sampler="pymc")  # fmt: skip
+
+
+def test_ten_row_file_fits_with_every_thin_spot_listed(small_df, tmp_path):
+    from ww_bayes.data.design import design_warnings
+
+    classes = sorted(small_df["werkverkenner"].unique())
+    arms = ["service", "control_enforcement", "control_none"]
+    pairs = [(klass, arms[(i + j) % 3]) for i, klass in enumerate(classes) for j in range(2)]
+    rows = pd.concat(
+        [small_df[(small_df["werkverkenner"] == k) & (small_df["arm"] == a)].head(1) for k, a in pairs]
+    ).reset_index(drop=True)
+    assert len(rows) == 10 and rows["arm"].nunique() == 3  # every class and arm present (the schema asks)
+    warnings = design_warnings(rows)
+    assert any("werkverkenner x region combinations lack persons in an arm" in w for w in warnings)
+    assert any("fewer than 10 persons in an arm" in w for w in warnings)
+    tree = fit(small_spec(), rows, progress=False, log=None)
+    effects = tree["effects"].ds
+    assert np.isfinite(effects["effect_pp_overall"].values).all()
+    assert json.loads(tree.attrs["design_warnings"]) == warnings
+    assert float(effects["pooling_only_share_overall"].min()) > 0.5  # most of this cohort is pooling only
+
+
+def test_one_region_only(small_df):
+    from ww_bayes.data.design import design_warnings
+
+    region = small_df["region"].value_counts().index[0]
+    one = small_df[small_df["region"] == region].reset_index(drop=True)
+    assert any(w.startswith(f"one region only ({region})") for w in design_warnings(one))
+    tree = fit(small_spec("ww_claim_12m"), one, progress=False, log=None)
+    effects = tree["effects"].ds
+    by_region = effects["effect_pp_by_region"].sel(region=region, drop=True)
+    np.testing.assert_allclose(by_region.values, effects["effect_pp_overall"].values, rtol=1e-12)
+
+
+def test_an_empty_arm_is_refused_before_sampling(small_df):
+    from ww_bayes.data.schema import SchemaError
+
+    no_enforcement = small_df[small_df["arm"] != "control_enforcement"]
+    with pytest.raises(SchemaError, match=r"column 'arm': no persons at all in 'control_enforcement'"):
+        fit(small_spec(), no_enforcement, progress=False, log=None)

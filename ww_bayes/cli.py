@@ -10,12 +10,14 @@ import matplotlib
 
 from ww_bayes.cea import CostEffectivenessError
 from ww_bayes.compare import FrequentistError
-from ww_bayes.data.io import CohortFileError
+from ww_bayes.data.design import MIN_PER_ARM, DesignError
+from ww_bayes.data.io import CohortFileError, LockTimeout, interrupt_on_sigterm
 from ww_bayes.data.schema import SchemaError
 from ww_bayes.report import ReportError
 from ww_bayes.results import DataMismatchError, ResultFileError
 from ww_bayes.tomlspec import SpecError
 from ww_bayes.workflow import (
+    EXIT_CODES,
     CommandError,
     Outcome,
     cea_to_files,
@@ -28,7 +30,22 @@ from ww_bayes.workflow import (
 
 #: Mistakes a user can make: one line on the error stream, exit status 2.
 USER_ERRORS = (CohortFileError, SpecError, CommandError, ResultFileError, ReportError, FrequentistError,
-               CostEffectivenessError, DataMismatchError)  # fmt: skip
+               CostEffectivenessError, DataMismatchError, DesignError, LockTimeout)  # fmt: skip
+
+
+def count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``, with a message naming the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def _simulate(args: argparse.Namespace) -> Outcome:
@@ -36,10 +53,7 @@ def _simulate(args: argparse.Namespace) -> Outcome:
 
 
 def _validate(args: argparse.Namespace) -> Outcome:
-    try:
-        return describe_file(args.path)
-    except SchemaError as error:  # every problem listed; exit 1 = the file is invalid
-        return Outcome("", warnings=[f"{args.path}: {error}"], status=1)
+    return describe_file(args.path, min_per_arm=args.min_per_arm)
 
 
 def _fit(args: argparse.Namespace) -> Outcome:
@@ -47,7 +61,7 @@ def _fit(args: argparse.Namespace) -> Outcome:
         k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None
     }
     return fit_to_file(args.spec, args.data, args.out, overrides=overrides, progress=not args.no_progress,
-                       allow_unconverged=args.allow_unconverged)  # fmt: skip
+                       allow_unconverged=args.allow_unconverged, min_per_arm=args.min_per_arm)  # fmt: skip
 
 
 def _compare(args: argparse.Namespace) -> Outcome:
@@ -68,14 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ww-bayes",
         description="Bayesian evidence from the UWV experiment on personal job-search services.",
+        epilog="exit status: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+        allow_abbrev=False,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     simulate = commands.add_parser(
         "simulate", help="simulate a calibrated synthetic cohort and save its truth"
     )
-    simulate.add_argument("--n", type=int, default=179_840, help="persons (default 179,840)")
-    simulate.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    simulate.add_argument("--n", type=count(1), default=179_840, help="persons (default 179,840)")
+    simulate.add_argument("--seed", type=count(0), default=1, help="random seed (default 1)")
     simulate.add_argument("--out", default="data/cohort.parquet", help="output .parquet or .csv "
                           "(truth: <stem>.truth.nc)")  # fmt: skip
     simulate.set_defaults(run=_simulate)
@@ -84,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check a cohort file against the schema; counts and rates"
     )
     validate.add_argument("path", help="cohort .parquet or .csv")
+    validate.add_argument("--min-per-arm", type=count(1), default=MIN_PER_ARM, help="report classes and "
+                          f"regions with fewer persons in an arm (default {MIN_PER_ARM})")  # fmt: skip
     validate.set_defaults(run=_validate)
 
     fit = commands.add_parser("fit", help="fit a model spec (models/*.toml) and save the posterior NetCDF")
@@ -95,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in ("chains", "draws", "tune", "seed"):
-        fit.add_argument(f"--{name}", type=int, default=None, help=f"override sampler.{name} of the spec")
+        fit.add_argument(f"--{name}", type=count(0 if name == "seed" else 1), default=None,
+                         help=f"override sampler.{name} of the spec")  # fmt: skip
+    fit.add_argument("--min-per-arm", type=count(1), default=MIN_PER_ARM, help="warn about classes and "
+                     f"regions with fewer persons in an arm (default {MIN_PER_ARM})")  # fmt: skip
     fit.set_defaults(run=_fit)
 
     compare = commands.add_parser("compare", help="frequentist ITT estimates beside a fit's posterior: table "
@@ -128,14 +150,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Parser(argparse.ArgumentParser):
+    """Subcommand parsers: no abbreviated options (``--draw`` is not ``--draws``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupt_on_sigterm()
     matplotlib.use("Agg")  # the command line writes figures to files only
     try:
         outcome = args.run(args)
+    except SchemaError as error:  # every problem listed; exit 1 = the file is invalid
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except USER_ERRORS as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; files being written were removed", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: internal error ({type(error).__name__}: {error}); rerun with --debug for the "
+              "traceback and report it", file=sys.stderr)  # fmt: skip
+        return 4
     if outcome.text:
         print(outcome.text)
     for line in outcome.warnings:

@@ -30,7 +30,8 @@ import xarray as xr
 from pytensor.graph.traversal import ancestors
 
 from ww_bayes import __version__
-from ww_bayes.data.io import file_sha256, load_cohort
+from ww_bayes.data.design import MIN_PER_ARM, design_warnings
+from ww_bayes.data.io import file_sha256, load_cohort, typed_cohort
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
@@ -397,9 +398,15 @@ def fit(
     likelihood: str = "binomial",
     progress: bool = True,
     log: Log | None = print,
+    min_per_arm: int = MIN_PER_ARM,
 ) -> xr.DataTree:
     """Fit ``spec`` (any registered model kind) to a cohort (a DataFrame following the schema, or a
     CSV/Parquet path). The kind's derived group (``effects``, ``trajectory``, ...) holds its estimands.
+
+    The data are validated first (a DataFrame exactly as a file: :class:`SchemaError` lists every problem)
+    and the design's sparseness is reported before sampling (:func:`ww_bayes.data.design.design_warnings`,
+    levels with fewer than ``min_per_arm`` persons in an arm; stored in attr ``design_warnings``); an arm
+    without persons raises :class:`ww_bayes.data.design.DesignError`.
 
     Prints the priors before sampling and the convergence report after; an unconverged fit also raises a
     :class:`ConvergenceWarning` and is flagged in the file (root attr ``converged = "no"``).
@@ -410,14 +417,14 @@ def fit(
     sampler is no slower without them).
     """
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
-        return _fit(spec, data, likelihood=likelihood, progress=progress, log=log)
+        return _fit(spec, data, likelihood=likelihood, progress=progress, log=log, min_per_arm=min_per_arm)
 
 
 #: numba's fast-math flags while fitting (see :func:`fit`).
 REPRODUCIBLE_FASTMATH = False
 
 
-def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None) -> xr.DataTree:
+def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_per_arm: int) -> xr.DataTree:
     log = say(log)
     kind = kind_of(spec)
     phases = Phases()
@@ -429,12 +436,15 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None) -> xr.
         if isinstance(data, str | os.PathLike):
             sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
             df = load_cohort(data)
-        else:
-            df = data
-            sha256, sha_of = _data_digest(df), "pandas rows (hash_pandas_object)"
+        else:  # the same checks as a file gets
+            sha256, sha_of = _data_digest(data), "pandas rows (hash_pandas_object)"
+            df = typed_cohort(data)
+        design = design_warnings(df, spec.groups, min_per_arm=min_per_arm)
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
     log(kind.describe_priors(spec))
+    for warning in design:
+        log(f"design warning: {warning}")
     log(
         f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
         f"({model_data.n_missing:,} {kind.missing_unit} with {spec.outcome} not observed left out); "
@@ -475,6 +485,8 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None) -> xr.
     tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"
     tree.attrs["convergence_report"] = convergence.report()
+    tree.attrs["design_warnings"] = json.dumps(design)
+    tree.attrs["min_per_arm"] = min_per_arm
     tree.attrs["phase_seconds"] = json.dumps({k: round(v, 3) for k, v in phases.seconds.items()})
     log(f"{spec.name}: {convergence.report()}")
     log(f"{spec.name}: {phases.text()}")

@@ -18,7 +18,14 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.data.io import atomic_write, file_sha256, load_datatree, write_datatree
+from ww_bayes.data.io import (
+    atomic_paths,
+    atomic_write,
+    file_sha256,
+    folder_lock,
+    load_datatree,
+    write_datatree,
+)
 from ww_bayes.data.simulate import truth_path
 from ww_bayes.inference import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, is_converged
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
@@ -47,6 +54,45 @@ def save_fit(tree: xr.DataTree, path: str | os.PathLike) -> Path:
     return write_datatree(tree, path)
 
 
+#: Column of a fit's summary CSV holding the SHA-256 of the fit file it was made from.
+FIT_SHA_COLUMN = "fit_sha256"
+
+
+def summary_path(fit_path: str | os.PathLike) -> Path:
+    """``results/job.nc`` -> ``results/job_summary.csv``."""
+    return sibling(fit_path, "_summary", ".csv")
+
+
+def save_fit_and_summary(tree: xr.DataTree, path: str | os.PathLike, table: pd.DataFrame) -> list[Path]:
+    """Write a fit and its summary table (``<stem>_summary.csv``) as one unit, under the folder's lock: both
+    to temp files, then both renamed (the fit first). The CSV records the fit file's SHA-256
+    (:data:`FIT_SHA_COLUMN`), so a summary that does not belong to the fit beside it (a run killed between
+    the two renames, a fit replaced by hand) is recognised and :func:`fresh_summary` makes it again."""
+    csv = summary_path(path)
+    with atomic_paths(path, csv) as (tmp_fit, tmp_csv):
+        tree.to_netcdf(tmp_fit, engine="h5netcdf")
+        table.assign(**{FIT_SHA_COLUMN: file_sha256(tmp_fit)}).to_csv(tmp_csv, index=False)
+    return [Path(path), csv]
+
+
+def fresh_summary(path: str | os.PathLike, tree: xr.DataTree | None = None) -> tuple[pd.DataFrame, bool]:
+    """The summary table of the fit at ``path``: read from its CSV when that records this file's SHA-256,
+    else made from the fit and written (under the folder's lock). Returns (table, whether it was remade)."""
+    csv = summary_path(path)
+    with folder_lock(Path(path).parent):
+        sha = file_sha256(path)
+        if csv.is_file():
+            try:
+                table = pd.read_csv(csv, dtype={"group": str})
+            except (OSError, ValueError, pd.errors.ParserError):
+                table = None
+            if table is not None and FIT_SHA_COLUMN in table and (table[FIT_SHA_COLUMN] == sha).all():
+                return table.drop(columns=FIT_SHA_COLUMN), False
+        table = summarise(tree if tree is not None else load_fit(path, warn=False))
+        save_table(table.assign(**{FIT_SHA_COLUMN: sha}), csv)
+    return table, True
+
+
 def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
     """Raise :class:`ResultFileError` unless ``tree`` is a fit this version reads (kind registered, layout
     version known, derived group present)."""
@@ -67,10 +113,26 @@ def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
         raise ResultFileError(f"{source}: a {name!r} fit without its {group!r} group; {refit}")
 
 
+def read_result(path: str | os.PathLike) -> xr.DataTree:
+    """A NetCDF file read eagerly; :class:`ResultFileError` naming the file when it is missing, not NetCDF
+    or damaged (a truncated copy, a CSV renamed .nc, ...)."""
+    if Path(path).is_dir():
+        raise ResultFileError(f"{path}: is a folder, not a NetCDF file")
+    if not Path(path).is_file():
+        raise ResultFileError(f"{path}: no such file")
+    try:
+        return load_datatree(path)
+    except Exception as error:  # h5py/netCDF raise OSError, ValueError, KeyError ... for damaged files
+        raise ResultFileError(
+            f"{path}: cannot be read as NetCDF ({type(error).__name__}: {str(error)[:200]}); is it damaged "
+            "or not a ww_bayes result?"
+        ) from None
+
+
 def load_fit(path: str | os.PathLike, *, warn: bool = True) -> xr.DataTree:
     """Read a fit written by :func:`save_fit` (eagerly), checked by :func:`check_fit`; warns
     (:class:`ConvergenceWarning`) when the fit is flagged as unconverged, unless ``warn=False``."""
-    tree = load_datatree(path)
+    tree = read_result(path)
     check_fit(tree, path)
     if warn and not is_converged(tree):
         warnings.warn(
@@ -137,10 +199,14 @@ def sibling(path: str | os.PathLike, suffix: str, extension: str) -> Path:
 
 
 def store_group(path: str | os.PathLike, name: str, group: xr.Dataset) -> Path:
-    """Add (or replace) a group in a fit file, atomically."""
-    tree = load_fit(path, warn=False)
-    tree[name] = xr.DataTree(group)
-    return save_fit(tree, path)
+    """Add (or replace) a group in a fit file, atomically; read, change and write all under the folder's
+    lock, so concurrent writers to the same file lose no update. The summary CSV is re-stamped with the new
+    file's SHA-256 (its content does not depend on the added group)."""
+    with folder_lock(Path(path).parent):
+        tree = load_fit(path, warn=False)
+        tree[name] = xr.DataTree(group)
+        table, _ = fresh_summary(path, tree)
+        return save_fit_and_summary(tree, path, table)[0]
 
 
 # --- cost-effectiveness -----------------------------------------------------------------------------------
@@ -161,7 +227,7 @@ def save_cea(result: xr.Dataset, path: str | os.PathLike, fits: list[str | os.Pa
 
 
 def load_cea(path: str | os.PathLike) -> xr.DataTree:
-    tree = load_datatree(path)
+    tree = read_result(path)
     if tree.attrs.get("ww_bayes_kind") != CEA_KIND or CEA_GROUP not in tree.children:
         raise ResultFileError(f"{path}: not a ww_bayes cost-effectiveness result")
     return tree
@@ -199,6 +265,8 @@ class RunFiles:
     fits: dict[Path, xr.DataTree] = field(default_factory=dict)
     cost_effectiveness: dict[Path, xr.DataTree] = field(default_factory=dict)
     other: list[Path] = field(default_factory=list)
+    #: files that could not be read or are results this version cannot use: path -> why
+    skipped: dict[Path, str] = field(default_factory=dict)
 
     def fits_of_section(self, section: tuple[str, str]) -> dict[Path, xr.DataTree]:
         """The fits whose kind contributes to the report section ``section``."""
@@ -206,11 +274,16 @@ class RunFiles:
 
 
 def collect(folder: str | os.PathLike) -> RunFiles:
-    """Read every NetCDF file of a results folder (eagerly) and sort it by its ``ww_bayes_kind``; files
-    that are not ww_bayes results, or fits this version cannot read, go to ``other``."""
+    """Read every NetCDF file of a results folder (eagerly) and sort it by its ``ww_bayes_kind``; NetCDF
+    files that are not ww_bayes results go to ``other``; damaged files and results this version cannot read
+    go to ``skipped`` with the reason (the report lists them)."""
     run = RunFiles()
     for path in sorted(Path(folder).glob("*.nc")):
-        tree = load_datatree(path)
+        try:
+            tree = read_result(path)
+        except ResultFileError as error:
+            run.skipped[path] = str(error)
+            continue
         kind = tree.attrs.get("ww_bayes_kind")
         try:
             if kind == FIT_KIND:
@@ -220,6 +293,6 @@ def collect(folder: str | os.PathLike) -> RunFiles:
                 run.cost_effectiveness[path] = tree
             else:
                 run.other.append(path)
-        except ResultFileError:
-            run.other.append(path)
+        except ResultFileError as error:
+            run.skipped[path] = str(error)
     return run

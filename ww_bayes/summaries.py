@@ -43,7 +43,8 @@ def summary_table(
     Columns: ``estimand``, ``level``, ``group`` (``all`` or the class / region), the other dims
     (e.g. ``contrast``, ``outcome``, ``month``), then arviz_stats' ``mean``, ``sd``, ``<label>_lb``,
     ``<label>_ub``, ``ess_bulk``, ``ess_tail``, ``r_hat``, ``mcse_mean``, ``mcse_sd``; ``prob_positive``
-    for the ``signed`` estimands (P(draw > 0)), and ``prob_beyond_smallest`` where ``derived`` stores it.
+    for the ``signed`` estimands (P(draw > 0)), and ``prob_beyond_smallest``, ``pooling_only`` (the level has
+    no person in one of the contrast's arms) and ``pooling_only_share`` where ``derived`` stores them.
     ``estimands``: only these (default all variables with draws and a level suffix). ``diagnostics=False``
     keeps ESS, R-hat and the MCSE of the sd out (arviz_stats' "stats" and the MCSE of the mean only): for
     thousands of monthly series, whose worst R-hat and ESS per variable the fit's diagnostics group holds.
@@ -69,6 +70,10 @@ def summary_table(
         beyond = derived.get(f"prob_beyond_smallest_{level}")
         if beyond is not None and estimand == "effect_pp":
             table["prob_beyond_smallest"] = beyond
+        for flag in ("pooling_only", "pooling_only_share"):  # sparse designs: see estimands.pooling_only
+            stored = derived.get(f"{flag}_{level}")
+            if stored is not None:
+                table[flag] = stored
         frame = table.to_dataframe().reset_index()
         factor = next((d for d in GROUP_DIMS if d in draws.dims), None)
         frame["group"] = frame[factor].astype(str) if factor else "all"
@@ -80,7 +85,8 @@ def summary_table(
     if f"{label}_lb" not in table:
         raise ValueError(f"arviz_stats.summary did not label its interval {label}: {list(table.columns)}")
     stats_columns = ["mean", "sd", f"{label}_lb", f"{label}_ub", "ess_bulk", "ess_tail", "r_hat",
-                     "mcse_mean", "mcse_sd", "prob_positive", "prob_beyond_smallest"]  # fmt: skip
+                     "mcse_mean", "mcse_sd", "prob_positive", "prob_beyond_smallest", "pooling_only",
+                     "pooling_only_share"]  # fmt: skip
     keys = [c for c in table.columns if c not in stats_columns]
     return table[keys + [c for c in stats_columns if c in table]]
 

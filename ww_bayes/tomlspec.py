@@ -24,9 +24,17 @@ def read_toml(text: str, source: str = "<string>") -> dict:
 def read_text(path: str | os.PathLike, what: str) -> str:
     """The text of an input file; a :class:`SpecError` saying ``no such <what>`` when it is missing."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder, not a {what} (a TOML file)")
     if not path.is_file():
         raise SpecError(f"{path}: no such {what}")
-    return path.read_text(encoding="utf-8")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"{path}: not a text file (byte {error.object[error.start]:#04x} at position {error.start} is "
+            f"not UTF-8); a {what} is a TOML text file"
+        ) from None
 
 
 def reject_unknown(section: str, given: dict, known) -> None:

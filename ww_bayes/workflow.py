@@ -21,6 +21,7 @@ from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
 from ww_bayes.compare import compare, fit_levels, format_comparison, frequentist_group, itt
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
+from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
 from ww_bayes.data.io import load_cohort, write_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import ConvergenceWarning, fit, is_converged
@@ -30,15 +31,18 @@ from ww_bayes.results import (
     FREQUENTIST_GROUP,
     DataMismatchError,
     check_data,
+    collect,
     coverage,
+    fresh_summary,
     load_fit,
     save_cea,
     save_comparison,
-    save_fit,
+    save_fit_and_summary,
     save_table,
     sibling,
     store_group,
     summarise,
+    summary_path,
     truth_for_data,
 )
 from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, forest_plot, save_png
@@ -46,6 +50,15 @@ from ww_bayes.vocabulary import Log
 
 #: Exit status of a fit that missed its convergence thresholds.
 UNCONVERGED = 3
+#: Exit statuses (the README lists them).
+EXIT_CODES = {
+    0: "done",
+    1: "the cohort file does not follow the schema (validate, fit, compare)",
+    2: "a usage error: bad option, missing or wrong file, mismatched inputs, a design with an empty arm",
+    3: "the fit did not converge (the file is written and flagged; --allow-unconverged exits 0)",
+    4: "an internal error (a bug: rerun with --debug for the traceback and report it)",
+    130: "interrupted (Ctrl-C or SIGTERM); nothing half-written is left",
+}
 
 
 class CommandError(ValueError):
@@ -71,6 +84,43 @@ def _existing_fit(path: str | os.PathLike) -> xr.DataTree:
     return load_fit(path, warn=False)
 
 
+def output_file(path: str | os.PathLike, suffixes: tuple[str, ...], option: str = "--out") -> Path:
+    """Check an output file path before any work is done: not a folder, a known suffix, a parent folder
+    that exists or can be made."""
+    path = Path(path)
+    if path.is_dir():
+        example = path / f"name{suffixes[0]}"
+        raise CommandError(f"{option} {path}: is a folder; give a file name such as {example}")
+    if path.suffix.lower() not in suffixes:
+        raise CommandError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    _creatable(path.parent, option)
+    return path
+
+
+def output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Check an output folder before any work is done: not an existing file, creatable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{option} {path}: is a file; give a folder, e.g. results/")
+    _creatable(path, option)
+    return path
+
+
+def _creatable(folder: Path, option: str) -> None:
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"{option}: {parent} is a file, so {folder} cannot be a folder")
+            if not os.access(parent, os.W_OK):
+                raise CommandError(f"{option}: {parent} is not writable")
+            return
+
+
+def _existing_data(path: str | os.PathLike, option: str = "--data") -> None:
+    if not Path(path).is_file():
+        raise CommandError(f"{option} {path}: no such file")
+
+
 def _not_converged(path, tree: xr.DataTree, what: str) -> list[str]:
     return [] if is_converged(tree) else [f"WARNING: {path} did not converge; {what} is not to be trusted."]
 
@@ -78,6 +128,9 @@ def _not_converged(path, tree: xr.DataTree, what: str) -> list[str]:
 def simulate_to_file(n: int, seed: int, out: str | os.PathLike, progress: bool = True) -> Outcome:
     """Simulate a calibrated cohort (:func:`ww_bayes.data.simulate.simulate_cohort`) and write it with its
     truth beside it (``<stem>.truth.nc``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CommandError(f"--n {n}: the number of persons must be a whole number of at least 1")
+    output_file(out, (".parquet", ".pq", ".csv"))
     start = time.perf_counter()
     cohort = simulate_cohort(n=n, seed=seed, progress=progress)
     data = write_cohort(cohort.data, out)
@@ -89,9 +142,14 @@ def simulate_to_file(n: int, seed: int, out: str | os.PathLike, progress: bool =
     )
 
 
-def describe_file(path: str | os.PathLike) -> Outcome:
-    """Validate a cohort file against the schema and describe it (counts and rates by arm)."""
-    return Outcome(f"{path}: valid.\n\n{format_description(load_cohort(path))}")
+def describe_file(path: str | os.PathLike, min_per_arm: int = MIN_PER_ARM) -> Outcome:
+    """Validate a cohort file against the schema and describe it (counts and rates by arm); the design's
+    sparseness (:func:`ww_bayes.data.design.design_warnings`) comes as warnings. An arm without persons
+    raises :class:`ww_bayes.data.design.DesignError`."""
+    df = load_cohort(path)
+    check_arms(df, str(path))
+    notes = [f"design warning: {w}" for w in design_warnings(df, min_per_arm=min_per_arm, shown=None)]
+    return Outcome(f"{path}: valid.\n\n{format_description(df)}", warnings=notes)
 
 
 def fit_to_file(
@@ -103,17 +161,25 @@ def fit_to_file(
     progress: bool = True,
     allow_unconverged: bool = False,
     log: Log | None = print,
+    min_per_arm: int = MIN_PER_ARM,
 ) -> Outcome:
     """Fit a spec file to a cohort file and write the fit (NetCDF), its summary (``<out>_summary.csv``) and
     the kind's figures; the text has the headline effects, beside the simulator's truth when the data file
     has one. ``overrides``: sampler settings (chains, draws, tune, seed)."""
     spec = load_spec(spec_path)
+    _existing_data(data)
+    output_file(out, (".nc",))
     if overrides:
+        bad = {k: v for k, v in overrides.items() if not isinstance(v, int) or v < (0 if k == "seed" else 1)}
+        if bad:
+            raise CommandError(
+                f"sampler overrides {bad}: chains, draws and tune must be at least 1, seed at least 0"
+            )
         spec = spec.with_sampler(**overrides)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # reported below, once
-        tree = fit(spec, data, progress=progress, log=log)
+        tree = fit(spec, data, progress=progress, log=log, min_per_arm=min_per_arm)
     kind = kind_of(tree)
     seconds = json.loads(tree.attrs["phase_seconds"])
     clock = time.perf_counter()
@@ -121,7 +187,7 @@ def fit_to_file(
     truth = truth_for_data(tree, data)
     covered = None if truth is None else coverage(tree, table, truth)
     seconds["summary"], clock = time.perf_counter() - clock, time.perf_counter()
-    files = [save_fit(tree, out), save_table(table, sibling(out, "_summary", ".csv"))]
+    files = save_fit_and_summary(tree, out, table)
     seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
     for plot in kind.fit_plots(tree, table, covered):
         files.append(save_png(draw(plot), sibling(out, plot.file_suffix, ".png")))
@@ -150,6 +216,8 @@ def compare_to_files(
     (``<fit>_compare.csv``) and forest plot (``<fit>_forest.png``) in ``out``; with ``store``, the estimates
     also go into the fit as group ``frequentist``. Refuses a data file other than the fit's unless
     ``allow_other_data``."""
+    output_folder(out)
+    _existing_data(data)
     tree = _existing_fit(fit_path)
     kind = kind_of(tree)
     if not kind.compares_with_frequentist:
@@ -165,7 +233,9 @@ def compare_to_files(
         except DataMismatchError as error:
             raise CommandError(f"{error}; pass --allow-other-data to compare anyway") from None
     frequentist = itt(df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(covariates),
-                      cov_type=cov_type)  # fmt: skip
+                      cov_type=cov_type, skip_unestimable=True)  # fmt: skip
+    warned += [f"note: no frequentist estimate (POOLING ONLY in the posterior): {problem}"
+               for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
     stem = Path(fit_path).stem
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
@@ -196,10 +266,11 @@ def cea_to_files(
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
     (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
     figures ``cea_*.png`` in ``out``."""
+    output_folder(out)
     assumptions = load_assumptions(assumptions_path)
     fits = {path: _existing_fit(path) for path in fit_paths}
     warned = [w for path, tree in fits.items() for w in _not_converged(path, tree, "its cost-effectiveness")]
-    result = analyse(list(fits.values()), assumptions)
+    result = analyse(list(fits.values()), assumptions, [str(p) for p in fits])
     out = Path(out)
     table, rules = summary(result), targeting_table(result)
     files = [
@@ -232,23 +303,33 @@ def cea_to_files(
 
 def report_to_file(results: str | os.PathLike, out: str | os.PathLike | None = None) -> Outcome:
     """The self-contained HTML report of a results folder (default ``<results>/report.html``)."""
-    out = Path(out) if out else Path(results) / "report.html"
+    if not Path(results).is_dir():
+        raise CommandError(f"{results}: no such results folder")
+    out = output_file(out, (".html", ".htm")) if out else Path(results) / "report.html"
     start = time.perf_counter()
-    path = write_report(results, out)
+    run = collect(results)
+    remade = [p for p, tree in run.fits.items() if fresh_summary(p, tree)[1]]
+    path = write_report(results, out, run)
+    notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
+    notes += [f"note: remade the missing or stale summary of {p}: {summary_path(p)}" for p in remade]
     return Outcome(
         f"wrote the report {path.resolve()} ({path.stat().st_size / 1e6:.1f} MB, self-contained) "
         f"in {time.perf_counter() - start:.1f} s",
         [path],
+        notes,
     )
 
 
 __all__ = [
+    "EXIT_CODES",
     "CommandError",
     "Outcome",
     "cea_to_files",
     "compare_to_files",
     "describe_file",
     "fit_to_file",
+    "output_file",
+    "output_folder",
     "report_to_file",
     "simulate_to_file",
 ]

@@ -38,7 +38,7 @@ class CostEffectivenessError(ValueError):
 
 
 def monthly_effects(
-    fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions
+    fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions, names: list[str] | None = None
 ) -> tuple[xr.Dataset, xr.DataArray, str]:
     """Monthly effects (pp) of the assumptions' contrast for ``employed`` and ``ww``, overall and by class,
     over months 1..horizon, from the fits given: each offers the outcomes its kind covers
@@ -46,20 +46,40 @@ def monthly_effects(
     month's effect held for ``fallback_effect_months``). Together they must cover each outcome once.
 
     Returns (dataset with ``overall`` (chain, draw, outcome, month) and ``by_werkverkenner``, class weights,
-    a sentence saying where the effects came from).
+    a sentence saying where the effects came from). ``names``: how errors call the fits (their files).
+    Refuses fits of a kind or outcome month the analysis cannot use, and fits made on different data.
     """
     fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
+    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
     months = range(1, assumptions.horizon_months + 1)
-    offered = [
-        kind_of(tree).effect_paths(tree, assumptions.contrast, months, assumptions.fallback_effect_months)
-        for tree in fits
-    ]
+    data = {name: str(tree.attrs.get("data_sha256", "")) for name, tree in zip(names, fits, strict=True)}
+    if len(set(data.values())) > 1:
+        (first, sha), *others = data.items()
+        other = next(name for name, value in others if value != sha)
+        raise CostEffectivenessError(
+            f"{first} and {other} were fit on different data (data SHA-256 {sha[:12]} vs "
+            f"{data[other][:12]}); fit both on the same cohort file"
+        )
+    offered = []
+    for name, tree in zip(names, fits, strict=True):
+        try:
+            offered.append(
+                kind_of(tree).effect_paths(
+                    tree, assumptions.contrast, months, assumptions.fallback_effect_months
+                )
+            )
+        except (ValueError, KeyError) as error:  # SpecError and the kind's own refusals
+            raise CostEffectivenessError(f"{name}: {error}") from None
     outcomes = [str(o) for item in offered for o in item.paths["outcome"].values]
     if sorted(outcomes) != ["employed", "ww"]:
+        covered = ", ".join(
+            f"{name}: {', '.join(map(str, item.paths['outcome'].values))}"
+            for name, item in zip(names, offered, strict=True)
+        )
         raise CostEffectivenessError(
             "the cost-effectiveness needs monthly effects on employed and ww, each from one fit: one "
             "trajectory fit, or two 12-month fits (jobs and WW receipt); the fits given cover "
-            f"{outcomes or 'nothing'}"
+            f"{covered or 'nothing'}"
         )
     paths = xr.concat([item.paths for item in offered], dim="outcome")
     sources = list(dict.fromkeys(item.source for item in offered))
@@ -207,10 +227,13 @@ def tornado(paths, weights, inputs, assumptions: Assumptions) -> xr.Dataset:
     )
 
 
-def analyse(fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions) -> xr.Dataset:
+def analyse(
+    fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions, names: list[str] | None = None
+) -> xr.Dataset:
     """The ``cost_effectiveness`` group: every derived array, per draw where it is uncertain. ``fits``: a
-    trajectory fit, or a 12-month fit of jobs and one of WW receipt (see :func:`monthly_effects`)."""
-    paths, weights, source = monthly_effects(fits, assumptions)
+    trajectory fit, or a 12-month fit of jobs and one of WW receipt (see :func:`monthly_effects`);
+    ``names``: their files, for the errors."""
+    paths, weights, source = monthly_effects(fits, assumptions, names)
     classes = [str(c) for c in paths["by_werkverkenner"]["werkverkenner"].values]
     missing = sorted(set(classes) - set(assumptions.service_cost))
     if missing:

@@ -26,6 +26,7 @@ from statsmodels.stats.multitest import multipletests
 from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import GROUP_FACTORS
+from ww_bayes.summaries import LEVELS
 
 COV_TYPES = ("HC2", "cluster")
 
@@ -172,8 +173,13 @@ def itt(
     class_effects: bool = True,
     cov_type: str = "HC2",
     method: str = "lpm",
+    skip_unestimable: bool = False,
 ) -> pd.DataFrame:
     """Intention-to-treat effects (pp) of every contrast at every level, one row per estimand.
+
+    A subgroup with an empty arm cannot be estimated: by default one :class:`FrequentistError` lists every
+    such subgroup; with ``skip_unestimable`` they are left out and listed in ``table.attrs["skipped"]``
+    (a sparse design: the posterior marks those levels as informed only by pooling).
 
     ``outcome``: any month column (``ww_m18``) or a headline alias (``job_12m``); persons whose month is
     not observed drop out. ``cov_type``: ``"HC2"`` or ``"cluster"`` (by region; per-region estimates then
@@ -228,7 +234,7 @@ def itt(
                 frame.loc[index, "p_holm"] = multipletests(p, method="holm")[1]
                 frame.loc[index, "p_bh"] = multipletests(p, method="fdr_bh")[1]
         frames.append(frame)
-    if problems:
+    if problems and not skip_unestimable:
         raise FrequentistError(
             f"{len(problems)} subgroup(s) cannot be estimated:\n  " + "\n  ".join(problems)
         )
@@ -240,13 +246,15 @@ def itt(
     )
     table["class_effects"] = class_effects
     table["covariates"] = ",".join(covariates)
-    return table[list(COLUMNS)]
+    table = table[list(COLUMNS)]
+    table.attrs["skipped"] = problems
+    return table
 
 
 def fit_levels(fit: xr.DataTree) -> tuple[str, ...]:
     """The levels a fit reports (``overall`` and one per grouping factor), read from its derived group."""
     names = fit[kind_of(fit).derived_group].ds.data_vars
-    return tuple(name.removeprefix("effect_pp_") for name in names if name.startswith("effect_pp_"))
+    return tuple(level for level in LEVELS if f"effect_pp_{level}" in names)
 
 
 def frequentist_group(table: pd.DataFrame) -> xr.Dataset:

@@ -6,6 +6,7 @@ import pandas as pd
 import xarray as xr
 
 from ww_bayes.compare.frequentist import FrequentistError
+from ww_bayes.kinds import kind_of
 from ww_bayes.results import summarise
 from ww_bayes.vocabulary import interval_label, interval_of
 
@@ -19,8 +20,14 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
     left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
     outside 0..1 means it moved away from the overall effect or past it. ``moved_pp`` = posterior -
-    frequentist. Only estimands present in both (and the fit's outcome) are compared.
+    frequentist. Every posterior effect is a row; the frequentist columns are NaN for a subgroup the OLS
+    could not estimate (an arm without persons there: ``pooling_only`` is then true).
     """
+    kind = kind_of(fit)
+    if not kind.compares_with_frequentist:
+        raise FrequentistError(
+            f"a {kind.name!r} fit has no effects to compare with the frequentist ITT table"
+        )
     label = interval_label(*interval_of(fit.attrs))
     outcome = fit.attrs.get("outcome")
     if outcome is not None and set(frequentist["outcome"]) != {outcome}:
@@ -30,7 +37,8 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
         )
     posterior = summarise(fit)
     posterior = posterior[posterior["estimand"] == "effect_pp"]
-    posterior = posterior[[*KEYS, "mean", f"{label}_lb", f"{label}_ub"]].rename(
+    flagged = ["pooling_only"] if "pooling_only" in posterior else []
+    posterior = posterior[[*KEYS, "mean", f"{label}_lb", f"{label}_ub", *flagged]].rename(
         columns={
             "mean": "posterior_mean",
             f"{label}_lb": f"posterior_{label}_lb",
@@ -41,7 +49,8 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
                "ci95_ub": "frequentist_ci95_ub", "p_value": "frequentist_p_value",
                "p_holm": "frequentist_p_holm", "p_bh": "frequentist_p_bh"}  # fmt: skip
     freq = frequentist[[*KEYS, *renamed]].rename(columns=renamed)
-    table = freq.merge(posterior, on=KEYS, how="inner", validate="one_to_one")
+    # every posterior row stays: a subgroup the OLS cannot estimate (an empty arm) keeps NaN beside it
+    table = freq.merge(posterior, on=KEYS, how="right", validate="one_to_one")
     overall = table[table["level"] == "overall"].set_index("contrast")["posterior_mean"]
     target = table["contrast"].map(overall)
     distance = table["frequentist_estimate"] - target
@@ -67,6 +76,8 @@ def format_comparison(table: pd.DataFrame, title: str) -> str:
             f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
         )
         shrink = "" if row.level == "overall" else f"{row.shrinkage:.2f}"
+        if bool(getattr(row, "pooling_only", False)):
+            shrink = "POOLING ONLY"
         lines.append(
             f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} {ci:>17} "
             f"{row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} {shrink:>9}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
+from filelock import FileLock, Timeout
 
 from ww_bayes.data.schema import to_typed, validate
 
@@ -24,6 +26,8 @@ class CohortFileError(ValueError):
 def read_cohort_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV or Parquet cohort file as it is, without validation."""
     path = Path(path)
+    if path.is_dir():
+        raise CohortFileError(f"{path}: is a folder, not a cohort file")
     kind = COHORT_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise CohortFileError(
@@ -35,10 +39,23 @@ def read_cohort_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if kind == "CSV":
             # person_id and labels stay text; outcomes are parsed as numbers with NA kept as NA
-            return pd.read_csv(path, dtype={"region": str, "inflow_month": str}, low_memory=False)
+            return pd.read_csv(path, dtype={"region": str, "inflow_month": str}, low_memory=False,
+                               **csv_dialect(path))  # fmt: skip
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow and the CSV parser raise many types
         raise CohortFileError(f"{path}: cannot be read as {kind}: {error}") from error
+
+
+def csv_dialect(path: str | os.PathLike) -> dict[str, str]:
+    """``pandas.read_csv`` options for a cohort CSV, from its header line: comma-separated (the default), or
+    semicolon-separated with decimal commas, as Dutch-locale Excel writes it."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    if header.count(";") > header.count(","):
+        return {"sep": ";", "decimal": ","}
+    if header.count("\t") > header.count(","):
+        return {"sep": "\t"}
+    return {}
 
 
 def load_cohort(path: str | os.PathLike) -> pd.DataFrame:
@@ -47,7 +64,12 @@ def load_cohort(path: str | os.PathLike) -> pd.DataFrame:
     Raises CohortFileError when the file cannot be read and SchemaError listing every problem when it
     does not follow the schema.
     """
-    df = read_cohort_table(path)
+    return typed_cohort(read_cohort_table(path))
+
+
+def typed_cohort(df: pd.DataFrame) -> pd.DataFrame:
+    """A cohort DataFrame validated against the schema (:class:`SchemaError` listing every problem) and
+    typed: exactly what :func:`load_cohort` does after reading a file."""
     validate(df)
     return to_typed(df)
 
@@ -61,22 +83,86 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: The lock file of a folder ww_bayes writes to (one per folder; see :func:`folder_lock`).
+LOCK_NAME = ".ww_bayes.lock"
+#: Seconds a writer waits for another one to finish with the folder before giving up.
+LOCK_TIMEOUT = 900
+_LOCKS: dict[Path, FileLock] = {}
+_TMP_SUFFIX = ".tmp"
+
+
+class LockTimeout(TimeoutError):
+    """Another ww_bayes process kept a results folder locked for longer than the timeout."""
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp_path = Path(tmp)
+def folder_lock(folder: str | os.PathLike, timeout: float = LOCK_TIMEOUT) -> Iterator[Path]:
+    """Hold the folder's lock (``<folder>/.ww_bayes.lock``, the ``filelock`` package): one writer at a
+    time, across processes; re-entrant within a process. On taking it, temp files a killed run left
+    behind (``.<name>.<random>.tmp``; every write happens under the lock, so none is in use) are removed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    lock = _LOCKS.setdefault(key, FileLock(key / LOCK_NAME))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockTimeout(
+            f"{folder}: another ww_bayes process has been writing here for over {timeout:g} s "
+            f"(lock {key / LOCK_NAME}); wait for it to finish"
+        ) from None
+    try:
+        if lock.lock_counter == 1:
+            for debris in key.glob(f".*{_TMP_SUFFIX}"):
+                debris.unlink(missing_ok=True)
+        yield folder
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield temporary paths beside ``paths`` (one folder) under its lock; rename them over ``paths`` (in
+    order) only if the block succeeds. Temp files are removed on any exception, Ctrl-C or SIGTERM (the CLI
+    turns SIGTERM into an exception); after a SIGKILL the next writer in the folder removes them."""
+    paths = [Path(p) for p in paths]
+    folders = {p.parent.resolve() for p in paths}
+    if len(folders) != 1:
+        raise ValueError(f"atomic_paths: files of one folder only, got {sorted(map(str, folders))}")
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 would otherwise survive the rename
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with folder_lock(paths[0].parent):
+        temps = []
+        try:
+            for path in paths:
+                handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+                os.close(handle)
+                temps.append(Path(tmp))
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would otherwise survive the rename
+            yield temps
+            for tmp, path in zip(temps, paths, strict=True):
+                os.replace(tmp, path)
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
+
+
+def interrupt_on_sigterm() -> None:
+    """Turn SIGTERM (a scheduler's or ``kill``'s stop) into KeyboardInterrupt, so the temp files of a write
+    in progress are removed as on Ctrl-C (:func:`ww_bayes.data.io.atomic_paths`)."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds (under
+    the folder's lock, see :func:`atomic_paths`)."""
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -300,12 +300,12 @@ def _check_optional(df: pd.DataFrame) -> list[Problem]:
         age = df["age"]
         numeric = pd.to_numeric(age, errors="coerce")
         low, high = AGE_RANGE
-        bad = age.notna() & ~numeric.between(low, high)
+        bad = age.notna() & ~(numeric.between(low, high) & (numeric == numeric.round()))
         if bad.any():
             problems.append(
                 Problem(
                     "age",
-                    f"age must be a number in {low}..{high}",
+                    f"age must be a whole number of years in {low}..{high}",
                     _python_values(age[bad]),
                     int(bad.sum()),
                 )

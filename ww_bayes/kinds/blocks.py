@@ -18,6 +18,8 @@ import xarray as xr
 from scipy.special import gammaln
 
 from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
+from ww_bayes.estimands import identified_overall_pp, pooling_only, pooling_only_share
+from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: Which arms get each effect component (service includes the enforced job-search requirement).
 ARMS_WITH = {
@@ -111,3 +113,15 @@ def class_weights(tree: xr.DataTree) -> xr.DataArray:
     """Persons per Werkverkenner class a fit was weighted with (summed over regions)."""
     weights = fit_weights(tree)
     return weights.sum("region") if "region" in weights.dims else weights
+
+
+def sparseness_flags(rate: xr.DataArray, weights: xr.DataArray, trials: xr.DataArray) -> xr.Dataset:
+    """The sparseness variables of a derived group (see :func:`posterior_effects`); ``rate`` may carry
+    further dims (outcome, month), which the identified-only effect keeps."""
+    flags = pooling_only(trials)
+    out = xr.Dataset({f"pooling_only_{level}": flag for level, flag in flags.items()})
+    out["pooling_only_share_overall"] = pooling_only_share(flags["by_cell"], weights)
+    out["effect_pp_identified_overall"] = identified_overall_pp(rate, weights, flags["by_cell"]).transpose(
+        *SAMPLE_DIMS, ...
+    )
+    return out

@@ -45,7 +45,14 @@ from scipy.special import expit
 from ww_bayes.data.cells import aggregate_cells, person_counts
 from ww_bayes.data.schema import ARMS, HEADLINE_OUTCOMES, MONTHS, OUTCOME_PREFIXES, month_column
 from ww_bayes.estimands import contrast_pp, contrast_relative_risk, level_rates
-from ww_bayes.kinds.blocks import arm_logit, cell_index, cell_likelihood, class_weights, observed_levels
+from ww_bayes.kinds.blocks import (
+    arm_logit,
+    cell_index,
+    cell_likelihood,
+    class_weights,
+    observed_levels,
+    sparseness_flags,
+)
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
@@ -66,7 +73,7 @@ ANCHORS = ("service", "control_none")
 #: thousands of persons per class and region, where centring samples far better. Effects are non-centred.
 CENTRED = ("baseline",)
 #: The effect estimands of the derived group with draws.
-DRAW_ESTIMANDS = ("effect_pp", "relative_risk")
+DRAW_ESTIMANDS = ("effect_pp", "relative_risk", "effect_pp_identified")
 LIKELIHOODS = ("binomial", "bernoulli")
 
 
@@ -268,8 +275,16 @@ def levels_of(weights: xr.DataArray) -> list[str]:
     return ["overall", *(f"by_{factor}" for factor in weights.dims)]
 
 
-def posterior_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float) -> xr.Dataset:
-    """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *groups)."""
+def posterior_effects(
+    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, trials: xr.DataArray | None = None
+) -> xr.Dataset:
+    """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *groups).
+
+    ``trials`` (persons with the outcome observed per arm and group cell) adds the sparseness flags:
+    ``pooling_only_<level>`` (per contrast and level: no person in one of its arms), ``pooling_only_by_cell``,
+    ``pooling_only_share_overall`` (share of the cohort in pooling-only cells) and
+    ``effect_pp_identified_overall`` (the population effect over identified cells only).
+    """
     rates = level_rates(rate, weights)
     effects = xr.Dataset()
     for level in levels_of(weights):
@@ -278,6 +293,8 @@ def posterior_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect
         effects[f"relative_risk_{level}"] = contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...)
         effects[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
         effects[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
+    if trials is not None:
+        effects.update(sparseness_flags(rate, weights, trials))
     effects.attrs.update(
         {
             "effect_units": "percentage points (pp), probability scale",
@@ -333,8 +350,39 @@ def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | N
         line = f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.mean:>+7.2f} {interval:>22}"
         if coverage is not None:
             line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
+        if bool(getattr(row, "pooling_only", False)):
+            line += "  POOLING ONLY"
         lines.append(line)
-    return "\n".join(lines)
+    return "\n".join(lines + sparseness_lines(summary, label))
+
+
+def sparseness_lines(summary: pd.DataFrame, label: str) -> list[str]:
+    """What a sparse design does to the estimates: a note per contrast whose population effect takes
+    weight from pooling-only cells, with the effect over identified cells only; empty for a full design."""
+    if "pooling_only_share" not in summary or "pooling_only" not in summary:
+        return []
+    overall = summary[(summary["estimand"] == "effect_pp") & (summary["level"] == "overall")]
+    identified = summary[summary["estimand"] == "effect_pp_identified"].set_index("contrast")
+    lines = []
+    for row in overall[overall["pooling_only_share"] > 0].itertuples():
+        only = identified.loc[row.contrast]
+        lines.append(
+            f"  note: {row.pooling_only_share:.1%} of the cohort behind the overall {row.contrast} effect is "
+            "in cells without persons in one of its arms (POOLING ONLY: prior and pooling, not data); over "
+            f"identified cells only: {only['mean']:+.2f} "
+            f"[{only[label + '_lb']:+.2f}, {only[label + '_ub']:+.2f}]"
+        )
+    flagged = summary[(summary["estimand"] == "effect_pp") & summary["pooling_only"].astype(bool)]
+    if len(flagged):
+        counts = ", ".join(f"{n} {level}" for level, n in flagged["level"].value_counts(sort=False).items())
+        lines.insert(0, f"POOLING ONLY ({counts}): a level without persons in one of the contrast's "
+                        "arms; its effect is informed only by the other levels through pooling, not by its "
+                        "own data.")  # fmt: skip
+    return lines
+
+
+#: The month whose effect a 12-month fit offers the cost-effectiveness (held for ``fallback_effect_months``).
+HELD_MONTH = 12
 
 
 class CellsKind(ModelKind):
@@ -359,7 +407,7 @@ class CellsKind(ModelKind):
         return build_model(spec, data, for_sampling)
 
     def derive(self, spec, data, posterior):
-        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp)
+        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_trials())
 
     def summary(self, derived, interval_kind, interval_prob):
         return effects_summary(derived, interval_kind, interval_prob)
@@ -414,7 +462,13 @@ class CellsKind(ModelKind):
         return frame.assign(outcome=str(tree.attrs.get("outcome")))
 
     def effect_paths(self, tree, contrast, months, hold_months):
-        prefix, _ = outcome_month(tree.attrs["outcome"])
+        prefix, month = outcome_month(tree.attrs["outcome"])
+        if month != HELD_MONTH:
+            raise SpecError(
+                f"a fit of {tree.attrs['outcome']} (month {month}); the cost-effectiveness holds a "
+                f"month-{HELD_MONTH} effect (employed_m{HELD_MONTH} or ww_m{HELD_MONTH}): fit those, or a "
+                "trajectory"
+            )
         window = xr.DataArray(
             np.where(np.asarray(months) <= hold_months, 1.0, 0.0),
             dims="month",

@@ -18,6 +18,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from ww_bayes.data.schema import ARMS
 from ww_bayes.tomlspec import SpecError
 
 
@@ -42,6 +43,22 @@ class ModelData:
     @property
     def n_cells(self) -> int:
         return len(self.cells)
+
+    def arm_trials(self) -> xr.DataArray:
+        """Persons with the outcome observed per arm and group cell (summed over months and outcomes), on
+        the full grid of arms and levels: 0 where the data hold nobody."""
+        factors = list(self.weights.dims)  # the grouping factors (levels may also hold month, outcome)
+        grid = pd.MultiIndex.from_product([list(ARMS), *(self.levels[f] for f in factors)],
+                                          names=["arm", *factors])  # fmt: skip
+        keys = self.cells[["arm", *factors]].astype(str)
+        counts = self.cells["trials"].groupby([keys[c] for c in keys.columns]).sum()
+        counts = counts.reindex(grid, fill_value=0)
+        return xr.DataArray(
+            counts.to_numpy().reshape([len(ARMS), *(len(self.levels[f]) for f in factors)]),
+            coords={"arm": list(ARMS), **{f: self.levels[f] for f in factors}},
+            dims=["arm", *factors],
+            name="trials",
+        )
 
 
 # --- report content as data (rendered by ww_bayes.report, figures drawn by ww_bayes.viz) -------------------

@@ -54,7 +54,14 @@ from ww_bayes.data.schema import (
     month_column,
 )
 from ww_bayes.estimands import contrast_pp, level_rates
-from ww_bayes.kinds.blocks import ARMS_WITH, cell_index, cell_likelihood, class_weights, observed_levels
+from ww_bayes.kinds.blocks import (
+    ARMS_WITH,
+    cell_index,
+    cell_likelihood,
+    class_weights,
+    observed_levels,
+    sparseness_flags,
+)
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
@@ -291,13 +298,17 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
     return model
 
 
-def trajectory_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float) -> xr.Dataset:
+def trajectory_effects(
+    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, trials: xr.DataArray | None = None
+) -> xr.Dataset:
     """The ``trajectory`` group from posterior rates (chain, draw, outcome, arm, *groups, month).
 
     - ``effect_pp_<level>``: pp effect per month, per contrast (level ``overall`` or ``by_<factor>``);
     - ``prob_positive_<level>``, ``prob_beyond_smallest_<level>``: per month;
     - ``extra_employed_months_<level>`` and ``ww_months_avoided_<level>``: cumulative effects per
-      participant over months 1..``horizon``, in months (sum of the monthly effects / 100).
+      participant over months 1..``horizon``, in months (sum of the monthly effects / 100);
+    - with ``trials`` (persons per arm and group cell), the sparseness flags of
+      :func:`ww_bayes.kinds.blocks.sparseness_flags` (``effect_pp_identified_overall`` per month).
     """
     rate = rate.assign_coords(month=rate["month"].astype(int))
     rates = level_rates(rate, weights)
@@ -318,6 +329,8 @@ def trajectory_effects(rate: xr.DataArray, weights: xr.DataArray, smallest_effec
             cumulative = monthly.cumsum("month").rename(month="horizon")
             cumulative.attrs["units"] = "months per participant"
             out[f"{name}_{level}"] = cumulative.transpose(*SAMPLE_DIMS, "contrast", ...)
+    if trials is not None:
+        out.update(sparseness_flags(rate, weights, trials))
     out.attrs.update(
         {
             "effect_units": "percentage points (pp) per month, probability scale",
@@ -572,7 +585,7 @@ class TrajectoryKind(ModelKind):
         return build_trajectory_model(spec, data, for_sampling)
 
     def derive(self, spec, data, posterior):
-        return trajectory_effects(posterior["rate"], data.weights, spec.smallest_effect_pp)
+        return trajectory_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_trials())
 
     def summary(self, derived, interval_kind, interval_prob):
         return trajectory_summary(derived, interval_kind, interval_prob)

@@ -22,7 +22,7 @@ from ww_bayes import __version__
 from ww_bayes.data.io import atomic_write
 from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
 from ww_bayes.report.sections import sections
-from ww_bayes.results import collect
+from ww_bayes.results import RunFiles, collect
 from ww_bayes.viz import draw
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -69,12 +69,13 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def build_report(results_dir: str | os.PathLike) -> str:
-    """The report of the run in ``results_dir`` as one HTML string (figures embedded)."""
+def build_report(results_dir: str | os.PathLike, run: RunFiles | None = None) -> str:
+    """The report of the run in ``results_dir`` as one HTML string (figures embedded); ``run``: its files,
+    when already read (:func:`ww_bayes.results.collect`). Unreadable files are listed, not fatal."""
     folder = Path(results_dir)
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
-    run = collect(folder)
+    run = run if run is not None else collect(folder)
     if not (run.fits or run.cost_effectiveness):
         raise ReportError(
             f"{folder}: no ww_bayes fits or cost-effectiveness results (*.nc) to report on; "
@@ -94,9 +95,9 @@ def build_report(results_dir: str | os.PathLike) -> str:
     )
 
 
-def write_report(results_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+def write_report(results_dir: str | os.PathLike, out: str | os.PathLike, run: RunFiles | None = None) -> Path:
     """Build the report of ``results_dir`` and write it to ``out`` atomically."""
-    page = build_report(results_dir)
+    page = build_report(results_dir, run)
     return atomic_write(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
 
 

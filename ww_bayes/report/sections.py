@@ -63,6 +63,8 @@ def files_section(run: RunFiles) -> list[Block]:
     if len({str(t.attrs.get("data_sha256")) for t in run.fits.values()}) > 1:
         blocks.append(Paragraph("The fits were made on different data files (their SHA-256 differ): read the "
                                 "sections side by side with care.", "flag"))  # fmt: skip
+    for path, reason in run.skipped.items():
+        blocks.append(Paragraph(f"Skipped {path.name}: {reason}", "flag"))
     if run.other:
         names = ", ".join(p.name for p in run.other)
         blocks.append(Paragraph(f"Not ww_bayes outputs (or not readable by this version), left out: {names}",
