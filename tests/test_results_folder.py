@@ -22,7 +22,6 @@ from ww_bayes.results import (
     fresh_summary,
     load_fit,
     save_fit_and_summary,
-    store_group,
     summarise,
     summary_path,
 )

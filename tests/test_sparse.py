@@ -21,7 +21,12 @@ from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.estimands import pooling_only
 from ww_bayes.inference import fit
 from ww_bayes.kinds import kind_of, load_spec
-from ww_bayes.kinds.trajectory import prepare_trajectory_data, trajectory_effects
+from ww_bayes.kinds.trajectory import (
+    pooling_only_lines,
+    prepare_trajectory_data,
+    trajectory_effects,
+    trajectory_summary,
+)
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -160,7 +165,16 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     coords = {d: data.levels[d] for d in data.levels} | {"arm": list(ARMS)}
     coords["month"] = [int(m) for m in data.levels["month"]]
     rate = xr.DataArray(rng.uniform(0.05, 0.95, [sizes[d] for d in dims]), dims=dims, coords=coords)
-    group = trajectory_effects(rate, weights, spec.smallest_effect_pp)
+    group = trajectory_effects(rate, weights, spec.smallest_effect_pp, data.arm_trials())
+    flagged = group["pooling_only_by_werkverkenner"].sel(werkverkenner="75-100")
+    assert flagged.values.tolist() == [False, True, True]  # no control_none in class 75-100
+    table = trajectory_summary(group)
+    flagged_rows = table[table["pooling_only"].astype(bool)]
+    assert set(flagged_rows.loc[flagged_rows["estimand"] == "effect_pp", "group"]) == {"75-100"}
+    cumulative = flagged_rows[flagged_rows["estimand"] == "extra_employed_months"]
+    assert set(cumulative["group"]) == {"75-100"} | set(sparse_regions(sparse).values())
+    lines = pooling_only_lines(table)
+    assert "POOLING ONLY: enforcement_vs_none by_werkverkenner 75-100" in "\n".join(lines)
     w = weights / weights.sum()
     overall = (rate * w).sum(list(weights.dims))
     expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))

@@ -431,6 +431,7 @@ class CellsKind(ModelKind):
         effects = summary[summary["estimand"] == "effect_pp"]
         columns = ["contrast", "level", "group", "mean", f"{label}_lb", f"{label}_ub", "prob_positive",
                    "prob_beyond_smallest"]  # fmt: skip
+        columns += ["pooling_only"] if "pooling_only" in effects else []
         blocks: list[Block] = [
             Heading(f"{tree.attrs.get('model_name', name)}: {tree.attrs.get('outcome')}"),
             Paragraph(
@@ -439,6 +440,7 @@ class CellsKind(ModelKind):
             ),
             Table(effects[effects["level"].isin(["overall", "by_werkverkenner"])][columns]),
         ]
+        blocks += [Paragraph(line.strip(), "flag") for line in sparseness_lines(summary, label)]
         regions = effects[effects["level"] == "by_region"][columns]
         if len(regions):
             blocks.append(Table(regions, collapsed=f"Effects by region ({len(regions)} rows)"))

@@ -365,6 +365,24 @@ def trajectory_summary(
     return table[ordered + [c for c in table.columns if c not in ordered]]
 
 
+def pooling_only_lines(summary: pd.DataFrame) -> list[str]:
+    """Which class curves a sparse design leaves to pooling (no persons in one arm of a contrast), and the
+    share of the cohort in such cells; empty for a full design."""
+    if "pooling_only" not in summary:
+        return []
+    rows = summary[(summary["estimand"] == "effect_pp") & summary["pooling_only"].astype(bool)]
+    flagged = rows[rows["level"] != "overall"][["contrast", "level", "group"]].drop_duplicates()
+    lines = [f"POOLING ONLY: {row.contrast} {row.level} {row.group} (no persons in one of its arms: "
+             "the curve comes from the other levels through pooling)"
+             for row in flagged.itertuples()]  # fmt: skip
+    shares = summary[(summary["estimand"] == "effect_pp") & (summary["level"] == "overall")]
+    shares = shares.groupby("contrast", sort=False)["pooling_only_share"].first()
+    lines += [f"  note: {share:.1%} of the cohort behind the overall {contrast} curves is in pooling-only "
+              "cells; effect_pp_identified in the summary is the curve over identified cells only"
+              for contrast, share in shares.items() if share > 0]  # fmt: skip
+    return lines
+
+
 def truth_table(trajectory: xr.Dataset, truth: xr.DataTree) -> pd.DataFrame:
     """The simulator's monthly truth (generating pp) of ``effect_pp`` overall and by class, in the summary
     table's long shape (column ``truth``), for the months and outcomes of the fit."""
@@ -600,6 +618,7 @@ class TrajectoryKind(ModelKind):
             f"{tree.attrs['model_name']}: overall effects, posterior mean [{interval_text(kind, prob)}]; "
             "pp in the month, cumulative in months per participant",
             overall_paths_text(summary, label),
+            *pooling_only_lines(summary),
         ]
         if coverage is not None:
             pooled = float(coverage.loc[coverage["level"] == "overall", "covered"].mean())

@@ -74,6 +74,7 @@ def forest_plot(
                 fmt="s", color=POOLED_COLOUR, ms=3, lw=1.5,
                 label=f"partially pooled: posterior mean, {label[:3].upper()} {label[3:]}%",
             )  # fmt: skip
+            _mark_pooling_only(ax, data, "posterior_mean", offset=-0.15)
             if len(overall):
                 ax.axvline(float(overall["posterior_mean"].iloc[0]), color=POOLED_COLOUR, ls="--", lw=0.8)
             _subgroup_axis(ax, data, f"{contrast}\n{level}", bottom=row == len(levels) - 1)
@@ -82,10 +83,29 @@ def forest_plot(
     return _finish_subgroup_figure(fig, axes, title)
 
 
+POOLING_ONLY_COLOUR = "#d62728"
+POOLING_ONLY_LABEL = "POOLING ONLY: no persons in one of the arms"
+
+
+def _mark_pooling_only(ax, data: pd.DataFrame, estimate: str, offset: float = 0.0) -> None:
+    """Ring the estimates of levels informed only by pooling (a sparse design's empty arms)."""
+    if "pooling_only" not in data:
+        return
+    flagged = data["pooling_only"].fillna(False).astype(bool).to_numpy()
+    if flagged.any():
+        rows = [row + offset for row in range(len(data)) if flagged[row]]
+        ax.scatter(data.loc[flagged, estimate].to_numpy(float), rows, s=70, facecolors="none", zorder=5,
+                   edgecolors=POOLING_ONLY_COLOUR, linewidths=1.2, label=POOLING_ONLY_LABEL)  # fmt: skip
+
+
 def _subgroup_axis(ax, data: pd.DataFrame, title: str, bottom: bool) -> None:
-    """Zero line, one labelled row per subgroup (first at the top), title; x label on the bottom row."""
+    """Zero line, one labelled row per subgroup (first at the top; a pooling-only level says so), title;
+    x label on the bottom row."""
     ax.axvline(0, color="black", lw=0.5)
-    ax.set_yticks(list(range(len(data))), data["group"].tolist(), fontsize=7)
+    labels = data["group"].astype(str)
+    if "pooling_only" in data:
+        labels = labels.where(~data["pooling_only"].fillna(False).astype(bool), labels + " (pooling only)")
+    ax.set_yticks(list(range(len(data))), labels.tolist(), fontsize=7)
     ax.invert_yaxis()
     ax.set_title(title, fontsize=8)
     if bottom:
@@ -93,8 +113,12 @@ def _subgroup_axis(ax, data: pd.DataFrame, title: str, bottom: bool) -> None:
 
 
 def _finish_subgroup_figure(fig: Figure, axes, title: str) -> Figure:
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2, frameon=False)
+    entries = {}
+    for ax in [ax for row in axes for ax in row]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    handles, labels = list(entries.values()), list(entries)
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(len(labels), 3), frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the legend below the panels
     return fig
@@ -121,6 +145,7 @@ def effects_plot(summary: pd.DataFrame, interval_label: str = "eti90", title: st
             data = forest_data(rows, contrast, level)
             _interval_bars(ax, data, "mean", interval_label, offset=0.0, fmt="s", color=POOLED_COLOUR, ms=3,
                            lw=1.5, label=f"posterior mean, {kind} {prob}%")  # fmt: skip
+            _mark_pooling_only(ax, data, "mean")
             if len(overall):
                 ax.axvline(float(overall["mean"].iloc[0]), color=POOLED_COLOUR, ls="--", lw=0.8,
                            label="overall effect")  # fmt: skip
