@@ -78,7 +78,13 @@ def test_bad_files_are_one_line_errors(cohort_file, tmp_path, capsys):
     write_datatree(xr.DataTree(xr.Dataset({"a": ("x", [1.0])})), truth)
     corrupt = tmp_path / "corrupt.nc"
     corrupt.write_bytes(b"\x89HDF\r\n but not really" * 10)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("person_id,arm,region\n1,service,Frysl\u00e2n\n".encode("latin-1"))
+    empty = tmp_path / "empty.csv"
+    empty.touch()
     cases = [
+        (["validate", str(latin)], f"{latin}: not UTF-8 text (it holds byte 0xe2"),
+        (["validate", str(empty)], f"{empty}: cannot be read as CSV: No columns to parse"),
         (["fit", str(binary), "--data", str(cohort_file), "--out", f"{tmp_path}/x.nc"],
          f"{binary}: not a text file (byte 0x80 at position 0 is not UTF-8)"),
         (["fit", str(garbled), "--data", str(cohort_file), "--out", f"{tmp_path}/x.nc"],

@@ -42,6 +42,11 @@ def read_cohort_table(path: str | os.PathLike) -> pd.DataFrame:
             return pd.read_csv(path, dtype={"region": str, "inflow_month": str}, low_memory=False,
                                **csv_dialect(path))  # fmt: skip
         return pd.read_parquet(path)
+    except UnicodeDecodeError as error:
+        raise CohortFileError(
+            f"{path}: not UTF-8 text (it holds byte {error.object[error.start]:#04x}, e.g. a Windows-1252 "
+            "accent); save the CSV as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')"
+        ) from None
     except Exception as error:  # pyarrow and the CSV parser raise many types
         raise CohortFileError(f"{path}: cannot be read as {kind}: {error}") from error
 
