@@ -16,6 +16,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from ww_bayes.cea import analyse, load_assumptions  # noqa: E402
 from ww_bayes.compare import compare, itt  # noqa: E402
 from ww_bayes.data.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
+from ww_bayes.data.design import DesignError, design_warnings  # noqa: E402
 from ww_bayes.data.io import load_cohort, write_cohort  # noqa: E402
 from ww_bayes.data.schema import SchemaError, validate  # noqa: E402
 from ww_bayes.data.simulate import Calibration, simulate_cohort, truth_path  # noqa: E402
@@ -39,6 +40,8 @@ load = load_fit
 save = save_fit
 
 __all__ = [
+    "DesignError",
+    "design_warnings",
     "KINDS",
     "CellTable",
     "Calibration",
