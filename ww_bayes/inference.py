@@ -36,7 +36,7 @@ from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
 from ww_bayes.kinds.protocol import ModelData, ModelKind
-from ww_bayes.vocabulary import Log, say
+from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
 #: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's default mode
 #: (numba in PyTensor 3, cached on disk in ~/.pytensor: measured, the C backend ("CVM") is no faster once
@@ -279,6 +279,9 @@ def check_convergence(
     ess_checked = set(kind.effect_parameters(posterior)) | {f"{derived}/{v}" for v in sampled[derived]}
     rows = []
     for group, names in sampled.items():
+        # a variable constant over all draws (e.g. the deviations of a factor with one level) has no
+        # R-hat or ESS (NaN): nothing to mix, so nothing to flag
+        names = [n for n in names if bool((tree[group].ds[n].std(SAMPLE_DIMS) > 0).any())]
         ds = tree[group].ds[names]
         rhat, bulk, tail = azs.rhat(ds), azs.ess(ds, method="bulk"), azs.ess(ds, method="tail")
         mcse = azs.mcse(ds, method="mean")

@@ -39,7 +39,6 @@ from tqdm.auto import tqdm
 
 from ww_bayes import __version__
 from ww_bayes.data import published
-from ww_bayes.estimands import contrast_pp, level_rates
 from ww_bayes.data.schema import (
     ARM_SHARES,
     ARMS,
@@ -54,6 +53,7 @@ from ww_bayes.data.schema import (
     WERKVERKENNER_CLASSES,
     month_column,
 )
+from ww_bayes.estimands import contrast_pp, level_rates
 
 # Rough relative sizes of the 35 labour-market regions (assumption: proportional to their WW inflow,
 # rounded; the large urban regions are largest).
