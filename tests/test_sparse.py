@@ -27,6 +27,7 @@ from ww_bayes.kinds.trajectory import (
     trajectory_effects,
     trajectory_summary,
 )
+from ww_bayes.viz import trajectory_plot
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -162,6 +163,12 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     assert set(cumulative["group"]) == {"75-100"} | set(sparse_regions(sparse).values())
     lines = pooling_only_lines(table)
     assert "POOLING ONLY: enforcement_vs_none by_werkverkenner 75-100" in "\n".join(lines)
+    figure = trajectory_plot(table)
+    dashed = {
+        line.get_label() for ax in figure.axes for line in ax.get_lines() if line.get_linestyle() == "--"
+    }
+    assert dashed == {"class 75-100 (POOLING ONLY: dashed)"}
+    assert "class 75-100 (POOLING ONLY: dashed)" in [t.get_text() for t in figure.legends[0].get_texts()]
     w = weights / weights.sum()
     overall = (rate * w).sum(list(weights.dims))
     expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))

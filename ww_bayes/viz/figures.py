@@ -173,7 +173,8 @@ def trajectory_plot(
 ) -> Figure:
     """Effect paths over months: one panel per outcome (rows) and contrast (columns); the overall effect
     with its credible band, each Werkverkenner class as a line with a light band, and the simulator's
-    overall truth as a dotted line when ``truth`` (outcome, contrast, month, truth) is given.
+    overall truth as a dotted line when ``truth`` (outcome, contrast, month, truth) is given. A class curve
+    informed only by pooling (no persons in one arm of the contrast) is dashed and says so in the legend.
 
     ``summary`` is :func:`ww_bayes.kinds.trajectory.trajectory_summary` output.
     """
@@ -192,7 +193,9 @@ def trajectory_plot(
                 data = trajectory_data(summary, outcome, contrast, group)
                 ax.fill_between(data["month"], data[f"{interval_label}_lb"], data[f"{interval_label}_ub"],
                                 color=colour, alpha=0.08, lw=0)  # fmt: skip
-                ax.plot(data["month"], data["mean"], color=colour, lw=1, label=f"class {group}")
+                flagged = "pooling_only" in data and bool(data["pooling_only"].astype(bool).any())
+                ax.plot(data["month"], data["mean"], color=colour, lw=1, ls="--" if flagged else "-",
+                        label=f"class {group}" + (" (POOLING ONLY: dashed)" if flagged else ""))  # fmt: skip
             data = trajectory_data(summary, outcome, contrast)
             band = f"overall, {kind} {prob}% band"
             ax.fill_between(data["month"], data[f"{interval_label}_lb"], data[f"{interval_label}_ub"],
@@ -209,8 +212,11 @@ def trajectory_plot(
                 ax.set_xlabel("months since WW inflow")
             if column == 0:
                 ax.set_ylabel("effect (percentage points)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
+    entries = {}
+    for ax in [ax for row in axes for ax in row]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.suptitle("Effects month by month, overall and by Werkverkenner class")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
