@@ -22,6 +22,7 @@ from ww_bayes.results import (
     fresh_summary,
     load_fit,
     save_fit_and_summary,
+    store_group,
     summarise,
     summary_path,
 )
@@ -155,12 +156,26 @@ def test_concurrent_writers_lose_no_update(fit_file):
     assert not list(fit_file.parent.glob("*.tmp"))
 
 
-def test_without_the_lock_an_update_is_lost(fit_file):
-    """The race the lock prevents, shown in one process: two read-change-write cycles interleaved."""
-    first = load_fit(fit_file, warn=False)
-    second = load_fit(fit_file, warn=False)
-    first["from_first"] = xr.DataTree(xr.Dataset({"v": 1.0}))
-    second["from_second"] = xr.DataTree(xr.Dataset({"v": 2.0}))
-    for tree in (first, second):
-        atomic_write(fit_file, lambda tmp, tree=tree: tree.to_netcdf(tmp, engine="h5netcdf"))
-    assert "from_first" not in xr.load_datatree(fit_file).children  # lost: store_group holds the lock
+def test_store_group_waits_for_the_folder_lock(fit_file, monkeypatch):
+    """store_group reads, changes and writes under the folder's lock: while another process holds it,
+    store_group waits (here: times out) and leaves the file as it was (without the lock it would read
+    the file another writer is about to replace, and one of the two updates would be lost)."""
+    before = file_sha256(fit_file)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from ww_bayes.data.io import folder_lock
+            with folder_lock({str(fit_file.parent)!r}):
+                open({str(fit_file.parent / "held")!r}, "w").close()
+                time.sleep(120)
+            """)]
+    )  # fmt: skip
+    try:
+        wait_for(fit_file.parent / "held", holder)
+        monkeypatch.setattr("ww_bayes.data.io.LOCK_TIMEOUT", 0.5)
+        with pytest.raises(LockTimeout, match="another ww_bayes process"):
+            store_group(fit_file, "late", xr.Dataset({"v": 1.0}))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert file_sha256(fit_file) == before

@@ -101,10 +101,12 @@ class LockTimeout(TimeoutError):
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike, timeout: float = LOCK_TIMEOUT) -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike, timeout: float | None = None) -> Iterator[Path]:
     """Hold the folder's lock (``<folder>/.ww_bayes.lock``, the ``filelock`` package): one writer at a
     time, across processes; re-entrant within a process. On taking it, temp files a killed run left
-    behind (``.<name>.<random>.tmp``; every write happens under the lock, so none is in use) are removed."""
+    behind (``.<name>.<random>.tmp``; every write happens under the lock, so none is in use) are removed.
+    ``timeout``: seconds to wait (default :data:`LOCK_TIMEOUT`)."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     key = folder.resolve()
