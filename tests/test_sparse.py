@@ -102,7 +102,7 @@ def sparse_fit(full_cohort):
     """The sparse regional extract of the calibrated cohort, fit with the shipped job spec on short chains."""
     sparse = regional_extract(full_cohort.data)
     spec = load_spec(MODELS / "job_finding_12m.toml").with_sampler(chains=2, draws=300, tune=400, seed=5)
-    return sparse, fit(spec, sparse, progress=False, log=None)
+    return sparse, fit(spec.with_output(keep=("rate",)), sparse, progress=False, log=None)
 
 
 def test_sparse_cohort_gives_the_hand_weighted_effects(sparse_fit):
@@ -115,7 +115,8 @@ def test_sparse_cohort_gives_the_hand_weighted_effects(sparse_fit):
         got = effects[f"effect_pp_{level}"]
         got = got.transpose("chain", "draw", *[d for d in got.dims if d not in ("chain", "draw", "contrast")],
                             "contrast")  # fmt: skip
-        np.testing.assert_allclose(got.values, values, rtol=1e-9, atol=1e-9)
+        # the file stores the rates in float32 (the effects were made from float64 ones): 1e-4 pp
+        np.testing.assert_allclose(got.values, values, rtol=0, atol=1e-4)
     # the stored weights: 0 for the empty pairs (constant_data's class/region coords label cells, so the
     # grid is addressed by the posterior's level order)
     levels = tree["posterior"].ds
@@ -214,7 +215,7 @@ def test_pooling_only_levels_are_flagged_with_the_share_and_the_identified_effec
         kept = weights.where(~flagged, 0)
         expected = hand_effects(rate, kept)["overall"][..., list(CONTRASTS).index(name)]
         got = effects["effect_pp_identified_overall"].sel(contrast=name).transpose("chain", "draw").values
-        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
     assert float(effects["pooling_only_share_overall"].sel(contrast="enforcement_vs_none")) > 0.1
 
 

@@ -104,13 +104,19 @@ class Phases:
 _COMPILED: dict[str, tuple] = {}
 
 
+def spec_structure(spec) -> str:
+    """The spec's settings the model depends on (not the sampler, thresholds, names or output), as JSON:
+    stored in each fit (attr ``spec_structure``) so a model rebuilt from the file is checked to be the one
+    fitted."""
+    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in NOT_STRUCTURE}
+    return json.dumps({"kind": spec.kind, **structure}, sort_keys=True)
+
+
 def _structure_key(spec, data: ModelData) -> str:
     """What a compiled model depends on: everything but the data values and the sampler settings."""
-    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in NOT_STRUCTURE}
     return json.dumps(
         {
-            "kind": spec.kind,
-            "spec": structure,
+            "spec": spec_structure(spec),
             "levels": data.levels,
             "n_cells": data.n_cells,
             "likelihood": data.likelihood,
@@ -217,6 +223,18 @@ def _observed(data: ModelData) -> tuple[xr.Dataset, xr.Dataset]:
     return observed, constant
 
 
+def predictive_counts(cell_rate: xr.DataArray, trials: xr.DataArray, seed: int) -> xr.Dataset:
+    """Posterior predictive counts ``y`` (and rates ``y_rate``) per cell: one Binomial(trials, rate) draw
+    for each posterior draw of the cell rates, all draws at once."""
+    rng = np.random.default_rng(seed)
+    cell_rate = cell_rate.transpose(..., "cell")  # trials broadcast along the last axis
+    drawn = rng.binomial(trials.values, cell_rate.values.astype("float64"))
+    predictive = xr.Dataset({"y": (cell_rate.dims, drawn)}, coords={d: cell_rate[d] for d in cell_rate.dims})
+    predictive["y_rate"] = predictive["y"] / trials
+    predictive["y_rate"].attrs["description"] = "predicted cell rate: successes / trials"
+    return predictive
+
+
 def _predictive(
     model: pm.Model, cell_rate: xr.DataArray, data: ModelData, seed: int
 ) -> dict[str, xr.Dataset]:
@@ -224,14 +242,7 @@ def _predictive(
     sampler loops over draws: 5 s instead of 0.3 s for 8,000 draws of 525 cells); the prior and its
     predictive from PyMC."""
     trials = xr.DataArray(data.cells["trials"].to_numpy(), dims="cell")
-    rng = np.random.default_rng(seed)
-    cell_rate = cell_rate.transpose(..., "cell")  # trials broadcast along the last axis
-    drawn = rng.binomial(trials.values, cell_rate.values)
-    posterior_predictive = xr.Dataset(
-        {"y": (cell_rate.dims, drawn)}, coords={d: cell_rate[d] for d in cell_rate.dims}
-    )
-    posterior_predictive["y_rate"] = posterior_predictive["y"] / trials
-    posterior_predictive["y_rate"].attrs["description"] = "predicted cell rate: successes / trials"
+    posterior_predictive = predictive_counts(cell_rate, trials, seed)
     prior = pm.sample_prior_predictive(
         draws=PRIOR_DRAWS, model=model, random_seed=seed + 1, compile_kwargs=POSTPROCESS_COMPILE
     )
@@ -372,6 +383,7 @@ def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, st
         "outcome": spec.outcome,
         "spec_source": spec.source,
         "spec_text": spec.text,
+        "spec_structure": spec_structure(spec),
         "data_sha256": sha256,
         "data_sha256_of": sha_of,
         "n_persons": data.n_persons,
@@ -485,6 +497,8 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
     with phases("convergence"):
         convergence = check_convergence(tree, spec.convergence, kind)
     tree["diagnostics"] = xr.DataTree(convergence.table)
+    with phases("store"):
+        tree = stored(tree, spec.output, kind)
     tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"
     tree.attrs["convergence_report"] = convergence.report()
@@ -497,6 +511,64 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         warnings.warn(f"{spec.name} did not converge: {'; '.join(convergence.problems)}", ConvergenceWarning,
                       stacklevel=3)  # fmt: skip
     return tree
+
+
+# --- what a fit file stores ------------------------------------------------------------------------------
+
+#: Groups whose draws are the sampler's (thinned together to the stored draws).
+DRAW_GROUPS = ("posterior", "sample_stats", "log_likelihood", "posterior_predictive")
+#: Groups stored in float32 (draws of model parameters, cell rates and pointwise log-likelihood: float32's
+#: 7 significant digits are far below their Monte Carlo error); the derived group's estimands (effects in
+#: pp, cumulative months, ...) stay float64, counts become int32.
+FLOAT32_GROUPS = ("posterior", "log_likelihood", "posterior_predictive", "prior", "prior_predictive")
+
+
+def thinning(draws: int, stored_draws: int) -> int:
+    """Keep every k-th draw so that at most ``stored_draws`` per chain remain (0: keep all)."""
+    return 1 if stored_draws in (0, None) or draws <= stored_draws else -(-draws // stored_draws)
+
+
+def stored(tree: xr.DataTree, output, kind: ModelKind) -> xr.DataTree:
+    """The fit as its file stores it (``[output]`` of the spec): draws thinned evenly to at most
+    ``output.draws`` per chain (the convergence gate has seen all of them), the optional heavy groups
+    (:data:`ww_bayes.kinds.common.OPTIONAL_GROUPS`; ``rate``: the kind's cell deterministics) only when kept,
+    float32 for parameter and per-cell draws, int32 for counts. Attrs ``sampled_draws``, ``thinned_by``,
+    ``stored_draws``, ``kept_groups`` say what was done."""
+    draws = tree["posterior"].ds.sizes["draw"]
+    thin = thinning(draws, output.draws)
+    keep = set(output.keep)
+    result = xr.DataTree()
+    for name, node in tree.children.items():
+        if name in ("log_likelihood", "posterior_predictive") and name not in keep:
+            continue
+        ds = node.to_dataset()
+        if name == "posterior" and "rate" not in keep:
+            ds = ds.drop_vars(list(kind.cell_deterministics), errors="ignore")
+            used = {d for v in ds.data_vars.values() for d in v.dims}
+            ds = ds.drop_vars([d for d in ds.dims if d not in used and d in ds.coords])
+        if name in (*DRAW_GROUPS, kind.derived_group) and ds.sizes.get("draw") == draws and thin > 1:
+            ds = ds.isel(draw=slice(None, None, thin))
+        if name in FLOAT32_GROUPS:
+            ds = ds.map(_narrow, keep_attrs=True)
+        result[name] = xr.DataTree(ds)
+    result.attrs.update(tree.attrs)
+    result.attrs.update(
+        {
+            "sampled_draws": draws,
+            "thinned_by": thin,
+            "stored_draws": result["posterior"].ds.sizes["draw"],
+            "kept_groups": json.dumps(sorted(keep)),
+        }
+    )
+    return result
+
+
+def _narrow(values: xr.DataArray) -> xr.DataArray:
+    if np.issubdtype(values.dtype, np.floating):
+        return values.astype("float32")
+    if np.issubdtype(values.dtype, np.integer) and values.dtype.itemsize > 4:
+        return values.astype("int32")
+    return values
 
 
 def is_converged(tree: xr.DataTree) -> bool:

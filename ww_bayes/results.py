@@ -24,6 +24,7 @@ from ww_bayes.data.io import (
     file_sha256,
     folder_lock,
     load_datatree,
+    to_netcdf,
     write_datatree,
 )
 from ww_bayes.data.simulate import truth_path
@@ -70,7 +71,7 @@ def save_fit_and_summary(tree: xr.DataTree, path: str | os.PathLike, table: pd.D
     the two renames, a fit replaced by hand) is recognised and :func:`fresh_summary` makes it again."""
     csv = summary_path(path)
     with atomic_paths(path, csv) as (tmp_fit, tmp_csv):
-        tree.to_netcdf(tmp_fit, engine="h5netcdf")
+        to_netcdf(tree, tmp_fit)
         table.assign(**{FIT_SHA_COLUMN: file_sha256(tmp_fit)}).to_csv(tmp_csv, index=False)
     return [Path(path), csv]
 

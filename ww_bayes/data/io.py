@@ -190,9 +190,42 @@ def write_cohort(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+#: zlib level of NetCDF variables (4: measured, level 9 saves < 2% more and writes 3x slower).
+COMPRESSION_LEVEL = 4
+#: Bytes per HDF5 chunk of a draws array (chunked along draws: one chain, a block of draws, whole cells).
+CHUNK_BYTES = 1 << 20
+
+
+def netcdf_encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:
+    """h5netcdf encodings for every numeric variable of ``tree``: zlib with the byte shuffle filter, draws
+    arrays chunked along ``draw`` (one chain per chunk, about :data:`CHUNK_BYTES`), so a reader taking some
+    draws or some chains decompresses only those. Plain ``xr.load_datatree`` reads the result."""
+    encoding: dict[str, dict[str, dict]] = {}
+    for node in tree.subtree:
+        variables = {}
+        for name, values in node.ds.variables.items():
+            if values.dtype.kind not in "fiub" or values.ndim == 0 or name in node.ds.dims:
+                continue
+            settings = {"zlib": True, "complevel": COMPRESSION_LEVEL, "shuffle": True}
+            if "draw" in values.dims:
+                other = values.dtype.itemsize * max(1, values.size // values.sizes["draw"])
+                block = max(1, min(values.sizes["draw"], CHUNK_BYTES // other))
+                sizes = {"chain": 1, "draw": block}
+                settings["chunksizes"] = tuple(sizes.get(d, n) for d, n in values.sizes.items())
+            variables[name] = settings
+        if variables:
+            encoding[node.path] = variables
+    return encoding
+
+
+def to_netcdf(tree: xr.DataTree, path: str | os.PathLike) -> None:
+    """Write ``tree`` to ``path`` (h5netcdf, compressed: :func:`netcdf_encoding`); not atomic."""
+    tree.to_netcdf(path, engine="h5netcdf", encoding=netcdf_encoding(tree))
+
+
 def write_datatree(tree: xr.DataTree, path: str | os.PathLike) -> Path:
-    """Write a DataTree to NetCDF (h5netcdf engine) atomically."""
-    return atomic_write(path, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
+    """Write a DataTree to NetCDF (h5netcdf engine, compressed) atomically."""
+    return atomic_write(path, lambda tmp: to_netcdf(tree, tmp))
 
 
 def load_datatree(path: str | os.PathLike) -> xr.DataTree:

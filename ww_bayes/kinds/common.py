@@ -23,10 +23,13 @@ SAMPLERS = ("nutpie", "pymc")
 ADAPTATIONS = ("diag", "low_rank")
 #: Top-level keys every kind accepts.
 COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling", "priors", "sampler",
-               "convergence", "summary", "kind"}  # fmt: skip
+               "convergence", "summary", "kind", "output"}  # fmt: skip
 #: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
 NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
-                 "interval_prob", "smallest_effect_pp")  # fmt: skip
+                 "interval_prob", "smallest_effect_pp", "output")  # fmt: skip
+#: Heavy per-cell groups a fit file leaves out unless asked (``[output] keep`` / ``--keep``); each can be
+#: recomputed from the fit and its cohort (:mod:`ww_bayes.recompute`).
+OPTIONAL_GROUPS = ("posterior_predictive", "log_likelihood", "rate")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,15 @@ class ConvergenceThresholds:
     max_treedepth_share: float = 0.01
 
 
+@dataclass(frozen=True)
+class OutputSettings:
+    """What a fit file stores (``[output]`` in the spec): at most ``draws`` draws per chain, thinned evenly
+    from the sampler's (0: all), and the optional heavy groups in ``keep`` (:data:`OPTIONAL_GROUPS`)."""
+
+    draws: int = 1000
+    keep: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class SpecCommon:
     """The fields and helpers every spec kind shares (keyword-only, so a kind's spec dataclass adds its own
@@ -66,6 +78,7 @@ class SpecCommon:
     smallest_effect_pp: float
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    output: OutputSettings = field(default_factory=OutputSettings)
     interval_kind: str = "eti"
     interval_prob: float = 0.9
     text: str = ""
@@ -74,6 +87,12 @@ class SpecCommon:
     def with_sampler(self, **settings):
         """A copy with some sampler settings replaced (e.g. short chains in tests)."""
         return dataclasses.replace(self, sampler=dataclasses.replace(self.sampler, **settings))
+
+    def with_output(self, **settings):
+        """A copy with some output settings replaced, checked (e.g. ``keep=("log_likelihood",)``)."""
+        output = dataclasses.replace(self.output, **settings)
+        check_output(output, "output")
+        return dataclasses.replace(self, output=output)
 
     @property
     def interval_label(self) -> str:
@@ -192,6 +211,31 @@ def _convergence(raw: dict) -> ConvergenceThresholds:
     )
 
 
+def check_output(output: OutputSettings, key: str = "output") -> None:
+    unknown = [g for g in output.keep if g not in OPTIONAL_GROUPS]
+    if unknown:
+        raise SpecError(
+            f"'{key}.keep': {', '.join(map(repr, unknown))} is not a group a fit can keep; choose from "
+            f"{', '.join(OPTIONAL_GROUPS)}"
+        )
+    if isinstance(output.draws, bool) or not isinstance(output.draws, int) or output.draws < 0:
+        raise SpecError(f"'{key}.draws' must be a whole number of at least 0 (0: all), got {output.draws!r}")
+
+
+def _output(raw: dict) -> OutputSettings:
+    output_raw = raw.get("output", {})
+    if not isinstance(output_raw, dict):
+        raise SpecError("'output' must be a table")
+    reject_unknown("output", output_raw, ("draws", "keep"))
+    keep = output_raw.get("keep", [])
+    if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+        raise SpecError(f"'output.keep' must be a list of group names, got {keep!r}")
+    draws = output_raw.get("draws", OutputSettings.draws)
+    output = OutputSettings(draws=draws, keep=tuple(dict.fromkeys(keep)))
+    check_output(output)
+    return output
+
+
 def common_settings(raw: dict, text: str, source: str, known: set[str], required: tuple[str, ...]) -> dict:
     """Check the top-level keys (``known``, ``required``) and parse the settings every spec kind shares,
     as keyword arguments of the kind's spec dataclass."""
@@ -215,6 +259,7 @@ def common_settings(raw: dict, text: str, source: str, known: set[str], required
         "smallest_effect_pp": number("smallest_effect_pp", raw["smallest_effect_pp"], low=0, open_low=True),
         "sampler": _sampler(raw),
         "convergence": _convergence(raw),
+        "output": _output(raw),
         "interval_kind": interval_kind,
         "interval_prob": float(interval_prob),
         "text": text,

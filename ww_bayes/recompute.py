@@ -1,0 +1,133 @@
+"""The heavy per-cell groups a lean fit file leaves out, recomputed from the fit and its cohort.
+
+A fit file stores the free parameters' draws; the pointwise log-likelihood, posterior predictive draws and
+cell rates (``[output] keep`` in the spec) follow from them and the cohort's cells. Each function rebuilds
+the fit's model from the spec stored in the file and the cohort (checked: its cells must be the fit's own),
+then computes the group for the stored draws, so ``azs.loo(with_groups(fit, cohort))`` and posterior
+predictive checks stay one call away::
+
+    fit = ww_bayes.load("results/job_finding_12m.nc")
+    full = ww_bayes.with_groups(fit, "data/cohort.parquet")
+    arviz_stats.loo(full)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from ww_bayes.data.io import load_cohort, typed_cohort
+from ww_bayes.inference import POSTPROCESS_COMPILE, predictive_counts, spec_structure
+from ww_bayes.kinds import kind_of
+from ww_bayes.kinds.blocks import CELL_RATE
+from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
+
+Cohort = pd.DataFrame | str | os.PathLike
+
+
+def model_spec(fit: xr.DataTree, spec=None):
+    """The spec the fit's model was made with: ``spec`` when given, else the text stored in the file;
+    :class:`ResultFileError` when it is not the model fitted (a spec changed in Python after loading, e.g.
+    ``dataclasses.replace(spec, groups=...)``, is not in the stored text: pass it as ``spec``)."""
+    spec = spec if spec is not None else spec_of(fit)
+    stored = fit.attrs.get("spec_structure")
+    if stored is not None and stored != spec_structure(spec):
+        raise ResultFileError(
+            "the fit's model differs from the spec given or stored as text (it was changed in Python before "
+            "fitting?); pass the spec the fit was made with: spec=..."
+        )
+    return spec
+
+
+def rebuilt_model(fit: xr.DataTree, cohort: Cohort, spec=None) -> pm.Model:
+    """The fit's model (the form that draws predictions and pointwise log-likelihood) on ``cohort``;
+    :class:`DataMismatchError` when the cohort is not the one the fit was made on (file SHA-256 where the
+    fit records one, and always: the cohort's cells must equal the fit's ``observed_data`` and trials);
+    ``spec``: see :func:`model_spec`."""
+    if isinstance(cohort, str | os.PathLike):
+        check_data(fit, cohort)
+        df = load_cohort(cohort)
+    else:
+        df = typed_cohort(cohort)
+    spec, kind = model_spec(fit, spec), kind_of(fit)
+    data = kind.prepare(spec, df, str(fit.attrs.get("likelihood", "binomial")))
+    stored_y = fit["observed_data"].ds["y"].values
+    stored_trials = fit["constant_data"].ds["trials"].values
+    same = (
+        len(stored_y) == data.n_cells
+        and np.array_equal(stored_y, data.cells["successes"].to_numpy())
+        and np.array_equal(stored_trials, data.cells["trials"].to_numpy())
+    )
+    if not same:
+        raise DataMismatchError(
+            f"the cohort given is not the one this fit was made on: its {data.n_cells:,} cells differ from "
+            f"the fit's {len(stored_y):,} (observed_data)"
+        )
+    return kind.build(spec, data)
+
+
+def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
+    names = [v.name for v in model.free_RVs]
+    return fit["posterior"].ds[names].astype("float64")
+
+
+def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
+    """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's success probability
+    (``cell_rate``) for the stored draws."""
+    model = rebuilt_model(fit, cohort, spec)
+    names = [*kind_of(fit).cell_deterministics, CELL_RATE]
+    return pm.compute_deterministics(
+        _free_posterior(fit, model), var_names=names, model=model, progressbar=False,
+        compile_kwargs=POSTPROCESS_COMPILE,
+    )  # fmt: skip
+
+
+def log_likelihood(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
+    """Pointwise log-likelihood ``y`` (chain, draw, cell) for the stored draws: what ``azs.loo`` reads."""
+    model = rebuilt_model(fit, cohort, spec)
+    tree = xr.DataTree.from_dict({"posterior": _free_posterior(fit, model)})
+    return pm.compute_log_likelihood(
+        tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=POSTPROCESS_COMPILE
+    )
+
+
+def posterior_predictive(fit: xr.DataTree, cohort: Cohort, seed: int | None = None, spec=None) -> xr.Dataset:
+    """Posterior predictive counts ``y`` and rates ``y_rate`` per cell, one draw per stored posterior draw
+    (seed: the fit's sampler seed unless given)."""
+    rates = cell_rates(fit, cohort, spec)[CELL_RATE]
+    trials = fit["constant_data"].ds["trials"].drop_vars(list(fit["constant_data"].ds.coords))
+    return predictive_counts(rates, trials, int(fit.attrs.get("seed", 0)) if seed is None else seed)
+
+
+def with_groups(
+    fit: xr.DataTree, cohort: Cohort, groups: tuple[str, ...] = OPTIONAL_GROUPS, spec=None
+) -> xr.DataTree:
+    """A copy of ``fit`` with the optional groups (``posterior_predictive``, ``log_likelihood``, ``rate``)
+    recomputed and added, as a fit made with ``keep`` would hold them (in float64)."""
+    unknown = [g for g in groups if g not in OPTIONAL_GROUPS]
+    if unknown:
+        raise ValueError(f"groups {unknown}: choose from {', '.join(OPTIONAL_GROUPS)}")
+    tree = fit.copy()
+    if "log_likelihood" in groups:
+        tree["log_likelihood"] = xr.DataTree(log_likelihood(fit, cohort, spec))
+    if "posterior_predictive" in groups:
+        tree["posterior_predictive"] = xr.DataTree(posterior_predictive(fit, cohort, spec=spec))
+    if "rate" in groups:
+        rates = cell_rates(fit, cohort, spec).drop_vars(CELL_RATE)
+        tree["posterior"] = xr.DataTree(tree["posterior"].to_dataset().assign(rates.data_vars))
+    return tree
+
+
+__all__ = [
+    "cell_rates",
+    "log_likelihood",
+    "model_spec",
+    "posterior_predictive",
+    "rebuilt_model",
+    "with_groups",
+]
