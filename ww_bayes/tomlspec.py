@@ -6,7 +6,28 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib import resources
 from pathlib import Path
+
+#: The specs and assumptions shipped with the package (``ww_bayes/models``: the repository's ``models/``).
+SHIPPED = "models"
+
+
+def shipped_names() -> list[str]:
+    """Names of the shipped TOML files (``job_finding_12m``, ..., ``cost_effectiveness``)."""
+    folder = resources.files("ww_bayes") / SHIPPED
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_input(name_or_path: str | os.PathLike) -> Path:
+    """A file path as given when it exists or names a folder or a ``.toml`` file; else a bare name of a
+    shipped file (``job_finding_12m``) resolved to the package's copy. An unknown name stays as given, so
+    the reader's "no such file" message names it."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    shipped = resources.files("ww_bayes") / SHIPPED / f"{path.name}.toml"
+    return Path(str(shipped)) if shipped.is_file() else path
 
 
 class SpecError(ValueError):
@@ -23,11 +44,12 @@ def read_toml(text: str, source: str = "<string>") -> dict:
 
 def read_text(path: str | os.PathLike, what: str) -> str:
     """The text of an input file; a :class:`SpecError` saying ``no such <what>`` when it is missing."""
-    path = Path(path)
+    path = resolve_input(path)
     if path.is_dir():
         raise SpecError(f"{path}: is a folder, not a {what} (a TOML file)")
     if not path.is_file():
-        raise SpecError(f"{path}: no such {what}")
+        hint = "" if path.suffix or len(path.parts) > 1 else f" (shipped: {', '.join(shipped_names())})"
+        raise SpecError(f"{path}: no such {what}{hint}")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

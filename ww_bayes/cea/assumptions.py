@@ -127,5 +127,6 @@ def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
 
 
 def load_assumptions(path: str | os.PathLike) -> Assumptions:
-    """Read and validate an assumptions file (``models/cost_effectiveness.toml``)."""
+    """Read and validate an assumptions file (``models/cost_effectiveness.toml``, or the shipped copy by its
+    name ``cost_effectiveness``)."""
     return parse_assumptions(read_text(path, "assumptions file"), source=str(path))

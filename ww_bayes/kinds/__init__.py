@@ -56,5 +56,6 @@ def parse_spec(text: str, source: str = "<string>"):
 
 
 def load_spec(path: str | os.PathLike):
-    """Read and validate a model specification file (``models/*.toml``)."""
+    """Read and validate a model specification: a TOML file, or the name of a shipped one
+    (``job_finding_12m``, ``ww_claim_12m``, ``trajectory_30m``: :func:`ww_bayes.tomlspec.resolve_input`)."""
     return parse_spec(read_text(path, "model specification"), source=str(path))
