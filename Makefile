@@ -8,8 +8,9 @@ CONSTRAINTS := constraints.txt
 DEMO_N    ?= 179840
 DEMO_SEED ?= 1
 DATA      := data/cohort.parquet
+WHEELHOUSE ?= wheelhouse
 
-.PHONY: demo test lint format lock bench clean strip-notebooks chromium
+.PHONY: demo test lint format lock bench clean strip-notebooks chromium wheelhouse
 
 $(VPY):
 	@py=$$(./scripts/find_python.sh) || exit 1; \
@@ -33,6 +34,8 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml \
 		--out results/
 	$(VENV)/bin/ww-bayes report results/ --out results/report.html
+	rm -rf release
+	$(VENV)/bin/ww-bayes release results/ --out release/
 
 # The report test renders the HTML report in Debian's headless chromium: installed here when missing.
 chromium:
@@ -59,11 +62,21 @@ lock: $(VPY)
 	$(VPY) -m pip install --quiet -e ".[dev]"
 	$(VPY) -m pip freeze --exclude-editable | grep -v '^-e' > $(CONSTRAINTS)
 
+# Every pinned runtime dependency as a wheel, with ww_bayes's own, in $(WHEELHOUSE)/: copy the folder into a
+# secure environment and install with no network: pip install --no-index --find-links wheelhouse ww-bayes
+wheelhouse: $(STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(VPY) -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
+	$(VPY) -m pip download --quiet --only-binary=:all: -c $(CONSTRAINTS) --dest $(WHEELHOUSE) \
+		$(WHEELHOUSE)/ww_bayes-*.whl
+	@echo "wheelhouse: $$(ls $(WHEELHOUSE) | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1) in $(WHEELHOUSE)/"
+
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_simulate.py
 	$(VPY) benchmarks/bench_fit.py
 	$(VPY) benchmarks/bench_convergence.py
 	$(VPY) benchmarks/bench_trajectory.py
+	$(VPY) benchmarks/bench_files.py
 
 clean:
-	rm -rf $(VENV) data results/*.nc results/*.csv results/*.png results/*.html
+	rm -rf $(VENV) data release wheelhouse results/*.nc results/*.csv results/*.png results/*.html

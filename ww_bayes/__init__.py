@@ -24,6 +24,12 @@ from ww_bayes.inference import ConvergenceWarning, fit  # noqa: E402
 from ww_bayes.kinds import KINDS, kind_of, load_spec, parse_spec, register  # noqa: E402
 from ww_bayes.kinds.cells import ModelSpec  # noqa: E402
 from ww_bayes.kinds.trajectory import TrajectorySpec  # noqa: E402
+from ww_bayes.recompute import (  # noqa: E402
+    cell_rates,
+    log_likelihood,
+    posterior_predictive,
+    with_groups,
+)
 from ww_bayes.results import (  # noqa: E402
     coverage,
     load_cea,
@@ -53,6 +59,7 @@ __all__ = [
     "__version__",
     "aggregate_cells",
     "analyse",
+    "cell_rates",
     "compare",
     "coverage",
     "fit",
@@ -64,8 +71,10 @@ __all__ = [
     "load_cohort",
     "load_fit",
     "load_spec",
+    "log_likelihood",
     "monthly_cells",
     "parse_spec",
+    "posterior_predictive",
     "register",
     "save",
     "save_fit",
@@ -75,5 +84,6 @@ __all__ = [
     "truth_of",
     "truth_path",
     "validate",
+    "with_groups",
     "write_cohort",
 ]

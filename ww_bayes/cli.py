@@ -13,6 +13,8 @@ from ww_bayes.compare import FrequentistError
 from ww_bayes.data.design import MIN_PER_ARM, DesignError
 from ww_bayes.data.io import CohortFileError, LockTimeout, interrupt_on_sigterm
 from ww_bayes.data.schema import SchemaError
+from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.release import MIN_COUNT, ReleaseError
 from ww_bayes.report import ReportError
 from ww_bayes.results import DataMismatchError, ResultFileError
 from ww_bayes.tomlspec import SpecError
@@ -24,13 +26,15 @@ from ww_bayes.workflow import (
     compare_to_files,
     describe_file,
     fit_to_file,
+    init_folder,
+    release_to_folder,
     report_to_file,
     simulate_to_file,
 )
 
 #: Mistakes a user can make: one line on the error stream, exit status 2.
 USER_ERRORS = (CohortFileError, SpecError, CommandError, ResultFileError, ReportError, FrequentistError,
-               CostEffectivenessError, DataMismatchError, DesignError, LockTimeout)  # fmt: skip
+               CostEffectivenessError, DataMismatchError, DesignError, LockTimeout, ReleaseError)  # fmt: skip
 
 
 def count(minimum: int):
@@ -60,8 +64,10 @@ def _fit(args: argparse.Namespace) -> Outcome:
     overrides = {
         k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None
     }
+    keep = OPTIONAL_GROUPS if args.keep and "all" in args.keep else args.keep
     return fit_to_file(args.spec, args.data, args.out, overrides=overrides, progress=not args.no_progress,
-                       allow_unconverged=args.allow_unconverged, min_per_arm=args.min_per_arm)  # fmt: skip
+                       allow_unconverged=args.allow_unconverged, min_per_arm=args.min_per_arm, keep=keep,
+                       keep_draws=args.keep_draws)  # fmt: skip
 
 
 def _compare(args: argparse.Namespace) -> Outcome:
@@ -76,6 +82,14 @@ def _cea(args: argparse.Namespace) -> Outcome:
 
 def _report(args: argparse.Namespace) -> Outcome:
     return report_to_file(args.results, args.out)
+
+
+def _release(args: argparse.Namespace) -> Outcome:
+    return release_to_folder(args.results, args.out, args.min_count)
+
+
+def _init(args: argparse.Namespace) -> Outcome:
+    return init_folder(args.folder, args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=_validate)
 
     fit = commands.add_parser("fit", help="fit a model spec (models/*.toml) and save the posterior NetCDF")
-    fit.add_argument("spec", help="model specification, e.g. models/job_finding_12m.toml")
+    fit.add_argument("spec", help="model specification: a TOML file (models/job_finding_12m.toml) or a "
+                     "shipped one by name (job_finding_12m, ww_claim_12m, trajectory_30m)")  # fmt: skip
     fit.add_argument("--data", required=True, help="cohort .parquet or .csv")
     fit.add_argument("--out", required=True, help="output NetCDF, e.g. results/job_finding_12m.nc")
     fit.add_argument(
@@ -118,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"override sampler.{name} of the spec")  # fmt: skip
     fit.add_argument("--min-per-arm", type=count(1), default=MIN_PER_ARM, help="warn about classes and "
                      f"regions with fewer persons in an arm (default {MIN_PER_ARM})")  # fmt: skip
+    fit.add_argument("--keep", nargs="+", choices=[*OPTIONAL_GROUPS, "all"], default=None, metavar="GROUP",
+                     help=f"also store these groups ({', '.join(OPTIONAL_GROUPS)}, or all); default: the "
+                     "spec's [output] keep")  # fmt: skip
+    fit.add_argument("--keep-draws", type=count(0), default=None, help="draws per chain the file stores, "
+                     "thinned evenly (0: all); default: the spec's [output] draws")  # fmt: skip
     fit.set_defaults(run=_fit)
 
     compare = commands.add_parser("compare", help="frequentist ITT estimates beside a fit's posterior: table "
@@ -138,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(CSV) and figures (PNG)")  # fmt: skip
     cea.add_argument("--fit", nargs="+", required=True,
                      help="a trajectory fit, or two 12-month fits (job finding and WW receipt)")  # fmt: skip
-    cea.add_argument("--assumptions", default="models/cost_effectiveness.toml", help="assumptions TOML")
+    cea.add_argument("--assumptions", default=None, help="assumptions TOML (default: models/"
+                     "cost_effectiveness.toml if it exists, else the shipped one)")  # fmt: skip
     cea.add_argument("--out", required=True, help="output folder, e.g. results/")
     cea.set_defaults(run=_cea)
 
@@ -147,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="results folder, e.g. results/")
     report.add_argument("--out", default=None, help="output HTML (default: <results>/report.html)")
     report.set_defaults(run=_report)
+
+    release = commands.add_parser("release", help="what may leave a secure environment: estimates, "
+                                  "summaries, figures, large groups' counts, disclosure report")  # fmt: skip
+    release.add_argument("results", help="results folder, e.g. results/")
+    release.add_argument("--out", required=True, help="a new or empty folder, e.g. release/")
+    release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
+                         f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
+    release.set_defaults(run=_release)
+
+    init = commands.add_parser("init", help="copy the shipped specs and notebooks into a working folder")
+    init.add_argument("folder", help="the working folder (made if missing)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.set_defaults(run=_init)
     return parser
 
 

@@ -13,6 +13,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import xarray as xr
@@ -22,10 +23,11 @@ from ww_bayes.compare import compare, fit_levels, format_comparison, frequentist
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
-from ww_bayes.data.io import load_cohort, write_cohort, write_datatree
+from ww_bayes.data.io import atomic_write, load_cohort, write_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import ConvergenceWarning, fit, is_converged
 from ww_bayes.kinds import KINDS, kind_of, load_spec
+from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
 from ww_bayes.results import (
     FREQUENTIST_GROUP,
@@ -162,10 +164,13 @@ def fit_to_file(
     allow_unconverged: bool = False,
     log: Log | None = print,
     min_per_arm: int = MIN_PER_ARM,
+    keep: tuple[str, ...] | None = None,
+    keep_draws: int | None = None,
 ) -> Outcome:
     """Fit a spec file to a cohort file and write the fit (NetCDF), its summary (``<out>_summary.csv``) and
     the kind's figures; the text has the headline effects, beside the simulator's truth when the data file
-    has one. ``overrides``: sampler settings (chains, draws, tune, seed)."""
+    has one. ``overrides``: sampler settings (chains, draws, tune, seed); ``keep`` and ``keep_draws``
+    replace the spec's ``[output]`` keep and draws."""
     spec = load_spec(spec_path)
     _existing_data(data)
     output_file(out, (".nc",))
@@ -176,6 +181,10 @@ def fit_to_file(
                 f"sampler overrides {bad}: chains, draws and tune must be at least 1, seed at least 0"
             )
         spec = spec.with_sampler(**overrides)
+    if keep is not None:
+        spec = spec.with_output(keep=tuple(keep))
+    if keep_draws is not None:
+        spec = spec.with_output(draws=keep_draws)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # reported below, once
@@ -260,13 +269,20 @@ CEA_HEADLINE = {
 }
 
 
+#: The assumptions ``cea`` reads when none are given: this file when it exists (a repository or a folder
+#: made by ``ww-bayes init``), else the shipped copy.
+DEFAULT_ASSUMPTIONS = Path("models") / "cost_effectiveness.toml"
+
+
 def cea_to_files(
-    fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike, out: str | os.PathLike
+    fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike | None, out: str | os.PathLike
 ) -> Outcome:
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
     (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
-    figures ``cea_*.png`` in ``out``."""
+    figures ``cea_*.png`` in ``out``. ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
     output_folder(out)
+    if assumptions_path is None:
+        assumptions_path = DEFAULT_ASSUMPTIONS if DEFAULT_ASSUMPTIONS.is_file() else "cost_effectiveness"
     assumptions = load_assumptions(assumptions_path)
     fits = {path: _existing_fit(path) for path in fit_paths}
     warned = [w for path, tree in fits.items() for w in _not_converged(path, tree, "its cost-effectiveness")]
@@ -301,6 +317,57 @@ def cea_to_files(
     return Outcome("\n".join(lines), files, warned)
 
 
+def release_to_folder(
+    results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT
+) -> Outcome:
+    """The files of a results folder that may leave a secure environment, with their disclosure report
+    (:func:`ww_bayes.release.release`)."""
+    output_folder(out)
+    start = time.perf_counter()
+    done = release(results, out, min_count)
+    merged = [f"{factor}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
+              for factor, g in done.groupings.items() if g.merged]  # fmt: skip
+    lines = [
+        f"released {len(done.files)} files to {done.folder} (minimum count {min_count}) in "
+        f"{time.perf_counter() - start:.1f} s; for the output checker: "
+        f"{done.folder / 'disclosure_report.html'}",
+        *(f"  merged {line}" for line in merged),
+        *(f"  check {'passed' if ok else 'FAILED'}: {text}" for text, ok in done.checks),
+    ]
+    notes = [f"note: {note}" for note in done.notes] + [f"note: withheld {item}" for item in done.withheld]
+    return Outcome("\n".join(lines), sorted(done.files), notes)
+
+
+def init_folder(folder: str | os.PathLike, force: bool = False) -> Outcome:
+    """A working folder for an analyst: the shipped specs and assumptions in ``<folder>/models`` and the
+    notebooks in ``<folder>/notebooks``, to edit and run (the notebooks find ``models/`` beside them).
+    Refuses to overwrite a file unless ``force``."""
+    folder = output_folder(folder, "DIR")
+    package = resources.files("ww_bayes")
+    copies = {
+        folder / sub / item.name: item
+        for sub, suffix in (("models", ".toml"), ("notebooks", ".ipynb"))
+        for item in (package / sub).iterdir()
+        if item.name.endswith(suffix)
+    }
+    existing = [str(p) for p in copies if p.exists()]
+    if existing and not force:
+        raise CommandError(
+            f"{len(existing)} file(s) exist already, e.g. {existing[0]}; nothing copied (--force overwrites)"
+        )
+    for target, item in copies.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda tmp, item=item: tmp.write_bytes(item.read_bytes()))
+    specs, notebooks = (sum(p.suffix == suffix for p in copies) for suffix in (".toml", ".ipynb"))
+    return Outcome(
+        f"copied {specs} specs and assumptions to {folder / 'models'} and {notebooks} notebooks to "
+        f"{folder / 'notebooks'}.\nNext: cd {folder}; "
+        "ww-bayes simulate --out data/cohort.parquet; ww-bayes fit models/job_finding_12m.toml --data "
+        "data/cohort.parquet --out results/job_finding_12m.nc",
+        sorted(copies),
+    )
+
+
 def report_to_file(results: str | os.PathLike, out: str | os.PathLike | None = None) -> Outcome:
     """The self-contained HTML report of a results folder (default ``<results>/report.html``)."""
     if not Path(results).is_dir():
@@ -328,6 +395,8 @@ __all__ = [
     "compare_to_files",
     "describe_file",
     "fit_to_file",
+    "init_folder",
+    "release_to_folder",
     "output_file",
     "output_folder",
     "report_to_file",

@@ -129,8 +129,16 @@ class ModelKind:
     missing_attr: str = "n_persons_outcome_missing"
     #: likelihoods :meth:`prepare` accepts
     likelihoods: tuple[str, ...] = ("binomial",)
-    #: groups of a fit that hold counts of persons (what a release must check for small cells)
+    #: groups of a fit that hold counts of persons: the cell successes (``y``, with the cell labels as
+    #: coords) and the trials (``trials``) and persons per level (``n_persons``); a release never carries
+    #: them and checks its groups' counts from them (:mod:`ww_bayes.release`)
     count_groups: tuple[str, ...] = ("observed_data", "constant_data")
+    #: derived estimands that are population-weighted means over the levels of a factor (``<estimand>_by_
+    #: <factor>``): a release merges small levels by weighting them with their persons
+    weighted_estimands: tuple[str, ...] = ("effect_pp",)
+    #: derived estimands summed over months (``<estimand>_<level>`` with dim ``horizon``) -> the outcome
+    #: whose monthly effects they sum: a release suppresses them from a suppressed month on
+    cumulative_estimands: dict[str, str] = {}
     #: whether ``ww-bayes compare`` can set frequentist estimates beside this kind's effects
     compares_with_frequentist: bool = False
     #: the report section this kind's fits appear in: (anchor, title)
@@ -203,6 +211,10 @@ class ModelKind:
 
     #: posterior variables the convergence gate leaves out (e.g. cell rates: their inputs are checked)
     not_checked: tuple[str, ...] = ("rate",)
+    #: per-cell posterior deterministics (bulky, recomputable from the free parameters): a fit file keeps
+    #: them only with ``keep = ["rate"]`` (:func:`ww_bayes.inference.stored`); they may hold small cells'
+    #: rates, so a release never carries them
+    cell_deterministics: tuple[str, ...] = ("rate",)
 
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the

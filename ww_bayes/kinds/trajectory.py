@@ -585,6 +585,9 @@ class TrajectoryKind(ModelKind):
     missing_attr = "n_person_months_outcome_missing"
     #: the composition nuisance is left out of the gate: its standard-normal factors are checked instead
     not_checked = ("rate", "composition")
+    cell_deterministics = ("rate", "composition")
+    weighted_estimands = ("effect_pp", *(name for name, _ in CUMULATIVE.values()))
+    cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
     signed_estimands = SIGNED_ESTIMANDS
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
