@@ -2,9 +2,11 @@
 provenance.
 
 ``fit(spec, data)`` returns an ``xarray.DataTree`` with the groups posterior, sample_stats, observed_data
-(cell counts with their labels, never person rows), constant_data, prior, prior_predictive,
-posterior_predictive (counts and cell rates), log_likelihood, the kind's derived group (``effects``,
-``trajectory``, ...) and diagnostics. The model kind (:mod:`ww_bayes.kinds`) prepares the cells, builds the
+(cell counts with their labels, never person rows), constant_data, prior, prior_predictive, the kind's
+derived group (``effects``, ``trajectory``, ...) and diagnostics; posterior_predictive (counts and cell
+rates), log_likelihood and the cell rates only when the spec's ``[output] keep`` lists them (they are then
+computed; else :mod:`ww_bayes.recompute` makes them from the fit and its cohort), with the draws thinned
+to ``[output] draws`` per chain (:func:`stored`). The model kind (:mod:`ww_bayes.kinds`) prepares the cells, builds the
 model and derives the estimands; :mod:`ww_bayes.results` saves and loads the file.
 """
 
@@ -236,20 +238,20 @@ def predictive_counts(cell_rate: xr.DataArray, trials: xr.DataArray, seed: int) 
 
 
 def _predictive(
-    model: pm.Model, cell_rate: xr.DataArray, data: ModelData, seed: int
+    model: pm.Model, cell_rate: xr.DataArray, data: ModelData, seed: int, posterior: bool
 ) -> dict[str, xr.Dataset]:
-    """Posterior predictive counts drawn with numpy from each draw's cell rates, all draws at once (PyMC's
-    sampler loops over draws: 5 s instead of 0.3 s for 8,000 draws of 525 cells); the prior and its
-    predictive from PyMC."""
+    """The prior and its predictive from PyMC; with ``posterior``, posterior predictive counts drawn with
+    numpy from each draw's cell rates, all draws at once (PyMC's sampler loops over draws: 5 s instead of
+    0.3 s for 8,000 draws of 525 cells)."""
     trials = xr.DataArray(data.cells["trials"].to_numpy(), dims="cell")
-    posterior_predictive = predictive_counts(cell_rate, trials, seed)
+    predictive = {"posterior_predictive": predictive_counts(cell_rate, trials, seed)} if posterior else {}
     prior = pm.sample_prior_predictive(
         draws=PRIOR_DRAWS, model=model, random_seed=seed + 1, compile_kwargs=POSTPROCESS_COMPILE
     )
     prior_predictive = prior["prior_predictive"].to_dataset()
     prior_predictive["y_rate"] = prior_predictive["y"] / trials
     return {
-        "posterior_predictive": posterior_predictive,
+        **predictive,
         "prior": prior["prior"].ds.drop_vars(["rate", "composition", CELL_RATE], errors="ignore"),
         "prior_predictive": prior_predictive,
     }
@@ -483,14 +485,19 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
     observed, constant = _observed(model_data)
     tree["observed_data"] = xr.DataTree(observed)
     tree["constant_data"] = xr.DataTree(constant)
-    with phases("log-likelihood"):
-        log_likelihood = pm.compute_log_likelihood(
-            tree, model=model, extend_inferencedata=False, progressbar=False,
-            compile_kwargs=POSTPROCESS_COMPILE,
-        )  # fmt: skip
-    tree["log_likelihood"] = xr.DataTree(log_likelihood)
+    keep = set(spec.output.keep)  # groups not kept are not computed (ww_bayes.recompute makes them later)
+    if "log_likelihood" in keep:
+        with phases("log-likelihood"):
+            log_likelihood = pm.compute_log_likelihood(
+                tree, model=model, extend_inferencedata=False, progressbar=False,
+                compile_kwargs=POSTPROCESS_COMPILE,
+            )  # fmt: skip
+        tree["log_likelihood"] = xr.DataTree(log_likelihood)
     with phases("predictive"):
-        for name, ds in _predictive(model, cell_rate, model_data, spec.sampler.seed).items():
+        predictive = _predictive(
+            model, cell_rate, model_data, spec.sampler.seed, "posterior_predictive" in keep
+        )
+        for name, ds in predictive.items():
             tree[name] = xr.DataTree(ds)
     with phases("effects"):
         tree[kind.derived_group] = xr.DataTree(kind.derive(spec, model_data, posterior))
