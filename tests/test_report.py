@@ -69,7 +69,7 @@ def full_run(full_fits, full_cohort, small_trajectory_run, tmp_path_factory) -> 
         == 0
     )
     shutil.copy(small_trajectory_run.fit, results / "trajectory_30m.nc")
-    assert main(["report", str(results)]) == 0
+    assert main(["report", str(results), "--data", str(data)]) == 0
     return results
 
 
@@ -108,6 +108,20 @@ def test_report_has_every_section_and_figure_and_nothing_outside(full_run, full_
         & (effects["contrast"] == "service_vs_control_enforcement")
     ].iloc[0]
     assert f"<td>{row['mean']:,.2f}</td><td>{row['eti90_lb']:,.2f}</td>" in re.sub(r">\s+<", "><", page)
+
+
+def test_report_checks_the_fits_against_their_cohort(full_run):
+    """With --data, each fit of that cohort gets its posterior predictive check and PSIS-LOO (recomputed:
+    the fit files do not store the per-cell draws); the trajectory fit of another cohort is named, not
+    checked."""
+    page = re.sub(r">\s+<", "><", (full_run / "report.html").read_text())
+    assert "Model checks (recomputed from the fits and the cohort)" in page
+    assert re.search(r"trajectory_30m.nc: not checked: [^<]*not the file", page)
+    for name in ("job_finding_12m", "ww_claim_12m"):
+        row = re.search(rf"<td>{name}.nc</td><td>(\d+)</td><td>([0-9.]+)</td><td>(-[0-9,.]+)</td>", page)
+        assert row, name
+        cells, inside = int(row.group(1)), float(row.group(2))
+        assert cells == 525 and 0.85 <= inside <= 1.0  # the calibrated model reproduces its cells
 
 
 def test_report_renders_in_headless_chromium(full_run, tmp_path):

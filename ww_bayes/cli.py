@@ -81,7 +81,7 @@ def _cea(args: argparse.Namespace) -> Outcome:
 
 
 def _report(args: argparse.Namespace) -> Outcome:
-    return report_to_file(args.results, args.out)
+    return report_to_file(args.results, args.out, args.data)
 
 
 def _release(args: argparse.Namespace) -> Outcome:
@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "a results folder")  # fmt: skip
     report.add_argument("results", help="results folder, e.g. results/")
     report.add_argument("--out", default=None, help="output HTML (default: <results>/report.html)")
+    report.add_argument("--data", default=None, help="the cohort the fits were made on: adds posterior "
+                        "predictive and LOO checks")  # fmt: skip
     report.set_defaults(run=_report)
 
     release = commands.add_parser("release", help="what may leave a secure environment: estimates, "

@@ -6,8 +6,8 @@ provenance.
 derived group (``effects``, ``trajectory``, ...) and diagnostics; posterior_predictive (counts and cell
 rates), log_likelihood and the cell rates only when the spec's ``[output] keep`` lists them (they are then
 computed; else :mod:`ww_bayes.recompute` makes them from the fit and its cohort), with the draws thinned
-to ``[output] draws`` per chain (:func:`stored`). The model kind (:mod:`ww_bayes.kinds`) prepares the cells, builds the
-model and derives the estimands; :mod:`ww_bayes.results` saves and loads the file.
+to ``[output] draws`` per chain (:func:`stored`). The model kind (:mod:`ww_bayes.kinds`) prepares the
+cells, builds the model and derives the estimands; :mod:`ww_bayes.results` saves and loads the file.
 """
 
 from __future__ import annotations

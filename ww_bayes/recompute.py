@@ -14,7 +14,9 @@ predictive checks stay one call away::
 from __future__ import annotations
 
 import os
+import warnings
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -26,6 +28,7 @@ from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
+from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
 
 Cohort = pd.DataFrame | str | os.PathLike
 
@@ -100,7 +103,7 @@ def posterior_predictive(fit: xr.DataTree, cohort: Cohort, seed: int | None = No
     """Posterior predictive counts ``y`` and rates ``y_rate`` per cell, one draw per stored posterior draw
     (seed: the fit's sampler seed unless given)."""
     rates = cell_rates(fit, cohort, spec)[CELL_RATE]
-    trials = fit["constant_data"].ds["trials"].drop_vars(list(fit["constant_data"].ds.coords))
+    trials = xr.DataArray(fit["constant_data"].ds["trials"].values, dims="cell")
     return predictive_counts(rates, trials, int(fit.attrs.get("seed", 0)) if seed is None else seed)
 
 
@@ -121,6 +124,32 @@ def with_groups(
         rates = cell_rates(fit, cohort, spec).drop_vars(CELL_RATE)
         tree["posterior"] = xr.DataTree(tree["posterior"].to_dataset().assign(rates.data_vars))
     return tree
+
+
+#: Pareto k above this: the PSIS estimate of that cell's leave-one-out density is unreliable.
+PARETO_K_BAD = 0.7
+
+
+def model_checks(fit: xr.DataTree, cohort: Cohort, prob: float = 0.9, spec=None) -> dict[str, float | str]:
+    """The workflow checks a lean fit needs its cohort for: the posterior predictive check (the share of
+    cells whose observed count lies in the central ``prob`` predictive interval; about ``prob`` or more for a
+    model that fits) and PSIS-LOO over cells (arviz_stats ``loo``: elpd, its SE and the cells with Pareto k
+    above :data:`PARETO_K_BAD`)."""
+    full = with_groups(fit, cohort, ("log_likelihood", "posterior_predictive"), spec=spec)
+    observed = fit["observed_data"].ds["y"]
+    predicted = full["posterior_predictive"].ds["y"]
+    low, high = predicted.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=SAMPLE_DIMS)
+    inside = ((observed.values >= low.values) & (observed.values <= high.values)).mean()
+    with warnings.catch_warnings():  # arviz_stats warns about Pareto k > 0.7: counted in the result instead
+        warnings.simplefilter("ignore", UserWarning)
+        loo = azs.loo(full)
+    return {
+        "cells": int(observed.sizes["cell"]),
+        f"cells in predictive {interval_label('eti', prob)}": float(inside),
+        "elpd_loo": float(loo.elpd),
+        "elpd_loo_se": float(loo.se),
+        f"cells with Pareto k > {PARETO_K_BAD}": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
+    }
 
 
 __all__ = [

@@ -268,6 +268,9 @@ class RunFiles:
     other: list[Path] = field(default_factory=list)
     #: files that could not be read or are results this version cannot use: path -> why
     skipped: dict[Path, str] = field(default_factory=dict)
+    #: workflow checks that need the cohort (``ww_bayes.recompute.model_checks``), per fit: the numbers, or
+    #: a string saying why the fit was not checked; empty when no cohort was given
+    checks: dict[Path, dict | str] = field(default_factory=dict)
 
     def fits_of_section(self, section: tuple[str, str]) -> dict[Path, xr.DataTree]:
         """The fits whose kind contributes to the report section ``section``."""

@@ -27,11 +27,13 @@ from ww_bayes.data.io import atomic_write, load_cohort, write_cohort, write_data
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import ConvergenceWarning, fit, is_converged
 from ww_bayes.kinds import KINDS, kind_of, load_spec
+from ww_bayes.recompute import model_checks
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
 from ww_bayes.results import (
     FREQUENTIST_GROUP,
     DataMismatchError,
+    ResultFileError,
     check_data,
     collect,
     coverage,
@@ -368,14 +370,26 @@ def init_folder(folder: str | os.PathLike, force: bool = False) -> Outcome:
     )
 
 
-def report_to_file(results: str | os.PathLike, out: str | os.PathLike | None = None) -> Outcome:
-    """The self-contained HTML report of a results folder (default ``<results>/report.html``)."""
+def report_to_file(
+    results: str | os.PathLike, out: str | os.PathLike | None = None, data: str | os.PathLike | None = None
+) -> Outcome:
+    """The self-contained HTML report of a results folder (default ``<results>/report.html``); with the
+    cohort ``data``, each fit's posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`;
+    a fit of other data is listed as not checked)."""
     if not Path(results).is_dir():
         raise CommandError(f"{results}: no such results folder")
     out = output_file(out, (".html", ".htm")) if out else Path(results) / "report.html"
+    if data is not None:
+        _existing_data(data)
     start = time.perf_counter()
     run = collect(results)
     remade = [p for p, tree in run.fits.items() if fresh_summary(p, tree)[1]]
+    if data is not None:
+        for path, tree in run.fits.items():
+            try:
+                run.checks[path] = model_checks(tree, data, float(tree.attrs.get("interval_prob", 0.9)))
+            except (DataMismatchError, ResultFileError) as error:
+                run.checks[path] = str(error)
     path = write_report(results, out, run)
     notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
     notes += [f"note: remade the missing or stale summary of {p}: {summary_path(p)}" for p in remade]
