@@ -379,13 +379,36 @@ def _release_fit(
         if type(block).__name__ == "Plot":
             png = save_png(draw(block), done.folder / f"{stem}_{block.name}.png")
             done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"
-    counts = released_counts(cells, done.groupings, str(tree.attrs.get("model_name", stem)))
+    name = str(tree.attrs.get("model_name", stem))
+    if any(c in cells for c in SLICES):
+        done.notes.append(f"{path.name}: counts per month not released (differences between months would "
+                          "describe the few persons whose outcome is unobserved in a month)")  # fmt: skip
+        return
+    counts = released_counts(cells, done.groupings, name)
     counts_path = done.folder / "counts.csv"
     if counts_path.is_file():
-        counts = pd.concat([pd.read_csv(counts_path, dtype={"group": str}), counts], ignore_index=True)
-        order = ["fit", *[c for c in SLICES if c in counts], "level", "group", "arm", "persons", "successes"]
-        counts = counts[order]
+        before = pd.read_csv(counts_path, dtype={"group": str})
+        counts = _without_small_differences(before, counts, done)
+        counts = pd.concat([before, counts], ignore_index=True)
     done.files[save_table(counts, counts_path)] = "persons and successes per arm: overall and released groups"
+
+
+def _without_small_differences(before: pd.DataFrame, counts: pd.DataFrame, done: Release) -> pd.DataFrame:
+    """Persons of another fit's outcome differ from those already released only by persons with one outcome
+    observed and not the other: a difference between 1 and ``min_count - 1`` would describe them, so such
+    persons counts are not released (the successes are)."""
+    keys = ["level", "group", "arm"]
+    released = before.pivot_table(index=keys, columns="fit", values="persons", aggfunc="first")
+    aligned = released.reindex(pd.MultiIndex.from_frame(counts[keys].astype(str)))
+    differs = np.abs(aligned.to_numpy(dtype=float) - counts["persons"].to_numpy(dtype=float)[:, None])
+    small = pd.Series(breaks_rule(np.nan_to_num(differs), done.min_count).any(axis=1), index=counts.index)
+    if small.any():
+        counts = counts.astype({"persons": "float"})
+        counts.loc[small, "persons"] = np.nan
+        fit = counts["fit"].iloc[0]
+        done.notes.append(f"counts.csv, {fit}: persons of {int(small.sum())} rows not released (they differ "
+                          "from another fit's by fewer than the minimum count)")  # fmt: skip
+    return counts
 
 
 def summarise_released(released: xr.DataTree) -> pd.DataFrame:
@@ -451,8 +474,10 @@ def _check_files(done: Release) -> None:
         if path.name == "counts.csv":
             table = pd.read_csv(path)
             for column in ("persons", "successes"):
-                counts_ok &= not breaks_rule(table[column], done.min_count).any()
-            counts_ok &= not breaks_rule(table["persons"] - table["successes"], done.min_count).any()
+                counts_ok &= not breaks_rule(table[column].dropna(), done.min_count).any()
+            counts_ok &= not breaks_rule(
+                (table["persons"] - table["successes"]).dropna(), done.min_count
+            ).any()
     done.checks = [
         (f"no group holding counts or letting them be computed ({', '.join(WITHHELD_GROUPS)})", groups_ok),
         (f"every released count: persons, successes and persons - successes 0 or at least {done.min_count}",
