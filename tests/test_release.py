@@ -210,6 +210,7 @@ def test_attributes_and_figures_carry_no_counts_paths_or_names(released):
         assert (
             attrs["data_sha256"] == tree.attrs["data_sha256"] and attrs["spec_name"] == "job_finding_12m.toml"
         )
+    assert list(done.folder.glob("*_effects.png"))  # the figures exist (and are checked below)
     for png in done.folder.glob("*.png"):
         info = " ".join(map(str, Image.open(png).info.values()))
         assert str(folder) not in info and str(Path.home()) not in info

@@ -292,6 +292,11 @@ def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int =
     tables = {path: drop_slices(table, bad_slices[path]) for path, table in tables.items()}
     factors = sorted({f for t in tables.values() for f in OTHER if f in t})
     done.groupings = {f: decide_grouping(list(tables.values()), f, min_count) for f in factors}
+    for factor, grouping in done.groupings.items():
+        if grouping.merged and len(grouping.merged) == len(grouping.groups):
+            name = OTHER.get(factor, factor)
+            done.notes.append(f"{factor}: every level needed merging, so '{name}' is the whole cohort (no "
+                              "subgroup estimate of this factor is released)")  # fmt: skip
     with folder_lock(out):
         for path, tree in run.fits.items():
             _release_fit(path, tree, tables[path], bad_slices[path], done)
