@@ -306,3 +306,33 @@ def test_persons_of_a_second_fit_differing_by_a_few_are_not_released():
     out = _without_small_differences(before, second, done)
     assert out["persons"].isna().tolist() == [False, True, False]  # 100 - 97 = 3 persons: suppressed
     assert out["successes"].tolist() == [200, 40, 30] and done.notes
+
+
+def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_trajectory_run, tmp_path):
+    """Net benefit per class, the class weights and the targeting rules describe classes: with merged
+    classes only the whole-cohort quantities (and the figures drawn from them) are released."""
+    from ww_bayes.cea import analyse, load_assumptions
+    from ww_bayes.release import Grouping, Release, _release_cea
+    from ww_bayes.results import save_cea
+
+    fit_path = small_trajectory_run.fit
+    result = analyse(xr.load_datatree(fit_path), load_assumptions(MODELS / "cost_effectiveness.toml"))
+    path = save_cea(result, tmp_path / "cost_effectiveness.nc", [fit_path])
+    assert any("werkverkenner" in v.dims for v in result.data_vars.values()) and "rule" in result.dims
+    done = Release(tmp_path / "release", MIN_COUNT)
+    done.folder.mkdir()
+    classes = {c: OTHER["werkverkenner"] if c in ("0-25", "25-50") else c for c in ("0-25", "25-50", "50-75")}
+    done.groupings = {"werkverkenner": Grouping("werkverkenner", classes)}
+    _release_cea(path, xr.load_datatree(path), done)
+    out = xr.load_datatree(done.folder / "cost_effectiveness.nc")
+    released = out["cost_effectiveness"].ds
+    assert not any("werkverkenner" in released[v].dims for v in released.variables)
+    assert "rule" not in released.dims and "net_benefit" in released
+    names = {p.name for p in done.files}
+    assert "cost_effectiveness_targeting.csv" not in names and "cea_net_benefit_by_class.png" not in names
+    assert {"cost_effectiveness_summary.csv", "cea_ceac.png"} <= names
+    assert str(tmp_path) not in out.attrs["fits"] and out.attrs["fits"] == fit_path.name
+    assert (
+        released.attrs["assumptions_source"] == "cost_effectiveness.toml"
+        and "best_rule" not in released.attrs
+    )

@@ -435,12 +435,15 @@ def released_counts(cells: pd.DataFrame, groupings: dict[str, Grouping], fit_nam
 
 def _release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
     result = tree["cost_effectiveness"].to_dataset()
+    if "assumptions_source" in result.attrs:  # a path on the secure machine: its file name only
+        result.attrs["assumptions_source"] = Path(str(result.attrs["assumptions_source"])).name
     classes = done.groupings.get("werkverkenner")
     if classes is not None and classes.merged:
+        result.attrs.pop("best_rule", None)
         by_class = [
             n for n, v in result.data_vars.items() if "werkverkenner" in v.dims or n.startswith("rule")
         ]
-        result = result.drop_vars(by_class + ["werkverkenner"], errors="ignore")
+        result = result.drop_vars(by_class + ["werkverkenner", "rule"], errors="ignore")
         done.notes.append(f"{path.name}: by-class cost-effectiveness and targeting not released (classes "
                           "merged)")  # fmt: skip
     attrs = {k: v for k, v in tree.attrs.items() if k in ("ww_bayes_kind", "fits_sha256", "effects_source")}
@@ -453,7 +456,7 @@ def _release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
     done.files[save_table(cea_summary(result), done.folder / "cost_effectiveness_summary.csv")] = (
         "cost-effectiveness headline numbers"
     )
-    if "rule" in result:
+    if "rule_expected_net_benefit" in result:
         done.files[save_table(targeting_table(result), done.folder / "cost_effectiveness_targeting.csv")] = (
             "targeting rules by expected net benefit"
         )
