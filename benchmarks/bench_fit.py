@@ -34,7 +34,7 @@ STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")
 PHASES = ("import", "read + validate", "cells", "build", "compile", "tune", "draws", "deterministics",
-          "log-likelihood", "predictive", "effects", "convergence", "summary", "write",
+          "log-likelihood", "predictive", "effects", "convergence", "store", "summary", "write",
           "figures")  # fmt: skip
 STATES = ("empty caches", "warm caches", "second fit")
 
