@@ -296,14 +296,14 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
 def test_persons_of_a_second_fit_differing_by_a_few_are_not_released():
     """Two 12-month fits count the persons with each outcome observed; where they differ by 1-9 persons
     (one outcome missing for them), the second fit's persons would describe those few: not released."""
-    from ww_bayes.release import Release, _without_small_differences
+    from ww_bayes.release import Release, without_small_differences
 
     keys = {"level": ["overall", "by_region", "by_region"], "group": ["all", "A", "B"],
             "arm": ["service"] * 3}  # fmt: skip
     before = pd.DataFrame({"fit": "job", **keys, "persons": [500, 100, 100], "successes": [300, 60, 60]})
     second = pd.DataFrame({"fit": "ww", **keys, "persons": [500, 97, 85], "successes": [200, 40, 30]})
     done = Release(Path("."), MIN_COUNT)
-    out = _without_small_differences(before, second, done)
+    out = without_small_differences(before, second, done)
     assert out["persons"].isna().tolist() == [False, True, False]  # 100 - 97 = 3 persons: suppressed
     assert out["successes"].tolist() == [200, 40, 30] and done.notes
 
@@ -312,7 +312,7 @@ def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_
     """Net benefit per class, the class weights and the targeting rules describe classes: with merged
     classes only the whole-cohort quantities (and the figures drawn from them) are released."""
     from ww_bayes.cea import analyse, load_assumptions
-    from ww_bayes.release import Grouping, Release, _release_cea
+    from ww_bayes.release import Grouping, Release, release_cea
     from ww_bayes.results import save_cea
 
     fit_path = small_trajectory_run.fit
@@ -323,7 +323,7 @@ def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_
     done.folder.mkdir()
     classes = {c: OTHER["werkverkenner"] if c in ("0-25", "25-50") else c for c in ("0-25", "25-50", "50-75")}
     done.groupings = {"werkverkenner": Grouping("werkverkenner", classes)}
-    _release_cea(path, xr.load_datatree(path), done)
+    release_cea(path, xr.load_datatree(path), done)
     out = xr.load_datatree(done.folder / "cost_effectiveness.nc")
     released = out["cost_effectiveness"].ds
     assert not any("werkverkenner" in released[v].dims for v in released.variables)

@@ -306,7 +306,7 @@ def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int =
                 done.notes.append(f"{path.name}: not released (months of {', '.join(suppressed)} are "
                                   "suppressed, and the cost-effectiveness sums over them)")  # fmt: skip
                 continue
-            _release_cea(path, tree, done)
+            release_cea(path, tree, done)
         _check_files(done)
         write_disclosure_report(done)
     (out / LOCK_NAME).unlink(missing_ok=True)  # only checked files in the folder
@@ -378,7 +378,7 @@ def _release_fit(
     stem = path.stem
     target = write_datatree(released, done.folder / f"{stem}_estimates.nc")
     done.files[target] = f"posterior draws of the {kind.derived_group} estimands and the convergence table"
-    table = summarise_released(released)
+    table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
     for block in kind.report_blocks(stem, released, table):
         if type(block).__name__ == "Plot":
@@ -393,12 +393,12 @@ def _release_fit(
     counts_path = done.folder / "counts.csv"
     if counts_path.is_file():
         before = pd.read_csv(counts_path, dtype={"group": str})
-        counts = _without_small_differences(before, counts, done)
+        counts = without_small_differences(before, counts, done)
         counts = pd.concat([before, counts], ignore_index=True)
     done.files[save_table(counts, counts_path)] = "persons and successes per arm: overall and released groups"
 
 
-def _without_small_differences(before: pd.DataFrame, counts: pd.DataFrame, done: Release) -> pd.DataFrame:
+def without_small_differences(before: pd.DataFrame, counts: pd.DataFrame, done: Release) -> pd.DataFrame:
     """Persons of another fit's outcome differ from those already released only by persons with one outcome
     observed and not the other: a difference between 1 and ``min_count - 1`` would describe them, so such
     persons counts are not released (the successes are)."""
@@ -416,11 +416,6 @@ def _without_small_differences(before: pd.DataFrame, counts: pd.DataFrame, done:
     return counts
 
 
-def summarise_released(released: xr.DataTree) -> pd.DataFrame:
-    """The summary table of a released fit (its kind's summary of the released estimates)."""
-    return summarise(released)
-
-
 def released_counts(cells: pd.DataFrame, groupings: dict[str, Grouping], fit_name: str) -> pd.DataFrame:
     """Persons (``n``) and successes (``k``) per arm: overall and per released group of each factor."""
     frames = [grouped_counts(cells, None, None).assign(level="overall", group="all")]
@@ -433,7 +428,9 @@ def released_counts(cells: pd.DataFrame, groupings: dict[str, Grouping], fit_nam
     return table[keys + ["persons", "successes"]]
 
 
-def _release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
+def release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
+    """Release a cost-effectiveness result: its draws, summary, targeting table and figures; the by-class
+    quantities and targeting only when no class was merged; the assumptions file by name only."""
     result = tree["cost_effectiveness"].to_dataset()
     if "assumptions_source" in result.attrs:  # a path on the secure machine: its file name only
         result.attrs["assumptions_source"] = Path(str(result.attrs["assumptions_source"])).name
