@@ -79,10 +79,7 @@ def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     return fit["posterior"].ds[names].astype("float64")
 
 
-def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
-    """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's success probability
-    (``cell_rate``) for the stored draws."""
-    model = rebuilt_model(fit, cohort, spec)
+def _rates(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     names = [*kind_of(fit).cell_deterministics, CELL_RATE]
     return pm.compute_deterministics(
         _free_posterior(fit, model), var_names=names, model=model, progressbar=False,
@@ -90,39 +87,57 @@ def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
     )  # fmt: skip
 
 
-def log_likelihood(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
-    """Pointwise log-likelihood ``y`` (chain, draw, cell) for the stored draws: what ``azs.loo`` reads."""
-    model = rebuilt_model(fit, cohort, spec)
+def _log_likelihood(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     tree = xr.DataTree.from_dict({"posterior": _free_posterior(fit, model)})
     return pm.compute_log_likelihood(
         tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=POSTPROCESS_COMPILE
     )
 
 
+def _predictive(fit: xr.DataTree, rates: xr.Dataset, seed: int | None) -> xr.Dataset:
+    trials = xr.DataArray(fit["constant_data"].ds["trials"].values, dims="cell")
+    return predictive_counts(
+        rates[CELL_RATE], trials, int(fit.attrs.get("seed", 0)) if seed is None else seed
+    )
+
+
+def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
+    """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's success probability
+    (``cell_rate``) for the stored draws."""
+    return _rates(fit, rebuilt_model(fit, cohort, spec))
+
+
+def log_likelihood(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
+    """Pointwise log-likelihood ``y`` (chain, draw, cell) for the stored draws: what ``azs.loo`` reads."""
+    return _log_likelihood(fit, rebuilt_model(fit, cohort, spec))
+
+
 def posterior_predictive(fit: xr.DataTree, cohort: Cohort, seed: int | None = None, spec=None) -> xr.Dataset:
     """Posterior predictive counts ``y`` and rates ``y_rate`` per cell, one draw per stored posterior draw
     (seed: the fit's sampler seed unless given)."""
-    rates = cell_rates(fit, cohort, spec)[CELL_RATE]
-    trials = xr.DataArray(fit["constant_data"].ds["trials"].values, dims="cell")
-    return predictive_counts(rates, trials, int(fit.attrs.get("seed", 0)) if seed is None else seed)
+    return _predictive(fit, cell_rates(fit, cohort, spec), seed)
 
 
 def with_groups(
     fit: xr.DataTree, cohort: Cohort, groups: tuple[str, ...] = OPTIONAL_GROUPS, spec=None
 ) -> xr.DataTree:
     """A copy of ``fit`` with the optional groups (``posterior_predictive``, ``log_likelihood``, ``rate``)
-    recomputed and added, as a fit made with ``keep`` would hold them (in float64)."""
+    recomputed and added, as a fit made with ``keep`` would hold them (in float64); the cohort is read and
+    checked, and the model built, once."""
     unknown = [g for g in groups if g not in OPTIONAL_GROUPS]
     if unknown:
         raise ValueError(f"groups {unknown}: choose from {', '.join(OPTIONAL_GROUPS)}")
+    model = rebuilt_model(fit, cohort, spec)
     tree = fit.copy()
     if "log_likelihood" in groups:
-        tree["log_likelihood"] = xr.DataTree(log_likelihood(fit, cohort, spec))
-    if "posterior_predictive" in groups:
-        tree["posterior_predictive"] = xr.DataTree(posterior_predictive(fit, cohort, spec=spec))
-    if "rate" in groups:
-        rates = cell_rates(fit, cohort, spec).drop_vars(CELL_RATE)
-        tree["posterior"] = xr.DataTree(tree["posterior"].to_dataset().assign(rates.data_vars))
+        tree["log_likelihood"] = xr.DataTree(_log_likelihood(fit, model))
+    if {"posterior_predictive", "rate"} & set(groups):
+        rates = _rates(fit, model)
+        if "posterior_predictive" in groups:
+            tree["posterior_predictive"] = xr.DataTree(_predictive(fit, rates, None))
+        if "rate" in groups:
+            posterior = tree["posterior"].to_dataset().assign(rates.drop_vars(CELL_RATE).data_vars)
+            tree["posterior"] = xr.DataTree(posterior)
     return tree
 
 
