@@ -41,8 +41,11 @@ demo: $(STAMP)
 chromium:
 	@./scripts/ensure_chromium.sh
 
+# Test files run in parallel, one pytest worker per core (pytest-xdist; a file's tests stay together so its
+# fixtures are built once): TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= auto
 test: $(STAMP) chromium
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ww_bayes tests benchmarks scripts notebooks

@@ -8,6 +8,7 @@ import sys
 
 import matplotlib
 
+from ww_bayes.calibration import BACKENDS, Dispatch, DispatchError, SBCSettings, StudyMismatch
 from ww_bayes.cea import CostEffectivenessError
 from ww_bayes.compare import FrequentistError
 from ww_bayes.data.design import MIN_PER_ARM, DesignError
@@ -24,17 +25,20 @@ from ww_bayes.workflow import (
     Outcome,
     cea_to_files,
     compare_to_files,
+    coverage_to_folder,
     describe_file,
     fit_to_file,
     init_folder,
     release_to_folder,
     report_to_file,
+    sbc_to_folder,
     simulate_to_file,
 )
 
 #: Mistakes a user can make: one line on the error stream, exit status 2.
 USER_ERRORS = (CohortFileError, SpecError, CommandError, ResultFileError, ReportError, FrequentistError,
-               CostEffectivenessError, DataMismatchError, DesignError, LockTimeout, ReleaseError)  # fmt: skip
+               CostEffectivenessError, DataMismatchError, DesignError, LockTimeout, ReleaseError,
+               DispatchError, StudyMismatch)  # fmt: skip
 
 
 def count(minimum: int):
@@ -86,6 +90,31 @@ def _report(args: argparse.Namespace) -> Outcome:
 
 def _release(args: argparse.Namespace) -> Outcome:
     return release_to_folder(args.results, args.out, args.min_count)
+
+
+def _dispatch(args: argparse.Namespace) -> Dispatch:
+    return Dispatch(args.jobs, args.backend, args.scheduler, progress=not args.no_progress)
+
+
+def _sbc(args: argparse.Namespace) -> Outcome:
+    settings = SBCSettings(reps=args.reps, chains=args.chains, draws=args.draws, tune=args.tune,
+                           ranked_draws=args.ranked_draws, seed=args.seed, alpha=args.alpha)  # fmt: skip
+    return sbc_to_folder(args.spec, args.out, settings, _dispatch(args), args.data)
+
+
+def _coverage(args: argparse.Namespace) -> Outcome:
+    overrides = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    return coverage_to_folder(args.spec, args.out, args.cohorts, _dispatch(args), n=args.n,
+                              first_seed=args.first_seed, overrides=overrides)  # fmt: skip
+
+
+def _study_options(parser: argparse.ArgumentParser) -> None:
+    """Where a calibration study runs, and its progress bar."""
+    parser.add_argument("--jobs", type=count(0), default=0, help="processes (default 0: one per core)")
+    parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib backend: loky (processes "
+                        "on this machine, default), serial, or dask (with --scheduler)")  # fmt: skip
+    parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _init(args: argparse.Namespace) -> Outcome:
@@ -178,6 +207,37 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
     release.set_defaults(run=_release)
+
+    sbc = commands.add_parser("sbc", help="simulation-based calibration of a spec: ranks, ECDF band test, "
+                              "figures; resumable")  # fmt: skip
+    sbc.add_argument("spec", help="model specification (TOML file or shipped name)")
+    sbc.add_argument("--reps", type=count(2), default=200, help="replicates (default 200)")
+    sbc.add_argument(
+        "--out", required=True, help="study folder root, e.g. results/sbc/ (one folder per spec)"
+    )
+    sbc.add_argument("--data", default=None, help="a cohort whose design (cells, persons per cell) the "
+                     "replicates copy (default: the calibrated simulator's, seed 1)")  # fmt: skip
+    sbc.add_argument("--chains", type=count(1), default=4, help="chains per replicate (default 4)")
+    sbc.add_argument("--draws", type=count(1), default=500, help="draws per chain (default 500)")
+    sbc.add_argument("--tune", type=count(1), default=None, help="tuning steps (default: the spec's)")
+    sbc.add_argument("--ranked-draws", type=count(1), default=100, help="draws ranked, thinned evenly "
+                     "(default 100)")  # fmt: skip
+    sbc.add_argument("--seed", type=count(0), default=2026, help="seed of the prior draws (default 2026)")
+    sbc.add_argument("--alpha", type=float, default=0.05, help="family-wise level of the band test (0.05)")
+    _study_options(sbc)
+    sbc.set_defaults(run=_sbc)
+
+    cover = commands.add_parser("coverage", help="coverage of a spec's 50%% and 90%% intervals on cohorts "
+                                "from the calibrated simulator; resumable")  # fmt: skip
+    cover.add_argument("spec", help="model specification (TOML file or shipped name)")
+    cover.add_argument("--cohorts", type=count(1), default=50, help="cohorts (default 50)")
+    cover.add_argument("--out", required=True, help="study folder root, e.g. results/coverage/")
+    cover.add_argument("--n", type=count(100), default=179_840, help="persons per cohort (default 179,840)")
+    cover.add_argument("--first-seed", type=count(0), default=1, help="seed of the first cohort (default 1)")
+    for name in ("chains", "draws", "tune"):
+        cover.add_argument(f"--{name}", type=count(1), default=None, help=f"override sampler.{name}")
+    _study_options(cover)
+    cover.set_defaults(run=_coverage)
 
     init = commands.add_parser("init", help="copy the shipped specs and notebooks into a working folder")
     init.add_argument("folder", help="the working folder (made if missing)")

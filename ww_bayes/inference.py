@@ -147,12 +147,12 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
     with phases("build"):
         model = kind_of(spec).build(spec, data, for_sampling=True)
     with phases("compile"):
-        new_values = {name: model[name].get_value() for name in _logp_data(model)}
-        if key in _COMPILED:
-            compiled = _COMPILED[key].with_data(**new_values)
+        if key in _COMPILED:  # the sampler and the names of the data it holds, from the first fit
+            compiled, names = _COMPILED[key]
+            compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
             compiled = nutpie.compile_pymc_model(model, var_names=[v.name for v in model.free_RVs])
-            _COMPILED[key] = compiled
+            _COMPILED[key] = (compiled, _logp_data(model))
     settings = spec.sampler
     clock = _TuningClock()
     tree = nutpie.sample(
@@ -160,6 +160,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
+        cores=settings.cores or None,
         seed=settings.seed,
         target_accept=settings.target_accept,
         adaptation=settings.adaptation,
@@ -192,6 +193,7 @@ def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.Da
             draws=settings.draws,
             tune=settings.tune,
             chains=settings.chains,
+            cores=settings.cores or None,
             target_accept=settings.target_accept,
             random_seed=settings.seed,
             nuts_sampler="pymc",
@@ -201,6 +203,36 @@ def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.Da
             compile_kwargs=POSTPROCESS_COMPILE,
         )
     return tree
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampled:
+    """Posterior draws (free parameters and deterministics, the cell rates included), the sampler's
+    statistics and the model that post-processes them (``pm.Binomial`` form)."""
+
+    posterior: xr.Dataset
+    sample_stats: xr.Dataset
+    model: pm.Model
+
+
+def sample_posterior(
+    spec, data: ModelData, *, progress: bool = False, phases: Phases | None = None
+) -> Sampled:
+    """Sample ``spec`` on prepared cells (the compiled sampler reused when only the data changed) and
+    compute the deterministics: what :func:`fit` and the calibration studies
+    (:mod:`ww_bayes.calibration`) share. No validation, no gate: the caller checks."""
+    phases = phases or Phases()
+    sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
+    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+        sampled = sample(spec, data, progress, phases)
+        with phases("build"):
+            model = kind_of(spec).build(spec, data)  # pm.Binomial: predictive draws, pointwise log-likelihood
+        with phases("deterministics"):
+            posterior = pm.compute_deterministics(
+                sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
+                compile_kwargs=POSTPROCESS_COMPILE,
+            )  # fmt: skip
+    return Sampled(posterior, sampled["sample_stats"].to_dataset(), model)
 
 
 # --- groups --------------------------------------------------------------------------------------------
@@ -467,21 +499,13 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         f"({model_data.n_missing:,} {kind.missing_unit} with {spec.outcome} not observed left out); "
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
-    sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
-    sampled = sample(spec, model_data, progress, phases)
-    with phases("build"):
-        model = kind.build(spec, model_data)  # pm.Binomial: predictive draws and pointwise log-likelihood
-
-    tree = xr.DataTree()
-    with phases("deterministics"):
-        posterior = pm.compute_deterministics(
-            sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
-            compile_kwargs=POSTPROCESS_COMPILE,
-        )  # fmt: skip
+    sampled = sample_posterior(spec, model_data, progress=progress, phases=phases)
+    model, posterior = sampled.model, sampled.posterior
     cell_rate = posterior[CELL_RATE]
     posterior = posterior.drop_vars(CELL_RATE)
+    tree = xr.DataTree()
     tree["posterior"] = xr.DataTree(posterior)
-    tree["sample_stats"] = xr.DataTree(sampled["sample_stats"].ds)
+    tree["sample_stats"] = xr.DataTree(sampled.sample_stats)
     observed, constant = _observed(model_data)
     tree["observed_data"] = xr.DataTree(observed)
     tree["constant_data"] = xr.DataTree(constant)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from ww_bayes.calibration import Dispatch, SBCSettings, run_coverage, run_sbc
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
 from ww_bayes.compare import compare, fit_levels, format_comparison, frequentist_group, itt
 from ww_bayes.data import published
@@ -52,14 +53,15 @@ from ww_bayes.results import (
 from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, forest_plot, save_png
 from ww_bayes.vocabulary import Log
 
-#: Exit status of a fit that missed its convergence thresholds.
-UNCONVERGED = 3
+#: Exit status of a fit that missed its convergence thresholds, and of a calibration study that failed.
+UNCONVERGED = CALIBRATION_FAILED = 3
 #: Exit statuses (the README lists them).
 EXIT_CODES = {
     0: "done",
     1: "the cohort file does not follow the schema (validate, fit, compare)",
     2: "a usage error: bad option, missing or wrong file, mismatched inputs, a design with an empty arm",
-    3: "the fit did not converge (the file is written and flagged; --allow-unconverged exits 0)",
+    3: "the fit did not converge (the file is written and flagged; --allow-unconverged exits 0), or a "
+    "calibration study (sbc, coverage) failed its check (its files are written)",
     4: "an internal error (a bug: rerun with --debug for the traceback and report it)",
     130: "interrupted (Ctrl-C or SIGTERM); nothing half-written is left",
 }
@@ -416,3 +418,33 @@ __all__ = [
     "report_to_file",
     "simulate_to_file",
 ]
+
+
+def sbc_to_folder(
+    spec_path: str | os.PathLike, out: str | os.PathLike, settings: SBCSettings, dispatch: Dispatch,
+    data: str | os.PathLike | None = None,
+) -> Outcome:  # fmt: skip
+    """Simulation-based calibration of a spec (:func:`ww_bayes.calibration.run_sbc`) in
+    ``<out>/<spec name>/``, resumed when the folder holds finished replicates of the same study; exit
+    status 3 when a quantity leaves its band."""
+    spec = load_spec(spec_path)
+    if data is not None:
+        _existing_data(data)
+    study = run_sbc(spec, output_folder(out), settings, dispatch, data)
+    return Outcome(study.text + f"\n\nwrote {', '.join(map(str, study.files))}", study.files,
+                   status=0 if study.passed else CALIBRATION_FAILED)  # fmt: skip
+
+
+def coverage_to_folder(
+    spec_path: str | os.PathLike, out: str | os.PathLike, cohorts: int, dispatch: Dispatch, *,
+    n: int = published.N_PERSONS, first_seed: int = 1, overrides: dict[str, int] | None = None,
+) -> Outcome:  # fmt: skip
+    """Coverage of a spec's intervals on cohorts from the calibrated simulator
+    (:func:`ww_bayes.calibration.run_coverage`) in ``<out>/<spec name>/``, resumed when possible; exit
+    status 3 when a pooled Clopper-Pearson interval misses its nominal level."""
+    spec = load_spec(spec_path)
+    if overrides:
+        spec = spec.with_sampler(**overrides)
+    study = run_coverage(spec, output_folder(out), cohorts, dispatch, n=n, first_seed=first_seed)
+    return Outcome(study.text + f"\n\nwrote {', '.join(map(str, study.files))}", study.files,
+                   status=0 if study.passed else CALIBRATION_FAILED)  # fmt: skip

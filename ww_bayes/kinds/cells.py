@@ -381,6 +381,8 @@ def sparseness_lines(summary: pd.DataFrame, label: str) -> list[str]:
     return lines
 
 
+#: The levels the simulator's truth has (the fit's levels among them are compared with it).
+TRUTH_LEVELS = ("overall", "by_werkverkenner", "by_region")
 #: The month whose effect a 12-month fit offers the cost-effectiveness (held for ``fallback_effect_months``).
 HELD_MONTH = 12
 
@@ -414,7 +416,9 @@ class CellsKind(ModelKind):
 
     def truth(self, tree, truth):
         prefix, month = outcome_month(tree.attrs["outcome"])
-        return truth_table(truth, prefix, month, ["overall", "by_werkverkenner"])
+        derived = tree[self.derived_group].ds
+        levels = [level for level in TRUTH_LEVELS if f"effect_pp_{level}" in derived]
+        return truth_table(truth, prefix, month, levels)
 
     def screen_text(self, tree, summary, coverage):
         kind, prob = interval_of(tree.attrs)

@@ -43,6 +43,8 @@ class SamplerSettings:
     #: nutpie's mass-matrix adaptation: "diag" (diagonal) or "low_rank" (diagonal plus a low-rank correction
     #: for correlated parameters); ignored by PyMC's NUTS
     adaptation: str = "diag"
+    #: CPU cores the chains run on (0: all); calibration studies run one sampler per core (``cores = 1``)
+    cores: int = 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ def _sampler(raw: dict) -> SamplerSettings:
         seed=integer("seed", 0),
         sampler=sampler_raw.get("sampler", defaults.sampler),
         adaptation=sampler_raw.get("adaptation", defaults.adaptation),
+        cores=integer("cores", 0),
     )
     if sampler.sampler not in SAMPLERS:
         raise SpecError(f"'sampler.sampler' must be one of {', '.join(SAMPLERS)}, got {sampler.sampler!r}")

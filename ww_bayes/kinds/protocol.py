@@ -229,3 +229,7 @@ class ModelKind:
     def calibration_quantities(self, spec) -> list[str]:
         """Posterior variables a simulation-based calibration study should rank."""
         raise NotImplementedError
+
+    #: estimands of the derived group a calibration study ranks and checks for coverage (each
+    #: ``<estimand>_<level>`` with draws): the population effects in pp by default
+    calibration_estimands: tuple[str, ...] = ("effect_pp",)

@@ -1,0 +1,171 @@
+"""Calibration studies on a reduced design (the Werkverkenner-only 12-month model on 4,000 persons):
+SBC passes for the model and fails when the simulated counts are attached to the wrong arm; the same
+replicates come back from a Dask LocalCluster as from this process; studies resume; the band test and the
+Clopper-Pearson intervals are checked against independent computations."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from statsmodels.stats.proportion import proportion_confint
+
+from ww_bayes.calibration import (
+    Dispatch,
+    SBCSettings,
+    StudyMismatch,
+    coverage_study,
+    pit_values,
+    run_sbc,
+    sbc,
+    shares,
+    uniformity,
+)
+from ww_bayes.calibration.sbc import replicate_path
+from ww_bayes.cli import main
+from ww_bayes.data.io import write_cohort
+from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
+from ww_bayes.kinds import kind_of, load_spec
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+#: 30 replicates of 2 chains x 200 draws (tune 300), ranks among 50; family level 1% (a loose band: a
+#: correct model fails it with probability at most 1%).
+SETTINGS = SBCSettings(reps=30, chains=2, draws=200, tune=300, ranked_draws=50, seed=11, alpha=0.01)
+
+
+@pytest.fixture(scope="module")
+def reduced_spec():
+    spec = load_spec(MODELS / "job_finding_12m.toml")
+    pooling = {component: {"werkverkenner": "partial"} for component in spec.pooling}
+    return dataclasses.replace(spec, groups=("werkverkenner",), pooling=pooling)
+
+
+@pytest.fixture(scope="module")
+def design(reduced_spec, small_cohort):
+    return kind_of(reduced_spec).prepare(reduced_spec, small_cohort.data)
+
+
+def wrong_arm(design, counts: np.ndarray) -> np.ndarray:
+    """The broken simulation: each class's service and control_enforcement success rates swapped (counts
+    rescaled to the other arm's persons), so the data say the opposite of the true service effect."""
+    cells = design.cells.assign(y=counts)
+    out = counts.astype(float).copy()
+    for _, group in cells.groupby("werkverkenner", observed=True):
+        service = group.index[group["arm"] == ARM_SERVICE][0]
+        control = group.index[group["arm"] == ARM_CONTROL_ENFORCEMENT][0]
+        rates = counts[[service, control]] / cells.loc[[service, control], "trials"].to_numpy()
+        out[service] = rates[1] * cells.loc[service, "trials"]
+        out[control] = rates[0] * cells.loc[control, "trials"]
+    return np.rint(out).astype("int64")
+
+
+@pytest.fixture(scope="module")
+def correct(reduced_spec, design, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sbc") / "correct"
+    return folder, sbc(reduced_spec, design, folder, SETTINGS)
+
+
+def verdict(ranks: xr.Dataset) -> pd.DataFrame:
+    table, _ = uniformity(pit_values(ranks, SETTINGS.ranked_draws, SETTINGS.seed), SETTINGS.alpha)
+    return table
+
+
+def test_sbc_passes_for_the_model_and_fails_for_counts_on_the_wrong_arm(
+    correct, reduced_spec, design, tmp_path
+):
+    _, ranks = correct
+    table = verdict(ranks)
+    assert len(table) == 3 + 3 + 3 * 5 + 3 + 3 * 5  # means, sds, class values, overall and class effects
+    assert table["inside_band"].all(), table[~table["inside_band"]]
+    assert (
+        ranks.sizes["replicate"] == SETTINGS.reps
+        and int(ranks["service_mean"].max()) <= SETTINGS.ranked_draws
+    )
+
+    fewer = dataclasses.replace(SETTINGS, reps=20)  # fewer replicates: the failure is gross
+    broken = verdict(sbc(reduced_spec, design, tmp_path / "broken", fewer, tamper=wrong_arm))
+    outside = set(broken.loc[~broken["inside_band"], "quantity"])
+    assert {"service_mean", "effect_pp_overall"} <= outside  # the service effect's ranks pile at the ends
+
+
+def test_a_study_resumes_with_the_replicates_it_has_and_refuses_other_settings(correct, reduced_spec, design):
+    folder, ranks = correct
+    for index in (3, 17):
+        replicate_path(folder, index).unlink()
+    fitted = []
+
+    def run(function, tasks, total):
+        for task in tasks:
+            fitted.append(task.index)
+            yield function(task)
+
+    again = sbc(reduced_spec, design, folder, SETTINGS, run=run)
+    assert fitted == [3, 17]
+    # same seeds: the refitted replicates rank the same (only their wall time differs)
+    xr.testing.assert_identical(again.drop_vars("seconds"), ranks.drop_vars("seconds"))
+    with pytest.raises(StudyMismatch, match="settings"):
+        sbc(reduced_spec, design, folder, dataclasses.replace(SETTINGS, draws=250))
+
+
+def test_a_dask_local_cluster_runs_the_same_replicates(correct, reduced_spec, small_cohort, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    data = write_cohort(small_cohort.data, tmp_path / "cohort.parquet")
+    settings = dataclasses.replace(SETTINGS, reps=4)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        dispatch = Dispatch(backend="dask", scheduler=cluster.scheduler_address, progress=False)
+        study = run_sbc(reduced_spec, tmp_path / "out", settings, dispatch, data=data)
+    on_cluster = xr.load_datatree(tmp_path / "out" / reduced_spec.name / "sbc.nc")["ranks"].to_dataset()
+    here = correct[1].isel(replicate=slice(0, 4))
+    quantities = [n for n in here.data_vars if n not in ("seconds", "converged")]
+    xr.testing.assert_equal(on_cluster[quantities], here[quantities])
+    assert "Dask cluster" in study.text and {p.name for p in study.files} >= {"sbc.nc", "sbc_ecdf.png"}
+
+
+def test_the_band_passes_uniform_ranks_and_catches_a_biased_posterior():
+    rng = np.random.default_rng(3)
+    ranks = xr.Dataset(
+        {"a": ("replicate", rng.integers(0, 101, 200)), "b": ("replicate", rng.integers(0, 101, 200))}
+    )
+    table, band = uniformity(pit_values(ranks, 100, 1), 0.05)
+    assert table["inside_band"].all() and band["band_prob"] == pytest.approx(1 - 0.05 / 2)
+    # a posterior shifted by half its width: truths rank high more often than they should
+    ranks["b"] = ("replicate", np.clip(rng.integers(0, 101, 200) + 25, 0, 100))
+    table, _ = uniformity(pit_values(ranks, 100, 1), 0.05)
+    assert table.set_index("quantity")["inside_band"].to_dict() == {"a": True, "b": False}
+
+
+def test_coverage_shares_agree_with_statsmodels_clopper_pearson():
+    rng = np.random.default_rng(5)
+    groups = rng.choice(list("xyz"), 300)
+    covered = {"covered_50": rng.random(300) < 0.5, "covered_90": rng.random(300) < 0.9}
+    rows = pd.DataFrame({"level": "by_werkverkenner", "contrast": "c", "group": groups, **covered})
+    table = shares(rows).set_index(["breakdown", "which"])
+    pooled = table.loc[("pooled", "all")]
+    low, high = proportion_confint(int(rows["covered_90"].sum()), 300, alpha=0.05, method="beta")
+    assert (pooled["cp95_lb_90"], pooled["cp95_ub_90"]) == pytest.approx((low, high))
+    assert pooled["share_50"] == rows["covered_50"].mean()
+    x = rows[rows["group"] == "x"]["covered_90"]
+    assert table.loc[("group", "by_werkverkenner / x"), "share_90"] == x.mean()
+
+
+def test_coverage_study_checks_the_fit_against_the_simulators_truth(reduced_spec, tmp_path):
+    spec = reduced_spec.with_sampler(chains=2, draws=300, tune=400)
+    rows = coverage_study(spec, tmp_path, cohorts=2, n=4_000, first_seed=7)
+    assert sorted(rows["cohort"].unique()) == [7, 8]
+    per_cohort = rows.groupby("cohort").size()
+    assert (per_cohort == 3 * (1 + 5)).all()  # 3 contrasts, overall and 5 classes
+    assert (rows["eti50_lb"] >= rows["eti90_lb"]).all() and (rows["eti50_ub"] <= rows["eti90_ub"]).all()
+    covered = (rows["eti90_lb"] <= rows["truth"]) & (rows["truth"] <= rows["eti90_ub"])
+    assert covered.equals(rows["covered_90"])
+    assert rows["covered_90"].mean() > 0.6  # the truth sits inside most 90% intervals of a right model
+
+
+def test_sbc_command_rejects_a_scheduler_without_the_dask_backend(tmp_path, capsys):
+    code = main(["sbc", "job_finding_12m", "--reps", "2", "--out", str(tmp_path), "--scheduler", "tcp://x:1"])
+    assert code == 2 and "--scheduler ADDRESS goes with --backend dask" in capsys.readouterr().err
