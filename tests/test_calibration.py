@@ -143,14 +143,18 @@ def test_the_band_passes_uniform_ranks_and_catches_a_biased_posterior():
 def test_coverage_shares_agree_with_statsmodels_clopper_pearson():
     rng = np.random.default_rng(5)
     groups = rng.choice(list("xyz"), 300)
+    levels = rng.choice(["by_werkverkenner", "by_region"], 300)
     covered = {"covered_50": rng.random(300) < 0.5, "covered_90": rng.random(300) < 0.9}
-    rows = pd.DataFrame({"level": "by_werkverkenner", "contrast": "c", "group": groups, **covered})
+    rows = pd.DataFrame({"level": levels, "contrast": "c", "group": groups, **covered})
     table = shares(rows).set_index(["breakdown", "which"])
-    pooled = table.loc[("pooled", "all")]
+    every = table.loc[("all", "all")]
     low, high = proportion_confint(int(rows["covered_90"].sum()), 300, alpha=0.05, method="beta")
-    assert (pooled["cp95_lb_90"], pooled["cp95_ub_90"]) == pytest.approx((low, high))
-    assert pooled["share_50"] == rows["covered_50"].mean()
-    x = rows[rows["group"] == "x"]["covered_90"]
+    assert (every["cp95_lb_90"], every["cp95_ub_90"]) == pytest.approx((low, high))
+    assert every["share_50"] == rows["covered_50"].mean()
+    classes = rows[rows["level"] == "by_werkverkenner"]
+    pooled = table.loc[("pooled", "overall and by_werkverkenner")]  # the gate leaves regions out
+    assert pooled["truths"] == len(classes) and pooled["share_90"] == classes["covered_90"].mean()
+    x = classes[classes["group"] == "x"]["covered_90"]
     assert table.loc[("group", "by_werkverkenner / x"), "share_90"] == x.mean()
 
 

@@ -2,11 +2,14 @@
 50% and 90% intervals hold the simulator's own generating effects (the truth: fixed effects the
 simulator was calibrated to the published figures, not draws from the prior as in SBC).
 
-Pooled over every truth of every cohort, the share covered and its 95% Clopper-Pearson interval
-(scipy's exact binomial interval; it treats truths as independent, while a cohort's truths share one
-data set, so read it as a guide); per level, contrast, class, region and month the shares are reported,
-not gated: partial pooling pulls outlying groups towards the mean, so at a fixed truth their intervals
-under-cover while the groups near the mean over-cover.
+The gate: pooled over the overall and Werkverkenner-class truths of every cohort (:data:`GATED_LEVELS`:
+the estimands the policy question reports, each informed by tens of thousands of persons), the share
+covered and its 95% Clopper-Pearson interval (scipy's exact binomial interval; it treats truths as
+independent, while a cohort's truths share one data set, so read it as a guide) must contain the nominal
+level. Every truth together (regions included), and per level, contrast, class, region and month, the
+shares are reported, not gated: partial pooling pulls groups towards the mean, so at a fixed truth an
+outlying group's intervals under-cover and groups near the mean (as the simulator's regions, whose true
+deviations are small) over-cover.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from ww_bayes.vocabulary import interval_label
 
 #: The interval probabilities the study checks.
 PROBS = (0.5, 0.9)
+#: The levels whose truths the pooled gate counts (the rest are reported).
+GATED_LEVELS = ("overall", "by_werkverkenner")
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,10 @@ def clopper_pearson(covered: pd.Series) -> dict[str, float]:
 
 
 def shares(rows: pd.DataFrame) -> pd.DataFrame:
-    """Shares covered at 50% and 90% with 95% Clopper-Pearson intervals: pooled, then by level,
-    contrast, group (class or region) and month when the rows have months."""
-    breakdowns = [("pooled", None), ("level", ["level"]), ("contrast", ["contrast"]),
+    """Shares covered at 50% and 90% with 95% Clopper-Pearson intervals: ``pooled`` (the truths of
+    :data:`GATED_LEVELS`, the gate), ``all`` (every truth), then by level, contrast, group (class or region),
+    month and outcome when the rows have them."""
+    breakdowns = [("pooled", None), ("all", None), ("level", ["level"]), ("contrast", ["contrast"]),
                   ("group", ["level", "group"])]  # fmt: skip
     if "month" in rows:
         breakdowns.append(("month", ["month"]))
@@ -110,10 +116,16 @@ def shares(rows: pd.DataFrame) -> pd.DataFrame:
         breakdowns.append(("outcome", ["outcome"]))
     frames = []
     for name, by in breakdowns:
-        groups = [((), rows)] if by is None else rows.groupby(by, sort=False)
+        if by is None:
+            gated = rows["level"].isin(GATED_LEVELS)
+            groups = (
+                [((" and ".join(GATED_LEVELS),), rows[gated])] if name == "pooled" else [(("all",), rows)]
+            )
+        else:
+            groups = rows.groupby(by, sort=False)
         for key, part in groups:
             key = key if isinstance(key, tuple) else (key,)
-            row = {"breakdown": name, "which": " / ".join(map(str, key)) or "all", "truths": len(part)}
+            row = {"breakdown": name, "which": " / ".join(map(str, key)), "truths": len(part)}
             for prob in PROBS:
                 percent = round(100 * prob)
                 stats = clopper_pearson(part[f"covered_{percent}"])

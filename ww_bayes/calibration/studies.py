@@ -128,6 +128,7 @@ def run_coverage(
     wall = time.perf_counter() - start
     table = shares(rows)
     pooled = table[table["breakdown"] == "pooled"].iloc[0]
+    every = table[table["breakdown"] == "all"].iloc[0]
     passed = bool(all(pooled[f"contains_{round(100 * p)}"] for p in PROBS))
     files = [atomic_write(folder / f"coverage_{name}.csv", lambda tmp, t=t: t.to_csv(tmp, index=False))
              for name, t in (("rows", rows), ("shares", table))]  # fmt: skip
@@ -137,7 +138,8 @@ def run_coverage(
         f"{first_seed}-{first_seed + cohorts - 1}), {spec.sampler.chains} chains x {spec.sampler.draws} "
         f"draws per fit, {len(rows):,} truths ({len(rows) // cohorts} per cohort), "
         f"{spec.interval_kind.upper()} intervals",
-        *[_share_line("pooled", pooled, p) for p in PROBS],
+        *[_share_line(f"pooled ({pooled['which']}, {pooled['truths']} truths)", pooled, p) for p in PROBS],
+        *[_share_line(f"every truth (regions too, {every['truths']}; reported)", every, p) for p in PROBS],
     ]
     lines.append("by level, contrast and month (reported, not gated):")
     for name in ("level", "contrast", "outcome", "month"):
@@ -155,7 +157,7 @@ def run_coverage(
         f"median {per_cohort['seconds'].median():.0f} s per cohort (simulate + fit); this run "
         f"{wall / 60:.1f} min wall on {dispatch.text()}"
     )
-    lines.append(f"verdict: {'PASS' if passed else 'FAIL'} (pooled 95% Clopper-Pearson intervals "
+    lines.append(f"verdict: {'PASS' if passed else 'FAIL'} (the pooled 95% Clopper-Pearson intervals "
                  f"{'contain' if passed else 'do not both contain'} 0.50 and 0.90)")  # fmt: skip
     text = "\n".join(lines)
     files.append(atomic_write(folder / "coverage.md", lambda tmp: tmp.write_text(text + "\n")))
