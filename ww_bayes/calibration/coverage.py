@@ -47,7 +47,8 @@ class Cohort:
 
 def run_cohort(task: Cohort) -> pd.DataFrame:
     """Simulate, fit and compare: one row per truth with the 50% and 90% interval and ``covered_50``,
-    ``covered_90``; columns ``cohort``, ``converged``, ``seconds``."""
+    ``covered_90``; columns ``cohort``, ``converged``, ``problems`` (the gate's, when it failed),
+    ``seconds``."""
     start = time.perf_counter()
     simulated = simulate_cohort(task.n, seed=task.seed)
     with warnings.catch_warnings():
@@ -67,7 +68,9 @@ def run_cohort(task: Cohort) -> pd.DataFrame:
         rows[f"covered_{percent}"] = (rows[f"{label}_lb"] <= rows["truth"]) & (
             rows["truth"] <= rows[f"{label}_ub"]
         )
-    return rows.assign(cohort=task.seed, converged=is_converged(tree), seconds=time.perf_counter() - start)
+    problems = "" if is_converged(tree) else tree.attrs["convergence_report"].replace("\n", " ")
+    return rows.assign(cohort=task.seed, converged=is_converged(tree), problems=problems,
+                       seconds=time.perf_counter() - start)  # fmt: skip
 
 
 def cohort_path(folder: Path, seed: int) -> Path:
