@@ -157,6 +157,10 @@ def run_coverage(
         f"median {per_cohort['seconds'].median():.0f} s per cohort (simulate + fit); this run "
         f"{wall / 60:.1f} min wall on {dispatch.text()}"
     )
+    if "problems" in rows:
+        reasons = rows.groupby("cohort")["problems"].first().dropna()
+        for reason, count in reasons[reasons != ""].value_counts().head(3).items():
+            lines.append(f"  {count} x {reason}")
     lines.append(f"verdict: {'PASS' if passed else 'FAIL'} (the pooled 95% Clopper-Pearson intervals "
                  f"{'contain' if passed else 'do not both contain'} 0.50 and 0.90)")  # fmt: skip
     text = "\n".join(lines)
