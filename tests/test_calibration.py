@@ -25,7 +25,7 @@ from ww_bayes.calibration import (
     shares,
     uniformity,
 )
-from ww_bayes.calibration.sbc import replicate_path
+from ww_bayes.calibration.sbc import ranked_quantities, replicate_path
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
@@ -173,3 +173,22 @@ def test_coverage_study_checks_the_fit_against_the_simulators_truth(reduced_spec
 def test_sbc_command_rejects_a_scheduler_without_the_dask_backend(tmp_path, capsys):
     code = main(["sbc", "job_finding_12m", "--reps", "2", "--out", str(tmp_path), "--scheduler", "tcp://x:1"])
     assert code == 2 and "--scheduler ADDRESS goes with --backend dask" in capsys.readouterr().err
+
+
+def test_ranked_quantities_align_months_given_as_text_and_as_numbers():
+    """A trajectory's parameters carry month labels as text, its derived effects as numbers: ranked
+    together they must share one month axis (a misaligned month became a missing truth, ranked 0)."""
+    kind = kind_of(load_spec(MODELS / "trajectory_30m.toml"))
+    spec = load_spec(MODELS / "trajectory_30m.toml")
+    dims = ("chain", "draw", "outcome", "month")
+    posterior = xr.Dataset(
+        {n: (dims, np.ones((1, 2, 2, 3))) for n in kind.calibration_quantities(spec) if "curve" in n},
+        coords={"month": ["1", "2", "3"], "outcome": ["employed", "ww"]},
+    )
+    derived = xr.Dataset({"effect_pp_overall": (dims, np.ones((1, 2, 2, 3)))},
+                         coords={"month": [1, 2, 3], "outcome": ["employed", "ww"]})  # fmt: skip
+    chosen = ranked_quantities(kind, spec, posterior, derived)
+    assert list(chosen["month"].values) == [1, 2, 3] and not chosen.to_array().isnull().any()
+    derived["effect_pp_overall"][0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="missing values: effect_pp_overall"):
+        ranked_quantities(kind, spec, posterior, derived)

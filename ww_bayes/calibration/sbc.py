@@ -95,12 +95,22 @@ def ranked_quantities(kind, spec, posterior: xr.Dataset, derived: xr.Dataset) ->
     """The draws of what SBC ranks: the kind's calibration quantities from the posterior and its
     calibration estimands (``<estimand>_<level>`` with draws) from the derived group."""
     names = [n for n in kind.calibration_quantities(spec) if n in posterior]
-    chosen = posterior[names]
+    chosen = _integer_months(posterior[names])
     for name, draws in derived.data_vars.items():
         parts = split_name(name)
         if parts and parts[0] in kind.calibration_estimands and "chain" in draws.dims:
-            chosen[name] = draws
-    return chosen.drop_vars([c for c in chosen.coords if c not in chosen.dims])
+            chosen[name] = _integer_months(draws)
+    chosen = chosen.drop_vars([c for c in chosen.coords if c not in chosen.dims])
+    missing = [n for n in chosen.data_vars if bool(chosen[n].isnull().any())]
+    if missing:  # e.g. labels that did not align: a rank of a missing value would be a silent 0
+        raise ValueError(f"calibration quantities with missing values: {', '.join(missing)}")
+    return chosen
+
+
+def _integer_months(values):
+    """Month labels as integers (a model's coords may hold them as text, derived groups as numbers), so
+    parameters and estimands align on the same months."""
+    return values.assign_coords(month=values["month"].astype(int)) if "month" in values.coords else values
 
 
 def prior_truths(spec, design: ModelData, reps: int, seed: int) -> tuple[xr.Dataset, np.ndarray]:
