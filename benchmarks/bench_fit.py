@@ -7,8 +7,10 @@ seconds):
    import, read + validate, cells, model build, compile, tune, draws, deterministics, log-likelihood,
    predictive, effects, convergence gate, summary, write, figures. Three states: a fresh process with empty
    compile caches (PyTensor's, which holds its numba cache, pointed at an empty folder: a new machine), a
-   fresh process with warm caches, and a second fit of the same spec in that process (another cohort of
-   the same shape: the compiled sampler is reused). ``--markdown`` prints the table for the README.
+   fresh process with the caches the first one left, and a second fit of the same spec in that process
+   (another cohort of the same shape: the compiled sampler is reused). Each state twice, side by side:
+   "before" with nutpie's own compile of its C callbacks (``WW_BAYES_NUTPIE_COMPILE=1``), "after" with
+   them from the disk cache (``ww_bayes.sampler``). ``--markdown`` prints the tables for the README.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
 
@@ -58,56 +60,72 @@ def child(spec: str, data: list[str], out: str) -> None:
         print(json.dumps(seconds), flush=True)
 
 
-def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None) -> list[dict]:
+MODES = {"before": "nutpie's compile", "after": "cached callbacks"}
+
+
+def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None, mode: str) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if compile_dir is not None:
         env["PYTENSOR_FLAGS"] = f"base_compiledir={compile_dir}"
+        env["NUMBA_CACHE_DIR"] = str(Path(compile_dir) / "numba")
+    if mode == "before":  # ww_bayes.sampler.BYPASS: nutpie compiles its C callbacks in every process
+        env["WW_BAYES_NUTPIE_COMPILE"] = "1"
     command = [sys.executable, __file__, "--child", spec, "--out", str(out), *map(str, data)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def phase_table(spec: str, data: list[Path], out: Path) -> dict[str, dict]:
-    with tempfile.TemporaryDirectory() as empty:
-        cold, _ = fresh_process(spec, data, out / "empty", empty)
-    warm, second = fresh_process(spec, data, out / "warm", None)
-    return dict(zip(STATES, (cold, warm, second), strict=True))
+def phase_table(spec: str, data: list[Path], out: Path) -> dict[tuple[str, str], dict]:
+    """Per mode: a fresh process with empty caches (a new folder), then a fresh process with the caches the
+    first one left (a persistent cache from another process) and its second fit."""
+    table = {}
+    for mode in MODES:
+        with tempfile.TemporaryDirectory() as caches:
+            cold, _ = fresh_process(spec, data, out / mode / "empty", caches, mode)
+            warm, second = fresh_process(spec, data, out / mode / "warm", caches, mode)
+        table.update({(STATES[0], mode): cold, (STATES[1], mode): warm, (STATES[2], mode): second})
+    return table
 
 
 def same_draws(spec: str, out: Path) -> str:
-    """Whether the fits of the same data, spec and seed with empty and with warm compile caches drew
-    bit-identical posteriors."""
+    """Whether the fits of the same data, spec and seed drew bit-identical posteriors: with empty and with
+    warm caches, and with nutpie's compile and with the cached callbacks."""
     import numpy as np
     import xarray as xr
 
-    trees = [xr.load_datatree(out / state / f"{spec}_0.nc") for state in ("empty", "warm")]
+    runs = [(mode, state) for mode in MODES for state in ("empty", "warm")]
+    trees = [xr.load_datatree(out / mode / state / f"{spec}_0.nc") for mode, state in runs]
     posterior = [tree["posterior"].ds for tree in trees]
-    differ = [name for name in posterior[0].data_vars
-              if not np.array_equal(posterior[0][name].values, posterior[1][name].values)]  # fmt: skip
-    return "bit-identical" if not differ else f"DIFFERENT in {len(differ)} variables, e.g. {differ[0]}"
+    differ = [
+        f"{runs[i]} vs {runs[0]}: {name}"
+        for i in range(1, len(runs))
+        for name in posterior[0].data_vars
+        if not np.array_equal(posterior[0][name].values, posterior[i][name].values)
+    ]
+    return "bit-identical in all four runs" if not differ else f"DIFFERENT ({len(differ)}), e.g. {differ[0]}"
 
 
-def print_phases(tables: dict[str, dict[str, dict]], markdown: bool) -> None:
-    columns = [(spec, state) for spec in tables for state in STATES]
+def print_phases(tables: dict[str, dict], markdown: bool) -> None:
     rows = [*PHASES, "other", "total"]
     for table in tables.values():
         for phases in table.values():
             phases["other"] = phases["total"] - sum(phases.get(p, 0.0) for p in PHASES)
             if "tune + draws" in phases:  # a progress bar hides the split
                 phases["tune"] = phases.pop("tune + draws")
-    if markdown:
-        print("| phase (s) | " + " | ".join(f"{spec}<br>{state}" for spec, state in columns) + " |")
-        print("|---" * (len(columns) + 1) + "|")
+    columns = [(state, mode) for state in STATES for mode in MODES]
+    for spec, table in tables.items():
+        if markdown:
+            print(f"\n{spec}, seconds per phase (before: {MODES['before']}; after: {MODES['after']})\n")
+            print("| phase (s) | " + " | ".join(f"{state}<br>{mode}" for state, mode in columns) + " |")
+            print("|---" * (len(columns) + 1) + "|")
+            for row in rows:
+                print(f"| {row} | " + " | ".join(f"{table[c].get(row, 0.0):.1f}" for c in columns) + " |")
+            continue
+        print(f"\n{spec}: seconds per phase; before = {MODES['before']}, after = {MODES['after']}")
+        print(" " * 18 + "".join(f"{state[:12]:>13}/{mode[0]}" for state, mode in columns))
         for row in rows:
-            cells = [f"{tables[spec][state].get(row, 0.0):.1f}" for spec, state in columns]
-            print(f"| {row} | " + " | ".join(cells) + " |")
-        return
-    for spec in tables:
-        print(f"\n{spec}: seconds per phase ({', '.join(STATES)})")
-        for row in rows:
-            values = "".join(f"{tables[spec][state].get(row, 0.0):>14.1f}" for state in STATES)
-            print(f"  {row:<16}{values}")
+            print(f"  {row:<16}" + "".join(f"{table[c].get(row, 0.0):>15.1f}" for c in columns))
 
 
 def persons_vs_cells(subsample: int) -> None:
@@ -171,7 +189,7 @@ def main() -> None:
         identical = {spec: same_draws(spec, Path(folder)) for spec in args.specs}
     print_phases(tables, args.markdown)
     for spec, verdict in identical.items():
-        print(f"{spec}: posterior draws with empty vs warm compile caches (same data, spec, seed): {verdict}")
+        print(f"{spec}: draws, empty vs warm caches x before vs after (same data, spec, seed): {verdict}")
     if not args.no_persons:
         persons_vs_cells(args.subsample)
 

@@ -1,15 +1,24 @@
-"""Shared fixtures: simulated cohorts (deterministic) and the full-cohort fits of the shipped specs."""
+"""Shared fixtures: simulated cohorts (deterministic) and the full-cohort fits of the shipped specs.
+
+The expensive fits are made once per test run, not once per pytest-xdist worker: the first worker that asks
+builds them in a folder every worker sees (under a file lock) and every worker, the first one included,
+loads them from there.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
+from filelock import FileLock
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort, write_datatree
@@ -41,15 +50,36 @@ def small_df(small_cohort) -> pd.DataFrame:
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name`` that ``build`` fills, built once per test run: by the first pytest-xdist worker
+    that asks (the others wait on a file lock), in the run's base temporary folder that all workers share."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / name
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "built").exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            (folder / "built").touch()
+    return folder
+
+
+SPECS_12M = ("job_finding_12m", "ww_claim_12m")
+
+
 @pytest.fixture(scope="session")
-def full_fits(full_cohort) -> dict[str, xr.DataTree]:
+def full_fits(full_cohort, tmp_path_factory) -> dict[str, xr.DataTree]:
     """The shipped 12-month specs, as shipped (nutpie, 4 chains), fit once on the calibrated cohort and
-    shared by the recovery and frequentist-comparison tests (about a minute in all).
-    """
-    return {
-        name: fit(load_spec(MODELS / f"{name}.toml"), full_cohort.data, progress=False, log=None)
-        for name in ("job_finding_12m", "ww_claim_12m")
-    }
+    shared by the recovery and frequentist-comparison tests (about a minute in all); as written and read
+    back, the way an analyst gets them."""
+
+    def build(folder: Path) -> None:
+        for name in SPECS_12M:
+            tree = fit(load_spec(MODELS / f"{name}.toml"), full_cohort.data, progress=False, log=None)
+            write_datatree(tree, folder / f"{name}.nc")
+
+    folder = built_once(tmp_path_factory, "full_fits", build)
+    return {name: xr.load_datatree(folder / f"{name}.nc") for name in SPECS_12M}
 
 
 @dataclass(frozen=True)
@@ -67,14 +97,20 @@ def small_trajectory_run(small_cohort, tmp_path_factory) -> CliRun:
     """``ww-bayes fit models/trajectory_30m.toml`` on the small cohort with short chains (one numba
     compile, shared by the trajectory CLI test and the report test); the truth beside the data, as
     ``ww-bayes simulate`` writes it."""
-    folder = tmp_path_factory.mktemp("trajectory")
-    data = write_cohort(small_cohort.data, folder / "cohort.parquet")
-    write_datatree(small_cohort.truth, truth_path(data))
-    out = folder / "trajectory.nc"
-    short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = main(
-            ["fit", str(MODELS / "trajectory_30m.toml"), "--data", str(data), "--out", str(out), *short]
-        )
-    return CliRun(code=code, out=printed.getvalue(), data=data, fit=out)
+
+    def build(folder: Path) -> None:
+        data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+        write_datatree(small_cohort.truth, truth_path(data))
+        short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(
+                ["fit", str(MODELS / "trajectory_30m.toml"), "--data", str(data),
+                 "--out", str(folder / "trajectory.nc"), *short]
+            )  # fmt: skip
+        (folder / "run.json").write_text(json.dumps({"code": code, "out": printed.getvalue()}))
+
+    folder = built_once(tmp_path_factory, "small_trajectory_run", build)
+    run = json.loads((folder / "run.json").read_text())
+    data, out = folder / "cohort.parquet", folder / "trajectory.nc"
+    return CliRun(code=run["code"], out=run["out"], data=data, fit=out)

@@ -38,6 +38,7 @@ from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
 from ww_bayes.kinds.protocol import ModelData, ModelKind
+from ww_bayes.sampler import compile_pymc_model
 from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
 #: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's default mode
@@ -151,7 +152,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled, names = _COMPILED[key]
             compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
-            compiled = nutpie.compile_pymc_model(model, var_names=[v.name for v in model.free_RVs])
+            compiled = compile_pymc_model(model, [v.name for v in model.free_RVs])  # C callbacks cached
             _COMPILED[key] = (compiled, _logp_data(model))
     settings = spec.sampler
     clock = _TuningClock()

@@ -1,0 +1,163 @@
+"""Same data, spec and seed give bit-identical draws whatever the compile caches hold (issue 20).
+
+Three fits of one reduced model (the Werkverkenner-only 12-month model, 4,000 persons, 2 chains x 300
+draws): in a fresh process whose PyTensor and numba caches are empty (a new machine), in a fresh process
+whose caches the first one filled (a persistent cache from another process), and in this test process
+(its own cache, and a compiled sampler reused from an earlier fit of the same structure). The draws are
+compared at full precision (float64, before a fit file narrows them to float32). And the C callbacks
+cached on disk (``ww_bayes.sampler``) draw exactly what nutpie's own compile draws, for two graphs that
+differ only in a prior, one after the other in one cache; a cache key that ignored the graph is caught.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numba
+import numpy as np
+import nutpie
+import pytensor
+import pytest
+import xarray as xr
+
+from ww_bayes import sampler
+from ww_bayes.data.io import write_cohort
+from ww_bayes.inference import REPRODUCIBLE_FASTMATH
+from ww_bayes.kinds import kind_of, load_spec
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+#: Run in a fresh interpreter (and here): sample the reduced spec on the cohort file, write the draws.
+DRAW = """
+import dataclasses, sys, warnings
+warnings.simplefilter("ignore")
+import xarray as xr
+from ww_bayes.data.io import load_cohort
+from ww_bayes.inference import sample_posterior
+from ww_bayes.kinds import kind_of, load_spec
+
+def draws(spec_path, data_path):
+    spec = load_spec(spec_path)
+    pooling = {component: {"werkverkenner": "partial"} for component in spec.pooling}
+    spec = dataclasses.replace(spec, groups=("werkverkenner",), pooling=pooling).with_sampler(
+        chains=2, draws=300, tune=300, seed=5, cores=1
+    )
+    data = kind_of(spec).prepare(spec, load_cohort(data_path))
+    sampled = sample_posterior(spec, data)
+    return xr.merge([sampled.posterior, sampled.sample_stats[["energy", "step_size"]]])
+
+if __name__ == "__main__":
+    draws(sys.argv[1], sys.argv[2]).to_netcdf(sys.argv[3], engine="h5netcdf")
+"""
+
+
+def fresh_process(script: Path, data: Path, out: Path, cache: Path) -> xr.Dataset:
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}"}
+    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    subprocess.run(
+        [sys.executable, str(script), str(MODELS / "job_finding_12m.toml"), str(data), str(out)],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return xr.load_dataset(out, engine="h5netcdf")
+
+
+@pytest.fixture(scope="module")
+def fits(small_cohort, tmp_path_factory) -> dict[str, xr.Dataset]:
+    folder = tmp_path_factory.mktemp("reproducible")
+    script = folder / "draw.py"
+    script.write_text(DRAW)
+    data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+    cache = folder / "cache"
+    cache.mkdir()
+    out = {"empty caches": fresh_process(script, data, folder / "empty.nc", cache)}
+    assert any(cache.rglob("*.nbc")), "the first process should have filled the numba cache"
+    out["warm caches, another process"] = fresh_process(script, data, folder / "warm.nc", cache)
+    namespace: dict = {}
+    exec(compile(DRAW, str(script), "exec"), namespace)  # noqa: S102 - the script above, in this process
+    namespace["draws"](MODELS / "job_finding_12m.toml", data)  # compiles (or reuses) the sampler
+    out["this process, sampler reused"] = namespace["draws"](MODELS / "job_finding_12m.toml", data)
+    return out
+
+
+def test_same_seed_gives_bit_identical_draws_whatever_the_cache_state(fits):
+    reference = fits["empty caches"]
+    assert reference["service_mean"].dtype == np.float64 and reference.sizes["draw"] == 300
+    for state, other in fits.items():
+        assert set(other.data_vars) == set(reference.data_vars), state
+        differ = [v for v in reference.data_vars if not np.array_equal(reference[v].values, other[v].values)]
+        assert not differ, f"{state}: draws differ from the empty-cache fit in {differ}"
+
+
+def test_another_seed_gives_other_draws(fits, small_cohort, tmp_path):
+    """The comparison above can fail: a different seed is caught as different draws."""
+    namespace: dict = {}
+    exec(compile(DRAW.replace("seed=5", "seed=6"), "draw_seed6", "exec"), namespace)  # noqa: S102
+    data = write_cohort(small_cohort.data, tmp_path / "cohort.parquet")
+    other = namespace["draws"](MODELS / "job_finding_12m.toml", data)
+    reference = fits["empty caches"]
+    assert not np.array_equal(reference["service_mean"].values, other["service_mean"].values)
+
+
+# --- the disk-cached C callbacks (ww_bayes.sampler) against nutpie's own compile -------------------------
+
+
+def reduced_model(small_cohort, service_sigma: float):
+    """The Werkverkenner-only model with the service mean's prior sd set (another graph, same shapes)."""
+    spec = load_spec(MODELS / "job_finding_12m.toml")
+    pooling = {component: {"werkverkenner": "partial"} for component in spec.pooling}
+    priors = {**spec.priors, "service": dataclasses.replace(spec.priors["service"], mean_sigma=service_sigma)}
+    spec = dataclasses.replace(spec, groups=("werkverkenner",), pooling=pooling, priors=priors)
+    kind = kind_of(spec)
+    return kind.build(spec, kind.prepare(spec, small_cohort.data), for_sampling=True)
+
+
+def short_draws(compiled) -> np.ndarray:
+    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+        tree = nutpie.sample(compiled, draws=100, tune=150, chains=2, seed=9, cores=1, progress_bar=False)
+    return tree["posterior"].ds["service_mean"].values
+
+
+def compiled(model, compile_with) -> object:
+    names = [v.name for v in model.free_RVs]
+    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+        if compile_with == "nutpie":
+            return nutpie.compile_pymc_model(model, var_names=names)
+        return sampler.compile_pymc_model(model, names)
+
+
+@pytest.fixture(scope="module")
+def two_priors(small_cohort) -> dict[tuple[float, str], np.ndarray]:
+    """Draws of two graphs of the same shapes, compiled with the cache (the second after the first filled
+    it) and with nutpie's compile."""
+    draws = {}
+    for sigma in (0.5, 0.05):
+        model = reduced_model(small_cohort, sigma)
+        for compile_with in ("cache", "nutpie"):
+            done = compiled(model, compile_with)
+            if compile_with == "cache":
+                assert isinstance(done.compiled_logp_func, numba.core.ccallback.CFunc)
+            draws[sigma, compile_with] = short_draws(done)
+    return draws
+
+
+def test_cached_callbacks_draw_what_nutpies_own_compile_draws(two_priors):
+    for sigma in (0.5, 0.05):
+        assert np.array_equal(two_priors[sigma, "cache"], two_priors[sigma, "nutpie"]), sigma
+    # and the prior matters, so equality above is not two copies of one graph
+    assert not np.array_equal(two_priors[0.5, "cache"], two_priors[0.05, "cache"])
+
+
+def test_a_key_that_ignores_the_graph_is_caught(two_priors, small_cohort, monkeypatch):
+    """The broken variant: if the cache key left out the graph, the second prior would run the first
+    prior's callbacks, and its draws would not be nutpie's."""
+    constant = f"broken-{uuid.uuid4().hex}"  # a fresh entry: nothing another run left behind
+    monkeypatch.setattr(sampler, "_graph_key", lambda function: constant)
+    first, second = (short_draws(compiled(reduced_model(small_cohort, s), "cache")) for s in (0.5, 0.05))
+    assert np.array_equal(first, two_priors[0.5, "nutpie"])
+    assert not np.array_equal(second, two_priors[0.05, "nutpie"])
+    assert np.array_equal(second, first)  # the first prior's callbacks, run again

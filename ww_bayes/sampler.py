@@ -1,0 +1,170 @@
+"""nutpie's compiled PyMC model (numba backend) with its two C callbacks cached on disk across processes.
+
+``nutpie.compile_pymc_model`` compiles the log-density (and gradient) and the draw-expansion function as
+PyTensor functions, whose numba code PyTensor caches in ``~/.pytensor/numba``, and then wraps each in a
+``numba.cfunc`` that the Rust sampler calls. Those wrappers are closures over per-process objects, which
+numba cannot cache ("uses dynamic globals"), so every fresh process compiles them again: linking the cached
+graph code into the wrapper recompiles it to machine code, and the wrapper's array copy compiles numba's
+error-message formatting (measured: 15 of the job model's 21 s of compile in a fresh process with warm
+caches; 6 s for a one-parameter model).
+
+:func:`compile_pymc_model` builds the same model with wrappers written as source that refers to nothing
+but numba, numpy and the graph's compiled function, registered with PyTensor's numba cache under a key
+made of the two graphs' own PyTensor cache keys, this module's wrapper source and the numba and nutpie
+versions: a fresh process loads them from the cache. A changed spec gives other graphs, so other keys;
+an entry is never reused for another graph. When PyTensor cannot cache a graph (no cache key, or
+``numba__cache`` off in ``PYTENSOR_FLAGS``) or ``WW_BAYES_NUTPIE_COMPILE=1`` is set, the wrappers are
+nutpie's own. Same data, same seed: the same draws as nutpie's compile (tests/test_reproducible.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from importlib.metadata import version
+
+import numpy as np
+import pymc as pm
+
+#: The C signatures nutpie's sampler calls: logp(dim, x, grad out, logp out, user data) and
+#: expand(dim, n_expanded, x, out, user data).
+_LOGP_SIG = "int64(uint64, CPointer(double), CPointer(double), CPointer(double), voidptr)"
+_EXPAND_SIG = "int64(uint64, uint64, CPointer(double), CPointer(double), voidptr)"
+#: Set to "1" to compile with nutpie's own wrappers (no disk cache for them): benchmarks/bench_fit.py's
+#: "before" column.
+BYPASS = "WW_BAYES_NUTPIE_COMPILE"
+#: Part of every cache key: raise it when the wrappers change in a way their source does not show.
+CACHE_FORMAT = 2
+
+
+def compile_pymc_model(model: pm.Model, var_names: list[str]):
+    """``nutpie.compile_pymc_model(model, var_names=var_names)`` (numba backend, support-point start with
+    jitter), its C callbacks from the PyTensor numba cache when a process compiled them before."""
+    import nutpie
+    from nutpie import compile_pymc as nc
+    from pymc.initial_point import make_initial_point_fn
+
+    initial_point_fn = make_initial_point_fn(
+        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )  # fmt: skip
+    initial_point_fn = nc._wrap_with_lock(initial_point_fn)
+    n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = nc._make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
+        var_names=var_names,
+    )  # fmt: skip
+    keys = [_graph_key(logp_pt), _graph_key(expand_pt)]
+    if None in keys or os.environ.get(BYPASS) == "1":  # nutpie's wrappers, compiled in this process
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+
+    shared_data, shared_var_keys = {}, {}
+    for var in dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]):
+        key = f"v{len(shared_var_keys)}"  # nutpie uses random keys; only the order matters to the wrappers
+        shared_data[key] = np.array(var.get_value(), order="C", copy=True)
+        shared_data[key].flags.writeable = False
+        shared_var_keys[var] = key
+    user_data = nc.make_user_data(shared_var_keys, shared_data)
+    order = list(shared_var_keys)
+    try:
+        wrappers = {}
+        for which, function in (("logp", logp_pt), ("expand", expand_pt)):
+            positions = [order.index(v) for v in function.get_shared()]
+            wrappers[which] = _wrapper(which, function, positions, shared_data, n_dim, n_expanded, keys)
+        logp, expand = wrappers["logp"], wrappers["expand"]
+    except Exception as error:  # noqa: BLE001 - an unreadable cache entry must not stop a fit
+        warnings.warn(f"the cached sampler could not be loaded ({error!r}): compiling it in this process",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+    dims, coords = nc._prepare_dims_and_coords(model, shape_info, reparameterized)
+    return nc.CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=logp, compiled_expand_func=expand, initial_point_func=initial_point,
+        shared_data=shared_data, shared_var_keys=shared_var_keys, user_data=user_data, n_expanded=n_expanded,
+        shape_info=shape_info, logp_func=logp_pt, expand_func=expand_pt,
+        reparameterized_names=reparameterized,
+    )  # fmt: skip
+
+
+def _graph_key(function) -> str | None:
+    """PyTensor's numba cache key of a compiled function's graph (None: PyTensor does not cache it)."""
+    from pytensor.configdefaults import config
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    return CACHED_SRC_FUNCTIONS.get(function.vm.jit_fn.py_func) if config.numba__cache else None
+
+
+def _wrapper(which: str, function, indices: list[int], shared_data: dict, n_dim: int, n_expanded: int,
+             keys: list[str]):  # fmt: skip
+    """The C callback ``which`` ("logp" or "expand") around ``function``'s numba code, cached.
+
+    nutpie's user data is a packed record of 8-byte fields: the data pointers of the shared variables,
+    their sizes, then each one's shape; ``indices`` are the positions of ``function``'s shared inputs in it.
+    """
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor.link.numba.cache import compile_numba_function_src
+
+    arrays = list(shared_data.values())
+    n = len(arrays)
+    shape_at = np.cumsum([0] + [a.ndim for a in arrays])[:-1] + 2 * n
+    header = 2 * n + sum(a.ndim for a in arrays)
+    lines = [f"    header = numba.carray(user_data_, ({header},), np.uint64)"] if indices else []
+    for j, i in enumerate(indices):
+        shape = ", ".join(f"int(header[{shape_at[i] + d}])" for d in range(arrays[i].ndim))
+        lines.append(
+            f"    d{j} = numba.carray(pointer(header[{i}]), ({shape}{',' if arrays[i].ndim == 1 else ''}), "
+            f"np.{arrays[i].dtype.name})"
+        )
+    data = "".join(f", d{j}" for j in range(len(indices)))
+    if which == "logp":
+        source = f"""
+def ww_bayes_logp(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    try:
+{_indent(lines)}
+        x = numba.carray(x_, ({n_dim},))
+        logp_val, grad = inner(x{data})
+        for i in range({n_dim}):
+            out_[i] = grad[i]
+        logp_[0] = logp_val
+        for i in range({n_dim}):
+            if not np.isfinite(out_[i]):
+                return 3
+        if not np.isfinite(logp_val):
+            return 4
+    except Exception:
+        return 1
+    return 0
+"""
+        signature = _LOGP_SIG
+    else:
+        source = f"""
+def ww_bayes_expand(dim, expanded, x_, out_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    if expanded != {n_expanded}:
+        return -1
+    try:
+{_indent(lines)}
+        x = numba.carray(x_, ({n_dim},))
+        (values,) = inner(x{data})
+        for i in range({n_expanded}):
+            out_[i] = values[i]
+    except Exception:
+        return -2
+    return 0
+"""
+        signature = _EXPAND_SIG
+    parts = [str(CACHE_FORMAT), *keys, source, numba.__version__, version("nutpie"), version("ww_bayes")]
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    env = {"__name__": __name__, "numba": numba, "np": np, "pointer": address_as_void_pointer,
+           "inner": function.vm.jit_fn}  # fmt: skip
+    py_func = compile_numba_function_src(source, f"ww_bayes_{which}", env, cache_key=f"ww_bayes_{key}")
+    return numba.cfunc(signature, cache=True)(py_func)
+
+
+def _indent(lines: list[str]) -> str:
+    return "\n".join("    " + line for line in lines)
