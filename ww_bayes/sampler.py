@@ -42,6 +42,19 @@ def compile_pymc_model(model: pm.Model, var_names: list[str]):
     """``nutpie.compile_pymc_model(model, var_names=var_names)`` (numba backend, support-point start with
     jitter), its C callbacks from the PyTensor numba cache when a process compiled them before."""
     import nutpie
+
+    if os.environ.get(BYPASS) == "1":
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+    try:
+        return _compile_cached(model, var_names)
+    except Exception as error:  # noqa: BLE001 - an unreadable cache entry or a changed nutpie must not stop a fit
+        warnings.warn(f"the cached sampler could not be used ({error!r}): compiling it in this process",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+
+
+def _compile_cached(model: pm.Model, var_names: list[str]):
+    import nutpie
     from nutpie import compile_pymc as nc
     from pymc.initial_point import make_initial_point_fn
 
@@ -55,7 +68,7 @@ def compile_pymc_model(model: pm.Model, var_names: list[str]):
         var_names=var_names,
     )  # fmt: skip
     keys = [_graph_key(logp_pt), _graph_key(expand_pt)]
-    if None in keys or os.environ.get(BYPASS) == "1":  # nutpie's wrappers, compiled in this process
+    if None in keys:  # a graph PyTensor does not cache: nutpie's wrappers, compiled in this process
         return nutpie.compile_pymc_model(model, var_names=var_names)
 
     shared_data, shared_var_keys = {}, {}
@@ -66,16 +79,10 @@ def compile_pymc_model(model: pm.Model, var_names: list[str]):
         shared_var_keys[var] = key
     user_data = nc.make_user_data(shared_var_keys, shared_data)
     order = list(shared_var_keys)
-    try:
-        wrappers = {}
-        for which, function in (("logp", logp_pt), ("expand", expand_pt)):
-            positions = [order.index(v) for v in function.get_shared()]
-            wrappers[which] = _wrapper(which, function, positions, shared_data, n_dim, n_expanded, keys)
-        logp, expand = wrappers["logp"], wrappers["expand"]
-    except Exception as error:  # noqa: BLE001 - an unreadable cache entry must not stop a fit
-        warnings.warn(f"the cached sampler could not be loaded ({error!r}): compiling it in this process",
-                      RuntimeWarning, stacklevel=2)  # fmt: skip
-        return nutpie.compile_pymc_model(model, var_names=var_names)
+    logp, expand = (
+        _wrapper(which, fn, [order.index(v) for v in fn.get_shared()], shared_data, n_dim, n_expanded, keys)
+        for which, fn in (("logp", logp_pt), ("expand", expand_pt))
+    )
     dims, coords = nc._prepare_dims_and_coords(model, shape_info, reparameterized)
     return nc.CompiledPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,
