@@ -35,6 +35,7 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 DRAW = """
 import dataclasses, sys, warnings
 warnings.simplefilter("ignore")
+warnings.filterwarnings("error", message="the cached sampler")  # no silent fallback to nutpie's compile
 import xarray as xr
 from ww_bayes.data.io import load_cohort
 from ww_bayes.inference import sample_posterior
@@ -74,8 +75,13 @@ def fits(small_cohort, tmp_path_factory) -> dict[str, xr.Dataset]:
     cache = folder / "cache"
     cache.mkdir()
     out = {"empty caches": fresh_process(script, data, folder / "empty.nc", cache)}
-    assert any(cache.rglob("*.nbc")), "the first process should have filled the numba cache"
+    # the first process filled the numba cache, the cached C callbacks included
+    entries = sorted(cache.rglob("*ww_bayes_*"))
+    assert {"logp", "expand"} <= {w for p in entries for w in ("logp", "expand") if f"ww_bayes_{w}" in p.name}
+    stamps = {p: p.stat().st_mtime_ns for p in entries}
     out["warm caches, another process"] = fresh_process(script, data, folder / "warm.nc", cache)
+    # the second process loaded the callbacks: no entry added or rewritten
+    assert {p: p.stat().st_mtime_ns for p in sorted(cache.rglob("*ww_bayes_*"))} == stamps
     namespace: dict = {}
     exec(compile(DRAW, str(script), "exec"), namespace)  # noqa: S102 - the script above, in this process
     namespace["draws"](MODELS / "job_finding_12m.toml", data)  # compiles (or reuses) the sampler
