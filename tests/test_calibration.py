@@ -25,6 +25,7 @@ from ww_bayes.calibration import (
     shares,
     uniformity,
 )
+from ww_bayes.calibration.coverage import clopper_pearson
 from ww_bayes.calibration.sbc import ranked_quantities, replicate_path
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
@@ -143,19 +144,48 @@ def test_the_band_passes_uniform_ranks_and_catches_a_biased_posterior():
 def test_coverage_shares_agree_with_statsmodels_clopper_pearson():
     rng = np.random.default_rng(5)
     groups = rng.choice(list("xyz"), 300)
-    levels = rng.choice(["by_werkverkenner", "by_region"], 300)
+    levels = rng.choice(["overall", "by_werkverkenner", "by_region"], 300)
     covered = {"covered_50": rng.random(300) < 0.5, "covered_90": rng.random(300) < 0.9}
     rows = pd.DataFrame({"level": levels, "contrast": "c", "group": groups, **covered})
     table = shares(rows).set_index(["breakdown", "which"])
     every = table.loc[("all", "all")]
     low, high = proportion_confint(int(rows["covered_90"].sum()), 300, alpha=0.05, method="beta")
     assert (every["cp95_lb_90"], every["cp95_ub_90"]) == pytest.approx((low, high))
+    assert (every["kg95_lb_90"], every["kg95_ub_90"]) == pytest.approx((low, high))  # no cohorts given
     assert every["share_50"] == rows["covered_50"].mean()
+    overall = rows[rows["level"] == "overall"]
+    pooled = table.loc[("pooled", "overall")]  # the gate counts population-level truths only
+    assert pooled["truths"] == len(overall) and pooled["share_90"] == overall["covered_90"].mean()
     classes = rows[rows["level"] == "by_werkverkenner"]
-    pooled = table.loc[("pooled", "overall and by_werkverkenner")]  # the gate leaves regions out
-    assert pooled["truths"] == len(classes) and pooled["share_90"] == classes["covered_90"].mean()
     x = classes[classes["group"] == "x"]["covered_90"]
     assert table.loc[("group", "by_werkverkenner / x"), "share_90"] == x.mean()
+    # one truth per cohort: independent truths, so Korn-Graubard is Clopper-Pearson (on n - 1 trials: the
+    # cluster variance's n / (n - 1))
+    single = clopper_pearson(rows["covered_90"], pd.Series(np.arange(300)))
+    assert single["deff"] == pytest.approx(300 / 299)
+    assert (single["kg95_lb"], single["kg95_ub"]) == pytest.approx((low, high), rel=2e-4)
+
+
+def test_the_coverage_gate_counts_cohorts_not_correlated_truths():
+    """A cohort whose data set is unlucky misses all its truths together: 40 cohorts of 20 truths each,
+    covered all or nothing, hold the information of 40 trials, not 800. The plain Clopper-Pearson interval
+    would fail a share of 0.85 against 0.90; the clustered one is at least as wide as Clopper-Pearson on the
+    40 cohorts and passes it."""
+    cohort_covered = np.r_[np.ones(34, bool), np.zeros(6, bool)]  # 34 of 40 = 0.85
+    rows = pd.DataFrame({"covered": np.repeat(cohort_covered, 20), "cohort": np.repeat(np.arange(40), 20)})
+    naive = clopper_pearson(rows["covered"])
+    clustered = clopper_pearson(rows["covered"], rows["cohort"])
+    low, high = proportion_confint(34, 40, alpha=0.05, method="beta")
+    assert naive["cp95_ub"] < 0.90 < clustered["kg95_ub"]
+    assert clustered["kg95_lb"] <= low and clustered["kg95_ub"] >= high
+    assert clustered["deff"] == pytest.approx(800 / 39)  # (n / (clusters - 1)) when all-or-nothing
+    # truths independent within cohorts: design effect near 1, the interval near the plain one
+    rng = np.random.default_rng(2)
+    independent = rows.assign(covered=rng.random(800) < 0.85)
+    loose = clopper_pearson(independent["covered"], independent["cohort"])
+    plain = clopper_pearson(independent["covered"])
+    assert loose["deff"] == pytest.approx(1, abs=0.35)
+    assert loose["kg95_ub"] - loose["kg95_lb"] == pytest.approx(plain["cp95_ub"] - plain["cp95_lb"], rel=0.3)
 
 
 def test_coverage_study_checks_the_fit_against_the_simulators_truth(reduced_spec, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.calibration.coverage import PROBS, coverage_study, shares
+from ww_bayes.calibration.coverage import PROBS, cohort_path, coverage_study, shares
 from ww_bayes.calibration.dispatch import check_dispatch, run_tasks, workers
 from ww_bayes.calibration.sbc import SBCSettings, pit_values, sbc, uniformity
 from ww_bayes.data.io import atomic_write, load_cohort, write_datatree
@@ -122,6 +122,8 @@ def run_coverage(
     folder = Path(out) / spec.name
     if workers(dispatch.n_jobs, dispatch.backend) > 1 or dispatch.backend == "dask":
         spec = spec.with_sampler(cores=1)
+    seeds = range(first_seed, first_seed + cohorts)
+    resumed = sum(cohort_path(folder, s).exists() for s in seeds)
     start = time.perf_counter()
     rows = coverage_study(spec, folder, cohorts, n=n, first_seed=first_seed,
                           run=dispatch.runner(f"coverage {spec.name}"))  # fmt: skip
@@ -139,29 +141,32 @@ def run_coverage(
         f"draws per fit, {len(rows):,} truths ({len(rows) // cohorts} per cohort), "
         f"{spec.interval_kind.upper()} intervals",
         *[_share_line(f"pooled ({pooled['which']}, {pooled['truths']} truths)", pooled, p) for p in PROBS],
-        *[_share_line(f"every truth (regions too, {every['truths']}; reported)", every, p) for p in PROBS],
+        *[_share_line(f"every truth (every level, {every['truths']}; reported)", every, p) for p in PROBS],
     ]
-    lines.append("by level, contrast and month (reported, not gated):")
+    lines.append("by level, contrast and month (reported, not gated; 95% Korn-Graubard intervals):")
     for name in ("level", "contrast", "outcome", "month"):
         for row in table[table["breakdown"] == name].itertuples():
-            lines.append(f"  {name} {row.which}: 50% {row.share_50:.3f}, 90% {row.share_90:.3f} "
-                         f"({row.truths} truths)")  # fmt: skip
+            lines.append(f"  {name} {row.which}: 50% {row.share_50:.3f} [{row.kg95_lb_50:.3f}, "
+                         f"{row.kg95_ub_50:.3f}], 90% {row.share_90:.3f} [{row.kg95_lb_90:.3f}, "
+                         f"{row.kg95_ub_90:.3f}] ({row.truths} truths)")  # fmt: skip
     groups = table[table["breakdown"] == "group"]
     groups = groups[~groups["which"].str.startswith("overall")].sort_values("share_90")
     lines.append("groups with the lowest 90% share (classes and regions; partial pooling shrinks outlying "
                  "groups towards the mean):")  # fmt: skip
-    lines += [f"  {r.which}: 90% {r.share_90:.3f} [{r.cp95_lb_90:.3f}, {r.cp95_ub_90:.3f}], 50% "
+    lines += [f"  {r.which}: 90% {r.share_90:.3f} [{r.kg95_lb_90:.3f}, {r.kg95_ub_90:.3f}], 50% "
               f"{r.share_50:.3f}" for r in groups.head(6).itertuples()]  # fmt: skip
     lines.append(
         f"unconverged fits: {int((~per_cohort['converged'].astype(bool)).sum())} of {cohorts} (kept); "
-        f"median {per_cohort['seconds'].median():.0f} s per cohort (simulate + fit); this run "
-        f"{wall / 60:.1f} min wall on {dispatch.text()}"
+        f"median {per_cohort['seconds'].median():.0f} s per cohort (simulate + fit, one core); this run "
+        f"fitted {cohorts - resumed} ({resumed} kept from earlier runs) in {wall / 60:.1f} min wall on "
+        f"{dispatch.text()}"
     )
     if "problems" in rows:
         reasons = rows.groupby("cohort")["problems"].first().dropna()
         for reason, count in reasons[reasons != ""].value_counts().head(3).items():
             lines.append(f"  {count} x {reason}")
-    lines.append(f"verdict: {'PASS' if passed else 'FAIL'} (the pooled 95% Clopper-Pearson intervals "
+    verdict = "PASS" if passed else "FAIL"
+    lines.append(f"verdict: {verdict} (the pooled 95% intervals, Clopper-Pearson at the effective size, "
                  f"{'contain' if passed else 'do not both contain'} 0.50 and 0.90)")  # fmt: skip
     text = "\n".join(lines)
     files.append(atomic_write(folder / "coverage.md", lambda tmp: tmp.write_text(text + "\n")))
@@ -171,7 +176,9 @@ def run_coverage(
 def _share_line(label: str, row: pd.Series, prob: float) -> str:
     percent = round(100 * prob)
     return (
-        f"{label} {percent}% intervals: {row[f'share_{percent}']:.3f} covered, 95% Clopper-Pearson "
-        f"[{row[f'cp95_lb_{percent}']:.3f}, {row[f'cp95_ub_{percent}']:.3f}] "
-        f"{'contains' if row[f'contains_{percent}'] else 'DOES NOT contain'} {prob:.2f}"
+        f"{label} {percent}% intervals: {row[f'share_{percent}']:.3f} covered, 95% Clopper-Pearson at the "
+        f"effective size (Korn-Graubard, clustered by cohort, design effect {row[f'deff_{percent}']:.1f}) "
+        f"[{row[f'kg95_lb_{percent}']:.3f}, {row[f'kg95_ub_{percent}']:.3f}] "
+        f"{'contains' if row[f'contains_{percent}'] else 'DOES NOT contain'} {prob:.2f} (every truth "
+        f"independent: [{row[f'cp95_lb_{percent}']:.3f}, {row[f'cp95_ub_{percent}']:.3f}])"
     )
