@@ -16,7 +16,7 @@ PACKAGE = Path(wb.__file__).parent
 STAGES = ("data", "kinds", "sampler", "inference", "results", "recompute", "compare", "cea", "viz", "report",
           "release", "calibration", "workflow", "cli")  # fmt: skip
 #: Bottom modules every stage may import.
-SHARED = ("vocabulary", "tomlspec", "estimands", "summaries")
+SHARED = ("vocabulary", "tomlspec", "estimands", "summaries", "diagnostics")
 
 
 def stage_of(module: str) -> str | None:

@@ -13,6 +13,7 @@ import arviz_stats as azs
 import pandas as pd
 import xarray as xr
 
+from ww_bayes.diagnostics import DIAGNOSTICS, diagnose
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
 
 #: The levels an estimand is reported at: the whole cohort, or one grouping factor.
@@ -59,11 +60,13 @@ def summary_table(
         if estimands is not None and estimand not in estimands:
             continue
         draws_only = derived[[name]]
-        stats = azs.summary(draws_only, fmt="xarray", kind="all" if diagnostics else "stats",
-                            ci_kind=interval_kind, ci_prob=interval_prob, round_to="none")[name]  # fmt: skip
+        stats = azs.summary(draws_only, fmt="xarray", kind="stats", ci_kind=interval_kind,
+                            ci_prob=interval_prob, round_to="none")[name]  # fmt: skip
         table = stats.to_dataset(dim="summary")
-        if not diagnostics:
-            table["mcse_mean"] = azs.mcse(draws_only, method="mean")[name]
+        # arviz_stats' diagnostics (its summary's kind="all"), computed for all elements at once
+        which = DIAGNOSTICS if diagnostics else ("mcse_mean",)
+        for diagnostic, values in diagnose(draws_only, which).items():
+            table[diagnostic] = values[name]
         if estimand in signed:  # P(> 0); the derived group stores it for effect_pp
             stored = derived.get(f"prob_positive_{level}") if estimand == "effect_pp" else None
             table["prob_positive"] = stored if stored is not None else (draws > 0).mean(SAMPLE_DIMS)

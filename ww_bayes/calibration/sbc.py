@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -42,6 +41,7 @@ import xarray as xr
 from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 
 from ww_bayes.data.io import atomic_write, load_datatree, to_netcdf
+from ww_bayes.diagnostics import diagnose
 from ww_bayes.inference import POSTPROCESS_COMPILE, sample_posterior
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.protocol import ModelData
@@ -164,8 +164,8 @@ def run_replicate(task: Replicate) -> xr.Dataset:
         derived = kind.derive(task.spec, task.data, sampled.posterior)
     draws = ranked_quantities(kind, task.spec, sampled.posterior, derived)
     varying = [n for n in draws.data_vars if bool((draws[n].std(SAMPLE_DIMS) > 0).any())]
-    rhat = azs.rhat(draws[varying]).to_array().max()
-    ess = azs.ess(draws[varying], method="bulk").to_array().min()
+    computed = diagnose(draws[varying], which=("r_hat", "ess_bulk"))
+    rhat, ess = computed["r_hat"].to_array().max(), computed["ess_bulk"].to_array().min()
     divergences = int(sampled.sample_stats["diverging"].sum())
     thinned = thin(draws, task.settings.ranked_draws)
     ranks = (thinned < task.truth).sum("sample").astype("int16")

@@ -1,0 +1,181 @@
+"""Convergence diagnostics for many quantities at once: arviz_stats' algorithms, vectorised.
+
+arviz_stats computes R-hat, ESS and MCSE one scalar at a time (a Python loop over every element of every
+variable); a 12-month fit has ~600 scalars and a trajectory fit thousands, so the convergence gate and the
+summary tables spent seconds to a minute there. This module computes the same numbers, by the same
+algorithms (Vehtari et al. 2021: rank-normalised split R-hat, bulk and tail ESS with Geyer's initial
+monotone sequence, MCSE of the mean and of the sd), for all scalars of a Dataset in one pass of numpy
+array operations. ``tests/test_diagnostics.py`` checks every number against arviz_stats on chains with
+autocorrelation, ties, constants and an odd number of draws; arviz_stats stays the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from arviz_base import rcParams
+from scipy.fft import next_fast_len
+from scipy.stats import norm, rankdata
+
+#: The diagnostics :func:`diagnose` returns, named as in arviz_stats' summary.
+DIAGNOSTICS = ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def diagnose(ds: xr.Dataset, which: tuple[str, ...] = DIAGNOSTICS) -> dict[str, xr.Dataset]:
+    """R-hat (rank), bulk and tail ESS, MCSE of the mean and of the sd of every element of every variable
+    of ``ds`` (all with dims ``chain`` and ``draw``); returns ``{diagnostic: Dataset}``, each Dataset with
+    ``ds``'s variables without the sample dims, as ``arviz_stats.rhat(ds)`` / ``ess`` / ``mcse`` would."""
+    unknown = sorted(set(which) - set(DIAGNOSTICS))
+    if unknown:
+        raise ValueError(f"unknown diagnostics {unknown}; choose from {list(DIAGNOSTICS)}")
+    names = list(ds.data_vars)
+    if not names:
+        return {d: xr.Dataset() for d in which}
+    blocks, layout = [], []
+    for name in names:
+        da = ds[name]
+        missing = [d for d in SAMPLE_DIMS if d not in da.dims]
+        if missing:
+            raise ValueError(f"variable {name!r} has no {missing} dim: diagnostics need chains and draws")
+        other = [d for d in da.dims if d not in SAMPLE_DIMS]
+        values = np.asarray(da.transpose(*SAMPLE_DIMS, *other).values, dtype=float)
+        n_chain, n_draw = values.shape[:2]
+        blocks.append(np.moveaxis(values.reshape(n_chain, n_draw, -1), -1, 0))
+        layout.append((name, other, values.shape[2:], {d: da[d] for d in other if d in da.coords}))
+    x = np.concatenate(blocks)  # (quantity, chain, draw)
+    # as arviz_stats: no diagnostic with fewer than 4 draws or a missing value, no R-hat with one chain
+    invalid = np.isnan(x).any(axis=(1, 2)) | (x.shape[2] < 4)
+    if invalid.all():
+        computed = {d: np.full(len(x), np.nan) for d in which}
+    else:
+        draws = _Draws(np.where(invalid[:, None, None], 0.0, x))
+        computed = {d: np.where(invalid, np.nan, getattr(draws, d)()) for d in which}
+    out = {}
+    for diagnostic, flat in computed.items():
+        variables, start = {}, 0
+        for name, dims, shape, coords in layout:
+            size = int(np.prod(shape))
+            values = flat[start : start + size].reshape(shape)
+            variables[name] = xr.DataArray(values, dims=dims, coords=coords)
+            start += size
+        out[diagnostic] = xr.Dataset(variables)
+    return out
+
+
+# --- the algorithms, on (quantity, chain, draw) arrays ---------------------------------------------------
+
+
+def _split(x: np.ndarray) -> np.ndarray:
+    """Split every chain in two halves (dropping the middle draw when odd), as arviz_stats."""
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
+
+
+def _z_scale(x: np.ndarray) -> np.ndarray:
+    """Rank-normalise each quantity over all its chains and draws (average ranks, Blom's offset 3/8)."""
+    flat = x.reshape(x.shape[0], -1)
+    ranks = rankdata(flat, method="average", axis=1)
+    return norm.ppf((ranks - 3 / 8) / (flat.shape[1] - 2 * 3 / 8 + 1)).reshape(x.shape)
+
+
+def _rhat_basic(x: np.ndarray) -> np.ndarray:
+    n = x.shape[2]
+    between = n * np.var(x.mean(axis=2), axis=1, ddof=1)
+    within = np.var(x, axis=2, ddof=1).mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt((between / within + n - 1) / n)
+
+
+def _ess(x: np.ndarray) -> np.ndarray:
+    """ESS of each quantity of (already split) chains: FFT autocovariance, Geyer's initial positive and
+    monotone sequences, as arviz_stats' ``_ess``, vectorised over quantities."""
+    n_quantity, n_chain, n_draw = x.shape
+    total = n_chain * n_draw
+    m = next_fast_len(2 * n_draw)
+    centred = x - x.mean(axis=2, keepdims=True)
+    spectrum = np.fft.rfft(centred, n=m, axis=2)
+    spectrum *= np.conjugate(spectrum)
+    acov = np.fft.irfft(spectrum, n=m, axis=2)[:, :, :n_draw] / n_draw
+    mean_var = acov[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
+    var_plus = mean_var * (n_draw - 1.0) / n_draw
+    if n_chain > 1:
+        var_plus = var_plus + np.var(x.mean(axis=2), axis=1, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]  # (quantity, lag)
+    rho[:, 0] = 1.0
+    # pair sums P_k = rho_2k + rho_2k+1; arviz computes pairs k = 1, 2, ... while 2k - 1 < n_draw - 3 and
+    # the previous pair sum is positive, and stops after the first pair whose sum is <= 0
+    last_pair = max((n_draw - 3) // 2, 0)  # the largest k with 2k - 1 < n_draw - 3
+    n_pairs = last_pair + 1
+    pairs = rho[:, 0 : 2 * n_pairs : 2] + rho[:, 1 : 2 * n_pairs : 2]  # P_0 .. P_last
+    stops = pairs[:, 1:] <= 0
+    first_stop = np.where(stops.any(axis=1), stops.argmax(axis=1) + 1, last_pair) if last_pair else 0
+    stop = np.where(pairs[:, 0] > 0, first_stop, 0)  # K: the last pair computed
+    # Geyer's initial monotone sequence over P_0 .. P_{K-1}: a running minimum
+    monotone = np.minimum.accumulate(pairs, axis=1)
+    used = np.arange(n_pairs)[None, :] < stop[:, None]
+    summed = np.where(used, monotone, 0.0).sum(axis=1)
+    rows = np.arange(n_quantity)
+    rho_end = rho[rows, 2 * stop]
+    pair_end = pairs[rows, stop]
+    tail = np.where(stop == 0, 1.0, np.where((pair_end >= 0) | (rho_end > 0), rho_end, 0.0))
+    tau = -1.0 + 2.0 * summed + tail
+    tau = np.maximum(tau, 1 / np.log10(total))
+    ess = total / tau
+    ess[np.isnan(rho).any(axis=1)] = np.nan
+    constant = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) < np.finfo(float).resolution
+    ess[constant] = x[0].size
+    return ess
+
+
+class _Draws:
+    """The draws of every quantity, (quantity, chain, draw), with the split chains and their rank-normalised
+    values computed once (R-hat and bulk ESS share them)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.split = _split(x)
+        self._z_split: np.ndarray | None = None
+
+    @property
+    def z_split(self) -> np.ndarray:
+        if self._z_split is None:
+            self._z_split = _z_scale(self.split)
+        return self._z_split
+
+    def r_hat(self) -> np.ndarray:
+        """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) one."""
+        x, split = self.x, self.split
+        if x.shape[1] < 2 or x.shape[2] < 4:
+            return np.full(x.shape[0], np.nan)
+        folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
+        bulk, tail = _rhat_basic(self.z_split), _rhat_basic(_z_scale(folded))
+        return np.where(bulk > tail, bulk, tail)
+
+    def ess_bulk(self) -> np.ndarray:
+        return _ess(self.z_split)
+
+    def ess_tail(self) -> np.ndarray:
+        """The smaller ESS of the indicators below the two tail quantiles; arviz_stats' ``ess(method="tail")``
+        (and its summary's ``ess_tail``) takes them at 1 - ci_prob and ci_prob (rcParams, default 0.89)."""
+        x = self.x
+        prob = rcParams["stats.ci_prob"]
+        low, high = np.quantile(x.reshape(len(x), -1), sorted((prob, 1 - prob)), axis=1)
+        below_low = (x <= low[:, None, None]).astype(float)
+        below_high = (x <= high[:, None, None]).astype(float)
+        return np.minimum(_ess(_split(below_low)), _ess(_split(below_high)))
+
+    def mcse_mean(self) -> np.ndarray:
+        x = self.x
+        return np.std(x.reshape(len(x), -1), axis=1, ddof=1) / np.sqrt(_ess(self.split))
+
+    def mcse_sd(self) -> np.ndarray:
+        x = self.x
+        centred = x - x.reshape(len(x), -1).mean(axis=1)[:, None, None]
+        squared = centred**2
+        ess = _ess(_split(squared))
+        evar = squared.reshape(len(x), -1).mean(axis=1)
+        varvar = ((squared**2).reshape(len(x), -1).mean(axis=1) - evar**2) / ess
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(varvar / evar / 4)
