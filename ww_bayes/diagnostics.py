@@ -4,9 +4,10 @@ arviz_stats computes R-hat, ESS and MCSE one scalar at a time (a Python loop ove
 variable); a 12-month fit has ~600 scalars and a trajectory fit thousands, so the convergence gate and the
 summary tables spent seconds to a minute there. This module computes the same numbers, by the same
 algorithms (Vehtari et al. 2021: rank-normalised split R-hat, bulk and tail ESS with Geyer's initial
-monotone sequence, MCSE of the mean and of the sd), for all scalars of a Dataset in one pass of numpy
-array operations. ``tests/test_diagnostics.py`` checks every number against arviz_stats on chains with
-autocorrelation, ties, constants and an odd number of draws; arviz_stats stays the reference.
+monotone sequence, MCSE of the mean and of the sd), for all scalars of a Dataset with numpy array
+operations on blocks of quantities. ``tests/test_diagnostics.py`` checks every number against arviz_stats
+on chains with autocorrelation, ties, constants, missing values and odd or tiny draw counts; arviz_stats
+stays the reference.
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ def diagnose(ds: xr.Dataset, which: tuple[str, ...] = DIAGNOSTICS) -> dict[str, 
         # blocks of quantities small enough for the CPU cache (the FFTs and ranks of all at once are
         # memory-bound: slower than arviz_stats' loop on a trajectory fit's 50 million draws)
         step = max(1, _BLOCK_VALUES // (x.shape[1] * x.shape[2]))
-        blocks = [_Draws(x[i : i + step]) for i in range(0, len(x), step)]
-        computed = {}
-        for diagnostic in which:
-            values = np.concatenate([getattr(block, diagnostic)() for block in blocks])
-            computed[diagnostic] = np.where(invalid, np.nan, values)
+        parts: dict[str, list[np.ndarray]] = {d: [] for d in which}
+        for start in range(0, len(x), step):
+            block = _Draws(x[start : start + step])  # its split and ranked copies go with it
+            for diagnostic in which:
+                parts[diagnostic].append(getattr(block, diagnostic)())
+        computed = {d: np.where(invalid, np.nan, np.concatenate(p)) for d, p in parts.items()}
     out = {}
     for diagnostic, flat in computed.items():
         variables, start = {}, 0
