@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     cover = commands.add_parser("coverage", help="coverage of a spec's 50%% and 90%% intervals on cohorts "
                                 "from the calibrated simulator; resumable")  # fmt: skip
     cover.add_argument("spec", help="model specification (TOML file or shipped name)")
-    cover.add_argument("--cohorts", type=count(1), default=50, help="cohorts (default 50)")
+    cover.add_argument("--cohorts", type=count(1), default=100, help="cohorts (default 100)")
     cover.add_argument("--out", required=True, help="study folder root, e.g. results/coverage/")
     cover.add_argument("--n", type=count(100), default=179_840, help="persons per cohort (default 179,840)")
     cover.add_argument("--first-seed", type=count(0), default=1, help="seed of the first cohort (default 1)")

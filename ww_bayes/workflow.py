@@ -441,7 +441,8 @@ def coverage_to_folder(
 ) -> Outcome:  # fmt: skip
     """Coverage of a spec's intervals on cohorts from the calibrated simulator
     (:func:`ww_bayes.calibration.run_coverage`) in ``<out>/<spec name>/``, resumed when possible; exit
-    status 3 when a pooled Clopper-Pearson interval misses its nominal level."""
+    status 3 when the 95% interval (Clopper-Pearson at the effective size) of the pooled population-level
+    share misses its nominal level."""
     spec = load_spec(spec_path)
     if overrides:
         spec = spec.with_sampler(**overrides)

@@ -87,7 +87,7 @@ def cohort_path(folder: Path, seed: int) -> Path:
 
 
 def coverage_study(
-    spec, folder: str | Path, cohorts: int = 50, *, n: int = 179_840, first_seed: int = 1,
+    spec, folder: str | Path, cohorts: int = 100, *, n: int = 179_840, first_seed: int = 1,
     run: Callable | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Run (or resume) the study: cohorts ``first_seed`` .. ``first_seed + cohorts - 1``, each written to
