@@ -8,13 +8,15 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   seeds on a cohort with a small true enforcement heterogeneity across regions (sd 0.05 on the logit), so
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
-  trajectory model.
+  trajectory model;
+- ``candidate``: the same fits with the settings in CANDIDATE (what a spec may ship next).
 
 Results are appended to a JSON-lines file, one line per fit; a fit already there is skipped, so an
 interrupted run resumes where it stopped. The table is printed from that file at the end (``--table`` prints
 it without fitting).
 
-    .venv/bin/python benchmarks/bench_convergence.py [--phase screen|final|all] [--results FILE] [--table]
+    .venv/bin/python benchmarks/bench_convergence.py [--phase screen|final|candidate|all] [--results FILE]
+        [--table]
 """
 
 from __future__ import annotations
@@ -50,34 +52,55 @@ def _settings(**sampler) -> Callable:
     return lambda spec: spec.with_sampler(**sampler)
 
 
-#: Options screened side by side: today's round-1 model and settings, and the service-arm anchor with fewer
-#: draws. ("shipped" is the spec file as it is.)
-OPTIONS: dict[str, Callable] = {
+#: Options screened side by side on the 12-month specs: the round-1 model and settings, the service-arm
+#: anchor with fewer draws, nutpie's low-rank mass matrix. ("shipped" is the spec file as it is.)
+SCREENED: dict[str, Callable] = {
     "round1: control_none anchor, 2000 draws, tune 1500, ta 0.97": lambda spec: dataclasses.replace(
         spec, anchor="control_none"
     ).with_sampler(draws=2000, tune=1500, target_accept=0.97),
     "service anchor, 1000 draws, tune 1000, ta 0.9": _settings(draws=1000, tune=1000, target_accept=0.9),
-    "shipped with nutpie's low-rank mass matrix": _settings(adaptation="low_rank"),
+    "nutpie's low-rank mass matrix, tune 1000": _settings(adaptation="low_rank", tune=1000),
     "shipped": lambda spec: spec,
 }
+#: The 12-month specs' warm-up before issue 20 (1000 draws; shipped: 300, nutpie's own default).
+PREVIOUS = "tune 1000 (the 12-month specs before issue 20)"
+#: Settings the trajectory spec may ship next (issue 20: warm-up sized by what the gate needs).
+CANDIDATE = "tune 500 (trajectory candidate)"
+OPTIONS: dict[str, Callable] = {**SCREENED, PREVIOUS: _settings(tune=1000), CANDIDATE: _settings(tune=500)}
+#: Phases run on the final cohorts (phase -> option, and sampler seeds per spec).
+PLANS = {
+    "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
+    "previous": (PREVIOUS, {SPECS_12M[0]: 10, SPECS_12M[1]: 10}),
+    "candidate": (CANDIDATE, {"trajectory_30m": 2}),
+}
+PHASES = (*PLANS, "screen")
 
 
-def _runs(phase: str) -> list[dict]:
-    """The fits of a phase. A fit is identified by (spec, option, cohort, seed offset), so the screen's fits
-    of the shipped spec on the calibrated cohorts are also the final phase's first three seeds."""
+def _plan(phase: str) -> list[dict]:
+    """The fits a phase tabulates, each with its option label."""
     runs = []
-    if phase in ("final", "all"):  # first: the shipped settings' verdict matters most
-        for name, seeds in ((SPECS_12M[0], 10), (SPECS_12M[1], 10), ("trajectory_30m", 2)):
+    if phase in PLANS:
+        option, seeds = PLANS[phase]
+        for name, n in seeds.items():
             for cohort in FINAL_COHORTS:
-                runs += [dict(spec=name, option="shipped", cohort=cohort, offset=k) for k in range(seeds)]
-    if phase in ("screen", "all"):
+                runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(n)]
+    else:
         for name in SPECS_12M:
-            for option in OPTIONS:
+            for option in (*SCREENED, PREVIOUS):
                 for cohort in COHORTS:
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
     for run in runs:
+        run["phase"] = phase
         run["settings"] = _settings_of(_spec(run))
-    unique = {_key(run): run for run in runs}
+    return runs
+
+
+def _runs(phase: str) -> list[dict]:
+    """The fits to have for a phase ("all": every phase), each once. A fit is identified by what it
+    depends on (spec, settings, cohort, seed offset), not by its label, so the screen's fits of the shipped
+    spec are also the final phase's first three seeds, and a candidate that ships keeps its results."""
+    runs = [run for name in PHASES if phase in (name, "all") for run in _plan(name)]
+    unique = {_key(run): run for run in sorted(runs, key=_priority, reverse=True)}
     return sorted(unique.values(), key=_priority)
 
 
@@ -96,24 +119,21 @@ def _spec(run: dict):
 
 def _settings_of(spec) -> str:
     """What a result depends on besides the data and the seed: a result made with other settings (the spec
-    file changed since) is stale, neither skipped nor tabulated."""
-    sampler = dataclasses.asdict(spec.sampler)
-    if sampler["adaptation"] == "diag":  # the default, left out: results from before the option stay valid
-        del sampler["adaptation"]
-    return json.dumps([getattr(spec, "anchor", None), sampler], sort_keys=True)
+    file changed since) does not count for the option any more."""
+    return _normal(json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler)]))
 
 
 def _key(run: dict) -> tuple:
-    return (run["spec"], run["option"], run["settings"], run["cohort"], run["offset"])
+    return (run["spec"], _normal(run["settings"]), run["cohort"], run["offset"])
 
 
-def _phases(row: dict) -> list[str]:
-    phases = []
-    if row["spec"] in SPECS_12M and row["offset"] < 3:
-        phases.append("screen")
-    if row["option"] == "shipped" and row["cohort"] in FINAL_COHORTS:
-        phases.append("final")
-    return phases
+def _normal(settings: str) -> str:
+    """Settings as compared: options at their default that results do not depend on are left out, so
+    results from before an option existed stay valid (``cores`` only limits the CPU cores a fit uses)."""
+    anchor, sampler = json.loads(settings)
+    defaults = {"adaptation": "diag", "cores": 0}
+    sampler = {k: v for k, v in sampler.items() if defaults.get(k, object()) != v}
+    return json.dumps([anchor, sampler], sort_keys=True)
 
 
 def _fit_one(run: dict, cohorts: dict) -> dict:
@@ -145,20 +165,20 @@ def _fit_one(run: dict, cohorts: dict) -> dict:
 
 
 def table(path: Path) -> str:
-    """The summary table (Markdown) of every fit in the results file, by phase, spec and option."""
-    current = {_key(run) for run in _runs("all")}
+    """The summary table (Markdown): every phase's fits found in the results file, by spec and option."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [row for row in rows if "settings" in row and _key(row) in current]
+    found = {_key(row): row for row in rows if "settings" in row}
     groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        for phase in _phases(row):
-            groups.setdefault((phase, row["spec"], row["option"]), []).append(row)
+    for phase in PHASES:
+        for run in _plan(phase):
+            if _key(run) in found:
+                groups.setdefault((phase, run["spec"], run["option"]), []).append(found[_key(run)])
     lines = [
         "| phase | spec | option | converged/total | worst R-hat | worst ESS bulk / tail | divergences "
         "| min E-BFMI | max share at max depth | median wall s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (phase, spec, option), fits in sorted(groups.items()):
+    for (phase, spec, option), fits in sorted(groups.items(), key=lambda g: (PHASES.index(g[0][0]), g[0])):
         lines.append(
             f"| {phase} | {spec} | {option} | {sum(f['converged'] for f in fits)}/{len(fits)} "
             f"| {max(f['worst_rhat'] for f in fits):.4f} "
@@ -172,7 +192,7 @@ def table(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--phase", choices=("screen", "final", "all"), default="all")
+    parser.add_argument("--phase", choices=(*PHASES, "all"), default="all")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     args = parser.parse_args()

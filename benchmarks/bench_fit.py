@@ -9,8 +9,9 @@ seconds):
    compile caches (PyTensor's, which holds its numba cache, pointed at an empty folder: a new machine), a
    fresh process with the caches the first one left, and a second fit of the same spec in that process
    (another cohort of the same shape: the compiled sampler is reused). Each state twice, side by side:
-   "before" with nutpie's own compile of its C callbacks (``WW_BAYES_NUTPIE_COMPILE=1``), "after" with
-   them from the disk cache (``ww_bayes.sampler``). ``--markdown`` prints the tables for the README.
+   "before" rebuilds issue 20's starting point (nutpie's own compile of its C callbacks, arviz_stats'
+   diagnostics in the gate, the eager imports, the 12-month specs' earlier warm-up of 1000; see MODES),
+   "after" is the code and specs as shipped. ``--markdown`` prints the tables for the README.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
 
@@ -41,12 +42,23 @@ PHASES = ("import", "read + validate", "cells", "build", "compile", "tune", "dra
 STATES = ("empty caches", "warm caches", "second fit")
 
 
-def child(spec: str, data: list[str], out: str) -> None:
+def child(spec: str, data: list[str], out: str, mode: str) -> None:
     """Two fits of ``spec`` in this (fresh) process, one per data file, written to ``out`` (a folder):
-    print each one's phases as JSON."""
+    print each one's phases as JSON. ``mode`` "before" rebuilds issue 20's starting point (see MODES)."""
     warnings.simplefilter("ignore")
     import logging
 
+    overrides = None
+    if mode == "before":
+        import jinja2  # noqa: F401 - what `ww-bayes` imported eagerly before they were made lazy
+        import joblib  # noqa: F401
+        import statsmodels.api  # noqa: F401
+
+        import ww_bayes.inference
+        import ww_bayes.summaries
+
+        ww_bayes.inference.diagnose = ww_bayes.summaries.diagnose = diagnose_with_arviz_stats
+        overrides = BEFORE_SAMPLER.get(spec)
     from ww_bayes.workflow import fit_to_file
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -54,13 +66,35 @@ def child(spec: str, data: list[str], out: str) -> None:
     for i, path in enumerate(data):
         start = time.perf_counter()
         outcome = fit_to_file(ROOT / "models" / f"{spec}.toml", path, Path(out) / f"{spec}_{i}.nc",
-                              progress=False, log=None, allow_unconverged=True)  # fmt: skip
+                              overrides=overrides, progress=False, log=None,
+                              allow_unconverged=True)  # fmt: skip
         seconds = {"import": imported if i == 0 else 0.0, **outcome.seconds}
         seconds["total"] = time.perf_counter() - start + seconds["import"]
         print(json.dumps(seconds), flush=True)
 
 
-MODES = {"before": "nutpie's compile", "after": "cached callbacks"}
+def diagnose_with_arviz_stats(ds, which):
+    """``ww_bayes.diagnostics.diagnose`` as arviz_stats computes it (one scalar at a time): the gate and
+    summary before the vectorised diagnostics."""
+    import arviz_stats as azs
+
+    compute = {
+        "ess_bulk": lambda: azs.ess(ds, method="bulk"),
+        "ess_tail": lambda: azs.ess(ds, method="tail"),
+        "r_hat": lambda: azs.rhat(ds),
+        "mcse_mean": lambda: azs.mcse(ds, method="mean"),
+        "mcse_sd": lambda: azs.mcse(ds, method="sd"),
+    }
+    return {name: compute[name]() for name in which}
+
+
+#: "before": issue 20's starting point, rebuilt in the same run: nutpie compiles its C callbacks in every
+#: process (``WW_BAYES_NUTPIE_COMPILE=1``), the gate and summary use arviz_stats' scalar-at-a-time
+#: diagnostics, the CLI imports statsmodels, jinja2 and joblib eagerly, and the 12-month specs warm up for
+#: 1000 draws (BEFORE_SAMPLER). Not rebuilt: the summary's single pass over all estimands (~0.4 s).
+#: "after": the shipped code and specs.
+BEFORE_SAMPLER = {"job_finding_12m": {"tune": 1000}, "ww_claim_12m": {"tune": 1000}}
+MODES = {"before": "issue 20's start", "after": "as shipped"}
 
 
 def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None, mode: str) -> list[dict]:
@@ -71,7 +105,7 @@ def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | Non
         env["NUMBA_CACHE_DIR"] = str(Path(compile_dir) / "numba")
     if mode == "before":  # ww_bayes.sampler.BYPASS: nutpie compiles its C callbacks in every process
         env["WW_BAYES_NUTPIE_COMPILE"] = "1"
-    command = [sys.executable, __file__, "--child", spec, "--out", str(out), *map(str, data)]
+    command = [sys.executable, __file__, "--child", spec, "--mode", mode, "--out", str(out), *map(str, data)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
@@ -89,21 +123,18 @@ def phase_table(spec: str, data: list[Path], out: Path) -> dict[tuple[str, str],
 
 
 def same_draws(spec: str, out: Path) -> str:
-    """Whether the fits of the same data, spec and seed drew bit-identical posteriors: with empty and with
-    warm caches, and with nutpie's compile and with the cached callbacks."""
+    """Whether the fits of the same data, spec, settings and seed drew bit-identical posteriors with empty
+    and with warm caches, in each mode (the modes differ in their warm-up, so not across them)."""
     import numpy as np
     import xarray as xr
 
-    runs = [(mode, state) for mode in MODES for state in ("empty", "warm")]
-    trees = [xr.load_datatree(out / mode / state / f"{spec}_0.nc") for mode, state in runs]
-    posterior = [tree["posterior"].ds for tree in trees]
-    differ = [
-        f"{runs[i]} vs {runs[0]}: {name}"
-        for i in range(1, len(runs))
-        for name in posterior[0].data_vars
-        if not np.array_equal(posterior[0][name].values, posterior[i][name].values)
-    ]
-    return "bit-identical in all four runs" if not differ else f"DIFFERENT ({len(differ)}), e.g. {differ[0]}"
+    differ = []
+    for mode in MODES:
+        trees = [xr.load_datatree(out / mode / state / f"{spec}_0.nc") for state in ("empty", "warm")]
+        posterior = [tree["posterior"].ds for tree in trees]
+        differ += [f"{mode}: {name}" for name in posterior[0].data_vars
+                   if not np.array_equal(posterior[0][name].values, posterior[1][name].values)]  # fmt: skip
+    return "bit-identical in both modes" if not differ else f"DIFFERENT ({len(differ)}), e.g. {differ[0]}"
 
 
 def print_phases(tables: dict[str, dict], markdown: bool) -> None:
@@ -171,11 +202,12 @@ def main() -> None:
     parser.add_argument("--no-persons", action="store_true", help="skip the cells vs persons comparison")
     parser.add_argument("--subsample", type=int, default=20_000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=("before", "after"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("data", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.data, args.out)
+        child(args.child, args.data, args.out, args.mode)
         return
     warnings.simplefilter("ignore")
     from ww_bayes.data.io import write_cohort
@@ -189,7 +221,7 @@ def main() -> None:
         identical = {spec: same_draws(spec, Path(folder)) for spec in args.specs}
     print_phases(tables, args.markdown)
     for spec, verdict in identical.items():
-        print(f"{spec}: draws, empty vs warm caches x before vs after (same data, spec, seed): {verdict}")
+        print(f"{spec}: draws, empty vs warm caches (same data, spec, settings, seed): {verdict}")
     if not args.no_persons:
         persons_vs_cells(args.subsample)
 

@@ -78,6 +78,7 @@ def fits(small_cohort, tmp_path_factory) -> dict[str, xr.Dataset]:
     # the first process filled the numba cache, the cached C callbacks included
     entries = sorted(cache.rglob("*ww_bayes_*"))
     assert {"logp", "expand"} <= {w for p in entries for w in ("logp", "expand") if f"ww_bayes_{w}" in p.name}
+    assert len(list(cache.rglob("ww_bayes_functions_*.pkl"))) == 1  # the built functions, pickled
     stamps = {p: p.stat().st_mtime_ns for p in entries}
     out["warm caches, another process"] = fresh_process(script, data, folder / "warm.nc", cache)
     # the second process loaded the callbacks: no entry added or rewritten
@@ -127,12 +128,12 @@ def short_draws(compiled) -> np.ndarray:
     return tree["posterior"].ds["service_mean"].values
 
 
-def compiled(model, compile_with) -> object:
+def compiled(model, compile_with, structure: str | None = None) -> object:
     names = [v.name for v in model.free_RVs]
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         if compile_with == "nutpie":
             return nutpie.compile_pymc_model(model, var_names=names)
-        return sampler.compile_pymc_model(model, names)
+        return sampler.compile_pymc_model(model, names, structure=structure)
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +167,63 @@ def test_a_key_that_ignores_the_graph_is_caught(two_priors, small_cohort, monkey
     assert np.array_equal(first, two_priors[0.5, "nutpie"])
     assert not np.array_equal(second, two_priors[0.05, "nutpie"])
     assert np.array_equal(second, first)  # the first prior's callbacks, run again
+
+
+# --- the built functions, pickled (ww_bayes.sampler.functions_path) ---------------------------------------
+
+
+def functions_file(model, structure: str) -> Path:
+    """Where ``compiled(model, "cache", structure)`` keeps the built functions (its flags are in the key)."""
+    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+        return sampler.functions_path(model, [v.name for v in model.free_RVs], structure)
+
+
+def from_pickle(model, structure: str) -> object:
+    """Compile ``model`` with the built functions cached under ``structure``: the first call builds and
+    stores them (unless an earlier call did), the second loads them from the file."""
+    compiled(model, "cache", structure)
+    assert functions_file(model, structure).is_file()
+    loaded = compiled(model, "cache", structure)
+    assert loaded.compiled_logp_func._pyfunc.__name__ == "ww_bayes_logp"  # not nutpie's fallback
+    return loaded
+
+
+def test_pickled_functions_draw_what_nutpies_own_compile_draws(two_priors, small_cohort):
+    run = uuid.uuid4().hex  # fresh entries: nothing another run left behind
+    for sigma in (0.5, 0.05):
+        model = reduced_model(small_cohort, sigma)
+        structure = f"test prior sd {sigma} {run}"  # the caller's key names the prior, as the spec's does
+        assert np.array_equal(short_draws(from_pickle(model, structure)), two_priors[sigma, "nutpie"]), sigma
+
+
+def test_a_structure_that_ignores_the_prior_is_caught(two_priors, small_cohort):
+    """The broken variant: a caller's structure that left out the prior would load the first prior's
+    functions for the second, and its draws would not be nutpie's."""
+    structure = f"broken {uuid.uuid4().hex}"
+    first, second = (short_draws(from_pickle(reduced_model(small_cohort, s), structure)) for s in (0.5, 0.05))
+    assert np.array_equal(first, two_priors[0.5, "nutpie"])
+    assert not np.array_equal(second, two_priors[0.05, "nutpie"])
+
+
+def pickled_counts(small_cohort) -> tuple[dict[str, np.ndarray], bytes, object]:
+    model = reduced_model(small_cohort, 0.5)
+    before = {name: model[name].get_value().copy() for name in ("successes", "trials")}
+    structure = f"no counts {uuid.uuid4().hex}"
+    compiled(model, "cache", structure)
+    blob = functions_file(model, structure).read_bytes()
+    return before, blob, model
+
+
+def test_the_pickled_functions_hold_no_counts(small_cohort):
+    """Data values are zeroed in the file (the cache holds no counts) and given back to the model."""
+    before, blob, model = pickled_counts(small_cohort)
+    for name, values in before.items():
+        assert values.any() and values.tobytes() not in blob, name
+        assert np.array_equal(model[name].get_value(), values), name  # the model's own values are back
+
+
+def test_counts_left_in_the_pickle_are_caught(small_cohort, monkeypatch):
+    """The broken variant: without the zeroing, the file would hold the cell counts."""
+    monkeypatch.setattr(sampler, "_blank", lambda value: value)
+    before, blob, _ = pickled_counts(small_cohort)
+    assert all(values.tobytes() in blob for values in before.values())

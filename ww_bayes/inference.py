@@ -153,7 +153,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled, names = _COMPILED[key]
             compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
-            compiled = compile_pymc_model(model, [v.name for v in model.free_RVs])  # C callbacks cached
+            compiled = compile_pymc_model(model, [v.name for v in model.free_RVs], structure=key)  # cached
             _COMPILED[key] = (compiled, _logp_data(model))
     settings = spec.sampler
     clock = _TuningClock()

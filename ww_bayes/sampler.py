@@ -15,17 +15,30 @@ versions: a fresh process loads them from the cache. A changed spec gives other 
 an entry is never reused for another graph. When PyTensor cannot cache a graph (no cache key, or
 ``numba__cache`` off in ``PYTENSOR_FLAGS``) or ``WW_BAYES_NUTPIE_COMPILE=1`` is set, the wrappers are
 nutpie's own. Same data, same seed: the same draws as nutpie's compile (tests/test_reproducible.py).
+
+Before the wrappers, nutpie builds the two functions from the model's graph: PyTensor rewrites the graph
+(most of a warm fresh process's compile). Given a ``structure`` (what the graph depends on besides the
+code: the caller's spec structure, levels, cell count and likelihood), the built functions are also
+pickled to ``<PyTensor compiledir>/ww_bayes_functions/`` under a key of that structure, the variable names,
+the data's shapes and dtypes, the source of every ww_bayes module, the library versions and the PyTensor
+flags that shape the code; a fresh process unpickles them (no rewriting) and gives them its own data. The
+data values are zeroed in the pickle: the cache holds no counts.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import pickle
 import warnings
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
+
+from ww_bayes.data.io import atomic_write
 
 #: The C signatures nutpie's sampler calls: logp(dim, x, grad out, logp out, user data) and
 #: expand(dim, n_expanded, x, out, user data).
@@ -36,24 +49,28 @@ _EXPAND_SIG = "int64(uint64, uint64, CPointer(double), CPointer(double), voidptr
 BYPASS = "WW_BAYES_NUTPIE_COMPILE"
 #: Part of every cache key: raise it when the wrappers change in a way their source does not show.
 CACHE_FORMAT = 2
+#: Libraries whose versions are part of the built functions' cache key.
+LIBRARIES = ("pymc", "pytensor", "nutpie", "numba", "numpy")
 
 
-def compile_pymc_model(model: pm.Model, var_names: list[str]):
+def compile_pymc_model(model: pm.Model, var_names: list[str], structure: str | None = None):
     """``nutpie.compile_pymc_model(model, var_names=var_names)`` (numba backend, support-point start with
-    jitter), its C callbacks from the PyTensor numba cache when a process compiled them before."""
+    jitter), its C callbacks from the PyTensor numba cache when a process compiled them before and, with
+    ``structure`` (everything the model's graph depends on but the code and the data values), its built
+    log-density and expansion functions from the disk cache too."""
     import nutpie
 
     if os.environ.get(BYPASS) == "1":
         return nutpie.compile_pymc_model(model, var_names=var_names)
     try:
-        return _compile_cached(model, var_names)
+        return _compile_cached(model, var_names, structure)
     except Exception as error:  # noqa: BLE001 - an unreadable cache entry or a changed nutpie must not stop a fit
         warnings.warn(f"the cached sampler could not be used ({error!r}): compiling it in this process",
                       RuntimeWarning, stacklevel=2)  # fmt: skip
         return nutpie.compile_pymc_model(model, var_names=var_names)
 
 
-def _compile_cached(model: pm.Model, var_names: list[str]):
+def _compile_cached(model: pm.Model, var_names: list[str], structure: str | None):
     import nutpie
     from nutpie import compile_pymc as nc
     from pymc.initial_point import make_initial_point_fn
@@ -63,10 +80,20 @@ def _compile_cached(model: pm.Model, var_names: list[str]):
         return_transformed=True,
     )  # fmt: skip
     initial_point_fn = nc._wrap_with_lock(initial_point_fn)
-    n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = nc._make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
-        var_names=var_names,
-    )  # fmt: skip
+    path = functions_path(model, var_names, structure) if structure is not None else None
+    built = _load_functions(path) if path is not None else None
+    if built is None:
+        made = nc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
+                                  pymc_initial_point_fn=initial_point_fn, var_names=var_names)  # fmt: skip
+        n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = made
+        if path is not None:
+            _store_functions(path, (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized))
+    else:  # the model's own data go in below; the start function is the model's, as nutpie makes it
+        n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = built
+        names, _, shapes = shape_info
+        free = len(model.free_RVs)
+        initial_point = nc._rv_dict_to_flat_array_wrapper(initial_point_fn, names=names[:free],
+                                                          shapes=shapes[:free])  # fmt: skip
     keys = [_graph_key(logp_pt), _graph_key(expand_pt)]
     if None in keys:  # a graph PyTensor does not cache: nutpie's wrappers, compiled in this process
         return nutpie.compile_pymc_model(model, var_names=var_names)
@@ -74,7 +101,8 @@ def _compile_cached(model: pm.Model, var_names: list[str]):
     shared_data, shared_var_keys = {}, {}
     for var in dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]):
         key = f"v{len(shared_var_keys)}"  # nutpie uses random keys; only the order matters to the wrappers
-        shared_data[key] = np.array(var.get_value(), order="C", copy=True)
+        value = var.get_value() if built is None else model[var.name].get_value()  # a loaded one holds zeros
+        shared_data[key] = np.array(value, order="C", copy=True)
         shared_data[key].flags.writeable = False
         shared_var_keys[var] = key
     user_data = nc.make_user_data(shared_var_keys, shared_data)
@@ -92,6 +120,65 @@ def _compile_cached(model: pm.Model, var_names: list[str]):
         shape_info=shape_info, logp_func=logp_pt, expand_func=expand_pt,
         reparameterized_names=reparameterized,
     )  # fmt: skip
+
+
+# --- the built functions, pickled ------------------------------------------------------------------------
+
+
+@functools.cache
+def _source_digest() -> str:
+    """SHA-256 of every ww_bayes module's source: a changed model code gives other keys."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def functions_path(model: pm.Model, var_names: list[str], structure: str) -> Path:
+    """Where the built functions of ``model`` are kept: a file named by the SHA-256 of ``structure``, the
+    variable names, the shapes and dtypes of the model's data, the ww_bayes source, the library versions and
+    the PyTensor flags that shape the compiled code."""
+    from pytensor.configdefaults import config
+
+    data = sorted((v.name, v.get_value().shape, str(v.get_value().dtype)) for v in model.data_vars)
+    flags = {name: str(getattr(config, name)) for name in ("numba__fastmath", "floatX", "mode", "linker")}
+    parts = [str(CACHE_FORMAT), structure, repr(sorted(var_names)), repr(data), repr(model.check_bounds),
+             _source_digest(), repr(sorted(flags.items())), *(version(lib) for lib in LIBRARIES)]  # fmt: skip
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return Path(config.compiledir) / "ww_bayes_functions" / f"ww_bayes_functions_{key}.pkl"
+
+
+def _store_functions(path: Path, built: tuple) -> None:
+    """Pickle the built functions with every data value zeroed (the model's own values are put back)."""
+    logp_pt, expand_pt = built[2], built[3]
+    shared = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    values = [var.get_value(borrow=True) for var in shared]
+    try:
+        for var, value in zip(shared, values, strict=True):
+            var.set_value(_blank(value))
+        blob = pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for var, value in zip(shared, values, strict=True):
+            var.set_value(value, borrow=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+
+
+def _blank(value: np.ndarray) -> np.ndarray:
+    """What a data value is stored as: zeros of its shape and dtype."""
+    return np.zeros_like(value)
+
+
+def _load_functions(path: Path) -> tuple | None:
+    """The built functions kept at ``path``, or None (not there, or unreadable: then they are rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        return pickle.loads(path.read_bytes())  # noqa: S301 - written by this module, in the user's own cache
+    except Exception as error:  # noqa: BLE001 - a truncated or incompatible entry is rebuilt, not fatal
+        warnings.warn(f"{path}: could not be read ({error!r}); rebuilding it", RuntimeWarning, stacklevel=3)
+        return None
 
 
 def _graph_key(function) -> str | None:

@@ -51,21 +51,20 @@ def summary_table(
     thousands of monthly series, whose worst R-hat and ESS per variable the fit's diagnostics group holds.
     """
     label = interval_label(interval_kind, interval_prob)
-    frames = []
+    selected = {}
     for name, draws in derived.data_vars.items():
         parts = split_name(name)
-        if "chain" not in draws.dims or parts is None:
-            continue
-        estimand, level = parts
-        if estimands is not None and estimand not in estimands:
-            continue
-        draws_only = derived[[name]]
-        stats = azs.summary(draws_only, fmt="xarray", kind="stats", ci_kind=interval_kind,
-                            ci_prob=interval_prob, round_to="none")[name]  # fmt: skip
-        table = stats.to_dataset(dim="summary")
-        # arviz_stats' diagnostics (its summary's kind="all"), computed for all elements at once
-        which = DIAGNOSTICS if diagnostics else ("mcse_mean",)
-        for diagnostic, values in diagnose(draws_only, which).items():
+        if "chain" in draws.dims and parts is not None and (estimands is None or parts[0] in estimands):
+            selected[name] = parts
+    # arviz_stats' "stats" and its diagnostics (its summary's kind="all"), each for every variable at once
+    all_stats = azs.summary(derived[list(selected)], fmt="xarray", kind="stats", ci_kind=interval_kind,
+                            ci_prob=interval_prob, round_to="none")  # fmt: skip
+    all_diagnostics = diagnose(derived[list(selected)], DIAGNOSTICS if diagnostics else ("mcse_mean",))
+    frames = []
+    for name, (estimand, level) in selected.items():
+        draws = derived[name]
+        table = all_stats[name].to_dataset(dim="summary")
+        for diagnostic, values in all_diagnostics.items():
             table[diagnostic] = values[name]
         if estimand in signed:  # P(> 0); the derived group stores it for effect_pp
             stored = derived.get(f"prob_positive_{level}") if estimand == "effect_pp" else None

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 BACKENDS = ("loky", "dask", "serial")
@@ -67,6 +66,8 @@ def run_tasks(
             raise DispatchError(
                 "--backend dask needs dask and distributed: pip install 'ww-bayes[cluster]'"
             ) from None
+        from joblib import parallel_config
+
         with Client(scheduler) as client, parallel_config(backend="dask", client=client):
             yield from _counted(_parallel(function, tasks, -1), bar)
     finally:
@@ -74,6 +75,8 @@ def run_tasks(
 
 
 def _parallel(function, tasks, n_jobs: int) -> Iterator[Any]:
+    from joblib import Parallel, delayed  # here: `ww-bayes fit` does not pay for importing joblib
+
     return Parallel(n_jobs=n_jobs or -1, return_as="generator_unordered")(delayed(function)(t) for t in tasks)
 
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 import xarray as xr
 from scipy import stats
 from scipy.special import expit
-from statsmodels.stats.multitest import multipletests
 
 from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
 from ww_bayes.kinds import kind_of
@@ -116,6 +114,8 @@ def _subsets(df: pd.DataFrame, level: str):
 
 
 def _lpm(y, design, cov_type, clusters):
+    import statsmodels.api as sm  # here, not at the top: `ww-bayes fit` does not pay for importing it
+
     model = sm.OLS(y, design.to_numpy())
     # QR rather than the default pinv: one decomposition instead of several SVDs of the n x p design
     if cov_type == "cluster":
@@ -138,6 +138,8 @@ def _logit_ame(y, design, cov_type, clusters):
     """Average marginal effect of switching every person from the comparison arm to the treated arm, with a
     delta-method standard error from the robust (or cluster-robust) logit covariance.
     """
+    import statsmodels.api as sm
+
     x = design.to_numpy()
     model = sm.Logit(y, x)
     if cov_type == "cluster":
@@ -193,6 +195,8 @@ def itt(
     bad_levels = [lv for lv in levels if lv != "overall" and lv.removeprefix("by_") not in GROUP_FACTORS]
     if bad_levels:
         raise FrequentistError(f"levels {bad_levels}: use overall, by_werkverkenner or by_region")
+    from statsmodels.stats.multitest import multipletests  # not at the top: see _lpm
+
     column = resolve_outcome(outcome, df.columns)
     observed = df[df[column].notna()]
     estimator = _lpm if method == "lpm" else _logit_ame

@@ -13,10 +13,9 @@ import io
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 import matplotlib.pyplot as plt
-from markupsafe import Markup
 
 from ww_bayes import __version__
 from ww_bayes.data.io import atomic_write
@@ -24,6 +23,10 @@ from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
 from ww_bayes.report.sections import sections
 from ww_bayes.results import RunFiles, collect
 from ww_bayes.viz import draw
+
+if TYPE_CHECKING:  # jinja2 is imported where a report is built, so other commands do not pay for it
+    import jinja2
+    from markupsafe import Markup
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -33,6 +36,8 @@ class ReportError(ValueError):
 
 
 def _table_html(table: Table) -> Markup:
+    from markupsafe import Markup
+
     html = table.frame.to_html(
         index=False, border=0, na_rep="", float_format=lambda v: f"{v:,.{table.digits}f}", escape=True
     )
@@ -64,6 +69,8 @@ def _renderable(block: Block) -> dict:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
