@@ -29,7 +29,6 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
-from pytensor.graph.traversal import ancestors
 
 from ww_bayes import __version__
 from ww_bayes.data.design import MIN_PER_ARM, design_warnings
@@ -154,7 +153,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
             compiled = compile_pymc_model(model, [v.name for v in model.free_RVs], structure=key)  # cached
-            _COMPILED[key] = (compiled, _logp_data(model))
+            _COMPILED[key] = (compiled, _held_data(compiled))
     settings = spec.sampler
     clock = _TuningClock()
     tree = nutpie.sample(
@@ -179,11 +178,10 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
     return tree
 
 
-def _logp_data(model: pm.Model) -> list[str]:
-    """The data variables the log-density depends on: what a compiled sampler holds (data used only by
-    deterministics, such as the trajectory model's composition factor, is not compiled in)."""
-    in_logp = {v.name for v in ancestors([model.logp()])}
-    return [v.name for v in model.data_vars if v.name in in_logp]
+def _held_data(compiled) -> list[str]:
+    """The data variables a compiled sampler holds (those its log-density and expansion read; data used
+    only by deterministics, such as the trajectory model's composition factor, is not compiled in)."""
+    return list(dict.fromkeys(var.name for var in compiled.shared_var_keys))
 
 
 def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.DataTree:
