@@ -106,7 +106,9 @@ def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | Non
     if mode == "before":  # ww_bayes.sampler.BYPASS: nutpie compiles its C callbacks in every process
         env["WW_BAYES_NUTPIE_COMPILE"] = "1"
     command = [sys.executable, __file__, "--child", spec, "--mode", mode, "--out", str(out), *map(str, data)]
-    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{spec} ({mode}) failed with status {done.returncode}:\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
