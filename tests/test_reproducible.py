@@ -26,7 +26,8 @@ import xarray as xr
 
 from ww_bayes import sampler
 from ww_bayes.data.io import write_cohort
-from ww_bayes.inference import REPRODUCIBLE_FASTMATH
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import REPRODUCIBLE_FASTMATH, sample_posterior
 from ww_bayes.kinds import kind_of, load_spec
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -122,10 +123,10 @@ def reduced_model(small_cohort, service_sigma: float):
     return kind.build(spec, kind.prepare(spec, small_cohort.data), for_sampling=True)
 
 
-def short_draws(compiled) -> np.ndarray:
+def short_draws(compiled, name: str = "service_mean", draws: int = 100, tune: int = 150) -> np.ndarray:
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
-        tree = nutpie.sample(compiled, draws=100, tune=150, chains=2, seed=9, cores=1, progress_bar=False)
-    return tree["posterior"].ds["service_mean"].values
+        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=2, seed=9, cores=1, progress_bar=False)
+    return tree["posterior"].ds[name].values
 
 
 def compiled(model, compile_with, structure: str | None = None) -> object:
@@ -227,3 +228,24 @@ def test_counts_left_in_the_pickle_are_caught(small_cohort, monkeypatch):
     monkeypatch.setattr(sampler, "_blank", lambda value: value)
     before, blob, _ = pickled_counts(small_cohort)
     assert all(values.tobytes() in blob for values in before.values())
+
+
+def test_a_trajectory_sampler_loads_and_is_reused_with_its_dim_lengths(small_cohort):
+    """The trajectory model also holds the lengths of its dims as shared variables (PyMC's, named after the
+    dims), which are not data: its pickled functions load (no fallback to nutpie's compile) and draw what
+    the functions built in this process draw, and a second fit in the process reuses the sampler with the
+    new data."""
+    spec = load_spec(MODELS / "trajectory_30m.toml")
+    spec = spec.with_sampler(chains=2, draws=30, tune=30, seed=3, cores=1)
+    kind = kind_of(spec)
+    model = kind.build(spec, kind.prepare(spec, small_cohort.data), for_sampling=True)
+    assert {"outcome", "cell"} <= set(sampler.shared_variables(model)) - {v.name for v in model.data_vars}
+    structure = f"trajectory {uuid.uuid4().hex}"
+    built = compiled(model, "cache", structure)
+    loaded = compiled(model, "cache", structure)
+    assert loaded.compiled_logp_func._pyfunc.__name__ == "ww_bayes_logp"  # not nutpie's fallback
+    short = {"name": "service_level", "draws": 30, "tune": 30}
+    assert np.array_equal(short_draws(loaded, **short), short_draws(built, **short))
+    other = simulate_cohort(n=4_000, seed=8, progress=False).data
+    first, second = (sample_posterior(spec, kind.prepare(spec, df)) for df in (small_cohort.data, other))
+    assert not np.array_equal(first.posterior["service_level"], second.posterior["service_level"])

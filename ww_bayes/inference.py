@@ -153,7 +153,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
             compiled = compile_pymc_model(model, [v.name for v in model.free_RVs], structure=key)  # cached
-            _COMPILED[key] = (compiled, _held_data(compiled))
+            _COMPILED[key] = (compiled, _held_data(compiled, model))
     settings = spec.sampler
     clock = _TuningClock()
     tree = nutpie.sample(
@@ -178,10 +178,12 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
     return tree
 
 
-def _held_data(compiled) -> list[str]:
+def _held_data(compiled, model: pm.Model) -> list[str]:
     """The data variables a compiled sampler holds (those its log-density and expansion read; data used
-    only by deterministics, such as the trajectory model's composition factor, is not compiled in)."""
-    return list(dict.fromkeys(var.name for var in compiled.shared_var_keys))
+    only by deterministics, such as the trajectory model's composition factor, is not compiled in). Other
+    shared variables it holds, such as a dim's length, are fixed by the structure key and stay."""
+    data = {var.name for var in model.data_vars}
+    return list(dict.fromkeys(var.name for var in compiled.shared_var_keys if var.name in data))
 
 
 def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.DataTree:

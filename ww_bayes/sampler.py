@@ -98,10 +98,10 @@ def _compile_cached(model: pm.Model, var_names: list[str], structure: str | None
     if None in keys:  # a graph PyTensor does not cache: nutpie's wrappers, compiled in this process
         return nutpie.compile_pymc_model(model, var_names=var_names)
 
-    shared_data, shared_var_keys = {}, {}
+    shared_data, shared_var_keys, own = {}, {}, shared_variables(model)
     for var in dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]):
         key = f"v{len(shared_var_keys)}"  # nutpie uses random keys; only the order matters to the wrappers
-        value = var.get_value() if built is None else model[var.name].get_value()  # a loaded one holds zeros
+        value = var.get_value() if built is None else own[var.name].get_value()  # a loaded one holds zeros
         shared_data[key] = np.array(value, order="C", copy=True)
         shared_data[key].flags.writeable = False
         shared_var_keys[var] = key
@@ -135,16 +135,28 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
+def shared_variables(model: pm.Model) -> dict:
+    """The model's shared variables by name: its data (``pm.Data``) and the lengths of its dims that are
+    shared (PyMC keeps a dim's length as a shared variable named after the dim)."""
+    from pytensor.compile.sharedvalue import SharedVariable
+
+    lengths = {name: n for name, n in model.dim_lengths.items() if isinstance(n, SharedVariable)}
+    return {**lengths, **{var.name: var for var in model.data_vars}}
+
+
 def functions_path(model: pm.Model, var_names: list[str], structure: str) -> Path:
     """Where the built functions of ``model`` are kept: a file named by the SHA-256 of ``structure``, the
-    variable names, the shapes and dtypes of the model's data, the ww_bayes source, the library versions and
-    the PyTensor flags that shape the compiled code."""
+    variable names, the shapes and dtypes of the model's data (and the lengths of its shared dims), the
+    ww_bayes source, the library versions and the PyTensor flags that shape the compiled code."""
     from pytensor.configdefaults import config
 
-    data = sorted((v.name, v.get_value().shape, str(v.get_value().dtype)) for v in model.data_vars)
+    shared = {name: var.get_value() for name, var in shared_variables(model).items()}
+    data = sorted((name, value.shape, str(value.dtype)) for name, value in shared.items())
+    lengths = sorted((name, int(shared[name])) for name in shared if name in model.dim_lengths)
     flags = {name: str(getattr(config, name)) for name in ("numba__fastmath", "floatX", "mode", "linker")}
-    parts = [str(CACHE_FORMAT), structure, repr(sorted(var_names)), repr(data), repr(model.check_bounds),
-             _source_digest(), repr(sorted(flags.items())), *(version(lib) for lib in LIBRARIES)]  # fmt: skip
+    parts = [str(CACHE_FORMAT), structure, repr(sorted(var_names)), repr(data), repr(lengths),
+             repr(model.check_bounds), _source_digest(), repr(sorted(flags.items())),
+             *(version(lib) for lib in LIBRARIES)]  # fmt: skip
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return Path(config.compiledir) / "ww_bayes_functions" / f"ww_bayes_functions_{key}.pkl"
 
