@@ -9,14 +9,18 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
-- ``candidate``: the same fits with the settings in CANDIDATE (what a spec may ship next).
+- ``previous``: the final fits of the 12-month specs with their warm-up before issue 20 (PREVIOUS);
+- ``candidate``: the final fits of the trajectory with the warm-up it may ship next (CANDIDATE).
+
+A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
+that has it, and a candidate that ships keeps its results.
 
 Results are appended to a JSON-lines file, one line per fit; a fit already there is skipped, so an
 interrupted run resumes where it stopped. The table is printed from that file at the end (``--table`` prints
 it without fitting).
 
-    .venv/bin/python benchmarks/bench_convergence.py [--phase screen|final|candidate|all] [--results FILE]
-        [--table]
+    .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|candidate|screen|all]
+        [--results FILE] [--table]
 """
 
 from __future__ import annotations
