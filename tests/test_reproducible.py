@@ -7,6 +7,9 @@ whose caches the first one filled (a persistent cache from another process), and
 compared at full precision (float64, before a fit file narrows them to float32). And the C callbacks
 cached on disk (``ww_bayes.sampler``) draw exactly what nutpie's own compile draws, for two graphs that
 differ only in a prior, one after the other in one cache; a cache key that ignored the graph is caught.
+The built functions pickled to disk (``sampler.functions_path``) load, draw what nutpie's compile draws, hold
+no counts (and a variant that leaves them in is caught), and a structure that ignored the prior is caught;
+the trajectory model, which also holds its dims' lengths as shared variables, loads and is reused too.
 """
 
 from __future__ import annotations
