@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 from arviz_base import rc_context
+from scipy.stats import rankdata
 
+from ww_bayes import diagnostics
 from ww_bayes.diagnostics import DIAGNOSTICS, diagnose
 
 
@@ -85,3 +87,29 @@ def test_bad_input_is_named():
     no_chain = xr.Dataset({"x": (("draw",), np.arange(10.0))})
     with pytest.raises(ValueError, match=r"variable 'x' has no \['chain'\] dim"):
         diagnose(no_chain)
+
+
+def test_average_ranks_equal_scipy_with_ties():
+    """The unstable-sort ranks give scipy's average ranks exactly, with runs of ties anywhere (first, last,
+    all equal)."""
+    rng = np.random.default_rng(5)
+    flat = np.round(rng.normal(size=(6, 501)), 1)  # many ties
+    flat[1] = 3.0  # one run over the whole row
+    flat[2, :10] = flat[2].min() - 1  # a tied run at the start
+    flat[3, -10:] = flat[3].max() + 1  # and at the end
+    flat[4] = rng.normal(size=501)  # no ties
+    np.testing.assert_array_equal(diagnostics._average_ranks(flat), rankdata(flat, method="average", axis=1))
+
+
+def test_blocks_in_threads_give_the_same_numbers(monkeypatch):
+    """The blocks of quantities run in threads: one thread and two give identical numbers, block by block
+    (one quantity per block here, so the threads interleave)."""
+    ds = draws(4, 300, seed=4)
+    monkeypatch.setattr(diagnostics, "_BLOCK_VALUES", 1200)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert diagnostics._threads() == 1
+    one = diagnose(ds)
+    monkeypatch.setattr(diagnostics, "_threads", lambda: 2)
+    two = diagnose(ds)
+    for diagnostic in DIAGNOSTICS:
+        xr.testing.assert_identical(one[diagnostic], two[diagnostic])

@@ -12,11 +12,14 @@ stays the reference.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import xarray as xr
 from arviz_base import rcParams
 from scipy.fft import next_fast_len
-from scipy.stats import norm, rankdata
+from scipy.special import ndtri
 
 #: The diagnostics :func:`diagnose` returns, named as in arviz_stats' summary.
 DIAGNOSTICS = ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")
@@ -55,12 +58,21 @@ def diagnose(ds: xr.Dataset, which: tuple[str, ...] = DIAGNOSTICS) -> dict[str, 
         # blocks of quantities small enough for the CPU cache (the FFTs and ranks of all at once are
         # memory-bound: slower than arviz_stats' loop on a trajectory fit's 50 million draws)
         step = max(1, _BLOCK_VALUES // (x.shape[1] * x.shape[2]))
-        parts: dict[str, list[np.ndarray]] = {d: [] for d in which}
-        for start in range(0, len(x), step):
+
+        def one_block(start: int) -> list[np.ndarray]:
             block = _Draws(x[start : start + step])  # its split and ranked copies go with it
-            for diagnostic in which:
-                parts[diagnostic].append(getattr(block, diagnostic)())
-        computed = {d: np.where(invalid, np.nan, np.concatenate(p)) for d, p in parts.items()}
+            return [getattr(block, diagnostic)() for diagnostic in which]
+
+        starts = range(0, len(x), step)
+        threads = min(_threads(), len(starts))
+        if threads > 1:  # numpy's sorts, FFTs and ufuncs release the GIL: blocks run side by side
+            with ThreadPoolExecutor(threads) as pool:
+                results = list(pool.map(one_block, starts))
+        else:
+            results = [one_block(start) for start in starts]
+        computed = {
+            d: np.where(invalid, np.nan, np.concatenate([r[i] for r in results])) for i, d in enumerate(which)
+        }
     out = {}
     for diagnostic, flat in computed.items():
         variables, start = {}, 0
@@ -71,6 +83,14 @@ def diagnose(ds: xr.Dataset, which: tuple[str, ...] = DIAGNOSTICS) -> dict[str, 
             start += size
         out[diagnostic] = xr.Dataset(variables)
     return out
+
+
+def _threads() -> int:
+    """Threads for the blocks: the CPUs this process may use, or fewer if a thread limit is set
+    (joblib sets ``OMP_NUM_THREADS`` in its workers so parallel fits do not oversubscribe)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(available, int(limit))) if limit.isdigit() and int(limit) > 0 else available
 
 
 # --- the algorithms, on (quantity, chain, draw) arrays ---------------------------------------------------
@@ -85,8 +105,26 @@ def _split(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise each quantity over all its chains and draws (average ranks, Blom's offset 3/8)."""
     flat = x.reshape(x.shape[0], -1)
-    ranks = rankdata(flat, method="average", axis=1)
-    return norm.ppf((ranks - 3 / 8) / (flat.shape[1] - 2 * 3 / 8 + 1)).reshape(x.shape)
+    return ndtri((_average_ranks(flat) - 3 / 8) / (flat.shape[1] - 2 * 3 / 8 + 1)).reshape(x.shape)
+
+
+def _average_ranks(flat: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(flat, method="average", axis=1)`` for arrays without missing values, with
+    numpy's unstable sort (ties get their run's average rank, so the order within a run does not matter;
+    about 2.5x faster than rankdata's stable sort)."""
+    n = flat.shape[1]
+    order = np.argsort(flat, axis=1)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    starts = np.ones(ordered.shape, dtype=bool)  # the first element of each run of equal values
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(ordered.shape, dtype=bool)  # the last element of each run
+    ends[:, :-1] = starts[:, 1:]
+    position = np.arange(n)
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, n)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(flat.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
+    return ranks
 
 
 def _rhat_basic(x: np.ndarray) -> np.ndarray:
