@@ -38,6 +38,7 @@ from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
 from ww_bayes.kinds.protocol import ModelData, ModelKind
+from ww_bayes.postprocess import deterministics
 from ww_bayes.sampler import compile_pymc_model
 from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
@@ -229,11 +230,11 @@ def sample_posterior(
         sampled = sample(spec, data, progress, phases)
         with phases("build"):
             model = kind_of(spec).build(spec, data)  # pm.Binomial: predictive draws, pointwise log-likelihood
-        with phases("deterministics"):
-            posterior = pm.compute_deterministics(
-                sampled["posterior"].to_dataset(), model=model, extend_dataset=True, progressbar=False,
-                compile_kwargs=POSTPROCESS_COMPILE,
-            )  # fmt: skip
+        with phases("deterministics"):  # over all draws at once, compiled once per structure
+            free = sampled["posterior"].to_dataset()
+            derived = deterministics(free, model, structure=_structure_key(spec, data),
+                                     compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
+            posterior = free.merge(derived, join="exact")
     return Sampled(posterior, sampled["sample_stats"].to_dataset(), model)
 
 

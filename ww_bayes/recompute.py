@@ -27,6 +27,7 @@ from ww_bayes.inference import POSTPROCESS_COMPILE, predictive_counts, spec_stru
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.postprocess import deterministics
 from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
 
@@ -81,8 +82,8 @@ def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
 
 def _rates(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     names = [*kind_of(fit).cell_deterministics, CELL_RATE]
-    return pm.compute_deterministics(
-        _free_posterior(fit, model), var_names=names, model=model, progressbar=False,
+    return deterministics(
+        _free_posterior(fit, model), model, var_names=names,
         compile_kwargs=POSTPROCESS_COMPILE,
     )  # fmt: skip
 

@@ -1,0 +1,84 @@
+"""ww_bayes.postprocess computes PyMC's deterministics over all draws at once: the values must be PyMC's own
+(pm.compute_deterministics, one draw at a time), for each model kind, and a function reused for a second
+model of the same structure must read that model's data, not the first one's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from ww_bayes import postprocess
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.kinds import kind_of, load_spec
+
+COMPILE = {"mode": "FAST_RUN"}
+
+
+def model_and_draws(spec_name: str, cohort_seed: int, draws: int = 60):
+    spec = load_spec(spec_name)
+    kind = kind_of(spec)
+    data = kind.prepare(spec, simulate_cohort(n=4_000, seed=cohort_seed).data)
+    model = kind.build(spec, data)
+    prior = pm.sample_prior_predictive(draws=2 * draws, model=model, random_seed=cohort_seed,
+                                       compile_kwargs=COMPILE)  # fmt: skip
+    free = prior["prior"].ds[[v.name for v in model.free_RVs]].isel(chain=0).drop_vars("draw")
+    halves = [free.isel(draw=slice(0, draws)), free.isel(draw=slice(draws, None))]
+    return model, xr.concat(halves, "chain", join="exact").assign_coords(chain=[0, 1], draw=np.arange(draws))
+
+
+def pymc_deterministics(draws: xr.Dataset, model: pm.Model, var_names=None) -> xr.Dataset:
+    return pm.compute_deterministics(draws, model=model, var_names=var_names, progressbar=False,
+                                     compile_kwargs=COMPILE)  # fmt: skip
+
+
+@pytest.mark.parametrize("spec_name", ["job_finding_12m", "trajectory_30m"])
+def test_equals_pymc_and_reuse_reads_the_new_data(spec_name, monkeypatch):
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    monkeypatch.setattr(postprocess, "CHUNK_DRAWS", 25)  # several chunks, the last one partial
+    first_model, first_draws = model_and_draws(spec_name, cohort_seed=1)
+    mine = postprocess.deterministics(first_draws, first_model, structure="one", compile_kwargs=COMPILE)
+    xr.testing.assert_allclose(mine, pymc_deterministics(first_draws, first_model), rtol=1e-12, atol=0)
+    assert len(postprocess._FUNCTIONS) == 1
+
+    # another cohort of the same shape: the cached function, this model's data (the cells' counts differ)
+    second_model, second_draws = model_and_draws(spec_name, cohort_seed=2)
+    data = [v.name for v in second_model.data_vars]
+    assert any(
+        not np.array_equal(first_model[name].get_value(), second_model[name].get_value()) for name in data
+    )
+    reused = postprocess.deterministics(second_draws, second_model, structure="one", compile_kwargs=COMPILE)
+    assert len(postprocess._FUNCTIONS) == 1  # reused, not compiled again
+    xr.testing.assert_allclose(reused, pymc_deterministics(second_draws, second_model), rtol=1e-12, atol=0)
+
+
+def test_a_function_with_the_data_compiled_in_is_caught(monkeypatch):
+    """The broken variant: the first model's data compiled into the reused function (what a cache keyed on
+    the structure would do if the data were not inputs); the second model's composition (the trajectory's
+    cohort-specific mix of classes, same shape in both cohorts) comes out wrong."""
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    first_model, _ = model_and_draws("trajectory_30m", cohort_seed=1)
+    second_model, second_draws = model_and_draws("trajectory_30m", cohort_seed=3)
+    postprocess.deterministics(second_draws, first_model, structure="one", compile_kwargs=COMPILE)
+    [(key, (function, free, data))] = postprocess._FUNCTIONS.items()
+    assert "composition_factor" in data
+    first_values = [first_model[name].get_value() for name in data]
+    postprocess._FUNCTIONS[key] = (
+        lambda *args: function(*args[: len(free)], *first_values),
+        free,
+        [],  # reads no data: the first model's, compiled in
+    )
+    stale = postprocess.deterministics(second_draws, second_model, structure="one", compile_kwargs=COMPILE)
+    right = pymc_deterministics(second_draws, second_model)
+    assert stale["composition"].shape == right["composition"].shape
+    assert not np.allclose(stale["composition"], right["composition"])
+
+
+def test_selected_names_and_unknown_names():
+    model, draws = model_and_draws("job_finding_12m", cohort_seed=1, draws=10)
+    some = postprocess.deterministics(draws, model, var_names=["cell_rate"], compile_kwargs=COMPILE)
+    assert list(some.data_vars) == ["cell_rate"]
+    xr.testing.assert_allclose(some, pymc_deterministics(draws, model, ["cell_rate"]), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=r"not deterministics of the model: \['service_mean'\]"):
+        postprocess.deterministics(draws, model, var_names=["service_mean", "rate"])
