@@ -29,6 +29,7 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
+from pytensor.compile.mode import Mode
 
 from ww_bayes import __version__
 from ww_bayes.data.design import MIN_PER_ARM, design_warnings
@@ -42,10 +43,16 @@ from ww_bayes.postprocess import deterministics
 from ww_bayes.sampler import compile_pymc_model
 from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
-#: Post-processing (deterministics, log-likelihood, predictive draws) compiles with PyTensor's default mode
-#: (numba in PyTensor 3, cached on disk in ~/.pytensor: measured, the C backend ("CVM") is no faster once
-#: cached and slower to fill its cache); the sampler itself runs nutpie (numba).
-POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}
+#: Post-processing over all draws at once (the vectorised deterministics) and the prior predictive draws
+#: run PyTensor's graph with its Python linker (numpy, no machine code to build; the rewrites without
+#: elementwise fusion, whose fused loops run element by element in Python). Measured (issue 20): as fast
+#: as numba once numba's cache is warm (0.16 against 0.33 s for a 12-month fit's deterministics, 0.38-0.45
+#: against 0.34-0.74 s for the prior predictive), and no 13-24 s of numba compiling on a new machine.
+POSTPROCESS_COMPILE = {"mode": Mode(linker="py", optimizer="fast_run").excluding("fusion")}
+#: Per-draw loops (PyMC's pointwise log-likelihood, PyMC's own NUTS): PyTensor's default mode (numba in
+#: PyTensor 3, cached on disk in ~/.pytensor; the Python linker is 4x slower there, measured; the C
+#: backend ("CVM") is no faster once cached and slower to fill its cache). nutpie compiles its own.
+LOOP_COMPILE = {"mode": "FAST_RUN"}
 PRIOR_DRAWS = 500
 FIT_KIND = "ww_bayes posterior fit"
 #: Version of the fit file's layout (groups and attrs); files without it are version 1 (round 1 and 2).
@@ -203,7 +210,7 @@ def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.Da
             var_names=[v.name for v in model.free_RVs],
             progressbar=progress,
             compute_convergence_checks=False,
-            compile_kwargs=POSTPROCESS_COMPILE,
+            compile_kwargs=LOOP_COMPILE,
         )
     return tree
 
@@ -517,7 +524,7 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         with phases("log-likelihood"):
             log_likelihood = pm.compute_log_likelihood(
                 tree, model=model, extend_inferencedata=False, progressbar=False,
-                compile_kwargs=POSTPROCESS_COMPILE,
+                compile_kwargs=LOOP_COMPILE,
             )  # fmt: skip
         tree["log_likelihood"] = xr.DataTree(log_likelihood)
     with phases("predictive"):

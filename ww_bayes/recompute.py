@@ -23,7 +23,7 @@ import pymc as pm
 import xarray as xr
 
 from ww_bayes.data.io import load_cohort, typed_cohort
-from ww_bayes.inference import POSTPROCESS_COMPILE, predictive_counts, spec_structure
+from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, predictive_counts, spec_structure
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
@@ -91,7 +91,7 @@ def _rates(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
 def _log_likelihood(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     tree = xr.DataTree.from_dict({"posterior": _free_posterior(fit, model)})
     return pm.compute_log_likelihood(
-        tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=POSTPROCESS_COMPILE
+        tree, model=model, extend_inferencedata=False, progressbar=False, compile_kwargs=LOOP_COMPILE
     )
 
 
