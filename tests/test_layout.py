@@ -13,8 +13,8 @@ import ww_bayes as wb
 
 PACKAGE = Path(wb.__file__).parent
 #: Stages in the order data flows; a module may import its own stage and the ones before it.
-STAGES = ("data", "kinds", "sampler", "inference", "results", "recompute", "compare", "cea", "viz", "report",
-          "release", "calibration", "workflow", "cli")  # fmt: skip
+STAGES = ("data", "kinds", "sampler", "postprocess", "inference", "results", "recompute", "compare", "cea",
+          "viz", "report", "release", "calibration", "workflow", "cli")  # fmt: skip
 #: Bottom modules every stage may import.
 SHARED = ("vocabulary", "tomlspec", "estimands", "summaries", "diagnostics")
 
