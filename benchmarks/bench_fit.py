@@ -10,8 +10,8 @@ seconds):
    fresh process with the caches the first one left, and a second fit of the same spec in that process
    (another cohort of the same shape: the compiled sampler is reused). Each state twice, side by side:
    "before" rebuilds issue 20's starting point (nutpie's own compile of its C callbacks, arviz_stats'
-   diagnostics in the gate, the eager imports, the earlier warm-up: 1000 for the 12-month specs, 1500
-   for the trajectory; see MODES),
+   diagnostics in the gate, PyMC's per-draw deterministics and numba-compiled post-processing, the eager
+   imports, the earlier warm-up: 1000 for the 12-month specs, 1500 for the trajectory; see MODES),
    "after" is the code and specs as shipped. ``--markdown`` prints the tables for the README.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
@@ -59,6 +59,8 @@ def child(spec: str, data: list[str], out: str, mode: str) -> None:
         import ww_bayes.summaries
 
         ww_bayes.inference.diagnose = ww_bayes.summaries.diagnose = diagnose_with_arviz_stats
+        ww_bayes.inference.deterministics = deterministics_with_pymc
+        ww_bayes.inference.POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}  # numba, as before
         overrides = BEFORE_SAMPLER.get(spec)
     from ww_bayes.workflow import fit_to_file
 
@@ -89,11 +91,21 @@ def diagnose_with_arviz_stats(ds, which):
     return {name: compute[name]() for name in which}
 
 
+def deterministics_with_pymc(posterior, model, *, var_names=None, structure=None, compile_kwargs=None):
+    """``ww_bayes.postprocess.deterministics`` as PyMC computes them (a function of one draw, called for
+    every draw and compiled on every call): the fit before the vectorised deterministics."""
+    import pymc as pm
+
+    return pm.compute_deterministics(posterior, var_names=var_names, model=model, progressbar=False,
+                                     compile_kwargs=compile_kwargs)  # fmt: skip
+
+
 #: "before": issue 20's starting point, rebuilt in the same run: nutpie compiles its C callbacks in every
 #: process (``WW_BAYES_NUTPIE_COMPILE=1``), the gate and summary use arviz_stats' scalar-at-a-time
-#: diagnostics, the CLI imports statsmodels, jinja2 and joblib eagerly, and the specs warm up as before
-#: (BEFORE_SAMPLER: 1000 draws for the 12-month specs, 1500 for the trajectory). Not rebuilt: the
-#: summary's single pass over all estimands (~0.4 s).
+#: diagnostics, the deterministics are PyMC's per-draw loop and they and the prior predictive draws are
+#: compiled with numba, the CLI imports statsmodels, jinja2 and joblib eagerly, and the specs warm up as
+#: before (BEFORE_SAMPLER: 1000 draws for the 12-month specs, 1500 for the trajectory). Not rebuilt: the
+#: summary's single pass over all estimands (~0.4 s), the ranks and threads of the vectorised gate.
 #: "after": the shipped code and specs.
 BEFORE_SAMPLER = {
     "job_finding_12m": {"tune": 1000},
