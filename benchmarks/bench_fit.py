@@ -105,7 +105,7 @@ def deterministics_with_pymc(posterior, model, *, var_names=None, structure=None
 #: diagnostics, the deterministics are PyMC's per-draw loop and they and the prior predictive draws are
 #: compiled with numba, the CLI imports statsmodels, jinja2 and joblib eagerly, and the specs warm up as
 #: before (BEFORE_SAMPLER: 1000 draws for the 12-month specs, 1500 for the trajectory). Not rebuilt: the
-#: summary's single pass over all estimands (~0.4 s), the ranks and threads of the vectorised gate.
+#: summary's single pass over all estimands (~0.4 s).
 #: "after": the shipped code and specs.
 BEFORE_SAMPLER = {
     "job_finding_12m": {"tune": 1000},
