@@ -6,7 +6,8 @@
 rounding) with the model's graph vectorised over a batch of draws (``pytensor.graph.vectorize_graph``),
 called on chunks of draws, and with the model's data as inputs rather than compiled in, so one compiled
 function serves every fit of the same structure in a process (the calibration studies, a notebook that
-refits); PyTensor's disk cache keeps its machine code across processes.
+refits). The compile mode is the caller's: ``fit`` runs it with PyTensor's Python linker
+(``inference.POSTPROCESS_COMPILE``: numpy on whole chunks, no machine code to build on a new machine).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
 
 def _without_views(outputs: list, free: list) -> list:
     """The outputs' graph without the ``ViewOp`` that marks each ``pm.Deterministic`` (vectorised, each
-    would become a ``Blockwise`` that numba compiles for nothing)."""
+    would become a ``Blockwise`` copy, 12 of them in a 12-month model)."""
     views = {
         node.outputs[0]: node.inputs[0]
         for node in applys_between(free, outputs)
