@@ -53,7 +53,8 @@ def test_equals_pymc_and_reuse_reads_the_new_data(spec_name, monkeypatch):
     )
     reused = postprocess.deterministics(second_draws, second_model, structure="one", compile_kwargs=COMPILE)
     assert len(postprocess._FUNCTIONS) == 1  # reused, not compiled again
-    xr.testing.assert_allclose(reused, pymc_deterministics(second_draws, second_model), rtol=1e-12, atol=1e-14)
+    expected = pymc_deterministics(second_draws, second_model)
+    xr.testing.assert_allclose(reused, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_a_function_with_the_data_compiled_in_is_caught(monkeypatch):
