@@ -45,7 +45,7 @@ def child(spec_name: str, backend: str, cohort: str) -> None:
     import pandas as pd
     import pytensor
 
-    from ww_bayes.inference import REPRODUCIBLE_FASTMATH, _structure_key
+    from ww_bayes.inference import REPRODUCIBLE_FASTMATH, structure_key
     from ww_bayes.kinds import kind_of, load_spec
     from ww_bayes.sampler import compile_pymc_model
 
@@ -64,7 +64,7 @@ def child(spec_name: str, backend: str, cohort: str) -> None:
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         start = time.perf_counter()
         if backend == "numba":
-            compiled = compile_pymc_model(model, names, structure=_structure_key(spec, data))
+            compiled = compile_pymc_model(model, names, structure=structure_key(spec, data))
         else:
             compiled = nutpie.compile_pymc_model(
                 model, var_names=names, backend="jax", gradient_backend="jax"

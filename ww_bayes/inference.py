@@ -123,7 +123,7 @@ def spec_structure(spec) -> str:
     return json.dumps({"kind": spec.kind, **structure}, sort_keys=True)
 
 
-def _structure_key(spec, data: ModelData) -> str:
+def structure_key(spec, data: ModelData) -> str:
     """What a compiled model depends on: everything but the data values and the sampler settings."""
     return json.dumps(
         {
@@ -152,7 +152,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
     """Sample with nutpie, reusing the compiled model when only the data values changed."""
     import nutpie
 
-    key = _structure_key(spec, data)
+    key = structure_key(spec, data)
     with phases("build"):
         model = kind_of(spec).build(spec, data, for_sampling=True)
     with phases("compile"):
@@ -239,7 +239,7 @@ def sample_posterior(
             model = kind_of(spec).build(spec, data)  # pm.Binomial: predictive draws, pointwise log-likelihood
         with phases("deterministics"):  # over all draws at once, compiled once per structure
             free = sampled["posterior"].to_dataset()
-            derived = deterministics(free, model, structure=_structure_key(spec, data),
+            derived = deterministics(free, model, structure=structure_key(spec, data),
                                      compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
             posterior = free.merge(derived, join="exact")
     return Sampled(posterior, sampled["sample_stats"].to_dataset(), model)
