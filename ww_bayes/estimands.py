@@ -1,9 +1,10 @@
 """The estimands, defined once: contrasts of arm rates on the probability scale, weighted by the cohort.
 
 Used for the simulator's truth and for posterior draws alike, so both are built the same way. A *level* is
-the cell itself (``by_cell``), one grouping factor (``by_werkverkenner``, ``by_region``) or the whole cohort
-(``overall``); rates are averaged over cells with the cohort's own composition as weights (persons per
-cell, all arms together), then contrasted.
+the cell itself (``cells``: every factor's levels together), one grouping factor (named as the factor:
+``werkverkenner``, ``region``, any other) or the whole cohort (``overall``): the levels of
+:mod:`ww_bayes.derived`. Rates are averaged over cells with the cohort's own composition as weights (persons
+per cell, all arms together), then contrasted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from ww_bayes.data.schema import CONTRASTS
+from ww_bayes.derived import CELLS, OVERALL
 
 
 def level_rates(rate: xr.DataArray, weights: xr.DataArray) -> dict[str, xr.DataArray]:
@@ -23,11 +25,11 @@ def level_rates(rate: xr.DataArray, weights: xr.DataArray) -> dict[str, xr.DataA
     """
     factors = list(weights.dims)
     filled = rate.fillna(0) if rate.isnull().any() else rate
-    levels = {"by_cell": rate}
+    levels = {CELLS: rate}
     for factor in factors:
         others = [f for f in factors if f != factor]
-        levels[f"by_{factor}"] = (filled * weights).sum(others) / weights.sum(others) if others else rate
-    levels["overall"] = (filled * weights).sum(factors) / weights.sum(factors)
+        levels[factor] = (filled * weights).sum(others) / weights.sum(others) if others else rate
+    levels[OVERALL] = (filled * weights).sum(factors) / weights.sum(factors)
     return levels
 
 
@@ -52,18 +54,18 @@ def _contrast(rate: xr.DataArray, combine) -> xr.DataArray:
 # --- levels the data cannot inform ---------------------------------------------------------------------
 
 
-def pooling_only(trials: xr.DataArray) -> dict[str, xr.DataArray]:
+def pooling_only(persons: xr.DataArray) -> dict[str, xr.DataArray]:
     """Which levels of each contrast are informed only by pooling: boolean ``(contrast, ...)`` per level.
 
-    ``trials`` counts persons with the outcome observed per arm and group cell (``arm`` plus the grouping
+    ``persons`` counts persons with the outcome observed per arm and group cell (``arm`` plus the grouping
     dims). A level (a class, a region, a cell of the grid, the whole cohort) is *pooling only* for a contrast
     when it has no person in the treated arm or none in the comparison arm: its effect then comes from the
     other levels through the model's pooling and additive structure, not from its own data. Keys are the
-    levels of :func:`level_rates` (``by_cell``, ``by_<factor>``, ``overall``).
+    levels of :func:`level_rates` (``cells``, one per factor, ``overall``).
     """
-    factors = [d for d in trials.dims if d != "arm"]
-    by_level = {"by_cell": trials, **{f"by_{f}": trials.sum([o for o in factors if o != f]) for f in factors}}
-    by_level["overall"] = trials.sum(factors)
+    factors = [d for d in persons.dims if d != "arm"]
+    by_level = {CELLS: persons, **{f: persons.sum([o for o in factors if o != f]) for f in factors}}
+    by_level[OVERALL] = persons.sum(factors)
     flags = {}
     for level, counts in by_level.items():
         parts = [

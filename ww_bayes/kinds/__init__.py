@@ -12,22 +12,26 @@ import os
 
 import xarray as xr
 
-from ww_bayes.kinds import cells, trajectory
+from ww_bayes.kinds import effects, trajectory
 from ww_bayes.kinds.common import common_settings
-from ww_bayes.kinds.protocol import ModelKind
+from ww_bayes.kinds.protocol import ModelKind, check_kind
 from ww_bayes.tomlspec import SpecError, read_text, read_toml
 
 DEFAULT_KIND = "effects"
 #: ``kind`` in a spec file -> the model kind.
-KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (cells.KIND, trajectory.KIND)}
+KINDS: dict[str, ModelKind] = {}
 
 
 def register(kind: ModelKind) -> ModelKind:
-    """Add (or replace) a model kind under its ``name``; returns it."""
-    if not kind.name:
-        raise ValueError("a model kind needs a name (the spec's `kind` key)")
+    """Add (or replace) a model kind under its ``name``, checked (:func:`ww_bayes.kinds.protocol.check_kind`:
+    a :class:`TypeError` naming what it lacks); returns it."""
+    check_kind(kind)
     KINDS[kind.name] = kind
     return kind
+
+
+for shipped in (effects.KIND, trajectory.KIND):
+    register(shipped)
 
 
 def kind_named(name: str) -> ModelKind:

@@ -1,9 +1,10 @@
 """What every model kind's specification shares: sampler settings, convergence thresholds, the interval
 and the grouping factors, parsed from the TOML with errors that name the key.
 
-A kind's own spec dataclass (:class:`ww_bayes.kinds.cells.ModelSpec`,
+A kind's own spec dataclass (:class:`ww_bayes.kinds.effects.EffectsSpec`,
 :class:`ww_bayes.kinds.trajectory.TrajectorySpec`, ...) adds its outcome and priors and inherits
-:class:`SpecCommon`.
+:class:`SpecCommon`. The grouping factors are whatever columns a spec names (``groups``): the data decide
+whether they exist.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ POOLING_CHOICES = ("partial", "none", "full")
 #: The linear-predictor components: the anchor arm's rate and the two effects.
 COMPONENTS = ("baseline", "service", "enforcement")
 EFFECT_COMPONENTS = ("service", "enforcement")
-GROUP_FACTORS = ("werkverkenner", "region")
+#: Columns a spec cannot group by: the arm (the contrasts are between arms) and the person's id.
+NOT_FACTORS = ("arm", "person_id")
 SAMPLERS = ("nutpie", "pymc")
 ADAPTATIONS = ("diag", "low_rank")
 #: Top-level keys every kind accepts.
@@ -116,13 +118,19 @@ def pooling_of(key: str, choice, groups: tuple[str, ...]) -> dict[str, str]:
 
 
 def parse_groups(raw: dict) -> tuple[str, ...]:
+    """The grouping factors: distinct column names (e.g. ``["werkverkenner", "region"]``); whether the data
+    hold them is checked when the data are read."""
     groups = raw["groups"]
     if (
         not isinstance(groups, list)
-        or not all(g in GROUP_FACTORS for g in groups)
+        or not all(isinstance(g, str) and g.isidentifier() for g in groups)
         or len(set(groups)) != len(groups)
     ):
-        raise SpecError(f"'groups' must be a list drawn from {list(GROUP_FACTORS)}, got {groups!r}")
+        raise SpecError(f"'groups' must be a list of distinct column names, e.g. ['werkverkenner', "
+                        f"'region'], got {groups!r}")  # fmt: skip
+    bad = [g for g in groups if g in NOT_FACTORS]
+    if bad:
+        raise SpecError(f"'groups': {bad[0]!r} cannot be a grouping factor (the effects contrast the arms)")
     return tuple(groups)
 
 

@@ -2,14 +2,16 @@
 
 A model kind turns a cohort into cells (:meth:`ModelKind.prepare`), cells into a PyMC model
 (:meth:`ModelKind.build`), posterior draws into its estimands (:meth:`ModelKind.derive`) and says what the
-consumers need: its summary table, its truth for coverage, the cost-effectiveness inputs it offers, the
-report section it contributes (as data: :class:`Heading`, :class:`Paragraph`, :class:`Table`,
-:class:`Plot`), the groups that hold person counts, and the quantities a calibration study ranks. Nothing
-outside :mod:`ww_bayes.kinds` asks which kind it holds: it asks the kind.
+consumers need: what it observes (:mod:`ww_bayes.kinds.observations`), the variables of its derived group
+and their roles (:mod:`ww_bayes.derived`), its summary table, its truth for coverage, the
+cost-effectiveness inputs it offers, the report section it contributes (as data: :class:`Heading`,
+:class:`Paragraph`, :class:`Table`, :class:`Plot`), the groups that hold person counts, and the quantities a
+calibration study ranks. Nothing outside :mod:`ww_bayes.kinds` asks which kind it holds: it asks the kind.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,19 +21,26 @@ import pymc as pm
 import xarray as xr
 
 from ww_bayes.data.schema import ARMS
+from ww_bayes.derived import Variable
+from ww_bayes.kinds.observations import Observation
+from ww_bayes.kinds.pooling import WEIGHTS_GROUP
 from ww_bayes.tomlspec import SpecError
 
 
 @dataclass(frozen=True)
 class ModelData:
-    """What a model is fit on: cell counts, group levels, and the cohort's composition (weights).
+    """What a model is fit on: cells, group levels, and the cohort's composition (weights).
 
-    ``cells`` has ``arm``, the kind's group columns, ``successes`` and ``trials``; ``weights`` counts
-    persons (all arms, all persons in the cohort) per group cell and defines the population estimands.
-    ``constants``: further fixed arrays the model uses (stored in the fit's constant_data group).
+    ``cells`` has ``arm``, the kind's other label columns (grouping factors, month, ...) and the columns
+    of its ``observation`` (:mod:`ww_bayes.kinds.observations`), which says what they hold; ``weights``
+    counts persons (all arms, all persons in the cohort) per cell of the grouping factors and defines the
+    population estimands: its dims are the fit's grouping factors. ``constants``: further fixed arrays the
+    model uses (stored in the fit's constant_data group). ``notes``: what preparing the data left out and
+    why (e.g. a class absent from the extract), printed and stored with the fit.
     """
 
     cells: pd.DataFrame
+    observation: Observation
     levels: dict[str, list[str]]
     weights: xr.DataArray
     outcome: str
@@ -39,25 +48,32 @@ class ModelData:
     n_missing: int
     likelihood: str = "binomial"
     constants: Mapping[str, xr.DataArray] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
         return len(self.cells)
 
-    def arm_trials(self) -> xr.DataArray:
-        """Persons with the outcome observed per arm and group cell (summed over months and outcomes), on
-        the full grid of arms and levels: 0 where the data hold nobody."""
-        factors = list(self.weights.dims)  # the grouping factors (levels may also hold month, outcome)
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """The grouping factors (the dims of the weights)."""
+        return tuple(str(d) for d in self.weights.dims)
+
+    def arm_persons(self) -> xr.DataArray:
+        """Persons with the outcome observed per arm and cell of the grouping factors (summed over months
+        and outcomes), on the full grid of arms and levels: 0 where the data hold nobody."""
+        factors = list(self.factors)
         grid = pd.MultiIndex.from_product([list(ARMS), *(self.levels[f] for f in factors)],
                                           names=["arm", *factors])  # fmt: skip
         keys = self.cells[["arm", *factors]].astype(str)
-        counts = self.cells["trials"].groupby([keys[c] for c in keys.columns]).sum()
+        persons = pd.Series(self.observation.persons(self.cells), index=self.cells.index)
+        counts = persons.groupby([keys[c] for c in keys.columns]).sum()
         counts = counts.reindex(grid, fill_value=0)
         return xr.DataArray(
             counts.to_numpy().reshape([len(ARMS), *(len(self.levels[f]) for f in factors)]),
             coords={"arm": list(ARMS), **{f: self.levels[f] for f in factors}},
             dims=["arm", *factors],
-            name="trials",
+            name="persons",
         )
 
 
@@ -115,106 +131,123 @@ class EffectPaths:
     source: str
 
 
-class ModelKind:
-    """One model kind. Subclass it, fill in the class attributes and methods, and add one line to
-    :data:`ww_bayes.kinds.KINDS` (or call :func:`ww_bayes.kinds.register`)."""
+class ModelKind(ABC):
+    """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
+    methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
+    its optional capabilities with the ``offers_*`` / ``has_*`` flags, and add one line to
+    :data:`ww_bayes.kinds.KINDS` (or call :func:`ww_bayes.kinds.register`). The kind's ``name`` is its spec's
+    ``kind`` key, the fit's ``model_kind`` attr and the name of its derived group."""
 
-    #: the ``kind`` key of the TOML spec, stored as the fit's ``model_kind`` attr
+    #: the ``kind`` key of the TOML spec, the fit's ``model_kind`` attr and its derived group's name
     name: str = ""
-    #: the DataTree group :meth:`derive` fills
-    derived_group: str = ""
+    #: what the kind observes per cell (its default; :meth:`observation_of` for a fit's own)
+    observation: Observation | None = None
     #: what ``n_missing`` counts ("persons", "person-months")
     missing_unit: str = "persons"
     #: the provenance attr that stores ``n_missing``
     missing_attr: str = "n_persons_outcome_missing"
     #: likelihoods :meth:`prepare` accepts
     likelihoods: tuple[str, ...] = ("binomial",)
-    #: groups of a fit that hold counts of persons: the cell successes (``y``, with the cell labels as
-    #: coords) and the trials (``trials``) and persons per level (``n_persons``); a release never carries
-    #: them and checks its groups' counts from them (:mod:`ww_bayes.release`)
-    count_groups: tuple[str, ...] = ("observed_data", "constant_data")
-    #: derived estimands that are population-weighted means over the levels of a factor (``<estimand>_by_
-    #: <factor>``): a release merges small levels by weighting them with their persons
-    weighted_estimands: tuple[str, ...] = ("effect_pp",)
-    #: derived estimands summed over months (``<estimand>_<level>`` with dim ``horizon``) -> the outcome
-    #: whose monthly effects they sum: a release suppresses them from a suppressed month on
-    cumulative_estimands: dict[str, str] = {}
-    #: whether ``ww-bayes compare`` can set frequentist estimates beside this kind's effects
-    compares_with_frequentist: bool = False
+    #: groups of a fit that hold counts of persons (the cells' observation, the persons per cell and per
+    #: level): a release never carries them and checks its groups' counts from them
+    count_groups: tuple[str, ...] = ("observed_data", "constant_data", WEIGHTS_GROUP)
+    #: every variable the derived group may hold, with its role (:class:`ww_bayes.derived.Variable`)
+    derived_variables: Mapping[str, Variable] = {}
+    #: the derived variables' dims besides the sample dims and the grouping factors (contrast, month, ...)
+    derived_dims: tuple[str, ...] = ("contrast",)
+    #: derived estimands summed over months (dim ``horizon``) -> the outcome whose monthly effects they
+    #: sum: a release suppresses them from a suppressed month on
+    cumulative_estimands: Mapping[str, str] = {}
     #: the report section this kind's fits appear in: (anchor, title)
     report_section: tuple[str, str] = ("", "")
-    #: estimands whose rows get P(estimand > 0) in the summary
-    signed_estimands: tuple[str, ...] = ("effect_pp",)
     #: the columns that identify a summary row (the truth table has the same ones)
     key_columns: tuple[str, ...] = ("estimand", "contrast", "level", "group")
+    #: estimands of the derived group a calibration study ranks and checks for coverage (the population
+    #: effects in pp by default)
+    calibration_estimands: tuple[str, ...] = ("effect_pp",)
+    #: posterior variables the convergence gate leaves out (e.g. cell rates: their inputs are checked)
+    not_checked: tuple[str, ...] = ("rate",)
+    #: per-cell posterior deterministics (bulky, recomputable from the free parameters): a fit file keeps
+    #: them only with ``keep = ["rate"]``; they may hold small cells' rates, so a release never carries them
+    cell_deterministics: tuple[str, ...] = ("rate",)
 
     #: top-level keys the kind's TOML accepts, and the ones it requires
     spec_keys: set[str] = set()
     required_keys: tuple[str, ...] = ()
 
+    # --- optional capabilities, declared ---------------------------------------------------------------
+    #: ``ww-bayes compare`` can set frequentist estimates beside this kind's effects
+    compares_with_frequentist: bool = False
+    #: :meth:`effect_paths` offers monthly effects to the cost-effectiveness module
+    offers_effect_paths: bool = False
+    #: :meth:`truth` finds the simulator's truth of the kind's estimands
+    has_truth: bool = False
+    #: :meth:`person_counts` counts persons once per cell (the report's data section)
+    describes_persons: bool = False
+
+    # --- required methods ------------------------------------------------------------------------------
+
+    @abstractmethod
     def parse(self, raw: dict, text: str, source: str, common: dict):
         """The kind's spec dataclass from the TOML table ``raw``; ``common``: the shared settings, already
         checked (:func:`ww_bayes.kinds.common.common_settings`). :class:`SpecError` naming a bad key.
         The spec has a class attribute ``kind`` (this kind's name)."""
-        raise NotImplementedError
 
+    @abstractmethod
+    def required_columns(self, spec) -> list[str]:
+        """The cohort columns the spec reads besides ``person_id`` and ``arm`` (its grouping factors and
+        outcome months): validation asks for these and no more."""
+
+    @abstractmethod
     def prepare(self, spec, cohort: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
-        raise NotImplementedError
+        """Cells, levels and weights from a validated cohort."""
 
+    @abstractmethod
     def build(self, spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
         """The PyMC model. ``for_sampling``: the form the sampler sees (same log-density, may skip random
         draws); otherwise a model that can draw predictive samples and pointwise log-likelihood, with the
-        observed ``y`` over dim ``cell`` and the deterministic ``cell_rate`` (each cell's success
-        probability): :func:`ww_bayes.kinds.blocks.cell_likelihood` makes both."""
-        raise NotImplementedError
+        observation's observed variables over dim ``cell`` and its cell parameters
+        (:meth:`ww_bayes.kinds.observations.Observation.likelihood` makes both)."""
 
-    def derive(self, spec, data: ModelData, posterior: xr.Dataset) -> xr.Dataset:
-        """The derived group (:attr:`derived_group`) from the posterior (deterministics included)."""
-        raise NotImplementedError
+    @abstractmethod
+    def derive(self, spec, data: ModelData, posterior: xr.Dataset) -> xr.DataTree:
+        """The derived group (named :attr:`name`) from the posterior (deterministics included): one child
+        per level (:mod:`ww_bayes.derived`) holding the variables of :attr:`derived_variables`."""
+
+    @abstractmethod
+    def summary(self, derived: xr.DataTree, interval_kind: str, interval_prob: float) -> pd.DataFrame:
+        """One row per estimand (the :attr:`key_columns`), labelled interval columns."""
+
+    @abstractmethod
+    def screen_text(self, tree: xr.DataTree, summary: pd.DataFrame, coverage: pd.DataFrame | None) -> str:
+        """What ``ww-bayes fit`` prints after a fit: the headline effects (with the truth when known)."""
+
+    @abstractmethod
+    def report_blocks(self, name: str, tree: xr.DataTree, summary: pd.DataFrame) -> list[Block]:
+        """The fit's part of its report section."""
+
+    @abstractmethod
+    def calibration_quantities(self, spec) -> list[str]:
+        """Posterior variables a simulation-based calibration study should rank."""
+
+    # --- methods with defaults ---------------------------------------------------------------------------
+
+    def observation_of(self, tree: xr.DataTree) -> Observation:
+        """The observation of a fit (its cells' kind of data); the kind's default unless overridden."""
+        return self.observation
 
     def describe_priors(self, spec) -> str:
         return spec.describe_priors()
 
-    def summary(self, derived: xr.Dataset, interval_kind: str, interval_prob: float) -> pd.DataFrame:
-        """One row per estimand (the :attr:`key_columns`), labelled interval columns."""
-        raise NotImplementedError
-
-    def truth(self, tree: xr.DataTree, truth: xr.DataTree) -> pd.DataFrame | None:
-        """The simulator's true values in the summary's long shape (:attr:`key_columns` and ``truth``),
-        or None when the kind has none."""
-        return None
-
-    def screen_text(self, tree: xr.DataTree, summary: pd.DataFrame, coverage: pd.DataFrame | None) -> str:
-        """What ``ww-bayes fit`` prints after a fit: the headline effects (with the truth when known)."""
-        raise NotImplementedError
+    def provenance(self, spec) -> dict[str, str | int | float]:
+        """Attrs of the kind's own the fit records besides the shared provenance (e.g. the anchor arm)."""
+        return {}
 
     def fit_plots(
         self, tree: xr.DataTree, summary: pd.DataFrame, coverage: pd.DataFrame | None
     ) -> list[Plot]:
         """Figures written beside the fit file (each with a ``file_suffix``)."""
         return []
-
-    def report_blocks(self, name: str, tree: xr.DataTree, summary: pd.DataFrame) -> list[Block]:
-        """The fit's part of its report section."""
-        raise NotImplementedError
-
-    def person_counts(self, tree: xr.DataTree) -> pd.DataFrame | None:
-        """Persons with the outcome observed and successes by arm and Werkverkenner class
-        (columns ``outcome``, ``arm``, ``werkverkenner``, ``successes``, ``trials``), for the report's
-        data section; None when the kind's cells do not count persons once each."""
-        return None
-
-    def effect_paths(self, tree: xr.DataTree, contrast: str, months: range, hold_months: int) -> EffectPaths:
-        """Monthly effects for months ``months`` of the outcomes this fit covers (cost-effectiveness);
-        ``hold_months``: how long a single-month effect is assumed to last."""
-        raise SpecError(f"a {self.name!r} fit offers no monthly effects to the cost-effectiveness module")
-
-    #: posterior variables the convergence gate leaves out (e.g. cell rates: their inputs are checked)
-    not_checked: tuple[str, ...] = ("rate",)
-    #: per-cell posterior deterministics (bulky, recomputable from the free parameters): a fit file keeps
-    #: them only with ``keep = ["rate"]`` (:func:`ww_bayes.inference.stored`); they may hold small cells'
-    #: rates, so a release never carries them
-    cell_deterministics: tuple[str, ...] = ("rate",)
 
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the
@@ -226,10 +259,44 @@ class ModelKind:
             and any(part in name for part in ("_mean", "_by_", "_curve"))
         ]
 
-    def calibration_quantities(self, spec) -> list[str]:
-        """Posterior variables a simulation-based calibration study should rank."""
-        raise NotImplementedError
+    # --- capabilities (implement the ones the flags above declare) ---------------------------------------
 
-    #: estimands of the derived group a calibration study ranks and checks for coverage (each
-    #: ``<estimand>_<level>`` with draws): the population effects in pp by default
-    calibration_estimands: tuple[str, ...] = ("effect_pp",)
+    def truth(self, tree: xr.DataTree, truth: xr.DataTree) -> pd.DataFrame:
+        """The simulator's true values in the summary's long shape (:attr:`key_columns` and ``truth``)
+        (:attr:`has_truth`)."""
+        raise NotImplementedError(f"a {self.name!r} fit has no truth to compare with")
+
+    def person_counts(self, tree: xr.DataTree) -> pd.DataFrame:
+        """Persons with the outcome observed and how many of them have it, by arm and Werkverkenner class
+        (columns ``outcome``, ``arm``, ``werkverkenner``, ``count``, ``persons``), for the report's data
+        section (:attr:`describes_persons`)."""
+        raise NotImplementedError(f"a {self.name!r} fit does not count persons once per cell")
+
+    def effect_paths(self, tree: xr.DataTree, contrast: str, months: range, hold_months: int) -> EffectPaths:
+        """Monthly effects for months ``months`` of the outcomes this fit covers (cost-effectiveness);
+        ``hold_months``: how long a single-month effect is assumed to last (:attr:`offers_effect_paths`)."""
+        raise SpecError(f"a {self.name!r} fit offers no monthly effects to the cost-effectiveness module")
+
+
+#: Capability flags and the method each promises.
+CAPABILITIES = {
+    "offers_effect_paths": "effect_paths",
+    "has_truth": "truth",
+    "describes_persons": "person_counts",
+}
+
+
+def check_kind(kind: ModelKind) -> None:
+    """Raise :class:`TypeError` naming what a kind lacks: its name, observation, derived variables, report
+    section, or the method of a capability it declares."""
+    if not isinstance(kind, ModelKind):
+        raise TypeError(f"{kind!r} is not a ModelKind")
+    problems = [attr for attr in ("name", "observation", "derived_variables", "report_section")
+                if not getattr(kind, attr)]  # fmt: skip
+    problems += [
+        f"{method} (it declares {flag})"
+        for flag, method in CAPABILITIES.items()
+        if getattr(kind, flag) and getattr(type(kind), method) is getattr(ModelKind, method)
+    ]
+    if problems:
+        raise TypeError(f"model kind {type(kind).__name__} ({kind.name!r}) lacks {', '.join(problems)}")

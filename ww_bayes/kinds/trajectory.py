@@ -53,15 +53,8 @@ from ww_bayes.data.schema import (
     OUTCOME_PREFIXES,
     month_column,
 )
+from ww_bayes.derived import OVERALL, Variable, derived_tree, level_label, levels_of, probability
 from ww_bayes.estimands import contrast_pp, level_rates
-from ww_bayes.kinds.blocks import (
-    ARMS_WITH,
-    cell_index,
-    cell_likelihood,
-    class_weights,
-    observed_levels,
-    sparseness_flags,
-)
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
@@ -70,6 +63,14 @@ from ww_bayes.kinds.common import (
     mean_table,
     parse_pooling,
     priors_table,
+)
+from ww_bayes.kinds.observations import BinaryCounts
+from ww_bayes.kinds.pooling import (
+    ARMS_WITH,
+    cell_index,
+    class_weights,
+    factor_levels,
+    sparseness_flags,
 )
 from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
 from ww_bayes.summaries import summary_table
@@ -91,14 +92,26 @@ CENTRED_START: tuple[str, ...] = ()
 COMPOSITION_COMPONENTS = 8
 #: The cumulative effects, with the sign that makes "good" positive, per outcome.
 CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
-#: Estimands whose summary rows get P(> 0): the monthly effects and the cumulative ones.
-SIGNED_ESTIMANDS = ("effect_pp", *(name for name, _ in CUMULATIVE.values()))
+#: The variables of the derived ``trajectory`` group, with their roles (:class:`ww_bayes.derived.Variable`):
+#: the monthly and the cumulative effects get P(> 0) in the summary.
+VARIABLES = {
+    "effect_pp": Variable("estimand", signed=True, units="percentage points (pp) in the month"),
+    **{
+        name: Variable("estimand", signed=True, units="months per participant, months 1..horizon")
+        for name, _ in CUMULATIVE.values()
+    },
+    "effect_pp_identified": Variable("partial_estimand", units="percentage points (pp) in the month"),
+    "prob_positive": Variable("probability", of="effect_pp", event="positive"),
+    "prob_beyond_smallest": Variable("probability", of="effect_pp", event="beyond_smallest"),
+    "pooling_only": Variable("flag"),
+    "pooling_only_share": Variable("share"),
+}
 
 
 def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData:
     """Monthly cells of each outcome (column ``outcome``) and the cohort's composition (weights)."""
     groups = list(spec.groups)
-    levels = {factor: [str(v) for v in observed_levels(df[factor])] for factor in groups}
+    levels, notes = factor_levels(df, groups)
     parts, n_missing = [], 0
     for outcome in spec.outcomes:
         table = monthly_cells(df, outcome, by=("arm", *groups), months=spec.month_list)
@@ -112,6 +125,8 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
     return ModelData(
         constants={"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])},
         cells=cells,
+        observation=BinaryCounts(),
+        notes=notes,
         levels=levels,
         weights=weights.rename("n_persons"),
         outcome=", ".join(spec.outcomes),
@@ -294,56 +309,57 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
             **{f: data.levels[f] for f in groups},
         }
         index = cell_index(cells, {**grid_levels, "month": data.levels["month"]})
-        cell_likelihood(cells, eta_grid[index], "binomial", for_sampling)
+        data.observation.likelihood(cells, {"eta": eta_grid[index]}, for_sampling)
     return model
 
 
 def trajectory_effects(
-    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, trials: xr.DataArray | None = None
-) -> xr.Dataset:
-    """The ``trajectory`` group from posterior rates (chain, draw, outcome, arm, *groups, month).
+    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, persons: xr.DataArray | None = None
+) -> xr.DataTree:
+    """The ``trajectory`` group from posterior rates (chain, draw, outcome, arm, *groups, month), one level
+    per factor besides ``overall`` (:mod:`ww_bayes.derived`):
 
-    - ``effect_pp_<level>``: pp effect per month, per contrast (level ``overall`` or ``by_<factor>``);
-    - ``prob_positive_<level>``, ``prob_beyond_smallest_<level>``: per month;
-    - ``extra_employed_months_<level>`` and ``ww_months_avoided_<level>``: cumulative effects per
-      participant over months 1..``horizon``, in months (sum of the monthly effects / 100);
-    - with ``trials`` (persons per arm and group cell), the sparseness flags of
-      :func:`ww_bayes.kinds.blocks.sparseness_flags` (``effect_pp_identified_overall`` per month).
+    - ``effect_pp``: pp effect per month, per contrast (not for regions: 35 x 30 series per draw);
+    - ``prob_positive``, ``prob_beyond_smallest``: per month;
+    - ``extra_employed_months`` and ``ww_months_avoided``: cumulative effects per participant over months
+      1..``horizon``, in months (sum of the monthly effects / 100);
+    - with ``persons`` (per arm and group cell), the sparseness flags of
+      :func:`ww_bayes.kinds.pooling.sparseness_flags` (``effect_pp_identified`` per month).
     """
     rate = rate.assign_coords(month=rate["month"].astype(int))
     rates = level_rates(rate, weights)
-    out = xr.Dataset()
-    levels = ["overall", "by_werkverkenner"] + (["by_region"] if "region" in weights.dims else [])
-    for level in levels:
+    levels = {}
+    for level in (OVERALL, *weights.dims):
         pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, "outcome", "contrast", ...)
-        if level == "by_region":  # region curves are big (35 x 30 per draw): keep the cumulative only
+        ds = xr.Dataset()
+        if level == "region":  # region curves are big (35 x 30 per draw): keep the cumulative only
             pp = pp.astype("float32")
         else:
-            out[f"effect_pp_{level}"] = pp
-            out[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
-            out[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
+            ds["effect_pp"] = pp
+            ds["prob_positive"] = probability(pp, "positive", smallest_effect_pp)
+            ds["prob_beyond_smallest"] = probability(pp, "beyond_smallest", smallest_effect_pp)
         for outcome, (name, sign) in CUMULATIVE.items():
             if outcome not in pp["outcome"].values:
                 continue
             monthly = sign * pp.sel(outcome=outcome, drop=True) / 100
             cumulative = monthly.cumsum("month").rename(month="horizon")
             cumulative.attrs["units"] = "months per participant"
-            out[f"{name}_{level}"] = cumulative.transpose(*SAMPLE_DIMS, "contrast", ...)
-    if trials is not None:
-        out.update(sparseness_flags(rate, weights, trials))
-    out.attrs.update(
-        {
-            "effect_units": "percentage points (pp) per month, probability scale",
-            "cumulative_units": "months per participant, summed over months 1..horizon",
-            "weights": "cohort composition: persons per group cell, all arms",
-            "smallest_effect_pp": smallest_effect_pp,
-        }
-    )
-    return out
+            ds[name] = cumulative.transpose(*SAMPLE_DIMS, "contrast", ...)
+        levels[level] = ds
+    if persons is not None:
+        for level, flags in sparseness_flags(rate, weights, persons).items():
+            levels[level] = levels[level].merge(flags) if level in levels else flags
+    attrs = {
+        "effect_units": "percentage points (pp) per month, probability scale",
+        "cumulative_units": "months per participant, summed over months 1..horizon",
+        "weights": "cohort composition: persons per group cell, all arms",
+        "smallest_effect_pp": smallest_effect_pp,
+    }
+    return derived_tree(levels, attrs)
 
 
 def trajectory_summary(
-    trajectory: xr.Dataset, interval_kind: str = "eti", interval_prob: float = 0.9
+    trajectory: xr.DataTree, interval_kind: str = "eti", interval_prob: float = 0.9
 ) -> pd.DataFrame:
     """One row per estimand, outcome, contrast, level, group and month (or horizon): arviz_stats' mean, sd,
     labelled interval (e.g. ``eti90_lb``), MCSE of the mean, and P(> 0) (the worst R-hat and ESS of each
@@ -351,9 +367,7 @@ def trajectory_summary(
     ``effect_pp`` (pp in that month), ``extra_employed_months`` and ``ww_months_avoided`` (per participant,
     months 1..horizon).
     """
-    table = summary_table(
-        trajectory, interval_kind, interval_prob, signed=SIGNED_ESTIMANDS, diagnostics=False
-    )
+    table = summary_table(trajectory, VARIABLES, interval_kind, interval_prob, diagnostics=False)
     cumulative = table["month"].isna() if "month" in table else pd.Series(True, index=table.index)
     if "horizon" in table:
         table["month"] = table["month"].where(~cumulative, table["horizon"])
@@ -383,17 +397,19 @@ def pooling_only_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def truth_table(trajectory: xr.Dataset, truth: xr.DataTree) -> pd.DataFrame:
+def truth_table(trajectory: xr.DataTree, truth: xr.DataTree) -> pd.DataFrame:
     """The simulator's monthly truth (generating pp) of ``effect_pp`` overall and by class, in the summary
     table's long shape (column ``truth``), for the months and outcomes of the fit."""
     frames = []
-    for level in ("overall", "by_werkverkenner"):
-        draws = trajectory[f"effect_pp_{level}"]
+    levels = levels_of(trajectory)
+    for level in [lv for lv in (OVERALL, "werkverkenner") if lv in truth["effects"].children]:
+        draws = levels[level]["effect_pp"]
         true = truth[f"effects/{level}"].ds["generating_pp"]
         true = true.sel(month=draws["month"].values, outcome=draws["outcome"].values)
         frame = true.rename("truth").to_dataframe().reset_index()
-        frame["group"] = frame["werkverkenner"].astype(str) if level != "overall" else "all"
-        frames.append(frame.drop(columns=[c for c in ("werkverkenner",) if c in frame]).assign(level=level))
+        frame["group"] = frame["werkverkenner"].astype(str) if level != OVERALL else "all"
+        frame = frame.drop(columns=[c for c in ("werkverkenner",) if c in frame])
+        frames.append(frame.assign(level=level_label(level)))
     table = pd.concat(frames, ignore_index=True)
     table.insert(0, "estimand", "effect_pp")
     table["month"] = table["month"].astype(int)
@@ -580,22 +596,28 @@ class TrajectoryKind(ModelKind):
     """Months 1-30 on arm x class (x region) x month cells: the ``trajectory`` group."""
 
     name = "trajectory"
-    derived_group = "trajectory"
+    observation = BinaryCounts()
+    derived_variables = VARIABLES
+    derived_dims = ("contrast", "outcome", "month", "horizon")
+    offers_effect_paths = True
+    has_truth = True
     missing_unit = "person-months"
     missing_attr = "n_person_months_outcome_missing"
     #: the composition nuisance is left out of the gate: its standard-normal factors are checked instead
     not_checked = ("rate", "composition")
     cell_deterministics = ("rate", "composition")
-    weighted_estimands = ("effect_pp", *(name for name, _ in CUMULATIVE.values()))
     cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
-    signed_estimands = SIGNED_ESTIMANDS
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
     spec_keys = COMMON_KEYS | {"outcomes", "months"}
     required_keys = ("name", "outcomes", "months", "groups", "smallest_effect_pp", "pooling", "priors")
 
     def parse(self, raw, text, source, common):
         return parse(raw, text, source, common)
+
+    def required_columns(self, spec):
+        months = [month_column(o, m) for o in spec.outcomes for m in spec.month_list]
+        return [*spec.groups, *months]
 
     def prepare(self, spec, cohort, likelihood="binomial"):
         if likelihood != "binomial":
@@ -606,13 +628,15 @@ class TrajectoryKind(ModelKind):
         return build_trajectory_model(spec, data, for_sampling)
 
     def derive(self, spec, data, posterior):
-        return trajectory_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_trials())
+        return trajectory_effects(
+            posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons()
+        )
 
     def summary(self, derived, interval_kind, interval_prob):
         return trajectory_summary(derived, interval_kind, interval_prob)
 
     def truth(self, tree, truth):
-        return truth_table(tree[self.derived_group].ds, truth)
+        return truth_table(tree[self.name], truth)
 
     def screen_text(self, tree, summary, coverage):
         kind, prob = interval_of(tree.attrs)
@@ -673,14 +697,16 @@ class TrajectoryKind(ModelKind):
         ]
 
     def effect_paths(self, tree, contrast, months, hold_months):
-        ds = tree[self.derived_group].ds
-        last = int(ds["month"].max())
+        levels = levels_of(tree[self.name])
+        last = int(levels[OVERALL]["month"].max())
         if max(months) > last:
             raise SpecError(f"horizon_months {max(months)} is beyond the fit's last month {last}")
         paths = xr.Dataset(
             {
-                level: ds[f"effect_pp_{level}"].sel(contrast=contrast, month=list(months), drop=True)
-                for level in ("overall", "by_werkverkenner")
+                level_label(level): levels[level]["effect_pp"].sel(
+                    contrast=contrast, month=list(months), drop=True
+                )
+                for level in (OVERALL, "werkverkenner")
             }
         )
         return EffectPaths(paths, class_weights(tree), f"trajectory fit, months 1-{max(months)}")

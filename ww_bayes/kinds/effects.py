@@ -1,7 +1,8 @@
-"""The 12-month kind (``kind = "effects"``, the default): one outcome month, arm x group cells.
+"""The effects kind (``kind = "effects"``, the default): one binary outcome month (a job, WW receipt at
+month 12), on arm x group cells.
 
-On the logit scale, for arm a and group cell g (a Werkverkenner class and/or a region), anchored on the
-service arm (the spec's ``anchor``, the default):
+On the logit scale, for arm a and group cell g (a level of each grouping factor: Werkverkenner class,
+region, or any factor the spec groups by), anchored on the service arm (the spec's ``anchor``, the default):
 
     eta[service, g]             = baseline[g]
     eta[control_enforcement, g] = baseline[g] - service[g]
@@ -9,25 +10,25 @@ service arm (the spec's ``anchor``, the default):
     component[g] = component_mean + sum over factors of component_dev_<factor>[level of g]
 
 so ``baseline`` is the rate of the arm that holds 80% of the persons, pinned down by its own data whatever
-the effect sds are. With ``anchor = "control_none"`` (the round-1 model) the baseline is the control_none
-rate and the service arm is ``baseline + enforcement + service``: then a region's baseline deviation is
-pinned down by the service arm when the effect sds are small and only by ~500 control_none persons when they
-are large, so its posterior width depends on the effect sds (a funnel across components), which made the
-enforcement effect's region sd mix slowly (benchmarks/bench_convergence.py measures both anchors). The
-effect components mean the same under either anchor: service = service arm - control_enforcement,
-enforcement = control_enforcement - control_none (logit scale).
+the effect sds are. With ``anchor = "control_none"`` the baseline is the control_none rate and the service
+arm is ``baseline + enforcement + service``: then a region's baseline deviation is pinned down by the
+service arm when the effect sds are small and only by ~500 control_none persons when they are large, so its
+posterior width depends on the effect sds (a funnel across components), which makes the enforcement
+effect's region sd mix slowly (benchmarks/bench_convergence.py measures both anchors). The effect
+components mean the same under either anchor: service = service arm - control_enforcement, enforcement =
+control_enforcement - control_none (logit scale).
 
 Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
 They are partially pooled (zero-sum normal with an estimated sd; non-centred for the effects), unpooled
 (zero-sum normal with a fixed sd) or absent (full pooling), per component and factor as the spec says.
-The likelihood is :func:`ww_bayes.kinds.blocks.cell_likelihood` (Binomial cells; Bernoulli person rows to
-prove them equivalent).
+The observation is :class:`ww_bayes.kinds.observations.BinaryCounts` (Binomial cells; Bernoulli person
+rows to prove them equivalent).
 
-The derived ``effects`` group holds, for each contrast (:data:`ww_bayes.data.schema.CONTRASTS`) and level
-(``overall``, ``by_werkverkenner``, ``by_region``): ``effect_pp_<level>`` (treated minus comparison rate,
-pp, per draw), ``relative_risk_<level>``, ``prob_positive_<level>`` and ``prob_beyond_smallest_<level>``
-(P(|effect| > the smallest effect of interest)). Levels weight cells by the cohort's own class x region
-composition (:mod:`ww_bayes.estimands`).
+The derived ``effects`` group has a level per factor (:mod:`ww_bayes.derived`): ``overall`` and one named
+as each factor, holding for each contrast (:data:`ww_bayes.data.schema.CONTRASTS`) ``effect_pp`` (treated
+minus comparison rate, pp, per draw), ``relative_risk``, ``prob_positive`` and ``prob_beyond_smallest``
+(P(|effect| > the smallest effect of interest)), and the sparseness flags. Levels weight cells by the
+cohort's own composition over the grouping factors (:mod:`ww_bayes.estimands`).
 """
 
 from __future__ import annotations
@@ -44,15 +45,8 @@ from scipy.special import expit
 
 from ww_bayes.data.cells import aggregate_cells, person_counts
 from ww_bayes.data.schema import ARMS, HEADLINE_OUTCOMES, MONTHS, OUTCOME_PREFIXES, month_column
+from ww_bayes.derived import CELLS, OVERALL, Variable, derived_tree, level_label, levels_of, probability
 from ww_bayes.estimands import contrast_pp, contrast_relative_risk, level_rates
-from ww_bayes.kinds.blocks import (
-    arm_logit,
-    cell_index,
-    cell_likelihood,
-    class_weights,
-    observed_levels,
-    sparseness_flags,
-)
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
@@ -62,8 +56,17 @@ from ww_bayes.kinds.common import (
     pooling_of,
     priors_table,
 )
+from ww_bayes.kinds.observations import BinaryCounts
+from ww_bayes.kinds.pooling import (
+    arm_logit,
+    cell_index,
+    class_weights,
+    factor_levels,
+    fit_weights,
+    sparseness_flags,
+)
 from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
-from ww_bayes.summaries import summary_table
+from ww_bayes.summaries import shown_levels, summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
 
@@ -72,9 +75,17 @@ ANCHORS = ("service", "control_none")
 #: Components whose partially pooled deviations are centred: the baseline is pinned down by tens of
 #: thousands of persons per class and region, where centring samples far better. Effects are non-centred.
 CENTRED = ("baseline",)
-#: The effect estimands of the derived group with draws.
-DRAW_ESTIMANDS = ("effect_pp", "relative_risk", "effect_pp_identified")
 LIKELIHOODS = ("binomial", "bernoulli")
+#: The variables of the derived ``effects`` group, with their roles (:class:`ww_bayes.derived.Variable`).
+VARIABLES = {
+    "effect_pp": Variable("estimand", signed=True, units="percentage points (pp)"),
+    "relative_risk": Variable("ratio", units="treated rate / comparison rate"),
+    "effect_pp_identified": Variable("partial_estimand", units="percentage points (pp)"),
+    "prob_positive": Variable("probability", of="effect_pp", event="positive"),
+    "prob_beyond_smallest": Variable("probability", of="effect_pp", event="beyond_smallest"),
+    "pooling_only": Variable("flag"),
+    "pooling_only_share": Variable("share"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ class ComponentPrior:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelSpec(SpecCommon):
+class EffectsSpec(SpecCommon):
     """A typed model specification of one outcome month (``kind = "effects"``, the default)."""
 
     outcome: str
@@ -103,7 +114,7 @@ class ModelSpec(SpecCommon):
 
     kind = "effects"
 
-    def with_pooling(self, pooling: str | dict[str, str | dict[str, str]]) -> ModelSpec:
+    def with_pooling(self, pooling: str | dict[str, str | dict[str, str]]) -> EffectsSpec:
         """A copy with other pooling: one choice for all, or per component (and per factor)."""
         if isinstance(pooling, str):
             pooling = dict.fromkeys(COMPONENTS, pooling)
@@ -173,12 +184,12 @@ def _prior(component: str, table) -> ComponentPrior:
     )
 
 
-def parse(raw: dict, text: str, source: str, common: dict) -> ModelSpec:
+def parse(raw: dict, text: str, source: str, common: dict) -> EffectsSpec:
     priors_raw = priors_table(raw, COMPONENTS)
     anchor = raw.get("anchor", "service")
     if anchor not in ANCHORS:
         raise SpecError(f"'anchor' must be one of {', '.join(ANCHORS)}, got {anchor!r}")
-    return ModelSpec(
+    return EffectsSpec(
         anchor=anchor,
         outcome=_outcome(raw["outcome"]),
         pooling=parse_pooling(raw, COMPONENTS, common["groups"]),
@@ -190,10 +201,10 @@ def parse(raw: dict, text: str, source: str, common: dict) -> ModelSpec:
 # --- data and model ---------------------------------------------------------------------------------------
 
 
-def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
+def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
     """Cells (or person rows for ``likelihood="bernoulli"``) and weights for a spec from a cohort table."""
     groups = list(spec.groups)
-    levels = {factor: [str(v) for v in observed_levels(df[factor])] for factor in groups}
+    levels, notes = factor_levels(df, groups)
     if likelihood == "binomial":
         cell_table = aggregate_cells(df, spec.outcome, by=("arm", *groups))
         cells, n_missing = cell_table.table, cell_table.n_missing
@@ -209,19 +220,20 @@ def prepare_data(spec: ModelSpec, df: pd.DataFrame, likelihood: str = "binomial"
         weights = person_counts(df, groups, levels)
     else:
         weights = xr.DataArray(len(df))
-    weights = weights.rename("n_persons")
     return ModelData(
         cells=cells.reset_index(drop=True),
+        observation=BinaryCounts(person_rows=likelihood == "bernoulli"),
         levels=levels,
-        weights=weights,
+        weights=weights.rename("n_persons"),
         outcome=spec.outcome,
         n_persons=len(df),
         n_missing=n_missing,
         likelihood=likelihood,
+        notes=notes,
     )
 
 
-def _component(spec: ModelSpec, component: str, data: ModelData) -> pt.TensorVariable:
+def _component(spec: EffectsSpec, component: str, data: ModelData) -> pt.TensorVariable:
     """The component's value on the grid of group cells (one axis per factor), logit scale."""
     prior = spec.priors[component]
     mean = pm.Normal(f"{component}_mean", prior.mean_mu, prior.mean_sigma)
@@ -249,7 +261,7 @@ def _component(spec: ModelSpec, component: str, data: ModelData) -> pt.TensorVar
     return grid
 
 
-def build_model(spec: ModelSpec, data: ModelData, for_sampling: bool = False) -> pm.Model:
+def build_model(spec: EffectsSpec, data: ModelData, for_sampling: bool = False) -> pm.Model:
     """The PyMC model for a spec and its data (cells or person rows).
 
     ``for_sampling=True`` writes the Binomial likelihood as a logit-form ``CustomDist`` (same log-probability,
@@ -263,54 +275,53 @@ def build_model(spec: ModelSpec, data: ModelData, for_sampling: bool = False) ->
         eta_grid = pt.stack([arm_logit(spec.anchor, arm, grids) for arm in ARMS])  # (arm, *groups)
         pm.Deterministic("rate", pm.math.sigmoid(eta_grid), dims=("arm", *groups))
         index = cell_index(data.cells, {"arm": list(ARMS), **{f: data.levels[f] for f in groups}})
-        cell_likelihood(data.cells, eta_grid[index], data.likelihood, for_sampling)
+        data.observation.likelihood(data.cells, {"eta": eta_grid[index]}, for_sampling)
     return model
 
 
 # --- estimands ------------------------------------------------------------------------------------------
 
 
-def levels_of(weights: xr.DataArray) -> list[str]:
-    """Reported levels for a model's grouping factors: overall first, then one per factor."""
-    return ["overall", *(f"by_{factor}" for factor in weights.dims)]
-
-
 def posterior_effects(
-    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, trials: xr.DataArray | None = None
-) -> xr.Dataset:
-    """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *groups).
+    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, persons: xr.DataArray | None = None
+) -> xr.DataTree:
+    """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *factors).
 
-    ``trials`` (persons with the outcome observed per arm and group cell) adds the sparseness flags:
-    ``pooling_only_<level>`` (per contrast and level: no person in one of its arms), ``pooling_only_by_cell``,
-    ``pooling_only_share_overall`` (share of the cohort in pooling-only cells) and
-    ``effect_pp_identified_overall`` (the population effect over identified cells only).
+    One level per factor of ``weights`` besides ``overall`` (:mod:`ww_bayes.derived`). ``persons`` (with the
+    outcome observed per arm and group cell) adds the sparseness flags
+    (:func:`ww_bayes.kinds.pooling.sparseness_flags`): ``pooling_only`` at every level and the cell grid,
+    ``pooling_only_share`` and ``effect_pp_identified`` at the overall level.
     """
     rates = level_rates(rate, weights)
-    effects = xr.Dataset()
-    for level in levels_of(weights):
+    levels = {}
+    for level in (OVERALL, *weights.dims):
         pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, ...)
-        effects[f"effect_pp_{level}"] = pp
-        effects[f"relative_risk_{level}"] = contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...)
-        effects[f"prob_positive_{level}"] = (pp > 0).mean(SAMPLE_DIMS)
-        effects[f"prob_beyond_smallest_{level}"] = (abs(pp) > smallest_effect_pp).mean(SAMPLE_DIMS)
-    if trials is not None:
-        effects.update(sparseness_flags(rate, weights, trials))
-    effects.attrs.update(
-        {
-            "effect_units": "percentage points (pp), probability scale",
-            "weights": "cohort composition: persons per group cell, all arms",
-            "smallest_effect_pp": smallest_effect_pp,
-        }
-    )
-    return effects
+        levels[level] = xr.Dataset(
+            {
+                "effect_pp": pp,
+                "relative_risk": contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...),
+                "prob_positive": probability(pp, "positive", smallest_effect_pp),
+                "prob_beyond_smallest": probability(pp, "beyond_smallest", smallest_effect_pp),
+            }
+        )
+    if persons is not None:
+        for level, flags in sparseness_flags(rate, weights, persons).items():
+            levels[level] = levels[level].merge(flags) if level in levels else flags
+    attrs = {
+        "effect_units": "percentage points (pp), probability scale",
+        "weights": "cohort composition: persons per group cell, all arms",
+        "smallest_effect_pp": smallest_effect_pp,
+    }
+    return derived_tree(levels, attrs)
 
 
 def effects_summary(
-    effects: xr.Dataset, interval_kind: str = "eti", interval_prob: float = 0.9
+    effects: xr.DataTree, interval_kind: str = "eti", interval_prob: float = 0.9
 ) -> pd.DataFrame:
-    """One row per estimand (``effect_pp``, ``relative_risk``), contrast, level and group: arviz_stats'
-    mean, sd, labelled interval (e.g. ``eti90_lb``), ESS, R-hat and MCSE, and the probabilities."""
-    table = summary_table(effects, interval_kind, interval_prob, estimands=DRAW_ESTIMANDS)
+    """One row per estimand (``effect_pp``, ``relative_risk``, ``effect_pp_identified``), contrast, level
+    and group: arviz_stats' mean, sd, labelled interval (e.g. ``eti90_lb``), ESS, R-hat and MCSE, and the
+    probabilities and flags."""
+    table = summary_table(effects, VARIABLES, interval_kind, interval_prob)
     ordered = ["estimand", "contrast", "level", "group"]
     return table[ordered + [c for c in table.columns if c not in ordered]]
 
@@ -323,24 +334,23 @@ def outcome_month(outcome: str) -> tuple[str, int]:
 
 def truth_table(truth: xr.DataTree, outcome: str, month: int, levels: list[str]) -> pd.DataFrame:
     """The simulator's true effects (pp) in the summary table's long shape: ``truth`` (generating) and
-    ``realised_pp`` (in the persons drawn)."""
+    ``realised_pp`` (in the persons drawn), for ``levels`` (``overall`` and factors the truth has)."""
     frames = []
     for level in levels:
         ds = truth[f"effects/{level}"].ds.sel(outcome=outcome, month=month, drop=True)
         frame = ds.to_dataframe().reset_index()
-        group_dims = [c for c in frame.columns if c not in ("contrast", "generating_pp", "realised_pp")]
-        frame["group"] = frame[group_dims[0]].astype(str) if group_dims else "all"
-        frames.append(frame.drop(columns=group_dims).assign(level=level))
+        frame["group"] = frame[level].astype(str) if level != OVERALL else "all"
+        frame = frame.drop(columns=[level] if level != OVERALL else [])
+        frames.append(frame.assign(level=level_label(level)))
     table = pd.concat(frames, ignore_index=True).rename(columns={"generating_pp": "truth"})
     table.insert(0, "estimand", "effect_pp")
     return table[["estimand", "contrast", "level", "group", "truth", "realised_pp"]]
 
 
-def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None,
-                   levels=("overall", "by_werkverkenner")) -> str:  # fmt: skip
+def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None) -> str:
     """Effect rows (pp) as text, with the simulator's truth beside them when ``coverage`` is given."""
     rows = summary if coverage is None else coverage
-    rows = rows[(rows["estimand"] == "effect_pp") & rows["level"].isin(levels)]
+    rows = rows[(rows["estimand"] == "effect_pp") & rows["level"].isin(shown_levels(summary))]
     lines = [
         f"{'contrast':<31} {'level':<17} {'group':<7} {'mean':>7} {label + ' interval':>22}"
         + (f" {'truth':>7} {'covered':>8}" if coverage is not None else "")
@@ -361,7 +371,7 @@ def sparseness_lines(summary: pd.DataFrame, label: str) -> list[str]:
     weight from pooling-only cells, with the effect over identified cells only; empty for a full design."""
     if "pooling_only_share" not in summary or "pooling_only" not in summary:
         return []
-    overall = summary[(summary["estimand"] == "effect_pp") & (summary["level"] == "overall")]
+    overall = summary[(summary["estimand"] == "effect_pp") & (summary["level"] == OVERALL)]
     identified = summary[summary["estimand"] == "effect_pp_identified"].set_index("contrast")
     lines = []
     for row in overall[overall["pooling_only_share"] > 0].itertuples():
@@ -381,19 +391,22 @@ def sparseness_lines(summary: pd.DataFrame, label: str) -> list[str]:
     return lines
 
 
-#: The levels the simulator's truth has (the fit's levels among them are compared with it).
-TRUTH_LEVELS = ("overall", "by_werkverkenner", "by_region")
 #: The month whose effect a 12-month fit offers the cost-effectiveness (held for ``fallback_effect_months``).
 HELD_MONTH = 12
 
 
-class CellsKind(ModelKind):
-    """One outcome month on arm x class x region cells: the ``effects`` group."""
+class EffectsKind(ModelKind):
+    """One outcome month on arm x group cells: the ``effects`` group."""
 
     name = "effects"
-    derived_group = "effects"
+    observation = BinaryCounts()
     likelihoods = LIKELIHOODS
+    derived_variables = VARIABLES
+    derived_dims = ("contrast",)
     compares_with_frequentist = True
+    offers_effect_paths = True
+    has_truth = True
+    describes_persons = True
     report_section = ("effects", "Effects by class and region")
     key_columns = ("estimand", "contrast", "level", "group")
     spec_keys = COMMON_KEYS | {"outcome", "anchor"}
@@ -402,6 +415,12 @@ class CellsKind(ModelKind):
     def parse(self, raw, text, source, common):
         return parse(raw, text, source, common)
 
+    def required_columns(self, spec):
+        return [*spec.groups, spec.outcome]
+
+    def observation_of(self, tree):
+        return BinaryCounts(person_rows=tree.attrs.get("likelihood") == "bernoulli")
+
     def prepare(self, spec, cohort, likelihood="binomial"):
         return prepare_data(spec, cohort, likelihood)
 
@@ -409,15 +428,18 @@ class CellsKind(ModelKind):
         return build_model(spec, data, for_sampling)
 
     def derive(self, spec, data, posterior):
-        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_trials())
+        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons())
+
+    def provenance(self, spec):
+        return {"anchor": spec.anchor}
 
     def summary(self, derived, interval_kind, interval_prob):
         return effects_summary(derived, interval_kind, interval_prob)
 
     def truth(self, tree, truth):
         prefix, month = outcome_month(tree.attrs["outcome"])
-        derived = tree[self.derived_group].ds
-        levels = [level for level in TRUTH_LEVELS if f"effect_pp_{level}" in derived]
+        known = truth["effects"].children
+        levels = [level for level in levels_of(tree[self.name]) if level != CELLS and level in known]
         return truth_table(truth, prefix, month, levels)
 
     def screen_text(self, tree, summary, coverage):
@@ -436,35 +458,35 @@ class CellsKind(ModelKind):
         columns = ["contrast", "level", "group", "mean", f"{label}_lb", f"{label}_ub", "prob_positive",
                    "prob_beyond_smallest"]  # fmt: skip
         columns += ["pooling_only"] if "pooling_only" in effects else []
+        shown = shown_levels(summary)
         blocks: list[Block] = [
             Heading(f"{tree.attrs.get('model_name', name)}: {tree.attrs.get('outcome')}"),
             Paragraph(
                 f"Percentage points: posterior mean and {interval_text(kind, prob)}; "
                 f"prob_beyond_smallest = P(|effect| > {tree.attrs.get('smallest_effect_pp')} pp)."
             ),
-            Table(effects[effects["level"].isin(["overall", "by_werkverkenner"])][columns]),
+            Table(effects[effects["level"].isin(shown)][columns]),
         ]
         blocks += [Paragraph(line.strip(), "flag") for line in sparseness_lines(summary, label)]
-        regions = effects[effects["level"] == "by_region"][columns]
-        if len(regions):
-            blocks.append(Table(regions, collapsed=f"Effects by region ({len(regions)} rows)"))
+        for level in dict.fromkeys(effects["level"]):
+            if level not in shown:
+                rows = effects[effects["level"] == level][columns]
+                blocks.append(Table(rows, collapsed=f"Effects {level.replace('_', ' ')} ({len(rows)} rows)"))
         blocks.append(
             Plot(
                 "effects",
                 summary,
-                f"{name}: effects by Werkverkenner class and region, posterior mean and "
-                f"{interval_text(kind, prob)}",
+                f"{name}: effects by subgroup, posterior mean and {interval_text(kind, prob)}",
                 {"interval_label": label, "title": f"Effects on {tree.attrs.get('outcome')} by subgroup"},
             )
         )
         return blocks
 
     def person_counts(self, tree):
-        counts = xr.Dataset(
-            {"successes": tree["observed_data"].ds["y"], "trials": tree["constant_data"].ds["trials"]}
-        )
-        frame = counts.to_dataframe()[["arm", "werkverkenner", "successes", "trials"]]
-        frame = frame.groupby(["arm", "werkverkenner"], observed=True, sort=False).sum().reset_index()
+        observation = self.observation_of(tree)
+        table = observation.count_table(tree["observed_data"].ds, tree["constant_data"].ds)
+        keys = [c for c in ("arm", "werkverkenner") if c in table]
+        frame = table.groupby(keys, observed=True, sort=False)[["count", "persons"]].sum().reset_index()
         return frame.assign(outcome=str(tree.attrs.get("outcome")))
 
     def effect_paths(self, tree, contrast, months, hold_months):
@@ -475,18 +497,21 @@ class CellsKind(ModelKind):
                 f"month-{HELD_MONTH} effect (employed_m{HELD_MONTH} or ww_m{HELD_MONTH}): fit those, or a "
                 "trajectory"
             )
+        if "werkverkenner" not in fit_weights(tree).dims:
+            raise SpecError("the cost-effectiveness needs effects by Werkverkenner class: a fit grouped by "
+                            "werkverkenner")  # fmt: skip
         window = xr.DataArray(
             np.where(np.asarray(months) <= hold_months, 1.0, 0.0),
             dims="month",
             coords={"month": list(months)},
         )
-        effects = tree[self.derived_group].ds
+        levels = levels_of(tree[self.name])
         paths = xr.Dataset(
             {
-                level: (effects[f"effect_pp_{level}"].sel(contrast=contrast, drop=True) * window).expand_dims(
-                    outcome=[prefix], axis=2
-                )
-                for level in ("overall", "by_werkverkenner")
+                level_label(level): (
+                    levels[level]["effect_pp"].sel(contrast=contrast, drop=True) * window
+                ).expand_dims(outcome=[prefix], axis=2)
+                for level in (OVERALL, "werkverkenner")
             }
         )
         source = (f"12-month fits: the month-12 effect held for months 1-{hold_months} (assumption), "
@@ -505,4 +530,4 @@ class CellsKind(ModelKind):
         return names
 
 
-KIND = CellsKind()
+KIND = EffectsKind()

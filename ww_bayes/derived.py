@@ -1,0 +1,155 @@
+"""The layout of a fit's derived group (its estimands), shared by every stage that reads one.
+
+A model kind's derived group (``effects``, ``trajectory``, ...) is a DataTree node with one child per
+*level* an estimand is reported at:
+
+- ``overall``: the whole cohort (no grouping dim);
+- one child per grouping factor, named as the factor and holding it as a dim (``werkverkenner``,
+  ``region``, ``sex``, any factor a spec groups by): the factor's levels are coords, never name suffixes;
+- ``cells`` (optional): the grid of every factor's levels together (e.g. which cells are pooling only).
+
+Every variable of a level is declared by its kind with a :class:`Variable`: its role says how summaries
+show it and how a release treats it (a population-weighted estimand is merged over small levels by
+weighting, a ratio is not mergeable, a probability is recomputed from merged draws, ...). A variable, level
+or dim a kind has not declared is an error wherever a derived group is read (:func:`check_derived`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import xarray as xr
+
+from ww_bayes.vocabulary import SAMPLE_DIMS
+
+OVERALL = "overall"
+CELLS = "cells"
+#: Roles of a derived variable (see :class:`Variable`).
+ROLES = ("estimand", "ratio", "probability", "flag", "share", "partial_estimand")
+
+
+class DerivedLayoutError(ValueError):
+    """A derived group holding a level, variable or dim its model kind has not declared."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """What a derived variable is.
+
+    ``role``:
+
+    - ``estimand``: posterior draws of a population-weighted mean over the cells of a level (effects in
+      pp, cumulative months): a merged group's value is the persons-weighted mean of its levels';
+    - ``ratio``: draws that are not such a mean (a relative risk): not defined for a merged group;
+    - ``probability``: the share of draws of the estimand ``of`` in which ``event`` (a key of
+      :data:`EVENTS`) holds, stored from every sampled draw; recomputed from a merged group's draws;
+    - ``flag``: true/false per level (e.g. pooling only); a merged group is flagged if any level is;
+    - ``share``: a share of the cohort's persons (e.g. in pooling-only cells);
+    - ``partial_estimand``: draws of an estimand over part of the cohort (identified cells only).
+
+    ``signed``: the summary gives the estimand P(> 0). ``units``: its units in words.
+    """
+
+    role: str
+    of: str = ""
+    event: str = ""
+    signed: bool = False
+    units: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if self.role == "probability" and (not self.of or self.event not in EVENTS):
+            raise ValueError(f"a probability names its estimand and one of {', '.join(EVENTS)}")
+
+    @property
+    def has_draws(self) -> bool:
+        return self.role in ("estimand", "ratio", "partial_estimand")
+
+
+#: Events a stored probability is the share of draws of: (draws, smallest effect of interest) -> bool.
+EVENTS: dict[str, Callable[[xr.DataArray, float], xr.DataArray]] = {
+    "positive": lambda draws, smallest: draws > 0,
+    "beyond_smallest": lambda draws, smallest: abs(draws) > smallest,
+}
+
+
+def probability(draws: xr.DataArray, event: str, smallest: float) -> xr.DataArray:
+    """The share of draws in which ``event`` holds (over the sample dims)."""
+    return EVENTS[event](draws, smallest).mean(SAMPLE_DIMS)
+
+
+def level_label(level: str) -> str:
+    """How tables name a level: ``overall``, or ``by_<factor>`` for a factor's level."""
+    return level if level in (OVERALL, CELLS) else f"by_{level}"
+
+
+def factor_of(level: str) -> str | None:
+    """The grouping factor a level is of (None for the overall and cell levels)."""
+    return None if level in (OVERALL, CELLS) else level
+
+
+def flat_name(estimand: str, level: str) -> str:
+    """One name for an estimand at a level where a flat list needs it (a calibration study's ranks):
+    ``effect_pp_overall``, ``effect_pp_by_werkverkenner``."""
+    return f"{estimand}_{level_label(level)}"
+
+
+def levels_of(derived: xr.DataTree) -> dict[str, xr.Dataset]:
+    """The derived group's levels in order (overall, then the factors as stored, the cell grid last)."""
+    names = list(derived.children)
+    ordered = [n for n in names if n == OVERALL] + [n for n in names if n not in (OVERALL, CELLS)]
+    ordered += [n for n in names if n == CELLS]
+    return {name: derived[name].to_dataset() for name in ordered}
+
+
+def derived_tree(levels: Mapping[str, xr.Dataset], attrs: Mapping | None = None) -> xr.DataTree:
+    """A derived group from its levels (``{"overall": ds, "werkverkenner": ds, ...}``)."""
+    tree = xr.DataTree.from_dict({name: ds for name, ds in levels.items()})
+    tree.attrs.update(dict(attrs or {}))
+    return tree
+
+
+def check_derived(
+    derived: xr.DataTree,
+    variables: Mapping[str, Variable],
+    dims: tuple[str, ...],
+    factors: tuple[str, ...],
+    source: str = "the derived group",
+) -> None:
+    """Raise :class:`DerivedLayoutError` (one line naming it) for a level, variable or dim of ``derived``
+    that the kind has not declared: levels must be ``overall``, a factor of ``factors`` or ``cells``;
+    variables keys of ``variables``; dims the sample dims, ``dims`` (the kind's other dims: contrast,
+    month, ...) and the level's own factor (all ``factors`` at the cell level)."""
+    if derived.ds.data_vars:
+        raise DerivedLayoutError(f"{source}: variables outside a level: {', '.join(derived.ds.data_vars)}")
+    for level, ds in levels_of(derived).items():
+        if level not in (OVERALL, CELLS) and level not in factors:
+            known = ", ".join(factors) or "none"
+            raise DerivedLayoutError(
+                f"{source}: level {level!r} is not a grouping factor of this fit ({known})"
+            )
+        own = set(factors) if level == CELLS else ({level} if level != OVERALL else set())
+        allowed = set(SAMPLE_DIMS) | set(dims) | own
+        for name, values in ds.data_vars.items():
+            if name not in variables:
+                raise DerivedLayoutError(f"{source}: variable {name!r} at level {level!r} is not one this "
+                                         f"model kind declares ({', '.join(variables)})")  # fmt: skip
+            unknown = [d for d in values.dims if d not in allowed]
+            if unknown:
+                listed = ", ".join(map(repr, unknown))
+                raise DerivedLayoutError(
+                    f"{source}: {level}/{name} has dim(s) {listed} this model kind does not declare"
+                )
+            if variables[name].has_draws != (set(SAMPLE_DIMS) <= set(values.dims)):
+                raise DerivedLayoutError(f"{source}: {level}/{name} is declared a {variables[name].role} but "
+                                         f"has dims {values.dims}")  # fmt: skip
+
+
+def thinned(derived: xr.DataTree, step: int, draws: int) -> xr.DataTree:
+    """The derived group with every ``step``-th of its ``draws`` draws (variables without draws kept)."""
+    levels = {}
+    for level, ds in levels_of(derived).items():
+        levels[level] = ds.isel(draw=slice(None, None, step)) if ds.sizes.get("draw") == draws else ds
+    return derived_tree(levels, derived.attrs)
