@@ -20,9 +20,9 @@ from ww_bayes.data.design import DesignError, design_warnings  # noqa: E402
 from ww_bayes.data.io import load_cohort, write_cohort  # noqa: E402
 from ww_bayes.data.schema import SchemaError, validate  # noqa: E402
 from ww_bayes.data.simulate import Calibration, simulate_cohort, truth_path  # noqa: E402
-from ww_bayes.inference import ConvergenceWarning, fit  # noqa: E402
+from ww_bayes.inference import fit  # noqa: E402
 from ww_bayes.kinds import KINDS, kind_of, load_spec, parse_spec, register  # noqa: E402
-from ww_bayes.kinds.cells import ModelSpec  # noqa: E402
+from ww_bayes.kinds.effects import EffectsSpec  # noqa: E402
 from ww_bayes.kinds.trajectory import TrajectorySpec  # noqa: E402
 from ww_bayes.recompute import (  # noqa: E402
     cell_rates,
@@ -31,6 +31,7 @@ from ww_bayes.recompute import (  # noqa: E402
     with_groups,
 )
 from ww_bayes.results import (  # noqa: E402
+    ConvergenceWarning,
     coverage,
     load_cea,
     load_fit,
@@ -52,7 +53,7 @@ __all__ = [
     "CellTable",
     "Calibration",
     "ConvergenceWarning",
-    "ModelSpec",
+    "EffectsSpec",
     "SchemaError",
     "SpecError",
     "TrajectorySpec",

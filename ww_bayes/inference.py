@@ -2,12 +2,14 @@
 provenance.
 
 ``fit(spec, data)`` returns an ``xarray.DataTree`` with the groups posterior, sample_stats, observed_data
-(cell counts with their labels, never person rows), constant_data, prior, prior_predictive, the kind's
-derived group (``effects``, ``trajectory``, ...) and diagnostics; posterior_predictive (counts and cell
-rates), log_likelihood and the cell rates only when the spec's ``[output] keep`` lists them (they are then
-computed; else :mod:`ww_bayes.recompute` makes them from the fit and its cohort), with the draws thinned
-to ``[output] draws`` per chain (:func:`stored`). The model kind (:mod:`ww_bayes.kinds`) prepares the
-cells, builds the model and derives the estimands; :mod:`ww_bayes.results` saves and loads the file.
+(the cells' observation with their labels, never person rows), constant_data, weights (persons per cell of
+the grouping factors), prior, prior_predictive, the kind's derived group (``effects``, ``trajectory``, ...)
+and diagnostics; posterior_predictive, log_likelihood and the cell parameters only when the spec's
+``[output] keep`` lists them (they are then computed; else :mod:`ww_bayes.recompute` makes them from the fit
+and its cohort), with the draws thinned to ``[output] draws`` per chain
+(:func:`ww_bayes.results.stored`). The model kind (:mod:`ww_bayes.kinds`) prepares the cells, builds the
+model and derives the estimands, and its observation (:mod:`ww_bayes.kinds.observations`) makes the
+groups that depend on what the cells hold; :mod:`ww_bayes.results` saves and loads the file.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ from pytensor.compile.mode import Mode
 from ww_bayes import __version__
 from ww_bayes.data.design import MIN_PER_ARM, design_warnings
 from ww_bayes.data.io import file_sha256, load_cohort, typed_cohort
+from ww_bayes.derived import levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
-from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
+from ww_bayes.kinds.observations import label_columns
+from ww_bayes.kinds.pooling import WEIGHTS_GROUP
 from ww_bayes.kinds.protocol import ModelData, ModelKind
 from ww_bayes.postprocess import deterministics
+from ww_bayes.results import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, stored
 from ww_bayes.sampler import compile_pymc_model
 from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
@@ -54,14 +59,7 @@ POSTPROCESS_COMPILE = {"mode": Mode(linker="py", optimizer="fast_run").excluding
 #: backend ("CVM") is no faster once cached and slower to fill its cache). nutpie compiles its own.
 LOOP_COMPILE = {"mode": "FAST_RUN"}
 PRIOR_DRAWS = 500
-FIT_KIND = "ww_bayes posterior fit"
-#: Version of the fit file's layout (groups and attrs); files without it are version 1 (round 1 and 2).
-FIT_SCHEMA_VERSION = 2
 PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas", "arviz_stats")
-
-
-class ConvergenceWarning(UserWarning):
-    """A fit missed one of its convergence thresholds."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,8 +215,8 @@ def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.Da
 
 @dataclasses.dataclass(frozen=True)
 class Sampled:
-    """Posterior draws (free parameters and deterministics, the cell rates included), the sampler's
-    statistics and the model that post-processes them (``pm.Binomial`` form)."""
+    """Posterior draws (free parameters and deterministics, the cell parameters included), the sampler's
+    statistics and the model that post-processes them (the form that draws predictions)."""
 
     posterior: xr.Dataset
     sample_stats: xr.Dataset
@@ -236,7 +234,7 @@ def sample_posterior(
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         sampled = sample(spec, data, progress, phases)
         with phases("build"):
-            model = kind_of(spec).build(spec, data)  # pm.Binomial: predictive draws, pointwise log-likelihood
+            model = kind_of(spec).build(spec, data)  # the form for predictive draws, pointwise log-likelihood
         with phases("deterministics"):  # over all draws at once, compiled once per structure
             free = sampled["posterior"].to_dataset()
             derived = deterministics(free, model, structure=structure_key(spec, data),
@@ -248,53 +246,44 @@ def sample_posterior(
 # --- groups --------------------------------------------------------------------------------------------
 
 
-def _cell_labels(data: ModelData) -> dict[str, tuple[str, np.ndarray]]:
+def observed_groups(data: ModelData) -> dict[str, xr.Dataset]:
+    """The ``observed_data`` and ``constant_data`` groups (the observation's variables over dim ``cell``,
+    labelled by the cells' label columns) and the ``weights`` group (persons per cell of the grouping
+    factors)."""
+    labels = {
+        c: ("cell", data.cells[c].astype(str).to_numpy()) for c in label_columns(data.cells, data.observation)
+    }
+    coords = {"cell": np.arange(data.n_cells), **labels}
+    observed = data.observation.observed(data.cells).assign_coords(coords)
+    constant = data.observation.constant(data.cells).assign_coords(coords)
+    for name, values in data.constants.items():
+        constant[name] = values
     return {
-        column: ("cell", data.cells[column].astype(str).to_numpy())
-        for column in data.cells.columns
-        if column not in ("successes", "trials")
+        "observed_data": observed,
+        "constant_data": constant,
+        WEIGHTS_GROUP: xr.Dataset({"n_persons": data.weights}),
     }
 
 
-def _observed(data: ModelData) -> tuple[xr.Dataset, xr.Dataset]:
-    coords = {"cell": np.arange(data.n_cells), **_cell_labels(data)}
-    observed = xr.Dataset({"y": ("cell", data.cells["successes"].to_numpy())}, coords=coords)
-    constant = xr.Dataset(
-        {"trials": ("cell", data.cells["trials"].to_numpy()), "n_persons": data.weights}, coords=coords
-    )
-    for name, values in data.constants.items():
-        constant[name] = values
-    return observed, constant
-
-
-def predictive_counts(cell_rate: xr.DataArray, trials: xr.DataArray, seed: int) -> xr.Dataset:
-    """Posterior predictive counts ``y`` (and rates ``y_rate``) per cell: one Binomial(trials, rate) draw
-    for each posterior draw of the cell rates, all draws at once."""
-    rng = np.random.default_rng(seed)
-    cell_rate = cell_rate.transpose(..., "cell")  # trials broadcast along the last axis
-    drawn = rng.binomial(trials.values, cell_rate.values.astype("float64"))
-    predictive = xr.Dataset({"y": (cell_rate.dims, drawn)}, coords={d: cell_rate[d] for d in cell_rate.dims})
-    predictive["y_rate"] = predictive["y"] / trials
-    predictive["y_rate"].attrs["description"] = "predicted cell rate: successes / trials"
-    return predictive
-
-
 def _predictive(
-    model: pm.Model, cell_rate: xr.DataArray, data: ModelData, seed: int, posterior: bool
+    model: pm.Model, parameters: xr.Dataset, data: ModelData, kind: ModelKind, seed: int, posterior: bool
 ) -> dict[str, xr.Dataset]:
-    """The prior and its predictive from PyMC; with ``posterior``, posterior predictive counts drawn with
-    numpy from each draw's cell rates, all draws at once (PyMC's sampler loops over draws: 5 s instead of
-    0.3 s for 8,000 draws of 525 cells)."""
-    trials = xr.DataArray(data.cells["trials"].to_numpy(), dims="cell")
-    predictive = {"posterior_predictive": predictive_counts(cell_rate, trials, seed)} if posterior else {}
+    """The prior and its predictive from PyMC; with ``posterior``, posterior predictive draws made by the
+    observation with numpy from each draw's cell parameters, all draws at once (PyMC's sampler loops over
+    draws: 5 s instead of 0.3 s for 8,000 draws of 525 cells)."""
+    observation = data.observation
+    constant = observation.constant(data.cells)
+    predictive = (
+        {"posterior_predictive": observation.predictive(parameters, constant, seed)} if posterior else {}
+    )
     prior = pm.sample_prior_predictive(
         draws=PRIOR_DRAWS, model=model, random_seed=seed + 1, compile_kwargs=POSTPROCESS_COMPILE
     )
-    prior_predictive = prior["prior_predictive"].to_dataset()
-    prior_predictive["y_rate"] = prior_predictive["y"] / trials
+    prior_predictive = observation.describe_predictive(prior["prior_predictive"].to_dataset(), constant)
+    dropped = [*kind.cell_deterministics, *observation.cell_parameters]
     return {
         **predictive,
-        "prior": prior["prior"].ds.drop_vars(["rate", "composition", CELL_RATE], errors="ignore"),
+        "prior": prior["prior"].ds.drop_vars(dropped, errors="ignore"),
         "prior_predictive": prior_predictive,
     }
 
@@ -325,19 +314,20 @@ def check_convergence(
     ``model_kind`` attr).
     """
     kind = kind or kind_of(tree)
-    derived = kind.derived_group
     posterior = tree["posterior"].ds
-    sampled = {
-        "posterior": [v for v in posterior.data_vars if v not in kind.not_checked],
-        derived: [v for v in tree[derived].ds.data_vars if "chain" in tree[derived].ds[v].dims],
+    groups = {"posterior": posterior.drop_vars([v for v in posterior.data_vars if v in kind.not_checked])}
+    for level, ds in levels_of(tree[kind.name]).items():
+        groups[f"{kind.name}/{level}"] = ds[[v for v in ds.data_vars if "chain" in ds[v].dims]]
+    ess_checked = set(kind.effect_parameters(posterior))
+    ess_checked |= {
+        f"{group}/{v}" for group, ds in groups.items() if group != "posterior" for v in ds.data_vars
     }
-    ess_checked = set(kind.effect_parameters(posterior)) | {f"{derived}/{v}" for v in sampled[derived]}
     rows = []
-    for group, names in sampled.items():
+    for group, ds in groups.items():
         # a variable constant over all draws (e.g. the deviations of a factor with one level) has no
         # R-hat or ESS (NaN): nothing to mix, so nothing to flag
-        names = [n for n in names if bool((tree[group].ds[n].std(SAMPLE_DIMS) > 0).any())]
-        computed = diagnose(tree[group].ds[names], which=("r_hat", "ess_bulk", "ess_tail", "mcse_mean"))
+        names = [n for n in ds.data_vars if bool((ds[n].std(SAMPLE_DIMS) > 0).any())]
+        computed = diagnose(ds[names], which=("r_hat", "ess_bulk", "ess_tail", "mcse_mean"))
         rhat, bulk, tail, mcse = (computed[d] for d in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"))
         for name in names:
             label = name if group == "posterior" else f"{group}/{name}"
@@ -425,6 +415,9 @@ def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, st
         "ww_bayes_version": __version__,
         "model_name": spec.name,
         "outcome": spec.outcome,
+        "observation": data.observation.name,
+        "grouping_factors": json.dumps(list(data.factors)),
+        "data_notes": json.dumps(list(data.notes)),
         "spec_source": spec.source,
         "spec_text": spec.text,
         "spec_structure": spec_structure(spec),
@@ -446,7 +439,7 @@ def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, st
         "interval_kind": spec.interval_kind,
         "interval_prob": spec.interval_prob,
         "smallest_effect_pp": spec.smallest_effect_pp,
-        **({"anchor": spec.anchor} if hasattr(spec, "anchor") else {}),
+        **kind.provenance(spec),
     }
 
 
@@ -492,16 +485,19 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
             f"likelihood {likelihood!r}: a {kind.name!r} model takes {', '.join(kind.likelihoods)}"
         )
     with phases("read + validate"):
+        required = kind.required_columns(spec)
         if isinstance(data, str | os.PathLike):
             sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
-            df = load_cohort(data)
+            df = load_cohort(data, required)  # the columns the model reads, no more
         else:  # the same checks as a file gets
             sha256, sha_of = _data_digest(data), "pandas rows (hash_pandas_object)"
-            df = typed_cohort(data)
+            df = typed_cohort(data, required)
         design = design_warnings(df, spec.groups, min_per_arm=min_per_arm)
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
     log(kind.describe_priors(spec))
+    for note in model_data.notes:
+        log(f"data note: {note}")
     for warning in design:
         log(f"design warning: {warning}")
     log(
@@ -511,14 +507,13 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
     )
     sampled = sample_posterior(spec, model_data, progress=progress, phases=phases)
     model, posterior = sampled.model, sampled.posterior
-    cell_rate = posterior[CELL_RATE]
-    posterior = posterior.drop_vars(CELL_RATE)
+    cell_parameters = posterior[list(model_data.observation.cell_parameters)]
+    posterior = posterior.drop_vars(list(model_data.observation.cell_parameters))
     tree = xr.DataTree()
     tree["posterior"] = xr.DataTree(posterior)
     tree["sample_stats"] = xr.DataTree(sampled.sample_stats)
-    observed, constant = _observed(model_data)
-    tree["observed_data"] = xr.DataTree(observed)
-    tree["constant_data"] = xr.DataTree(constant)
+    for name, group in observed_groups(model_data).items():
+        tree[name] = xr.DataTree(group)
     keep = set(spec.output.keep)  # groups not kept are not computed (ww_bayes.recompute makes them later)
     if "log_likelihood" in keep:
         with phases("log-likelihood"):
@@ -529,12 +524,12 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         tree["log_likelihood"] = xr.DataTree(log_likelihood)
     with phases("predictive"):
         predictive = _predictive(
-            model, cell_rate, model_data, spec.sampler.seed, "posterior_predictive" in keep
+            model, cell_parameters, model_data, kind, spec.sampler.seed, "posterior_predictive" in keep
         )
         for name, ds in predictive.items():
             tree[name] = xr.DataTree(ds)
     with phases("effects"):
-        tree[kind.derived_group] = xr.DataTree(kind.derive(spec, model_data, posterior))
+        tree[kind.name] = kind.derive(spec, model_data, posterior)
     with phases("convergence"):
         convergence = check_convergence(tree, spec.convergence, kind)
     tree["diagnostics"] = xr.DataTree(convergence.table)
@@ -552,65 +547,3 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         warnings.warn(f"{spec.name} did not converge: {'; '.join(convergence.problems)}", ConvergenceWarning,
                       stacklevel=3)  # fmt: skip
     return tree
-
-
-# --- what a fit file stores ------------------------------------------------------------------------------
-
-#: Groups whose draws are the sampler's (thinned together to the stored draws).
-DRAW_GROUPS = ("posterior", "sample_stats", "log_likelihood", "posterior_predictive")
-#: Groups stored in float32 (draws of model parameters, cell rates and pointwise log-likelihood: float32's
-#: 7 significant digits are far below their Monte Carlo error); the derived group's estimands (effects in
-#: pp, cumulative months, ...) stay float64, counts become int32.
-FLOAT32_GROUPS = ("posterior", "log_likelihood", "posterior_predictive", "prior", "prior_predictive")
-
-
-def thinning(draws: int, stored_draws: int) -> int:
-    """Keep every k-th draw so that at most ``stored_draws`` per chain remain (0: keep all)."""
-    return 1 if stored_draws in (0, None) or draws <= stored_draws else -(-draws // stored_draws)
-
-
-def stored(tree: xr.DataTree, output, kind: ModelKind) -> xr.DataTree:
-    """The fit as its file stores it (``[output]`` of the spec): draws thinned evenly to at most
-    ``output.draws`` per chain (the convergence gate has seen all of them), the optional heavy groups
-    (:data:`ww_bayes.kinds.common.OPTIONAL_GROUPS`; ``rate``: the kind's cell deterministics) only when kept,
-    float32 for parameter and per-cell draws, int32 for counts. Attrs ``sampled_draws``, ``thinned_by``,
-    ``stored_draws``, ``kept_groups`` say what was done."""
-    draws = tree["posterior"].ds.sizes["draw"]
-    thin = thinning(draws, output.draws)
-    keep = set(output.keep)
-    result = xr.DataTree()
-    for name, node in tree.children.items():
-        if name in ("log_likelihood", "posterior_predictive") and name not in keep:
-            continue
-        ds = node.to_dataset()
-        if name == "posterior" and "rate" not in keep:
-            ds = ds.drop_vars(list(kind.cell_deterministics), errors="ignore")
-            used = {d for v in ds.data_vars.values() for d in v.dims}
-            ds = ds.drop_vars([d for d in ds.dims if d not in used and d in ds.coords])
-        if name in (*DRAW_GROUPS, kind.derived_group) and ds.sizes.get("draw") == draws and thin > 1:
-            ds = ds.isel(draw=slice(None, None, thin))
-        if name in FLOAT32_GROUPS:
-            ds = ds.map(_narrow, keep_attrs=True)
-        result[name] = xr.DataTree(ds)
-    result.attrs.update(tree.attrs)
-    result.attrs.update(
-        {
-            "sampled_draws": draws,
-            "thinned_by": thin,
-            "stored_draws": result["posterior"].ds.sizes["draw"],
-            "kept_groups": json.dumps(sorted(keep)),
-        }
-    )
-    return result
-
-
-def _narrow(values: xr.DataArray) -> xr.DataArray:
-    if np.issubdtype(values.dtype, np.floating):
-        return values.astype("float32")
-    if np.issubdtype(values.dtype, np.integer) and values.dtype.itemsize > 4:
-        return values.astype("int32")
-    return values
-
-
-def is_converged(tree: xr.DataTree) -> bool:
-    return tree.attrs.get("converged") == "yes"

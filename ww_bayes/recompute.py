@@ -1,10 +1,10 @@
 """The heavy per-cell groups a lean fit file leaves out, recomputed from the fit and its cohort.
 
 A fit file stores the free parameters' draws; the pointwise log-likelihood, posterior predictive draws and
-cell rates (``[output] keep`` in the spec) follow from them and the cohort's cells. Each function rebuilds
-the fit's model from the spec stored in the file and the cohort (checked: its cells must be the fit's own),
-then computes the group for the stored draws, so ``azs.loo(with_groups(fit, cohort))`` and posterior
-predictive checks stay one call away::
+cell parameters (``[output] keep`` in the spec) follow from them and the cohort's cells. Each function
+rebuilds the fit's model from the spec stored in the file and the cohort (checked: its cells must be the
+fit's own), then computes the group for the stored draws, so ``azs.loo(with_groups(fit, cohort))`` and
+posterior predictive checks stay one call away::
 
     fit = ww_bayes.load("results/job_finding_12m.nc")
     full = ww_bayes.with_groups(fit, "data/cohort.parquet")
@@ -23,10 +23,10 @@ import pymc as pm
 import xarray as xr
 
 from ww_bayes.data.io import load_cohort, typed_cohort
-from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, predictive_counts, spec_structure
+from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, spec_structure
 from ww_bayes.kinds import kind_of
-from ww_bayes.kinds.blocks import CELL_RATE
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.postprocess import deterministics
 from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
@@ -48,31 +48,35 @@ def model_spec(fit: xr.DataTree, spec=None):
     return spec
 
 
-def rebuilt_model(fit: xr.DataTree, cohort: Cohort, spec=None) -> pm.Model:
-    """The fit's model (the form that draws predictions and pointwise log-likelihood) on ``cohort``;
-    :class:`DataMismatchError` when the cohort is not the one the fit was made on (file SHA-256 where the
-    fit records one, and always: the cohort's cells must equal the fit's ``observed_data`` and trials);
-    ``spec``: see :func:`model_spec`."""
+def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:
+    """The fit's cells made again from ``cohort``; :class:`DataMismatchError` when the cohort is not the one
+    the fit was made on (file SHA-256 where the fit records one, and always: the cells' observation must
+    equal the fit's ``observed_data`` and ``constant_data``); ``spec``: see :func:`model_spec`."""
+    spec, kind = model_spec(fit, spec), kind_of(fit)
+    required = kind.required_columns(spec)
     if isinstance(cohort, str | os.PathLike):
         check_data(fit, cohort)
-        df = load_cohort(cohort)
+        df = load_cohort(cohort, required)
     else:
-        df = typed_cohort(cohort)
-    spec, kind = model_spec(fit, spec), kind_of(fit)
+        df = typed_cohort(cohort, required)
     data = kind.prepare(spec, df, str(fit.attrs.get("likelihood", "binomial")))
-    stored_y = fit["observed_data"].ds["y"].values
-    stored_trials = fit["constant_data"].ds["trials"].values
-    same = (
-        len(stored_y) == data.n_cells
-        and np.array_equal(stored_y, data.cells["successes"].to_numpy())
-        and np.array_equal(stored_trials, data.cells["trials"].to_numpy())
+    stored_cells = fit["observed_data"].ds.sizes["cell"]
+    same = stored_cells == data.n_cells and data.observation.same_cells(
+        fit["observed_data"].ds, fit["constant_data"].ds, data.cells
     )
     if not same:
         raise DataMismatchError(
             f"the cohort given is not the one this fit was made on: its {data.n_cells:,} cells differ from "
-            f"the fit's {len(stored_y):,} (observed_data)"
+            f"the fit's {stored_cells:,} (observed_data)"
         )
-    return kind.build(spec, data)
+    return data
+
+
+def rebuilt_model(fit: xr.DataTree, cohort: Cohort, spec=None) -> pm.Model:
+    """The fit's model (the form that draws predictions and pointwise log-likelihood) on ``cohort``,
+    checked to be the fit's own data (:func:`rebuilt_data`)."""
+    data = rebuilt_data(fit, cohort, spec)
+    return kind_of(fit).build(model_spec(fit, spec), data)
 
 
 def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
@@ -81,7 +85,7 @@ def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
 
 
 def _rates(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
-    names = [*kind_of(fit).cell_deterministics, CELL_RATE]
+    names = [*kind_of(fit).cell_deterministics, *kind_of(fit).observation_of(fit).cell_parameters]
     return deterministics(
         _free_posterior(fit, model), model, var_names=names,
         compile_kwargs=POSTPROCESS_COMPILE,
@@ -96,15 +100,17 @@ def _log_likelihood(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
 
 
 def _predictive(fit: xr.DataTree, rates: xr.Dataset, seed: int | None) -> xr.Dataset:
-    trials = xr.DataArray(fit["constant_data"].ds["trials"].values, dims="cell")
-    return predictive_counts(
-        rates[CELL_RATE], trials, int(fit.attrs.get("seed", 0)) if seed is None else seed
+    observation = kind_of(fit).observation_of(fit)
+    return observation.predictive(
+        rates[list(observation.cell_parameters)],
+        fit["constant_data"].ds,
+        int(fit.attrs.get("seed", 0)) if seed is None else seed,
     )
 
 
 def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
-    """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's success probability
-    (``cell_rate``) for the stored draws."""
+    """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's distribution
+    parameters (its observation's, e.g. ``cell_rate``) for the stored draws."""
     return _rates(fit, rebuilt_model(fit, cohort, spec))
 
 
@@ -137,7 +143,8 @@ def with_groups(
         if "posterior_predictive" in groups:
             tree["posterior_predictive"] = xr.DataTree(_predictive(fit, rates, None))
         if "rate" in groups:
-            posterior = tree["posterior"].to_dataset().assign(rates.drop_vars(CELL_RATE).data_vars)
+            cell_parameters = list(kind_of(fit).observation_of(fit).cell_parameters)
+            posterior = tree["posterior"].to_dataset().assign(rates.drop_vars(cell_parameters).data_vars)
             tree["posterior"] = xr.DataTree(posterior)
     return tree
 
@@ -153,7 +160,7 @@ def model_checks(fit: xr.DataTree, cohort: Cohort, prob: float = 0.9, spec=None)
     above :data:`PARETO_K_BAD`)."""
     full = with_groups(fit, cohort, ("log_likelihood", "posterior_predictive"), spec=spec)
     observed = fit["observed_data"].ds["y"]
-    predicted = full["posterior_predictive"].ds["y"]
+    predicted = full["posterior_predictive"].ds["y"].transpose(*SAMPLE_DIMS, *observed.dims)
     low, high = predicted.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=SAMPLE_DIMS)
     inside = ((observed.values >= low.values) & (observed.values <= high.values)).mean()
     with warnings.catch_warnings():  # arviz_stats warns about Pareto k > 0.7: counted in the result instead
@@ -169,6 +176,7 @@ def model_checks(fit: xr.DataTree, cohort: Cohort, prob: float = 0.9, spec=None)
 
 
 __all__ = [
+    "rebuilt_data",
     "cell_rates",
     "log_likelihood",
     "model_spec",

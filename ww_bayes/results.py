@@ -1,20 +1,24 @@
-"""The files ww_bayes writes, and the checks on them: fits, cost-effectiveness results, comparisons.
+"""The files ww_bayes writes, their layout, and the checks on them: fits, cost-effectiveness results,
+comparisons.
 
 Each file kind has ``save_*`` (atomic: temp file, then rename) and ``load_*`` (eager, checked). A fit or a
-cost-effectiveness file carries provenance attrs (``ww_bayes_kind``, schema version, model kind, spec
+cost-effectiveness file carries provenance attrs (``ww_bayes_kind``, layout version, model kind, spec
 text, data SHA-256, package versions); :func:`load_fit` refuses a file that is not a ww_bayes fit or whose
-kind or layout this version cannot read, and says how to refit. Summaries come from the fit's model kind
+kind or layout this version cannot read, and says how to refit. What a fit file stores (draws thinned,
+float32, the heavy groups only when kept) is :func:`stored`. Summaries come from the fit's model kind
 (arviz_stats.summary underneath, intervals labelled by :func:`ww_bayes.vocabulary.interval_label`).
 The CLI, the notebooks and the report all read results through this module.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -28,15 +32,26 @@ from ww_bayes.data.io import (
     write_datatree,
 )
 from ww_bayes.data.simulate import truth_path
-from ww_bayes.inference import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, is_converged
+from ww_bayes.derived import thinned
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
+from ww_bayes.kinds.common import OPTIONAL_GROUPS, OutputSettings
+from ww_bayes.kinds.protocol import ModelKind
 from ww_bayes.summaries import coverage as summary_coverage
 from ww_bayes.tomlspec import SpecError
 from ww_bayes.vocabulary import interval_label, interval_of
 
+FIT_KIND = "ww_bayes posterior fit"
+#: Version of the fit file's layout (groups and attrs); files without it are version 1. Version 3: the
+#: derived group holds one child per level (:mod:`ww_bayes.derived`), the cohort composition is the group
+#: ``weights``, the observation is named in attr ``observation``.
+FIT_SCHEMA_VERSION = 3
 CEA_KIND = "ww_bayes cost-effectiveness"
 CEA_GROUP = "cost_effectiveness"
 FREQUENTIST_GROUP = "frequentist"
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit missed one of its convergence thresholds."""
 
 
 class ResultFileError(ValueError):
@@ -106,12 +121,16 @@ def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
             f"{source}: written by a newer ww_bayes (fit layout {version}; this one reads up to "
             f"{FIT_SCHEMA_VERSION}); upgrade ww_bayes or {refit}"
         )
+    if version < FIT_SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{source}: written by an older ww_bayes (fit layout {version}; this one reads layout "
+            f"{FIT_SCHEMA_VERSION}: estimands per level, the cohort composition in its own group); {refit}"
+        )
     name = str(tree.attrs.get("model_kind", "effects"))
     if name not in KINDS:
         raise ResultFileError(f"{source}: model kind {name!r} is unknown here ({', '.join(KINDS)}); {refit}")
-    group = kind_of(tree).derived_group
-    if group not in tree.children:
-        raise ResultFileError(f"{source}: a {name!r} fit without its {group!r} group; {refit}")
+    if name not in tree.children:
+        raise ResultFileError(f"{source}: a {name!r} fit without its {name!r} group; {refit}")
 
 
 def read_result(path: str | os.PathLike) -> xr.DataTree:
@@ -164,15 +183,18 @@ def check_data(tree: xr.DataTree, data: str | os.PathLike, fit_path: str | os.Pa
 def summarise(tree: xr.DataTree) -> pd.DataFrame:
     """The fit's summary table (its kind's estimands, with the fit's interval)."""
     kind = kind_of(tree)
-    return kind.summary(tree[kind.derived_group].ds, *interval_of(tree.attrs))
+    return kind.summary(tree[kind.name], *interval_of(tree.attrs))
 
 
 def truth_of(tree: xr.DataTree, truth: xr.DataTree | str | os.PathLike) -> pd.DataFrame | None:
     """The simulator's truth for a fit, in its summary's shape (``truth`` column); ``truth`` is a truth
     tree or a path to one; None when the kind has none."""
+    kind = kind_of(tree)
+    if not kind.has_truth:
+        return None
     if not isinstance(truth, xr.DataTree):
         truth = load_datatree(truth)
-    return kind_of(tree).truth(tree, truth)
+    return kind.truth(tree, truth)
 
 
 def coverage(tree: xr.DataTree, summary: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -208,6 +230,72 @@ def store_group(path: str | os.PathLike, name: str, group: xr.Dataset) -> Path:
         tree[name] = xr.DataTree(group)
         table, _ = fresh_summary(path, tree)
         return save_fit_and_summary(tree, path, table)[0]
+
+
+# --- what a fit file stores ------------------------------------------------------------------------------
+
+#: Groups whose draws are the sampler's (thinned together to the stored draws).
+DRAW_GROUPS = ("posterior", "sample_stats", "log_likelihood", "posterior_predictive")
+#: Groups stored in float32 (draws of model parameters, cell parameters and pointwise log-likelihood:
+#: float32's 7 significant digits are far below their Monte Carlo error); the derived group's estimands
+#: (effects in pp, cumulative months, ...) stay float64, counts become int32.
+FLOAT32_GROUPS = ("posterior", "log_likelihood", "posterior_predictive", "prior", "prior_predictive")
+
+
+def thinning(draws: int, stored_draws: int) -> int:
+    """Keep every k-th draw so that at most ``stored_draws`` per chain remain (0: keep all)."""
+    return 1 if stored_draws in (0, None) or draws <= stored_draws else -(-draws // stored_draws)
+
+
+def stored(tree: xr.DataTree, output: OutputSettings, kind: ModelKind) -> xr.DataTree:
+    """The fit as its file stores it (``[output]`` of the spec): draws thinned evenly to at most
+    ``output.draws`` per chain (the convergence gate has seen all of them), the optional heavy groups
+    (:data:`ww_bayes.kinds.common.OPTIONAL_GROUPS`; ``rate``: the kind's cell deterministics) only when kept,
+    float32 for parameter and per-cell draws, int32 for counts. Attrs ``sampled_draws``, ``thinned_by``,
+    ``stored_draws``, ``kept_groups`` say what was done."""
+    draws = tree["posterior"].ds.sizes["draw"]
+    thin = thinning(draws, output.draws)
+    keep = set(output.keep)
+    result = xr.DataTree()
+    for name, node in tree.children.items():
+        if name in OPTIONAL_GROUPS and name != "rate" and name not in keep:
+            continue
+        if name == kind.name:
+            result[name] = thinned(node, thin, draws) if thin > 1 else node.copy()
+            continue
+        ds = node.to_dataset()
+        if name == "posterior" and "rate" not in keep:
+            ds = ds.drop_vars(list(kind.cell_deterministics), errors="ignore")
+            used = {d for v in ds.data_vars.values() for d in v.dims}
+            ds = ds.drop_vars([d for d in ds.dims if d not in used and d in ds.coords])
+        if name in DRAW_GROUPS and ds.sizes.get("draw") == draws and thin > 1:
+            ds = ds.isel(draw=slice(None, None, thin))
+        if name in FLOAT32_GROUPS:
+            ds = ds.map(narrow, keep_attrs=True)
+        result[name] = xr.DataTree(ds)
+    result.attrs.update(tree.attrs)
+    result.attrs.update(
+        {
+            "sampled_draws": draws,
+            "thinned_by": thin,
+            "stored_draws": result["posterior"].ds.sizes["draw"],
+            "kept_groups": json.dumps(sorted(keep)),
+        }
+    )
+    return result
+
+
+def narrow(values: xr.DataArray) -> xr.DataArray:
+    """float64 -> float32, int64 -> int32 (what a fit file stores of draws)."""
+    if np.issubdtype(values.dtype, np.floating):
+        return values.astype("float32")
+    if np.issubdtype(values.dtype, np.integer) and values.dtype.itemsize > 4:
+        return values.astype("int32")
+    return values
+
+
+def is_converged(tree: xr.DataTree) -> bool:
+    return tree.attrs.get("converged") == "yes"
 
 
 # --- cost-effectiveness -----------------------------------------------------------------------------------

@@ -20,25 +20,27 @@ import xarray as xr
 
 from ww_bayes.calibration import Dispatch, SBCSettings, run_coverage, run_sbc
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
-from ww_bayes.compare import compare, fit_levels, format_comparison, frequentist_group, itt
+from ww_bayes.compare import compare, fit_factors, format_comparison, frequentist_group, itt
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
 from ww_bayes.data.io import atomic_write, load_cohort, write_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort, truth_path
-from ww_bayes.inference import ConvergenceWarning, fit, is_converged
+from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
 from ww_bayes.recompute import model_checks
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
 from ww_bayes.results import (
     FREQUENTIST_GROUP,
+    ConvergenceWarning,
     DataMismatchError,
     ResultFileError,
     check_data,
     collect,
     coverage,
     fresh_summary,
+    is_converged,
     load_fit,
     save_cea,
     save_comparison,
@@ -245,7 +247,7 @@ def compare_to_files(
             check_data(tree, data, fit_path)
         except DataMismatchError as error:
             raise CommandError(f"{error}; pass --allow-other-data to compare anyway") from None
-    frequentist = itt(df, tree.attrs["outcome"], levels=fit_levels(tree), covariates=tuple(covariates),
+    frequentist = itt(df, tree.attrs["outcome"], factors=fit_factors(tree), covariates=tuple(covariates),
                       cov_type=cov_type, skip_unestimable=True)  # fmt: skip
     warned += [f"note: no frequentist estimate (POOLING ONLY in the posterior): {problem}"
                for problem in frequentist.attrs["skipped"]]  # fmt: skip

@@ -35,8 +35,9 @@ from scipy.stats import t as student_t
 from ww_bayes.calibration.sbc import open_study, spec_digest
 from ww_bayes.data.io import atomic_write
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import fit, is_converged
+from ww_bayes.inference import fit
 from ww_bayes.kinds import kind_of
+from ww_bayes.results import is_converged
 from ww_bayes.vocabulary import interval_label
 
 #: The interval probabilities the study checks.
@@ -66,7 +67,7 @@ def run_cohort(task: Cohort) -> pd.DataFrame:
     kind = kind_of(tree)
     keys = list(kind.key_columns)
     rows = kind.truth(tree, simulated.truth)[[*keys, "truth"]]
-    derived = tree[kind.derived_group].ds
+    derived = tree[kind.name]
     for prob in PROBS:
         label = interval_label(task.spec.interval_kind, prob)
         summary = kind.summary(derived, task.spec.interval_kind, prob)

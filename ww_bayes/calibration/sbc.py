@@ -1,12 +1,12 @@
 """Simulation-based calibration (SBC, Talts et al. 2018; Säilynoja et al. 2022) of a model spec.
 
-For each replicate: parameters drawn from the spec's prior, cell counts drawn from the model's own
-Binomial likelihood on a design shaped like a given cohort (its arms, classes, regions and persons per
-cell), the model fitted to those counts, and the rank of the true value among ~100 near-independent
-posterior draws taken, for the free parameters and derived quantities the kind names
-(:meth:`ww_bayes.kinds.protocol.ModelKind.calibration_quantities`: component means, sds and group values;
-:attr:`~ww_bayes.kinds.protocol.ModelKind.calibration_estimands`: the population pp effects of every
-contrast and level). If the fit is right, every rank is uniform on 0..L.
+For each replicate: parameters drawn from the spec's prior, the cells' observation drawn from the model's
+own likelihood on a design shaped like a given cohort (its arms, classes, regions and persons per cell:
+the observation says which of its columns are simulated), the model fitted to those data, and the rank of
+the true value among ~100 near-independent posterior draws taken, for the free parameters and derived
+quantities the kind names (:meth:`ww_bayes.kinds.protocol.ModelKind.calibration_quantities`: component
+means, sds and group values; :attr:`~ww_bayes.kinds.protocol.ModelKind.calibration_estimands`: the
+population pp effects of every contrast and level). If the fit is right, every rank is uniform on 0..L.
 
 Why not ``simuk`` (0.3, read before writing this): it calls ``pm.observe`` and ``pm.sample`` per replicate
 (a fresh ~20 s nutpie compile each time), runs replicates one after another, ranks the free variables only
@@ -41,11 +41,11 @@ import xarray as xr
 from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 
 from ww_bayes.data.io import atomic_write, load_datatree, to_netcdf
+from ww_bayes.derived import flat_name, levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.inference import POSTPROCESS_COMPILE, sample_posterior
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.protocol import ModelData
-from ww_bayes.summaries import split_name
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: Prior draws are made in blocks of this many replicates, each block from its own seed, so a study
@@ -91,15 +91,16 @@ class SBCSettings:
 # --- truths and replicated data -----------------------------------------------------------------------
 
 
-def ranked_quantities(kind, spec, posterior: xr.Dataset, derived: xr.Dataset) -> xr.Dataset:
+def ranked_quantities(kind, spec, posterior: xr.Dataset, derived: xr.DataTree) -> xr.Dataset:
     """The draws of what SBC ranks: the kind's calibration quantities from the posterior and its
-    calibration estimands (``<estimand>_<level>`` with draws) from the derived group."""
+    calibration estimands at every level of the derived group (named
+    :func:`ww_bayes.derived.flat_name`, e.g. ``effect_pp_by_werkverkenner``)."""
     names = [n for n in kind.calibration_quantities(spec) if n in posterior]
     chosen = _integer_months(posterior[names])
-    for name, draws in derived.data_vars.items():
-        parts = split_name(name)
-        if parts and parts[0] in kind.calibration_estimands and "chain" in draws.dims:
-            chosen[name] = _integer_months(draws)
+    for level, ds in levels_of(derived).items():
+        for estimand in kind.calibration_estimands:
+            if estimand in ds and "chain" in ds[estimand].dims:
+                chosen[flat_name(estimand, level)] = _integer_months(ds[estimand])
     chosen = chosen.drop_vars([c for c in chosen.coords if c not in chosen.dims])
     missing = [n for n in chosen.data_vars if bool(chosen[n].isnull().any())]
     if missing:  # e.g. labels that did not align: a rank of a missing value would be a silent 0
@@ -113,12 +114,16 @@ def _integer_months(values):
     return values.assign_coords(month=values["month"].astype(int)) if "month" in values.coords else values
 
 
-def prior_truths(spec, design: ModelData, reps: int, seed: int) -> tuple[xr.Dataset, np.ndarray]:
-    """``reps`` prior draws of the ranked quantities (dim ``replicate``) and the cell counts drawn from
-    the likelihood for each (``reps`` x cells), in blocks of :data:`BLOCK` seeded ``(seed, block)``."""
+def prior_truths(
+    spec, design: ModelData, reps: int, seed: int
+) -> tuple[xr.Dataset, list[dict[str, np.ndarray]]]:
+    """``reps`` prior draws of the ranked quantities (dim ``replicate``) and, for each, the observed
+    variables drawn from the likelihood (one dict per replicate: observed name -> array shaped like the
+    variable), in blocks of :data:`BLOCK` seeded ``(seed, block)``."""
     kind = kind_of(spec)
     model = kind.build(spec, design)
-    truths, counts = [], []
+    names = design.observation.observed_names
+    truths, simulated = [], []
     for block in range(math.ceil(reps / BLOCK)):
         prior = pm.sample_prior_predictive(
             draws=BLOCK, model=model, random_seed=np.random.default_rng([seed, block]),
@@ -127,15 +132,16 @@ def prior_truths(spec, design: ModelData, reps: int, seed: int) -> tuple[xr.Data
         parameters = prior["prior"].to_dataset()
         derived = kind.derive(spec, design, parameters)
         truths.append(ranked_quantities(kind, spec, parameters, derived).isel(chain=0, drop=True))
-        counts.append(prior["prior_predictive"].ds["y"].isel(chain=0).to_numpy())
+        drawn = {name: prior["prior_predictive"].ds[name].isel(chain=0).to_numpy() for name in names}
+        simulated += [{name: values[i] for name, values in drawn.items()} for i in range(BLOCK)]
     truth = xr.concat(truths, dim="draw").rename(draw="replicate").isel(replicate=slice(0, reps))
     truth = truth.assign_coords(replicate=np.arange(reps))
-    return truth, np.concatenate(counts)[:reps].astype("int64")
+    return truth, simulated[:reps]
 
 
-def with_counts(design: ModelData, successes: np.ndarray) -> ModelData:
-    """The design's cells with other success counts (the trials and everything else kept)."""
-    return dataclasses.replace(design, cells=design.cells.assign(successes=np.asarray(successes)))
+def with_values(design: ModelData, values: dict[str, np.ndarray]) -> ModelData:
+    """The design with other observed values (a replicate's simulated data; everything else kept)."""
+    return dataclasses.replace(design, cells=design.observation.with_values(design.cells, values))
 
 
 # --- one replicate (runs in a worker) ----------------------------------------------------------------
@@ -193,8 +199,9 @@ def thin(draws: xr.Dataset, keep: int) -> xr.Dataset:
 
 
 def design_digest(design: ModelData) -> str:
-    """SHA-256 of what the design fixes: cell labels and trials, and the composition weights."""
-    cells = design.cells.drop(columns="successes").astype(str)
+    """SHA-256 of what the design fixes: the cells without their simulated columns (labels, persons), and
+    the composition weights."""
+    cells = design.cells.drop(columns=list(design.observation.simulated_columns)).astype(str)
     hashed = pd.util.hash_pandas_object(cells, index=False).to_numpy().tobytes()
     hashed += np.ascontiguousarray(design.weights.to_numpy()).tobytes()
     return hashlib.sha256(hashed).hexdigest()
@@ -250,15 +257,16 @@ def sbc(
     settings: SBCSettings = SBCSettings(),
     *,
     simulate_spec=None,
-    tamper: Callable[[ModelData, np.ndarray], np.ndarray] | None = None,
+    tamper: Callable[[ModelData, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
     run: Callable | None = None,
 ) -> xr.Dataset:
     """Run (or resume) an SBC study of ``spec`` on ``design``; replicates are written to
     ``folder/replicates`` as they finish and the study's ranks are returned (dim ``replicate``).
 
     ``simulate_spec``: draw truths and data from this spec's prior instead (same structure; a way to
-    study prior misspecification); ``tamper(design, counts) -> counts``: change the simulated counts
-    before fitting (for a check that must fail, e.g. counts attached to the wrong arm); ``run``: how to
+    study prior misspecification); ``tamper(design, values) -> values``: change a replicate's simulated
+    observed values (observed name -> array) before fitting (for a check that must fail, e.g. counts
+    attached to the wrong arm); ``run``: how to
     dispatch the replicates (``lambda function, tasks, total: iterator``; default in this process).
     """
     folder = Path(folder)
@@ -279,8 +287,8 @@ def sbc(
 
     def tasks():
         for i in todo:
-            y = counts[i] if tamper is None else tamper(design, counts[i])
-            yield Replicate(i, fitted.with_sampler(seed=int(seeds[i])), with_counts(design, y),
+            values = counts[i] if tamper is None else tamper(design, counts[i])
+            yield Replicate(i, fitted.with_sampler(seed=int(seeds[i])), with_values(design, values),
                             truth.isel(replicate=i, drop=True), settings)  # fmt: skip
 
     run = run or (lambda function, items, total: map(function, items))

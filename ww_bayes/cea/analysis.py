@@ -62,11 +62,13 @@ def monthly_effects(
         )
     offered = []
     for name, tree in zip(names, fits, strict=True):
+        kind = kind_of(tree)
+        if not kind.offers_effect_paths:
+            raise CostEffectivenessError(f"{name}: a {kind.name!r} fit offers no monthly effects to the "
+                                         "cost-effectiveness module")  # fmt: skip
         try:
             offered.append(
-                kind_of(tree).effect_paths(
-                    tree, assumptions.contrast, months, assumptions.fallback_effect_months
-                )
+                kind.effect_paths(tree, assumptions.contrast, months, assumptions.fallback_effect_months)
             )
         except (ValueError, KeyError) as error:  # SpecError and the kind's own refusals
             raise CostEffectivenessError(f"{name}: {error}") from None

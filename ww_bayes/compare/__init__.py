@@ -2,7 +2,7 @@
 
 from ww_bayes.compare.frequentist import (
     FrequentistError,
-    fit_levels,
+    fit_factors,
     frequentist_group,
     frequentist_table,
     itt,
@@ -12,7 +12,7 @@ from ww_bayes.compare.tables import compare, format_comparison
 __all__ = [
     "FrequentistError",
     "compare",
-    "fit_levels",
+    "fit_factors",
     "format_comparison",
     "frequentist_group",
     "frequentist_table",

@@ -8,9 +8,10 @@ the model fully interacted with the subgroup, which is one regression per Werkve
 Benjamini-Hochberg adjustments run over the subgroup tests of each contrast and level. A logit with average
 marginal effects is the robustness check for the overall effects.
 
-Every row is named like the ``effects`` group: ``estimand`` (``effect_pp``), ``contrast``
-(:data:`ww_bayes.data.schema.CONTRASTS`), ``level`` (``overall``, ``by_werkverkenner``, ``by_region``) and
-``group`` (``all`` or the class / region label). Effects are in percentage points.
+Every row is named like the posterior summary's: ``estimand`` (``effect_pp``), ``contrast``
+(:data:`ww_bayes.data.schema.CONTRASTS`), ``level`` (``overall``, or ``by_<factor>`` for each grouping factor
+asked for: ``by_werkverkenner``, ``by_region``, any column) and ``group`` (``all`` or the factor's level).
+Effects are in percentage points.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import xarray as xr
 from scipy import stats
 from scipy.special import expit
 
-from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS, WERKVERKENNER_CLASSES
-from ww_bayes.kinds import kind_of
-from ww_bayes.kinds.common import GROUP_FACTORS
-from ww_bayes.summaries import LEVELS
+from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS
+from ww_bayes.derived import OVERALL, level_label
+from ww_bayes.kinds.pooling import fit_weights
 
 COV_TYPES = ("HC2", "cluster")
 
@@ -95,20 +95,19 @@ def _design(df: pd.DataFrame, class_effects: bool, covariates: tuple[str, ...]) 
     return design.drop(columns=constant)
 
 
-def _subsets(df: pd.DataFrame, level: str):
-    """(group label, rows) for a level: the whole cohort, or each Werkverkenner class / region."""
-    if level == "overall":
+def _subsets(df: pd.DataFrame, factor: str | None):
+    """(group label, rows) for a factor's levels in the column's own order (category order of a categorical,
+    sorted otherwise), or the whole cohort for ``None``."""
+    if factor is None:
         yield "all", df
         return
-    factor = level.removeprefix("by_")
-    labels = df[factor].astype(str)
-    present = set(labels.unique())
-    if factor == "werkverkenner":
-        order = [c for c in WERKVERKENNER_CLASSES if c in present] + sorted(
-            present - set(WERKVERKENNER_CLASSES)
-        )
+    values = df[factor]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.unique())
+        order = [str(c) for c in values.cat.categories if c in present]
     else:
-        order = sorted(present)
+        order = sorted(values.astype(str).unique())
+    labels = values.astype(str)
     for group in order:
         yield group, df[labels == group]
 
@@ -170,43 +169,46 @@ def itt(
     df: pd.DataFrame,
     outcome: str = "job_12m",
     *,
-    levels: tuple[str, ...] = ("overall", "by_werkverkenner", "by_region"),
+    factors: tuple[str, ...] = ("werkverkenner", "region"),
     covariates: tuple[str, ...] = (),
     class_effects: bool = True,
     cov_type: str = "HC2",
     method: str = "lpm",
     skip_unestimable: bool = False,
 ) -> pd.DataFrame:
-    """Intention-to-treat effects (pp) of every contrast at every level, one row per estimand.
+    """Intention-to-treat effects (pp) of every contrast overall and per level of each of ``factors`` (any
+    grouping columns of the data), one row per estimand.
 
-    A subgroup with an empty arm cannot be estimated: by default one :class:`FrequentistError` lists every
-    such subgroup; with ``skip_unestimable`` they are left out and listed in ``table.attrs["skipped"]``
-    (a sparse design: the posterior marks those levels as informed only by pooling).
+        A subgroup with an empty arm cannot be estimated: by default one :class:`FrequentistError` lists every
+        such subgroup; with ``skip_unestimable`` they are left out and listed in ``table.attrs["skipped"]``
+        (a sparse design: the posterior marks those levels as informed only by pooling).
 
-    ``outcome``: any month column (``ww_m18``) or a headline alias (``job_12m``); persons whose month is
-    not observed drop out. ``cov_type``: ``"HC2"`` or ``"cluster"`` (by region; per-region estimates then
-    keep HC2, since a region's effect rests on one cluster). ``method``: ``"lpm"`` or ``"logit"`` (average
-    marginal effects). Subgroup p-values also come Holm- and BH-adjusted (``p_holm``, ``p_bh``).
+        ``outcome``: any month column (``ww_m18``) or a headline alias (``job_12m``); persons whose month is
+        not observed drop out. ``cov_type``: ``"HC2"`` or ``"cluster"`` (by region; per-region estimates then
+        keep HC2, since a region's effect rests on one cluster). ``method``: ``"lpm"`` or ``"logit"`` (average
+        marginal effects). Subgroup p-values also come Holm- and BH-adjusted (``p_holm``, ``p_bh``).
     """
     if cov_type not in COV_TYPES:
         raise FrequentistError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
     if method not in METHODS:
         raise FrequentistError(f"method must be one of {METHODS}, got {method!r}")
-    bad_levels = [lv for lv in levels if lv != "overall" and lv.removeprefix("by_") not in GROUP_FACTORS]
-    if bad_levels:
-        raise FrequentistError(f"levels {bad_levels}: use overall, by_werkverkenner or by_region")
+    absent = [f for f in factors if f not in df.columns]
+    if absent:
+        raise FrequentistError(f"factors {absent}: not columns of the data")
     from statsmodels.stats.multitest import multipletests  # not at the top: see _lpm
 
     column = resolve_outcome(outcome, df.columns)
     observed = df[df[column].notna()]
     estimator = _lpm if method == "lpm" else _logit_ame
     frames, problems = [], []
-    for level in levels:
-        level_cov = "HC2" if (cov_type == "cluster" and level == "by_region") else cov_type
+    for factor in (None, *factors):
+        level = level_label(factor or OVERALL)
+        # a region's effect rests on one cluster: per-region estimates keep HC2
+        level_cov = "HC2" if (cov_type == "cluster" and factor == "region") else cov_type
         rows = []
-        for group, subset in _subsets(observed, level):
+        for group, subset in _subsets(observed, factor):
             try:
-                design = _design(subset, class_effects and level != "by_werkverkenner", tuple(covariates))
+                design = _design(subset, class_effects and factor != "werkverkenner", tuple(covariates))
             except (
                 FrequentistError
             ) as error:  # collected, so one error lists every subgroup that cannot be estimated
@@ -232,7 +234,7 @@ def itt(
                 "cluster-robust (region)" if level_cov == "cluster" else "HC0"
             ) + ", delta method"
         frame["p_holm"], frame["p_bh"] = frame["p_value"], frame["p_value"]
-        if level != "overall":
+        if factor is not None:
             for _, index in frame.groupby("contrast").groups.items():
                 p = frame.loc[index, "p_value"].to_numpy()
                 frame.loc[index, "p_holm"] = multipletests(p, method="holm")[1]
@@ -255,10 +257,9 @@ def itt(
     return table
 
 
-def fit_levels(fit: xr.DataTree) -> tuple[str, ...]:
-    """The levels a fit reports (``overall`` and one per grouping factor), read from its derived group."""
-    names = fit[kind_of(fit).derived_group].ds.data_vars
-    return tuple(level for level in LEVELS if f"effect_pp_{level}" in names)
+def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
+    """The grouping factors of a fit (the dims of its cohort composition), in its order."""
+    return tuple(str(d) for d in fit_weights(fit).dims)
 
 
 def frequentist_group(table: pd.DataFrame) -> xr.Dataset:

@@ -8,6 +8,7 @@ import xarray as xr
 from ww_bayes.compare.frequentist import FrequentistError
 from ww_bayes.kinds import kind_of
 from ww_bayes.results import summarise
+from ww_bayes.summaries import shown_levels
 from ww_bayes.vocabulary import interval_label, interval_of
 
 KEYS = ["estimand", "contrast", "level", "group"]
@@ -63,14 +64,14 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_comparison(table: pd.DataFrame, title: str) -> str:
-    """The comparison as text (regions left out: they are in the CSV)."""
+    """The comparison as text (factors with many levels, e.g. regions, left out: they are in the CSV)."""
     label = table.attrs["interval_label"]
     lines = [
         title,
         f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {'95% CI':>17} {'p':>7} "
         f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}",
     ]
-    for row in table[table["level"] != "by_region"].itertuples():
+    for row in table[table["level"].isin(shown_levels(table))].itertuples():
         ci = f"[{row.frequentist_ci95_lb:+.2f}, {row.frequentist_ci95_ub:+.2f}]"
         interval = (
             f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"

@@ -21,6 +21,7 @@ from ww_bayes.data.schema import ARM_SERVICE, ARMS
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
 from ww_bayes.results import FREQUENTIST_GROUP, RunFiles, summarise
+from ww_bayes.summaries import shown_levels
 
 CEA_CAPTIONS = {
     "ce_plane": "cost-effectiveness plane (posterior draws)",
@@ -74,24 +75,27 @@ def files_section(run: RunFiles) -> list[Block]:
 
 def _rates(counts: pd.DataFrame) -> tuple[float, float]:
     """Observed rates of the two online-only arms together and of the service arm."""
-    by_arm = counts.groupby("arm")[["successes", "trials"]].sum()
+    by_arm = counts.groupby("arm")[["count", "persons"]].sum()
     online = by_arm.loc[[a for a in ARMS if a != ARM_SERVICE]].sum()
     service = by_arm.loc[ARM_SERVICE]
-    return online["successes"] / online["trials"], service["successes"] / service["trials"]
+    return online["count"] / online["persons"], service["count"] / service["persons"]
 
 
 def data_section(run: RunFiles) -> list[Block]:
     counts = {}
     for tree in run.fits.values():
-        frame = kind_of(tree).person_counts(tree)
-        if frame is not None:
-            counts.setdefault(str(tree.attrs.get("outcome")), frame)
+        kind = kind_of(tree)
+        if kind.describes_persons:
+            counts.setdefault(str(tree.attrs.get("outcome")), kind.person_counts(tree))
     if not counts:
         return [Paragraph("No fit in this folder counts persons once per cell: no counts to describe the "
                           "data with.", "note")]  # fmt: skip
     outcome, first = next(iter(counts.items()))
-    table = first.pivot_table(
-        index="arm", columns="werkverkenner", values="trials", aggfunc="sum", sort=False
+    columns = "werkverkenner" if "werkverkenner" in first else None
+    table = (
+        first.pivot_table(index="arm", columns=columns, values="persons", aggfunc="sum", sort=False)
+        if columns
+        else first.groupby("arm", sort=False)[["persons"]].sum()
     )
     table = table.reindex(list(ARMS))
     table["total"] = table.sum(axis=1)
@@ -222,7 +226,7 @@ def frequentist_section(run: RunFiles) -> list[Block]:
                 "p over subgroups) beside the posterior; shrinkage 0 = pooling left the unpooled "
                 "estimate alone, 1 = moved it to the overall effect."
             ),  # fmt: skip
-            Table(table[table["level"].isin(["overall", "by_werkverkenner"])][columns]),
+            Table(table[table["level"].isin(shown_levels(table))][columns]),
             Plot(
                 "forest",
                 table,

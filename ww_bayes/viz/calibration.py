@@ -10,6 +10,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from scipy.stats import binom
 
+from ww_bayes.derived import OVERALL, flat_name
+
 #: At most this many rank histograms per figure.
 MAX_PANELS = 16
 
@@ -19,7 +21,7 @@ def headline(pit: xr.Dataset) -> list[str]:
     then the overall effects (a trajectory's at month 12)."""
     means = [n for n in pit.data_vars if n.endswith(("_mean", "_start"))]
     sds = [n for n in pit.data_vars if "_sd_" in n and "step_sd" not in n]
-    overall = [n for n in pit.data_vars if n.endswith("_overall") and n.startswith("effect_pp")]
+    overall = [n for n in pit.data_vars if n == flat_name("effect_pp", OVERALL)]
     return means + sds + overall
 
 
