@@ -7,14 +7,14 @@ import hashlib
 import os
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 from filelock import FileLock, Timeout
 
-from ww_bayes.data.schema import to_typed, validate
+from ww_bayes.data.schema import BASE_COLUMNS, to_typed, validate
 
 COHORT_SUFFIXES = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 
@@ -23,8 +23,9 @@ class CohortFileError(ValueError):
     """A cohort file that cannot be read: wrong type, missing, or not parseable."""
 
 
-def read_cohort_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV or Parquet cohort file as it is, without validation."""
+def read_cohort_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet cohort file as it is, without validation; ``columns``: only these (those the
+    file has: a missing one is the validation's to report), else every column."""
     path = Path(path)
     if path.is_dir():
         raise CohortFileError(f"{path}: is a folder, not a cohort file")
@@ -38,10 +39,17 @@ def read_cohort_table(path: str | os.PathLike) -> pd.DataFrame:
         raise CohortFileError(f"{path}: no such file")
     try:
         if kind == "CSV":
+            dialect = csv_dialect(path)
+            usecols = None if columns is None else (lambda name: name in set(columns))
             # person_id and labels stay text; outcomes are parsed as numbers with NA kept as NA
             return pd.read_csv(path, dtype={"region": str, "inflow_month": str}, low_memory=False,
-                               **csv_dialect(path))  # fmt: skip
-        return pd.read_parquet(path)
+                               usecols=usecols, **dialect)  # fmt: skip
+        if columns is None:
+            return pd.read_parquet(path)
+        import pyarrow.parquet as pq  # the file's own column list, so a missing column is not an error here
+
+        present = set(pq.read_schema(path).names)
+        return pd.read_parquet(path, columns=[c for c in dict.fromkeys(columns) if c in present])
     except UnicodeDecodeError as error:
         raise CohortFileError(
             f"{path}: not UTF-8 text (it holds byte {error.object[error.start]:#04x}, e.g. a Windows-1252 "
@@ -63,19 +71,24 @@ def csv_dialect(path: str | os.PathLike) -> dict[str, str]:
     return {}
 
 
-def load_cohort(path: str | os.PathLike) -> pd.DataFrame:
+def load_cohort(path: str | os.PathLike, required: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a cohort (CSV or Parquet), validate it against the schema and return a typed DataFrame.
 
-    Raises CohortFileError when the file cannot be read and SchemaError listing every problem when it
-    does not follow the schema.
+    ``required``: the columns a model reads besides ``person_id`` and ``arm``
+    (:meth:`ww_bayes.kinds.protocol.ModelKind.required_columns`): only those are read (a Parquet file's
+    other columns are never loaded) and checked; None reads and checks every column. Raises
+    CohortFileError when the file cannot be read and SchemaError listing every problem when it does not
+    follow the schema.
     """
-    return typed_cohort(read_cohort_table(path))
+    columns = None if required is None else [*BASE_COLUMNS, *required]
+    return typed_cohort(read_cohort_table(path, columns), required or ())
 
 
-def typed_cohort(df: pd.DataFrame) -> pd.DataFrame:
-    """A cohort DataFrame validated against the schema (:class:`SchemaError` listing every problem) and
-    typed: exactly what :func:`load_cohort` does after reading a file."""
-    validate(df)
+def typed_cohort(df: pd.DataFrame, required: Sequence[str] = ()) -> pd.DataFrame:
+    """A cohort DataFrame validated against the schema (:class:`SchemaError` listing every problem;
+    ``required``: the columns the model reads besides ``person_id`` and ``arm``) and typed: exactly what
+    :func:`load_cohort` does after reading a file."""
+    validate(df, required)
     return to_typed(df)
 
 

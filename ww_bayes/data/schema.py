@@ -1,7 +1,9 @@
 """The experiment's data schema: one person per row, and `validate()` that lists every problem at once.
 
 Every label used anywhere in ww_bayes (arms, Werkverkenner classes, regions, months, outcome columns) is
-defined here once and imported elsewhere.
+defined here once and imported elsewhere. A file needs ``person_id`` and ``arm`` and the columns the model
+it feeds reads (a model kind says which: ``validate(df, required=...)``); every known column present is
+checked. A first-year extract with only ``employed_m12`` and ``ww_m12`` fits the 12-month models.
 
 Werkverkenner is UWV's profiling questionnaire: it predicts a claimant's chance of work within a year and
 places them in a class of that chance in percent. Claimants without a completed questionnaire have class
@@ -11,6 +13,7 @@ places them in a class of that chance in percent. Claimants without a completed 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +124,10 @@ LABEL_COLUMNS: dict[str, tuple[str, ...] | None] = {
     "werkverkenner": WERKVERKENNER_CLASSES,
     "region": None,  # any non-empty label in real data
 }
-REQUIRED_COLUMNS: tuple[str, ...] = (
+#: The columns every cohort file needs, whatever model it feeds.
+BASE_COLUMNS: tuple[str, ...] = (ID_COLUMN, "arm")
+#: The columns of a full extract (what the simulator writes, besides the optional covariates).
+FULL_EXTRACT_COLUMNS: tuple[str, ...] = (
     ID_COLUMN,
     *LABEL_COLUMNS,
     "inflow_month",
@@ -198,7 +204,7 @@ def _check_labels(df: pd.DataFrame, column: str, allowed: tuple[str, ...] | None
         )
     else:
         empty = [label for label in allowed if not (as_text == label).any()]
-        if column in ("arm", "werkverkenner") and empty:
+        if column == "arm" and empty:
             problems.append(Problem(column, f"no persons at all in {', '.join(map(repr, empty))}", (), 0))
     return problems
 
@@ -230,9 +236,11 @@ def _check_outcome(df: pd.DataFrame, column: str) -> list[Problem]:
     return []
 
 
-def _check_na_only_after_observation(df: pd.DataFrame, prefix: str) -> list[Problem]:
-    """NA marks months not observed (late inflow): once a month is NA, every later month is NA too."""
-    columns = month_columns(prefix)
+def _check_na_only_after_observation(df: pd.DataFrame, prefix: str, columns: list[str]) -> list[Problem]:
+    """NA marks months not observed (late inflow): once a month is NA, every later month present is NA
+    too (``columns``: the outcome's month columns the table holds, in month order)."""
+    if len(columns) < 2:
+        return []
     missing = df[columns].isna().to_numpy()
     # a later month observed after an earlier NA month
     observed_later = np.flip(np.logical_or.accumulate(np.flip(~missing, axis=1), axis=1), axis=1)
@@ -313,20 +321,59 @@ def _check_optional(df: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def validate(df: pd.DataFrame) -> None:
+def missing_columns_text(missing: list[str]) -> str:
+    """Missing columns listed compactly: month columns of one outcome as ranges (``employed_m13-m30``)."""
+    months: dict[str, list[int]] = {}
+    others = []
+    for column in missing:
+        match = _MONTH_COLUMN_RE.match(column)
+        if match:
+            months.setdefault(match.group(1), []).append(int(match.group(2)))
+        else:
+            others.append(column)
+    parts = list(others)
+    for prefix, numbers in months.items():
+        ordered = sorted(numbers)
+        runs, start = [], ordered[0]
+        for before, number in zip(ordered, ordered[1:], strict=False):
+            if number != before + 1:
+                runs.append((start, before))
+                start = number
+        runs.append((start, ordered[-1]))
+        parts += [f"{prefix}_m{a}" if a == b else f"{prefix}_m{a}-m{b}" for a, b in runs]
+    return ", ".join(parts)
+
+
+def _check_required(df: pd.DataFrame, required: Sequence[str]) -> list[Problem]:
+    """The base columns and the ``required`` ones must be present; a required column that labels persons
+    (a grouping factor) must have no missing values."""
+    wanted = list(dict.fromkeys([*BASE_COLUMNS, *required]))
+    missing = [c for c in wanted if c not in df.columns]
+    problems = []
+    if missing:
+        problems.append(
+            Problem(missing_columns_text(missing), f"{len(missing)} column(s) the model needs are missing")
+        )
+    for column in wanted:
+        if column in df.columns and column not in LABEL_COLUMNS and column != ID_COLUMN:
+            if _MONTH_COLUMN_RE.match(column):
+                continue  # outcomes may be NA (not observed)
+            missing_values = int(df[column].isna().sum())
+            if missing_values:
+                problems.append(
+                    Problem(column, "missing values (NA) in a grouping column", (), missing_values)
+                )
+    return problems
+
+
+def validate(df: pd.DataFrame, required: Sequence[str] = ()) -> None:
     """Check a cohort table against the schema; raise one :class:`SchemaError` listing every problem.
 
-    Returns None when the table is valid. Nothing is modified.
+    ``required``: the columns the model to be fit reads besides ``person_id`` and ``arm`` (its grouping
+    factors and outcome months: :meth:`ww_bayes.kinds.protocol.ModelKind.required_columns`); every known
+    column present is checked too. Returns None when the table is valid. Nothing is modified.
     """
-    problems: list[Problem] = []
-    missing_columns = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing_columns:
-        problems.append(
-            Problem(
-                ", ".join(missing_columns[:8]) + (" …" if len(missing_columns) > 8 else ""),
-                f"{len(missing_columns)} required column(s) missing",
-            )
-        )
+    problems: list[Problem] = _check_required(df, required)
     problems += _check_month_columns(df)
 
     if ID_COLUMN in df.columns:
@@ -352,8 +399,7 @@ def validate(df: pd.DataFrame) -> None:
         present = [c for c in month_columns(prefix) if c in df.columns]
         for column in present:
             problems += _check_outcome(df, column)
-        if len(present) == N_MONTHS:
-            problems += _check_na_only_after_observation(df, prefix)
+        problems += _check_na_only_after_observation(df, prefix, present)
     problems += _check_optional(df)
     if problems:
         raise SchemaError(problems)
@@ -366,17 +412,21 @@ def to_typed(df: pd.DataFrame) -> pd.DataFrame:
     """
     typed = df.copy()
     typed["arm"] = pd.Categorical(typed["arm"].astype(str), categories=ARMS)
-    typed["werkverkenner"] = pd.Categorical(
-        typed["werkverkenner"].astype(str), categories=WERKVERKENNER_CLASSES
-    )
-    regions = typed["region"].astype(str)
-    known = set(regions.unique())
-    order = [r for r in REGIONS_NL if r in known] + sorted(known - set(REGIONS_NL))
-    typed["region"] = pd.Categorical(regions, categories=order)
-    typed["inflow_month"] = typed["inflow_month"].astype(str)
+    if "werkverkenner" in typed:
+        typed["werkverkenner"] = pd.Categorical(
+            typed["werkverkenner"].astype(str), categories=WERKVERKENNER_CLASSES
+        )
+    if "region" in typed:
+        regions = typed["region"].astype(str)
+        known = set(regions.unique())
+        order = [r for r in REGIONS_NL if r in known] + sorted(known - set(REGIONS_NL))
+        typed["region"] = pd.Categorical(regions, categories=order)
+    if "inflow_month" in typed:
+        typed["inflow_month"] = typed["inflow_month"].astype(str)
     for prefix in OUTCOME_PREFIXES:
         for column in month_columns(prefix):
-            typed[column] = pd.to_numeric(typed[column]).astype("Int8")
+            if column in typed:
+                typed[column] = pd.to_numeric(typed[column]).astype("Int8")
     for column, allowed in OPTIONAL_LABELS.items():
         if column in typed.columns:
             typed[column] = pd.Categorical(typed[column], categories=allowed)
