@@ -45,15 +45,22 @@ print("largest R-hat", max(float(rhat[v].max()) for v in rhat.data_vars))
 
 
 def cells_csv(cohort: Path, out: Path) -> None:
-    """The cells of job_finding_12m (successes and persons per arm x class x region) as Bambi reads them."""
+    """The cells of job_finding_12m (persons with a job and persons per arm x class x region) as Bambi
+    reads them: the cells' count table (:meth:`ww_bayes.kinds.observations.Observation.count_table`)."""
     import pandas as pd
 
     from ww_bayes.kinds import kind_of, load_spec
 
     spec = load_spec(ROOT / "models" / "job_finding_12m.toml")
-    cells = kind_of(spec).prepare(spec, pd.read_parquet(cohort)).cells
+    data = kind_of(spec).prepare(spec, pd.read_parquet(cohort))
+    cells = data.observation.count_table(
+        data.observation.observed(data.cells).assign_coords(
+            {c: ("cell", data.cells[c].astype(str).to_numpy()) for c in ("arm", "werkverkenner", "region")}
+        ),
+        data.observation.constant(data.cells),
+    )
     pd.DataFrame({
-        "y": cells["successes"], "n": cells["trials"],
+        "y": cells["count"], "n": cells["persons"],
         "enforcement": (cells["arm"].astype(str) != "control_none").astype(int),
         "service": (cells["arm"].astype(str) == "service").astype(int),
         "werkverkenner": cells["werkverkenner"].astype(str), "region": cells["region"].astype(str),

@@ -29,10 +29,10 @@ import xarray as xr
 
 from ww_bayes.data.io import to_netcdf
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import fit, stored
+from ww_bayes.inference import fit
 from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
-from ww_bayes.results import summarise
+from ww_bayes.results import stored, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")

@@ -197,8 +197,9 @@ def persons_vs_cells(subsample: int) -> None:
     # the two likelihoods define the same posterior (tests/test_model.py): their means differ by Monte
     # Carlo error only, so the difference is also given in units of its Monte Carlo standard error
     largest, largest_in_se = 0.0, 0.0
-    for name in ("effect_pp_overall", "effect_pp_by_werkverkenner"):
-        ds = {k: trees[k]["effects"].ds[[name]] for k in ("binomial", "bernoulli")}
+    for level in ("overall", "werkverkenner"):
+        name = "effect_pp"
+        ds = {k: trees[k][f"effects/{level}"].to_dataset()[[name]] for k in ("binomial", "bernoulli")}
         difference = abs(
             ds["binomial"][name].mean(("chain", "draw")) - ds["bernoulli"][name].mean(("chain", "draw"))
         )

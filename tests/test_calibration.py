@@ -30,6 +30,7 @@ from ww_bayes.calibration.sbc import ranked_quantities, replicate_path
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
+from ww_bayes.derived import derived_tree
 from ww_bayes.kinds import kind_of, load_spec
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -51,9 +52,10 @@ def design(reduced_spec, small_cohort):
     return kind_of(reduced_spec).prepare(reduced_spec, small_cohort.data)
 
 
-def wrong_arm(design, counts: np.ndarray) -> np.ndarray:
+def wrong_arm(design, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The broken simulation: each class's service and control_enforcement success rates swapped (counts
     rescaled to the other arm's persons), so the data say the opposite of the true service effect."""
+    counts = values["y"]
     cells = design.cells.assign(y=counts)
     out = counts.astype(float).copy()
     for _, group in cells.groupby("werkverkenner", observed=True):
@@ -62,7 +64,7 @@ def wrong_arm(design, counts: np.ndarray) -> np.ndarray:
         rates = counts[[service, control]] / cells.loc[[service, control], "trials"].to_numpy()
         out[service] = rates[1] * cells.loc[service, "trials"]
         out[control] = rates[0] * cells.loc[control, "trials"]
-    return np.rint(out).astype("int64")
+    return {"y": np.rint(out).astype("int64")}
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +217,10 @@ def test_ranked_quantities_align_months_given_as_text_and_as_numbers():
         {n: (dims, np.ones((1, 2, 2, 3))) for n in kind.calibration_quantities(spec) if "curve" in n},
         coords={"month": ["1", "2", "3"], "outcome": ["employed", "ww"]},
     )
-    derived = xr.Dataset({"effect_pp_overall": (dims, np.ones((1, 2, 2, 3)))},
+    overall = xr.Dataset({"effect_pp": (dims, np.ones((1, 2, 2, 3)))},
                          coords={"month": [1, 2, 3], "outcome": ["employed", "ww"]})  # fmt: skip
-    chosen = ranked_quantities(kind, spec, posterior, derived)
+    chosen = ranked_quantities(kind, spec, posterior, derived_tree({"overall": overall}))
     assert list(chosen["month"].values) == [1, 2, 3] and not chosen.to_array().isnull().any()
-    derived["effect_pp_overall"][0, 0, 0, 0] = np.nan
+    overall["effect_pp"][0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="missing values: effect_pp_overall"):
-        ranked_quantities(kind, spec, posterior, derived)
+        ranked_quantities(kind, spec, posterior, derived_tree({"overall": overall}))

@@ -185,10 +185,10 @@ def test_trajectory_input_is_the_fits_own_cumulative_effects(trajectory_fit, ass
     plain = fixed(assumptions).replace(discount_rate_annual=0.0, horizon_months=24)
     result = analyse(trajectory_fit, plain)
     assert result.attrs["effects_source"] == "trajectory fit, months 1-24"
-    own = trajectory_fit["trajectory"].ds.sel(contrast=plain.contrast, horizon=24)
-    employed = own["extra_employed_months_overall"].transpose("chain", "draw").values
+    own = trajectory_fit["trajectory/overall"].ds.sel(contrast=plain.contrast, horizon=24)
+    employed = own["extra_employed_months"].transpose("chain", "draw").values
     np.testing.assert_allclose(result["extra_employed_months"].transpose("chain", "draw").values, employed)
-    saved = own["ww_months_avoided_overall"].transpose("chain", "draw").values * plain.ww_benefit_monthly.mean
+    saved = own["ww_months_avoided"].transpose("chain", "draw").values * plain.ww_benefit_monthly.mean
     np.testing.assert_allclose(result["ww_benefits_saved"].transpose("chain", "draw").values, saved)
     # a later month changes the answer: the horizon is really applied
     longer = analyse(trajectory_fit, plain.replace(horizon_months=30))

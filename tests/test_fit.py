@@ -15,17 +15,18 @@ import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
-from ww_bayes.inference import ConvergenceWarning, check_convergence, fit
+from ww_bayes.inference import check_convergence, fit
 from ww_bayes.kinds import load_spec
-from ww_bayes.kinds.cells import effects_summary, truth_table
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.kinds.effects import effects_summary, truth_table
+from ww_bayes.results import ConvergenceWarning
 from ww_bayes.results import load_fit as load
 from ww_bayes.results import save_fit as save
 from ww_bayes.summaries import coverage
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GROUPS = (
-    "posterior", "sample_stats", "observed_data", "constant_data", "log_likelihood",
+    "posterior", "sample_stats", "observed_data", "constant_data", "weights", "log_likelihood",
     "posterior_predictive", "prior", "prior_predictive", "effects", "diagnostics",
 )  # fmt: skip
 
@@ -43,13 +44,15 @@ def small_fit(small_cohort):
 def test_groups_effects_and_provenance(small_fit, small_cohort):
     spec, tree = small_fit
     assert set(GROUPS) <= set(tree.children)
-    effects = tree["effects"].ds
-    assert effects["effect_pp_overall"].dims == ("chain", "draw", "contrast")
-    assert list(effects["contrast"].values) == [
+    assert list(tree["effects"].children) == ["overall", "werkverkenner", "cells"]  # a level per factor
+    overall = tree["effects/overall"].ds
+    assert overall["effect_pp"].dims == ("chain", "draw", "contrast")
+    assert list(overall["contrast"].values) == [
         "service_vs_control_enforcement", "enforcement_vs_none", "service_vs_control_none"
     ]  # fmt: skip
-    assert effects["effect_pp_by_werkverkenner"].sizes["werkverkenner"] == 5
-    assert float(effects["prob_positive_overall"].min()) >= 0
+    assert tree["effects/werkverkenner"].ds["effect_pp"].sizes["werkverkenner"] == 5
+    assert float(overall["prob_positive"].min()) >= 0
+    assert tree.attrs["grouping_factors"] == '["werkverkenner"]' and tree.attrs["observation"]
     attrs = tree.attrs
     assert attrs["n_persons"] == len(small_cohort.data) and attrs["n_cells"] == 15
     assert attrs["spec_text"] == spec.text and len(attrs["data_sha256"]) == 64
@@ -63,13 +66,13 @@ def test_groups_effects_and_provenance(small_fit, small_cohort):
 def test_effects_are_consistent_with_cell_rates(small_fit):
     _, tree = small_fit
     rate = tree["posterior"].ds["rate"]
-    weights = tree["constant_data"].ds["n_persons"]
+    weights = tree["weights"].ds["n_persons"]
     service = rate.sel(arm="service")
     control = rate.sel(arm="control_enforcement")
     by_hand = 100 * ((service - control) * weights).sum("werkverkenner") / weights.sum()
     xr.testing.assert_allclose(  # the file's rates are float32, the effects came from float64: 1e-4 pp
         by_hand,
-        tree["effects"].ds["effect_pp_overall"].sel(contrast="service_vs_control_enforcement", drop=True),
+        tree["effects/overall"].ds["effect_pp"].sel(contrast="service_vs_control_enforcement", drop=True),
         rtol=0,
         atol=1e-4,
     )
@@ -96,7 +99,7 @@ def test_posterior_predictive_counts_follow_the_cell_rates(small_fit):
 
 def test_summary_table_labels_the_interval(small_fit):
     spec, tree = small_fit
-    table = effects_summary(tree["effects"].ds, spec.interval_kind, spec.interval_prob)
+    table = effects_summary(tree["effects"], spec.interval_kind, spec.interval_prob)
     assert {
         "eti90_lb",
         "eti90_ub",
@@ -108,7 +111,7 @@ def test_summary_table_labels_the_interval(small_fit):
     } <= set(table)
     overall = table[(table["estimand"] == "effect_pp") & (table["level"] == "overall")]
     assert len(overall) == 3 and (overall["eti90_lb"] < overall["mean"]).all()
-    hdi = effects_summary(tree["effects"].ds, "hdi", 0.8)
+    hdi = effects_summary(tree["effects"], "hdi", 0.8)
     assert "hdi80_lb" in hdi.columns
 
 
@@ -116,7 +119,8 @@ def test_save_load_round_trip(small_fit, tmp_path):
     _, tree = small_fit
     path = save(tree, tmp_path / "fit.nc")
     plain = xr.load_datatree(path)  # no ww_bayes needed to read it
-    xr.testing.assert_allclose(plain["effects"].ds, tree["effects"].ds)
+    for level in ("overall", "werkverkenner", "cells"):
+        xr.testing.assert_allclose(plain[f"effects/{level}"].ds, tree[f"effects/{level}"].ds)
     assert plain.attrs["spec_text"] == tree.attrs["spec_text"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the short fit may be flagged; tested elsewhere
@@ -164,8 +168,8 @@ def test_full_cohort_converges_and_recovers_truth(full_cohort, full_fits, spec_n
     assert float(diagnostics["r_hat_max"].max()) <= 1.01
     assert float(diagnostics["ess_bulk_min"].where(diagnostics["ess_checked"] == 1).min()) >= 400
     assert int(tree["sample_stats"].ds["diverging"].sum()) == 0
-    summary = effects_summary(tree["effects"].ds, "eti", 0.9)
-    truth = truth_table(full_cohort.truth, outcome, 12, ["overall", "by_werkverkenner"])
+    summary = effects_summary(tree["effects"], "eti", 0.9)
+    truth = truth_table(full_cohort.truth, outcome, 12, ["overall", "werkverkenner"])
     checked = coverage(summary, truth, "eti90", ["estimand", "contrast", "level", "group"])
     overall = checked[checked["level"] == "overall"].set_index("contrast")
     assert overall["covered"].all(), overall[["mean", "eti90_lb", "eti90_ub", "truth"]]

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
-from ww_bayes.compare import compare, fit_levels, frequentist_table, itt
+from ww_bayes.compare import compare, fit_factors, frequentist_table, itt
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import CONTRASTS
 from ww_bayes.inference import ConvergenceWarning, fit
@@ -32,7 +32,7 @@ def by_hand(df: pd.DataFrame, column: str, treated: str, comparison: str) -> tup
 
 def test_lpm_without_covariates_is_the_difference_in_means_with_hc2_by_hand(small_cohort):
     df = small_cohort.data
-    table = itt(df, "ww_m12", levels=("overall", "by_werkverkenner"), class_effects=False)
+    table = itt(df, "ww_m12", factors=("werkverkenner",), class_effects=False)
     for contrast, (treated, comparison) in CONTRASTS.items():
         row = table[(table["contrast"] == contrast) & (table["level"] == "overall")].iloc[0]
         estimate, se = by_hand(df, "ww_m12", treated, comparison)
@@ -47,7 +47,7 @@ def test_lpm_without_covariates_is_the_difference_in_means_with_hc2_by_hand(smal
 
 def test_any_month_drops_unobserved_persons_and_adjusts_subgroup_p_values(small_cohort):
     df = small_cohort.data
-    table = itt(df, "employed_m30", levels=("overall", "by_werkverkenner"))
+    table = itt(df, "employed_m30", factors=("werkverkenner",))
     assert (table["n"][table["level"] == "overall"] == df["employed_m30"].notna().sum()).all()
     subgroups = table[table["level"] == "by_werkverkenner"]
     assert (subgroups["p_holm"] >= subgroups["p_bh"] - 1e-12).all()
@@ -59,10 +59,10 @@ def test_any_month_drops_unobserved_persons_and_adjusts_subgroup_p_values(small_
 
 def test_covariates_cluster_and_logit_run_and_agree_roughly(small_cohort):
     df = small_cohort.data
-    plain = itt(df, "job_12m", levels=("overall",))
-    adjusted = itt(df, "job_12m", levels=("overall",), covariates=("age", "sex", "education"))
-    clustered = itt(df, "job_12m", levels=("overall",), cov_type="cluster")
-    logit = itt(df, "job_12m", levels=("overall",), method="logit")
+    plain = itt(df, "job_12m", factors=())
+    adjusted = itt(df, "job_12m", factors=(), covariates=("age", "sex", "education"))
+    clustered = itt(df, "job_12m", factors=(), cov_type="cluster")
+    logit = itt(df, "job_12m", factors=(), method="logit")
     assert clustered["estimate"].to_numpy() == pytest.approx(plain["estimate"].to_numpy(), abs=1e-9)
     assert not np.allclose(clustered["se"], plain["se"])
     assert adjusted["covariates"].iloc[0] == "age,sex,education"
@@ -76,7 +76,7 @@ def test_saturated_logit_ame_is_the_difference_in_means_with_its_delta_method_se
     from the HC0 covariance is sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0).
     """
     df = small_cohort.data
-    table = itt(df, "job_12m", levels=("overall",), class_effects=False, method="logit")
+    table = itt(df, "job_12m", factors=(), class_effects=False, method="logit")
     for contrast, (treated, comparison) in CONTRASTS.items():
         row = table[table["contrast"] == contrast].iloc[0]
         a = df.loc[df["arm"] == treated, "employed_m12"].astype(float)
@@ -92,7 +92,7 @@ def test_saturated_logit_ame_is_the_difference_in_means_with_its_delta_method_se
         ({"outcome": "job_13"}, "no column 'job_13'"),
         ({"covariates": ("income",)}, "not allowed"),
         ({"cov_type": "HC9"}, "cov_type must be one of"),
-        ({"levels": ("by_sector",)}, "use overall, by_werkverkenner or by_region"),
+        ({"factors": ("sector",)}, r"factors \['sector'\]: not columns of the data"),
     ],
 )
 def test_bad_arguments_are_named(small_cohort, kwargs, message):
@@ -104,7 +104,7 @@ def test_empty_arm_in_a_subgroup_is_named(small_cohort):
     df = small_cohort.data
     df = df[~((df["region"] == "Zeeland") & (df["arm"] == "control_none"))]
     with pytest.raises(ValueError, match="subgroup.s. cannot be estimated") as error:
-        itt(df, "job_12m", levels=("by_region",))
+        itt(df, "job_12m", factors=("region",))
     assert "by_region 'Zeeland' (" in str(error.value) and "no persons in arm(s) control_none" in str(
         error.value
     )
@@ -113,7 +113,7 @@ def test_empty_arm_in_a_subgroup_is_named(small_cohort):
 def test_missing_covariate_values_are_counted(small_df):
     small_df.loc[small_df.index[:7], "age"] = np.nan
     with pytest.raises(ValueError, match="covariate 'age': 7 rows without a value"):
-        itt(small_df, "job_12m", levels=("overall",), covariates=("age",))
+        itt(small_df, "job_12m", factors=(), covariates=("age",))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_compare_cli_refuses_other_data(small_fit_file, small_cohort, tmp_path, 
 @pytest.mark.parametrize("spec_name", ["job_finding_12m", "ww_claim_12m"])
 def test_posterior_agrees_with_lpm_and_pools_small_groups_toward_overall(full_cohort, full_fits, spec_name):
     tree = full_fits[spec_name]
-    frequentist = itt(full_cohort.data, tree.attrs["outcome"], levels=fit_levels(tree))
+    frequentist = itt(full_cohort.data, tree.attrs["outcome"], factors=fit_factors(tree))
     table = compare(tree, frequentist)
     overall = table[table["level"] == "overall"]
     assert len(overall) == 3

@@ -13,14 +13,14 @@ import ww_bayes as wb
 
 PACKAGE = Path(wb.__file__).parent
 #: Stages in the order data flows; a module may import its own stage and the ones before it.
-STAGES = ("data", "kinds", "sampler", "postprocess", "inference", "results", "recompute", "compare", "cea",
+STAGES = ("data", "kinds", "sampler", "postprocess", "results", "inference", "recompute", "compare", "cea",
           "viz", "report", "release", "calibration", "workflow", "cli")  # fmt: skip
 #: Bottom modules every stage may import.
-SHARED = ("vocabulary", "tomlspec", "estimands", "summaries", "diagnostics")
+SHARED = ("vocabulary", "tomlspec", "derived", "estimands", "summaries", "diagnostics")
 
 
 def stage_of(module: str) -> str | None:
-    """``ww_bayes.kinds.cells`` -> ``kinds``; None for the package itself and the shared modules."""
+    """``ww_bayes.kinds.effects`` -> ``kinds``; None for the package itself and the shared modules."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
 

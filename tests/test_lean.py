@@ -16,15 +16,15 @@ import xarray as xr
 import ww_bayes as wb
 from ww_bayes.cli import main
 from ww_bayes.data.io import load_datatree, write_cohort
-from ww_bayes.inference import fit, thinning
+from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
-from ww_bayes.results import DataMismatchError, ResultFileError, save_fit, summarise
+from ww_bayes.results import DataMismatchError, ResultFileError, save_fit, summarise, thinning
 from ww_bayes.tomlspec import SpecError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 #: short chains: these tests check what is stored, not convergence
-pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.inference.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
 
 
 def small_spec():
@@ -68,10 +68,12 @@ def test_lean_fit_is_every_third_draw_in_float32(pair):
     xr.testing.assert_equal(lean["posterior"].to_dataset(), thinned)  # the same draws, bit for bit
     assert {str(v.dtype) for v in lean["posterior"].ds.data_vars.values()} == {"float32"}
     # the estimands stay float64: made from the float64 draws before storing
-    effects = lean["effects"].ds
-    assert effects["effect_pp_overall"].dtype == np.float64
-    every_third = full["effects"].to_dataset().isel(draw=slice(None, None, 3))
-    xr.testing.assert_equal(lean["effects"].to_dataset(), every_third)
+    assert lean["effects/overall"].ds["effect_pp"].dtype == np.float64
+    for level in full["effects"].children:
+        every_third = full[f"effects/{level}"].to_dataset()
+        if "draw" in every_third.dims:
+            every_third = every_third.isel(draw=slice(None, None, 3))
+        xr.testing.assert_equal(lean[f"effects/{level}"].to_dataset(), every_third)
     # the gate saw every draw: the diagnostics are the same for both layouts
     xr.testing.assert_equal(lean["diagnostics"].to_dataset(), full["diagnostics"].to_dataset())
     assert full["posterior_predictive"].ds["y"].dtype == np.int32
@@ -86,9 +88,9 @@ def test_effect_tables_agree_up_to_the_monte_carlo_error_of_the_stored_draws(pai
     assert a.index.equals(b.index) and len(a) > 30
     rows = b.index[b["sd"] > 0]
     assert np.all(np.abs(a.loc[rows, "mean"] - b.loc[rows, "mean"]) <= 4 * b.loc[rows, "mcse_mean"])
-    effects = lean["effects"].ds
+    by_class = lean["effects/werkverkenner"].ds["effect_pp"]
     for bound, prob in (("eti90_lb", 0.05), ("eti90_ub", 0.95)):
-        mcse = azs.mcse(effects["effect_pp_by_werkverkenner"], method="quantile", prob=prob)
+        mcse = azs.mcse(by_class, method="quantile", prob=prob)
         table = mcse.to_series().rename("mcse").reset_index()
         for row in table.itertuples():
             key = ("effect_pp", row.contrast, "by_werkverkenner", row.werkverkenner)
@@ -142,7 +144,7 @@ def test_files_are_compressed_chunked_along_draws_and_round_trip(pair, tmp_path)
             xr.testing.assert_identical(back[node.path].to_dataset(), node.to_dataset())
         assert back.attrs == tree.attrs
     with h5py.File(tmp_path / "lean.nc") as handle:
-        effect = handle["effects/effect_pp_overall"]
+        effect = handle["effects/overall/effect_pp"]
         assert effect.compression == "gzip" and effect.shuffle
         assert effect.chunks[:2] == (1, 200)  # one chain, its draws
     # this small design (15 cells) has fixed overheads; the demo's files: benchmarks/bench_files.py

@@ -13,8 +13,8 @@ from scipy.special import gammaln, logit
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec
-from ww_bayes.kinds.blocks import arm_logit
-from ww_bayes.kinds.cells import build_model, effects_summary, prepare_data, truth_table
+from ww_bayes.kinds.effects import build_model, effects_summary, prepare_data, truth_table
+from ww_bayes.kinds.pooling import arm_logit
 from ww_bayes.summaries import coverage
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -108,9 +108,9 @@ def test_binomial_and_bernoulli_posteriors_agree(job_spec, tiny_cohort):
         fit(spec, tiny_cohort.iloc[:800], likelihood=likelihood, progress=False, log=None)
         for likelihood in ("binomial", "bernoulli")
     ]
-    effects = [t["effects"].ds["effect_pp_overall"] for t in trees]
+    effects = [t["effects/overall"].ds["effect_pp"] for t in trees]
     means = [e.mean(("chain", "draw")) for e in effects]
-    mcse = [az.mcse(e.to_dataset())["effect_pp_overall"] for e in effects]
+    mcse = [az.mcse(e.to_dataset())["effect_pp"] for e in effects]
     difference = abs(means[0] - means[1])
     assert (difference < 4 * np.sqrt(mcse[0] ** 2 + mcse[1] ** 2)).all(), difference.values
 
@@ -190,7 +190,7 @@ def test_recovery_over_seeds_and_scenarios(job_spec, seed, scenario):
     )
     tree = fit(spec, cohort.data, progress=False, log=None)
     assert tree.attrs["converged"] == "yes", tree.attrs["convergence_report"]
-    summary = effects_summary(tree["effects"].ds, "eti", 0.99)
+    summary = effects_summary(tree["effects"], "eti", 0.99)
     truth = truth_table(cohort.truth, "employed", 12, ["overall"])
     checked = coverage(summary, truth, "eti99", ["estimand", "contrast", "level", "group"])
     assert len(checked) == 3 and checked["covered"].all(), checked[["contrast", "mean", "truth"]]

@@ -21,18 +21,18 @@ from ww_bayes.kinds import load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.release import (
     MIN_COUNT,
-    OTHER,
     RELEASED_ATTRS,
     WITHHELD_GROUPS,
     ReleaseError,
     breaks_rule,
-    cell_counts,
+    count_table,
+    merged_name,
     release,
 )
 from ww_bayes.results import save_fit
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.inference.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
 EXTRA_ATTRS = {"ww_bayes_kind", "spec_name", "min_count", "released_with"}
 
 
@@ -49,6 +49,11 @@ def released(small_cohort, tmp_path_factory):
     tree = fit(spec.with_output(keep=OPTIONAL_GROUPS), small_cohort.data, progress=False, log=None)
     save_fit(tree, results / "job.nc")
     return tree, release(results, folder / "release"), folder
+
+
+def cell_counts(tree: xr.DataTree) -> pd.DataFrame:
+    """The fit's count table with ``n`` (persons) and ``k`` (persons with a job)."""
+    return count_table(tree).rename(columns={"persons": "n", "count": "k"})
 
 
 def small_cells(tree: xr.DataTree) -> pd.DataFrame:
@@ -69,31 +74,30 @@ def test_the_cohort_has_small_regions_and_they_are_merged(released):
     regions = counts[counts["level"] == "by_region"]
     assert set(regions["group"]) == {g for g in grouping.groups.values()}
     assert "other regions" in set(regions["group"]) and not set(grouping.merged) & set(regions["group"])
-    for values in (counts["persons"], counts["successes"], counts["persons"] - counts["successes"]):
+    for values in (counts["persons"], counts["count"], counts["persons"] - counts["count"]):
         assert not breaks_rule(values, MIN_COUNT).any()
 
 
 def test_merged_effects_are_person_weighted_means_of_their_regions(released):
     tree, done, _ = released
-    original = tree["effects"].ds["effect_pp_by_region"]
-    out = xr.load_datatree(done.folder / "job_estimates.nc")["effects"].ds["effect_pp_by_region"]
+    original = tree["effects/region"].ds["effect_pp"]
+    out = xr.load_datatree(done.folder / "job_estimates.nc")["effects/region"].ds["effect_pp"]
     grouping = done.groupings["region"]
-    labels = {d: tree["effects"].ds[d].values for d in ("werkverkenner", "region")}  # the grid's labels
-    weights = tree["constant_data"].ds["n_persons"].assign_coords(labels).sum("werkverkenner")
+    weights = tree["weights"].ds["n_persons"].sum("werkverkenner")
     merged = grouping.merged
     expected = (original.sel(region=merged) * weights.sel(region=merged)).sum("region") / weights.sel(
         region=merged
     ).sum()
-    np.testing.assert_allclose(out.sel(region=OTHER["region"]).values, expected.values, rtol=1e-12)
+    np.testing.assert_allclose(out.sel(region=merged_name("region")).values, expected.values, rtol=1e-12)
     kept = [r for r in original["region"].values if r not in merged]
     np.testing.assert_array_equal(out.sel(region=kept).values, original.sel(region=kept).values)
-    assert set(out["region"].values) == set(kept) | {OTHER["region"]}
+    assert set(out["region"].values) == set(kept) | {merged_name("region")}
     summary = pd.read_csv(done.folder / "job_summary.csv")
     rows = summary[(summary["level"] == "by_region") & (summary["estimand"] == "effect_pp")]
-    assert set(rows["group"]) == set(kept) | {OTHER["region"]}  # the figure is drawn from these rows
+    assert set(rows["group"]) == set(kept) | {merged_name("region")}  # the figure is drawn from these rows
     # relative risks are not weighted means: not released for the merged group
     risk = summary[(summary["level"] == "by_region") & (summary["estimand"] == "relative_risk")]
-    assert risk.loc[risk["group"] == OTHER["region"], "mean"].isna().all()
+    assert risk.loc[risk["group"] == merged_name("region"), "mean"].isna().all()
 
 
 def lp_bounds(margins: dict[str, float], members: dict[str, list[str]], classes, regions, target: str):
@@ -149,7 +153,7 @@ def test_linear_programme_attack_fails_on_the_release_and_succeeds_without_mergi
     naive = release(folder / "results", tmp_path / "naive", min_count=1)  # the broken variant: no merging
     recovered_naive = 0
     for row in small.itertuples():
-        for column, value in (("persons", row.n), ("successes", row.k)):
+        for column, value in (("persons", row.n), ("count", row.k)):
             low, high = attack(done, row.arm, column, row.region)
             assert not disclosed(low, high), (row.region, row.arm, column, low, high)
             low, high = attack(naive, row.arm, column, row.region)
@@ -243,7 +247,8 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
     and outcome are merged for the whole release; the cohort file and truth beside the fit stay behind."""
     done = release(small_trajectory_run.fit.parent, tmp_path / "release")
     grouping = done.groupings["werkverkenner"]
-    out = xr.load_datatree(tmp_path / "release" / "trajectory_estimates.nc")["trajectory"].ds
+    released = xr.load_datatree(tmp_path / "release" / "trajectory_estimates.nc")
+    out = released["trajectory/werkverkenner"].ds
     assert not list((tmp_path / "release").glob("*.parquet"))
     assert any("cohort.truth.nc" in item for item in done.withheld)
     # monthly counts stay behind: between months they differ by the few persons unobserved in a month
@@ -258,7 +263,7 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
     assert set(by_class.loc[small, "werkverkenner"].astype(str)) <= set(grouping.merged)
     assert (
         set(out["werkverkenner"].values) == set(grouping.groups.values())
-        and OTHER["werkverkenner"] in out["werkverkenner"].values
+        and merged_name("werkverkenner") in out["werkverkenner"].values
     )
     # months whose whole-cohort counts break the rule (WW receipt late on, in 400-person control arms):
     # suppressed at every level, and the cumulative effects of that outcome from the first of them on
@@ -267,25 +272,23 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
             | breaks_rule(overall["n"] - overall["k"], MIN_COUNT))  # fmt: skip
     bad = sorted({(str(o), int(m)) for o, m, _ in overall.index[thin]})
     assert bad and any("not released" in note for note in done.notes)
-    effect = out["effect_pp_overall"]
+    effect = released["trajectory/overall"].ds["effect_pp"]
     for outcome, month in bad:
         assert effect.sel(outcome=outcome, month=month).isnull().all()
     kept = [(o, m) for o in effect["outcome"].values for m in effect["month"].values if (o, m) not in bad]
     assert all(effect.sel(outcome=o, month=m).notnull().all() for o, m in kept)
     first_ww = min((m for o, m in bad if o == "ww"), default=None)
     if first_ww is not None:
-        avoided = out["ww_months_avoided_overall"]
+        avoided = released["trajectory/overall"].ds["ww_months_avoided"]
         assert avoided.sel(horizon=slice(first_ww, None)).isnull().all()
         assert avoided.sel(horizon=slice(None, first_ww - 1)).notnull().all()
     # cumulative months of the merged group: the person-weighted mean of its classes
-    weights = fitted["constant_data"].ds["n_persons"]
-    weights = weights.assign_coords(werkverkenner=fitted["trajectory"].ds["werkverkenner"].values)
-    weights = weights.sel(werkverkenner=grouping.merged)
+    weights = fitted["weights"].ds["n_persons"].sel(werkverkenner=grouping.merged)
     original = (
-        fitted["trajectory"].ds["extra_employed_months_by_werkverkenner"].sel(werkverkenner=grouping.merged)
+        fitted["trajectory/werkverkenner"].ds["extra_employed_months"].sel(werkverkenner=grouping.merged)
     )
     expected = (original * weights).sum("werkverkenner") / weights.sum()
-    got = out["extra_employed_months_by_werkverkenner"].sel(werkverkenner=OTHER["werkverkenner"])
+    got = out["extra_employed_months"].sel(werkverkenner=merged_name("werkverkenner"))
     first_employed = min((m for o, m in bad if o == "employed"), default=31)
     horizons = slice(None, first_employed - 1)
     np.testing.assert_allclose(
@@ -299,13 +302,13 @@ def test_persons_of_a_second_fit_differing_by_a_few_are_not_released():
     from ww_bayes.release import Release, without_small_differences
 
     keys = {"level": ["overall", "by_region", "by_region"], "group": ["all", "A", "B"],
-            "arm": ["service"] * 3}  # fmt: skip
-    before = pd.DataFrame({"fit": "job", **keys, "persons": [500, 100, 100], "successes": [300, 60, 60]})
-    second = pd.DataFrame({"fit": "ww", **keys, "persons": [500, 97, 85], "successes": [200, 40, 30]})
+            "arm": ["service"] * 3, "category": "1"}  # fmt: skip
+    before = pd.DataFrame({"fit": "job.nc", **keys, "persons": [500, 100, 100], "count": [300, 60, 60]})
+    second = pd.DataFrame({"fit": "ww.nc", **keys, "persons": [500, 97, 85], "count": [200, 40, 30]})
     done = Release(Path("."), MIN_COUNT)
     out = without_small_differences(before, second, done)
     assert out["persons"].isna().tolist() == [False, True, False]  # 100 - 97 = 3 persons: suppressed
-    assert out["successes"].tolist() == [200, 40, 30] and done.notes
+    assert out["count"].tolist() == [200, 40, 30] and done.notes
 
 
 def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_trajectory_run, tmp_path):
@@ -321,7 +324,9 @@ def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_
     assert any("werkverkenner" in v.dims for v in result.data_vars.values()) and "rule" in result.dims
     done = Release(tmp_path / "release", MIN_COUNT)
     done.folder.mkdir()
-    classes = {c: OTHER["werkverkenner"] if c in ("0-25", "25-50") else c for c in ("0-25", "25-50", "50-75")}
+    classes = {
+        c: merged_name("werkverkenner") if c in ("0-25", "25-50") else c for c in ("0-25", "25-50", "50-75")
+    }
     done.groupings = {"werkverkenner": Grouping("werkverkenner", classes)}
     release_cea(path, xr.load_datatree(path), done)
     out = xr.load_datatree(done.folder / "cost_effectiveness.nc")

@@ -16,7 +16,7 @@ import pytest
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
-from ww_bayes.kinds.cells import effects_summary
+from ww_bayes.kinds.effects import effects_summary
 from ww_bayes.report import build_report, sections
 from ww_bayes.results import save_fit as save
 
@@ -101,7 +101,7 @@ def test_report_has_every_section_and_figure_and_nothing_outside(full_run, full_
     assert max(rows_per_table) < 200  # summaries only (the longest: 35 regions x 3 contrasts)
     assert "DID NOT CONVERGE" in page  # the short trajectory fit is flagged
     # numbers come from the files: the overall service effect on jobs as the summary table gives it
-    effects = effects_summary(full_fits["job_finding_12m"]["effects"].ds)
+    effects = effects_summary(full_fits["job_finding_12m"]["effects"])
     row = effects[
         (effects["estimand"] == "effect_pp")
         & (effects["level"] == "overall")

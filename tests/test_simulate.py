@@ -92,9 +92,7 @@ def test_enforcement_pattern_and_fade_out(full_cohort):
 
 
 def test_heterogeneity_direction(full_cohort):
-    by_class = (
-        full_cohort.truth["effects/by_werkverkenner"].ds["generating_pp"].sel(contrast=SERVICE, month=12)
-    )
+    by_class = full_cohort.truth["effects/werkverkenner"].ds["generating_pp"].sel(contrast=SERVICE, month=12)
     job, ww = by_class.sel(outcome="employed"), by_class.sel(outcome="ww")
     assert job.sel(werkverkenner="75-100") > job.sel(werkverkenner="25-50") > job.sel(werkverkenner="0-25")
     assert ww.sel(werkverkenner="0-25") < ww.sel(werkverkenner="50-75") < ww.sel(werkverkenner="75-100") < 0
@@ -132,7 +130,7 @@ def test_truth_agrees_with_the_realised_data(full_cohort):
 
 
 def test_realised_close_to_generating_in_large_cells(full_cohort):
-    by_class = full_cohort.truth["effects/by_werkverkenner"].ds
+    by_class = full_cohort.truth["effects/werkverkenner"].ds
     difference = abs(by_class["realised_pp"] - by_class["generating_pp"]).sel(month=12)
     assert float(difference.max()) < 1.0
 
@@ -141,6 +139,6 @@ def test_scenario_with_negative_class_effect():
     profile = dict(DEFAULT_CALIBRATION.service_job_profile, **{"0-25": -1.0})
     cal = dataclasses.replace(DEFAULT_CALIBRATION, service_job_profile=profile)
     cohort = simulate_cohort(n=20_000, seed=3, calibration=cal)
-    by_class = cohort.truth["effects/by_werkverkenner"].ds["generating_pp"]
+    by_class = cohort.truth["effects/werkverkenner"].ds["generating_pp"]
     assert float(by_class.sel(outcome="employed", contrast=SERVICE, month=12, werkverkenner="0-25")) < 0
     assert overall(cohort, "generating", "employed", SERVICE, 12) == pytest.approx(2.0, abs=1e-6)

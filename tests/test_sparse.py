@@ -71,7 +71,7 @@ def hand_effects(rate: xr.DataArray, weights: pd.Series) -> dict[str, np.ndarray
     by_class = {arm: (v * w).sum(-1) / w.sum(-1) for arm, v in values.items()}
     return {
         "overall": np.stack([100 * (overall[t] - overall[c]) for t, c in CONTRASTS.values()], axis=-1),
-        "by_werkverkenner": np.stack([100 * (by_class[t] - by_class[c]) for t, c in CONTRASTS.values()], -1),
+        "werkverkenner": np.stack([100 * (by_class[t] - by_class[c]) for t, c in CONTRASTS.values()], -1),
     }
 
 
@@ -94,7 +94,7 @@ def test_integer_casts_refuse_nan():
 
 
 #: short chains: these tests check how cells are weighted (exactly), not convergence
-pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.inference.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")
@@ -107,29 +107,27 @@ def sparse_fit(full_cohort):
 
 def test_sparse_cohort_gives_the_hand_weighted_effects(sparse_fit):
     sparse, tree = sparse_fit
-    effects = tree["effects"].ds
-    for name in effects.data_vars:
-        assert np.isfinite(effects[name].values).all(), name
+    for level in tree["effects"].children:
+        for name, values in tree[f"effects/{level}"].ds.data_vars.items():
+            assert np.isfinite(values.values).all(), (level, name)
     expected = hand_effects(tree["posterior"].ds["rate"], hand_weights(sparse))
     for level, values in expected.items():
-        got = effects[f"effect_pp_{level}"]
+        got = tree[f"effects/{level}"].ds["effect_pp"]
         got = got.transpose("chain", "draw", *[d for d in got.dims if d not in ("chain", "draw", "contrast")],
                             "contrast")  # fmt: skip
         # the file stores the rates in float32 (the effects were made from float64 ones): 1e-4 pp
         np.testing.assert_allclose(got.values, values, rtol=0, atol=1e-4)
-    # the stored weights: 0 for the empty pairs (constant_data's class/region coords label cells, so the
-    # grid is addressed by the posterior's level order)
-    levels = tree["posterior"].ds
-    stored = tree["constant_data"].ds["n_persons"].values
+    # the stored weights, labelled: 0 for the empty pairs
+    stored = tree["weights"].ds["n_persons"]
     counted = (
-        hand_weights(sparse).unstack("region").loc[levels["werkverkenner"].values, levels["region"].values]
+        hand_weights(sparse).unstack("region").loc[stored["werkverkenner"].values, stored["region"].values]
     )
     assert stored.dtype == np.int64
-    np.testing.assert_array_equal(stored, counted.to_numpy())
+    np.testing.assert_array_equal(stored.values, counted.to_numpy())
     # and the numbers are sane: the overall service effect on jobs near the simulator's +2 pp
-    overall = effects["effect_pp_overall"].sel(contrast="service_vs_control_enforcement")
+    overall = tree["effects/overall"].ds["effect_pp"].sel(contrast="service_vs_control_enforcement")
     assert 0.0 < float(overall.mean()) < 4.0
-    assert float(abs(effects["effect_pp_by_werkverkenner"]).max()) < 30
+    assert float(abs(tree["effects/werkverkenner"].ds["effect_pp"]).max()) < 30
 
 
 def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
@@ -143,7 +141,7 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     counted = hand_weights(sparse).unstack("region").loc[weights["werkverkenner"], weights["region"]]
     np.testing.assert_array_equal(weights.values, counted.to_numpy())
     assert int((weights == 0).sum()) == 3 + 4  # class 0-25 in three regions; the one-claimant region
-    flags = pooling_only(data.arm_trials())["by_werkverkenner"]
+    flags = pooling_only(data.arm_persons())["werkverkenner"]
     assert flags.sel(contrast="enforcement_vs_none").values.tolist() == [
         c == "75-100" for c in flags["werkverkenner"].values
     ]
@@ -154,8 +152,8 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     coords = {d: data.levels[d] for d in data.levels} | {"arm": list(ARMS)}
     coords["month"] = [int(m) for m in data.levels["month"]]
     rate = xr.DataArray(rng.uniform(0.05, 0.95, [sizes[d] for d in dims]), dims=dims, coords=coords)
-    group = trajectory_effects(rate, weights, spec.smallest_effect_pp, data.arm_trials())
-    flagged = group["pooling_only_by_werkverkenner"].sel(werkverkenner="75-100")
+    group = trajectory_effects(rate, weights, spec.smallest_effect_pp, data.arm_persons())
+    flagged = group["werkverkenner"].ds["pooling_only"].sel(werkverkenner="75-100")
     assert flagged.values.tolist() == [False, True, True]  # no control_none in class 75-100
     table = trajectory_summary(group)
     flagged_rows = table[table["pooling_only"].astype(bool)]
@@ -173,7 +171,7 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     w = weights / weights.sum()
     overall = (rate * w).sum(list(weights.dims))
     expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))
-    got = group["effect_pp_overall"].sel(contrast="service_vs_control_enforcement")
+    got = group["overall"].ds["effect_pp"].sel(contrast="service_vs_control_enforcement")
     np.testing.assert_allclose(got.transpose(*expected.dims).values, expected.values, rtol=1e-5, atol=1e-4)
 
 
@@ -190,16 +188,16 @@ def hand_flags(df: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 def test_pooling_only_levels_are_flagged_with_the_share_and_the_identified_effect(sparse_fit):
     sparse, tree = sparse_fit
-    effects = tree["effects"].ds
+    effects = tree["effects/overall"].ds
     named = sparse_regions(sparse)
     for factor in ("werkverkenner", "region"):
-        stored = effects[f"pooling_only_by_{factor}"].transpose(factor, "contrast").to_pandas()
+        stored = tree[f"effects/{factor}"].ds["pooling_only"].transpose(factor, "contrast").to_pandas()
         expected = hand_flags(sparse, factor).loc[stored.index, stored.columns]
         pd.testing.assert_frame_equal(stored, expected, check_names=False)
-    region_flags = effects["pooling_only_by_region"]
+    region_flags = tree["effects/region"].ds["pooling_only"]
     assert bool(region_flags.sel(region=named["service_only"]).all())  # every contrast lacks an arm there
     assert bool(region_flags.sel(region=named["single"]).all())  # one claimant: one arm, every contrast
-    klass = effects["pooling_only_by_werkverkenner"].sel(werkverkenner="75-100")
+    klass = tree["effects/werkverkenner"].ds["pooling_only"].sel(werkverkenner="75-100")
     assert klass.values.tolist() == [False, True, True]  # no control_none in class 75-100
     # the share of the cohort in pooling-only class x region cells, and the effect over the others, by hand
     weights = hand_weights(sparse)
@@ -210,13 +208,13 @@ def test_pooling_only_levels_are_flagged_with_the_share_and_the_identified_effec
         flagged = ((present[treated] == 0) | (present[comparison] == 0)).reindex(
             weights.index, fill_value=True
         )
-        share = float(effects["pooling_only_share_overall"].sel(contrast=name))
+        share = float(effects["pooling_only_share"].sel(contrast=name))
         assert share == pytest.approx(weights[flagged].sum() / weights.sum(), abs=1e-12)
         kept = weights.where(~flagged, 0)
         expected = hand_effects(rate, kept)["overall"][..., list(CONTRASTS).index(name)]
-        got = effects["effect_pp_identified_overall"].sel(contrast=name).transpose("chain", "draw").values
+        got = effects["effect_pp_identified"].sel(contrast=name).transpose("chain", "draw").values
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
-    assert float(effects["pooling_only_share_overall"].sel(contrast="enforcement_vs_none")) > 0.1
+    assert float(effects["pooling_only_share"].sel(contrast="enforcement_vs_none")) > 0.1
 
 
 def test_identified_effect_matches_a_fit_without_the_unidentified_rows(sparse_fit):
@@ -228,9 +226,9 @@ def test_identified_effect_matches_a_fit_without_the_unidentified_rows(sparse_fi
     spec = load_spec(MODELS / "job_finding_12m.toml").with_sampler(chains=2, draws=300, tune=400, seed=5)
     dropped = fit(spec, kept, progress=False, log=None)
     contrast = "service_vs_control_enforcement"
-    identified = tree["effects"].ds["effect_pp_identified_overall"].sel(contrast=contrast)
-    reference = dropped["effects"].ds["effect_pp_overall"].sel(contrast=contrast)
-    assert float(dropped["effects"].ds["pooling_only_share_overall"].sel(contrast=contrast)) == 0
+    identified = tree["effects/overall"].ds["effect_pp_identified"].sel(contrast=contrast)
+    reference = dropped["effects/overall"].ds["effect_pp"].sel(contrast=contrast)
+    assert float(dropped["effects/overall"].ds["pooling_only_share"].sel(contrast=contrast)) == 0
     assert abs(float(identified.mean()) - float(reference.mean())) < 0.5 * float(reference.std())
 
 
@@ -282,10 +280,10 @@ def test_ten_row_file_fits_with_every_thin_spot_listed(small_df, tmp_path):
     assert any("werkverkenner x region combinations lack persons in an arm" in w for w in warnings)
     assert any("fewer than 10 persons in an arm" in w for w in warnings)
     tree = fit(small_spec(), rows, progress=False, log=None)
-    effects = tree["effects"].ds
-    assert np.isfinite(effects["effect_pp_overall"].values).all()
+    effects = tree["effects/overall"].ds
+    assert np.isfinite(effects["effect_pp"].values).all()
     assert json.loads(tree.attrs["design_warnings"]) == warnings
-    assert float(effects["pooling_only_share_overall"].min()) > 0.5  # most of this cohort is pooling only
+    assert float(effects["pooling_only_share"].min()) > 0.5  # most of this cohort is pooling only
 
 
 def test_one_region_only(small_df):
@@ -298,9 +296,8 @@ def test_one_region_only(small_df):
     # the region deviations are constant (one level): no R-hat to compute, so none flagged as NaN
     assert "nan" not in tree.attrs["convergence_report"].lower()
     assert "baseline_dev_region" not in tree["diagnostics"].ds["variable"].values
-    effects = tree["effects"].ds
-    by_region = effects["effect_pp_by_region"].sel(region=region, drop=True)
-    np.testing.assert_allclose(by_region.values, effects["effect_pp_overall"].values, rtol=1e-12)
+    by_region = tree["effects/region"].ds["effect_pp"].sel(region=region, drop=True)
+    np.testing.assert_allclose(by_region.values, tree["effects/overall"].ds["effect_pp"].values, rtol=1e-12)
 
 
 def test_an_empty_arm_is_refused_before_sampling(small_df):
@@ -309,3 +306,44 @@ def test_an_empty_arm_is_refused_before_sampling(small_df):
     no_enforcement = small_df[small_df["arm"] != "control_enforcement"]
     with pytest.raises(SchemaError, match=r"column 'arm': no persons at all in 'control_enforcement'"):
         fit(small_spec(), no_enforcement, progress=False, log=None)
+
+
+# --- the data a model needs, no more --------------------------------------------------------------------
+
+
+def first_year_extract(df: pd.DataFrame) -> pd.DataFrame:
+    """An interim evaluation's extract: the labels and the month-12 outcomes only."""
+    kept = ("employed_m12", "ww_m12")
+    months = [c for c in df.columns if c.startswith(("employed_m", "ww_m")) and c not in kept]
+    return df.drop(columns=[*months, "inflow_month", "age", "sex", "education"])
+
+
+def test_a_first_year_extract_fits_the_12_month_kinds_and_the_trajectory_names_what_it_lacks(small_df):
+    from ww_bayes.data.schema import SchemaError
+
+    extract = first_year_extract(small_df)
+    assert len(extract.columns) == 6  # person_id, arm, werkverkenner, region, employed_m12, ww_m12
+    for name in ("job_finding_12m", "ww_claim_12m"):
+        tree = fit(small_spec(name), extract, progress=False, log=None)
+        assert np.isfinite(tree["effects/overall"].ds["effect_pp"].values).all()
+    with pytest.raises(SchemaError, match=r"employed_m1-m11, employed_m13-m30, ww_m1-m11, ww_m13-m30"):
+        fit(load_spec(MODELS / "trajectory_30m.toml"), extract, progress=False, log=None)
+
+
+def test_a_class_absent_from_the_extract_drops_out_with_a_note(small_df, tmp_path):
+    from ww_bayes.data.io import write_cohort
+    from ww_bayes.workflow import fit_to_file
+
+    extract = first_year_extract(small_df[small_df["werkverkenner"] != "0-25"])
+    data = write_cohort(extract, tmp_path / "extract.csv")
+    spec_path = tmp_path / "job.toml"
+    spec_path.write_text(small_spec().text.replace("chains = 4", 'chains = 2\nsampler = "pymc"'))
+    lines = []
+    done = fit_to_file(spec_path, data, tmp_path / "job.nc", overrides={"draws": 150, "tune": 200},
+                       progress=False, log=lines.append, allow_unconverged=True)  # fmt: skip
+    notes = json.loads(xr.load_datatree(tmp_path / "job.nc").attrs["data_notes"])
+    assert notes and "werkverkenner: 0-25 absent from the data" in notes[0]
+    assert any(line.startswith("data note: werkverkenner: 0-25 absent") for line in lines)
+    tree = xr.load_datatree(tmp_path / "job.nc")
+    assert "0-25" not in tree["effects/werkverkenner"].ds["werkverkenner"].values
+    assert done.status in (0, 3)

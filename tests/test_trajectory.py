@@ -125,14 +125,14 @@ def test_cumulative_effects_sum_the_monthly_effects():
     step = xr.DataArray([0.01, 0.02, 0.03, 0.0], dims="month", coords={"month": months})
     rate = xr.concat([base + 2 * step, base + step, base], dim=pd.Index(list(ARMS), name="arm"))
     weights = xr.DataArray([1, 3], dims="werkverkenner", coords={"werkverkenner": ["a", "b"]})
-    out = trajectory_effects(rate, weights, smallest_effect_pp=1.5)
-    effect = out["effect_pp_overall"].sel(outcome="employed", contrast="service_vs_control_enforcement")
+    out = trajectory_effects(rate, weights, smallest_effect_pp=1.5)["overall"].ds
+    effect = out["effect_pp"].sel(outcome="employed", contrast="service_vs_control_enforcement")
     np.testing.assert_allclose(effect.squeeze(), [1, 2, 3, 0])
-    employed = out["extra_employed_months_overall"].sel(contrast="service_vs_control_none").squeeze()
+    employed = out["extra_employed_months"].sel(contrast="service_vs_control_none").squeeze()
     np.testing.assert_allclose(employed, [0.02, 0.06, 0.12, 0.12])
-    ww = out["ww_months_avoided_overall"].sel(contrast="enforcement_vs_none").squeeze()
+    ww = out["ww_months_avoided"].sel(contrast="enforcement_vs_none").squeeze()
     np.testing.assert_allclose(ww, [-0.01, -0.03, -0.06, -0.06])  # more WW: negative months avoided
-    beyond = out["prob_beyond_smallest_overall"].sel(outcome="ww", contrast="service_vs_control_none")
+    beyond = out["prob_beyond_smallest"].sel(outcome="ww", contrast="service_vs_control_none")
     assert beyond.values.tolist() == [1.0, 1.0, 1.0, 0.0]
 
 
@@ -171,7 +171,7 @@ def full_trajectory(spec, full_cohort):
 def test_full_cohort_converges_and_recovers_the_monthly_truth(full_trajectory, full_cohort):
     assert full_trajectory.attrs["converged"] == "yes", full_trajectory.attrs["convergence_report"]
     assert int(full_trajectory["sample_stats"].ds["diverging"].sum()) == 0
-    trajectory = full_trajectory["trajectory"].ds
+    trajectory = full_trajectory["trajectory/overall"].ds
     table = wb.coverage(
         full_trajectory, wb.summarise(full_trajectory), wb.truth_of(full_trajectory, full_cohort.truth)
     )
@@ -180,7 +180,7 @@ def test_full_cohort_converges_and_recovers_the_monthly_truth(full_trajectory, f
     # and over the 30 class curves: months are strongly correlated, so one curve is close to all or nothing
     assert overall["covered"].mean() >= 0.9, overall[~overall["covered"]]
     assert table[table["level"] == "by_werkverkenner"]["covered"].mean() >= 0.85
-    effect = trajectory["effect_pp_overall"]
+    effect = trajectory["effect_pp"]
     # the service job effect fades out after month 24 (published: effects last about 24 months)
     jobs = effect.sel(outcome="employed", contrast="service_vs_control_none")
     plateau, after = jobs.sel(month=slice(10, 14)).mean("month"), jobs.sel(month=slice(26, 30)).mean("month")
@@ -196,9 +196,9 @@ def test_full_cohort_converges_and_recovers_the_monthly_truth(full_trajectory, f
 @pytest.mark.slow
 def test_month_12_slice_agrees_with_the_12_month_models(full_trajectory, full_fits):
     """Two models of the same persons: their month-12 effects differ by less than one posterior sd."""
-    month_12 = full_trajectory["trajectory"].ds["effect_pp_overall"].sel(month=12)
+    month_12 = full_trajectory["trajectory/overall"].ds["effect_pp"].sel(month=12)
     for name, outcome in (("job_finding_12m", "employed"), ("ww_claim_12m", "ww")):
-        twelve = full_fits[name]["effects"].ds["effect_pp_overall"]
+        twelve = full_fits[name]["effects/overall"].ds["effect_pp"]
         slice_12 = month_12.sel(outcome=outcome, drop=True)
         difference = abs(slice_12.mean(("chain", "draw")) - twelve.mean(("chain", "draw")))
         sd = twelve.std(("chain", "draw"))
