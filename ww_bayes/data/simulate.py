@@ -681,9 +681,9 @@ class _ArmPaths:
         return np.where(later == 0, _NEVER, first)
 
     def employed_matrix(self) -> np.ndarray:
-        """(person, month) 0/1 as uint8: employed in each month."""
+        """(month, person) 0/1 as uint8: employed in each month (a month's persons contiguous)."""
         as_bytes = self.employed_bits.view(np.uint8).reshape(len(self.employed_bits), 4)
-        return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :N_MONTHS]
+        return np.ascontiguousarray(np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :N_MONTHS].T)
 
     def months_employed(self, months: tuple[int, ...]) -> np.ndarray:
         mask = np.uint32(sum(1 << (m - 1) for m in months))
@@ -765,7 +765,7 @@ def _solve_sickness_hazards(
         in_zw = (exit_month <= month) & (sick.first_work > month)
         survives = np.where(in_zw, (1 - cal.zw_recovery_hazard) ** np.maximum(month - exit_month, 0), 0.0)
         for k in range(n_classes):
-            members = (wv == k) & (sick.per_hazard > 0)
+            members = (wv == k) & (sick.per_hazard > 0) & (survives > 0)  # those who can be in ZW then
             hazards[a, k] = _solve_capped_hazard(
                 sick.per_hazard[members], survives[members], max(counts[k], 1), targets[a, k]
             )
@@ -796,8 +796,8 @@ def _benefit_path(
     draws: dict,
     cal: Calibration,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One arm's benefit status per person and month (codes of BENEFIT_STATUSES; ``working``: its
-    employment per person and month), and the month of a WIA assessment below 35% (``_NEVER``: none).
+    """One arm's benefit status per month and person (codes of BENEFIT_STATUSES; ``working``: its
+    employment per month and person), and the month of a WIA assessment below 35% (``_NEVER``: none).
 
     WW until its spell ends. An eligible exit is a sickness with ``chance``: ZW from the exit until work
     starts, recovery (after the drawn ``zw_months``) or 104 weeks of sickness, when the WIA assessment gives
@@ -816,17 +816,21 @@ def _benefit_path(
     bijstand_open = (
         left_without_work & (exit_month > cal.ww_min_months) & (draws["bijstand"] < bijstand_share[wv])
     )
-    month = np.asarray(MONTHS, dtype=np.int16)[None, :]
+    month = np.asarray(MONTHS, dtype=np.int16)[:, None]
 
-    def column(values: np.ndarray) -> np.ndarray:
-        return np.minimum(values, _NEVER).astype(np.int16)[:, None]
+    def row(values: np.ndarray) -> np.ndarray:
+        return np.minimum(values, _NEVER).astype(np.int16)[None, :]
 
     codes = np.full(working.shape, _STATUS_CODE["none"], dtype=np.int8)
-    codes[bijstand_open[:, None] & (working == 0)] = _STATUS_CODE["bijstand"]
-    codes[wia[:, None] & (month >= column(assessment))] = _STATUS_CODE["wia"]
-    exit_column = column(exit_month)
-    codes[to_zw[:, None] & (month >= exit_column) & (month < column(zw_end))] = _STATUS_CODE["zw"]
-    codes[month < exit_column] = _STATUS_CODE["ww"]
+    exit_row = row(exit_month)
+    # later rules overrule earlier ones: WW, then ZW, then WIA, then bijstand
+    for status, where in (
+        ("bijstand", bijstand_open[None, :] & (working == 0)),
+        ("wia", wia[None, :] & (month >= row(assessment))),
+        ("zw", to_zw[None, :] & (month >= exit_row) & (month < row(zw_end))),
+        ("ww", month < exit_row),
+    ):
+        np.copyto(codes, _STATUS_CODE[status], where=where)
     return codes, np.where(below_35, assessment, _NEVER)
 
 
@@ -880,28 +884,27 @@ def _simulate_after_ww(
     first_exits = np.zeros((len(ARMS), n_cells, N_MONTHS, n_exit, 2))
     on_ww_before = np.zeros((len(ARMS), n_cells, N_MONTHS))
     hours_sums = np.zeros((len(ARMS), n_cells, 2))
-    own_codes = np.empty((n, N_MONTHS), dtype=np.int8)
+    own_codes = np.empty((N_MONTHS, n), dtype=np.int8)
     own_below_35 = np.empty(n, dtype=np.int64)
     own_hours = np.empty(n)
-    # a person-month's place in ``states`` without its status and work: cell, month
-    state_base = ((cell[:, None] * N_MONTHS + np.arange(N_MONTHS)) * (n_status * len(WORK_STATES))).astype(
-        np.int32
-    )
+    state_base = (cell * (n_status * len(WORK_STATES))).astype(np.int32)  # a person's cell in ``states``
     for a, p in enumerate(paths):
         chance = np.minimum(hazards[a][wv] * sick[a].per_hazard, 1.0)
         working = p.employed_matrix()
         codes, below_35 = _benefit_path(p, working, sick[a], chance, wv, draws, cal)
         hours = _hours_worked(p, wv, hours_draws, cal, service=ARMS[a] == ARM_SERVICE)
         mine = arm == a
-        np.copyto(own_codes, codes, where=mine[:, None])
+        np.copyto(own_codes, codes, where=mine[None, :])
         own_below_35[mine], own_hours[mine] = below_35[mine], hours[mine]
 
-        key = state_base + (codes * len(WORK_STATES) + working)
-        states[a] = np.bincount(key.ravel(), minlength=states[a].size).reshape(states[a].shape)
+        for t in range(N_MONTHS):  # month by month: small temporaries, also for millions of persons
+            key = state_base + (codes[t] * len(WORK_STATES) + working[t])
+            counts = np.bincount(key, minlength=n_cells * n_status * len(WORK_STATES))
+            states[a, :, t] = counts.reshape(n_cells, n_status, len(WORK_STATES))
 
         exit_month = p.first_off_ww
         left = np.flatnonzero(exit_month <= N_MONTHS)
-        exit_to = _DESTINATION_OF_CODE[codes[left, exit_month[left] - 1]]
+        exit_to = _DESTINATION_OF_CODE[codes[exit_month[left] - 1, left]]
         flag = below_35[left] <= N_MONTHS
         key = ((cell[left] * N_MONTHS + exit_month[left] - 1) * n_exit + exit_to) * 2 + flag
         first_exits[a] = np.bincount(key, minlength=first_exits[a].size).reshape(first_exits[a].shape)
@@ -912,7 +915,7 @@ def _simulate_after_ww(
         hours_sums[a, :, 1] = np.bincount(cell, hours, minlength=n_cells)
 
     columns: dict[str, object] = {}
-    observed_codes = np.where(observed, own_codes, np.int8(-1)).T.copy()  # a month's codes contiguous
+    observed_codes = np.where(observed.T, own_codes, np.int8(-1))
     for t, month in enumerate(MONTHS):
         columns[month_column(BENEFIT_PREFIX, month)] = pd.Categorical.from_codes(
             observed_codes[t], categories=BENEFIT_STATUSES
