@@ -682,8 +682,10 @@ class _ArmPaths:
 
     def employed_matrix(self) -> np.ndarray:
         """(month, person) 0/1 as uint8: employed in each month (a month's persons contiguous)."""
-        as_bytes = self.employed_bits.view(np.uint8).reshape(len(self.employed_bits), 4)
-        return np.ascontiguousarray(np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :N_MONTHS].T)
+        out = np.empty((N_MONTHS, len(self.employed_bits)), dtype=np.uint8)
+        for t in range(N_MONTHS):
+            out[t] = (self.employed_bits >> np.uint32(t)) & np.uint32(1)
+        return out
 
     def months_employed(self, months: tuple[int, ...]) -> np.ndarray:
         mask = np.uint32(sum(1 << (m - 1) for m in months))
@@ -779,8 +781,8 @@ def _solve_capped_hazard(weight: np.ndarray, survival: np.ndarray, n: int, targe
         return 0.0
     most = 1.0 / weight.min()
 
-    def share(hazard: float) -> float:
-        return float(np.minimum(hazard * weight, 1.0) @ survival) / n
+    def share(hazard: float) -> float:  # a plain sum: a BLAS dot product waits on busy threads
+        return float((np.minimum(hazard * weight, 1.0) * survival).sum()) / n
 
     if share(most) <= target:
         return most
@@ -816,21 +818,28 @@ def _benefit_path(
     bijstand_open = (
         left_without_work & (exit_month > cal.ww_min_months) & (draws["bijstand"] < bijstand_share[wv])
     )
+    # small integer types and arithmetic on booleans: these arrays are months x persons
     month = np.asarray(MONTHS, dtype=np.int16)[:, None]
+    exit_row, end_row, assessment_row = (
+        np.minimum(x, _NEVER).astype(np.int16) for x in (exit_month, zw_end, assessment)
+    )
+    off_ww = (month >= exit_row).view(np.int8)
+    codes = np.full(working.shape, _STATUS_CODE["ww"], dtype=np.int8)
+    codes += off_ww * np.int8(_STATUS_CODE["none"] - _STATUS_CODE["ww"])
 
-    def row(values: np.ndarray) -> np.ndarray:
-        return np.minimum(values, _NEVER).astype(np.int16)[None, :]
+    def set_status(status: str, who: np.ndarray, months_in: np.ndarray) -> None:
+        """``status`` where ``months_in`` (month x ``who``) holds: on the columns of a few persons only."""
+        block = codes[:, who]
+        np.copyto(block, _STATUS_CODE[status], where=months_in)
+        codes[:, who] = block
 
-    codes = np.full(working.shape, _STATUS_CODE["none"], dtype=np.int8)
-    exit_row = row(exit_month)
-    # later rules overrule earlier ones: WW, then ZW, then WIA, then bijstand
-    for status, where in (
-        ("bijstand", bijstand_open[None, :] & (working == 0)),
-        ("wia", wia[None, :] & (month >= row(assessment))),
-        ("zw", to_zw[None, :] & (month >= exit_row) & (month < row(zw_end))),
-        ("ww", month < exit_row),
-    ):
-        np.copyto(codes, _STATUS_CODE[status], where=where)
+    # later statuses overrule earlier ones: ZW and WIA over bijstand
+    who = np.flatnonzero(bijstand_open)
+    set_status("bijstand", who, (month >= exit_row[who]) & (working[:, who] == 0))
+    who = np.flatnonzero(to_zw)
+    set_status("zw", who, (month >= exit_row[who]) & (month < end_row[who]))
+    who = np.flatnonzero(wia)
+    set_status("wia", who, month >= assessment_row[who])
     return codes, np.where(below_35, assessment, _NEVER)
 
 
@@ -884,7 +893,7 @@ def _simulate_after_ww(
     first_exits = np.zeros((len(ARMS), n_cells, N_MONTHS, n_exit, 2))
     on_ww_before = np.zeros((len(ARMS), n_cells, N_MONTHS))
     hours_sums = np.zeros((len(ARMS), n_cells, 2))
-    own_codes = np.empty((N_MONTHS, n), dtype=np.int8)
+    own_codes = np.zeros((N_MONTHS, n), dtype=np.int8)
     own_below_35 = np.empty(n, dtype=np.int64)
     own_hours = np.empty(n)
     state_base = (cell * (n_status * len(WORK_STATES))).astype(np.int32)  # a person's cell in ``states``
@@ -894,7 +903,7 @@ def _simulate_after_ww(
         codes, below_35 = _benefit_path(p, working, sick[a], chance, wv, draws, cal)
         hours = _hours_worked(p, wv, hours_draws, cal, service=ARMS[a] == ARM_SERVICE)
         mine = arm == a
-        np.copyto(own_codes, codes, where=mine[None, :])
+        own_codes += codes * mine.view(np.int8)  # everyone is in one arm; faster than a masked copy
         own_below_35[mine], own_hours[mine] = below_35[mine], hours[mine]
 
         for t in range(N_MONTHS):  # month by month: small temporaries, also for millions of persons
