@@ -182,6 +182,8 @@ def test_unknown_benefit_status_names_column_values_rows_and_persons(small_df):
 def test_benefit_columns_come_as_a_set(small_df):
     message = problems_of(small_df.drop(columns=["benefit_m29", "benefit_m30"]))
     assert "'benefit_m29, benefit_m30'" in message and "2 of the 30 benefit status columns missing" in message
+    small_df["benefit_m31"] = "none"
+    assert "column 'benefit_m31': month out of range" in problems_of(small_df)
 
 
 def test_benefit_na_only_for_unobserved_months(small_df):

@@ -157,12 +157,15 @@ def hours_effects(
       to ``mean_hours`` exactly.
     """
     contrast = pd.Index(list(CONTRASTS), name="contrast")
+
+    def side(means: xr.Dataset, arms: list[str]) -> xr.Dataset:
+        """One arm per contrast (its treated or its comparison arm), on a ``contrast`` dim."""
+        return means.sel(arm=arms).drop_vars("arm").rename(arm="contrast").assign_coords(contrast=contrast)
+
     out = {}
     for level, means in hours_level_means(any_hours, hours_given_any, weights).items():
-        treated, comparison = (
-            means.sel(arm=arms).drop_vars("arm").rename(arm="contrast").assign_coords(contrast=contrast)
-            for arms in ([t for t, _ in CONTRASTS.values()], [c for _, c in CONTRASTS.values()])
-        )
+        treated = side(means, [arm for arm, _ in CONTRASTS.values()])
+        comparison = side(means, [arm for _, arm in CONTRASTS.values()])
         change = treated - comparison
         out[level] = xr.Dataset(
             {
