@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import stats
 
 from ww_bayes.data import published
-from ww_bayes.data.schema import ARMS, validate
+from ww_bayes.data.io import load_datatree, write_datatree
+from ww_bayes.data.schema import (
+    ARM_CONTROL_ENFORCEMENT,
+    ARMS,
+    BENEFIT_PREFIX,
+    HOURS_Y1,
+    MONTHS,
+    SICKNESS_BENEFITS,
+    WIA_35MIN,
+    consistency_warnings,
+    month_columns,
+    validate,
+)
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 
 SERVICE = "service_vs_control_enforcement"
@@ -142,3 +156,228 @@ def test_scenario_with_negative_class_effect():
     by_class = cohort.truth["effects/werkverkenner"].ds["generating_pp"]
     assert float(by_class.sel(outcome="employed", contrast=SERVICE, month=12, werkverkenner="0-25")) < 0
     assert overall(cohort, "generating", "employed", SERVICE, 12) == pytest.approx(2.0, abs=1e-6)
+
+
+# --- the same columns and truth as before the benefit status and hours were added ----------------------
+
+EXISTING_COLUMNS = [
+    "person_id", "arm", "werkverkenner", "region", "inflow_month", "age", "sex", "education",
+    *month_columns("employed"), *month_columns("ww"),
+]  # fmt: skip
+#: digests of the default cohorts' employment and WW data and realised truth, made before the benefit status
+#: and hours existed: their random numbers come from other streams, so these stay the same for a seed
+DIGESTS = {
+    (179_840, 1): (
+        "06915cd490bbb69de1910c61e1dd17df6ab5f2059294481f296243ad2af9e0eb",
+        "488971fe41257a2e18590be189dc6f299756f9d1a9a1708b5c94c4eb916a208a",
+    ),
+    (4_000, 7): (
+        "6660af626d82c5055f985330765d5f90e7b67d54ba34eddcfd43ec9c64b795cd",
+        "7b4258e35d607e81c14c55e8241d935e6d1403e6c3611e5964cf45d28019604f",
+    ),
+}
+#: generating effects overall (outcome x month 6, 12, 24) of service_vs_control_enforcement, same origin
+GENERATING_SERVICE_PP = {
+    (179_840, 1): [[2.328218218306, 2.0, 0.0], [-2.154466284333, -2.1, 0.0]],
+    (4_000, 7): [[2.330009483812, 2.0, 0.0], [-2.15237241807, -2.1, 0.0]],
+}
+
+
+def data_digest(df: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    for column in EXISTING_COLUMNS:
+        values = df[column]
+        if column == "inflow_month":
+            digest.update("|".join(values).encode())
+            continue
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            digest.update("|".join(map(str, values.cat.categories)).encode())
+            values = values.cat.codes
+        digest.update(values.to_numpy(dtype=float, na_value=np.nan).tobytes())
+    return digest.hexdigest()
+
+
+def realised_truth_digest(truth: xr.DataTree) -> str:
+    rates = truth["rates"].ds
+    counts = np.rint((rates["rate_realised"].fillna(0) * rates["n_persons"]).to_numpy()).astype(np.int64)
+    return hashlib.sha256(counts.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("cohort", ["full_cohort", "small_cohort"])
+def test_employment_and_ww_unchanged_by_the_new_outcomes(cohort, request):
+    simulated = request.getfixturevalue(cohort)
+    key = (len(simulated.data), simulated.truth.attrs["seed"])
+    assert (data_digest(simulated.data), realised_truth_digest(simulated.truth)) == DIGESTS[key]
+    generating = simulated.truth["effects/overall"].ds["generating_pp"]
+    np.testing.assert_allclose(
+        generating.sel(contrast=SERVICE, month=[6, 12, 24]), GENERATING_SERVICE_PP[key], atol=1e-9
+    )
+    assert list(simulated.truth.children) == ["effects", "rates", "parameters", "states", "hours"]
+
+
+# --- benefit status -------------------------------------------------------------------------------------
+
+
+def benefit_matrix(df: pd.DataFrame) -> np.ndarray:
+    return df[month_columns(BENEFIT_PREFIX)].astype(object).to_numpy()
+
+
+def test_benefit_status_agrees_with_work_and_ww(full_cohort):
+    df = full_cohort.data
+    benefit = benefit_matrix(df)
+    ww = df[month_columns("ww")].to_numpy(dtype=float, na_value=np.nan)
+    employed = df[month_columns("employed")].to_numpy(dtype=float, na_value=np.nan)
+    observed = ~np.isnan(ww)
+    assert (pd.isna(benefit) == ~observed).all()  # the same months observed
+    assert ((benefit == "ww") == (ww == 1))[observed].all()
+    assert (employed[benefit == "zw"] == 0).all()  # in ZW: not working (work ends it)
+    assert (employed[benefit == "bijstand"] == 0).all()
+    assert (employed[benefit == "wia"] == 1).any()  # working beside WIA happens
+    months = np.broadcast_to(np.asarray(MONTHS), benefit.shape)
+    assert months[benefit == "zw"].min() == 4  # ZW only after 13 weeks of sickness on WW
+    assert months[benefit == "wia"].min() >= 25  # WIA only after 104 weeks of sickness
+    # people leave ZW again: to work, and recovered without work
+    left_zw = (benefit[:, :-1] == "zw") & (benefit[:, 1:] != "zw") & observed[:, 1:]
+    assert (left_zw & (employed[:, 1:] == 1)).sum() > 100
+    assert (left_zw & (employed[:, 1:] == 0) & (benefit[:, 1:] != "wia")).sum() > 100
+
+
+def share_at(cohort, month: int, status: str, arm: str = ARM_CONTROL_ENFORCEMENT) -> xr.DataArray:
+    """The truth's share in ``status`` (with or without work) per class and overall, for one arm."""
+    rates = cohort.truth["states/rates"].ds
+    share = rates["share_realised"].sel(arm=arm, month=month, benefit=status).sum("work").fillna(0)
+    weights = rates["n_persons"]
+    by_class = (share * weights).sum("region") / weights.sum("region")
+    return by_class, float((share * weights).sum() / weights.sum())
+
+
+def test_zw_share_at_12_months_hits_its_calibration(full_cohort):
+    by_class, overall = share_at(full_cohort, 12, "zw")
+    assert overall == pytest.approx(0.05, abs=0.003)  # Kennisverslag: about 5%
+    assert float(by_class.sel(werkverkenner="0-25")) == pytest.approx(0.10, abs=0.01)
+    assert float(by_class.sel(werkverkenner="75-100")) < 0.025
+    df = full_cohort.data  # the data as observed, all arms
+    assert (df["benefit_m12"] == "zw").mean() == pytest.approx(0.05, abs=0.006)
+    weak = df.loc[df["werkverkenner"] == "0-25", "benefit_m12"]
+    assert (weak == "zw").mean() == pytest.approx(0.10, abs=0.025)
+    incidence = full_cohort.truth["states/rates"].ds["first_exit_incidence_realised"]
+    weights = full_cohort.truth["states/rates"].ds["n_persons"]
+    by_12 = incidence.sel(arm=ARM_CONTROL_ENFORCEMENT, month=12, exit_to=["zw", "wia"]).sum(
+        ("exit_to", "wia_35min")
+    )
+    assert float((by_12.fillna(0) * weights).sum() / weights.sum()) == pytest.approx(0.06, abs=0.015)
+
+
+def test_wia_appears_only_from_month_25_with_the_35min_group(full_cohort):
+    for month in (6, 12, 18, 24):
+        assert share_at(full_cohort, month, "wia")[1] == 0
+    assert share_at(full_cohort, 30, "wia")[1] > 0.002
+    df = full_cohort.data
+    flagged = df[WIA_35MIN] == 1
+    assert 100 < flagged.sum() < 0.01 * len(df)
+    benefit = benefit_matrix(df[flagged.to_numpy(dtype=bool, na_value=False)])
+    assert (benefit == "zw").any(axis=1).all()  # assessed after sickness in ZW
+    assert not (benefit == "wia").any()  # below 35%: no WIA benefit
+    unknown = df[WIA_35MIN].isna()
+    assert df.loc[unknown, "ww_m30"].isna().all()  # NA only where month 30 is not observed
+
+
+def test_service_raises_zw_in_the_weak_classes_only(full_cohort):
+    effects = full_cohort.truth["states/effects/werkverkenner"].ds
+    zw = effects["share_pp"].sel(month=12, benefit="zw").sum("work")
+    ww_effect = effects["ww_source_pp"].sel(month=12, contrast=SERVICE)
+    for weak in ("0-25", "25-50"):
+        service = float(zw.sel(contrast=SERVICE, werkverkenner=weak))
+        assert service > 0.7
+        assert service / -float(ww_effect.sel(werkverkenner=weak)) > 0.2  # a visible part of the WW reduction
+    for strong in ("50-75", "75-100", "none"):
+        assert abs(float(zw.sel(contrast=SERVICE, werkverkenner=strong))) < 0.3
+    assert float(abs(zw.sel(contrast=ENFORCEMENT)).max()) < 0.3
+
+
+def test_decomposition_in_the_truth_is_an_identity(full_cohort):
+    for level in ("werkverkenner", "region", "overall"):
+        effects = full_cohort.truth[f"states/effects/{level}"].ds
+        others = effects["share_pp"].drop_sel(benefit="ww").sum(("benefit", "work"))
+        np.testing.assert_allclose(effects["ww_source_pp"] + others, 0, atol=1e-9)
+        np.testing.assert_allclose(effects["ww_source_pp"], effects["share_pp"].sel(benefit="ww").sum("work"))
+    # the WW part of the states equals the ww outcome's realised truth
+    ww = full_cohort.truth["effects/overall"].ds["realised_pp"].sel(outcome="ww")
+    np.testing.assert_allclose(full_cohort.truth["states/effects/overall"].ds["ww_source_pp"], ww, atol=1e-9)
+
+
+@pytest.mark.parametrize("arm", ARMS)
+def test_first_exit_incidence_agrees_with_the_data(full_cohort, arm):
+    df = full_cohort.data[full_cohort.data["arm"] == arm]
+    benefit = benefit_matrix(df)
+    first_off = np.where((benefit != "ww").any(axis=1), (benefit != "ww").argmax(axis=1), -1)
+    destination = np.where(first_off >= 0, benefit[np.arange(len(df)), first_off], None)
+    rates = full_cohort.truth["states/rates"].ds
+    weights = rates["n_persons"]
+    incidence = rates["first_exit_incidence_realised"].sel(arm=arm).sum("wia_35min").fillna(0)
+    for month in (6, 12, 24):
+        to_sick = (first_off >= 0) & (first_off < month) & np.isin(destination, SICKNESS_BENEFITS)
+        p = float(
+            (incidence.sel(month=month, exit_to=list(SICKNESS_BENEFITS)).sum("exit_to") * weights).sum()
+        )
+        p /= float(weights.sum())
+        se = np.sqrt(p * (1 - p) / len(df))
+        assert abs(to_sick.mean() - p) < 4 * se, month
+
+
+# --- hours ----------------------------------------------------------------------------------------------
+
+
+def test_hours_are_zero_exactly_without_work_and_realistic(full_cohort):
+    df = full_cohort.data
+    hours = df[HOURS_Y1]
+    assert consistency_warnings(df) == []
+    assert (hours == hours.round()).all() and hours.max() <= 2_100
+    zero = (hours == 0).groupby(df["werkverkenner"], observed=True).mean()
+    assert zero["0-25"] > zero["25-50"] > zero["50-75"] > zero["75-100"] > 0.05
+    assert 0.15 < (hours == 0).mean() < 0.35
+    positive = hours[hours > 0]
+    assert 0.4 < (positive > 1_500).mean() + (positive < 500).mean()  # part-time and full-time, not one hump
+
+
+def test_hours_given_any_are_not_log_normal(full_cohort):
+    """The hurdle model's log-normal is tested against a process it does not assume."""
+    hours = full_cohort.data[HOURS_Y1]
+    log_hours = np.log(hours[hours > 0])
+    assert stats.normaltest(log_hours).pvalue < 1e-10
+    sample = np.random.default_rng(0).choice(log_hours, 2_000, replace=False)
+    assert stats.shapiro(sample).pvalue < 1e-6
+
+
+def test_hours_effects_service_slightly_more_enforcement_none(full_cohort):
+    overall = full_cohort.truth["hours/effects/overall"].ds
+    rates = full_cohort.truth["hours/rates"].ds
+    weights = rates["n_persons"]
+    control = rates.sel(arm=ARM_CONTROL_ENFORCEMENT)
+    mean_control = float(
+        (control["any_hours_realised"] * control["hours_given_any_realised"] * weights).sum()
+    )
+    mean_control /= float(weights.sum())
+    service = float(overall["mean_hours"].sel(contrast=SERVICE))
+    assert 0.01 < service / mean_control < 0.1  # slightly more hours
+    assert float(overall["mean_hours"].sel(contrast=ENFORCEMENT)) == 0  # the same work, the same hours
+    parts = overall["mean_hours_from_any"] + overall["mean_hours_from_given_any"]
+    np.testing.assert_allclose(parts, overall["mean_hours"], rtol=1e-12)
+    by_class = full_cohort.truth["hours/effects/werkverkenner"].ds["mean_hours"].sel(contrast=SERVICE)
+    assert (by_class > 0).all()
+
+
+def test_truth_file_keeps_the_new_nodes(small_cohort, tmp_path):
+    path = write_datatree(small_cohort.truth, tmp_path / "cohort.truth.nc")
+    loaded = load_datatree(path)
+    for node in (
+        "states",
+        "states/rates",
+        "states/effects/overall",
+        "hours/rates",
+        "hours/effects/region",
+    ):
+        xr.testing.assert_identical(loaded[node].to_dataset(), small_cohort.truth[node].to_dataset())
+    share = loaded["states/effects/werkverkenner"].to_dataset()["share_pp"]
+    assert list(share["benefit"].values) == ["ww", "zw", "wia", "bijstand", "none"]
+    assert share.dims == ("contrast", "werkverkenner", "month", "benefit", "work")

@@ -18,7 +18,7 @@ from ww_bayes.compare import compare, itt  # noqa: E402
 from ww_bayes.data.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
 from ww_bayes.data.design import DesignError, design_warnings  # noqa: E402
 from ww_bayes.data.io import load_cohort, write_cohort  # noqa: E402
-from ww_bayes.data.schema import SchemaError, validate  # noqa: E402
+from ww_bayes.data.schema import SchemaError, consistency_warnings, validate  # noqa: E402
 from ww_bayes.data.simulate import Calibration, simulate_cohort, truth_path  # noqa: E402
 from ww_bayes.inference import fit  # noqa: E402
 from ww_bayes.kinds import KINDS, kind_of, load_spec, parse_spec, register  # noqa: E402
@@ -62,6 +62,7 @@ __all__ = [
     "analyse",
     "cell_rates",
     "compare",
+    "consistency_warnings",
     "coverage",
     "fit",
     "itt",

@@ -34,8 +34,9 @@ import xarray as xr
 from pytensor.compile.mode import Mode
 
 from ww_bayes import __version__
-from ww_bayes.data.design import MIN_PER_ARM, design_warnings
+from ww_bayes.data.design import MIN_PER_ARM, SHOWN, design_warnings
 from ww_bayes.data.io import file_sha256, load_cohort, typed_cohort
+from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.derived import levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
@@ -457,8 +458,9 @@ def fit(
 
     The data are validated first (a DataFrame exactly as a file: :class:`SchemaError` lists every problem)
     and the design's sparseness is reported before sampling (:func:`ww_bayes.data.design.design_warnings`,
-    levels with fewer than ``min_per_arm`` persons in an arm; stored in attr ``design_warnings``); an arm
-    without persons raises :class:`ww_bayes.data.design.DesignError`.
+    levels with fewer than ``min_per_arm`` persons in an arm; stored in attr ``design_warnings``), and so are
+    disagreements between its columns (:func:`ww_bayes.data.schema.consistency_warnings`); an arm without
+    persons raises :class:`ww_bayes.data.design.DesignError`.
 
     Prints the priors before sampling and the convergence report after; an unconverged fit also raises a
     :class:`ConvergenceWarning` and is flagged in the file (root attr ``converged = "no"``).
@@ -493,6 +495,7 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
             sha256, sha_of = _data_digest(data), "pandas rows (hash_pandas_object)"
             df = typed_cohort(data, required)
         design = design_warnings(df, spec.groups, min_per_arm=min_per_arm)
+        disagreements = consistency_warnings(df, shown=SHOWN)
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
     log(kind.describe_priors(spec))
@@ -500,6 +503,8 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
         log(f"data note: {note}")
     for warning in design:
         log(f"design warning: {warning}")
+    for warning in disagreements:
+        log(f"data warning: {warning}")
     log(
         f"Fitting {spec.name} on {model_data.n_cells:,} cells of {model_data.n_persons:,} persons "
         f"({model_data.n_missing:,} {kind.missing_unit} with {spec.outcome} not observed left out); "

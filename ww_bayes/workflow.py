@@ -25,6 +25,7 @@ from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
 from ww_bayes.data.io import atomic_write, load_cohort, write_cohort, write_datatree
+from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
@@ -152,11 +153,13 @@ def simulate_to_file(n: int, seed: int, out: str | os.PathLike, progress: bool =
 
 def describe_file(path: str | os.PathLike, min_per_arm: int = MIN_PER_ARM) -> Outcome:
     """Validate a cohort file against the schema and describe it (counts and rates by arm); the design's
-    sparseness (:func:`ww_bayes.data.design.design_warnings`) comes as warnings. An arm without persons
-    raises :class:`ww_bayes.data.design.DesignError`."""
+    sparseness (:func:`ww_bayes.data.design.design_warnings`) and disagreements between columns
+    (:func:`ww_bayes.data.schema.consistency_warnings`, every person listed) come as warnings. An arm
+    without persons raises :class:`ww_bayes.data.design.DesignError`."""
     df = load_cohort(path)
     check_arms(df, str(path))
     notes = [f"design warning: {w}" for w in design_warnings(df, min_per_arm=min_per_arm, shown=None)]
+    notes += [f"data warning: {w}" for w in consistency_warnings(df)]
     return Outcome(f"{path}: valid.\n\n{format_description(df)}", warnings=notes)
 
 

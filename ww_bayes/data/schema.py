@@ -97,11 +97,45 @@ OUTCOME_PREFIXES: tuple[str, ...] = ("employed", "ww")
 INFLOW_FIRST = "2017-12"
 INFLOW_LAST = "2018-12"
 
+# --- optional outcomes: benefit status, WIA assessment, hours worked ----------------------------------
+#: Monthly benefit status ``benefit_m1`` .. ``benefit_m30`` (optional): WW (unemployment insurance), ZW
+#: (Ziektewet, sickness benefit: a WW claimant sick for more than 13 weeks moves to it), WIA (disability
+#: benefit, after 104 weeks of sickness), bijstand (municipal social assistance) or none. With
+#: ``employed_m*`` it gives a claimant's state, benefit x work: working beside ZW or WIA is a valid state.
+BENEFIT_PREFIX = "benefit"
+BENEFIT_WW = "ww"
+BENEFIT_STATUSES: tuple[str, ...] = (BENEFIT_WW, "zw", "wia", "bijstand", "none")
+#: Where a claimant goes when WW ends: every status but WW.
+WW_EXIT_DESTINATIONS: tuple[str, ...] = tuple(s for s in BENEFIT_STATUSES if s != BENEFIT_WW)
+#: The benefits of sickness: ZW, then WIA after 104 weeks (the minister's "ZW/WIA outflow").
+SICKNESS_BENEFITS: tuple[str, ...] = ("zw", "wia")
+#: The work half of the state, indexed by the ``employed_m*`` value (0, 1).
+WORK_STATES: tuple[str, ...] = ("not_working", "working")
+#: Every prefix of a monthly column.
+MONTHLY_PREFIXES: tuple[str, ...] = (*OUTCOME_PREFIXES, BENEFIT_PREFIX)
+
+#: 1 when a WIA assessment within the 30 months after inflow found less than 35% incapacity ("WIA 35-min":
+#: no WIA benefit), 0 when none did, NA when not known (no such assessment seen and month 30 not observed).
+#: The assessment comes long after randomisation (after 104 weeks of sickness), so the flag is an *outcome*
+#: the arms can change: it is never a moderator or a grouping factor.
+WIA_35MIN = "wia_35min"
+
+#: Total hours worked in the 12 months after inflow (optional; NA when not observed), whole hours: payroll
+#: records (the Polisadministratie's paid hours) count whole hours per pay period, so a fraction means
+#: another unit (days, FTE, a mean per week) and is an error.
+HOURS_Y1 = "hours_y1"
+#: The months ``hours_y1`` covers: employed_m1 .. employed_m12.
+HOURS_Y1_MONTHS: tuple[int, ...] = tuple(range(1, 13))
+#: Upper bound of ``hours_y1``: the Working Hours Act (Arbeidstijdenwet) allows at most 48 hours a week on
+#: average (over 16 weeks), all jobs together; 48 x 52.14 weeks = 2,503, rounded. Full-time work is about
+#: 2,100 hours a year, so values between that and the bound are overtime, and above it another unit.
+HOURS_Y1_MAX = 2_500
+
 
 def month_column(prefix: str, month: int) -> str:
     """Name of the monthly status column, e.g. ``month_column("ww", 12) == "ww_m12"``."""
-    if prefix not in OUTCOME_PREFIXES:
-        raise ValueError(f"unknown outcome prefix {prefix!r}; expected one of {OUTCOME_PREFIXES}")
+    if prefix not in MONTHLY_PREFIXES:
+        raise ValueError(f"unknown outcome prefix {prefix!r}; expected one of {MONTHLY_PREFIXES}")
     if month not in MONTHS:
         raise ValueError(f"month must be in 1..{N_MONTHS}, got {month}")
     return f"{prefix}_m{month}"
@@ -137,7 +171,7 @@ FULL_EXTRACT_COLUMNS: tuple[str, ...] = (
 OPTIONAL_COLUMNS: tuple[str, ...] = ("age", "sex", "education")
 OPTIONAL_LABELS: dict[str, tuple[str, ...]] = {"sex": SEXES, "education": EDUCATION_LEVELS}
 
-_MONTH_COLUMN_RE = re.compile(r"^(employed|ww)_m(-?\d+)$")
+_MONTH_COLUMN_RE = re.compile(r"^(employed|ww|benefit)_m(-?\d+)$")
 _INFLOW_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _SHOW_VALUES = 5  # how many distinct bad values a message lists
 
@@ -401,6 +435,7 @@ def validate(df: pd.DataFrame, required: Sequence[str] = ()) -> None:
             problems += _check_outcome(df, column)
         problems += _check_na_only_after_observation(df, prefix, present)
     problems += _check_optional(df)
+    problems += _check_optional_outcomes(df)
     if problems:
         raise SchemaError(problems)
 
@@ -432,4 +467,177 @@ def to_typed(df: pd.DataFrame) -> pd.DataFrame:
             typed[column] = pd.Categorical(typed[column], categories=allowed)
     if "age" in typed.columns:
         typed["age"] = pd.to_numeric(typed["age"]).astype("Int16")
+    return _typed_optional_outcomes(typed)
+
+
+# --- optional outcomes: benefit status, WIA assessment, hours worked ----------------------------------
+_SHOW_PERSONS = 5  # how many persons an error message names
+
+
+def _person_ids(df: pd.DataFrame, rows: np.ndarray) -> list:
+    """The person_id of each row in ``rows`` (positions; the position itself when there is no person_id)."""
+    ids = df[ID_COLUMN].to_numpy() if ID_COLUMN in df.columns else np.arange(len(df))
+    return [v.item() if isinstance(v, np.generic) else v for v in ids[rows]]
+
+
+def _named_persons(df: pd.DataFrame, mask: np.ndarray) -> str:
+    """``person_id 4, 9, 12, …``: the first persons of ``mask``."""
+    ids = _person_ids(df, np.flatnonzero(mask)[: _SHOW_PERSONS + 1])
+    more = ", …" if len(ids) > _SHOW_PERSONS else ""
+    return f"person_id {', '.join(str(i) for i in ids[:_SHOW_PERSONS])}{more}"
+
+
+def _listing(items: list[str], shown: int | None) -> str:
+    if shown is not None and len(items) > shown:
+        items = [*items[:shown], f"... and {len(items) - shown:,} more"]
+    return "\n    ".join(items)
+
+
+def _check_optional_outcomes(df: pd.DataFrame) -> list[Problem]:
+    """Problems of the optional outcome columns a table has (benefit status, wia_35min, hours_y1)."""
+    problems: list[Problem] = []
+    if any(c in df.columns for c in month_columns(BENEFIT_PREFIX)):
+        problems += _check_benefit(df)
+    if WIA_35MIN in df.columns:
+        problems += _check_outcome(df, WIA_35MIN)
+    if HOURS_Y1 in df.columns:
+        problems += _check_hours(df)
+    return problems
+
+
+def _check_benefit(df: pd.DataFrame) -> list[Problem]:
+    columns = month_columns(BENEFIT_PREFIX)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        return [
+            Problem(
+                ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""),
+                f"{len(missing)} of the {N_MONTHS} benefit status columns missing: benefit_m1 .. "
+                f"benefit_m{N_MONTHS} come as a set (NA marks a month not observed)",
+            )
+        ]
+    problems = []
+    for column in columns:
+        values = df[column]
+        bad = (values.notna() & ~values.astype(str).isin(BENEFIT_STATUSES)).to_numpy()
+        if bad.any():
+            problems.append(
+                Problem(
+                    column,
+                    f"unknown benefit status ({_named_persons(df, bad)}); allowed: "
+                    f"{', '.join(BENEFIT_STATUSES)} or NA",
+                    _python_values(values[bad].astype(str)),
+                    int(bad.sum()),
+                )
+            )
+    problems += _check_na_only_after_observation(df, BENEFIT_PREFIX, columns)
+    if not problems:  # the comparison below needs valid statuses
+        problems += _check_benefit_matches_ww(df)
+    return problems
+
+
+def _check_benefit_matches_ww(df: pd.DataFrame) -> list[Problem]:
+    """``ww_m`` is 1 exactly when ``benefit_m`` is ``ww``, in every month where both are observed."""
+    ww_columns = month_columns("ww")
+    if any(c not in df.columns for c in ww_columns):
+        return []
+    benefit = df[month_columns(BENEFIT_PREFIX)]
+    on_ww = np.column_stack([benefit[c].isin([BENEFIT_WW]).to_numpy() for c in benefit.columns])
+    ww = df[ww_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    known = benefit.notna().to_numpy() & ~np.isnan(ww)
+    mismatch = known & ((ww == 1) != on_ww)
+    benefit = benefit.astype(object).to_numpy()
+    if not mismatch.any():
+        return []
+    rows = np.flatnonzero(mismatch.any(axis=1))
+    examples = []
+    for row, person in zip(rows[:_SHOW_VALUES], _person_ids(df, rows[:_SHOW_VALUES]), strict=True):
+        months = np.flatnonzero(mismatch[row])
+        shown = ", ".join(f"m{m + 1} ww {ww[row, m]:g} / benefit {benefit[row, m]!r}" for m in months[:3])
+        examples.append(f"person_id {person}: {shown}{', …' if len(months) > 3 else ''}")
+    per_month = [f"m{m} {k:,}" for m, k in zip(MONTHS, mismatch.sum(axis=0), strict=True) if k]
+    by_month = ", ".join(per_month[:6]) + (f", … ({len(per_month)} months)" if len(per_month) > 6 else "")
+    return [
+        Problem(
+            "benefit_m*, ww_m*",
+            f"ww_m must be 1 exactly when benefit_m is {BENEFIT_WW!r}: {int(mismatch.sum()):,} person-months "
+            f"of {len(rows):,} persons disagree (persons by month: {by_month}); first persons",
+            tuple(examples),
+            len(rows),
+        )
+    ]
+
+
+def _check_hours(df: pd.DataFrame) -> list[Problem]:
+    values = df[HOURS_Y1]
+    hours = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    present = values.notna().to_numpy()
+    with np.errstate(invalid="ignore"):
+        rules = (
+            (present & np.isnan(hours), "not a number of hours"),
+            (hours < 0, "negative hours"),
+            (hours > HOURS_Y1_MAX, f"above the maximum of {HOURS_Y1_MAX:,} hours in 12 months (48 hours a "
+             "week, the Working Hours Act's average limit; another unit?)"),
+            (np.isfinite(hours) & (hours != np.round(hours)), "fractional hours: whole hours expected "
+             "(payroll records count whole hours; a fraction means another unit)"),
+        )  # fmt: skip
+    problems = []
+    for bad, message in rules:
+        if bad.any():
+            problems.append(
+                Problem(
+                    HOURS_Y1,
+                    f"{message} ({_named_persons(df, bad)})",
+                    _python_values(values[bad]),
+                    int(bad.sum()),
+                )
+            )
+    return problems
+
+
+def consistency_warnings(df: pd.DataFrame, shown: int | None = None) -> list[str]:
+    """Disagreements between optional outcomes and the monthly columns that a valid table may still hold
+    (register data are linked from several sources), one warning per kind, each listing every person
+    (``shown``: how many are listed, None for all). Empty when they agree or the columns are absent.
+
+    - ``hours_y1`` > 0 exactly when any of ``employed_m1`` .. ``employed_m12`` is 1, where both are known
+      (hours NA, or no month employed with some months NA, are not compared).
+    """
+    out = []
+    employed_columns = [month_column("employed", m) for m in HOURS_Y1_MONTHS]
+    if HOURS_Y1 in df.columns and all(c in df.columns for c in employed_columns):
+        hours = pd.to_numeric(df[HOURS_Y1], errors="coerce").astype(float).to_numpy()
+        employed = df[employed_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        months_employed = (employed == 1).sum(axis=1)
+        all_known = ~np.isnan(employed).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            checks = (
+                ((hours > 0) & (months_employed == 0) & all_known, "hours_y1 > 0 but no month employed "
+                 "in employed_m1..m12"),
+                ((hours == 0) & (months_employed > 0), "hours_y1 = 0 but employed in a month of "
+                 "employed_m1..m12"),
+            )  # fmt: skip
+        for bad, text in checks:
+            if bad.any():
+                rows = np.flatnonzero(bad)
+                items = [
+                    f"person_id {person}: hours_y1 {hours[row]:g}, months employed {months_employed[row]}"
+                    for row, person in zip(rows, _person_ids(df, rows), strict=True)
+                ]
+                out.append(
+                    f"{len(rows):,} persons with {text} (hours > 0 exactly when a month of work):\n    "
+                    + _listing(items, shown)
+                )
+    return out
+
+
+def _typed_optional_outcomes(typed: pd.DataFrame) -> pd.DataFrame:
+    """Benefit status as categoricals of :data:`BENEFIT_STATUSES`, ``wia_35min`` as Int8, hours as float."""
+    for column in month_columns(BENEFIT_PREFIX):
+        if column in typed.columns:
+            typed[column] = pd.Categorical(typed[column].astype(object), categories=BENEFIT_STATUSES)
+    if WIA_35MIN in typed.columns:
+        typed[WIA_35MIN] = pd.to_numeric(typed[WIA_35MIN]).astype("Int8")
+    if HOURS_Y1 in typed.columns:
+        typed[HOURS_Y1] = pd.to_numeric(typed[HOURS_Y1]).astype(float)
     return typed
