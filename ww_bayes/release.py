@@ -57,6 +57,7 @@ from ww_bayes.derived import (
     OVERALL,
     DerivedLayoutError,
     check_derived,
+    direction_sign,
     level_label,
     levels_of,
     probability,
@@ -80,7 +81,14 @@ RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha2
                   "converged", "convergence_report", "fit_schema_version", "likelihood", "stored_draws",
                   "thinned_by", "sampled_draws", "observation", "grouping_factors")  # fmt: skip
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
-DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units")
+DERIVED_ATTRS = (
+    "effect_units",
+    "cumulative_units",
+    "weights",
+    "smallest_effect_pp",
+    "units",
+    "good_direction",
+)
 #: The convergence table as released: its variables, dims and attributes (anything else refuses).
 DIAGNOSTICS_VARIABLES = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked", "bfmi")
 DIAGNOSTICS_DIMS = ("variable", "chain_index")
@@ -264,6 +272,7 @@ def released_levels(
     and, with the identified-only effect, suppressed when the persons behind them break the rule."""
     kind = kind_of(tree)
     smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
+    direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
     weights = fit_weights(tree)
     out = {}
     for level, ds in levels_of(tree[kind.name]).items():
@@ -278,13 +287,14 @@ def released_levels(
             notes.append(f"{kind.name}/{level}: not released (the {level} groups break the rule even merged)")
             continue
         persons = weights.sum([d for d in weights.dims if d != level])
-        out[level] = _merged_level(ds, grouping, persons, kind.derived_variables, smallest, notes)
+        sign = direction_sign(direction, ds["outcome"].values if "outcome" in ds.dims else None)
+        out[level] = _merged_level(ds, grouping, persons, kind.derived_variables, (smallest, sign), notes)
     return out
 
 
-def _merged_level(
-    ds: xr.Dataset, grouping: Grouping, persons, variables, smallest: float, notes
-) -> xr.Dataset:
+def _merged_level(ds: xr.Dataset, grouping: Grouping, persons, variables, events, notes) -> xr.Dataset:
+    """A factor's level with its small levels merged, each variable by its role; ``events``: the smallest
+    effect of interest and the good direction's sign, for the probabilities of merged draws."""
     factor = grouping.factor
     if not grouping.merged:
         return ds
@@ -310,7 +320,7 @@ def _merged_level(
     for name, values in ds.data_vars.items():
         variable = variables[name]
         if variable.role == "probability" and variable.of in merged:
-            merged[name] = probability(merged[variable.of], variable.event, smallest).transpose(
+            merged[name] = probability(merged[variable.of], variable.event, *events).transpose(
                 *(d for d in values.dims)
             )
     return merged.assign_coords({factor: order})

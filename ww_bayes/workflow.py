@@ -20,7 +20,7 @@ import xarray as xr
 
 from ww_bayes.calibration import Dispatch, SBCSettings, run_coverage, run_sbc
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
-from ww_bayes.compare import compare, fit_factors, format_comparison, frequentist_group, itt
+from ww_bayes.compare import ESTIMATORS, compare, format_comparison, frequentist_group
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
@@ -230,7 +230,8 @@ def compare_to_files(
     store: bool = False,
     allow_other_data: bool = False,
 ) -> Outcome:
-    """Frequentist ITT estimates (:func:`ww_bayes.compare.itt`) beside a fit's posterior: the table
+    """Frequentist estimates (the kind's estimator in :data:`ww_bayes.compare.ESTIMATORS`; for binary
+    effects :func:`ww_bayes.compare.itt`) beside a fit's posterior: the table
     (``<fit>_compare.csv``) and forest plot (``<fit>_forest.png``) in ``out``; with ``store``, the estimates
     also go into the fit as group ``frequentist``. Refuses a data file other than the fit's unless
     ``allow_other_data``."""
@@ -238,8 +239,8 @@ def compare_to_files(
     _existing_data(data)
     tree = _existing_fit(fit_path)
     kind = kind_of(tree)
-    if not kind.compares_with_frequentist:
-        comparable = [k.name for k in KINDS.values() if k.compares_with_frequentist]
+    if not kind.frequentist:
+        comparable = [k.name for k in KINDS.values() if k.frequentist]
         raise CommandError(
             f"{fit_path} is a {kind.name} fit; compare works on fits of kind {', '.join(comparable)}"
         )
@@ -250,8 +251,7 @@ def compare_to_files(
             check_data(tree, data, fit_path)
         except DataMismatchError as error:
             raise CommandError(f"{error}; pass --allow-other-data to compare anyway") from None
-    frequentist = itt(df, tree.attrs["outcome"], factors=fit_factors(tree), covariates=tuple(covariates),
-                      cov_type=cov_type, skip_unestimable=True)  # fmt: skip
+    frequentist = ESTIMATORS[kind.frequentist](df, tree, tuple(covariates), cov_type)
     warned += [f"note: no frequentist estimate (POOLING ONLY in the posterior): {problem}"
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)

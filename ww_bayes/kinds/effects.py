@@ -34,6 +34,7 @@ cohort's own composition over the grouping factors (:mod:`ww_bayes.estimands`).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,17 @@ from scipy.special import expit
 
 from ww_bayes.data.cells import aggregate_cells, person_counts
 from ww_bayes.data.schema import ARMS, HEADLINE_OUTCOMES, MONTHS, OUTCOME_PREFIXES, month_column
-from ww_bayes.derived import CELLS, OVERALL, Variable, derived_tree, level_label, levels_of, probability
+from ww_bayes.derived import (
+    CELLS,
+    OVERALL,
+    Variable,
+    derived_tree,
+    direction_sign,
+    effect_probabilities,
+    level_label,
+    levels_of,
+    probability_variables,
+)
 from ww_bayes.estimands import contrast_pp, contrast_relative_risk, level_rates
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
@@ -81,8 +92,7 @@ VARIABLES = {
     "effect_pp": Variable("estimand", signed=True, units="percentage points (pp)"),
     "relative_risk": Variable("ratio", units="treated rate / comparison rate"),
     "effect_pp_identified": Variable("partial_estimand", units="percentage points (pp)"),
-    "prob_positive": Variable("probability", of="effect_pp", event="positive"),
-    "prob_beyond_smallest": Variable("probability", of="effect_pp", event="beyond_smallest"),
+    **probability_variables(of="effect_pp"),
     "pooling_only": Variable("flag"),
     "pooling_only_share": Variable("share"),
 }
@@ -283,16 +293,23 @@ def build_model(spec: EffectsSpec, data: ModelData, for_sampling: bool = False) 
 
 
 def posterior_effects(
-    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, persons: xr.DataArray | None = None
+    rate: xr.DataArray,
+    weights: xr.DataArray,
+    smallest_effect_pp: float,
+    persons: xr.DataArray | None = None,
+    good_direction: str = "none",
 ) -> xr.DataTree:
     """The ``effects`` group from posterior cell rates ``rate`` (chain, draw, arm, *factors).
 
     One level per factor of ``weights`` besides ``overall`` (:mod:`ww_bayes.derived`). ``persons`` (with the
     outcome observed per arm and group cell) adds the sparseness flags
     (:func:`ww_bayes.kinds.pooling.sparseness_flags`): ``pooling_only`` at every level and the cell grid,
-    ``pooling_only_share`` and ``effect_pp_identified`` at the overall level.
+    ``pooling_only_share`` and ``effect_pp_identified`` at the overall level. ``good_direction``: which
+    way the outcome is good (:data:`ww_bayes.derived.DIRECTIONS`), for the probabilities
+    (:func:`ww_bayes.derived.effect_probabilities`).
     """
     rates = level_rates(rate, weights)
+    sign = direction_sign(good_direction)
     levels = {}
     for level in (OVERALL, *weights.dims):
         pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, ...)
@@ -300,8 +317,7 @@ def posterior_effects(
             {
                 "effect_pp": pp,
                 "relative_risk": contrast_relative_risk(rates[level]).transpose(*SAMPLE_DIMS, ...),
-                "prob_positive": probability(pp, "positive", smallest_effect_pp),
-                "prob_beyond_smallest": probability(pp, "beyond_smallest", smallest_effect_pp),
+                **effect_probabilities(pp, smallest_effect_pp, sign),
             }
         )
     if persons is not None:
@@ -311,6 +327,7 @@ def posterior_effects(
         "effect_units": "percentage points (pp), probability scale",
         "weights": "cohort composition: persons per group cell, all arms",
         "smallest_effect_pp": smallest_effect_pp,
+        "good_direction": json.dumps(good_direction),
     }
     return derived_tree(levels, attrs)
 
@@ -403,7 +420,7 @@ class EffectsKind(ModelKind):
     likelihoods = LIKELIHOODS
     derived_variables = VARIABLES
     derived_dims = ("contrast",)
-    compares_with_frequentist = True
+    frequentist = "itt"
     offers_effect_paths = True
     has_truth = True
     describes_persons = True
@@ -428,7 +445,9 @@ class EffectsKind(ModelKind):
         return build_model(spec, data, for_sampling)
 
     def derive(self, spec, data, posterior):
-        return posterior_effects(posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons())
+        return posterior_effects(
+            posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons(), spec.good_direction
+        )
 
     def provenance(self, spec):
         return {"anchor": spec.anchor}

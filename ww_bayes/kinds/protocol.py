@@ -176,8 +176,9 @@ class ModelKind(ABC):
     required_keys: tuple[str, ...] = ()
 
     # --- optional capabilities, declared ---------------------------------------------------------------
-    #: ``ww-bayes compare`` can set frequentist estimates beside this kind's effects
-    compares_with_frequentist: bool = False
+    #: the frequentist estimator ``ww-bayes compare`` sets beside this kind's effects: a key of
+    #: :data:`ww_bayes.compare.ESTIMATORS` ("" for none)
+    frequentist: str = ""
     #: :meth:`effect_paths` offers monthly effects to the cost-effectiveness module
     offers_effect_paths: bool = False
     #: :meth:`truth` finds the simulator's truth of the kind's estimands

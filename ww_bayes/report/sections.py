@@ -206,7 +206,7 @@ def kind_section(section: tuple[str, str]) -> Callable[[RunFiles], list[Block]]:
 def frequentist_section(run: RunFiles) -> list[Block]:
     blocks: list[Block] = []
     for path, tree in run.fits.items():
-        if not kind_of(tree).compares_with_frequentist:
+        if not kind_of(tree).frequentist:
             continue
         if FREQUENTIST_GROUP not in tree.children:
             blocks.append(Paragraph(f"{path.name}: no stored frequentist estimates (run `ww-bayes compare "
