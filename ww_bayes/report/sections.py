@@ -20,6 +20,7 @@ from ww_bayes.data import published
 from ww_bayes.data.schema import ARM_SERVICE, ARMS
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
+from ww_bayes.report.checks import model_check_blocks
 from ww_bayes.results import FREQUENTIST_GROUP, RunFiles, summarise
 from ww_bayes.summaries import shown_levels
 
@@ -160,33 +161,6 @@ def diagnostics_section(run: RunFiles) -> list[Block]:
         return [Paragraph("No fits in this folder.", "note")]
     status = flags or [Paragraph("Every fit met its convergence thresholds.", "ok")]
     return [*status, Table(pd.DataFrame(rows), digits=3), *model_check_blocks(run)]
-
-
-def model_check_blocks(run: RunFiles) -> list[Block]:
-    """Posterior predictive check and PSIS-LOO per fit, recomputed from the fit and its cohort
-    (``ww-bayes report --data``)."""
-    if not run.checks:
-        return [Paragraph("Posterior predictive and leave-one-out checks need the cohort: run `ww-bayes "
-                          "report <folder> --data <cohort>` to add them (the fit files leave out the "
-                          "per-cell draws; ww_bayes.recompute makes them).", "note")]  # fmt: skip
-    rows, notes = [], []
-    for path, checks in run.checks.items():
-        if isinstance(checks, str):
-            notes.append(Paragraph(f"{path.name}: not checked: {checks}", "flag"))
-        else:
-            rows.append({"file": path.name, **checks})
-    blocks = [Heading("Model checks (recomputed from the fits and the cohort)"), *notes]
-    if rows:
-        blocks += [
-            Paragraph("Posterior predictive check: the share of cells whose observed count lies in its "
-                      "central 90% predictive interval (ETI); about 0.9 or more when the model reproduces "
-                      "the cells. "
-                      "PSIS-LOO over cells (arviz_stats): a cell holds up to thousands of persons, so high "
-                      "Pareto k values are common and say LOO per cell is unreliable there, not that the "
-                      "model is wrong.", "note"),
-            Table(pd.DataFrame(rows), digits=3),
-        ]  # fmt: skip
-    return blocks
 
 
 def kind_section(section: tuple[str, str]) -> Callable[[RunFiles], list[Block]]:
