@@ -188,15 +188,15 @@ def frequentist_section(run: RunFiles) -> list[Block]:
             continue
         frequentist = frequentist_table(tree[FREQUENTIST_GROUP].ds)
         table = compare(tree, frequentist)
-        label = table.attrs["interval_label"]
-        columns = ["contrast", "level", "group", "frequentist_estimate", "frequentist_ci95_lb",
-                   "frequentist_ci95_ub", "frequentist_p_holm", "posterior_mean", f"posterior_{label}_lb",
+        label, ci = table.attrs["interval_label"], table.attrs["frequentist_interval_label"]
+        columns = ["contrast", "level", "group", "frequentist_estimate", f"frequentist_{ci}_lb",
+                   f"frequentist_{ci}_ub", "frequentist_p_holm", "posterior_mean", f"posterior_{label}_lb",
                    f"posterior_{label}_ub", "shrinkage"]  # fmt: skip
         method = f"{frequentist['method'].iloc[0].upper()}, {frequentist['se_type'].iloc[0]} errors"
         blocks += [
             Heading(str(tree.attrs.get("outcome"))),
             Paragraph(
-                f"Frequentist intention-to-treat ({method}; 95% confidence interval, Holm-adjusted "
+                f"Frequentist intention-to-treat ({method}; {ci[2:]}% confidence interval, Holm-adjusted "
                 "p over subgroups) beside the posterior; shrinkage 0 = pooling left the unpooled "
                 "estimate alone, 1 = moved it to the overall effect."
             ),  # fmt: skip
@@ -204,7 +204,7 @@ def frequentist_section(run: RunFiles) -> list[Block]:
             Plot(
                 "forest",
                 table,
-                f"{path.stem}: unpooled (OLS, 95% CI) and partially pooled ({label}) subgroup effects",
+                f"{path.stem}: unpooled (OLS, {ci[2:]}% CI) and partially pooled ({label}) subgroup effects",
             ),  # fmt: skip
         ]
     return blocks or [Paragraph("No fits in this folder that compare with frequentist estimates.", "note")]
