@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import arviz_stats as azs
 import numpy as np
@@ -64,7 +64,9 @@ class LeaveOneOut:
     """PSIS leave-one-out over ``unit`` ("cell" or "person"): ``elpd`` (expected log predictive density of
     all units, nats) with its standard error ``se``, the effective number of parameters ``p_loo``, Pareto k
     counts (``k_high``: units above ``good_k``; ``k_very_high``: above 1) and how it was computed
-    (``method``; for a subsample, the persons sampled and the part of ``se`` due to sampling)."""
+    (``method``; for a subsample, the persons sampled and the part of ``se`` due to sampling). ``elpd_i``
+    and ``weights``: the pointwise elpd of each distinct pattern (or cell) and the units it stands for, for
+    paired comparisons (:func:`loo_difference`); empty for a subsample."""
 
     unit: str
     units: int
@@ -79,6 +81,8 @@ class LeaveOneOut:
     subsample: int = 0
     subsampling_se: float = 0.0
     seconds: float = 0.0
+    elpd_i: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    weights: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
     def row(self) -> dict[str, float | int | str]:
         """The numbers as one table row."""
@@ -118,7 +122,8 @@ def cell_loo(posterior: xr.Dataset, log_likelihood: xr.DataArray) -> tuple[Leave
     result = LeaveOneOut(
         unit="cell", units=int(k.size), elpd=float(loo.elpd), se=float(loo.se), p_loo=float(loo.p),
         good_k=limit, k_high=int((k > limit).sum()), k_very_high=int((k > 1).sum()), patterns=int(k.size),
-        method="PSIS-LOO over cells", seconds=time.perf_counter() - start,
+        method="PSIS-LOO over cells", seconds=time.perf_counter() - start, elpd_i=np.asarray(loo.elpd_i),
+        weights=np.ones(k.size),
     )  # fmt: skip
     return result, loo.log_weights.transpose(*SAMPLE_DIMS, "cell")
 
@@ -174,6 +179,21 @@ def pit_verdicts(tests: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def loo_difference(first: LeaveOneOut, second: LeaveOneOut) -> dict[str, float]:
+    """``first``'s elpd minus ``second``'s, paired unit by unit, with its standard error (sqrt(N) times the
+    weighted sd of the pointwise differences): two fits of the same cells and persons (pooling variants,
+    say). ValueError when their units differ or a subsample left no pointwise values."""
+    same = first.elpd_i.size and first.elpd_i.shape == second.elpd_i.shape
+    if not same or not np.array_equal(first.weights, second.weights):
+        raise ValueError("the two leave-one-out results are not over the same units (same cells, persons)")
+    difference = first.elpd_i - second.elpd_i
+    total = first.weights.sum()
+    return {
+        "elpd_difference": float((first.weights * difference).sum()),
+        "se": float(np.sqrt(total) * _weighted_sd(difference, first.weights)),
+    }
+
+
 # --- leave one person out -------------------------------------------------------------------------------
 
 
@@ -184,8 +204,10 @@ def pattern_log_likelihood(patterns: PersonPatterns, terms: np.ndarray, rows: np
 
 
 def _weighted_sd(values: np.ndarray, weights: np.ndarray) -> float:
+    """The standard deviation of ``values`` each counted ``weights`` times (frequency weights, divisor
+    N - 1, as arviz_stats' standard error over expanded rows)."""
     mean = np.average(values, weights=weights)
-    return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
+    return float(np.sqrt((weights * (values - mean) ** 2).sum() / (weights.sum() - 1)))
 
 
 def person_loo(
@@ -223,7 +245,7 @@ def person_loo(
             p_loo=float((persons * (lpd_i - elpd_i)).sum()), good_k=limit,
             k_high=int(persons[k > limit].sum()), k_very_high=int(persons[k > 1].sum()), patterns=n_patterns,
             method=f"PSIS-LOO over {n_patterns:,} distinct person patterns, weighted by their persons",
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - start, elpd_i=elpd_i, weights=persons,
         )  # fmt: skip
 
     # the log predictive density of every pattern (the approximation), chunk by chunk
