@@ -365,23 +365,31 @@ def truth_table(truth: xr.DataTree, outcome: str, month: int, levels: list[str])
     return table[["estimand", "contrast", "level", "group", "truth", "realised_pp"]]
 
 
-def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None) -> str:
-    """Effect rows (pp) as text, with the simulator's truth beside them when ``coverage`` is given."""
+def format_effects(
+    summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None, words: Words | None = None
+) -> str:
+    """Effect rows (pp) as text in words (:mod:`ww_bayes.labels`), one block per contrast, with the
+    probability the effect helps and the simulator's truth beside them when ``coverage`` is given."""
+    words = words or Words("en")
     rows = summary if coverage is None else coverage
     rows = rows[(rows["estimand"] == "effect_pp") & rows["level"].isin(shown_levels(summary))]
-    lines = [
-        f"{'contrast':<31} {'level':<17} {'group':<7} {'mean':>7} {label + ' interval':>22}"
-        + (f" {'truth':>7} {'covered':>8}" if coverage is not None else "")
-    ]
-    for row in rows.itertuples():
-        interval = f"[{getattr(row, label + '_lb'):+.2f}, {getattr(row, label + '_ub'):+.2f}]"
-        line = f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.mean:>+7.2f} {interval:>22}"
-        if coverage is not None:
-            line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
-        if bool(getattr(row, "pooling_only", False)):
-            line += "  POOLING ONLY"
-        lines.append(line)
-    return "\n".join(lines + sparseness_lines(summary, label))
+    helps = "prob_beneficial" if rows.get("prob_beneficial", pd.Series(dtype=float)).notna().any() else ""
+    header = f"  {'':<34} {'mean':>8} {label + ' interval':>18}" + (f" {'P(helps)':>9}" if helps else "")
+    header += f" {'truth':>7} {'covered':>8}" if coverage is not None else ""
+    lines = []
+    for contrast, block in rows.groupby("contrast", sort=False):
+        lines += [words(contrast), header]
+        for row in block.itertuples():
+            group = words("overall") if row.level == OVERALL else words(row.group)
+            interval = f"[{getattr(row, label + '_lb'):+.2f}, {getattr(row, label + '_ub'):+.2f}]"
+            line = f"  {group:<34} {row.mean:>+8.2f} {interval:>18}"
+            line += f" {words.percent(getattr(row, helps)):>9}" if helps else ""
+            if coverage is not None:
+                line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
+            if bool(getattr(row, "pooling_only", False)):
+                line += "  POOLING ONLY"
+            lines.append(line)
+    return "\n".join(lines + sparseness_lines(summary, label, words))
 
 
 def sparseness_lines(summary: pd.DataFrame, label: str, words: Words | None = None) -> list[str]:
@@ -477,8 +485,9 @@ class EffectsKind(ModelKind):
         kind, prob = interval_of(tree.attrs)
         truth = "; with the simulator's truth" if coverage is not None else ""
         return (
-            f"{tree.attrs['model_name']}: effects on {tree.attrs['outcome']} in percentage points "
-            f"(posterior mean, {interval_text(kind, prob)}{truth})\n"
+            f"{tree.attrs['model_name']}: effects on {Words('en')(tree.attrs['outcome'])} "
+            f"({tree.attrs['outcome']}) in percentage points (posterior mean, {interval_text(kind, prob)}"
+            f"{truth})\n"
             + format_effects(summary, interval_label(kind, prob), coverage)
         )
 
