@@ -34,7 +34,9 @@ from ww_bayes.recompute import (  # noqa: E402
 )
 from ww_bayes.results import (  # noqa: E402
     ConvergenceWarning,
+    convergence,
     coverage,
+    etable,
     load_cea,
     load_fit,
     save_fit,
@@ -65,6 +67,8 @@ __all__ = [
     "analyse",
     "cell_rates",
     "compare",
+    "convergence",
+    "etable",
     "consistency_warnings",
     "coverage",
     "fit",
