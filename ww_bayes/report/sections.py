@@ -345,8 +345,8 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
                 words.say(
                     f"Frequentist intention-to-treat estimates ({method}; {ci[2:]}% confidence interval; "
                     "Holm-adjusted p over subgroups) beside the posterior; shrinkage 0 means pooling left "
-                    "the unpooled estimate alone, 1 that it moved it to the overall effect (outside 0 to 1: past "
-                    "or away from it, which pooling does when a subgroup's estimate is noisy).",
+                    "the unpooled estimate alone, 1 that it moved it to the overall effect (outside 0 to 1: "
+                    "past or away from it, which pooling does when a subgroup's estimate is noisy).",
                     f"Frequentistische intention-to-treat-schattingen ({method}; {ci[2:]}%-"
                     "betrouwbaarheidsinterval; Holm-gecorrigeerde p over subgroepen) naast de posterior; "
                     "krimp 0: pooling liet de schatting ongemoeid, 1: naar het totale effect verschoven.",
