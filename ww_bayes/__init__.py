@@ -1,6 +1,6 @@
 """ww_bayes: Bayesian evidence from the UWV experiment on personal job-search services for WW claimants.
 
-Data flows one way (see README, "How the code is laid out"):
+Data flows one way (see docs/architecture.md):
 data (schema, io, simulate, cells) -> kinds (one module per model kind, registered by the spec's ``kind``)
 -> inference (sample, diagnose) -> results (save / load / summarise) -> checks (LOO-PIT, leave-one-out, prior
 sensitivity) -> compare | cea -> viz / report;

@@ -58,7 +58,7 @@ from ww_bayes.vocabulary import Log
 
 #: Exit status of a fit that missed its convergence thresholds, and of a calibration study that failed.
 UNCONVERGED = CALIBRATION_FAILED = 3
-#: Exit statuses (the README lists them).
+#: Exit statuses (docs/cli.md lists them).
 EXIT_CODES = {
     0: "done",
     1: "the cohort file does not follow the schema (validate, fit, compare)",
