@@ -296,7 +296,7 @@ PATH_PATTERN = re.compile(r"(?:(?<![\w.])~|(?<![\w.:/])/[\w.-]+|\b[A-Za-z]:)[\\/
 PERSON_WORDS = r"persons?|people|claimants?|participants?|individuals?|successes|trials"
 ARM_WORDS = "|".join(ARMS)
 COUNT_PATTERNS = (
-    re.compile(rf"\b(\d+)\s+(?:{PERSON_WORDS})\b", re.IGNORECASE),
+    re.compile(rf"(?<![\w.,])(\d+)\s+(?:{PERSON_WORDS})\b", re.IGNORECASE),
     re.compile(rf"\b(?:{PERSON_WORDS}|{ARM_WORDS}|n|k)\b\s*[:=]?\s*(\d+)\b(?![.,]\d)", re.IGNORECASE),
 )
 
@@ -892,6 +892,7 @@ class Programme:
     has_counts: bool
     systems: dict[str, System]
     index: dict[tuple, tuple[str, int]]
+    blanks: list = field(default_factory=list)
 
     @classmethod
     def of(cls, folder: Folder, fit: ReleasedFit) -> Programme | None:
@@ -911,6 +912,7 @@ class Programme:
         atoms = categories if _categories_partition(counts) else [*categories, "rest"]
         arms = sorted(set(counts["arm"])) if len(counts) else [ALL_ARMS]
         programme = cls(factors, cells, arms, atoms, categories, bool(len(counts)), {}, {})
+        programme.blanks = list(counts[counts[["persons", "count"]].isna().any(axis=1)].itertuples())
         programme.build(folder, counts, totals)
         return programme
 
@@ -985,7 +987,8 @@ class Programme:
                         targets[f"{where}, {arm}: persons"] = [self.index[(c, arm, a)] for c in inside
                                                                for a in self.atoms]  # fmt: skip
                         for category in self.categories:
-                            label = f"{where}, {arm}{_category(category, '').rstrip(', ')}".rstrip()
+                            named = _category(category, "")
+                            label = f"{where}, {arm}" + (f", {named}" if named else "")
                             targets[f"{label}: count"] = [self.index[(c, arm, category)] for c in inside]
                             targets[f"{label}: persons - count"] = [
                                 self.index[(c, arm, a)] for c in inside for a in self.atoms if a != category
@@ -994,6 +997,14 @@ class Programme:
                         targets[f"{where}: persons with the outcome unobserved"] = unobserved
                 if unobserved or not self.has_counts:
                     targets[f"{where}: cohort persons"] = everyone + unobserved
+        for row in self.blanks:  # counts left blank in counts.csv
+            inside = self.members(folder, row.level, row.group)
+            if not np.isfinite(row.persons):
+                columns = [self.index[(c, row.arm, a)] for c in inside for a in self.atoms]
+                targets[f"{row.level}/{row.group}, {row.arm}: persons (blank)"] = columns
+            if not np.isfinite(row.count) and row.category in self.atoms:
+                columns = [self.index[(c, row.arm, row.category)] for c in inside]
+                targets[f"{row.level}/{row.group}, {row.arm}: count (blank)"] = columns
         return targets
 
     def bounds(self, parts: list[tuple[str, int]], min_count: int) -> tuple[float | None, float | None]:
