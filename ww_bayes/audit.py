@@ -51,6 +51,7 @@ from ww_bayes.data.io import LOCK_NAME, file_sha256
 from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
 from ww_bayes.kinds import KINDS, kind_of
+from ww_bayes.results import CEA_GROUP, CEA_KIND, RELEASED_KIND
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: The smallest number of persons a released number may describe (CBS's output rule).
@@ -58,10 +59,6 @@ MIN_COUNT = 10
 
 # --- what a release folder holds ----------------------------------------------------------------------------
 
-#: The root attribute ``ww_bayes_kind`` of a released fit.
-RELEASED_KIND = "ww_bayes released fit"
-#: The root attribute ``ww_bayes_kind`` of a cost-effectiveness result.
-CEA_KIND = "ww_bayes cost-effectiveness"
 COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
@@ -74,11 +71,13 @@ RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha2
                   "chains", "draws", "tune", "target_accept", "adaptation", "package_versions",
                   "ww_bayes_version", "interval_kind", "interval_prob", "smallest_effect_pp", "anchor",
                   "converged", "convergence_report", "fit_schema_version", "likelihood", "stored_draws",
-                  "thinned_by", "sampled_draws", "observation", "grouping_factors")  # fmt: skip
+                  "thinned_by", "sampled_draws", "observation", "grouping_factors",
+                  "synthetic_data")  # fmt: skip
 #: Root attributes a release adds to a released fit.
 RELEASE_ATTRS = ("ww_bayes_kind", "spec_name", "min_count", "released_with", "fit_file", "fit_sha256")
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
-DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units", "rounded_to")
+DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units", "rounded_to",
+                 "good_direction")  # fmt: skip
 #: The convergence table as released: its variables, dims and attributes (anything else refuses).
 DIAGNOSTICS_VARIABLES = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked", "bfmi")
 DIAGNOSTICS_DIMS = ("variable", "chain_index")
@@ -86,7 +85,6 @@ DIAGNOSTICS_ATTRS = ("converged", "divergences", "share_at_max_treedepth", "min_
                      "min_ess_bulk", "min_ess_tail", "max_divergences", "min_bfmi", "max_treedepth_share",
                      "ess_scope", "computed_with", "mcse_mean_max_units")  # fmt: skip
 #: A cost-effectiveness result as released: variables, dims and attributes (anything else refuses).
-CEA_GROUP = "cost_effectiveness"
 CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", "benefits", "net_benefit",
                  "net_benefit_cohort", "benefits_cohort", "cost_cohort", "benefit_cost_ratio",
                  "cost_per_extra_job", "extra_employed_months", "net_cost", "ceac",
@@ -98,7 +96,7 @@ CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", 
 CEA_DIMS = ("chain", "draw", "willingness_to_pay", "werkverkenner", "rule", "input")
 CEA_ATTRS = ("contrast", "effects_source", "horizon_months", "discount_rate_annual", "cohort_size",
              "money_units", "effect_units", "willingness_to_pay_units", "cost_per_extra_job",
-             "assumptions_source", "assumptions_text", "best_rule")  # fmt: skip
+             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data")  # fmt: skip
 CEA_ROOT_ATTRS = ("ww_bayes_kind", "fits_sha256", "effects_source", "fits")
 #: The grouping factor a cost-effectiveness result is broken down by.
 CEA_CLASSES = "werkverkenner"
@@ -292,8 +290,12 @@ def cea_findings(name: str, result: xr.Dataset) -> list[str]:
 
 #: An absolute path of two parts or more (POSIX, home-relative or Windows).
 PATH_PATTERN = re.compile(r"(?:(?<![\w.])~|(?<![\w.:/])/[\w.-]+|\b[A-Za-z]:)[\\/][\w.$-]")
-#: Words that make a number next to them a count of persons.
-PERSON_WORDS = r"persons?|people|claimants?|participants?|individuals?|successes|trials"
+#: Words that make a number next to them a count of persons: these and the cell columns of every registered
+#: kind's observation.
+PERSON_WORDS = "|".join(
+    [r"persons?", "people", r"claimants?", r"participants?", r"individuals?"]
+    + sorted({re.escape(c) for kind in KINDS.values() for c in kind.observation.columns})
+)
 ARM_WORDS = "|".join(ARMS)
 COUNT_PATTERNS = (
     re.compile(rf"(?<![\w.,])(\d+)\s+(?:{PERSON_WORDS})\b", re.IGNORECASE),

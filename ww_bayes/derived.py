@@ -68,16 +68,75 @@ class Variable:
         return self.role in ("estimand", "ratio", "partial_estimand")
 
 
-#: Events a stored probability is the share of draws of: (draws, smallest effect of interest) -> bool.
-EVENTS: dict[str, Callable[[xr.DataArray, float], xr.DataArray]] = {
-    "positive": lambda draws, smallest: draws > 0,
-    "beyond_smallest": lambda draws, smallest: abs(draws) > smallest,
+#: Which way an effect is good: more of the outcome (work, hours), less (WW receipt), or neither (a share
+#: in sickness benefit: no direction is good).
+DIRECTIONS = ("more", "less", "none")
+SIGNS = {"more": 1.0, "less": -1.0, "none": 0.0}
+
+#: Events a stored probability is the share of draws of: (draws, smallest effect of interest, the good
+#: direction's sign: +1, -1, or 0 where none is good) -> bool. A directional event is NaN where the sign
+#: is 0 (it has no meaning there), and the undirected ones where it is not.
+EVENTS: dict[str, Callable[[xr.DataArray, float, xr.DataArray], xr.DataArray]] = {
+    "positive": lambda draws, smallest, sign: draws > 0,
+    "negative": lambda draws, smallest, sign: draws < 0,
+    "beyond_smallest": lambda draws, smallest, sign: abs(draws) > smallest,
+    "negligible": lambda draws, smallest, sign: abs(draws) < smallest,
+    "beneficial": lambda draws, smallest, sign: sign * draws > 0,
+    "beneficial_beyond_smallest": lambda draws, smallest, sign: sign * draws > smallest,
+}
+#: The events that need a good direction, and the one that only means something where there is none (with
+#: a direction, P(harmful) is 1 - P(beneficial)).
+DIRECTED_EVENTS = ("beneficial", "beneficial_beyond_smallest")
+UNDIRECTED_EVENTS = ("negative",)
+
+
+def direction_sign(good_direction: str | dict[str, str], outcomes=None) -> xr.DataArray:
+    """The good direction as a sign: a scalar, or over dim ``outcome`` when the direction is given per
+    outcome (``outcomes``: their order)."""
+    if isinstance(good_direction, dict):
+        names = list(outcomes if outcomes is not None else good_direction)
+        return xr.DataArray([SIGNS[good_direction.get(o, "none")] for o in names], dims="outcome",
+                            coords={"outcome": names})  # fmt: skip
+    return xr.DataArray(SIGNS[good_direction])
+
+
+def probability(
+    draws: xr.DataArray, event: str, smallest: float, sign: xr.DataArray | float = 0.0
+) -> xr.DataArray:
+    """The share of draws in which ``event`` holds (over the sample dims); directional events are NaN
+    where no direction is good, ``negative`` where one is."""
+    sign = sign if isinstance(sign, xr.DataArray) else xr.DataArray(sign)
+    share = EVENTS[event](draws, smallest, sign).mean(SAMPLE_DIMS)
+    if event in DIRECTED_EVENTS:
+        share = share.where(sign != 0)
+    elif event in UNDIRECTED_EVENTS:
+        share = share.where(sign == 0)
+    return share
+
+
+#: The probabilities every effect estimand gets (variable name -> event); ``prob_positive`` kept for files
+#: written before the directed ones, for one layout version.
+EFFECT_PROBABILITIES = {
+    "prob_positive": "positive",
+    "prob_beyond_smallest": "beyond_smallest",
+    "prob_beneficial": "beneficial",
+    "prob_beneficial_beyond_smallest": "beneficial_beyond_smallest",
+    "prob_negligible": "negligible",
+    "prob_negative": "negative",
 }
 
 
-def probability(draws: xr.DataArray, event: str, smallest: float) -> xr.DataArray:
-    """The share of draws in which ``event`` holds (over the sample dims)."""
-    return EVENTS[event](draws, smallest).mean(SAMPLE_DIMS)
+def probability_variables(of: str) -> dict[str, Variable]:
+    """The declarations of :data:`EFFECT_PROBABILITIES` for the estimand ``of``."""
+    return {name: Variable("probability", of=of, event=event) for name, event in EFFECT_PROBABILITIES.items()}
+
+
+def effect_probabilities(
+    draws: xr.DataArray, smallest: float, sign: xr.DataArray | float
+) -> dict[str, xr.DataArray]:
+    """Every probability of :data:`EFFECT_PROBABILITIES` of an effect's draws (the directed ones NaN where
+    no direction is good, ``prob_negative`` where one is)."""
+    return {name: probability(draws, event, smallest, sign) for name, event in EFFECT_PROBABILITIES.items()}
 
 
 def level_label(level: str) -> str:

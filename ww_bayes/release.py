@@ -96,9 +96,10 @@ from ww_bayes.audit import (
 from ww_bayes.cea import summary as cea_summary
 from ww_bayes.cea import targeting_table
 from ww_bayes.data.io import LOCK_NAME, atomic_write, file_sha256, write_datatree
-from ww_bayes.derived import CELLS, OVERALL, level_label, levels_of, probability
+from ww_bayes.derived import CELLS, OVERALL, direction_sign, level_label, levels_of, probability
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
+from ww_bayes.labels import Words
 from ww_bayes.results import collect, save_table, summarise
 from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, save_png
 
@@ -330,6 +331,7 @@ def released_levels(
     partial estimands not released (:func:`released_shares`)."""
     kind = kind_of(tree)
     smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
+    direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
     weights = fit_weights(tree)
     out = {}
     for level, ds in levels_of(tree[kind.name]).items():
@@ -344,13 +346,14 @@ def released_levels(
             notes.append(f"{kind.name}/{level}: not released (the {level} groups break the rule even merged)")
             continue
         persons = weights.sum([d for d in weights.dims if d != level])
-        out[level] = _merged_level(ds, grouping, persons, kind.derived_variables, smallest, notes)
+        sign = direction_sign(direction, ds["outcome"].values if "outcome" in ds.dims else None)
+        out[level] = _merged_level(ds, grouping, persons, kind.derived_variables, (smallest, sign), notes)
     return out
 
 
-def _merged_level(
-    ds: xr.Dataset, grouping: Grouping, persons, variables, smallest: float, notes
-) -> xr.Dataset:
+def _merged_level(ds: xr.Dataset, grouping: Grouping, persons, variables, events, notes) -> xr.Dataset:
+    """A factor's level with its small levels merged, each variable by its role; ``events``: the smallest
+    effect of interest and the good direction's sign, for the probabilities of merged draws."""
     factor = grouping.factor
     if not grouping.merged:
         return ds
@@ -376,7 +379,7 @@ def _merged_level(
     for name, values in ds.data_vars.items():
         variable = variables[name]
         if variable.role == "probability" and variable.of in merged:
-            merged[name] = probability(merged[variable.of], variable.event, smallest).transpose(
+            merged[name] = probability(merged[variable.of], variable.event, *events).transpose(
                 *(d for d in values.dims)
             )
     return merged.assign_coords({factor: order})
@@ -681,7 +684,7 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
                             "data_sha256": str(tree.attrs.get("data_sha256", ""))}  # fmt: skip
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
-    for block in kind.report_blocks(stem, released, table):
+    for block in kind.report_blocks(stem, released, table, Words("en")):
         if type(block).__name__ == "Plot":
             png = save_png(draw(block), done.folder / f"{stem}_{block.name}.png")
             done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"

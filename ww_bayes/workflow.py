@@ -21,7 +21,7 @@ import xarray as xr
 from ww_bayes.audit import AuditError, audit
 from ww_bayes.calibration import Dispatch, SBCSettings, run_coverage, run_sbc
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
-from ww_bayes.compare import compare, fit_factors, format_comparison, frequentist_group, itt
+from ww_bayes.compare import ESTIMATORS, compare, format_comparison, frequentist_group
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
@@ -232,7 +232,8 @@ def compare_to_files(
     store: bool = False,
     allow_other_data: bool = False,
 ) -> Outcome:
-    """Frequentist ITT estimates (:func:`ww_bayes.compare.itt`) beside a fit's posterior: the table
+    """Frequentist estimates (the kind's estimator in :data:`ww_bayes.compare.ESTIMATORS`; for binary
+    effects :func:`ww_bayes.compare.itt`) beside a fit's posterior: the table
     (``<fit>_compare.csv``) and forest plot (``<fit>_forest.png``) in ``out``; with ``store``, the estimates
     also go into the fit as group ``frequentist``. Refuses a data file other than the fit's unless
     ``allow_other_data``."""
@@ -240,8 +241,8 @@ def compare_to_files(
     _existing_data(data)
     tree = _existing_fit(fit_path)
     kind = kind_of(tree)
-    if not kind.compares_with_frequentist:
-        comparable = [k.name for k in KINDS.values() if k.compares_with_frequentist]
+    if not kind.frequentist:
+        comparable = [k.name for k in KINDS.values() if k.frequentist]
         raise CommandError(
             f"{fit_path} is a {kind.name} fit; compare works on fits of kind {', '.join(comparable)}"
         )
@@ -252,8 +253,7 @@ def compare_to_files(
             check_data(tree, data, fit_path)
         except DataMismatchError as error:
             raise CommandError(f"{error}; pass --allow-other-data to compare anyway") from None
-    frequentist = itt(df, tree.attrs["outcome"], factors=fit_factors(tree), covariates=tuple(covariates),
-                      cov_type=cov_type, skip_unestimable=True)  # fmt: skip
+    frequentist = ESTIMATORS[kind.frequentist](df, tree, tuple(covariates), cov_type)
     warned += [f"note: no frequentist estimate (POOLING ONLY in the posterior): {problem}"
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
@@ -396,26 +396,37 @@ def init_folder(folder: str | os.PathLike, force: bool = False) -> Outcome:
 
 
 def report_to_file(
-    results: str | os.PathLike, out: str | os.PathLike | None = None, data: str | os.PathLike | None = None
+    results: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    lang: str = "en",
 ) -> Outcome:
-    """The self-contained HTML report of a results folder (default ``<results>/report.html``); with the
-    cohort ``data``, each fit's posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`;
-    a fit of other data is listed as not checked)."""
+    """The self-contained HTML report of a results folder or a release folder, in ``lang`` ("en", "nl");
+    default ``<results>/report.html`` (``report_nl.html`` in Dutch), and for a release folder beside it
+    (``<folder>_report.html``: a checked folder is not written to). With the cohort ``data``, each fit's
+    posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`; a fit of other data is
+    listed as not checked)."""
     if not Path(results).is_dir():
         raise CommandError(f"{results}: no such results folder")
-    out = output_file(out, (".html", ".htm")) if out else Path(results) / "report.html"
     if data is not None:
         _existing_data(data)
     start = time.perf_counter()
     run = collect(results)
-    remade = [p for p, tree in run.fits.items() if fresh_summary(p, tree)[1]]
+    suffix = "" if lang == "en" else f"_{lang}"
+    if out:
+        out = output_file(out, (".html", ".htm"))
+    elif run.released:
+        out = Path(results).resolve().parent / f"{Path(results).resolve().name}_report{suffix}.html"
+    else:
+        out = Path(results) / f"report{suffix}.html"
+    remade = [p for p, tree in run.fits.items() if p not in run.released and fresh_summary(p, tree)[1]]
     if data is not None:
         for path, tree in run.fits.items():
             try:
                 run.checks[path] = model_checks(tree, data, float(tree.attrs.get("interval_prob", 0.9)))
             except (DataMismatchError, ResultFileError) as error:
                 run.checks[path] = str(error)
-    path = write_report(results, out, run)
+    path = write_report(results, out, run, lang)
     notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
     notes += [f"note: remade the missing or stale summary of {p}: {summary_path(p)}" for p in remade]
     return Outcome(

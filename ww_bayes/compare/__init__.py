@@ -1,4 +1,13 @@
-"""Frequentist estimators (statsmodels) on the posterior's estimands, and side-by-side tables."""
+"""Frequentist estimators (statsmodels) on the posterior's estimands, and side-by-side tables.
+
+A model kind names its estimator (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`), a key of
+:data:`ESTIMATORS`: a function ``(cohort, fit, covariates, cov_type) -> table`` whose rows carry the kind's
+summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, ``ci95_lb``,
+``ci95_ub``, ``p_value``, ``p_holm``, ``p_bh``, ``method``, ``se_type`` and ``outcome``, with the subgroups it
+could not estimate in ``attrs["skipped"]``.
+"""
+
+from collections.abc import Callable
 
 from ww_bayes.compare.frequentist import (
     FrequentistError,
@@ -6,10 +15,15 @@ from ww_bayes.compare.frequentist import (
     frequentist_group,
     frequentist_table,
     itt,
+    itt_for_fit,
 )
 from ww_bayes.compare.tables import compare, format_comparison
 
+#: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
+ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit}
+
 __all__ = [
+    "ESTIMATORS",
     "FrequentistError",
     "compare",
     "fit_factors",

@@ -257,6 +257,15 @@ def itt(
     return table
 
 
+def itt_for_fit(
+    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2"
+) -> pd.DataFrame:
+    """:func:`itt` of a fit's outcome at the fit's levels, subgroups with an empty arm left out (listed in
+    ``attrs["skipped"]``): the estimator ``ww-bayes compare`` uses for binary effects."""
+    return itt(df, fit.attrs["outcome"], factors=fit_factors(fit), covariates=tuple(covariates),
+               cov_type=cov_type, skip_unestimable=True)  # fmt: skip
+
+
 def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
     """The grouping factors of a fit (the dims of its cohort composition), in its order."""
     return tuple(str(d) for d in fit_weights(fit).dims)

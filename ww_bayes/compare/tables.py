@@ -11,8 +11,6 @@ from ww_bayes.results import summarise
 from ww_bayes.summaries import shown_levels
 from ww_bayes.vocabulary import interval_label, interval_of
 
-KEYS = ["estimand", "contrast", "level", "group"]
-
 
 def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     """One row per estimand: the frequentist estimate (95% CI, p-value) beside the posterior mean and its
@@ -25,10 +23,8 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     could not estimate (an arm without persons there: ``pooling_only`` is then true).
     """
     kind = kind_of(fit)
-    if not kind.compares_with_frequentist:
-        raise FrequentistError(
-            f"a {kind.name!r} fit has no effects to compare with the frequentist ITT table"
-        )
+    if not kind.frequentist:
+        raise FrequentistError(f"a {kind.name!r} fit has no effects to compare with frequentist estimates")
     label = interval_label(*interval_of(fit.attrs))
     outcome = fit.attrs.get("outcome")
     if outcome is not None and set(frequentist["outcome"]) != {outcome}:
@@ -36,10 +32,11 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
             f"the fit is of {outcome!r} but the frequentist estimates are of "
             f"{sorted(set(frequentist['outcome']))}"
         )
+    keys = [k for k in kind.key_columns if k in frequentist.columns]
     posterior = summarise(fit)
-    posterior = posterior[posterior["estimand"] == "effect_pp"]
+    posterior = posterior[posterior["estimand"].isin(set(frequentist["estimand"]))]
     flagged = ["pooling_only"] if "pooling_only" in posterior else []
-    posterior = posterior[[*KEYS, "mean", f"{label}_lb", f"{label}_ub", *flagged]].rename(
+    posterior = posterior[[*keys, "mean", f"{label}_lb", f"{label}_ub", *flagged]].rename(
         columns={
             "mean": "posterior_mean",
             f"{label}_lb": f"posterior_{label}_lb",
@@ -49,11 +46,12 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     renamed = {"estimate": "frequentist_estimate", "ci95_lb": "frequentist_ci95_lb",
                "ci95_ub": "frequentist_ci95_ub", "p_value": "frequentist_p_value",
                "p_holm": "frequentist_p_holm", "p_bh": "frequentist_p_bh"}  # fmt: skip
-    freq = frequentist[[*KEYS, *renamed]].rename(columns=renamed)
+    freq = frequentist[[*keys, *renamed]].rename(columns=renamed)
     # every posterior row stays: a subgroup the OLS cannot estimate (an empty arm) keeps NaN beside it
-    table = freq.merge(posterior, on=KEYS, how="right", validate="one_to_one")
-    overall = table[table["level"] == "overall"].set_index("contrast")["posterior_mean"]
-    target = table["contrast"].map(overall)
+    table = freq.merge(posterior, on=keys, how="right", validate="one_to_one")
+    same = [k for k in keys if k not in ("level", "group")]  # the overall effect each row shrinks toward
+    overall = table.loc[table["level"] == "overall", [*same, "posterior_mean"]]
+    target = table[same].merge(overall, on=same, how="left")["posterior_mean"].to_numpy()
     distance = table["frequentist_estimate"] - target
     table["moved_pp"] = table["posterior_mean"] - table["frequentist_estimate"]
     defined = (table["level"] != "overall") & (distance.abs() > 1e-9)

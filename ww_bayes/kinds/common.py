@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ww_bayes.derived import DIRECTIONS
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -25,10 +26,10 @@ SAMPLERS = ("nutpie", "pymc")
 ADAPTATIONS = ("diag", "low_rank")
 #: Top-level keys every kind accepts.
 COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling", "priors", "sampler",
-               "convergence", "summary", "kind", "output"}  # fmt: skip
+               "convergence", "summary", "kind", "output", "good_direction"}  # fmt: skip
 #: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
 NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
-                 "interval_prob", "smallest_effect_pp", "output")  # fmt: skip
+                 "interval_prob", "smallest_effect_pp", "output", "good_direction")  # fmt: skip
 #: Heavy per-cell groups a fit file leaves out unless asked (``[output] keep`` / ``--keep``); each can be
 #: recomputed from the fit and its cohort (:mod:`ww_bayes.recompute`).
 OPTIONAL_GROUPS = ("posterior_predictive", "log_likelihood", "rate")
@@ -80,6 +81,10 @@ class SpecCommon:
     description: str = ""
     groups: tuple[str, ...] = ()
     smallest_effect_pp: float
+    #: which way an effect is good: one of :data:`ww_bayes.derived.DIRECTIONS` for the spec's outcome, or a
+    #: table per outcome (a trajectory: ``{ employed = "more", ww = "less" }``); "none" where no direction
+    #: is good (e.g. a share in sickness benefit)
+    good_direction: str | dict[str, str] = "none"
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
     output: OutputSettings = field(default_factory=OutputSettings)
@@ -247,6 +252,17 @@ def _output(raw: dict) -> OutputSettings:
     return output
 
 
+def parse_direction(raw: dict) -> str | dict[str, str]:
+    """``good_direction``: one of :data:`ww_bayes.derived.DIRECTIONS`, or a table of them per outcome."""
+    value = raw.get("good_direction", "none")
+    items = value.items() if isinstance(value, dict) else [("", value)]
+    for outcome, direction in items:
+        if direction not in DIRECTIONS:
+            key = f"good_direction.{outcome}" if outcome else "good_direction"
+            raise SpecError(f"{key!r} must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    return dict(value) if isinstance(value, dict) else value
+
+
 def common_settings(raw: dict, text: str, source: str, known: set[str], required: tuple[str, ...]) -> dict:
     """Check the top-level keys (``known``, ``required``) and parse the settings every spec kind shares,
     as keyword arguments of the kind's spec dataclass."""
@@ -268,6 +284,7 @@ def common_settings(raw: dict, text: str, source: str, known: set[str], required
         "description": str(raw.get("description", "")),
         "groups": parse_groups(raw),
         "smallest_effect_pp": number("smallest_effect_pp", raw["smallest_effect_pp"], low=0, open_low=True),
+        "good_direction": parse_direction(raw),
         "sampler": _sampler(raw),
         "convergence": _convergence(raw),
         "output": _output(raw),

@@ -36,6 +36,7 @@ participant, as posterior draws for the cost-effectiveness module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,16 @@ from ww_bayes.data.schema import (
     OUTCOME_PREFIXES,
     month_column,
 )
-from ww_bayes.derived import OVERALL, Variable, derived_tree, level_label, levels_of, probability
+from ww_bayes.derived import (
+    OVERALL,
+    Variable,
+    derived_tree,
+    direction_sign,
+    effect_probabilities,
+    level_label,
+    levels_of,
+    probability_variables,
+)
 from ww_bayes.estimands import contrast_pp, level_rates
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
@@ -101,8 +111,7 @@ VARIABLES = {
         for name, _ in CUMULATIVE.values()
     },
     "effect_pp_identified": Variable("partial_estimand", units="percentage points (pp) in the month"),
-    "prob_positive": Variable("probability", of="effect_pp", event="positive"),
-    "prob_beyond_smallest": Variable("probability", of="effect_pp", event="beyond_smallest"),
+    **probability_variables(of="effect_pp"),
     "pooling_only": Variable("flag"),
     "pooling_only_share": Variable("share"),
 }
@@ -314,13 +323,18 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
 
 
 def trajectory_effects(
-    rate: xr.DataArray, weights: xr.DataArray, smallest_effect_pp: float, persons: xr.DataArray | None = None
+    rate: xr.DataArray,
+    weights: xr.DataArray,
+    smallest_effect_pp: float,
+    persons: xr.DataArray | None = None,
+    good_direction: str | dict[str, str] = "none",
 ) -> xr.DataTree:
     """The ``trajectory`` group from posterior rates (chain, draw, outcome, arm, *groups, month), one level
     per factor besides ``overall`` (:mod:`ww_bayes.derived`):
 
     - ``effect_pp``: pp effect per month, per contrast (not for regions: 35 x 30 series per draw);
-    - ``prob_positive``, ``prob_beyond_smallest``: per month;
+    - the probabilities of :func:`ww_bayes.derived.effect_probabilities` per month, with
+      ``good_direction`` (one for all outcomes, or a table per outcome: work more, WW less);
     - ``extra_employed_months`` and ``ww_months_avoided``: cumulative effects per participant over months
       1..``horizon``, in months (sum of the monthly effects / 100);
     - with ``persons`` (per arm and group cell), the sparseness flags of
@@ -328,6 +342,7 @@ def trajectory_effects(
     """
     rate = rate.assign_coords(month=rate["month"].astype(int))
     rates = level_rates(rate, weights)
+    sign = direction_sign(good_direction, rate["outcome"].values)
     levels = {}
     for level in (OVERALL, *weights.dims):
         pp = contrast_pp(rates[level]).transpose(*SAMPLE_DIMS, "outcome", "contrast", ...)
@@ -336,12 +351,11 @@ def trajectory_effects(
             pp = pp.astype("float32")
         else:
             ds["effect_pp"] = pp
-            ds["prob_positive"] = probability(pp, "positive", smallest_effect_pp)
-            ds["prob_beyond_smallest"] = probability(pp, "beyond_smallest", smallest_effect_pp)
-        for outcome, (name, sign) in CUMULATIVE.items():
+            ds.update(effect_probabilities(pp, smallest_effect_pp, sign))
+        for outcome, (name, good) in CUMULATIVE.items():
             if outcome not in pp["outcome"].values:
                 continue
-            monthly = sign * pp.sel(outcome=outcome, drop=True) / 100
+            monthly = good * pp.sel(outcome=outcome, drop=True) / 100
             cumulative = monthly.cumsum("month").rename(month="horizon")
             cumulative.attrs["units"] = "months per participant"
             ds[name] = cumulative.transpose(*SAMPLE_DIMS, "contrast", ...)
@@ -354,6 +368,7 @@ def trajectory_effects(
         "cumulative_units": "months per participant, summed over months 1..horizon",
         "weights": "cohort composition: persons per group cell, all arms",
         "smallest_effect_pp": smallest_effect_pp,
+        "good_direction": json.dumps(good_direction),
     }
     return derived_tree(levels, attrs)
 
@@ -629,7 +644,7 @@ class TrajectoryKind(ModelKind):
 
     def derive(self, spec, data, posterior):
         return trajectory_effects(
-            posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons()
+            posterior["rate"], data.weights, spec.smallest_effect_pp, data.arm_persons(), spec.good_direction
         )
 
     def summary(self, derived, interval_kind, interval_prob):
@@ -668,33 +683,37 @@ class TrajectoryKind(ModelKind):
             )
         ]
 
-    def report_blocks(self, name, tree, summary) -> list[Block]:
+    def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
         overall = summary[(summary["level"] == "overall") & summary["month"].isin(MONTHS_SHOWN)]
         cells = [
-            f"{m:+.2f} [{lb:+.2f}, {ub:+.2f}]"
+            f"{words.number(m, 2)} [{words.number(lb, 2)}; {words.number(ub, 2)}]"
             for m, lb, ub in zip(overall["mean"], overall[f"{label}_lb"], overall[f"{label}_ub"], strict=True)
         ]
-        wide = overall.assign(cell=cells).pivot_table(
-            index=["estimand", "outcome", "contrast"], columns="month", values="cell", aggfunc="first",
-            sort=False,
-        )  # fmt: skip
-        wide.columns = [f"month {m}" for m in wide.columns]
-        return [
-            Heading(name),
-            Paragraph(
-                f"Overall effects: posterior mean [{interval_text(kind, prob)}]; effect_pp in pp in "
-                "that month, cumulative rows in months per participant over months 1..month."
-            ),
-            Table(wide.reset_index()),
-            Plot(
-                "trajectory",
-                summary,
-                f"{name}: effect paths with {interval_text(kind, prob)} bands",
-                {"interval_label": label},
-            ),
+        what = [
+            words(f"{outcome}") if estimand == "effect_pp" else words(estimand)
+            for estimand, outcome in zip(overall["estimand"], overall["outcome"], strict=True)
         ]
+        wide = overall.assign(cell=cells, quantity=what).pivot_table(
+            index=["quantity", "contrast"], columns="month", values="cell", aggfunc="first", sort=False
+        )
+        wide.columns = [f"{words('month')} {m}" for m in wide.columns]
+        return [
+            Heading(f"`{tree.attrs.get('model_name', name)}`"),
+            Paragraph(words.say(
+                f"Effects on all claimants: posterior mean [{words.interval(kind, prob)}]; in work and "
+                "receiving WW in percentage points in that month; extra months in work and WW months avoided "
+                "per claimant over months 1 to that month.",
+                f"Effecten op alle WW-gerechtigden: posteriorgemiddelde [{words.interval(kind, prob)}]; werk "
+                "en WW in procentpunten in die maand; extra maanden werk en vermeden WW-maanden per "
+                "WW-gerechtigde over maand 1 tot die maand.")),
+            Table(wide.reset_index().rename(columns={"quantity": "estimand"})),
+            Plot("trajectory", summary, words.say(f"Effect paths with {words.interval(kind, prob)} bands",
+                                                  f"Verloop van de effecten met "
+                                                  f"{words.interval(kind, prob)}"),
+                 {"interval_label": label}),
+        ]  # fmt: skip
 
     def effect_paths(self, tree, contrast, months, hold_months):
         levels = levels_of(tree[self.name])
