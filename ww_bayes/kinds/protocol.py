@@ -146,7 +146,7 @@ class ModelKind(ABC):
     missing_unit: str = "persons"
     #: the provenance attr that stores ``n_missing``
     missing_attr: str = "n_persons_outcome_missing"
-    #: likelihoods :meth:`prepare` accepts
+    #: likelihoods :meth:`prepare` accepts (the first is the default)
     likelihoods: tuple[str, ...] = ("binomial",)
     #: groups of a fit that hold counts of persons (the cells' observation, the persons per cell and per
     #: level): a release never carries them and checks its groups' counts from them
