@@ -482,6 +482,140 @@ def letter_lines(summary: pd.DataFrame, label: str) -> list[str]:
     return lines
 
 
+# --- checks against the persons: leave-one-out and the distribution of hours ------------------------------
+
+
+def person_cells(cells: pd.DataFrame, cohort: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Each person's cell: the position in ``cells`` of the person's ``keys`` (arm and grouping factors);
+    -1 for a person in no cell (hours not observed)."""
+    index = pd.MultiIndex.from_frame(cells[keys].astype(str))
+    return index.get_indexer(pd.MultiIndex.from_frame(cohort[keys].astype(str)))
+
+
+def person_loo(
+    parameters: xr.Dataset,
+    observation: HurdleStatistics,
+    cells: pd.DataFrame,
+    cohort: pd.DataFrame,
+    keys: list[str],
+    *,
+    sample: int | None = 20_000,
+    seed: int = 0,
+    chunk: int = 4_000,
+) -> dict:
+    """PSIS-LOO over persons on the hours scale (arviz_stats' ``loo`` on each person's log-density, Jacobian
+    included), from the cell parameters of a fit's draws (``parameters``: the observation's
+    :attr:`~ww_bayes.kinds.observations.Observation.cell_parameters`, (chain, draw, cell), e.g.
+    :func:`ww_bayes.recompute.cell_rates`). Persons of one cell with the same hours have the same
+    log-likelihood, so each distinct (cell, hours) is computed once and counted. With ``sample``, a simple
+    random sample of that many persons estimates the sum over all (Magnusson et al. 2019's estimator:
+    N times the sample mean; ``subsample_se`` its standard error). Returns elpd, its SE, the parts from
+    persons without and with hours, the Pareto k diagnostics of the persons computed and ``pointwise``: each
+    computed person's elpd (a Series on the cohort's index, for paired comparisons of models)."""
+    import arviz_stats as azs  # here: only this check needs it
+
+    cell = person_cells(cells, cohort, keys)
+    values = cohort[HOURS_Y1].to_numpy(dtype="float64")
+    observed = np.flatnonzero(cell >= 0)
+    total = len(observed)
+    if sample is not None and sample < total:
+        observed = np.sort(np.random.default_rng(seed).choice(observed, sample, replace=False))
+    rows = pd.DataFrame({"cell": cell[observed], "value": values[observed]})
+    distinct = rows.value_counts(sort=False).reset_index(name="persons")
+    distinct["row"] = np.arange(len(distinct))
+    elpd, pareto_k = [], []
+    for start in range(0, len(distinct), chunk):
+        part = distinct.iloc[start : start + chunk]
+        logp = observation.person_logp(parameters, part["cell"].to_numpy(), part["value"].to_numpy())
+        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({"y": logp})})
+        result = azs.loo(tree, pointwise=True, reff=1.0)  # the stored draws are thinned, near independent
+        elpd.append(np.asarray(result.elpd_i))
+        pareto_k.append(np.asarray(result.pareto_k))
+    elpd_i, k = np.concatenate(elpd), np.concatenate(pareto_k)
+    weights = distinct["persons"].to_numpy()
+    m = int(weights.sum())
+    scale = total / m
+    mean = float(np.average(elpd_i, weights=weights))
+    variance = float(np.average((elpd_i - mean) ** 2, weights=weights))
+    zero = distinct["value"].to_numpy() == 0
+    row_of_person = rows.merge(distinct, on=["cell", "value"], how="left")["row"].to_numpy()
+    return {
+        "pointwise": pd.Series(elpd_i[row_of_person], index=cohort.index[observed], name="elpd_loo"),
+        "persons": total,
+        "persons_computed": m,
+        "elpd": scale * float((elpd_i * weights).sum()),
+        "se": float(np.sqrt(total * variance)),
+        "subsample_se": float(total * np.sqrt(variance / m * (1 - m / total))),
+        "elpd_no_hours": scale * float((elpd_i * weights)[zero].sum()),
+        "elpd_hours": scale * float((elpd_i * weights)[~zero].sum()),
+        "pareto_k_max": float(k.max()),
+        "persons_pareto_k_above_0.7": int(weights[k > 0.7].sum()),
+    }
+
+
+#: The quantiles of the hours of those with any that the distribution check compares.
+CHECKED_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def distribution_check(
+    parameters: xr.Dataset,
+    observation: HurdleStatistics,
+    cells: pd.DataFrame,
+    cohort: pd.DataFrame,
+    keys: list[str],
+    by: str = "werkverkenner",
+    *,
+    draws: int = 100,
+    prob: float = 0.9,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Posterior predictive check of the distribution of hours per level of ``by``: the share with no hours,
+    the mean hours of those with any and the :data:`CHECKED_QUANTILES` of their hours, observed beside the
+    predictive mean and central ``prob`` interval over ``draws`` posterior draws (each draws every person's
+    hours anew from the person's cell). Columns: ``by``, ``statistic``, ``observed``, ``predicted``,
+    ``<label>_lb``, ``<label>_ub``, ``inside``."""
+    cell = person_cells(cells, cohort, keys)
+    keep = cell >= 0
+    cell, groups = cell[keep], cohort.loc[keep, by].astype(str).to_numpy()
+    stacked = parameters.stack(sample=SAMPLE_DIMS)
+    picks = np.linspace(0, stacked.sizes["sample"] - 1, draws).round().astype(int)
+    rng = np.random.default_rng(seed)
+    names = ["no_hours", "mean_given_any", *(f"q{round(100 * q):02d}_given_any" for q in CHECKED_QUANTILES)]
+
+    def statistics(values: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame({by: groups, "hours": values})
+        positive = frame[frame["hours"] > 0].groupby(by)["hours"]
+        out = pd.DataFrame({"no_hours": (frame["hours"] == 0).groupby(frame[by]).mean(),
+                            "mean_given_any": positive.mean()})  # fmt: skip
+        quantiles = positive.quantile(list(CHECKED_QUANTILES)).unstack()
+        for q, name in zip(CHECKED_QUANTILES, names[2:], strict=True):
+            out[name] = quantiles[q]
+        return out[names]
+
+    observed = statistics(cohort.loc[keep, HOURS_Y1].to_numpy(dtype="float64"))
+    predicted = []
+    for pick in picks:
+        draw = stacked.isel(sample=[pick]).drop_vars(["sample", "chain", "draw"], errors="ignore")
+        predicted.append(statistics(observation.draw_persons(draw, cell, rng)[0]).to_numpy())
+    predicted = np.stack(predicted)
+    low, high = np.quantile(predicted, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    label = interval_label("eti", prob)
+    table = pd.DataFrame(
+        {
+            by: np.repeat(observed.index.to_numpy(), len(names)),
+            "statistic": np.tile(names, len(observed)),
+            "observed": observed.to_numpy().ravel(),
+            "predicted": predicted.mean(axis=0).ravel(),
+            f"{label}_lb": low.ravel(),
+            f"{label}_ub": high.ravel(),
+        }
+    )
+    table["inside"] = (table[f"{label}_lb"] <= table["observed"]) & (
+        table["observed"] <= table[f"{label}_ub"]
+    )
+    return table
+
+
 class HoursKind(ModelKind):
     """Hours worked in months 1-12 as a hurdle on arm x group cells: the ``hours`` group."""
 

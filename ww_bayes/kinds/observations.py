@@ -709,6 +709,32 @@ class HurdleStatistics(Observation):
         stale = [c for c in HURDLE_COLUMNS if c not in ("persons", *self.statistic_names)]
         return replaced.assign(**dict.fromkeys(stale, np.nan))
 
+    def person_logp(self, parameters: xr.Dataset, cell: np.ndarray, values: np.ndarray) -> xr.DataArray:
+        """Each person's log-density on the outcome's scale (dims: the parameters' sample dims, ``person``):
+        ``cell`` is each person's cell (position in the cell table), ``values`` the person's value
+        (0 or positive); ``parameters`` the :attr:`cell_parameters` per draw (..., cell)."""
+        p_any, location, dispersion = (
+            parameters[k].transpose(..., "cell").values[..., cell].astype("float64")
+            for k in self.cell_parameters
+        )
+        positive = np.asarray(values) > 0
+        x = np.where(positive, values, 1.0)
+        logp = np.where(
+            positive, np.log(p_any) + self.family.person_logpdf(x, location, dispersion), np.log1p(-p_any)
+        )
+        dims = [*parameters[CELL_ANY].transpose(..., "cell").dims[:-1], "person"]
+        return xr.DataArray(logp, dims=dims)
+
+    def draw_persons(self, parameters: xr.Dataset, cell: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One predictive value per person (``cell``: each person's cell) and draw of the
+        :attr:`cell_parameters` (..., cell): 0 with probability 1 - p, else a value of the family."""
+        p_any, location, dispersion = (
+            parameters[k].transpose(..., "cell").values[..., cell].astype("float64")
+            for k in self.cell_parameters
+        )
+        positive = rng.random(p_any.shape) < p_any
+        return np.where(positive, self.family.draw_values(location, dispersion, p_any.shape, rng), 0.0)
+
     def describe(self):
         statistics = ", ".join(self.family.statistics)
         return (f"persons, positives and the positive values' statistics per cell (hurdle: Bernoulli "
