@@ -68,8 +68,8 @@ from ww_bayes.kinds.common import (
     pooling_of,
 )
 from ww_bayes.kinds.observations import POSITIVE_FAMILIES, HurdleStatistics, hurdle_cells
-from ww_bayes.kinds.pooling import arm_logit, cell_index, factor_levels
-from ww_bayes.kinds.protocol import Block, Heading, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.kinds.pooling import arm_logit, cell_index, class_weights, factor_levels, fit_weights
+from ww_bayes.kinds.protocol import Block, Heading, HoursEffects, ModelData, ModelKind, Paragraph, Plot, Table
 from ww_bayes.summaries import SHOWN_LEVELS, shown_levels, summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
@@ -633,8 +633,10 @@ class HoursKind(ModelKind):
     spec_keys = COMMON_KEYS | {"family", "dispersion_by", "smallest_effect_hours"}
     required_keys = ("name", "groups", "smallest_effect_pp", "smallest_effect_hours", "pooling", "priors")
     frequentist = "hours_ols"
+    effect_units = "hours per claimant in months 1-12"
     has_truth = True
     describes_persons = True
+    offers_hours = True
 
     def parse(self, raw, text, source, common):
         return parse(raw, text, source, common)
@@ -735,6 +737,21 @@ class HoursKind(ModelKind):
         keys = [c for c in ("arm", "werkverkenner") if c in table]
         frame = table.groupby(keys, observed=True, sort=False)[["count", "persons"]].sum().reset_index()
         return frame.assign(outcome=HOURS_Y1)
+
+    def hours_effects(self, tree, contrast):
+        if "werkverkenner" not in fit_weights(tree).dims:
+            raise SpecError("the cost-effectiveness needs hours by Werkverkenner class: a fit grouped by "
+                            "werkverkenner")  # fmt: skip
+        levels = levels_of(tree[self.name])
+        effects = xr.Dataset(
+            {
+                level_label(level): levels[level]["mean_hours"].sel(contrast=contrast, drop=True)
+                for level in (OVERALL, "werkverkenner")
+            }
+        )
+        name = tree.attrs.get("model_name", self.name)
+        source = f"{name}: the effect on mean hours per claimant in months 1-12 (zeros included)"
+        return HoursEffects(effects, class_weights(tree), source)
 
     def calibration_quantities(self, spec):
         names = [f"{part}_{c}_mean" for part in PARTS for c in COMPONENTS] + ["hours_dispersion_mean"]

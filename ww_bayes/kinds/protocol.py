@@ -131,6 +131,21 @@ class EffectPaths:
     source: str
 
 
+@dataclass(frozen=True)
+class HoursEffects:
+    """The effect on hours worked in months 1-12 of one contrast a fit offers the cost-effectiveness module
+    (a societal perspective values production as hours x wage x (1 + employer costs)).
+
+    ``effects``: ``overall`` (chain, draw) and ``by_werkverkenner`` (chain, draw, werkverkenner), extra hours
+    per participant (claimant offered the treatment) in months 1-12, zeros included; ``weights``: persons per
+    Werkverkenner class; ``source``: a sentence saying where the hours come from.
+    """
+
+    effects: xr.Dataset
+    weights: xr.DataArray
+    source: str
+
+
 class ModelKind(ABC):
     """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
     methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
@@ -158,6 +173,8 @@ class ModelKind(ABC):
     #: derived estimands summed over months (dim ``horizon``) -> the outcome whose monthly effects they
     #: sum: a release suppresses them from a suppressed month on
     cumulative_estimands: Mapping[str, str] = {}
+    #: what the effects the frequentist estimator sets beside are in (the comparison's title and stored group)
+    effect_units: str = "percentage points (pp)"
     #: the report section this kind's fits appear in: (anchor, title)
     report_section: tuple[str, str] = ("", "")
     #: the columns that identify a summary row (the truth table has the same ones)
@@ -185,6 +202,8 @@ class ModelKind(ABC):
     has_truth: bool = False
     #: :meth:`person_counts` counts persons once per cell (the report's data section)
     describes_persons: bool = False
+    #: :meth:`hours_effects` offers the effect on hours worked in months 1-12 to the cost-effectiveness module
+    offers_hours: bool = False
 
     # --- required methods ------------------------------------------------------------------------------
 
@@ -278,12 +297,19 @@ class ModelKind(ABC):
         ``hold_months``: how long a single-month effect is assumed to last (:attr:`offers_effect_paths`)."""
         raise SpecError(f"a {self.name!r} fit offers no monthly effects to the cost-effectiveness module")
 
+    def hours_effects(self, tree: xr.DataTree, contrast: str) -> HoursEffects:
+        """The effect of ``contrast`` on hours worked in months 1-12, per draw, overall and by
+        Werkverkenner class (:attr:`offers_hours`)."""
+        raise SpecError(f"a {self.name!r} fit offers no effect on hours worked to the cost-effectiveness "
+                        "module")  # fmt: skip
+
 
 #: Capability flags and the method each promises.
 CAPABILITIES = {
     "offers_effect_paths": "effect_paths",
     "has_truth": "truth",
     "describes_persons": "person_counts",
+    "offers_hours": "hours_effects",
 }
 
 

@@ -18,8 +18,10 @@ from ww_bayes.viz.figures import (
     trajectory_data,
     trajectory_plot,
 )
+from ww_bayes.viz.hours import hours_plot
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure}
+PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure,
+         "hours": hours_plot}  # fmt: skip
 
 
 def draw(plot: Plot) -> Figure:
@@ -38,6 +40,7 @@ __all__ = [
     "effects_plot",
     "forest_data",
     "forest_plot",
+    "hours_plot",
     "save_png",
     "trajectory_data",
     "trajectory_plot",
