@@ -81,6 +81,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "no persons in one of the groups compared: estimate from pooling only",
         "nl": "geen personen in een van de vergeleken groepen: schatting alleen via pooling",
     },
+    # report sections of the kinds
+    "Effects by class and region": {
+        "en": "Effects by class and region",
+        "nl": "Effecten naar klasse en regio",
+    },
+    "Trajectories over 30 months": {"en": "Trajectories over 30 months", "nl": "Verloop over 30 maanden"},
     # table columns
     "contrast": {"en": "comparison", "nl": "vergelijking"},
     "level": {"en": "breakdown", "nl": "uitsplitsing"},
@@ -97,6 +103,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "benefits": {"en": "benefits", "nl": "baten"},
     "net_benefit": {"en": "net benefit", "nl": "netto baten"},
     "net_benefit_cohort": {"en": "net benefit, whole cohort", "nl": "netto baten, hele cohort"},
+    "benefits_cohort": {"en": "benefits, whole cohort", "nl": "baten, hele cohort"},
+    "cost_cohort": {"en": "extra cost, whole cohort", "nl": "extra kosten, hele cohort"},
     "benefit_cost_ratio": {"en": "benefit-cost ratio", "nl": "baten-kostenverhouding"},
     "cost_per_extra_job": {"en": "cost per extra job", "nl": "kosten per extra baan"},
 }
@@ -116,6 +124,11 @@ class Words:
         """The words for a code name; the name itself when the catalogue does not know it."""
         entry = CATALOGUE.get(str(name))
         return entry[self.lang] if entry else str(name)
+
+    def say(self, en: str, nl: str) -> str:
+        """The sentence in this language (for text made of numbers and words, where a catalogue entry per
+        sentence would not read)."""
+        return nl if self.lang == "nl" else en
 
     def interval(self, kind: str, prob: float) -> str:
         """The interval in words, e.g. "90% credible interval (equal-tailed)"."""
@@ -147,9 +160,9 @@ class Words:
         """A probability as a whole percentage ("97%"), "< 1%" and "> 99%" at the ends."""
         if probability is None or not math.isfinite(probability):
             return "-"
-        if 0 < probability < 0.005:
+        if probability < 0.005:  # a share of draws: 0 of 4,000 is not a certainty
             return "< 1%"
-        if 0.995 < probability < 1:
+        if probability > 0.995:
             return "> 99%"
         return f"{round(100 * probability)}%"
 
