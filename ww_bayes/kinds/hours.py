@@ -689,7 +689,7 @@ class HoursKind(ModelKind):
             + "\n".join(letter_lines(summary, label))
         )
 
-    def report_blocks(self, name, tree, summary) -> list[Block]:
+    def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
         shown = shown_levels(summary)
@@ -698,12 +698,22 @@ class HoursKind(ModelKind):
         parts = summary[summary["estimand"].isin(PART_ESTIMANDS) & (summary["level"] == OVERALL)]
         smallest = tree.attrs.get("smallest_effect_hours", tree[self.name].attrs.get("smallest_effect_pp"))
         blocks: list[Block] = [
-            Heading(f"{tree.attrs.get('model_name', name)}: hours worked in months 1-12"),
+            Heading(
+                words.say(
+                    f"{tree.attrs.get('model_name', name)}: hours worked in months 1-12",
+                    f"{tree.attrs.get('model_name', name)}: gewerkte uren in maand 1-12",
+                )
+            ),
             Paragraph(
-                f"Effects on mean hours per claimant (zeros included): posterior mean and "
-                f"{interval_text(kind, prob)}; P(more hours); prob_beneficial_beyond_smallest = "
-                f"P(effect > {smallest} hours)."
-            ),  # fmt: skip
+                words.say(
+                    f"Effects on mean hours per claimant (zeros included): posterior mean and "
+                    f"{interval_text(kind, prob)}; prob_beneficial = P(more hours); "
+                    f"prob_beneficial_beyond_smallest = P(effect > {smallest} hours).",
+                    f"Effecten op het gemiddelde aantal uren per uitkeringsgerechtigde (nullen meegeteld): "
+                    f"posteriorgemiddelde en {interval_text(kind, prob)}; prob_beneficial = P(meer uren); "
+                    f"prob_beneficial_beyond_smallest = P(effect > {smallest} uur).",
+                )
+            ),
             *(Paragraph(line) for line in letter_lines(summary, label)),
             Table(
                 mean_hours[
@@ -725,7 +735,12 @@ class HoursKind(ModelKind):
             Plot(
                 "hours",
                 summary,
-                f"{name}: effects on mean hours by subgroup, posterior mean and {interval_text(kind, prob)}",
+                words.say(
+                    f"{name}: effects on mean hours by subgroup, posterior mean and "
+                    f"{interval_text(kind, prob)}",
+                    f"{name}: effecten op het gemiddelde aantal uren per subgroep, posteriorgemiddelde en "
+                    f"{interval_text(kind, prob)}",
+                ),
                 {"interval_label": label},
             ),  # fmt: skip
         ]

@@ -11,6 +11,7 @@ calibration study ranks. Nothing outside :mod:`ww_bayes.kinds` asks which kind i
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -329,5 +330,35 @@ def check_kind(kind: ModelKind) -> None:
         for flag, method in CAPABILITIES.items()
         if getattr(kind, flag) and getattr(type(kind), method) is getattr(ModelKind, method)
     ]
+    problems += [
+        f"{method}{expected} (it has {method}{found})"
+        for method, expected, found in _signature_mismatches(type(kind))
+    ]
     if problems:
         raise TypeError(f"model kind {type(kind).__name__} ({kind.name!r}) lacks {', '.join(problems)}")
+
+
+def _positional(function) -> int | None:
+    """How many positional parameters ``function`` takes (None: any number)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _signature_mismatches(cls: type) -> list[tuple[str, inspect.Signature, inspect.Signature]]:
+    """The methods ``cls`` overrides with another number of positional parameters than
+    :class:`ModelKind`'s (an out-of-date kind fails when it is registered, not in the middle of a report)."""
+    out = []
+    for method, base in vars(ModelKind).items():
+        own = getattr(cls, method, base)
+        if (
+            method.startswith("__")
+            or not inspect.isfunction(base)
+            or own is base
+            or not inspect.isfunction(own)
+        ):
+            continue
+        if _positional(own) not in (None, _positional(base)):
+            out.append((method, inspect.signature(base), inspect.signature(own)))
+    return out
