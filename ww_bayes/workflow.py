@@ -261,10 +261,10 @@ def compare_to_files(
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
              save_png(forest_plot(table), Path(out) / f"{stem}_forest.png")]  # fmt: skip
     title = (f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) "
-             "vs posterior, percentage points")  # fmt: skip
+             f"vs posterior, {kind.effect_units}")  # fmt: skip
     text = format_comparison(table, title)
     if store:
-        store_group(fit_path, FREQUENTIST_GROUP, frequentist_group(frequentist))
+        store_group(fit_path, FREQUENTIST_GROUP, frequentist_group(frequentist, kind.effect_units))
         text += f"\nstored the estimates as group '{FREQUENTIST_GROUP}' in {fit_path}"
     return Outcome(f"{text}\nwrote {files[0]} and {files[1]}", files, warned)
 
@@ -425,7 +425,7 @@ def report_to_file(
         for path, tree in run.fits.items():
             try:
                 run.checks[path] = model_checks(tree, data)
-            except (DataMismatchError, ResultFileError) as error:
+            except (DataMismatchError, ResultFileError, NotImplementedError) as error:  # listed as not checked
                 run.checks[path] = str(error)
     path = write_report(results, out, run, lang)
     notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]

@@ -19,8 +19,10 @@ from ww_bayes.viz.figures import (
     trajectory_data,
     trajectory_plot,
 )
+from ww_bayes.viz.hours import hours_plot
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure}
+PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure,
+         "hours": hours_plot}  # fmt: skip
 PLOTS |= CHECK_PLOTS
 
 
@@ -45,6 +47,7 @@ __all__ = [
     "loo_pit_plot",
     "prior_predictive_plot",
     "rank_plot",
+    "hours_plot",
     "save_png",
     "trajectory_data",
     "trajectory_plot",
