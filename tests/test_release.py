@@ -765,3 +765,15 @@ def test_the_audit_command_passes_a_release_and_refuses_a_planted_count(unobserv
     (planted / "disclosure_checks.json").unlink()
     assert main(["audit", str(planted)]) == 2
     assert "not a ww_bayes release folder" in capsys.readouterr().err
+
+
+def test_the_classes_a_cost_effectiveness_result_names_are_class_labels_not_input_labels():
+    """A tornado row of one class's input names the class inside brackets: the class is what must be a
+    released group (a full-size cohort releases every class as itself; its tornado rows must pass)."""
+    from ww_bayes.audit import _class_labels
+
+    result = xr.Dataset(
+        {"tornado_input_q05": ("input", [1.0, 2.0])},
+        coords={"input": ["service_cost[0-25]", "wage_per_month"], "rule": ["0-25+25-50", "none served"]},
+    )
+    assert _class_labels(result) == {"0-25", "25-50"}

@@ -1096,7 +1096,7 @@ def _class_labels(result: xr.Dataset) -> set[str]:
     if "rule" in result.coords:
         rules = map(str, result["rule"].values)
         labels |= {c for rule in rules for c in rule.split("+") if c != "none served"}
-    return labels | set(_tornado_classes(result))
+    return labels | set(_tornado_classes(result).values())
 
 
 def _tornado_classes(result: xr.Dataset) -> dict[str, str]:
