@@ -9,6 +9,7 @@ could not estimate in ``attrs["skipped"]``.
 
 from collections.abc import Callable
 
+from ww_bayes.compare.destinations import destinations_lpm
 from ww_bayes.compare.frequentist import (
     FrequentistError,
     fit_factors,
@@ -20,12 +21,13 @@ from ww_bayes.compare.frequentist import (
 from ww_bayes.compare.tables import compare, format_comparison
 
 #: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
-ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit}
+ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit, "destinations_lpm": destinations_lpm}
 
 __all__ = [
     "ESTIMATORS",
     "FrequentistError",
     "compare",
+    "destinations_lpm",
     "fit_factors",
     "format_comparison",
     "frequentist_group",

@@ -274,8 +274,9 @@ def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
 def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
     """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand)."""
     ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("row"))
-    for name in ("estimand", "contrast", "level", "group", "outcome", "method", "se_type", "covariates"):
-        ds[name] = ds[name].astype(str)
+    for name in ds.data_vars:
+        if ds[name].dtype == object:  # text columns (keys, labels), also a kind's own keys (state, month ...)
+            ds[name] = ds[name].astype(str)
     ds = ds.set_coords(["estimand", "contrast", "level", "group"])
     ds["class_effects"] = ds["class_effects"].astype("int8")
     ds.attrs.update({"units": "percentage points (pp)", "interval": "95% confidence interval (normal)"})
@@ -283,7 +284,9 @@ def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
 
 
 def frequentist_table(group: xr.Dataset) -> pd.DataFrame:
-    """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group."""
+    """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group (with the
+    kind's own key columns, e.g. month and state, after the four shared ones)."""
     table = group.to_dataframe().reset_index()
     table["class_effects"] = table["class_effects"].astype(bool)
-    return table[list(COLUMNS)]
+    extra = [c for c in table.columns if c not in COLUMNS and c != "row"]  # a kind's own keys
+    return table[[*COLUMNS[:4], *extra, *COLUMNS[4:]]]

@@ -7,6 +7,7 @@ functions that draw them, so kinds describe figures without importing matplotlib
 from matplotlib.figure import Figure
 
 from ww_bayes.kinds.protocol import Plot
+from ww_bayes.viz.destinations import destinations_data, destinations_plot
 from ww_bayes.viz.figures import (
     CEA_FIGURES,
     cea_figure,
@@ -19,7 +20,13 @@ from ww_bayes.viz.figures import (
     trajectory_plot,
 )
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure}
+PLOTS = {
+    "effects": effects_plot,
+    "trajectory": trajectory_plot,
+    "forest": forest_plot,
+    "cea": cea_figure,
+    "destinations": destinations_plot,
+}
 
 
 def draw(plot: Plot) -> Figure:
@@ -34,6 +41,8 @@ __all__ = [
     "PLOTS",
     "cea_figure",
     "cea_figures",
+    "destinations_data",
+    "destinations_plot",
     "draw",
     "effects_plot",
     "forest_data",
