@@ -16,7 +16,7 @@ PACKAGE = Path(wb.__file__).parent
 STAGES = ("data", "kinds", "sampler", "postprocess", "results", "inference", "recompute", "compare", "cea",
           "viz", "report", "release", "calibration", "workflow", "cli")  # fmt: skip
 #: Bottom modules every stage may import.
-SHARED = ("vocabulary", "tomlspec", "derived", "estimands", "summaries", "diagnostics")
+SHARED = ("vocabulary", "labels", "tomlspec", "derived", "estimands", "summaries", "diagnostics")
 
 
 def stage_of(module: str) -> str | None:

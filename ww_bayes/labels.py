@@ -1,0 +1,193 @@
+"""Words for readers, in Dutch and English: one catalogue for every table, figure, screen line and report.
+
+Code names (``service_vs_control_enforcement``, ``employed_m12``, ``by_werkverkenner``, ``eti90_lb``) stay
+in the CSV and NetCDF files, where they are the API; what a person reads comes from here. A name the
+catalogue does not know is shown as it is (so a new factor or state still reads, if less nicely), never
+dropped. :func:`glossary` gives the catalogue as a table (code name -> words), the key to the files.
+
+Numbers are formatted here too, per language: effects in percentage points with one decimal, euros as
+``€ 1.2m`` / ``€ 674``, probabilities as whole percentages; Dutch with a decimal comma
+("2,1 procentpunt", "€ 1,2 mln").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+LANGUAGES = ("en", "nl")
+
+#: Every code name a reader may meet, with its words per language.
+CATALOGUE: dict[str, dict[str, str]] = {
+    # contrasts: what is compared (intention to treat: being offered the service)
+    "service_vs_control_enforcement": {
+        "en": "personal service (offered) vs online only with enforcement",
+        "nl": "persoonlijke dienstverlening (aangeboden) vs alleen online met handhaving",
+    },
+    "enforcement_vs_none": {
+        "en": "enforcement of the job-search requirement alone (online only)",
+        "nl": "alleen handhaving van de sollicitatieplicht (alleen online)",
+    },
+    "service_vs_control_none": {
+        "en": "personal service (offered) vs online only without enforcement",
+        "nl": "persoonlijke dienstverlening (aangeboden) vs alleen online zonder handhaving",
+    },
+    # arms
+    "service": {"en": "personal service", "nl": "persoonlijke dienstverlening"},
+    "control_enforcement": {"en": "online only, enforced", "nl": "alleen online, met handhaving"},
+    "control_none": {"en": "online only, not enforced", "nl": "alleen online, zonder handhaving"},
+    # outcomes
+    "employed": {"en": "in work", "nl": "aan het werk"},
+    "ww": {"en": "receiving WW benefit", "nl": "WW-uitkering"},
+    "employed_m12": {"en": "in work at month 12", "nl": "aan het werk in maand 12"},
+    "ww_m12": {"en": "receiving WW at month 12", "nl": "WW-uitkering in maand 12"},
+    "extra_employed_months": {"en": "extra months in work", "nl": "extra maanden aan het werk"},
+    "ww_months_avoided": {"en": "WW months avoided", "nl": "vermeden WW-maanden"},
+    "effect_pp": {"en": "effect", "nl": "effect"},
+    "effect_pp_identified": {
+        "en": "effect over cells with persons in both arms",
+        "nl": "effect over cellen met personen in beide groepen",
+    },
+    "relative_risk": {"en": "relative risk", "nl": "relatief risico"},
+    # levels and factors
+    "overall": {"en": "all claimants", "nl": "alle WW-gerechtigden"},
+    "all": {"en": "all", "nl": "alle"},
+    "werkverkenner": {"en": "Werkverkenner class", "nl": "Werkverkenner-klasse"},
+    "by_werkverkenner": {"en": "by Werkverkenner class", "nl": "naar Werkverkenner-klasse"},
+    "region": {"en": "labour-market region", "nl": "arbeidsmarktregio"},
+    "by_region": {"en": "by labour-market region", "nl": "naar arbeidsmarktregio"},
+    "sex": {"en": "sex", "nl": "geslacht"},
+    "by_sex": {"en": "by sex", "nl": "naar geslacht"},
+    "education": {"en": "education", "nl": "opleidingsniveau"},
+    "by_education": {"en": "by education", "nl": "naar opleidingsniveau"},
+    # Werkverkenner classes: the predicted chance of work within a year
+    "0-25": {"en": "chance of work 0-25%", "nl": "werkhervattingskans 0-25%"},
+    "25-50": {"en": "chance of work 25-50%", "nl": "werkhervattingskans 25-50%"},
+    "50-75": {"en": "chance of work 50-75%", "nl": "werkhervattingskans 50-75%"},
+    "75-100": {"en": "chance of work 75-100%", "nl": "werkhervattingskans 75-100%"},
+    "none": {"en": "no score", "nl": "geen score"},
+    "other classes": {"en": "other classes (merged)", "nl": "overige klassen (samengevoegd)"},
+    "other regions": {"en": "other regions (merged)", "nl": "overige regio's (samengevoegd)"},
+    # probabilities
+    "prob_beneficial": {"en": "probability it helps", "nl": "kans dat het helpt"},
+    "prob_beneficial_beyond_smallest": {
+        "en": "probability it helps by more than the smallest effect of interest",
+        "nl": "kans dat het meer helpt dan het kleinste relevante effect",
+    },
+    "prob_negligible": {"en": "probability it is negligible", "nl": "kans dat het verwaarloosbaar is"},
+    "prob_positive": {"en": "probability above 0", "nl": "kans boven 0"},
+    "prob_negative": {"en": "probability below 0", "nl": "kans onder 0"},
+    "pooling_only": {
+        "en": "no persons in one of the groups compared: estimate from pooling only",
+        "nl": "geen personen in een van de vergeleken groepen: schatting alleen via pooling",
+    },
+    # report sections of the kinds
+    "Effects by class and region": {
+        "en": "Effects by class and region",
+        "nl": "Effecten naar klasse en regio",
+    },
+    "Trajectories over 30 months": {"en": "Trajectories over 30 months", "nl": "Verloop over 30 maanden"},
+    # table columns
+    "contrast": {"en": "comparison", "nl": "vergelijking"},
+    "level": {"en": "breakdown", "nl": "uitsplitsing"},
+    "group": {"en": "group", "nl": "groep"},
+    "outcome": {"en": "outcome", "nl": "uitkomst"},
+    "month": {"en": "month", "nl": "maand"},
+    "estimand": {"en": "quantity", "nl": "grootheid"},
+    "mean": {"en": "estimate (posterior mean)", "nl": "schatting (posteriorgemiddelde)"},
+    "sd": {"en": "posterior sd", "nl": "posterior-sd"},
+    # cost-effectiveness
+    "incremental_cost": {"en": "extra cost of the service", "nl": "extra kosten van de dienstverlening"},
+    "ww_benefits_saved": {"en": "WW benefits saved", "nl": "bespaarde WW-uitkeringen"},
+    "taxes_and_premiums": {"en": "taxes and premiums on extra earnings", "nl": "belastingen en premies"},
+    "benefits": {"en": "benefits", "nl": "baten"},
+    "net_benefit": {"en": "net benefit", "nl": "netto baten"},
+    "net_benefit_cohort": {"en": "net benefit, whole cohort", "nl": "netto baten, hele cohort"},
+    "benefits_cohort": {"en": "benefits, whole cohort", "nl": "baten, hele cohort"},
+    "cost_cohort": {"en": "extra cost, whole cohort", "nl": "extra kosten, hele cohort"},
+    "benefit_cost_ratio": {"en": "benefit-cost ratio", "nl": "baten-kostenverhouding"},
+    "cost_per_extra_job": {"en": "cost per extra job", "nl": "kosten per extra baan"},
+}
+
+
+@dataclass(frozen=True)
+class Words:
+    """The catalogue and number formats of one language (:data:`LANGUAGES`)."""
+
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.lang not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {self.lang!r}")
+
+    def __call__(self, name) -> str:
+        """The words for a code name; the name itself when the catalogue does not know it."""
+        entry = CATALOGUE.get(str(name))
+        return entry[self.lang] if entry else str(name)
+
+    def say(self, en: str, nl: str) -> str:
+        """The sentence in this language (for text made of numbers and words, where a catalogue entry per
+        sentence would not read)."""
+        return nl if self.lang == "nl" else en
+
+    def interval(self, kind: str, prob: float) -> str:
+        """The interval in words, e.g. "90% credible interval (equal-tailed)"."""
+        shape = {"eti": ("equal-tailed", "gelijkstaartig"), "hdi": ("highest density", "hoogste dichtheid")}
+        words = shape.get(kind, (kind, kind))[self.lang == "nl"]
+        if self.lang == "nl":
+            return f"{self.percent(prob)} geloofwaardigheidsinterval ({words})"
+        return f"{self.percent(prob)} credible interval ({words})"
+
+    # --- numbers ---------------------------------------------------------------------------------------
+
+    def number(self, value: float, digits: int = 1) -> str:
+        """A number with ``digits`` decimals and a thousands separator, in the language's style."""
+        text = f"{value:,.{digits}f}"
+        if self.lang == "nl":  # 1,234.5 -> 1.234,5
+            text = text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+        return text
+
+    def pp(self, value: float, sign: bool = True) -> str:
+        """Percentage points with one decimal: "+2.0 pp" / "+2,0 procentpunt"."""
+        if value is None or not math.isfinite(value):
+            return "-"
+        text = self.number(value, 1)
+        if sign and value > 0:
+            text = "+" + text
+        return f"{text} {'procentpunt' if self.lang == 'nl' else 'pp'}"
+
+    def percent(self, probability: float) -> str:
+        """A probability as a whole percentage ("97%"), "< 1%" and "> 99%" at the ends."""
+        if probability is None or not math.isfinite(probability):
+            return "-"
+        if probability < 0.005:  # a share of draws: 0 of 4,000 is not a certainty
+            return "< 1%"
+        if probability > 0.995:
+            return "> 99%"
+        return f"{round(100 * probability)}%"
+
+    def euros(self, value: float) -> str:
+        """Euros: "€ 674", "€ 12,400" below a million, "€ 1.2m" / "€ 1,2 mln" above."""
+        if value is None or not math.isfinite(value):
+            return "-"
+        sign = "-" if value < 0 else ""
+        size = abs(value)
+        if size >= 1e6:
+            unit = " mln" if self.lang == "nl" else "m"
+            return f"{sign}€ {self.number(size / 1e6, 1)}{unit}"
+        return f"{sign}€ {self.number(size, 0)}"
+
+    def months(self, value: float) -> str:
+        """Months with two decimals ("0.12 months" / "0,12 maanden")."""
+        if value is None or not math.isfinite(value):
+            return "-"
+        return f"{self.number(value, 2)} {'maanden' if self.lang == 'nl' else 'months'}"
+
+
+def glossary(lang: str = "en") -> list[tuple[str, str]]:
+    """The catalogue as (code name, words) rows: the key from the files' names to the report's words."""
+    words = Words(lang)
+    return [(name, words(name)) for name in CATALOGUE]
+
+
+__all__ = ["CATALOGUE", "LANGUAGES", "Words", "glossary"]
