@@ -72,6 +72,7 @@ from ww_bayes.data.schema import (
 )
 from ww_bayes.derived import (
     OVERALL,
+    SIGNS,
     Variable,
     derived_tree,
     direction_sign,
@@ -341,6 +342,13 @@ def parse(raw: dict, text: str, source: str, common: dict) -> DestinationsSpec:
         },  # fmt: skip
         **{n: number(f"priors.baseline.{n}", base_raw[n], low=0, open_low=True) for n in names[:3]},
     )
+    directions = common["good_direction"]
+    if isinstance(directions, dict):
+        known = [*candidate_states(split), OTHER_STATE]
+        unknown = [s for s in directions if s not in known]
+        if unknown:
+            raise SpecError(f"'good_direction.{unknown[0]}' is not a state; the states are "
+                            f"{', '.join(known)}")  # fmt: skip
     return DestinationsSpec(
         months=months,
         split_by_work=split,
@@ -733,6 +741,15 @@ def incidence(exit_share: xr.DataArray) -> xr.DataArray:
     return xr.concat(list(parts.values()), dim=pd.Index(list(parts), name="first_exit"))
 
 
+def state_signs(good_direction: str | dict[str, str], states: list[str]) -> xr.DataArray:
+    """The good direction of each state as a sign (+1 more is good, -1 less, 0 neither) over dim ``state``:
+    one direction for every state, or a table per state (a state it does not name has none; a merged
+    ``other`` state takes its own entry or none)."""
+    if isinstance(good_direction, dict):
+        return direction_sign(good_direction, states).rename(outcome="state")
+    return xr.DataArray([SIGNS[good_direction]] * len(states), dims="state", coords={"state": states})
+
+
 def posterior_destinations(
     state_share: xr.DataArray,
     exit_share: xr.DataArray,
@@ -749,7 +766,7 @@ def posterior_destinations(
     exit_share = exit_share.assign_coords(month=exit_share["month"].astype(int))
     shares = share_effects_pp(state_share, weights)
     exits = share_effects_pp(incidence(exit_share), weights)
-    sign = direction_sign(good_direction)
+    sign = state_signs(good_direction, [str(v) for v in state_share["state"].values])
     source = {"state": ww_states(state_share["state"].values)}
     levels = {}
     for level in (OVERALL, *weights.dims):
@@ -961,7 +978,7 @@ class DestinationsKind(ModelKind):
                          f"{len(coverage)} at every level")  # fmt: skip
         return "\n".join(lines)
 
-    def report_blocks(self, name, tree, summary) -> list[Block]:
+    def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
         blocks: list[Block] = [
