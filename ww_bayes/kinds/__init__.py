@@ -1,9 +1,9 @@
 """Model kinds and their registry: the only place that knows which kinds exist.
 
-A spec's ``kind`` key (``"effects"``, the default, ``"trajectory"`` or ``"destinations"``) and a fit file's ``model_kind``
-attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks the kind
-(:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one module
-and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the tests does).
+A spec's ``kind`` key (``"effects"``, the default, ``"trajectory"`` or ``"destinations"``) and a fit file's
+``model_kind`` attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks
+the kind (:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one
+module and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the tests does).
 """
 
 from __future__ import annotations

@@ -47,7 +47,6 @@ the flow into the sickness benefits, ``to_zw_wia_35min`` the part of it later as
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,10 +175,11 @@ class Categories:
     def state_table(self) -> xr.DataArray:
         """The state of each benefit status and work (``""``: left out), dims (benefit, work)."""
         values = [
-            [self.merged[STATE][state_label(b, w, self.split_by_work)] for w in (0, 1)] for b in BENEFIT_STATUSES
+            [self.merged[STATE][state_label(b, w, self.split_by_work)] for w in (0, 1)]
+            for b in BENEFIT_STATUSES
         ]
-        return xr.DataArray(np.array(values, dtype=object), dims=("benefit", "work"),
-                            coords={"benefit": list(BENEFIT_STATUSES), "work": list(WORK_STATES)})  # fmt: skip
+        coords = {"benefit": list(BENEFIT_STATUSES), "work": list(WORK_STATES)}
+        return xr.DataArray(np.array(values, dtype=object), dims=("benefit", "work"), coords=coords)
 
     def exit_table(self) -> xr.DataArray:
         """The first-exit category of each status of the first month off WW and 35-min flag, dims
@@ -245,8 +245,8 @@ class DestinationsSpec(SpecCommon):
         b = self.baseline
         lines = [
             f"Priors of {self.name} (multinomial logit), months {', '.join(map(str, self.months))}:",
-            f"  baseline (service arm): logit mean = log(stated share), centred, + ZeroSumNormal({b.sigma:g}) "
-            "over the categories, per month",
+            "  baseline (service arm): logit mean = log(stated share), centred, "
+            f"+ ZeroSumNormal({b.sigma:g}) over the categories, per month",
         ]
         for outcome in OUTCOMES:
             for month, shares in b.shares[outcome].items():
@@ -318,7 +318,11 @@ def parse(raw: dict, text: str, source: str, common: dict) -> DestinationsSpec:
         raise SpecError("'states' must be a table")
     reject_unknown("states", states_raw, ("split_by_work", "min_persons", "wia_35min"))
     split = states_raw.get("split_by_work", [BENEFIT_WW, "none"])
-    if not isinstance(split, list) or not set(split) <= set(BENEFIT_STATUSES) or len(set(split)) != len(split):
+    if (
+        not isinstance(split, list)
+        or not set(split) <= set(BENEFIT_STATUSES)
+        or len(set(split)) != len(split)
+    ):
         raise SpecError(f"'states.split_by_work' must be a list of benefit statuses drawn from "
                         f"{list(BENEFIT_STATUSES)}, got {split!r}")  # fmt: skip
     split = tuple(s for s in BENEFIT_STATUSES if s in split)
@@ -335,10 +339,15 @@ def parse(raw: dict, text: str, source: str, common: dict) -> DestinationsSpec:
     require("priors.baseline", base_raw, names)
     baseline = BaselinePrior(
         shares={
-            STATE: _shares_table("priors.baseline.state_shares", base_raw["state_shares"], months,
-                                 candidate_states(split)),
-            FIRST_EXIT: _shares_table("priors.baseline.first_exit_shares", base_raw["first_exit_shares"],
-                                      months, candidate_exits(split_35min)),
+            STATE: _shares_table(
+                "priors.baseline.state_shares", base_raw["state_shares"], months, candidate_states(split)
+            ),
+            FIRST_EXIT: _shares_table(
+                "priors.baseline.first_exit_shares",
+                base_raw["first_exit_shares"],
+                months,
+                candidate_exits(split_35min),
+            ),
         },  # fmt: skip
         **{n: number(f"priors.baseline.{n}", base_raw[n], low=0, open_low=True) for n in names[:3]},
     )
@@ -405,9 +414,7 @@ def person_paths(df: pd.DataFrame, months: tuple[int, ...], with_flag: bool) -> 
         [df[month_column("employed", m)].to_numpy(dtype="float64", na_value=np.nan) for m in months]
     )
     work = np.where(np.isnan(work), -1, work).astype(np.int8).T
-    below_35 = (
-        df[WIA_35MIN].to_numpy(dtype="float64", na_value=np.nan) if with_flag else np.zeros(len(df))
-    )
+    below_35 = df[WIA_35MIN].to_numpy(dtype="float64", na_value=np.nan) if with_flag else np.zeros(len(df))
     below_35 = np.where(np.isnan(below_35), -1, below_35).astype(np.int8)
     status = codes[:, [m - 1 for m in months]].T
     return PersonPaths(months, status, work, observed_through, first_off, first_off_status, below_35)
@@ -430,11 +437,15 @@ def candidate_labels(
     known = paths.observed_through >= month
     exited = known & (paths.first_off <= month)
     out[known & ~exited] = STILL_ON_WW
-    table = np.array([[exit_label(s, f, split_35min) for f in (0, 1)] for s in BENEFIT_STATUSES], dtype=object)
+    table = np.array(
+        [[exit_label(s, f, split_35min) for f in (0, 1)] for s in BENEFIT_STATUSES], dtype=object
+    )
     flag = np.maximum(paths.below_35, 0)
     out[exited] = table[paths.first_off_status[exited], flag[exited]]
     if split_35min:
-        to_sickness = exited & np.isin(paths.first_off_status, [BENEFIT_STATUSES.index(s) for s in SICKNESS_BENEFITS])
+        to_sickness = exited & np.isin(
+            paths.first_off_status, [BENEFIT_STATUSES.index(s) for s in SICKNESS_BENEFITS]
+        )
         out[to_sickness & (paths.below_35 < 0)] = None
     return out
 
@@ -450,7 +461,9 @@ def _persons_per_arm(labels: np.ndarray, arms: np.ndarray, candidates: list[str]
     return counts
 
 
-def decide_categories(spec: DestinationsSpec, df: pd.DataFrame, paths: PersonPaths | None = None) -> Categories:
+def decide_categories(
+    spec: DestinationsSpec, df: pd.DataFrame, paths: PersonPaths | None = None
+) -> Categories:
     """The categories of both outcomes for a typed cohort, by the spec's rule (``min_persons``): a category
     nobody is in at any month read is left out; a sparse one (fewer than ``min_persons`` persons in an arm of
     the whole cohort, in a month where anyone is in it) is merged: states into ``other`` (which takes in the
@@ -460,7 +473,9 @@ def decide_categories(spec: DestinationsSpec, df: pd.DataFrame, paths: PersonPat
     arms = pd.Categorical(df["arm"].astype(str), categories=list(ARMS)).codes
     merged, empty, notes = {}, {}, []
     for outcome in OUTCOMES:
-        candidates = candidate_states(spec.split_by_work) if outcome == STATE else candidate_exits(spec.wia_35min)
+        candidates = (
+            candidate_states(spec.split_by_work) if outcome == STATE else candidate_exits(spec.wia_35min)
+        )
         counts = np.stack(
             [_persons_per_arm(candidate_labels(paths, outcome, m, spec.split_by_work, spec.wia_35min), arms,
                               candidates) for m in spec.months]
@@ -469,13 +484,19 @@ def decide_categories(spec: DestinationsSpec, df: pd.DataFrame, paths: PersonPat
         merged[outcome] = mapping
         categories = list(dict.fromkeys(c for c in mapping.values() if c))
         for j, month in enumerate(spec.months):
-            totals = {c: counts[j, [i for i, k in enumerate(candidates) if mapping[k] == c]].sum() for c in categories}
+            totals = {
+                c: counts[j, [i for i, k in enumerate(candidates) if mapping[k] == c]].sum()
+                for c in categories
+            }
             empty[(outcome, month)] = tuple(c for c in categories if totals[c] == 0)
     return Categories(spec.split_by_work, spec.wia_35min, merged, empty, tuple(notes))
 
 
-def _merge_sparse(outcome: str, candidates: list[str], counts: np.ndarray, min_persons: int, notes: list[str]) -> dict[str, str]:
-    """candidate -> category by the rule (see :func:`decide_categories`); ``counts`` (month, candidate, arm)."""
+def _merge_sparse(
+    outcome: str, candidates: list[str], counts: np.ndarray, min_persons: int, notes: list[str]
+) -> dict[str, str]:
+    """candidate -> category by the rule (see :func:`decide_categories`); ``counts``: (month, candidate,
+    arm)."""
     mapping = {c: c for c in candidates}
 
     def group_counts(category: str) -> np.ndarray:  # (month, arm)
@@ -576,8 +597,12 @@ def prepare_data(spec: DestinationsSpec, df: pd.DataFrame) -> ModelData:
     return ModelData(
         cells=cells,
         observation=observation,
-        levels={**levels, "month": month_labels, "state": list(categories.of(STATE)),
-                "exit_category": list(categories.of(FIRST_EXIT))},  # fmt: skip
+        levels={
+            **levels,
+            "month": month_labels,
+            "state": list(categories.of(STATE)),
+            "exit_category": list(categories.of(FIRST_EXIT)),
+        },  # fmt: skip
         weights=weights.rename("n_persons"),
         outcome=spec.outcome,
         n_persons=len(df),
@@ -593,9 +618,7 @@ def _shares_prior(spec: DestinationsSpec, data: ModelData, outcome: str) -> np.n
     over the candidates merged into it), centred over the month's categories."""
     table = data.constants["state_of"] if outcome == STATE else data.constants["first_exit_of"]
     categories = data.levels[MODEL_DIMS[outcome]]
-    candidates = (
-        candidate_states(spec.split_by_work) if outcome == STATE else candidate_exits(spec.wia_35min)
-    )
+    candidates = candidate_states(spec.split_by_work) if outcome == STATE else candidate_exits(spec.wia_35min)
     members = _members_from_table(outcome, table, candidates, spec)
     out = np.zeros((len(spec.months), len(categories)))
     for j, month in enumerate(spec.months):
@@ -704,14 +727,22 @@ def build_model(spec: DestinationsSpec, data: ModelData, for_sampling: bool = Fa
 #: The variables of the derived ``destinations`` group, with their roles (:class:`ww_bayes.derived.Variable`).
 VARIABLES = {
     "share_pp": Variable("estimand", signed=True, units="percentage points (pp) of all claimants"),
-    "ww_source_pp": Variable("estimand", signed=True, units="pp of all claimants: the effect on the WW share "
-                             "(with and without work)"),  # fmt: skip
-    "ww_destination_part": Variable("ratio", units="part of the WW effect each other state takes up "
-                                    "(-share_pp / ww_source_pp)"),  # fmt: skip
-    "first_exit_pp": Variable("estimand", signed=True, units="pp of all claimants: cumulative incidence of "
-                              "the first exit from WW by the month"),  # fmt: skip
-    "effect_pp_identified": Variable("partial_estimand", units="pp of all claimants: share_pp over cells "
-                                     "with persons in both arms"),  # fmt: skip
+    "ww_source_pp": Variable(
+        "estimand",
+        signed=True,
+        units="pp of all claimants: the effect on the WW share (with and without work)",
+    ),  # fmt: skip
+    "ww_destination_part": Variable(
+        "ratio", units="part of the WW effect each other state takes up (-share_pp / ww_source_pp)"
+    ),  # fmt: skip
+    "first_exit_pp": Variable(
+        "estimand",
+        signed=True,
+        units="pp of all claimants: cumulative incidence of the first exit from WW by the month",
+    ),  # fmt: skip
+    "effect_pp_identified": Variable(
+        "partial_estimand", units="pp of all claimants: share_pp over cells with persons in both arms"
+    ),  # fmt: skip
     **probability_variables(of="share_pp"),
     "pooling_only": Variable("flag"),
     "pooling_only_share": Variable("share"),
@@ -815,7 +846,7 @@ def truth_table(tree: xr.DataTree, truth: xr.DataTree, kind_name: str) -> pd.Dat
     summary's long shape (column ``truth``), for the fit's months, states (the benefit x work shares summed
     as the fit's states are), first-exit categories and the levels both have."""
     constant = tree["constant_data"].ds
-    state_of, exit_of = constant["state_of"], constant["first_exit_of"]
+    state_of = constant["state_of"]
     months = [int(m) for m in tree[f"{kind_name}/{OVERALL}"].ds["month"].values]
     states = [str(s) for s in tree[f"{kind_name}/{OVERALL}"].ds["state"].values]
     exits = [str(s) for s in tree[f"{kind_name}/{OVERALL}"].ds["first_exit"].values]
@@ -833,8 +864,9 @@ def truth_table(tree: xr.DataTree, truth: xr.DataTree, kind_name: str) -> pd.Dat
         flows = {
             TO_SICKNESS: sickness.sum(["exit_to", WIA_35MIN]),
             TO_SICKNESS_35MIN: sickness.sel({WIA_35MIN: 1}).sum("exit_to"),
-            TO_OTHER: first.sel(exit_to=[e for e in WW_EXIT_DESTINATIONS if e not in SICKNESS_BENEFITS])
-            .sum(["exit_to", WIA_35MIN]),
+            TO_OTHER: first.sel(exit_to=[e for e in WW_EXIT_DESTINATIONS if e not in SICKNESS_BENEFITS]).sum(
+                ["exit_to", WIA_35MIN]
+            ),
         }
         exit_truth = xr.concat([flows[e] for e in exits], dim=pd.Index(exits, name="first_exit"))
         for name, values in (("share_pp", share), ("ww_source_pp", source), ("first_exit_pp", exit_truth)):
@@ -879,7 +911,9 @@ def effects_by_state(summary: pd.DataFrame, contrast: str, month: int, label: st
             if row["state"] == "zw":
                 record["P(higher ZW)"] = f"{row['prob_positive']:.2f}"
         for row in part[part["estimand"] == "first_exit_pp"].to_dict("records"):
-            name = FIRST_EXIT_COLUMN if row["first_exit"] == TO_SICKNESS else f"first exit {row['first_exit']}"
+            name = (
+                FIRST_EXIT_COLUMN if row["first_exit"] == TO_SICKNESS else f"first exit {row['first_exit']}"
+            )
             record[name] = _cell(row, label)
         out.append(record)
     return pd.DataFrame(out)
@@ -973,7 +1007,8 @@ class DestinationsKind(ModelKind):
         ]
         if coverage is not None:
             overall = coverage[coverage["level"] == OVERALL]
-            lines.append(f"\nthe simulator's truth inside the {label} interval: {overall['covered'].mean():.0%} "
+            lines.append(f"\nthe simulator's truth inside the {label} interval: "
+                         f"{overall['covered'].mean():.0%} "
                          f"of {len(overall)} overall effects, {coverage['covered'].mean():.0%} of "
                          f"{len(coverage)} at every level")  # fmt: skip
         return "\n".join(lines)

@@ -487,8 +487,7 @@ class EffectsKind(ModelKind):
         return (
             f"{tree.attrs['model_name']}: effects on {Words('en')(tree.attrs['outcome'])} "
             f"({tree.attrs['outcome']}) in percentage points (posterior mean, {interval_text(kind, prob)}"
-            f"{truth})\n"
-            + format_effects(summary, interval_label(kind, prob), coverage)
+            f"{truth})\n" + format_effects(summary, interval_label(kind, prob), coverage)
         )
 
     def report_blocks(self, name, tree, summary, words) -> list[Block]:

@@ -362,7 +362,7 @@ class OutcomeCategoryCounts(CategoryCounts):
         return cls(categories)
 
     def outcome_variable(self) -> xr.DataArray:
-        """Each category's outcome, over dim ``category``: what the kind stores as :data:`CATEGORY_OUTCOME`."""
+        """Each category's outcome, over dim ``category``: the kind stores it as :data:`CATEGORY_OUTCOME`."""
         outcome = [o for o, labels in self.outcome_categories.items() for _ in labels]
         return xr.DataArray(np.array(outcome, dtype=object), dims="category",
                             coords={"category": list(self.categories)}, name=CATEGORY_OUTCOME)  # fmt: skip
