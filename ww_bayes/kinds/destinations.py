@@ -777,7 +777,7 @@ def state_signs(good_direction: str | dict[str, str], states: list[str]) -> xr.D
     one direction for every state, or a table per state (a state it does not name has none; a merged
     ``other`` state takes its own entry or none)."""
     if isinstance(good_direction, dict):
-        return direction_sign(good_direction, states).rename(outcome="state")
+        return direction_sign(good_direction, states, dim="state")
     return xr.DataArray([SIGNS[good_direction]] * len(states), dims="state", coords={"state": states})
 
 
@@ -953,6 +953,7 @@ class DestinationsKind(ModelKind):
     has_truth = True
     report_section = ("destinations", "Where do claimants go?")
     key_columns = KEY_COLUMNS
+    direction_dim = "state"
     calibration_estimands = ("share_pp", "first_exit_pp")
     not_checked = (f"{STATE}_share", f"{FIRST_EXIT}_share")
     cell_deterministics = (f"{STATE}_share", f"{FIRST_EXIT}_share")
