@@ -13,6 +13,7 @@ import xarray as xr
 from scipy.special import gammaln
 
 import ww_bayes.kinds.destinations as destinations
+import ww_bayes.release as release_module
 from ww_bayes.data.io import typed_cohort
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import CELLS, OVERALL, levels_of
@@ -213,22 +214,60 @@ def test_the_report_shows_where_the_ww_effect_went(fitted):
     _, folder = fitted
     page = build_report(folder / "results")
     assert "Where do claimants go?" in page
-    assert "zw" in page and "none_working" in page
+    assert "sickness benefit (ZW)" in page and "in work, no benefit" in page
+    dutch = build_report(folder / "results", lang="nl")
+    assert "Waar gaan WW-gerechtigden naartoe?" in dutch and "Ziektewet (ZW)" in dutch
+
+
+def breaking_released_groups(tree, done) -> pd.DataFrame:
+    """The released groups (per factor, as the release merged them) in which an arm has persons, or a
+    category of an outcome has a count or its complement, between 1 and the minimum count - 1."""
+    cells = count_table(tree)
+    frames = []
+    for factor, grouping in done.groupings.items():
+        if grouping.suppressed:
+            continue
+        counts = release_module.grouped_counts(cells, factor, grouping.groups)
+        bad = (
+            breaks_rule(counts["persons"], MIN_COUNT)
+            | breaks_rule(counts["count"], MIN_COUNT)
+            | breaks_rule(counts["persons"] - counts["count"], MIN_COUNT)
+        )
+        frames.append(counts[bad].assign(factor=factor))
+    return pd.concat(frames, ignore_index=True)
 
 
 def test_the_release_passes_and_checks_the_counts_of_every_category(fitted):
+    """Every released group passes the rule in every category of both outcomes; the cells of the unreleased
+    fit do not (small regions); counts per outcome and month are not released (their differences would
+    describe the persons with one outcome unobserved)."""
     tree, folder = fitted
     done = release(folder / "results", folder / "release")
-    counts = pd.read_csv(done.folder / "counts.csv", dtype={"group": str, "category": str})
-    categories = set(counts["category"].dropna())
-    assert {"none_working", "zw", "still_on_ww", "to_zw_wia"} <= categories  # both outcomes' categories
-    for values in (counts["persons"], counts["count"], counts["persons"] - counts["count"]):
-        assert not breaks_rule(values.dropna(), MIN_COUNT).any()
-    # regions are small in this cohort: the unreleased fit has categories below the rule, the release none
-    unreleased = count_table(tree)
-    by_region = unreleased.groupby(["region", "arm", "category"], observed=True)[["persons", "count"]].sum()
+    assert done.checks and all(passed for _, passed in done.checks)
+    cells = count_table(tree)
+    assert {"none_working", "ww_not_working", "still_on_ww", "to_other"} <= set(cells["category"])
+    by_region = release_module.grouped_counts(cells, "region", None)
     assert breaks_rule(by_region["count"], MIN_COUNT).any()
-    assert "region" in done.groupings and done.groupings["region"].merged
+    assert done.groupings["region"].merged
+    assert breaking_released_groups(tree, done).empty
     released = xr.load_datatree(done.folder / "destinations_estimates.nc")
-    merged = set(map(str, released[f"{KIND.name}/region"].ds["region"].values))
-    assert merged.isdisjoint(done.groupings["region"].merged)  # a small region never released alone
+    regions = set(map(str, released[f"{KIND.name}/region"].ds["region"].values))
+    assert regions.isdisjoint(done.groupings["region"].merged)  # a small region never released alone
+    assert not (done.folder / "counts.csv").exists()
+
+
+def test_a_release_that_skips_merging_is_caught_by_the_category_counts(fitted, monkeypatch):
+    """The broken variant: a release that keeps every region apart (and skips its own file checks) lets
+    out groups whose category counts break the rule, and the check above finds them."""
+    tree, folder = fitted
+
+    def keep_apart(tables, factor, min_count):
+        grouping = decide(tables, factor, min_count)
+        return release_module.Grouping(factor, {level: level for level in grouping.groups})
+
+    decide = release_module.decide_grouping
+    monkeypatch.setattr(release_module, "decide_grouping", keep_apart)
+    monkeypatch.setattr(release_module, "check_written", lambda done: setattr(done, "checks", []))
+    done = release(folder / "results", folder / "broken_release")
+    assert not done.groupings["region"].merged
+    assert not breaking_released_groups(tree, done).empty

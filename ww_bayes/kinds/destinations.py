@@ -1017,40 +1017,62 @@ class DestinationsKind(ModelKind):
     def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
+        interval = words.interval(kind, prob)
+
+        def readable(table: pd.DataFrame) -> pd.DataFrame:
+            """Column names and groups in the reader's words (the code names stay in the CSV)."""
+            table = table.assign(group=[words(g) for g in table["group"]]).drop(columns="level")
+            return table.rename(columns={c: words(c) for c in table.columns})
+
         blocks: list[Block] = [
-            Heading(f"{tree.attrs.get('model_name', name)}"),
-            Paragraph(
-                f"Effects of personal service ({MAIN_CONTRAST}) in percentage points of all claimants: "
-                f"posterior mean [{interval_text(kind, prob)}]. '{WW_COLUMN}' is the effect on WW receipt, "
-                "with and without work; the state columns say where that change went (no benefit and "
-                "working, no benefit and not working, ZW sickness benefit, WIA disability benefit, "
-                "bijstand social assistance, WW beside work): together they are minus the WW effect, an "
-                "accounting identity. 'P(higher ZW)' is the probability that service raises the share in "
-                f"ZW at the month (a share, not a flow). '{FIRST_EXIT_COLUMN}' is the effect on the share "
-                "of claimants whose first month off WW, by the month, was in ZW or WIA (a flow)."
-            ),
-        ]
+            Heading(f"`{tree.attrs.get('model_name', name)}`"),
+            Paragraph(words.say(
+                f"Effects of {words(MAIN_CONTRAST)} in percentage points of all claimants: posterior mean "
+                f"[{interval}]. '{WW_COLUMN}' is the effect on WW receipt, with and without work; the other "
+                "columns say where that change went: together they are minus the WW effect (an accounting "
+                "identity, not an estimate). 'P(higher ZW)' is the probability that the service raises the "
+                f"share in sickness benefit at the month (a share, not a flow). '{FIRST_EXIT_COLUMN}' is "
+                "the effect on the share of claimants whose first month off WW, by that month, was in ZW "
+                "or WIA (a flow).",
+                f"Effecten van {words(MAIN_CONTRAST)} in procentpunten van alle WW-gerechtigden: "
+                f"posteriorgemiddelde [{interval}]. '{WW_COLUMN}' is het effect op WW-ontvangst, met en "
+                "zonder werk; de andere kolommen zeggen waar die verandering heen ging: samen zijn ze min "
+                "het WW-effect (een boekhoudkundige identiteit, geen schatting). 'P(higher ZW)' is de kans "
+                "dat de dienstverlening het aandeel in de Ziektewet in die maand verhoogt (een aandeel, geen "
+                f"stroom). '{FIRST_EXIT_COLUMN}' is het effect op het aandeel WW-gerechtigden van wie de "
+                "eerste maand buiten de WW, tot die maand, in de ZW of WIA was (een stroom).",
+            )),
+        ]  # fmt: skip
         for month in sorted(summary["month"].unique()):
             blocks += [
-                Heading(f"Month {month}: where the WW effect went, by Werkverkenner class"),
-                Table(effects_by_state(summary, MAIN_CONTRAST, month, label)),
+                Heading(words.say(f"Month {month}: where the WW effect went, by Werkverkenner class",
+                                  f"Maand {month}: waar het WW-effect heen ging, naar Werkverkenner-klasse")),
+                Table(readable(effects_by_state(summary, MAIN_CONTRAST, month, label))),
                 Plot(
                     "destinations",
                     summary,
-                    f"{name}: effects of {MAIN_CONTRAST} on each state's share at month {month}, by class, "
-                    f"posterior mean and {interval_text(kind, prob)}",
+                    words.say(f"Effects on each state's share at month {month}, by class, posterior mean "
+                              f"and {interval}",
+                              f"Effecten op het aandeel in elke situatie in maand {month}, naar klasse, "
+                              f"posteriorgemiddelde en {interval}"),
                     {"interval_label": label, "contrast": MAIN_CONTRAST, "month": int(month)},
                 ),
-            ]
+            ]  # fmt: skip
             for contrast in dict.fromkeys(summary["contrast"]):
                 if contrast != MAIN_CONTRAST:
-                    table = effects_by_state(summary, contrast, month, label)
-                    blocks.append(Table(table, collapsed=f"Month {month}: {contrast} ({len(table)} rows)"))
+                    table = readable(effects_by_state(summary, contrast, month, label))
+                    title = words.say(
+                        f"Month {month}: {words(contrast)}", f"Maand {month}: {words(contrast)}"
+                    )
+                    blocks.append(Table(table, collapsed=title))
         regions = summary[summary["level"] == "by_region"]
         if len(regions):
-            blocks.append(Table(regions[["estimand", "contrast", "group", "month", "state", "first_exit",
-                                         "mean", f"{label}_lb", f"{label}_ub"]],
-                                collapsed=f"Effects by region ({len(regions)} rows)"))  # fmt: skip
+            columns = ["estimand", "contrast", "group", "month", "state", "first_exit", "mean",
+                       f"{label}_lb", f"{label}_ub"]  # fmt: skip
+            title = words.say(
+                f"Effects by region ({len(regions)} rows)", f"Effecten naar regio ({len(regions)} rijen)"
+            )
+            blocks.append(Table(regions[columns], collapsed=title))
         return blocks
 
     def calibration_quantities(self, spec):
