@@ -8,7 +8,7 @@ import sys
 
 import matplotlib
 
-from ww_bayes.calibration import BACKENDS, Dispatch, DispatchError, SBCSettings, StudyMismatch
+from ww_bayes.calibration import BACKENDS, VARIANTS, Dispatch, DispatchError, SBCSettings, StudyMismatch
 from ww_bayes.cea import CostEffectivenessError
 from ww_bayes.compare import FrequentistError
 from ww_bayes.data.design import MIN_PER_ARM, DesignError
@@ -29,6 +29,7 @@ from ww_bayes.workflow import (
     describe_file,
     fit_to_file,
     init_folder,
+    kfold_to_folder,
     release_to_folder,
     report_to_file,
     sbc_to_folder,
@@ -106,6 +107,13 @@ def _coverage(args: argparse.Namespace) -> Outcome:
     overrides = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     return coverage_to_folder(args.spec, args.out, args.cohorts, _dispatch(args), n=args.n,
                               first_seed=args.first_seed, overrides=overrides)  # fmt: skip
+
+
+def _kfold(args: argparse.Namespace) -> Outcome:
+    overrides = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    return kfold_to_folder(args.spec, args.data, args.out, _dispatch(args), folds=args.folds,
+                           factor=args.factor, variants=tuple(args.pooling), seed=args.seed,
+                           overrides=overrides)  # fmt: skip
 
 
 def _study_options(parser: argparse.ArgumentParser) -> None:
@@ -239,6 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
         cover.add_argument(f"--{name}", type=count(1), default=None, help=f"override sampler.{name}")
     _study_options(cover)
     cover.set_defaults(run=_coverage)
+
+    kfold = commands.add_parser("kfold", help="K-fold cross-validation of the pooling over a factor's levels "
+                                "(predicting a new region); resumable")  # fmt: skip
+    kfold.add_argument("spec", help="model specification (TOML file or shipped name)")
+    kfold.add_argument("--data", required=True, help="the cohort (.parquet or .csv)")
+    kfold.add_argument("--out", required=True, help="study folder root, e.g. results/kfold/")
+    kfold.add_argument("--folds", type=count(2), default=5, help="folds of the levels (default 5)")
+    kfold.add_argument("--factor", default="region", help="the factor whose levels are left out (region)")
+    kfold.add_argument("--pooling", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="variants")
+    kfold.add_argument("--seed", type=count(0), default=2026, help="seed of the fold split (default 2026)")
+    for name in ("chains", "draws", "tune"):
+        kfold.add_argument(f"--{name}", type=count(1), default=None, help=f"override sampler.{name}")
+    _study_options(kfold)
+    kfold.set_defaults(run=_kfold)
 
     init = commands.add_parser("init", help="copy the shipped specs and notebooks into a working folder")
     init.add_argument("folder", help="the working folder (made if missing)")

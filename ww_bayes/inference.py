@@ -52,7 +52,7 @@ from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
 #: Post-processing over all draws at once (the vectorised deterministics) and the prior predictive draws
 #: run PyTensor's graph with its Python linker (numpy, no machine code to build; the rewrites without
-#: elementwise fusion, whose fused loops run element by element in Python). Measured (issue 20): as fast
+#: elementwise fusion, whose fused loops run element by element in Python). Measured: as fast
 #: as numba once numba's cache is warm (0.16 against 0.33 s for a 12-month fit's deterministics, 0.38-0.45
 #: against 0.34-0.74 s for the prior predictive), and no 13-24 s of numba compiling on a new machine.
 POSTPROCESS_COMPILE = {"mode": Mode(linker="py", optimizer="fast_run").excluding("fusion")}

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from ww_bayes.calibration import Dispatch, SBCSettings, run_coverage, run_sbc
+from ww_bayes.calibration import VARIANTS, Dispatch, SBCSettings, run_coverage, run_kfold, run_sbc
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
+from ww_bayes.checks import model_checks
 from ww_bayes.compare import ESTIMATORS, compare, format_comparison, frequentist_group
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
@@ -29,7 +30,6 @@ from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
-from ww_bayes.recompute import model_checks
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
 from ww_bayes.results import (
@@ -58,7 +58,7 @@ from ww_bayes.vocabulary import Log
 
 #: Exit status of a fit that missed its convergence thresholds, and of a calibration study that failed.
 UNCONVERGED = CALIBRATION_FAILED = 3
-#: Exit statuses (the README lists them).
+#: Exit statuses (docs/cli.md lists them).
 EXIT_CODES = {
     0: "done",
     1: "the cohort file does not follow the schema (validate, fit, compare)",
@@ -386,8 +386,9 @@ def report_to_file(
     """The self-contained HTML report of a results folder or a release folder, in ``lang`` ("en", "nl");
     default ``<results>/report.html`` (``report_nl.html`` in Dutch), and for a release folder beside it
     (``<folder>_report.html``: a checked folder is not written to). With the cohort ``data``, each fit's
-    posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`; a fit of other data is
-    listed as not checked)."""
+    model checks (:func:`ww_bayes.checks.model_checks`: LOO-PIT, leave one cell and one person out, prior
+    sensitivity; a fit of other data is listed as not checked). K-fold studies in ``<results>/kfold/``
+    (``ww-bayes kfold``) are shown beside them."""
     if not Path(results).is_dir():
         raise CommandError(f"{results}: no such results folder")
     if data is not None:
@@ -405,7 +406,7 @@ def report_to_file(
     if data is not None:
         for path, tree in run.fits.items():
             try:
-                run.checks[path] = model_checks(tree, data, float(tree.attrs.get("interval_prob", 0.9)))
+                run.checks[path] = model_checks(tree, data)
             except (DataMismatchError, ResultFileError) as error:
                 run.checks[path] = str(error)
     path = write_report(results, out, run, lang)
@@ -465,3 +466,20 @@ def coverage_to_folder(
     study = run_coverage(spec, output_folder(out), cohorts, dispatch, n=n, first_seed=first_seed)
     return Outcome(study.text + f"\n\nwrote {', '.join(map(str, study.files))}", study.files,
                    status=0 if study.passed else CALIBRATION_FAILED)  # fmt: skip
+
+
+def kfold_to_folder(
+    spec_path: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, dispatch: Dispatch, *,
+    folds: int = 5, factor: str = "region", variants: tuple[str, ...] = VARIANTS, seed: int = 2026,
+    overrides: dict[str, int] | None = None,
+) -> Outcome:  # fmt: skip
+    """K-fold cross-validation of a spec's pooling over ``factor``'s levels
+    (:func:`ww_bayes.calibration.run_kfold`) in ``<out>/<spec name>/``, resumed when the folder holds
+    finished folds of the same study; ``overrides``: sampler settings (chains, draws, tune)."""
+    spec = load_spec(spec_path)
+    _existing_data(data)
+    if overrides:
+        spec = spec.with_sampler(**overrides)
+    study = run_kfold(spec, data, output_folder(out), dispatch, folds=folds, factor=factor, variants=variants,
+                      seed=seed)  # fmt: skip
+    return Outcome(study.text + f"\n\nwrote {', '.join(map(str, study.files))}", study.files)

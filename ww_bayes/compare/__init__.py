@@ -2,9 +2,9 @@
 
 A model kind names its estimator (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`), a key of
 :data:`ESTIMATORS`: a function ``(cohort, fit, covariates, cov_type) -> table`` whose rows carry the kind's
-summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, ``ci95_lb``,
-``ci95_ub``, ``p_value``, ``p_holm``, ``p_bh``, ``method``, ``se_type`` and ``outcome``, with the subgroups it
-could not estimate in ``attrs["skipped"]``.
+summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, a confidence
+interval at the fit's interval probability (``ci90_lb``, ``ci90_ub``), ``p_value``, ``p_holm``, ``p_bh``,
+``method``, ``se_type`` and ``outcome``, with the subgroups it could not estimate in ``attrs["skipped"]``.
 """
 
 from collections.abc import Callable

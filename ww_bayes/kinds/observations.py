@@ -15,7 +15,11 @@ what a cell holds:
   outcome observed and, per category, how many of them are in it (both must be 0 or at least the
   minimum count, and so must persons minus count);
 - the cells with simulated values for a calibration study (:meth:`Observation.with_values`) and the
-  persons per cell that every kind weighs its sparseness with (:meth:`Observation.persons`).
+  persons per cell that every kind weighs its sparseness with (:meth:`Observation.persons`);
+- what the model checks (:mod:`ww_bayes.checks`) need of it: the values one person can have in a cell, how
+  many persons have each and their log-density per draw (:meth:`Observation.value_counts`,
+  :meth:`Observation.value_log_density`: leave-one-person-out from cells), and the probabilities below and at
+  a cell's observed value per draw (:meth:`Observation.cdf_at_observed`: its randomised PIT).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from scipy.special import gammaln
+from scipy.stats import binom, norm
 
 #: The columns of a count table (:meth:`Observation.count_table`) besides the cell's labels.
 COUNT_COLUMNS = ("category", "persons", "count")
@@ -116,6 +121,31 @@ class Observation(ABC):
     def describe(self) -> str:
         """The observation in words (for a model card)."""
         return self.name
+
+    # --- what the model checks need (optional: an observation without them is not checked) ---------------
+
+    #: the values one person can have in a cell, in the order of dim ``value`` of :meth:`value_counts` and
+    #: :meth:`value_log_density`; empty when a cell's statistics do not say which value each person has
+    person_values: tuple[str, ...] = ()
+
+    def value_counts(self, observed: xr.Dataset, constant: xr.Dataset) -> xr.DataArray:
+        """Persons per cell with each of :attr:`person_values` (dims cell, value)."""
+        raise NotImplementedError(f"{self.name}: a cell does not say which value each person has")
+
+    def value_log_density(self, parameters: xr.Dataset) -> xr.DataArray:
+        """Log-density of one person's value given each draw's cell parameters (:attr:`cell_parameters`):
+        dims (..., cell, value), float64. A cell's log-likelihood is the sum over its persons of these terms
+        (plus a constant for exchangeable counts), so leave-one-person-out needs only these and
+        :meth:`value_counts`."""
+        raise NotImplementedError(f"{self.name}: a cell does not say which value each person has")
+
+    def cdf_at_observed(
+        self, parameters: xr.Dataset, observed: xr.Dataset, constant: xr.Dataset
+    ) -> tuple[xr.DataArray, xr.DataArray]:
+        """Per draw and cell: the predictive probability below the observed value and at it (dims
+        (..., cell)); the randomised PIT of a draw is ``below + U * at``, ``U`` uniform (a continuous
+        observation has ``at`` 0)."""
+        raise NotImplementedError(f"{self.name}: no probability integral transform of its cells")
 
 
 def _add_coord(name: str, values) -> None:
@@ -221,6 +251,26 @@ class BinaryCounts(Observation):
     def with_values(self, cells, values):
         return cells.assign(successes=np.asarray(values["y"]))
 
+    #: a person has the outcome ("1") or not ("0")
+    person_values = ("1", "0")
+
+    def value_counts(self, observed, constant):
+        successes = observed["y"].astype("int64")
+        counts = xr.concat([successes, constant["trials"].astype("int64") - successes], dim="value")
+        return counts.assign_coords(value=list(self.person_values)).transpose("cell", "value")
+
+    def value_log_density(self, parameters):
+        rate = parameters[CELL_RATE].astype("float64")
+        terms = xr.concat([np.log(rate), np.log1p(-rate)], dim="value")
+        return terms.assign_coords(value=list(self.person_values)).transpose(..., "cell", "value")
+
+    def cdf_at_observed(self, parameters, observed, constant):
+        rate = parameters[CELL_RATE].astype("float64").transpose(..., "cell")
+        successes, trials = observed["y"].values, constant["trials"].values
+        below = binom.cdf(successes - 1, trials, rate.values)
+        at = binom.pmf(successes, trials, rate.values)
+        return rate.copy(data=below), rate.copy(data=at)
+
     def describe(self):
         form = "Bernoulli on person rows" if self.person_rows else "Binomial on exact cells"
         return f"successes out of persons per cell ({form}, logit link)"
@@ -322,6 +372,17 @@ class CategoryCounts(Observation):
         counts = np.asarray(values["y"])
         return cells.assign(**{c: counts[:, j] for j, c in enumerate(self.categories)})
 
+    @property
+    def person_values(self):
+        return self.categories
+
+    def value_counts(self, observed, constant):
+        return observed["y"].astype("int64").rename(category="value").transpose("cell", "value")
+
+    def value_log_density(self, parameters):
+        probs = parameters[CELL_PROBS].astype("float64")
+        return np.log(probs / probs.sum("category")).rename(category="value").transpose(..., "cell", "value")
+
     def describe(self):
         return (
             f"persons per category ({', '.join(self.categories)}) per cell (Multinomial, multinomial logit)"
@@ -375,6 +436,13 @@ class OutcomeCategoryCounts(CategoryCounts):
             index=table.index,
         )  # fmt: skip
         return table[own].reset_index(drop=True)
+
+    def value_log_density(self, parameters):
+        # a category of the other outcome has probability 0 in a cell and no persons: a finite log-density
+        # there (the smallest float's), so a sum over a cell's persons is not 0 x -inf
+        probs = parameters[CELL_PROBS].astype("float64")
+        probs = (probs / probs.sum("category")).clip(min=np.finfo("float64").tiny)
+        return np.log(probs).rename(category="value").transpose(..., "cell", "value")
 
     def describe(self):
         parts = "; ".join(f"{o}: {', '.join(labels)}" for o, labels in self.outcome_categories.items())
@@ -493,6 +561,16 @@ class NormalStatistics(Observation):
     def with_values(self, cells, values):
         statistics = np.asarray(values["y"])
         return cells.assign(**{s: statistics[:, j] for j, s in enumerate(NORMAL_STATISTICS)})
+
+    def cdf_at_observed(self, parameters, observed, constant):
+        """The PIT of each cell's mean (normal with sd sigma / sqrt(n)); NaN for a cell without persons."""
+        mu = parameters[CELL_MU].astype("float64").transpose(..., "cell")
+        sigma = parameters[CELL_SIGMA].astype("float64").transpose(..., "cell")
+        n = constant["n"].values.astype("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = observed["y"].sel(statistic="sum").values / n
+            below = norm.cdf((mean - mu.values) * np.sqrt(n) / sigma.values)
+        return mu.copy(data=np.where(n > 0, below, np.nan)), mu.copy(data=np.zeros(mu.shape))
 
     def describe(self):
         return "a continuous outcome's persons, sum and sum of squares per cell (normal on exact statistics)"

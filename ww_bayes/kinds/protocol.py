@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from scipy import sparse
 
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import Variable
@@ -134,6 +136,34 @@ class EffectPaths:
     source: str
 
 
+@dataclass(frozen=True)
+class PersonPatterns:
+    """A cohort's persons grouped by what they add to a fit's likelihood, for leave-one-person-out.
+
+    Row ``p`` of ``terms`` (a sparse 0/1 matrix, pattern x (cell, value)) marks the cells a person of
+    pattern ``p`` is counted in, each at the value the person has there: column ``cell * V + value`` for the
+    observation's ``V`` :attr:`~ww_bayes.kinds.observations.Observation.person_values`. ``persons`` counts
+    the persons of each pattern. A person's log-likelihood is the row's sum of the observation's
+    :meth:`~ww_bayes.kinds.observations.Observation.value_log_density` terms, so persons of one pattern
+    share it and leave-one-person-out computes it once per pattern."""
+
+    terms: sparse.csr_array
+    persons: np.ndarray
+
+    @property
+    def n_persons(self) -> int:
+        return int(self.persons.sum())
+
+
+def cell_patterns(value_counts: np.ndarray) -> PersonPatterns:
+    """The patterns of cells that each count a person once: one per cell and value held by a person
+    (``value_counts``: persons per cell and value)."""
+    flat = np.asarray(value_counts, dtype="int64").ravel()
+    kept = np.flatnonzero(flat > 0)
+    terms = sparse.csr_array((np.ones(len(kept)), (np.arange(len(kept)), kept)), shape=(len(kept), flat.size))
+    return PersonPatterns(terms, flat[kept])
+
+
 class ModelKind(ABC):
     """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
     methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
@@ -190,6 +220,8 @@ class ModelKind(ABC):
     has_truth: bool = False
     #: :meth:`person_counts` counts persons once per cell (the report's data section)
     describes_persons: bool = False
+    #: :meth:`new_level_parameters` predicts cells of a level the fit has not seen (K-fold over levels)
+    predicts_new_levels: bool = False
 
     # --- required methods ------------------------------------------------------------------------------
 
@@ -256,6 +288,29 @@ class ModelKind(ABC):
         """Figures written beside the fit file (each with a ``file_suffix``)."""
         return []
 
+    def hyper_parameters(self, spec) -> list[str]:
+        """The free variables under the spec's top-level priors (component means, starting values, group
+        and step sds): the prior sensitivity check power-scales their priors and the rank plots show them.
+        Default: none declared."""
+        return []
+
+    def person_patterns(self, spec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
+        """The cohort's persons as the (cell, value) terms they add to the likelihood
+        (:class:`PersonPatterns`), for leave-one-person-out. Default: the cells count every person once
+        (one outcome per person), so the cells alone say it (``cohort`` is not read); a kind whose cells
+        count a person several times (months) overrides it."""
+        observation = data.observation
+        counts = observation.value_counts(observation.observed(data.cells), observation.constant(data.cells))
+        return cell_patterns(counts.values)
+
+    def new_level_parameters(
+        self, spec, posterior: xr.Dataset, cells: pd.DataFrame, factor: str, seed: int
+    ) -> xr.Dataset:
+        """Each draw's cell parameters (the observation's :attr:`cell_parameters`) for ``cells`` in levels
+        of ``factor`` the fit has not seen (a new region): what the fit predicts for a new level, for
+        K-fold cross-validation over the levels (:attr:`predicts_new_levels`)."""
+        raise NotImplementedError(f"a {self.name!r} fit does not predict new levels of a factor")
+
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the
         service and enforcement means, group values and curves)."""
@@ -290,6 +345,7 @@ CAPABILITIES = {
     "offers_effect_paths": "effect_paths",
     "has_truth": "truth",
     "describes_persons": "person_counts",
+    "predicts_new_levels": "new_level_parameters",
 }
 
 

@@ -7,6 +7,7 @@ functions that draw them, so kinds describe figures without importing matplotlib
 from matplotlib.figure import Figure
 
 from ww_bayes.kinds.protocol import Plot
+from ww_bayes.viz.checks import CHECK_PLOTS, kfold_plot, loo_pit_plot, prior_predictive_plot, rank_plot
 from ww_bayes.viz.destinations import destinations_data, destinations_plot
 from ww_bayes.viz.figures import (
     CEA_FIGURES,
@@ -27,6 +28,7 @@ PLOTS = {
     "cea": cea_figure,
     "destinations": destinations_plot,
 }
+PLOTS |= CHECK_PLOTS
 
 
 def draw(plot: Plot) -> Figure:
@@ -38,6 +40,7 @@ def draw(plot: Plot) -> Figure:
 
 __all__ = [
     "CEA_FIGURES",
+    "CHECK_PLOTS",
     "PLOTS",
     "cea_figure",
     "cea_figures",
@@ -47,6 +50,10 @@ __all__ = [
     "effects_plot",
     "forest_data",
     "forest_plot",
+    "kfold_plot",
+    "loo_pit_plot",
+    "prior_predictive_plot",
+    "rank_plot",
     "save_png",
     "trajectory_data",
     "trajectory_plot",
