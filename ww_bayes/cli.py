@@ -23,6 +23,7 @@ from ww_bayes.workflow import (
     EXIT_CODES,
     CommandError,
     Outcome,
+    audit_folder,
     cea_to_files,
     compare_to_files,
     coverage_to_folder,
@@ -91,6 +92,10 @@ def _report(args: argparse.Namespace) -> Outcome:
 
 def _release(args: argparse.Namespace) -> Outcome:
     return release_to_folder(args.results, args.out, args.min_count)
+
+
+def _audit(args: argparse.Namespace) -> Outcome:
+    return audit_folder(args.folder, args.min_count)
 
 
 def _dispatch(args: argparse.Namespace) -> Dispatch:
@@ -216,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
     release.set_defaults(run=_release)
+
+    audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
+                                "refuse it when a small count can be derived")  # fmt: skip
+    audit.add_argument("folder", help="a release folder, e.g. release/")
+    audit.add_argument("--min-count", type=count(1), default=None, help="default: the folder's own")
+    audit.set_defaults(run=_audit)
 
     sbc = commands.add_parser("sbc", help="simulation-based calibration of a spec: ranks, ECDF band test, "
                               "figures; resumable")  # fmt: skip

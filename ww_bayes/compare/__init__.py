@@ -18,10 +18,15 @@ from ww_bayes.compare.frequentist import (
     itt,
     itt_for_fit,
 )
+from ww_bayes.compare.hours import hours_ols, hours_ols_for_fit
 from ww_bayes.compare.tables import compare, format_comparison
 
 #: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
-ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit, "destinations_lpm": destinations_lpm}
+ESTIMATORS: dict[str, Callable] = {
+    "itt": itt_for_fit,
+    "hours_ols": hours_ols_for_fit,
+    "destinations_lpm": destinations_lpm,
+}
 
 __all__ = [
     "ESTIMATORS",
@@ -32,5 +37,6 @@ __all__ = [
     "format_comparison",
     "frequentist_group",
     "frequentist_table",
+    "hours_ols",
     "itt",
 ]

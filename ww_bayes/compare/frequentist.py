@@ -285,8 +285,9 @@ def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
     return tuple(str(d) for d in fit_weights(fit).dims)
 
 
-def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
-    """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand)."""
+def frequentist_group(table: pd.DataFrame, units: str = "percentage points (pp)") -> xr.Dataset:
+    """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand);
+    ``units``: what the estimates are in."""
     ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("row"))
     for name in ds.data_vars:
         if ds[name].dtype == object:  # text columns (keys, labels), also a kind's own keys (state, month ...)
@@ -295,7 +296,7 @@ def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
     ds["class_effects"] = ds["class_effects"].astype("int8")
     prob = interval_probability(table)
     interval = f"{prob:.0%} confidence interval (normal)"
-    ds.attrs.update({"units": "percentage points (pp)", "interval": interval, "interval_prob": prob})
+    ds.attrs.update({"units": units, "interval": interval, "interval_prob": prob})
     return ds
 
 

@@ -11,6 +11,7 @@ calibration study ranks. Nothing outside :mod:`ww_bayes.kinds` asks which kind i
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -164,6 +165,21 @@ def cell_patterns(value_counts: np.ndarray) -> PersonPatterns:
     return PersonPatterns(terms, flat[kept])
 
 
+@dataclass(frozen=True)
+class HoursEffects:
+    """The effect on hours worked in months 1-12 of one contrast a fit offers the cost-effectiveness module
+    (a societal perspective values production as hours x wage x (1 + employer costs)).
+
+    ``effects``: ``overall`` (chain, draw) and ``by_werkverkenner`` (chain, draw, werkverkenner), extra hours
+    per participant (claimant offered the treatment) in months 1-12, zeros included; ``weights``: persons per
+    Werkverkenner class; ``source``: a sentence saying where the hours come from.
+    """
+
+    effects: xr.Dataset
+    weights: xr.DataArray
+    source: str
+
+
 class ModelKind(ABC):
     """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
     methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
@@ -179,7 +195,7 @@ class ModelKind(ABC):
     missing_unit: str = "persons"
     #: the provenance attr that stores ``n_missing``
     missing_attr: str = "n_persons_outcome_missing"
-    #: likelihoods :meth:`prepare` accepts
+    #: likelihoods :meth:`prepare` accepts (the first is the default)
     likelihoods: tuple[str, ...] = ("binomial",)
     #: groups of a fit that hold counts of persons (the cells' observation, the persons per cell and per
     #: level): a release never carries them and checks its groups' counts from them
@@ -191,6 +207,8 @@ class ModelKind(ABC):
     #: derived estimands summed over months (dim ``horizon``) -> the outcome whose monthly effects they
     #: sum: a release suppresses them from a suppressed month on
     cumulative_estimands: Mapping[str, str] = {}
+    #: what the effects the frequentist estimator sets beside are in (the comparison's title and stored group)
+    effect_units: str = "percentage points (pp)"
     #: the report section this kind's fits appear in: (anchor, title)
     report_section: tuple[str, str] = ("", "")
     #: the dim a good direction given per label is over (a table ``good_direction`` in the spec)
@@ -222,6 +240,8 @@ class ModelKind(ABC):
     describes_persons: bool = False
     #: :meth:`new_level_parameters` predicts cells of a level the fit has not seen (K-fold over levels)
     predicts_new_levels: bool = False
+    #: :meth:`hours_effects` offers the effect on hours worked in months 1-12 to the cost-effectiveness module
+    offers_hours: bool = False
 
     # --- required methods ------------------------------------------------------------------------------
 
@@ -339,6 +359,12 @@ class ModelKind(ABC):
         ``hold_months``: how long a single-month effect is assumed to last (:attr:`offers_effect_paths`)."""
         raise SpecError(f"a {self.name!r} fit offers no monthly effects to the cost-effectiveness module")
 
+    def hours_effects(self, tree: xr.DataTree, contrast: str) -> HoursEffects:
+        """The effect of ``contrast`` on hours worked in months 1-12, per draw, overall and by
+        Werkverkenner class (:attr:`offers_hours`)."""
+        raise SpecError(f"a {self.name!r} fit offers no effect on hours worked to the cost-effectiveness "
+                        "module")  # fmt: skip
+
 
 #: Capability flags and the method each promises.
 CAPABILITIES = {
@@ -346,6 +372,7 @@ CAPABILITIES = {
     "has_truth": "truth",
     "describes_persons": "person_counts",
     "predicts_new_levels": "new_level_parameters",
+    "offers_hours": "hours_effects",
 }
 
 
@@ -361,5 +388,35 @@ def check_kind(kind: ModelKind) -> None:
         for flag, method in CAPABILITIES.items()
         if getattr(kind, flag) and getattr(type(kind), method) is getattr(ModelKind, method)
     ]
+    problems += [
+        f"{method}{expected} (it has {method}{found})"
+        for method, expected, found in _signature_mismatches(type(kind))
+    ]
     if problems:
         raise TypeError(f"model kind {type(kind).__name__} ({kind.name!r}) lacks {', '.join(problems)}")
+
+
+def _positional(function) -> int | None:
+    """How many positional parameters ``function`` takes (None: any number)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _signature_mismatches(cls: type) -> list[tuple[str, inspect.Signature, inspect.Signature]]:
+    """The methods ``cls`` overrides with another number of positional parameters than
+    :class:`ModelKind`'s (an out-of-date kind fails when it is registered, not in the middle of a report)."""
+    out = []
+    for method, base in vars(ModelKind).items():
+        own = getattr(cls, method, base)
+        if (
+            method.startswith("__")
+            or not inspect.isfunction(base)
+            or own is base
+            or not inspect.isfunction(own)
+        ):
+            continue
+        if _positional(own) not in (None, _positional(base)):
+            out.append((method, inspect.signature(base), inspect.signature(own)))
+    return out

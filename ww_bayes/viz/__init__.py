@@ -20,12 +20,14 @@ from ww_bayes.viz.figures import (
     trajectory_data,
     trajectory_plot,
 )
+from ww_bayes.viz.hours import hours_plot
 
 PLOTS = {
     "effects": effects_plot,
     "trajectory": trajectory_plot,
     "forest": forest_plot,
     "cea": cea_figure,
+    "hours": hours_plot,
     "destinations": destinations_plot,
 }
 PLOTS |= CHECK_PLOTS
@@ -54,6 +56,7 @@ __all__ = [
     "loo_pit_plot",
     "prior_predictive_plot",
     "rank_plot",
+    "hours_plot",
     "save_png",
     "trajectory_data",
     "trajectory_plot",
