@@ -191,3 +191,27 @@ def test_a_new_region_gets_the_fitted_rates_of_its_class_and_arm_under_full_pool
     rows = heldout_elpd(tree, small_cohort.data[regions.isin(left_out)].reset_index(drop=True), "region", 1,
                         spec)  # fmt: skip
     assert rows["persons"].sum() == regions.isin(left_out).sum() and (rows["elpd"] < 0).all()
+
+
+def test_a_check_figure_keeps_the_interactive_mode_its_backend_switched_on(monkeypatch):
+    """Jupyter's inline backend, loaded by a session's first figure, switches interactive mode on; drawn
+    inside the check figures' style, that must outlast the style, or no later figure is shown."""
+    import matplotlib.pyplot as plt
+
+    from ww_bayes.viz import rank_plot
+
+    was, subplots = plt.isinteractive(), plt.subplots
+
+    def loading_the_backend(*args, **kwargs):
+        plt.interactive(True)
+        return subplots(*args, **kwargs)
+
+    monkeypatch.setattr(plt, "subplots", loading_the_backend)
+    plt.interactive(False)
+    draws = np.random.default_rng(0).normal(size=(2, 50))
+    try:
+        rank_plot(xr.Dataset({"service_mean": (("chain", "draw"), draws)}))
+        assert plt.isinteractive()
+    finally:
+        plt.interactive(was)
+        plt.close("all")

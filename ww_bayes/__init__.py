@@ -17,7 +17,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from ww_bayes.cea import analyse, load_assumptions  # noqa: E402
 from ww_bayes.checks import ModelChecks, kfold_results, loo_difference, model_checks  # noqa: E402
 from ww_bayes.compare import compare, itt  # noqa: E402
+from ww_bayes.data import published  # noqa: E402
 from ww_bayes.data.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
+from ww_bayes.data.describe import format_description as describe  # noqa: E402
 from ww_bayes.data.design import DesignError, design_warnings  # noqa: E402
 from ww_bayes.data.io import load_cohort, write_cohort  # noqa: E402
 from ww_bayes.data.schema import SchemaError, consistency_warnings, validate  # noqa: E402
@@ -34,9 +36,11 @@ from ww_bayes.recompute import (  # noqa: E402
 )
 from ww_bayes.results import (  # noqa: E402
     ConvergenceWarning,
+    FitInfo,
     convergence,
     coverage,
     etable,
+    info,
     load_cea,
     load_fit,
     save_fit,
@@ -58,6 +62,7 @@ __all__ = [
     "ModelChecks",
     "Calibration",
     "ConvergenceWarning",
+    "FitInfo",
     "EffectsSpec",
     "SchemaError",
     "SpecError",
@@ -68,10 +73,12 @@ __all__ = [
     "cell_rates",
     "compare",
     "convergence",
+    "describe",
     "etable",
     "consistency_warnings",
     "coverage",
     "fit",
+    "info",
     "itt",
     "kfold_results",
     "kind_of",
@@ -86,6 +93,7 @@ __all__ = [
     "model_checks",
     "monthly_cells",
     "parse_spec",
+    "published",
     "posterior_predictive",
     "register",
     "save",

@@ -215,6 +215,43 @@ def convergence(tree: xr.DataTree) -> FitConvergence:
     return FitConvergence(is_converged(tree), str(tree.attrs.get("convergence_report", "")), table)
 
 
+@dataclass(frozen=True)
+class FitInfo:
+    """What a fit was made of, from its file: the model's ``name`` and ``kind``, the cohort's ``n_persons``
+    and ``n_cells``, whether it ``converged``, the SHA-256 of its data (``data_sha256``, of the file or of the
+    DataFrame: ``data_sha256_of``), whether the data are ``synthetic``, and the draws per chain it sampled and
+    stored (``sampled_draws``, ``stored_draws``: fewer when the file keeps every k-th draw)."""
+
+    name: str
+    kind: str
+    n_persons: int
+    n_cells: int
+    converged: bool
+    data_sha256: str
+    data_sha256_of: str
+    synthetic: bool
+    sampled_draws: int
+    stored_draws: int
+
+
+def info(tree: xr.DataTree) -> FitInfo:
+    """The provenance of a fit (:class:`FitInfo`), read from its attributes."""
+    attrs = tree.attrs
+    stored_draws = int(attrs.get("stored_draws", tree["posterior"].ds.sizes["draw"]))
+    return FitInfo(
+        name=str(attrs.get("model_name", "")),
+        kind=str(attrs.get("model_kind", "")),
+        n_persons=int(attrs.get("n_persons", 0)),
+        n_cells=int(attrs.get("n_cells", 0)),
+        converged=is_converged(tree),
+        data_sha256=str(attrs.get("data_sha256", "")),
+        data_sha256_of=str(attrs.get("data_sha256_of", "")),
+        synthetic=str(attrs.get("synthetic_data", "no")) != "no",
+        sampled_draws=int(attrs.get("sampled_draws", stored_draws)),
+        stored_draws=stored_draws,
+    )
+
+
 def etable(
     fits: dict[str, xr.DataTree] | list[xr.DataTree],
     estimand: str = "effect_pp",

@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from ww_bayes import __version__
 from ww_bayes.data import published
+from ww_bayes.data.io import write_cohort, write_datatree
 from ww_bayes.data.schema import (
     ARM_CONTROL_NONE,
     ARM_SERVICE,
@@ -385,6 +386,13 @@ class SimulatedCohort:
     data: pd.DataFrame
     truth: xr.DataTree
     calibration: Calibration
+
+    def write(self, path: str | Path) -> Path:
+        """Write the cohort (Parquet or CSV, by suffix) and its truth beside it (:func:`truth_path`), each
+        atomically; returns the cohort's path."""
+        written = write_cohort(self.data, path)
+        write_datatree(self.truth, truth_path(path))
+        return written
 
 
 def _reference_logits(points: dict[int, float]) -> np.ndarray:

@@ -44,7 +44,13 @@ STYLE = {
 @contextmanager
 def _drawing():
     with plt.rc_context(STYLE):
-        yield
+        try:
+            yield
+        finally:
+            # The first figure of a session loads the backend, and Jupyter's inline backend then switches
+            # interactive mode on: kept, or rc_context's restore would stop every later figure showing.
+            interactive = plt.isinteractive()
+    plt.interactive(interactive)
 
 
 def _grid(panels: int, columns: int, panel_height: float, legend: bool = False):
