@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
+from ww_bayes.kinds.pooling import AUTO, PARAMETRIZATION_CHOICES
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -148,6 +149,38 @@ def parse_pooling(
     reject_unknown("pooling", pooling_raw, components)
     pooling = {c: pooling_of(f"pooling.{c}", pooling_raw.get(c, "partial"), groups) for c in components}
     return {c: {g: pooling[c].get(g, "partial") for g in groups} for c in components}
+
+
+def parse_parametrization(
+    raw: dict, components: tuple[str, ...], groups: tuple[str, ...], pooling: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """``[parametrization]``: per component, how its partially pooled deviations are written, for every
+    factor (``service = "centred"``) or per factor (``service = { region = "non-centred" }``): one of
+    :data:`ww_bayes.kinds.pooling.PARAMETRIZATION_CHOICES`, "auto" (chosen from the data) where not
+    given. Only a partially pooled factor takes a form other than "auto"."""
+    table = raw.get("parametrization", {})
+    if not isinstance(table, dict):
+        raise SpecError("'parametrization' must be a table")
+    reject_unknown("parametrization", table, components)
+    chosen = {}
+    for component in components:
+        key = f"parametrization.{component}"
+        value = table.get(component, AUTO)
+        if isinstance(value, str):
+            value = dict.fromkeys(groups, value)
+        if not isinstance(value, dict):
+            raise SpecError(f"{key!r} must be one of {', '.join(PARAMETRIZATION_CHOICES)} or a table per "
+                            f"factor, got {value!r}")  # fmt: skip
+        reject_unknown(key, value, groups)
+        for factor, form in value.items():
+            if form not in PARAMETRIZATION_CHOICES:
+                raise SpecError(f"'{key}.{factor}' must be one of {', '.join(PARAMETRIZATION_CHOICES)}, "
+                                f"got {form!r}")  # fmt: skip
+            if form != AUTO and pooling[component][factor] != "partial":
+                raise SpecError(f"'{key}.{factor}': only partially pooled deviations are centred or not; "
+                                f"'pooling.{component}.{factor}' is {pooling[component][factor]!r}")  # fmt: skip
+        chosen[component] = {factor: value.get(factor, AUTO) for factor in groups}
+    return chosen
 
 
 def priors_table(raw: dict, components: tuple[str, ...]) -> dict:
