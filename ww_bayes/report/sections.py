@@ -82,7 +82,7 @@ def files_section(run: RunFiles, words: Words) -> list[Block]:
         words.say("model", "model"),
         words.say("data SHA-256", "SHA-256 van de gegevens"),
     )
-    blocks: list[Block] = [Table(pd.DataFrame(rows).fillna(""), digits=0, code_columns=code)]
+    blocks: list[Block] = [Table(pd.DataFrame(rows).astype(object).fillna(""), digits=0, code_columns=code)]
     if len({str(t.attrs.get("data_sha256")) for t in run.fits.values()}) > 1:
         blocks.append(
             Paragraph(
