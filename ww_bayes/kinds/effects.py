@@ -144,12 +144,15 @@ class EffectsSpec(SpecCommon):
 
     def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> EffectsSpec:
         """A copy asking for other parametrizations: one choice for every partially pooled component and
-        factor (``"centred"``, ``"non-centred"``, ``"auto"``), or per component (and per factor)."""
+        factor (``"centred"``, ``"non-centred"``, ``"auto"``), or per component (its partially pooled
+        factors) or per component and factor; what is not given stays as asked."""
         if isinstance(forms, str):
             forms = dict.fromkeys(COMPONENTS, forms)
-        merged = {c: {f: self.asked(c, f) for f in self.groups} for c in COMPONENTS}
-        for component, choice in forms.items():
-            merged[component].update(dict.fromkeys(self.groups, choice) if isinstance(choice, str) else choice)
+        merged: dict[str, str | dict[str, str]] = {}
+        for component in COMPONENTS:
+            choice = forms.get(component, {})
+            asked = {f: self.asked(component, f) for f in self.groups}
+            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
         asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
         return dataclasses.replace(self, parametrization=asked)
 
@@ -290,7 +293,9 @@ def _component(spec: EffectsSpec, component: str, data: ModelData) -> pt.TensorV
         if pooling == "partial":
             sd = pm.HalfNormal(f"{component}_sd_{factor}", prior.group_sd)
             form = data.parametrization[component][factor].form
-            dev = zero_sum_deviations(f"{component}_dev_{factor}", sd, factor, form, f"{component}_z_{factor}")
+            dev = zero_sum_deviations(
+                f"{component}_dev_{factor}", sd, factor, form, f"{component}_z_{factor}"
+            )
         else:
             dev = pm.ZeroSumNormal(f"{component}_dev_{factor}", sigma=prior.unpooled_sd, dims=factor)
         shape = [1] * len(groups)
@@ -520,8 +525,7 @@ class EffectsKind(ModelKind):
         return (
             f"{tree.attrs['model_name']}: effects on {Words('en')(tree.attrs['outcome'])} "
             f"({tree.attrs['outcome']}) in percentage points (posterior mean, {interval_text(kind, prob)}"
-            f"{truth})\n"
-            + format_effects(summary, interval_label(kind, prob), coverage)
+            f"{truth})\n" + format_effects(summary, interval_label(kind, prob), coverage)
         )
 
     def report_blocks(self, name, tree, summary, words) -> list[Block]:

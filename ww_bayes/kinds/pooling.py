@@ -207,7 +207,9 @@ class Parametrization:
                 "between_sd": number(self.between_sd), "levels": self.levels}  # fmt: skip
 
 
-def zero_sum_deviations(name: str, sd, dims: str | tuple[str, ...], form: str, z_name: str) -> pt.TensorVariable:
+def zero_sum_deviations(
+    name: str, sd, dims: str | tuple[str, ...], form: str, z_name: str
+) -> pt.TensorVariable:
     """A factor's deviations, normal with sd ``sd`` and summing to zero over the last of ``dims``, as a
     variable named ``name`` in the model being built: a ``ZeroSumNormal`` with sd ``sd`` when ``form`` is
     :data:`CENTRED`; when :data:`NON_CENTRED`, a deterministic ``sd * z`` of a unit ``ZeroSumNormal`` named
@@ -255,7 +257,9 @@ def choose_parametrization(
     :data:`AUTO`. Without estimates (an observation with none) "auto" is non-centred, the form that stays
     sound where the data are weak."""
     if asked not in PARAMETRIZATION_CHOICES:
-        raise ValueError(f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}")
+        raise ValueError(
+            f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
+        )
     if estimates is None or variances is None:
         return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec")
     tau = between_level_sd(estimates, variances)

@@ -65,7 +65,9 @@ class ModelData:
 
     def parametrization_record(self) -> str:
         """The choices and their reasons as JSON (the fit's attr ``parametrization``)."""
-        return json.dumps({c: {f: p.as_dict() for f, p in by.items()} for c, by in self.parametrization.items()})
+        return json.dumps(
+            {c: {f: p.as_dict() for f, p in by.items()} for c, by in self.parametrization.items()}
+        )
 
     @property
     def factors(self) -> tuple[str, ...]:

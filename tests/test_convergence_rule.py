@@ -1,0 +1,192 @@
+"""Centred or non-centred partially pooled deviations: the rule follows the data, a spec's choice wins, and
+the two forms are one model (the same log-density up to the Jacobian of ``dev = sd * z``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.effects import build_model, prepare_data
+from ww_bayes.kinds.observations import BinaryCounts
+from ww_bayes.kinds.pooling import (
+    CENTRED,
+    NON_CENTRED,
+    between_level_sd,
+    choose_parametrization,
+    choose_parametrizations,
+)
+from ww_bayes.tomlspec import SpecError
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+LEVELS = [f"r{i}" for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def job_spec():
+    return load_spec(MODELS / "job_finding_12m.toml")
+
+
+@pytest.fixture(scope="module")
+def tiny_cohort():
+    return simulate_cohort(n=1_500, seed=11).data
+
+
+def binary_cells(persons_per_arm: int, effect_sd: float, seed: int = 3) -> pd.DataFrame:
+    """Expected-count cells of a two-arm design over LEVELS: rate 40% in the control arm, a service effect
+    per level of sd ``effect_sd`` on the logit scale (the same true effects at every size)."""
+    effects = np.random.default_rng(seed).normal(0.0, effect_sd, len(LEVELS))
+    rows = []
+    for level, effect in zip(LEVELS, effects, strict=True):
+        for arm, eta in (("service", -0.4 + effect), ("control_enforcement", -0.4)):
+            trials = persons_per_arm
+            rows.append(
+                {"arm": arm, "region": level, "trials": trials, "successes": round(trials * expit(eta))}
+            )
+    return pd.DataFrame(rows)
+
+
+def service_form(cells: pd.DataFrame, asked: str = "auto"):
+    chosen = choose_parametrizations(
+        cells,
+        BinaryCounts(),
+        {"region": LEVELS},
+        {"service": ["region"]},
+        {"service": {"region": asked}},
+        "service",
+    )
+    return chosen["service"]["region"]
+
+
+def test_weak_data_are_non_centred_and_strong_data_centred():
+    """The same true effects (sd 0.1 on the logit across 12 regions): with 50 persons per arm and region
+    each level's estimate is noise (shrinkage near 1, non-centred); with 200,000 it is pinned down
+    (shrinkage near 0, centred)."""
+    weak = service_form(binary_cells(50, effect_sd=0.1))
+    strong = service_form(binary_cells(200_000, effect_sd=0.1))
+    assert weak.form == NON_CENTRED and weak.chosen_by == "data" and weak.shrinkage > 0.5
+    assert strong.form == CENTRED and strong.chosen_by == "data" and strong.shrinkage < 0.5
+    realised = np.random.default_rng(3).normal(0.0, 0.1, len(LEVELS)).std(ddof=1)
+    assert strong.between_sd == pytest.approx(realised, rel=0.1)  # the spread the data show, not the prior's
+
+
+def test_no_spread_between_levels_is_non_centred_at_any_size():
+    """Levels that do not differ (a truly common effect) leave the sd at zero, the funnel's neck: the
+    non-centred form, however many persons."""
+    assert service_form(binary_cells(200_000, effect_sd=0.0)).form == NON_CENTRED
+
+
+def test_between_level_sd_recovers_a_known_spread():
+    """DerSimonian and Laird's moment estimate on many levels with known sampling variances."""
+    rng = np.random.default_rng(7)
+    truth, noise = 0.3, np.full(4_000, 0.2**2)
+    estimates = rng.normal(0.0, truth, noise.size) + rng.normal(0.0, np.sqrt(noise))
+    assert between_level_sd(estimates, noise) == pytest.approx(truth, rel=0.05)
+    assert between_level_sd(rng.normal(0.0, 0.2, 4_000), noise) < 0.05
+
+
+def test_a_forced_choice_is_honoured_and_reported():
+    """A spec's form is kept against the data (the numbers still given beside it)."""
+    strong = binary_cells(200_000, effect_sd=0.1)
+    forced = service_form(strong, asked=NON_CENTRED)
+    assert forced.form == NON_CENTRED and forced.chosen_by == "spec"
+    assert forced.shrinkage < 0.5
+    assert "asked in the spec" in forced.text()
+    with pytest.raises(ValueError, match="parametrization"):
+        choose_parametrization(np.zeros(3), np.ones(3), "sideways")
+
+
+def test_the_spec_forces_a_form_per_component_and_factor(job_spec, tiny_cohort):
+    spec = job_spec.with_parametrization({"baseline": NON_CENTRED, "service": {"region": CENTRED}})
+    data = prepare_data(spec, tiny_cohort)
+    assert {f: p.form for f, p in data.parametrization["baseline"].items()} == {
+        "werkverkenner": NON_CENTRED,
+        "region": NON_CENTRED,
+    }
+    assert data.parametrization["service"]["region"].form == CENTRED
+    assert data.parametrization["service"]["region"].chosen_by == "spec"
+    assert data.parametrization["service"]["werkverkenner"].chosen_by == "data"
+    model = build_model(spec, data)
+    free = {rv.name for rv in model.free_RVs}
+    assert {"baseline_z_region", "baseline_z_werkverkenner", "service_dev_region"} <= free
+    assert "baseline_dev_region" not in free and "service_z_region" not in free
+    printed = spec.describe_priors(data.parametrization)
+    assert "centred (asked in the spec)" in printed and "non-centred (asked in the spec)" in printed
+
+
+def test_the_spec_file_reads_a_parametrization_table(tmp_path):
+    shipped = (MODELS / "job_finding_12m.toml").read_text()
+
+    def parsed(table: str):
+        path = tmp_path / "job.toml"
+        at_top = table.startswith('"')
+        path.write_text(
+            f"parametrization = {table}\n{shipped}" if at_top else f"{shipped}\n[parametrization]\n{table}\n"
+        )
+        return load_spec(path)
+
+    assert parsed('"centred"').asked("enforcement", "region") == CENTRED
+    assert parsed('service = "non_centred"').asked("service", "werkverkenner") == NON_CENTRED
+    assert parsed('service = { region = "centred" }').asked("service", "werkverkenner") == "auto"
+    assert load_spec(MODELS / "job_finding_12m.toml").asked("service", "region") == "auto"
+    with pytest.raises(SpecError, match="parametrization.service.region"):
+        parsed('service = { region = "sideways" }')
+    with pytest.raises(SpecError, match="parametrization"):
+        parsed('outcome = "centred"')
+
+
+def test_only_partially_pooled_factors_take_a_form(job_spec):
+    spec = job_spec.with_pooling({"enforcement": {"region": "none"}})
+    assert spec.with_parametrization(CENTRED).asked("enforcement", "region") == "auto"
+    with pytest.raises(SpecError, match="pooling.enforcement.region"):
+        spec.with_parametrization({"enforcement": {"region": CENTRED}})
+
+
+def test_both_forms_have_the_same_log_density_up_to_the_jacobian(job_spec, tiny_cohort):
+    """``dev ~ ZeroSumNormal(sd)`` over L levels against ``dev = sd * z``, ``z ~ ZeroSumNormal(1)``: at the
+    same deviations the log-densities differ by ``-(L - 1) log sd`` per factor (the Jacobian of the map
+    from z to dev on the sum-to-zero subspace), whatever the point; the likelihood is the same. The
+    sum-to-zero transform is linear, so the centred model's unconstrained deviations are ``sd`` times the
+    non-centred model's; the sds' log transform is the same in both."""
+    models = {}
+    for form in (CENTRED, NON_CENTRED):
+        spec = job_spec.with_parametrization(form)
+        models[form] = build_model(spec, prepare_data(spec, tiny_cohort))
+    logp = {form: model.compile_logp() for form, model in models.items()}
+    rng = np.random.default_rng(5)
+    start = models[NON_CENTRED].initial_point()
+    for _ in range(3):
+        point_nc = {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
+        point_c, jacobian = {}, 0.0
+        for name, value in point_nc.items():
+            if "_z_" not in name:
+                point_c[name] = value
+                continue
+            component, factor = name.removesuffix("_zerosum__").split("_z_")
+            sd = np.exp(point_nc[f"{component}_sd_{factor}_log__"])
+            point_c[f"{component}_dev_{factor}_zerosum__"] = sd * value
+            jacobian -= value.size * np.log(sd)  # the unconstrained vector has L - 1 entries
+        assert set(point_c) == set(models[CENTRED].initial_point())
+        assert logp[CENTRED](point_c) - logp[NON_CENTRED](point_nc) == pytest.approx(jacobian, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")  # 2 x 200 draws: a plumbing check
+def test_the_fit_stores_and_prints_the_choice(job_spec, tiny_cohort):
+    spec = dataclasses.replace(job_spec, groups=("werkverkenner",)).with_pooling("partial")
+    spec = spec.with_sampler(chains=2, draws=200, tune=200, seed=5, sampler="pymc")
+    spec = spec.with_parametrization({"service": CENTRED})
+    printed = []
+    tree = fit(spec, tiny_cohort, progress=False, log=printed.append)
+    record = json.loads(tree.attrs["parametrization"])
+    assert record["service"]["werkverkenner"]["form"] == CENTRED
+    assert record["service"]["werkverkenner"]["chosen_by"] == "spec"
+    assert record["enforcement"]["werkverkenner"]["chosen_by"] == "data"
+    assert any("centred (asked in the spec)" in line for line in printed)
