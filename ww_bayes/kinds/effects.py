@@ -21,9 +21,9 @@ control_enforcement - control_none (logit scale).
 Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
 They are partially pooled (zero-sum normal with an estimated sd), unpooled (zero-sum normal with a fixed
 sd) or absent (full pooling), per component and factor as the spec says. Partially pooled deviations are
-centred or non-centred as the data call for (:func:`ww_bayes.kinds.pooling.choose_parametrization`: centred
-where the data pin each level down more tightly than the levels spread), unless the spec's
-``[parametrization]`` asks for one; the choice is printed with the priors and stored in the fit.
+centred, half-centred or non-centred as the data call for (centred where the data pin each level down
+more tightly than the levels spread: :func:`ww_bayes.kinds.pooling.choose_parametrization`), unless the
+spec's ``[parametrization]`` asks for one; the choice is printed with the priors and stored in the fit.
 The observation is :class:`ww_bayes.kinds.observations.BinaryCounts` (Binomial cells; Bernoulli person
 rows to prove them equivalent).
 
@@ -127,8 +127,8 @@ class EffectsSpec(SpecCommon):
     pooling: dict[str, dict[str, str]]
     priors: dict[str, ComponentPrior]
     anchor: str = "service"
-    #: per component and factor, "auto" (chosen from the data), "centred" or "non-centred"; "auto" where
-    #: not given (:func:`ww_bayes.kinds.common.parse_parametrization`)
+    #: per component and factor, "auto" (chosen from the data) or a form ("centred", "half-centred",
+    #: "non-centred"); "auto" where not given (:func:`ww_bayes.kinds.common.parse_parametrization`)
     parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
 
     kind = "effects"
@@ -143,9 +143,9 @@ class EffectsSpec(SpecCommon):
         return dataclasses.replace(self, pooling=merged)
 
     def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> EffectsSpec:
-        """A copy asking for other parametrizations: one choice for every partially pooled component and
-        factor (``"centred"``, ``"non-centred"``, ``"auto"``), or per component (its partially pooled
-        factors) or per component and factor; what is not given stays as asked."""
+        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
+        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
+        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
         if isinstance(forms, str):
             forms = dict.fromkeys(COMPONENTS, forms)
         merged: dict[str, str | dict[str, str]] = {}
@@ -276,7 +276,15 @@ def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomia
         n_missing=n_missing,
         likelihood=likelihood,
         notes=notes,
-        parametrization=choose_parametrizations(cells, observation, levels, partial, asked, spec.anchor),
+        parametrization=choose_parametrizations(
+            cells,
+            observation,
+            levels,
+            partial,
+            asked,
+            spec.anchor,
+            {c: spec.priors[c].group_sd for c in COMPONENTS},
+        ),
     )
 
 

@@ -4,22 +4,28 @@ and the sparseness of a design.
 
 The likelihoods are the observations' (:mod:`ww_bayes.kinds.observations`).
 
-Centred or non-centred
-----------------------
+Centred, half-centred or non-centred
+------------------------------------
 A partially pooled factor's deviations (sd ``sd``, summing to zero over the levels) can be written centred,
-``dev ~ ZeroSumNormal(sd)``, or non-centred, ``dev = sd * z`` with ``z ~ ZeroSumNormal(1)``: the same
-distribution, a different geometry for the sampler. Which one mixes depends on how much the data say about
-each level against how far the levels spread (Papaspiliopoulos, Roberts and Skold 2007, "A general framework
-for the parametrization of hierarchical models", Statistical Science 22(1); Betancourt and Girolami 2015 for
-Hamiltonian Monte Carlo): with ``s_l^2`` the sampling variance of level l's estimate and ``tau`` the sd of
-the levels, the shrinkage factor ``kappa_l = s_l^2 / (s_l^2 + tau^2)`` is the convergence rate of the
-centred form and ``1 - kappa_l`` that of the non-centred form in the normal hierarchical model (0: no
-dependence between the levels and their sd, 1: no movement). :func:`choose_parametrization` takes the
-form with the smaller rate at the median level: centred when the median ``kappa_l`` is below 1/2, that is
-when the data pin the levels down more tightly than they spread. ``tau`` is the spread the data show (a
-method-of-moments estimate, :func:`between_level_sd`), not the prior's scale: effect heterogeneity is far
-smaller than a weakly informative prior allows, and it is the actual spread that shapes the funnel
-(docs/convergence.md has the measurements).
+``dev ~ ZeroSumNormal(sd)``, non-centred, ``dev = sd * z`` with ``z ~ ZeroSumNormal(1)``, or in between,
+``dev = sd^(1 - c) * z`` with ``z ~ ZeroSumNormal(sd^c)`` (centring ``c``: 1 centred, 0 non-centred; the
+partially non-centred form of Papaspiliopoulos, Roberts and Skold 2003 and Gorinova, Moore and Hoffman
+2020): the same distribution, a different geometry for the sampler. Which one mixes depends on how much the
+data say about each level against how far the levels spread (Papaspiliopoulos, Roberts and Skold 2007, "A
+general framework for the parametrization of hierarchical models", Statistical Science 22(1); Betancourt
+and Girolami 2015 for Hamiltonian Monte Carlo). With ``s_l^2`` the sampling variance of level l's estimate
+and ``tau`` the sd of the levels, the shrinkage factor ``kappa_l = s_l^2 / (s_l^2 + tau^2)`` is the
+convergence rate of the centred form and ``1 - kappa_l`` that of the non-centred form in the normal
+hierarchical model, and ``c = 1 - kappa_l`` makes a level independent of the sd there.
+
+``tau`` is not known before the fit, and with few levels (5 Werkverkenner classes) it is not pinned down:
+its posterior straddles the sampling sd, and a form chosen at a point estimate of ``tau`` leaves the
+sampler a funnel in the tail of the sd's posterior (docs/convergence.md has the measurements: divergences
+in the upper tail of an effect's sd non-centred, in the lower tail centred). :func:`choose_parametrization`
+therefore averages the median ``kappa_l`` over the posterior of ``tau`` in the normal approximation
+(:func:`between_sd_posterior`: the levels' estimates with their sampling variances, the spec's
+half-normal prior on the sd, the mean integrated out) and rounds ``c = 1 - E[kappa]`` to the nearest
+of 1, 1/2 and 0 (:data:`CENTRING`).
 """
 
 from __future__ import annotations
@@ -43,15 +49,16 @@ ARMS_WITH = {
     "service": (ARM_SERVICE,),
 }
 
-#: The two forms of a factor's partially pooled deviations (same distribution, see the module docstring).
-CENTRED, NON_CENTRED = "centred", "non-centred"
-PARAMETRIZATIONS = (CENTRED, NON_CENTRED)
+#: The forms of a factor's partially pooled deviations (same distribution, see the module docstring).
+CENTRED, HALF_CENTRED, NON_CENTRED = "centred", "half-centred", "non-centred"
+PARAMETRIZATIONS = (CENTRED, HALF_CENTRED, NON_CENTRED)
+#: The centring ``c`` of each form: ``dev = sd^(1 - c) * z``, ``z ~ ZeroSumNormal(sd^c)``.
+CENTRING = {CENTRED: 1.0, HALF_CENTRED: 0.5, NON_CENTRED: 0.0}
 #: What a spec may ask for per component and factor: a form, or "auto" (chosen from the data).
 AUTO = "auto"
 PARAMETRIZATION_CHOICES = (AUTO, *PARAMETRIZATIONS)
-#: Centred when the median shrinkage factor over the levels is below this: where the centred form's
-#: convergence rate (kappa) is smaller than the non-centred form's (1 - kappa).
-CENTRED_BELOW = 0.5
+#: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
+TAU_GRID = 400
 
 
 def contrast_arms(component: str, anchor: str) -> tuple[str, ...]:
@@ -166,17 +173,17 @@ def sparseness_flags(
     return levels
 
 
-# --- partially pooled deviations: centred or non-centred ----------------------------------------------
+# --- partially pooled deviations: centred, half-centred or non-centred ----------------------------------
 
 
 @dataclass(frozen=True)
 class Parametrization:
     """How one component's partially pooled deviations over one factor are written, and why.
 
-    ``form``: :data:`CENTRED` or :data:`NON_CENTRED`; ``chosen_by``: "data" (:func:`choose_parametrization`)
-    or "spec" (the spec asked for it); ``shrinkage``: the median over the levels of ``kappa_l`` (NaN when the
-    observation gives no estimate per level); ``between_sd``: the spread of the levels the data show (link
-    scale); ``levels``: how many levels the factor has.
+    ``form``: one of :data:`PARAMETRIZATIONS`; ``chosen_by``: "data" (:func:`choose_parametrization`) or
+    "spec" (the spec asked for it); ``shrinkage``: the median over the levels of ``kappa_l``, averaged over
+    the posterior of the levels' sd (NaN when the observation gives no estimate per level);
+    ``between_sd``: that posterior's median (link scale); ``levels``: how many levels the factor has.
     """
 
     form: str
@@ -186,12 +193,12 @@ class Parametrization:
     levels: int = 0
 
     def text(self) -> str:
-        """The choice in words, e.g. ``centred (data: median shrinkage 0.03, levels' sd 0.066)``."""
+        """The choice in words, e.g. ``centred (data: shrinkage 0.03, levels' sd about 0.066)``."""
         if self.chosen_by == "spec":
             return f"{self.form} (asked in the spec)"
         if np.isnan(self.shrinkage):
             return f"{self.form} (no estimate per level from this observation)"
-        return f"{self.form} (data: median shrinkage {self.shrinkage:.2f}, levels' sd {self.between_sd:.3f})"
+        return f"{self.form} (data: shrinkage {self.shrinkage:.2f}, levels' sd about {self.between_sd:.3f})"
 
     @classmethod
     def from_dict(cls, record: dict) -> Parametrization:
@@ -212,30 +219,41 @@ def zero_sum_deviations(
 ) -> pt.TensorVariable:
     """A factor's deviations, normal with sd ``sd`` and summing to zero over the last of ``dims``, as a
     variable named ``name`` in the model being built: a ``ZeroSumNormal`` with sd ``sd`` when ``form`` is
-    :data:`CENTRED`; when :data:`NON_CENTRED`, a deterministic ``sd * z`` of a unit ``ZeroSumNormal`` named
-    ``z_name``. ``sd`` broadcasts against the deviations' shape (a scalar, or one value per leading dim)."""
-    if form == CENTRED:
+    :data:`CENTRED`; otherwise a deterministic ``sd^(1 - c) * z`` of a ``ZeroSumNormal`` with sd ``sd^c``
+    named ``z_name`` (``c``: the form's :data:`CENTRING`, 0 for :data:`NON_CENTRED`: a unit ``z``). ``sd``
+    broadcasts against the deviations' shape (a scalar, or one value per leading dim)."""
+    if form not in CENTRING:
+        raise ValueError(f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}, got {form!r}")
+    centring = CENTRING[form]
+    if centring == 1.0:
         return pm.ZeroSumNormal(name, sigma=sd, dims=dims)
-    if form == NON_CENTRED:
+    if centring == 0.0:
         z = pm.ZeroSumNormal(z_name, sigma=1.0, dims=dims)
         return pm.Deterministic(name, sd * z, dims=dims)
-    raise ValueError(f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}, got {form!r}")
+    z = pm.ZeroSumNormal(z_name, sigma=sd**centring, dims=dims)
+    return pm.Deterministic(name, sd ** (1.0 - centring) * z, dims=dims)
 
 
-def between_level_sd(estimates: np.ndarray, variances: np.ndarray) -> float:
-    """The sd of the true values of L levels beyond their sampling noise: DerSimonian and Laird's
-    method-of-moments estimate (1986), ``tau^2 = max(0, (Q - (L - 1)) / (S1 - S2 / S1))`` with ``Q`` the
-    weighted sum of squared deviations from the weighted mean, weights ``1 / variances`` (S1 their sum, S2
-    the sum of their squares). Levels without data (infinite variance) carry no weight."""
+def between_sd_posterior(
+    estimates: np.ndarray, variances: np.ndarray, prior_sd: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior of the sd ``tau`` of L levels' true values, on a grid from 0 to 4 ``prior_sd``, in the
+    normal approximation: level l's estimate ~ Normal(mu, s_l^2 + tau^2) with ``s_l^2`` its sampling
+    variance, ``tau`` ~ HalfNormal(``prior_sd``), ``mu`` integrated out under a flat prior. Levels without
+    data (infinite variance) carry no weight. Returns the grid and the posterior's weights (summing to 1)."""
     estimates, variances = np.asarray(estimates, dtype=float), np.asarray(variances, dtype=float)
     keep = np.isfinite(variances) & np.isfinite(estimates) & (variances > 0)
-    if keep.sum() < 2:
-        return 0.0
-    weights, values = 1.0 / variances[keep], estimates[keep]
-    mean = np.sum(weights * values) / weights.sum()
-    q = np.sum(weights * (values - mean) ** 2)
-    denominator = weights.sum() - np.sum(weights**2) / weights.sum()
-    return float(np.sqrt(max(0.0, (q - (keep.sum() - 1)) / denominator)))
+    grid = np.linspace(0.0, 4.0 * prior_sd, TAU_GRID)
+    total = variances[keep][None, :] + grid[:, None] ** 2  # (grid, level)
+    weights = 1.0 / total
+    mean = (weights * estimates[keep]).sum(axis=1) / weights.sum(axis=1)
+    squares = (weights * (estimates[keep][None, :] - mean[:, None]) ** 2).sum(axis=1)
+    log_posterior = (
+        -0.5 * (grid / prior_sd) ** 2 - 0.5 * np.log(total).sum(axis=1) - 0.5 * squares
+        - 0.5 * np.log(weights.sum(axis=1))
+    )  # fmt: skip
+    posterior = np.exp(log_posterior - log_posterior.max())
+    return grid, posterior / posterior.sum()
 
 
 def shrinkage(variances: np.ndarray, between_sd: float) -> np.ndarray:
@@ -248,27 +266,32 @@ def shrinkage(variances: np.ndarray, between_sd: float) -> np.ndarray:
 
 
 def choose_parametrization(
-    estimates: np.ndarray | None, variances: np.ndarray | None, asked: str = AUTO
+    estimates: np.ndarray | None, variances: np.ndarray | None, prior_sd: float, asked: str = AUTO
 ) -> Parametrization:
     """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
-    variances on the link scale (:func:`level_estimates`): centred when the median shrinkage factor
-    (:func:`shrinkage`, at the levels' spread :func:`between_level_sd`) is below :data:`CENTRED_BELOW`,
-    else non-centred. ``asked``: a form the spec asks for (kept, the numbers reported beside it) or
-    :data:`AUTO`. Without estimates (an observation with none) "auto" is non-centred, the form that stays
-    sound where the data are weak."""
+    variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
+    (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
+    posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``; the form whose centring
+    (:data:`CENTRING`) is nearest to ``1 - E[kappa]``. ``asked``: a form the spec asks for (kept, the
+    numbers reported beside it) or :data:`AUTO`. Without estimates (an observation with none) "auto" is
+    non-centred, the form that stays sound where the data are weak."""
     if asked not in PARAMETRIZATION_CHOICES:
         raise ValueError(
             f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
         )
     if estimates is None or variances is None:
         return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec")
-    tau = between_level_sd(estimates, variances)
-    kappa = float(np.median(shrinkage(variances, tau)))
+    grid, posterior = between_sd_posterior(estimates, variances, prior_sd)
+    kappa = float(
+        sum(w * np.median(shrinkage(variances, tau)) for tau, w in zip(grid, posterior, strict=True))
+    )
+    median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
     if asked == AUTO:
-        form, chosen_by = (CENTRED if kappa < CENTRED_BELOW else NON_CENTRED), "data"
+        form = min(PARAMETRIZATIONS, key=lambda f: abs(CENTRING[f] - (1.0 - kappa)))
+        chosen_by = "data"
     else:
         form, chosen_by = asked, "spec"
-    return Parametrization(form, chosen_by, kappa, tau, len(np.asarray(variances)))
+    return Parametrization(form, chosen_by, kappa, median_sd, len(np.asarray(variances)))
 
 
 def level_estimates(
@@ -296,12 +319,14 @@ def choose_parametrizations(
     partial: dict[str, list[str]],
     asked: dict[str, dict[str, str]],
     anchor: str,
+    prior_sd: dict[str, float],
 ) -> dict[str, dict[str, Parametrization]]:
     """The form of every partially pooled component and factor (``partial``: component -> its partially
     pooled factors) of a model whose components are arm contrasts (:func:`contrast_arms`, anchored on
     ``anchor``), from the cells' observation (:meth:`~ww_bayes.kinds.observations.Observation.link_estimates`
-    per arm and level): :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor
-    -> a choice of :data:`PARAMETRIZATION_CHOICES`; "auto" where not given)."""
+    per arm and level) and the half-normal prior scale of each component's sd (``prior_sd``):
+    :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor -> a choice of
+    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given)."""
     chosen: dict[str, dict[str, Parametrization]] = {}
     for component, factors in partial.items():
         for factor in factors:
@@ -310,5 +335,6 @@ def choose_parametrizations(
                 table, factor, levels[factor], contrast_arms(component, anchor)
             )  # fmt: skip
             form = asked.get(component, {}).get(factor, AUTO)
-            chosen.setdefault(component, {})[factor] = choose_parametrization(estimates, variances, form)
+            choice = choose_parametrization(estimates, variances, prior_sd[component], form)
+            chosen.setdefault(component, {})[factor] = choice
     return chosen
