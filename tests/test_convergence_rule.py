@@ -69,25 +69,25 @@ def service_form(cells: pd.DataFrame, asked: str = "auto"):
     return chosen["service"]["region"]
 
 
-def test_weak_data_are_non_centred_strong_data_centred_and_the_middle_half_centred():
+def test_weak_data_are_non_centred_and_strong_data_centred():
     """The same true effects (sd 0.1 on the logit across 12 regions): with 50 persons per arm and region
     each level's estimate is noise (shrinkage near 1, non-centred); with 200,000 it is pinned down
-    (shrinkage near 0, centred); with 800 the sampling sd is about the levels' sd (half-centred)."""
+    (shrinkage near 0, centred); the data never ask for the half-centred form."""
     weak = service_form(binary_cells(50, effect_sd=0.1))
-    middle = service_form(binary_cells(800, effect_sd=0.1))
     strong = service_form(binary_cells(200_000, effect_sd=0.1))
     assert weak.form == NON_CENTRED and weak.chosen_by == "data" and weak.shrinkage > 0.75
-    assert middle.form == HALF_CENTRED and 0.25 < middle.shrinkage < 0.75
     assert strong.form == CENTRED and strong.chosen_by == "data" and strong.shrinkage < 0.25
+    for persons in (200, 800, 3_000):
+        assert service_form(binary_cells(persons, effect_sd=0.1)).form != HALF_CENTRED
     realised = np.random.default_rng(3).normal(0.0, 0.1, len(LEVELS)).std(ddof=1)
     assert strong.between_sd == pytest.approx(realised, rel=0.25)  # the spread the data show, not the prior's
 
 
-def test_no_spread_between_levels_is_not_centred_at_any_size():
-    """Levels that do not differ (a truly common effect) put the sd's posterior at the funnel's neck: never
-    the centred form, however many persons."""
+def test_no_spread_between_levels_is_non_centred_at_any_size():
+    """Levels that do not differ (a truly common effect) put the sd's posterior at the funnel's neck: the
+    non-centred form, however many persons."""
     for persons in (50, 2_000, 200_000):
-        assert service_form(binary_cells(persons, effect_sd=0.0)).form != CENTRED
+        assert service_form(binary_cells(persons, effect_sd=0.0)).form == NON_CENTRED
 
 
 def test_the_posterior_of_the_levels_sd_recovers_a_known_spread():
@@ -115,7 +115,8 @@ def test_a_forced_choice_is_honoured_and_reported():
 
 
 def test_the_spec_forces_a_form_per_component_and_factor(job_spec, tiny_cohort):
-    spec = job_spec.with_parametrization({"baseline": NON_CENTRED, "service": {"region": CENTRED}})
+    forms = {"baseline": NON_CENTRED, "service": {"region": CENTRED}, "enforcement": HALF_CENTRED}
+    spec = job_spec.with_parametrization(forms)
     data = prepare_data(spec, tiny_cohort)
     assert {f: p.form for f, p in data.parametrization["baseline"].items()} == {
         "werkverkenner": NON_CENTRED,
@@ -124,9 +125,15 @@ def test_the_spec_forces_a_form_per_component_and_factor(job_spec, tiny_cohort):
     assert data.parametrization["service"]["region"].form == CENTRED
     assert data.parametrization["service"]["region"].chosen_by == "spec"
     assert data.parametrization["service"]["werkverkenner"].chosen_by == "data"
+    assert data.parametrization["enforcement"]["region"].form == HALF_CENTRED
     model = build_model(spec, data)
     free = {rv.name for rv in model.free_RVs}
-    assert {"baseline_z_region", "baseline_z_werkverkenner", "service_dev_region"} <= free
+    assert {
+        "baseline_z_region",
+        "baseline_z_werkverkenner",
+        "service_dev_region",
+        "enforcement_z_region",
+    } <= free
     assert "baseline_dev_region" not in free and "service_z_region" not in free
     printed = spec.describe_priors(data.parametrization)
     assert "centred (asked in the spec)" in printed and "non-centred (asked in the spec)" in printed

@@ -21,9 +21,10 @@ control_enforcement - control_none (logit scale).
 Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
 They are partially pooled (zero-sum normal with an estimated sd), unpooled (zero-sum normal with a fixed
 sd) or absent (full pooling), per component and factor as the spec says. Partially pooled deviations are
-centred, half-centred or non-centred as the data call for (centred where the data pin each level down
-more tightly than the levels spread: :func:`ww_bayes.kinds.pooling.choose_parametrization`), unless the
-spec's ``[parametrization]`` asks for one; the choice is printed with the priors and stored in the fit.
+centred or non-centred as the data call for (centred where the data pin each level down more tightly
+than the levels spread: :func:`ww_bayes.kinds.pooling.choose_parametrization`), unless the spec's
+``[parametrization]`` asks for a form (centred, half-centred or non-centred); the choice is printed with
+the priors and stored in the fit.
 The observation is :class:`ww_bayes.kinds.observations.BinaryCounts` (Binomial cells; Bernoulli person
 rows to prove them equivalent).
 

@@ -16,7 +16,7 @@ general framework for the parametrization of hierarchical models", Statistical S
 and Girolami 2015 for Hamiltonian Monte Carlo). With ``s_l^2`` the sampling variance of level l's estimate
 and ``tau`` the sd of the levels, the shrinkage factor ``kappa_l = s_l^2 / (s_l^2 + tau^2)`` is the
 convergence rate of the centred form and ``1 - kappa_l`` that of the non-centred form in the normal
-hierarchical model, and ``c = 1 - kappa_l`` makes a level independent of the sd there.
+hierarchical model.
 
 ``tau`` is not known before the fit, and with few levels (5 Werkverkenner classes) it is not pinned down:
 its posterior straddles the sampling sd, and a form chosen at a point estimate of ``tau`` leaves the
@@ -24,8 +24,10 @@ sampler a funnel in the tail of the sd's posterior (docs/convergence.md has the 
 in the upper tail of an effect's sd non-centred, in the lower tail centred). :func:`choose_parametrization`
 therefore averages the median ``kappa_l`` over the posterior of ``tau`` in the normal approximation
 (:func:`between_sd_posterior`: the levels' estimates with their sampling variances, the spec's
-half-normal prior on the sd, the mean integrated out) and rounds ``c = 1 - E[kappa]`` to the nearest
-of 1, 1/2 and 0 (:data:`CENTRING`).
+half-normal prior on the sd, the mean integrated out) and takes the form with the smaller rate: centred
+when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``) is one a spec can
+ask for; the data do not choose it (measured at the published size it diverged where the non-centred
+form did not).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ CENTRING = {CENTRED: 1.0, HALF_CENTRED: 0.5, NON_CENTRED: 0.0}
 #: What a spec may ask for per component and factor: a form, or "auto" (chosen from the data).
 AUTO = "auto"
 PARAMETRIZATION_CHOICES = (AUTO, *PARAMETRIZATIONS)
+#: Centred when the shrinkage factor averaged over the sd's posterior is below this: where the centred
+#: form's convergence rate (kappa) is smaller than the non-centred form's (1 - kappa).
+CENTRED_BELOW = 0.5
 #: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
 TAU_GRID = 400
 
@@ -271,8 +276,8 @@ def choose_parametrization(
     """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
     variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
     (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
-    posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``; the form whose centring
-    (:data:`CENTRING`) is nearest to ``1 - E[kappa]``. ``asked``: a form the spec asks for (kept, the
+    posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
+    :data:`CENTRED_BELOW`, else non-centred. ``asked``: a form the spec asks for (kept, the
     numbers reported beside it) or :data:`AUTO`. Without estimates (an observation with none) "auto" is
     non-centred, the form that stays sound where the data are weak."""
     if asked not in PARAMETRIZATION_CHOICES:
@@ -287,8 +292,7 @@ def choose_parametrization(
     )
     median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
     if asked == AUTO:
-        form = min(PARAMETRIZATIONS, key=lambda f: abs(CENTRING[f] - (1.0 - kappa)))
-        chosen_by = "data"
+        form, chosen_by = (CENTRED if kappa < CENTRED_BELOW else NON_CENTRED), "data"
     else:
         form, chosen_by = asked, "spec"
     return Parametrization(form, chosen_by, kappa, median_sd, len(np.asarray(variances)))
