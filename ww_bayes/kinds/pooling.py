@@ -19,15 +19,13 @@ convergence rate of the centred form and ``1 - kappa_l`` that of the non-centred
 hierarchical model.
 
 ``tau`` is not known before the fit, and with few levels (5 Werkverkenner classes) it is not pinned down:
-its posterior straddles the sampling sd, and a form chosen at a point estimate of ``tau`` leaves the
-sampler a funnel in the tail of the sd's posterior (docs/convergence.md has the measurements: divergences
-in the upper tail of an effect's sd non-centred, in the lower tail centred). :func:`choose_parametrization`
-therefore averages the median ``kappa_l`` over the posterior of ``tau`` in the normal approximation
-(:func:`between_sd_posterior`: the levels' estimates with their sampling variances, the spec's
-half-normal prior on the sd, the mean integrated out) and takes the form with the smaller rate: centred
-when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``) is one a spec can
-ask for; the data do not choose it (measured at the published size it diverged where the non-centred
-form did not).
+a point estimate is often exactly 0 (shrinkage 1) while the sd's posterior straddles the sampling sd.
+:func:`choose_parametrization` therefore averages the median ``kappa_l`` over the posterior of ``tau`` in
+the normal approximation (:func:`between_sd_posterior`: the levels' estimates with their sampling
+variances, the spec's half-normal prior on the sd, the mean integrated out) and takes the form with the
+smaller rate: centred when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``)
+is one a spec can ask for; the data do not choose it (chosen where ``E[kappa]`` is between 1/4 and 3/4, it
+diverged at the published size where the non-centred form did not: docs/convergence.md).
 """
 
 from __future__ import annotations
