@@ -10,12 +10,12 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
 - ``previous``: the final fits with the specs' warm-up before issue 20 (PREVIOUS);
-- ``sizes``: the shipped 12-month specs on calibrated cohorts of 0.1x, 1x, 3x and 10x the published
-  cohort (SIZES: about 18k, 180k, 540k and 1.8M persons), 10 seeds each (seed k: cohort seed k, sampler
-  seed offset k - 1), so a fixed choice that only works at one size shows. ``--sizes`` and ``--seeds``
-  run a part of it (e.g. ``--sizes 0.1 1 10 --seeds 2``); the table says how many seeds each row has.
-  Each fit records its phases (read + validate, cells, compile, sampling, gate, store) and the
-  parametrization the data called for; peak memory per size is ``bench_fit.py --sizes``'s.
+- ``sizes``: the 12-month specs with their parametrization chosen from the data (AUTO) on calibrated
+  cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k, 540k and 1.8M persons),
+  10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that only works at one
+  size shows. ``--sizes`` and ``--seeds`` run a part of it (e.g. ``--sizes 0.1 1 10 --seeds 2``); the
+  table says how many seeds each row has. Each fit records its phases (read + validate, cells, compile,
+  sampling, gate, store) and the forms the data chose; peak memory per size is ``bench_fit.py --sizes``'s.
 
 A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
 that has it, and a candidate that ships keeps its results.
@@ -82,10 +82,16 @@ SCREENED: dict[str, Callable] = {
 #: the trajectory).
 PREVIOUS_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m": 1500}
 PREVIOUS = "warm-up before issue 20 (12-month 1000, trajectory 1500)"
+#: The ``sizes`` phase's option: the spec with every partially pooled factor's form chosen from the data.
+AUTO = "parametrization chosen from the data"
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
+    AUTO: lambda spec: spec.with_parametrization("auto"),
 }
+#: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
+#: before the option existed were made with them.
+PINNED = {"baseline": "centred", "service": "non-centred", "enforcement": "non-centred"}
 #: Phases run on the final cohorts (phase -> option, and sampler seeds per spec).
 PLANS = {
     "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
@@ -113,7 +119,7 @@ def _plan(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS)
         for size in sizes:
             for seed in range(1, seeds + 1):  # one cohort for both specs, then the next
                 for name in SPECS_12M:
-                    runs.append(dict(spec=name, option="shipped", cohort=sized(size, seed), offset=seed - 1))
+                    runs.append(dict(spec=name, option=AUTO, cohort=sized(size, seed), offset=seed - 1))
     elif phase in PLANS:
         option, seeds = PLANS[phase]
         for name, n in seeds.items():
@@ -143,8 +149,8 @@ def _priority(run: dict) -> int:
     """Run order, so that an interrupted run has the most telling fits: the shipped 12-month specs first,
     then the shipped specs on the heterogeneous cohort, the trajectory, the other sizes, the round-1
     model, the rest."""
-    if run["phase"] == "sizes" and persons(run["cohort"]) != N_PERSONS:
-        return 3
+    if run["phase"] == "sizes":
+        return 1 if persons(run["cohort"]) == N_PERSONS else 3
     if run["option"] == "shipped":
         return {"trajectory_30m": 2}.get(run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1)
     return 4 if run["option"].startswith("round1") else 5
@@ -173,7 +179,14 @@ def _normal(settings: str) -> str:
     anchor, sampler, *forms = json.loads(settings)
     defaults = {"adaptation": "diag", "cores": 0}
     sampler = {k: v for k, v in sampler.items() if defaults.get(k, object()) != v}
+    if forms and _pinned(forms[0]):
+        forms = []
     return json.dumps([anchor, sampler, *forms], sort_keys=True)
+
+
+def _pinned(forms: dict | None) -> bool:
+    """Whether a spec asks for the forms of PINNED for every factor (or has no parametrization at all)."""
+    return not forms or all(set(by.values()) == {PINNED[c]} for c, by in forms.items())
 
 
 def _fit_one(run: dict, cohorts: dict) -> dict:
