@@ -9,7 +9,7 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
-- ``previous``: the final fits with the specs' warm-up before issue 20 (PREVIOUS);
+- ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
 - ``sizes``: the 12-month specs with their parametrization chosen from the data (AUTO) on calibrated
   cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k, 540k and 1.8M persons),
   10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that only works at one
@@ -68,8 +68,8 @@ def _settings(**sampler) -> Callable:
     return lambda spec: spec.with_sampler(**sampler)
 
 
-#: Options screened side by side on the 12-month specs: the round-1 model and settings, the service-arm
-#: anchor with fewer draws, nutpie's low-rank mass matrix. ("shipped" is the spec file as it is.)
+#: Options screened side by side on the 12-month specs: the control-anchored model and its settings, the
+#: service-arm anchor with fewer draws, nutpie's low-rank mass matrix. ("shipped" is the spec file as it is.)
 SCREENED: dict[str, Callable] = {
     "round1: control_none anchor, 2000 draws, tune 1500, ta 0.97": lambda spec: dataclasses.replace(
         spec, anchor="control_none"
@@ -78,10 +78,10 @@ SCREENED: dict[str, Callable] = {
     "nutpie's low-rank mass matrix, tune 1000": _settings(adaptation="low_rank", tune=1000),
     "shipped": lambda spec: spec,
 }
-#: The warm-up before issue 20 (shipped now: 300 for the 12-month specs, nutpie's own default, and 500 for
+#: The longer warm-up (shipped now: 300 for the 12-month specs, nutpie's own default, and 500 for
 #: the trajectory).
 PREVIOUS_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m": 1500}
-PREVIOUS = "warm-up before issue 20 (12-month 1000, trajectory 1500)"
+PREVIOUS = "the longer warm-up (12-month 1000, trajectory 1500)"
 #: The ``sizes`` phase's option: the spec with every partially pooled factor's form chosen from the data.
 AUTO = "parametrization chosen from the data"
 OPTIONS: dict[str, Callable] = {
@@ -147,8 +147,8 @@ def _runs(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS)
 
 def _priority(run: dict) -> int:
     """Run order, so that an interrupted run has the most telling fits: the shipped 12-month specs first,
-    then the shipped specs on the heterogeneous cohort, the trajectory, the other sizes, the round-1
-    model, the rest."""
+    then the shipped specs on the heterogeneous cohort, the trajectory, the other sizes, the
+    control-anchored model, the rest."""
     if run["phase"] == "sizes":
         return 1 if persons(run["cohort"]) == N_PERSONS else 3
     if run["option"] == "shipped":

@@ -107,7 +107,7 @@ def sparse_fit(full_cohort):
 
 def test_sparse_cohort_gives_the_hand_weighted_effects(sparse_fit):
     sparse, tree = sparse_fit
-    from ww_bayes.derived import UNDIRECTED_EVENTS, EFFECT_PROBABILITIES
+    from ww_bayes.derived import EFFECT_PROBABILITIES, UNDIRECTED_EVENTS
 
     # every value finite, except the probabilities for no good direction: NaN, as the spec has a direction
     undirected = {n for n, event in EFFECT_PROBABILITIES.items() if event in UNDIRECTED_EVENTS}

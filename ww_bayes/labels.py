@@ -17,8 +17,45 @@ from dataclasses import dataclass
 
 LANGUAGES = ("en", "nl")
 
+#: The model components and the parts of their priors, in words (the parameter names below compose them).
+COMPONENT_WORDS = {
+    "baseline": {"en": "baseline", "nl": "basisniveau"},
+    "service": {"en": "service effect", "nl": "effect dienstverlening"},
+    "enforcement": {"en": "enforcement effect", "nl": "effect handhaving"},
+}
+PART_WORDS = {
+    "mean": {"en": "mean", "nl": "gemiddelde"},
+    "sd_werkverkenner": {"en": "sd between classes", "nl": "sd tussen klassen"},
+    "sd_region": {"en": "sd between regions", "nl": "sd tussen regio's"},
+    "start": {"en": "value in month 1", "nl": "waarde in maand 1"},
+    "step_sd": {"en": "sd of the monthly steps", "nl": "sd van de maandelijkse stappen"},
+    "step_sd_werkverkenner": {
+        "en": "sd of the class curves' monthly steps",
+        "nl": "sd van de maandelijkse stappen van de klassencurves",
+    },
+}
+
 #: Every code name a reader may meet, with its words per language.
 CATALOGUE: dict[str, dict[str, str]] = {
+    # top-level model parameters (logit scale): what the prior sensitivity check and the rank plots name
+    **{
+        f"{component}_{part}": {
+            lang: f"{COMPONENT_WORDS[component][lang]}: {PART_WORDS[part][lang]}" for lang in ("en", "nl")
+        }
+        for component, parts in {
+            "baseline": ("mean", "sd_werkverkenner", "sd_region"),
+            "service": ("mean", "sd_werkverkenner", "sd_region", "start", "step_sd", "step_sd_werkverkenner"),
+            "enforcement": (
+                "mean",
+                "sd_werkverkenner",
+                "sd_region",
+                "start",
+                "step_sd",
+                "step_sd_werkverkenner",
+            ),
+        }.items()
+        for part in parts
+    },
     # contrasts: what is compared (intention to treat: being offered the service)
     "service_vs_control_enforcement": {
         "en": "personal service (offered) vs online only with enforcement",

@@ -7,6 +7,7 @@ functions that draw them, so kinds describe figures without importing matplotlib
 from matplotlib.figure import Figure
 
 from ww_bayes.kinds.protocol import Plot
+from ww_bayes.viz.checks import CHECK_PLOTS, kfold_plot, loo_pit_plot, prior_predictive_plot, rank_plot
 from ww_bayes.viz.figures import (
     CEA_FIGURES,
     cea_figure,
@@ -18,8 +19,11 @@ from ww_bayes.viz.figures import (
     trajectory_data,
     trajectory_plot,
 )
+from ww_bayes.viz.hours import hours_plot
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure}
+PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure,
+         "hours": hours_plot}  # fmt: skip
+PLOTS |= CHECK_PLOTS
 
 
 def draw(plot: Plot) -> Figure:
@@ -31,6 +35,7 @@ def draw(plot: Plot) -> Figure:
 
 __all__ = [
     "CEA_FIGURES",
+    "CHECK_PLOTS",
     "PLOTS",
     "cea_figure",
     "cea_figures",
@@ -38,6 +43,11 @@ __all__ = [
     "effects_plot",
     "forest_data",
     "forest_plot",
+    "kfold_plot",
+    "loo_pit_plot",
+    "prior_predictive_plot",
+    "rank_plot",
+    "hours_plot",
     "save_png",
     "trajectory_data",
     "trajectory_plot",

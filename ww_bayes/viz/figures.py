@@ -47,12 +47,14 @@ def _interval_bars(ax, data: pd.DataFrame, estimate: str, interval: str, offset:
 def forest_plot(
     table: pd.DataFrame, contrasts: list[str] | None = None, levels: list[str] | None = None
 ) -> Figure:
-    """Unpooled (frequentist, 95% CI) and partially pooled (posterior, labelled interval) subgroup
-    estimates side by side, one panel per contrast and level, with the posterior overall effect as a line.
+    """Unpooled (frequentist, its confidence interval) and partially pooled (posterior, its credible interval,
+    at the same probability) subgroup estimates side by side, one panel per contrast and level, with the
+    posterior overall effect as a line.
 
     ``table`` is the output of :func:`ww_bayes.compare.compare`.
     """
     label = table.attrs.get("interval_label", "eti90")
+    ci = table.attrs.get("frequentist_interval_label", "ci90")
     contrasts = contrasts or list(dict.fromkeys(table["contrast"]))
     levels = levels or [lv for lv in dict.fromkeys(table["level"]) if lv != "overall"]
     heights = [max(len(forest_data(table, contrasts[0], level)), 3) for level in levels]
@@ -66,8 +68,8 @@ def forest_plot(
             ax = axes[row][column]
             data = forest_data(table, contrast, level)
             _interval_bars(
-                ax, data, "frequentist_estimate", "frequentist_ci95", offset=0.15,
-                fmt="o", color=UNPOOLED_COLOUR, ms=3, lw=1, label="unpooled: OLS, 95% CI",
+                ax, data, "frequentist_estimate", f"frequentist_{ci}", offset=0.15,
+                fmt="o", color=UNPOOLED_COLOUR, ms=3, lw=1, label=f"unpooled: OLS, {ci[2:]}% CI",
             )  # fmt: skip
             _interval_bars(
                 ax, data, "posterior_mean", f"posterior_{label}", offset=-0.15,
