@@ -9,7 +9,13 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
-- ``previous``: the final fits with the specs' longer warm-up (PREVIOUS).
+- ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
+- ``sizes``: the 12-month specs with their parametrization chosen from the data (AUTO) on calibrated
+  cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k, 540k and 1.8M persons),
+  10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that only works at one
+  size shows. ``--sizes`` and ``--seeds`` run a part of it (e.g. ``--sizes 0.1 1 10 --seeds 2``); the
+  table says how many seeds each row has. Each fit records its phases (read + validate, cells, compile,
+  sampling, gate, store) and the forms the data chose; peak memory per size is ``bench_fit.py --sizes``'s.
 
 A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
 that has it, and a candidate that ships keeps its results.
@@ -18,8 +24,8 @@ Results are appended to a JSON-lines file, one line per fit; a fit already there
 interrupted run resumes where it stopped. The table is printed from that file at the end (``--table`` prints
 it without fitting).
 
-    .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|screen|all]
-        [--results FILE] [--table]
+    .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|screen|sizes|all]
+        [--sizes 0.1 1 3 10] [--seeds 10] [--results FILE] [--table]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ww_bayes.data.published import N_PERSONS
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec
@@ -49,6 +56,12 @@ COHORTS = {  # name -> (cohort seed, calibration)
     "enforcement-sd-0.05": (1, HETEROGENEOUS),
 }
 FINAL_COHORTS = ("calibrated-1", "calibrated-2", "calibrated-3")
+#: Cohort sizes of the ``sizes`` phase, as multiples of the published cohort (N_PERSONS), and the seeds
+#: per size and spec.
+SIZES = (0.1, 1.0, 3.0, 10.0)
+SIZE_SEEDS = 10
+#: Sampling phases of a fit (``phase_seconds``), summed into one "sampling" column.
+SAMPLING = ("tune", "draws", "compile + tune + draws", "tune + draws")
 
 
 def _settings(**sampler) -> Callable:
@@ -69,22 +82,45 @@ SCREENED: dict[str, Callable] = {
 #: the trajectory).
 PREVIOUS_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m": 1500}
 PREVIOUS = "the longer warm-up (12-month 1000, trajectory 1500)"
+#: The ``sizes`` phase's option: the spec with every partially pooled factor's form chosen from the data.
+AUTO = "parametrization chosen from the data"
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
+    AUTO: lambda spec: spec.with_parametrization("auto"),
 }
+#: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
+#: before the option existed were made with them.
+PINNED = {"baseline": "centred", "service": "non-centred", "enforcement": "non-centred"}
 #: Phases run on the final cohorts (phase -> option, and sampler seeds per spec).
 PLANS = {
     "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "previous": (PREVIOUS, {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
 }
-PHASES = (*PLANS, "screen")
+PHASES = (*PLANS, "screen", "sizes")
 
 
-def _plan(phase: str) -> list[dict]:
-    """The fits a phase tabulates, each with its option label."""
+def sized(size: float, seed: int) -> str:
+    """The name of a calibrated cohort of ``size`` times the published cohort."""
+    return f"calibrated-{seed} x{size:g}"
+
+
+def persons(cohort: str) -> int:
+    """How many persons a cohort of the ``sizes`` phase has (the published size for the others)."""
+    size = float(cohort.split(" x")[1]) if " x" in cohort else 1.0
+    return round(N_PERSONS * size)
+
+
+def _plan(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS) -> list[dict]:
+    """The fits a phase tabulates, each with its option label (``sizes``, ``seeds``: the part of the
+    ``sizes`` phase to run)."""
     runs = []
-    if phase in PLANS:
+    if phase == "sizes":
+        for size in sizes:
+            for seed in range(1, seeds + 1):  # one cohort for both specs, then the next
+                for name in SPECS_12M:
+                    runs.append(dict(spec=name, option=AUTO, cohort=sized(size, seed), offset=seed - 1))
+    elif phase in PLANS:
         option, seeds = PLANS[phase]
         for name, n in seeds.items():
             for cohort in FINAL_COHORTS:
@@ -100,22 +136,24 @@ def _plan(phase: str) -> list[dict]:
     return runs
 
 
-def _runs(phase: str) -> list[dict]:
+def _runs(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS) -> list[dict]:
     """The fits to have for a phase ("all": every phase), each once. A fit is identified by what it
     depends on (spec, settings, cohort, seed offset), not by its label, so the screen's fits of the shipped
     spec are also the final phase's first three seeds, and a candidate that ships keeps its results."""
-    runs = [run for name in PHASES if phase in (name, "all") for run in _plan(name)]
+    runs = [run for name in PHASES if phase in (name, "all") for run in _plan(name, sizes, seeds)]
     unique = {_key(run): run for run in sorted(runs, key=_priority, reverse=True)}
     return sorted(unique.values(), key=_priority)
 
 
 def _priority(run: dict) -> int:
     """Run order, so that an interrupted run has the most telling fits: the shipped 12-month specs first,
-    then the shipped specs on the heterogeneous cohort, the trajectory, the control-anchored model, the
-    rest."""
+    then the shipped specs on the heterogeneous cohort, the trajectory, the other sizes, the
+    control-anchored model, the rest."""
+    if run["phase"] == "sizes":
+        return 1 if persons(run["cohort"]) == N_PERSONS else 3
     if run["option"] == "shipped":
         return {"trajectory_30m": 2}.get(run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1)
-    return 3 if run["option"].startswith("round1") else 4
+    return 4 if run["option"].startswith("round1") else 5
 
 
 def _spec(run: dict):
@@ -125,8 +163,10 @@ def _spec(run: dict):
 
 def _settings_of(spec) -> str:
     """What a result depends on besides the data and the seed: a result made with other settings (the spec
-    file changed since) does not count for the option any more."""
-    return _normal(json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler)]))
+    file changed since) does not count for the option any more. The parametrization asked for is one of
+    them ("auto" everywhere: chosen from the data)."""
+    forms = getattr(spec, "parametrization", None)
+    return _normal(json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms]))
 
 
 def _key(run: dict) -> tuple:
@@ -136,24 +176,37 @@ def _key(run: dict) -> tuple:
 def _normal(settings: str) -> str:
     """Settings as compared: options at their default that results do not depend on are left out, so
     results from before an option existed stay valid (``cores`` only limits the CPU cores a fit uses)."""
-    anchor, sampler = json.loads(settings)
+    anchor, sampler, *forms = json.loads(settings)
     defaults = {"adaptation": "diag", "cores": 0}
     sampler = {k: v for k, v in sampler.items() if defaults.get(k, object()) != v}
-    return json.dumps([anchor, sampler], sort_keys=True)
+    if forms and _pinned(forms[0]):
+        forms = []
+    return json.dumps([anchor, sampler, *forms], sort_keys=True)
+
+
+def _pinned(forms: dict | None) -> bool:
+    """Whether a spec asks for the forms of PINNED for every factor (or has no parametrization at all)."""
+    return not forms or all(set(by.values()) == {PINNED[c]} for c, by in forms.items())
 
 
 def _fit_one(run: dict, cohorts: dict) -> dict:
     spec = _spec(run)
     spec = spec.with_sampler(seed=spec.sampler.seed + run["offset"])
     if run["cohort"] not in cohorts:
-        seed, calibration = COHORTS[run["cohort"]]
-        cohorts[run["cohort"]] = simulate_cohort(seed=seed, calibration=calibration).data
+        cohorts.clear()  # runs come cohort by cohort; a 10x cohort holds about 350 MB
+        if run["cohort"] in COHORTS:
+            seed, calibration = COHORTS[run["cohort"]]
+            cohorts[run["cohort"]] = simulate_cohort(seed=seed, calibration=calibration).data
+        else:
+            cohorts[run["cohort"]] = simulate_cohort(n=persons(run["cohort"]), seed=run["offset"] + 1).data
     start = time.perf_counter()
     tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
     seconds = time.perf_counter() - start
     table = tree["diagnostics"].ds
     rhat = table["r_hat_max"].to_series()
     checked = table["ess_checked"] == 1
+    phases = json.loads(tree.attrs["phase_seconds"])
+    forms = json.loads(tree.attrs.get("parametrization", "{}"))
     return {
         **run,
         "seed": spec.sampler.seed,
@@ -167,6 +220,16 @@ def _fit_one(run: dict, cohorts: dict) -> dict:
         "min_bfmi": float(table.attrs["min_bfmi_observed"]),
         "share_at_max_treedepth": float(table.attrs["share_at_max_treedepth"]),
         "seconds": seconds,
+        "persons": len(cohorts[run["cohort"]]),
+        "phases": {
+            "read + validate": phases.get("read + validate", 0.0),
+            "cells": phases.get("cells", 0.0),
+            "compile": phases.get("compile", 0.0),
+            "sampling": sum(phases.get(p, 0.0) for p in SAMPLING),
+            "gate": phases.get("convergence", 0.0),
+            "store": phases.get("store", 0.0),
+        },
+        "parametrization": {c: {f: p["form"] for f, p in by.items()} for c, by in forms.items()},
     }
 
 
@@ -175,7 +238,7 @@ def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     found = {_key(row): row for row in rows if "settings" in row}
     groups: dict[tuple, list[dict]] = {}
-    for phase in PHASES:
+    for phase in PHASES[:-1]:
         for run in _plan(phase):
             if _key(run) in found:
                 groups.setdefault((phase, run["spec"], run["option"]), []).append(found[_key(run)])
@@ -193,13 +256,53 @@ def table(path: Path) -> str:
             f"| {max(f['share_at_max_treedepth'] for f in fits):.2%} "
             f"| {statistics.median(f['seconds'] for f in fits):.1f} |"
         )
+    return "\n".join(lines) + "\n\n" + size_table(found)
+
+
+def size_table(found: dict[tuple, dict]) -> str:
+    """The ``sizes`` phase (Markdown): per spec and cohort size, the fits found, the gate's numbers, the
+    median seconds of the fit's phases and the factors the data had centred."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in _plan("sizes"):
+        if _key(run) in found:
+            groups.setdefault((run["spec"], persons(run["cohort"])), []).append(found[_key(run)])
+    lines = [
+        "| spec | persons | seeds | converged | worst R-hat | worst ESS bulk / tail | divergences (per fit) "
+        "| min E-BFMI | median s: read + validate / cells / compile / sampling / gate / store / total "
+        "| centred (the others non-centred) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (spec, n), fits in sorted(groups.items()):
+        median = {p: statistics.median(f["phases"][p] for f in fits) for p in fits[0]["phases"]}
+        centred = {_centred(f["parametrization"]) for f in fits}
+        lines.append(
+            f"| {spec} | {n:,} | {len(fits)} | {sum(f['converged'] for f in fits)}/{len(fits)} "
+            f"| {max(f['worst_rhat'] for f in fits):.4f} "
+            f"| {min(f['worst_ess_bulk'] for f in fits):.0f} / {min(f['worst_ess_tail'] for f in fits):.0f} "
+            f"| {', '.join(str(f['divergences']) for f in fits)} | {min(f['min_bfmi'] for f in fits):.2f} "
+            f"| {' / '.join(f'{v:.1f}' for v in median.values())} "
+            f"/ {statistics.median(f['seconds'] for f in fits):.1f} "
+            f"| {centred.pop() if len(centred) == 1 else 'differs by seed'} |"
+        )
     return "\n".join(lines)
+
+
+def _centred(forms: dict[str, dict[str, str]]) -> str:
+    """The centred factors of a fit, e.g. ``baseline (werkverkenner, region), service (werkverkenner)``."""
+    parts = []
+    for component, by in forms.items():
+        factors = [factor for factor, form in by.items() if form == "centred"]
+        if factors:
+            parts.append(f"{component} ({', '.join(factors)})")
+    return ", ".join(parts) or "none"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--phase", choices=(*PHASES, "all"), default="all")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="sizes phase: multiples")
+    parser.add_argument("--seeds", type=int, default=SIZE_SEEDS, help="sizes phase: seeds per size")
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     args = parser.parse_args()
     if not args.table:
@@ -210,7 +313,7 @@ def main() -> None:
         if args.results.exists():
             rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
             done = {_key(row) for row in rows if "settings" in row}
-        todo = [run for run in _runs(args.phase) if _key(run) not in done]
+        todo = [run for run in _runs(args.phase, tuple(args.sizes), args.seeds) if _key(run) not in done]
         print(f"{len(todo)} fits to run ({len(done)} already in {args.results})", flush=True)
         cohorts: dict = {}
         for run in todo:

@@ -16,11 +16,17 @@ seconds):
    "after" is the code and specs as shipped. ``--markdown`` prints the tables for docs/performance.md.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
+3. With ``--sizes 0.1 1 3 10`` instead: the cost per cohort size. For each 12-month spec and each size (a
+   multiple of the published 179,840 persons; a calibrated cohort, seed 1, as Parquet), ``ww-bayes fit``
+   in a fresh process with warm caches: seconds per phase (read + validate, cells, compile, sampling,
+   gate, store, write) and the process's peak resident memory (MB). The read path should grow with the
+   persons, sampling should not.
 
 Goals on a 2-core machine: 12-month fit in a fresh process with warm caches <= 20 s (empty
 caches <= 35 s), a second fit in one process <= 10 s, trajectory <= 60 s warm.
 
     .venv/bin/python benchmarks/bench_fit.py [--specs job_finding_12m ...] [--markdown] [--no-persons]
+    .venv/bin/python benchmarks/bench_fit.py --sizes 0.1 1 3 10 [--specs job_finding_12m ww_claim_12m]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -75,6 +82,7 @@ def child(spec: str, data: list[str], out: str, mode: str) -> None:
                               allow_unconverged=True)  # fmt: skip
         seconds = {"import": imported if i == 0 else 0.0, **outcome.seconds}
         seconds["total"] = time.perf_counter() - start + seconds["import"]
+        seconds["peak MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         print(json.dumps(seconds), flush=True)
 
 
@@ -182,6 +190,41 @@ def print_phases(tables: dict[str, dict], markdown: bool) -> None:
             print(f"  {row:<16}" + "".join(f"{table[c].get(row, 0.0):>15.1f}" for c in columns))
 
 
+#: The columns of the size table: a fit's phases as ``phase_seconds`` names them (sampling: tune + draws,
+#: gate: the convergence check).
+SIZE_COLUMNS = {
+    "read + validate": ("read + validate",),
+    "cells": ("cells",),
+    "compile": ("compile",),
+    "sampling": ("tune", "draws", "tune + draws"),
+    "gate": ("convergence",),
+    "store": ("store",),
+    "write": ("write",),
+    "total": ("total",),
+}
+
+
+def size_table(specs: list[str], sizes: list[float]) -> None:
+    """The cost per cohort size: each spec fitted in a fresh process (warm caches) to a calibrated cohort
+    of each size, seconds per phase and peak memory (Markdown)."""
+    from ww_bayes.data.io import write_cohort
+    from ww_bayes.data.published import N_PERSONS
+    from ww_bayes.data.simulate import simulate_cohort
+
+    print("| spec | persons | " + " | ".join(f"{c} s" for c in SIZE_COLUMNS) + " | peak MB |")
+    print("|---" * (len(SIZE_COLUMNS) + 3) + "|")
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            n = round(N_PERSONS * size)
+            path = write_cohort(simulate_cohort(n=n, seed=1).data, Path(folder) / f"cohort_x{size:g}.parquet")
+            for spec in specs:
+                (seconds,) = fresh_process(spec, [path], Path(folder) / "out", None, "after")
+                cells = [sum(seconds.get(p, 0.0) for p in parts) for parts in SIZE_COLUMNS.values()]
+                print(f"| {spec} | {n:,} | " + " | ".join(f"{c:.1f}" for c in cells)
+                      + f" | {seconds['peak MB']:.0f} |", flush=True)  # fmt: skip
+            path.unlink()
+
+
 def persons_vs_cells(subsample: int) -> None:
     import arviz_stats as azs
 
@@ -225,6 +268,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="the phase table as Markdown")
     parser.add_argument("--no-persons", action="store_true", help="skip the cells vs persons comparison")
     parser.add_argument("--subsample", type=int, default=20_000)
+    parser.add_argument("--sizes", type=float, nargs="+", help="the cost per cohort size (multiples)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=("before", "after"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -234,6 +278,9 @@ def main() -> None:
         child(args.child, args.data, args.out, args.mode)
         return
     warnings.simplefilter("ignore")
+    if args.sizes:
+        size_table([s for s in args.specs if s != "trajectory_30m"], args.sizes)
+        return
     from ww_bayes.data.io import write_cohort
     from ww_bayes.data.simulate import simulate_cohort
 

@@ -124,13 +124,15 @@ def spec_structure(spec) -> str:
 
 
 def structure_key(spec, data: ModelData) -> str:
-    """What a compiled model depends on: everything but the data values and the sampler settings."""
+    """What a compiled model depends on: everything but the data values and the sampler settings, with
+    the parametrization chosen from the data (:attr:`ModelData.parametrization`)."""
     return json.dumps(
         {
             "spec": spec_structure(spec),
             "levels": data.levels,
             "n_cells": data.n_cells,
             "likelihood": data.likelihood,
+            "parametrization": data.parametrization_forms(),
         },
         sort_keys=True,
     )
@@ -430,6 +432,7 @@ def _provenance(spec, data: ModelData, sha256: str, sha_of: str, synthetic: str)
         kind.missing_attr: data.n_missing,
         "n_cells": data.n_cells,
         "likelihood": data.likelihood,
+        "parametrization": data.parametrization_record(),
         "seed": spec.sampler.seed,
         "sampler": spec.sampler.sampler,
         "chains": spec.sampler.chains,
@@ -506,7 +509,7 @@ def _fit(
         disagreements = consistency_warnings(df, shown=SHOWN)
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
-    log(kind.describe_priors(spec))
+    log(kind.describe_priors(spec, model_data))
     for note in model_data.notes:
         log(f"data note: {note}")
     for warning in design:

@@ -13,6 +13,8 @@ posterior predictive checks stay one call away::
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from ww_bayes.data.io import load_cohort, typed_cohort
 from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, spec_structure
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.kinds.pooling import Parametrization
 from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.postprocess import deterministics
 from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
@@ -54,6 +57,10 @@ def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame,
     else:
         df = typed_cohort(cohort, required)
     data = kind.prepare(spec, df, str(fit.attrs.get("likelihood", "binomial")))
+    if "parametrization" in fit.attrs:  # the fitted model's forms, whatever the rule would choose today
+        record = json.loads(fit.attrs["parametrization"])
+        forms = {c: {f: Parametrization.from_dict(p) for f, p in by.items()} for c, by in record.items()}
+        data = dataclasses.replace(data, parametrization=forms)
     stored_cells = fit["observed_data"].ds.sizes["cell"]
     same = stored_cells == data.n_cells and data.observation.same_cells(
         fit["observed_data"].ds, fit["constant_data"].ds, data.cells

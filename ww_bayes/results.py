@@ -45,8 +45,10 @@ FIT_KIND = "ww_bayes posterior fit"
 RELEASED_KIND = "ww_bayes released fit"
 #: Version of the fit file's layout (groups and attrs); files without it are version 1. Version 3: the
 #: derived group holds one child per level (:mod:`ww_bayes.derived`), the cohort composition is the group
-#: ``weights``, the observation is named in attr ``observation``.
-FIT_SCHEMA_VERSION = 3
+#: ``weights``, the observation is named in attr ``observation``. Version 4: attr ``parametrization`` says
+#: how each partially pooled factor's deviations were written (centred or not, chosen from the data), which
+#: the model rebuilt from the file needs.
+FIT_SCHEMA_VERSION = 4
 CEA_KIND = "ww_bayes cost-effectiveness"
 CEA_GROUP = "cost_effectiveness"
 FREQUENTIST_GROUP = "frequentist"
@@ -126,7 +128,8 @@ def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
     if version < FIT_SCHEMA_VERSION:
         raise ResultFileError(
             f"{source}: written by an older ww_bayes (fit layout {version}; this one reads layout "
-            f"{FIT_SCHEMA_VERSION}: estimands per level, the cohort composition in its own group); {refit}"
+            f"{FIT_SCHEMA_VERSION}: estimands per level, the cohort composition in its own group, the "
+            f"parametrization of pooled deviations recorded); {refit}"
         )
     name = str(tree.attrs.get("model_kind", "effects"))
     if name not in KINDS:

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
+from ww_bayes.kinds.pooling import AUTO, PARAMETRIZATION_CHOICES
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -148,6 +149,46 @@ def parse_pooling(
     reject_unknown("pooling", pooling_raw, components)
     pooling = {c: pooling_of(f"pooling.{c}", pooling_raw.get(c, "partial"), groups) for c in components}
     return {c: {g: pooling[c].get(g, "partial") for g in groups} for c in components}
+
+
+def parse_parametrization(
+    raw: dict, components: tuple[str, ...], groups: tuple[str, ...], pooling: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """``[parametrization]``: how partially pooled deviations are written, for every component and factor
+    (``parametrization = "centred"``), per component (``service = "centred"``: its partially pooled
+    factors) or per factor (``service = { region = "non-centred" }``): one of
+    :data:`ww_bayes.kinds.pooling.PARAMETRIZATION_CHOICES` ("non_centred" is read as "non-centred"), "auto"
+    (chosen from the data) where not given. Only a partially pooled factor takes a form other than "auto"."""
+    table = raw.get("parametrization", {})
+    if isinstance(table, str):
+        table = dict.fromkeys(components, table)
+    if not isinstance(table, dict):
+        raise SpecError(f"'parametrization' must be one of {', '.join(PARAMETRIZATION_CHOICES)} or a table")
+    reject_unknown("parametrization", table, components)
+    chosen = {}
+    for component in components:
+        key = f"parametrization.{component}"
+        value = table.get(component, AUTO)
+        if isinstance(value, str):
+            value = {g: value for g in groups if pooling[component][g] == "partial"}
+        if not isinstance(value, dict):
+            raise SpecError(f"{key!r} must be one of {', '.join(PARAMETRIZATION_CHOICES)} or a table per "
+                            f"factor, got {value!r}")  # fmt: skip
+        reject_unknown(key, value, groups)
+        value = {
+            factor: form.replace("_", "-") if isinstance(form, str) else form
+            for factor, form in value.items()
+        }
+        for factor, form in value.items():
+            if form not in PARAMETRIZATION_CHOICES:
+                raise SpecError(f"'{key}.{factor}' must be one of {', '.join(PARAMETRIZATION_CHOICES)}, "
+                                f"got {form!r}")  # fmt: skip
+            pooled = pooling[component][factor]
+            if form != AUTO and pooled != "partial":
+                raise SpecError(f"'{key}.{factor}': only partially pooled deviations are centred or not; "
+                                f"'pooling.{component}.{factor}' is {pooled!r}")  # fmt: skip
+        chosen[component] = {factor: value.get(factor, AUTO) for factor in groups}
+    return chosen
 
 
 def priors_table(raw: dict, components: tuple[str, ...]) -> dict:

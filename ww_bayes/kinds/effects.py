@@ -19,8 +19,12 @@ components mean the same under either anchor: service = service arm - control_en
 control_enforcement - control_none (logit scale).
 
 Deviations sum to zero over each factor's levels (so the mean is identified and there is no ridge).
-They are partially pooled (zero-sum normal with an estimated sd; non-centred for the effects), unpooled
-(zero-sum normal with a fixed sd) or absent (full pooling), per component and factor as the spec says.
+They are partially pooled (zero-sum normal with an estimated sd), unpooled (zero-sum normal with a fixed
+sd) or absent (full pooling), per component and factor as the spec says. Partially pooled deviations are
+centred or non-centred as the data call for (centred where the data pin each level down more tightly
+than the levels spread: :func:`ww_bayes.kinds.pooling.choose_parametrization`), unless the spec's
+``[parametrization]`` asks for a form (centred, half-centred or non-centred); the choice is printed with
+the priors and stored in the fit.
 The observation is :class:`ww_bayes.kinds.observations.BinaryCounts` (Binomial cells; Bernoulli person
 rows to prove them equivalent).
 
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,19 +67,24 @@ from ww_bayes.kinds.common import (
     COMPONENTS,
     SpecCommon,
     mean_table,
+    parse_parametrization,
     parse_pooling,
     pooling_of,
     priors_table,
 )
 from ww_bayes.kinds.observations import CELL_RATE, BinaryCounts
 from ww_bayes.kinds.pooling import (
+    AUTO,
+    Parametrization,
     arm_logit,
     category_codes,
     cell_index,
+    choose_parametrizations,
     class_weights,
     factor_levels,
     fit_weights,
     sparseness_flags,
+    zero_sum_deviations,
 )
 from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
 from ww_bayes.labels import Words
@@ -85,9 +94,6 @@ from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interv
 
 #: The arm whose logit rate is the ``baseline`` component (see the module docstring).
 ANCHORS = ("service", "control_none")
-#: Components whose partially pooled deviations are centred: the baseline is pinned down by tens of
-#: thousands of persons per class and region, where centring samples far better. Effects are non-centred.
-CENTRED = ("baseline",)
 LIKELIHOODS = ("binomial", "bernoulli")
 #: The variables of the derived ``effects`` group, with their roles (:class:`ww_bayes.derived.Variable`).
 VARIABLES = {
@@ -123,6 +129,9 @@ class EffectsSpec(SpecCommon):
     pooling: dict[str, dict[str, str]]
     priors: dict[str, ComponentPrior]
     anchor: str = "service"
+    #: per component and factor, "auto" (chosen from the data) or a form ("centred", "half-centred",
+    #: "non-centred"); "auto" where not given (:func:`ww_bayes.kinds.common.parse_parametrization`)
+    parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
 
     kind = "effects"
 
@@ -135,8 +144,28 @@ class EffectsSpec(SpecCommon):
             merged[component].update(pooling_of(f"pooling.{component}", choice, self.groups))
         return dataclasses.replace(self, pooling=merged)
 
-    def describe_priors(self) -> str:
-        """The priors in words, with what they imply on the percentage-point scale."""
+    def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> EffectsSpec:
+        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
+        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
+        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
+        if isinstance(forms, str):
+            forms = dict.fromkeys(COMPONENTS, forms)
+        merged: dict[str, str | dict[str, str]] = {}
+        for component in COMPONENTS:
+            choice = forms.get(component, {})
+            asked = {f: self.asked(component, f) for f in self.groups}
+            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
+        asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
+        return dataclasses.replace(self, parametrization=asked)
+
+    def asked(self, component: str, factor: str) -> str:
+        """The parametrization the spec asks for a component and factor: a form, or "auto"."""
+        return self.parametrization.get(component, {}).get(factor, AUTO)
+
+    def describe_priors(self, parametrization: dict[str, dict[str, Parametrization]] | None = None) -> str:
+        """The priors in words, with what they imply on the percentage-point scale; with
+        ``parametrization`` (:attr:`ww_bayes.kinds.protocol.ModelData.parametrization`), the form chosen
+        for each partially pooled factor and why."""
         base = self.priors["baseline"]
         reference = float(expit(base.mean_mu))
         lines = [
@@ -155,8 +184,10 @@ class EffectsSpec(SpecCommon):
             for factor in self.groups:
                 pooling = self.pooling[component][factor]
                 if pooling == "partial":
-                    centring = "centred" if component in CENTRED else "non-centred"
-                    text = f"partial pooling, sd ~ HalfNormal({prior.group_sd:g}), {centring}, sum to zero"
+                    chosen = (parametrization or {}).get(component, {}).get(factor)
+                    asked = self.asked(component, factor)
+                    form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
+                    text = f"partial pooling, sd ~ HalfNormal({prior.group_sd:g}), sum to zero; {form}"
                 elif pooling == "none":
                     text = f"no pooling, deviations ~ ZeroSumNormal({prior.unpooled_sd:g}), fixed sd"
                 else:
@@ -201,11 +232,13 @@ def parse(raw: dict, text: str, source: str, common: dict) -> EffectsSpec:
     anchor = raw.get("anchor", "service")
     if anchor not in ANCHORS:
         raise SpecError(f"'anchor' must be one of {', '.join(ANCHORS)}, got {anchor!r}")
+    pooling = parse_pooling(raw, COMPONENTS, common["groups"])
     return EffectsSpec(
         anchor=anchor,
         outcome=_outcome(raw["outcome"]),
-        pooling=parse_pooling(raw, COMPONENTS, common["groups"]),
+        pooling=pooling,
         priors={c: _prior(c, priors_raw[c]) for c in COMPONENTS},
+        parametrization=parse_parametrization(raw, COMPONENTS, common["groups"], pooling),
         **common,
     )
 
@@ -232,9 +265,12 @@ def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomia
         weights = person_counts(df, groups, levels)
     else:
         weights = xr.DataArray(len(df))
+    observation = BinaryCounts(person_rows=likelihood == "bernoulli")
+    partial = {c: [f for f in groups if spec.pooling[c][f] == "partial"] for c in COMPONENTS}
+    asked = {c: {f: spec.asked(c, f) for f in groups} for c in COMPONENTS}
     return ModelData(
         cells=cells.reset_index(drop=True),
-        observation=BinaryCounts(person_rows=likelihood == "bernoulli"),
+        observation=observation,
         levels=levels,
         weights=weights.rename("n_persons"),
         outcome=spec.outcome,
@@ -242,6 +278,15 @@ def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomia
         n_missing=n_missing,
         likelihood=likelihood,
         notes=notes,
+        parametrization=choose_parametrizations(
+            cells,
+            observation,
+            levels,
+            partial,
+            asked,
+            spec.anchor,
+            {c: spec.priors[c].group_sd for c in COMPONENTS},
+        ),
     )
 
 
@@ -257,11 +302,10 @@ def _component(spec: EffectsSpec, component: str, data: ModelData) -> pt.TensorV
             continue
         if pooling == "partial":
             sd = pm.HalfNormal(f"{component}_sd_{factor}", prior.group_sd)
-            if component in CENTRED:
-                dev = pm.ZeroSumNormal(f"{component}_dev_{factor}", sigma=sd, dims=factor)
-            else:
-                z = pm.ZeroSumNormal(f"{component}_z_{factor}", sigma=1.0, dims=factor)
-                dev = pm.Deterministic(f"{component}_dev_{factor}", sd * z, dims=factor)
+            form = data.parametrization[component][factor].form
+            dev = zero_sum_deviations(
+                f"{component}_dev_{factor}", sd, factor, form, f"{component}_z_{factor}"
+            )
         else:
             dev = pm.ZeroSumNormal(f"{component}_dev_{factor}", sigma=prior.unpooled_sd, dims=factor)
         shape = [1] * len(groups)
@@ -488,7 +532,7 @@ class EffectsKind(ModelKind):
     predicts_new_levels = True
     report_section = ("effects", "Effects by class and region")
     key_columns = ("estimand", "contrast", "level", "group")
-    spec_keys = COMMON_KEYS | {"outcome", "anchor"}
+    spec_keys = COMMON_KEYS | {"outcome", "anchor", "parametrization"}
     required_keys = ("name", "outcome", "groups", "smallest_effect_pp", "pooling", "priors")
 
     def parse(self, raw, text, source, common):
@@ -505,6 +549,9 @@ class EffectsKind(ModelKind):
 
     def build(self, spec, data, for_sampling=False):
         return build_model(spec, data, for_sampling)
+
+    def describe_priors(self, spec, data=None):
+        return spec.describe_priors(data.parametrization if data is not None else None)
 
     def derive(self, spec, data, posterior):
         return posterior_effects(

@@ -16,6 +16,9 @@ what a cell holds:
   minimum count, and so must persons minus count);
 - the cells with simulated values for a calibration study (:meth:`Observation.with_values`) and the
   persons per cell that every kind weighs its sparseness with (:meth:`Observation.persons`);
+- per group of cells, an estimate of the linear predictor and its sampling variance
+  (:meth:`Observation.link_estimates`), which the parametrization of partially pooled deviations is chosen
+  from (:func:`ww_bayes.kinds.pooling.choose_parametrization`);
 - what the model checks (:mod:`ww_bayes.checks`) need of it: the values one person can have in a cell, how
   many persons have each and their log-density per draw (:meth:`Observation.value_counts`,
   :meth:`Observation.value_log_density`: leave-one-person-out from cells), and the probabilities below and at
@@ -123,6 +126,13 @@ class Observation(ABC):
     def describe(self) -> str:
         """The observation in words (for a model card)."""
         return self.name
+
+    def link_estimates(self, cells: pd.DataFrame, by: list[str]) -> pd.DataFrame | None:
+        """Per group of cells (the columns ``by``), the estimate of the linear predictor from the group's
+        pooled observation (``estimate``) and its sampling variance (``variance``, the inverse Fisher
+        information; infinite without data): the ``by`` columns and those two. None for an observation
+        without a single linear predictor per cell (then "auto" parametrizations are non-centred)."""
+        return None
 
     # --- what the model checks need (optional: an observation without them is not checked) ---------------
 
@@ -252,6 +262,14 @@ class BinaryCounts(Observation):
 
     def with_values(self, cells, values):
         return cells.assign(successes=np.asarray(values["y"]))
+
+    def link_estimates(self, cells, by):
+        pooled = cells.groupby(by, observed=True, sort=False)[["successes", "trials"]].sum().reset_index()
+        trials = pooled["trials"].to_numpy(dtype="float64")
+        rate = (pooled["successes"].to_numpy(dtype="float64") + 0.5) / (trials + 1.0)  # finite at 0 and n
+        with np.errstate(divide="ignore"):
+            variance = 1.0 / (trials * rate * (1.0 - rate))
+        return pooled[by].assign(estimate=np.log(rate / (1.0 - rate)), variance=variance)
 
     #: a person has the outcome ("1") or not ("0")
     person_values = ("1", "0")
@@ -563,6 +581,16 @@ class NormalStatistics(Observation):
     def with_values(self, cells, values):
         statistics = np.asarray(values["y"])
         return cells.assign(**{s: statistics[:, j] for j, s in enumerate(NORMAL_STATISTICS)})
+
+    def link_estimates(self, cells, by):
+        pooled = cells.groupby(by, observed=True, sort=False)[["n", *NORMAL_STATISTICS]].sum().reset_index()
+        n = pooled["n"].to_numpy(dtype="float64")
+        total, squares = (pooled[s].to_numpy(dtype="float64") for s in NORMAL_STATISTICS)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = total / n
+            spread = np.maximum(squares - n * mean**2, 0.0) / np.maximum(n - 1.0, 1.0)
+            variance = np.where(n > 1, spread / n, np.inf)
+        return pooled[by].assign(estimate=np.nan_to_num(mean), variance=variance)
 
     def cdf_at_observed(self, parameters, observed, constant):
         """The PIT of each cell's mean (normal with sd sigma / sqrt(n)); NaN for a cell without persons."""

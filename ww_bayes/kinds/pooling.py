@@ -1,10 +1,36 @@
-"""Model-building parts the kinds share: arm contrasts on the link scale, cell indexing, the cohort's
-composition, and the sparseness of a design.
+"""Model-building parts the kinds share: arm contrasts on the link scale, a factor's partially pooled
+zero-sum deviations and the parametrization the data call for, cell indexing, the cohort's composition,
+and the sparseness of a design.
 
 The likelihoods are the observations' (:mod:`ww_bayes.kinds.observations`).
+
+Centred, half-centred or non-centred
+------------------------------------
+A partially pooled factor's deviations (sd ``sd``, summing to zero over the levels) can be written centred,
+``dev ~ ZeroSumNormal(sd)``, non-centred, ``dev = sd * z`` with ``z ~ ZeroSumNormal(1)``, or in between,
+``dev = sd^(1 - c) * z`` with ``z ~ ZeroSumNormal(sd^c)`` (centring ``c``: 1 centred, 0 non-centred; the
+partially non-centred form of Papaspiliopoulos, Roberts and Skold 2003 and Gorinova, Moore and Hoffman
+2020): the same distribution, a different geometry for the sampler. Which one mixes depends on how much the
+data say about each level against how far the levels spread (Papaspiliopoulos, Roberts and Skold 2007, "A
+general framework for the parametrization of hierarchical models", Statistical Science 22(1); Betancourt
+and Girolami 2015 for Hamiltonian Monte Carlo). With ``s_l^2`` the sampling variance of level l's estimate
+and ``tau`` the sd of the levels, the shrinkage factor ``kappa_l = s_l^2 / (s_l^2 + tau^2)`` is the
+convergence rate of the centred form and ``1 - kappa_l`` that of the non-centred form in the normal
+hierarchical model.
+
+``tau`` is not known before the fit, and with few levels (5 Werkverkenner classes) it is not pinned down:
+a point estimate is often exactly 0 (shrinkage 1) while the sd's posterior straddles the sampling sd.
+:func:`choose_parametrization` therefore averages the median ``kappa_l`` over the posterior of ``tau`` in
+the normal approximation (:func:`between_sd_posterior`: the levels' estimates with their sampling
+variances, the spec's half-normal prior on the sd, the mean integrated out) and takes the form with the
+smaller rate: centred when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``)
+is one a spec can ask for; the data do not choose it (chosen where ``E[kappa]`` is between 1/4 and 3/4, it
+diverged at the published size where the non-centred form did not: docs/convergence.md).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,7 +38,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
+from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE, ARMS
 from ww_bayes.derived import CELLS, OVERALL
 from ww_bayes.estimands import identified_overall_pp, pooling_only, pooling_only_share
 from ww_bayes.vocabulary import SAMPLE_DIMS
@@ -22,6 +48,34 @@ ARMS_WITH = {
     "enforcement": (ARM_SERVICE, ARM_CONTROL_ENFORCEMENT),
     "service": (ARM_SERVICE,),
 }
+
+#: The forms of a factor's partially pooled deviations (same distribution, see the module docstring).
+CENTRED, HALF_CENTRED, NON_CENTRED = "centred", "half-centred", "non-centred"
+PARAMETRIZATIONS = (CENTRED, HALF_CENTRED, NON_CENTRED)
+#: The centring ``c`` of each form: ``dev = sd^(1 - c) * z``, ``z ~ ZeroSumNormal(sd^c)``.
+CENTRING = {CENTRED: 1.0, HALF_CENTRED: 0.5, NON_CENTRED: 0.0}
+#: What a spec may ask for per component and factor: a form, or "auto" (chosen from the data).
+AUTO = "auto"
+PARAMETRIZATION_CHOICES = (AUTO, *PARAMETRIZATIONS)
+#: Centred when the shrinkage factor averaged over the sd's posterior is below this: where the centred
+#: form's convergence rate (kappa) is smaller than the non-centred form's (1 - kappa).
+CENTRED_BELOW = 0.5
+#: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
+TAU_GRID = 400
+
+
+def contrast_arms(component: str, anchor: str) -> tuple[str, ...]:
+    """The arms whose rates define a component on the link scale: the anchor arm's own for the baseline;
+    for an effect, the pair of arms that differ in that component only (service: the service arm against
+    control_enforcement; enforcement: control_enforcement against control_none), first the arm with it."""
+    if component not in ARMS_WITH:
+        return (anchor,)
+    has = {arm: {c for c, arms in ARMS_WITH.items() if arm in arms} for arm in ARMS}
+    for with_it in ARMS:
+        for without in ARMS:
+            if has[with_it] - has[without] == {component} and has[without] <= has[with_it]:
+                return (with_it, without)
+    raise ValueError(f"no pair of arms differs in {component!r} alone")
 
 
 def arm_logit(anchor: str, arm: str, components: dict) -> pt.TensorVariable:
@@ -120,3 +174,169 @@ def sparseness_flags(
         *SAMPLE_DIMS, ...
     )
     return levels
+
+
+# --- partially pooled deviations: centred, half-centred or non-centred ----------------------------------
+
+
+@dataclass(frozen=True)
+class Parametrization:
+    """How one component's partially pooled deviations over one factor are written, and why.
+
+    ``form``: one of :data:`PARAMETRIZATIONS`; ``chosen_by``: "data" (:func:`choose_parametrization`) or
+    "spec" (the spec asked for it); ``shrinkage``: the median over the levels of ``kappa_l``, averaged over
+    the posterior of the levels' sd (NaN when the observation gives no estimate per level);
+    ``between_sd``: that posterior's median (link scale); ``levels``: how many levels the factor has.
+    """
+
+    form: str
+    chosen_by: str
+    shrinkage: float = float("nan")
+    between_sd: float = float("nan")
+    levels: int = 0
+
+    def text(self) -> str:
+        """The choice in words, e.g. ``centred (data: shrinkage 0.03, levels' sd about 0.066)``."""
+        if self.chosen_by == "spec":
+            return f"{self.form} (asked in the spec)"
+        if np.isnan(self.shrinkage):
+            return f"{self.form} (no estimate per level from this observation)"
+        return f"{self.form} (data: shrinkage {self.shrinkage:.2f}, levels' sd about {self.between_sd:.3f})"
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Parametrization:
+        """The choice as :meth:`as_dict` records it."""
+        number = lambda x: float("nan") if x is None else float(x)  # noqa: E731
+        return cls(record["form"], record["chosen_by"], number(record.get("shrinkage")),
+                   number(record.get("between_sd")), int(record.get("levels", 0)))  # fmt: skip
+
+    def as_dict(self) -> dict:
+        """For the fit's provenance (attr ``parametrization``): JSON-ready, NaN as None."""
+        number = lambda x: None if np.isnan(x) else round(float(x), 4)  # noqa: E731
+        return {"form": self.form, "chosen_by": self.chosen_by, "shrinkage": number(self.shrinkage),
+                "between_sd": number(self.between_sd), "levels": self.levels}  # fmt: skip
+
+
+def zero_sum_deviations(
+    name: str, sd, dims: str | tuple[str, ...], form: str, z_name: str
+) -> pt.TensorVariable:
+    """A factor's deviations, normal with sd ``sd`` and summing to zero over the last of ``dims``, as a
+    variable named ``name`` in the model being built: a ``ZeroSumNormal`` with sd ``sd`` when ``form`` is
+    :data:`CENTRED`; otherwise a deterministic ``sd^(1 - c) * z`` of a ``ZeroSumNormal`` with sd ``sd^c``
+    named ``z_name`` (``c``: the form's :data:`CENTRING`, 0 for :data:`NON_CENTRED`: a unit ``z``). ``sd``
+    broadcasts against the deviations' shape (a scalar, or one value per leading dim)."""
+    if form not in CENTRING:
+        raise ValueError(f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}, got {form!r}")
+    centring = CENTRING[form]
+    if centring == 1.0:
+        return pm.ZeroSumNormal(name, sigma=sd, dims=dims)
+    if centring == 0.0:
+        z = pm.ZeroSumNormal(z_name, sigma=1.0, dims=dims)
+        return pm.Deterministic(name, sd * z, dims=dims)
+    z = pm.ZeroSumNormal(z_name, sigma=sd**centring, dims=dims)
+    return pm.Deterministic(name, sd ** (1.0 - centring) * z, dims=dims)
+
+
+def between_sd_posterior(
+    estimates: np.ndarray, variances: np.ndarray, prior_sd: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior of the sd ``tau`` of L levels' true values, on a grid from 0 to 4 ``prior_sd``, in the
+    normal approximation: level l's estimate ~ Normal(mu, s_l^2 + tau^2) with ``s_l^2`` its sampling
+    variance, ``tau`` ~ HalfNormal(``prior_sd``), ``mu`` integrated out under a flat prior. Levels without
+    data (infinite variance) carry no weight. Returns the grid and the posterior's weights (summing to 1)."""
+    estimates, variances = np.asarray(estimates, dtype=float), np.asarray(variances, dtype=float)
+    keep = np.isfinite(variances) & np.isfinite(estimates) & (variances > 0)
+    grid = np.linspace(0.0, 4.0 * prior_sd, TAU_GRID)
+    total = variances[keep][None, :] + grid[:, None] ** 2  # (grid, level)
+    weights = 1.0 / total
+    mean = (weights * estimates[keep]).sum(axis=1) / weights.sum(axis=1)
+    squares = (weights * (estimates[keep][None, :] - mean[:, None]) ** 2).sum(axis=1)
+    log_posterior = (
+        -0.5 * (grid / prior_sd) ** 2 - 0.5 * np.log(total).sum(axis=1) - 0.5 * squares
+        - 0.5 * np.log(weights.sum(axis=1))
+    )  # fmt: skip
+    posterior = np.exp(log_posterior - log_posterior.max())
+    return grid, posterior / posterior.sum()
+
+
+def shrinkage(variances: np.ndarray, between_sd: float) -> np.ndarray:
+    """``kappa_l = s_l^2 / (s_l^2 + tau^2)`` per level: 0 where the data pin the level down (centred
+    mixes), 1 where the levels' spread dominates or the level has no data (non-centred mixes)."""
+    variances = np.asarray(variances, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = variances / (variances + between_sd**2)
+    return np.where(np.isfinite(variances), np.nan_to_num(kappa, nan=1.0), 1.0)
+
+
+def choose_parametrization(
+    estimates: np.ndarray | None, variances: np.ndarray | None, prior_sd: float, asked: str = AUTO
+) -> Parametrization:
+    """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
+    variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
+    (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
+    posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
+    :data:`CENTRED_BELOW`, else non-centred. ``asked``: a form the spec asks for (kept, the
+    numbers reported beside it) or :data:`AUTO`. Without estimates (an observation with none) "auto" is
+    non-centred, the form that stays sound where the data are weak."""
+    if asked not in PARAMETRIZATION_CHOICES:
+        raise ValueError(
+            f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
+        )
+    if estimates is None or variances is None:
+        return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec")
+    grid, posterior = between_sd_posterior(estimates, variances, prior_sd)
+    kappa = float(
+        sum(w * np.median(shrinkage(variances, tau)) for tau, w in zip(grid, posterior, strict=True))
+    )
+    median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
+    if asked == AUTO:
+        form, chosen_by = (CENTRED if kappa < CENTRED_BELOW else NON_CENTRED), "data"
+    else:
+        form, chosen_by = asked, "spec"
+    return Parametrization(form, chosen_by, kappa, median_sd, len(np.asarray(variances)))
+
+
+def level_estimates(
+    table: pd.DataFrame, factor: str, levels: list[str], arms: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A component's estimate per level of ``factor`` and its sampling variance, on the link scale, from
+    ``table`` (one row per arm and level: columns ``arm``, ``factor``, ``estimate``, ``variance``, as an
+    observation's :meth:`~ww_bayes.kinds.observations.Observation.link_estimates` gives them): the first
+    arm's estimate minus the second's (one arm: its own), variances added. A level without data in an arm
+    gets an infinite variance (no weight)."""
+    table = table.assign(**{factor: table[factor].astype(str), "arm": table["arm"].astype(str)})
+    indexed = table.set_index(["arm", factor])
+    estimate, variance = np.zeros(len(levels)), np.zeros(len(levels))
+    for sign, arm in zip((1.0, -1.0), arms, strict=False):
+        rows = indexed.reindex(pd.MultiIndex.from_product([[arm], levels]))
+        estimate += sign * rows["estimate"].fillna(0.0).to_numpy()
+        variance += rows["variance"].fillna(np.inf).to_numpy()
+    return estimate, variance
+
+
+def choose_parametrizations(
+    cells: pd.DataFrame,
+    observation,
+    levels: dict[str, list[str]],
+    partial: dict[str, list[str]],
+    asked: dict[str, dict[str, str]],
+    anchor: str,
+    prior_sd: dict[str, float],
+) -> dict[str, dict[str, Parametrization]]:
+    """The form of every partially pooled component and factor (``partial``: component -> its partially
+    pooled factors) of a model whose components are arm contrasts (:func:`contrast_arms`, anchored on
+    ``anchor``), from the cells' observation (:meth:`~ww_bayes.kinds.observations.Observation.link_estimates`
+    per arm and level) and the half-normal prior scale of each component's sd (``prior_sd``):
+    :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor -> a choice of
+    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given)."""
+    chosen: dict[str, dict[str, Parametrization]] = {}
+    for component, factors in partial.items():
+        for factor in factors:
+            table = observation.link_estimates(cells, ["arm", factor])
+            estimates, variances = (None, None) if table is None else level_estimates(
+                table, factor, levels[factor], contrast_arms(component, anchor)
+            )  # fmt: skip
+            form = asked.get(component, {}).get(factor, AUTO)
+            choice = choose_parametrization(estimates, variances, prior_sd[component], form)
+            chosen.setdefault(component, {})[factor] = choice
+    return chosen

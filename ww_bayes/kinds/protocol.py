@@ -12,6 +12,7 @@ calibration study ranks. Nothing outside :mod:`ww_bayes.kinds` asks which kind i
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from scipy import sparse
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import Variable
 from ww_bayes.kinds.observations import Observation
-from ww_bayes.kinds.pooling import WEIGHTS_GROUP
+from ww_bayes.kinds.pooling import WEIGHTS_GROUP, Parametrization
 from ww_bayes.labels import Words
 from ww_bayes.tomlspec import SpecError
 
@@ -40,7 +41,9 @@ class ModelData:
     counts persons (all arms, all persons in the cohort) per cell of the grouping factors and defines the
     population estimands: its dims are the fit's grouping factors. ``constants``: further fixed arrays the
     model uses (stored in the fit's constant_data group). ``notes``: what preparing the data left out and
-    why (e.g. a class absent from the extract), printed and stored with the fit.
+    why (e.g. a class absent from the extract), printed and stored with the fit. ``parametrization``: per
+    component and factor with partially pooled deviations, centred or non-centred and why
+    (:class:`ww_bayes.kinds.pooling.Parametrization`): part of the model's structure, stored in the fit.
     """
 
     cells: pd.DataFrame
@@ -53,10 +56,21 @@ class ModelData:
     likelihood: str = "binomial"
     constants: Mapping[str, xr.DataArray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    parametrization: Mapping[str, Mapping[str, Parametrization]] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
         return len(self.cells)
+
+    def parametrization_forms(self) -> dict[str, dict[str, str]]:
+        """The form of each partially pooled component and factor (what the compiled model depends on)."""
+        return {c: {f: p.form for f, p in by.items()} for c, by in self.parametrization.items()}
+
+    def parametrization_record(self) -> str:
+        """The choices and their reasons as JSON (the fit's attr ``parametrization``)."""
+        return json.dumps(
+            {c: {f: p.as_dict() for f, p in by.items()} for c, by in self.parametrization.items()}
+        )
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -295,7 +309,9 @@ class ModelKind(ABC):
         """The observation of a fit (its cells' kind of data); the kind's default unless overridden."""
         return self.observation
 
-    def describe_priors(self, spec) -> str:
+    def describe_priors(self, spec, data: ModelData | None = None) -> str:
+        """The priors in words, printed before sampling; with ``data``, the parametrization chosen for
+        them (:attr:`ModelData.parametrization`)."""
         return spec.describe_priors()
 
     def provenance(self, spec) -> dict[str, str | int | float]:

@@ -1,0 +1,216 @@
+"""Centred, half-centred or non-centred partially pooled deviations: the rule follows the data, a spec's
+choice wins, and the forms are one model (the same log-density up to the Jacobian of ``dev = sd^(1-c) z``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import fit
+from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.effects import build_model, prepare_data
+from ww_bayes.kinds.observations import BinaryCounts
+from ww_bayes.kinds.pooling import (
+    CENTRED,
+    CENTRING,
+    HALF_CENTRED,
+    NON_CENTRED,
+    between_sd_posterior,
+    choose_parametrization,
+    choose_parametrizations,
+)
+from ww_bayes.tomlspec import SpecError
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+LEVELS = [f"r{i}" for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def job_spec():
+    """The shipped spec with every form chosen from the data (the file pins them)."""
+    return load_spec(MODELS / "job_finding_12m.toml").with_parametrization("auto")
+
+
+@pytest.fixture(scope="module")
+def tiny_cohort():
+    return simulate_cohort(n=1_500, seed=11).data
+
+
+def binary_cells(persons_per_arm: int, effect_sd: float, seed: int = 3) -> pd.DataFrame:
+    """Expected-count cells of a two-arm design over LEVELS: rate 40% in the control arm, a service effect
+    per level of sd ``effect_sd`` on the logit scale (the same true effects at every size)."""
+    effects = np.random.default_rng(seed).normal(0.0, effect_sd, len(LEVELS))
+    rows = []
+    for level, effect in zip(LEVELS, effects, strict=True):
+        for arm, eta in (("service", -0.4 + effect), ("control_enforcement", -0.4)):
+            trials = persons_per_arm
+            rows.append(
+                {"arm": arm, "region": level, "trials": trials, "successes": round(trials * expit(eta))}
+            )
+    return pd.DataFrame(rows)
+
+
+def service_form(cells: pd.DataFrame, asked: str = "auto"):
+    chosen = choose_parametrizations(
+        cells,
+        BinaryCounts(),
+        {"region": LEVELS},
+        {"service": ["region"]},
+        {"service": {"region": asked}},
+        "service",
+        {"service": 0.2},  # the prior scale of the effects' sd in the shipped specs
+    )
+    return chosen["service"]["region"]
+
+
+def test_weak_data_are_non_centred_and_strong_data_centred():
+    """The same true effects (sd 0.1 on the logit across 12 regions): with 50 persons per arm and region
+    each level's estimate is noise (shrinkage near 1, non-centred); with 200,000 it is pinned down
+    (shrinkage near 0, centred); the data never ask for the half-centred form."""
+    weak = service_form(binary_cells(50, effect_sd=0.1))
+    strong = service_form(binary_cells(200_000, effect_sd=0.1))
+    assert weak.form == NON_CENTRED and weak.chosen_by == "data" and weak.shrinkage > 0.75
+    assert strong.form == CENTRED and strong.chosen_by == "data" and strong.shrinkage < 0.25
+    for persons in (200, 800, 3_000):
+        assert service_form(binary_cells(persons, effect_sd=0.1)).form != HALF_CENTRED
+    realised = np.random.default_rng(3).normal(0.0, 0.1, len(LEVELS)).std(ddof=1)
+    assert strong.between_sd == pytest.approx(realised, rel=0.25)  # the spread the data show, not the prior's
+
+
+def test_no_spread_between_levels_is_non_centred_at_any_size():
+    """Levels that do not differ (a truly common effect) put the sd's posterior at the funnel's neck: the
+    non-centred form, however many persons."""
+    for persons in (50, 2_000, 200_000):
+        assert service_form(binary_cells(persons, effect_sd=0.0)).form == NON_CENTRED
+
+
+def test_the_posterior_of_the_levels_sd_recovers_a_known_spread():
+    """The normal approximation's posterior of the sd on many levels with known sampling variances: its
+    median at the truth; near zero where the levels do not differ."""
+    rng = np.random.default_rng(7)
+    truth, noise = 0.3, np.full(4_000, 0.2**2)
+    estimates = rng.normal(0.0, truth, noise.size) + rng.normal(0.0, np.sqrt(noise))
+    grid, weights = between_sd_posterior(estimates, noise, prior_sd=1.0)
+    assert weights.sum() == pytest.approx(1.0)
+    assert grid[np.searchsorted(np.cumsum(weights), 0.5)] == pytest.approx(truth, rel=0.05)
+    grid, weights = between_sd_posterior(rng.normal(0.0, 0.2, 4_000), noise, prior_sd=1.0)
+    assert grid[np.searchsorted(np.cumsum(weights), 0.5)] < 0.05
+
+
+def test_a_forced_choice_is_honoured_and_reported():
+    """A spec's form is kept against the data (the numbers still given beside it)."""
+    strong = binary_cells(200_000, effect_sd=0.1)
+    forced = service_form(strong, asked=NON_CENTRED)
+    assert forced.form == NON_CENTRED and forced.chosen_by == "spec"
+    assert forced.shrinkage < 0.5
+    assert "asked in the spec" in forced.text()
+    with pytest.raises(ValueError, match="parametrization"):
+        choose_parametrization(np.zeros(3), np.ones(3), 0.2, "sideways")
+
+
+def test_the_spec_forces_a_form_per_component_and_factor(job_spec, tiny_cohort):
+    forms = {"baseline": NON_CENTRED, "service": {"region": CENTRED}, "enforcement": HALF_CENTRED}
+    spec = job_spec.with_parametrization(forms)
+    data = prepare_data(spec, tiny_cohort)
+    assert {f: p.form for f, p in data.parametrization["baseline"].items()} == {
+        "werkverkenner": NON_CENTRED,
+        "region": NON_CENTRED,
+    }
+    assert data.parametrization["service"]["region"].form == CENTRED
+    assert data.parametrization["service"]["region"].chosen_by == "spec"
+    assert data.parametrization["service"]["werkverkenner"].chosen_by == "data"
+    assert data.parametrization["enforcement"]["region"].form == HALF_CENTRED
+    model = build_model(spec, data)
+    free = {rv.name for rv in model.free_RVs}
+    assert {
+        "baseline_z_region",
+        "baseline_z_werkverkenner",
+        "service_dev_region",
+        "enforcement_z_region",
+    } <= free
+    assert "baseline_dev_region" not in free and "service_z_region" not in free
+    printed = spec.describe_priors(data.parametrization)
+    assert "centred (asked in the spec)" in printed and "non-centred (asked in the spec)" in printed
+
+
+def test_the_spec_file_reads_a_parametrization_table(tmp_path):
+    shipped = (MODELS / "job_finding_12m.toml").read_text()
+    pinned = shipped.index("[parametrization]")
+    shipped = shipped[:pinned] + shipped[shipped.index("\n\n", pinned) :]  # the file's own table out
+
+    def parsed(table: str):
+        path = tmp_path / "job.toml"
+        at_top = table.startswith('"')
+        path.write_text(
+            f"parametrization = {table}\n{shipped}" if at_top else f"{shipped}\n[parametrization]\n{table}\n"
+        )
+        return load_spec(path)
+
+    assert parsed('"centred"').asked("enforcement", "region") == CENTRED
+    assert parsed('service = "non_centred"').asked("service", "werkverkenner") == NON_CENTRED
+    assert parsed('service = { region = "centred" }').asked("service", "werkverkenner") == "auto"
+    assert parsed('baseline = "auto"').asked("service", "region") == "auto"
+    assert load_spec(MODELS / "job_finding_12m.toml").asked("service", "region") == NON_CENTRED  # pinned
+    with pytest.raises(SpecError, match="parametrization.service.region"):
+        parsed('service = { region = "sideways" }')
+    with pytest.raises(SpecError, match="parametrization"):
+        parsed('outcome = "centred"')
+
+
+def test_only_partially_pooled_factors_take_a_form(job_spec):
+    spec = job_spec.with_pooling({"enforcement": {"region": "none"}})
+    assert spec.with_parametrization(CENTRED).asked("enforcement", "region") == "auto"
+    with pytest.raises(SpecError, match="pooling.enforcement.region"):
+        spec.with_parametrization({"enforcement": {"region": CENTRED}})
+
+
+@pytest.mark.parametrize("form", [NON_CENTRED, HALF_CENTRED])
+def test_every_form_has_the_centred_log_density_up_to_the_jacobian(job_spec, tiny_cohort, form):
+    """``dev ~ ZeroSumNormal(sd)`` over L levels against ``dev = sd^(1 - c) * z`` with
+    ``z ~ ZeroSumNormal(sd^c)``: at the same deviations the log-densities differ by
+    ``-(1 - c)(L - 1) log sd`` per factor (the Jacobian of the map from z to dev on the sum-to-zero
+    subspace), whatever the point; the likelihood is the same. The sum-to-zero transform is linear, so the
+    centred model's unconstrained deviations are ``sd^(1 - c)`` times the other's; the sds' log transform
+    is the same in both."""
+    models = {}
+    for each in (CENTRED, form):
+        spec = job_spec.with_parametrization(each)
+        models[each] = build_model(spec, prepare_data(spec, tiny_cohort))
+    logp = {each: model.compile_logp() for each, model in models.items()}
+    power = 1.0 - CENTRING[form]
+    rng = np.random.default_rng(5)
+    start = models[form].initial_point()
+    for _ in range(3):
+        point = {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
+        point_c, jacobian = {}, 0.0
+        for name, value in point.items():
+            if "_z_" not in name:
+                point_c[name] = value
+                continue
+            component, factor = name.removesuffix("_zerosum__").split("_z_")
+            sd = np.exp(point[f"{component}_sd_{factor}_log__"])
+            point_c[f"{component}_dev_{factor}_zerosum__"] = sd**power * value
+            jacobian -= power * value.size * np.log(sd)  # the unconstrained vector has L - 1 entries
+        assert set(point_c) == set(models[CENTRED].initial_point())
+        assert logp[CENTRED](point_c) - logp[form](point) == pytest.approx(jacobian, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")  # 2 x 200 draws: a plumbing check
+def test_the_fit_stores_and_prints_the_choice(job_spec, tiny_cohort):
+    spec = dataclasses.replace(job_spec, groups=("werkverkenner",)).with_pooling("partial")
+    spec = spec.with_sampler(chains=2, draws=200, tune=200, seed=5, sampler="pymc")
+    spec = spec.with_parametrization({"service": CENTRED})
+    printed = []
+    tree = fit(spec, tiny_cohort, progress=False, log=printed.append)
+    record = json.loads(tree.attrs["parametrization"])
+    assert record["service"]["werkverkenner"]["form"] == CENTRED
+    assert record["service"]["werkverkenner"]["chosen_by"] == "spec"
+    assert record["enforcement"]["werkverkenner"]["chosen_by"] == "data"
+    assert any("centred (asked in the spec)" in line for line in printed)
