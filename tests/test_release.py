@@ -579,7 +579,9 @@ def sparse_broken(sparse_release, tmp_path_factory) -> Path:
         {"group": facts.loc[breaks_rule(facts["value"].fillna(0), min_count), "group"]}
     )
     exact = lambda ds, tree, min_count, notes: ds  # noqa: E731
-    with broken_variant(fact_failures=values_only, released_shares=exact, _without_classes=lambda r, c: r):
+    with broken_variant(
+        fact_failures=values_only, released_shares=exact, cea_classes_released=lambda classes, labels: True
+    ):
         release(sparse_release.folder.parent / "results", folder / "broken")
     return folder / "broken"
 
@@ -653,6 +655,8 @@ def test_shares_give_no_small_count_by_inclusion_exclusion(sparse_release, spars
 def tornado_share(folder: Path, cls: str) -> float | None:
     """The attack on a cost-effectiveness file: a class's share of the cohort from the tornado row of its
     service cost (the overall net benefit moves by the share times the cost's spread)."""
+    if not (folder / "cost_effectiveness.nc").is_file():
+        return None
     cea = xr.load_datatree(folder / "cost_effectiveness.nc")["cost_effectiveness"].ds
     if f"service_cost[{cls}]" not in cea["input"].values:
         return None
@@ -663,18 +667,20 @@ def tornado_share(folder: Path, cls: str) -> float | None:
 
 def test_cost_effectiveness_goes_through_the_gate(sparse, sparse_release, sparse_broken, tmp_path):
     """Leak 4: a cost-effectiveness file alone is refused with the reason; with its fits, nothing is said of
-    one class when classes are merged (75-100 has 8 control_none persons): no by-class quantities, no
-    targeting, no tornado row of one class's cost, no assumptions text (its seed regenerates the class
-    costs). On the broken variants (with its fits, or alone) the attack reads class 75-100's share of the
+    one class when classes are merged (75-100 has 8 control_none persons): the result is withheld whole,
+    since even its overall quantities are cohort-weighted means of class inputs the shipped assumptions
+    regenerate (least squares on them gives each class's persons). On the broken variants (with its fits,
+    or alone) the attack reads class 75-100's share of the
     cohort, and the audit refuses both."""
     done = sparse_release
-    released = xr.load_datatree(done.folder / "cost_effectiveness.nc")["cost_effectiveness"]
     assert "75-100" in done.groupings["werkverkenner"].merged and tornado_share(done.folder, "75-100") is None
-    assert "werkverkenner" not in released.dims and "assumptions_text" not in released.attrs
+    assert not list(done.folder.glob("cost_effectiveness*")) and not list(done.folder.glob("cea_*"))
+    assert any("withheld cost_effectiveness.nc" in n and "classes merged" in n for n in done.notes)
     persons = sparse.cohort["werkverkenner"].value_counts()
     share = tornado_share(sparse_broken, "75-100")
     assert share == pytest.approx(persons["75-100"] / len(sparse.cohort), rel=1e-6)
-    assert any("75-100" in f for f in failed_checks(sparse_broken)["cost_effectiveness"])
+    findings = failed_checks(sparse_broken)["cost_effectiveness"]
+    assert any("75-100" in f for f in findings) and any("merged classes" in f for f in findings)
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(done.folder.parent / "results" / "cost_effectiveness.nc", alone)
@@ -682,7 +688,9 @@ def test_cost_effectiveness_goes_through_the_gate(sparse, sparse_release, sparse
     with variant(), pytest.raises(ReleaseError, match=refused):
         release(alone, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
-    with broken_variant(cea_refusal=lambda tree, hashes, suppressed: "", _without_classes=lambda r, c: r):
+    with broken_variant(
+        cea_refusal=lambda tree, hashes, suppressed: "", cea_classes_released=lambda classes, labels: True
+    ):
         broken = release(alone, tmp_path / "broken")
     assert tornado_share(broken.folder, "75-100") == pytest.approx(share, rel=1e-9)
     assert any("without the fits" in f for f in failed_checks(broken.folder)["cost_effectiveness"])

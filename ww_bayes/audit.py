@@ -1082,6 +1082,10 @@ def check_cost_effectiveness(folder: Folder) -> tuple[list[str], set[str]]:
         outside = sorted(_class_labels(result) - classes)
         if outside:
             findings.append(f"{name}: by-class quantities of {outside[:3]}, not released class groups")
+        if merged:
+            findings.append(f"{name}: released with merged classes (its overall quantities are "
+                            "cohort-weighted means of class inputs the shipped assumptions regenerate: least "
+                            "squares gives each class's persons)")  # fmt: skip
         if "assumptions_text" in result.attrs and (merged or not classes):
             findings.append(f"{name}: the assumptions text (its seed regenerates the class costs, whose "
                             "cohort-weighted mean is released) with merged classes")  # fmt: skip

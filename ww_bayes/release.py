@@ -715,11 +715,11 @@ def released_counts(fit: FitCounts, groupings: dict[str, Grouping]) -> pd.DataFr
 
 
 def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitCounts] | None = None) -> None:
-    """Release a cost-effectiveness result: its draws, summary, targeting table and figures. By class (the
-    by-class quantities, targeting, the tornado rows of one class's input, and the assumptions text whose
-    seed regenerates the class costs) only when every class is released as itself; the cohort totals only
-    when the cohort size differs from every released whole-cohort total of ``sources`` by 0 or at least the
-    minimum count; the assumptions file by name only."""
+    """Release a cost-effectiveness result: its draws, summary, targeting table and figures, only when every
+    class is released as itself (its overall quantities are cohort-weighted means of class inputs that the
+    shipped assumptions regenerate, so with merged classes they give each class's persons); the cohort
+    totals only when the cohort size differs from every released whole-cohort total of ``sources`` by 0 or
+    at least the minimum count; the assumptions file by name only."""
     result = tree[CEA_GROUP].to_dataset()
     findings = cea_findings(path.name, result)
     if findings:
@@ -729,10 +729,14 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
     classes = done.groupings.get(CEA_CLASSES)
     labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
-    if classes is None or classes.merged or classes.suppressed or not labels <= classes.released:
-        result = _without_classes(result, labels)
-        done.notes.append(f"{path.name}: by-class cost-effectiveness, targeting, the tornado rows of one "
-                          "class's input and the assumptions text not released (classes merged)")  # fmt: skip
+    if not cea_classes_released(classes, labels):
+        # every overall quantity is a cohort-weighted mean over classes of class inputs that the public
+        # assumptions regenerate (their seed is in the shipped file): least squares gives each class's share
+        # of the cohort, merged or not; so with merged classes nothing of the result is released
+        done.notes.append(f"withheld {path.name}: not released (classes merged: its overall quantities "
+                          "are cohort-weighted means of class inputs the shipped assumptions regenerate, "
+                          "which give each class's persons)")  # fmt: skip
+        return
     if sources is not None and "cohort_size" in result.attrs:
         size = float(result.attrs["cohort_size"])
         if any(breaks_rule([abs(size - total)], done.min_count)[0] for total in released_totals(sources)):
@@ -766,19 +770,12 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         done.files[save_png(figure, done.folder / f"cea_{name}.png")] = f"cost-effectiveness figure: {name}"
 
 
-def _without_classes(result: xr.Dataset, labels: set[str]) -> xr.Dataset:
-    """A cost-effectiveness result without anything said of one class: by-class variables, targeting rules,
-    the tornado rows of one class's input, the best rule and the assumptions text (its seed regenerates
-    each class's cost draws, whose cohort-weighted mean is released)."""
-    result = result.copy()
-    for key in ("best_rule", "assumptions_text"):
-        result.attrs.pop(key, None)
-    by_class = [n for n, v in result.data_vars.items() if CEA_CLASSES in v.dims or "rule" in v.dims]
-    result = result.drop_vars(by_class + [CEA_CLASSES, "rule"], errors="ignore")
-    if "input" in result.coords:
-        one_class = [i for i in map(str, result["input"].values) if any(f"[{c}]" in i for c in labels)]
-        result = result.drop_sel(input=one_class)
-    return result
+def cea_classes_released(classes: Grouping | None, labels: set[str]) -> bool:
+    """Whether every class a cost-effectiveness result speaks of (``labels``) is released as itself: the
+    condition for releasing the result at all."""
+    return (
+        classes is not None and not classes.merged and not classes.suppressed and labels <= classes.released
+    )
 
 
 def released_totals(fits: list[FitCounts]) -> list[float]:
