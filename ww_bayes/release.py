@@ -65,7 +65,7 @@ from ww_bayes.derived import (
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.results import CEA_GROUP, collect, save_table, summarise
-from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, save_png
+from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_figure
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: The smallest number of persons a released number may describe (CBS's output rule).
@@ -556,8 +556,8 @@ def _release_fit(
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
     for block in kind.report_blocks(stem, released, table):
         if type(block).__name__ == "Plot":
-            png = save_png(draw(block), done.folder / f"{stem}_{block.name}.png")
-            done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"
+            for written in save_figure(draw(block), done.folder / figure_name(block, stem)):
+                done.files[written] = f"figure drawn from {stem}_summary.csv: {block.caption}"
     if any(c in cells for c in SLICES):
         done.notes.append(f"{path.name}: counts per month not released (differences between months would "
                           "describe the few persons whose outcome is unobserved in a month)")  # fmt: skip
@@ -649,7 +649,8 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
             figure = cea_figure(result, name)
         except KeyError:
             continue  # its by-class inputs were not released
-        done.files[save_png(figure, done.folder / f"cea_{name}.png")] = f"cost-effectiveness figure: {name}"
+        for written in save_figure(figure, done.folder / figure_name(cea_plot(result, name))):
+            done.files[written] = f"cost-effectiveness figure: {name}"
 
 
 # --- the checks, on the files as written --------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
+from ww_bayes.kinds.protocol import Plot
 from ww_bayes.recompute import model_checks
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
@@ -47,13 +48,13 @@ from ww_bayes.results import (
     save_comparison,
     save_fit_and_summary,
     save_table,
-    sibling,
+    save_workbook,
     store_group,
     summarise,
     summary_path,
     truth_for_data,
 )
-from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, forest_plot, save_png
+from ww_bayes.viz import CEA_FIGURES, cea_plot, draw, figure_name, save_figure
 from ww_bayes.vocabulary import Log
 
 #: Exit status of a fit that missed its convergence thresholds, and of a calibration study that failed.
@@ -208,7 +209,7 @@ def fit_to_file(
     files = save_fit_and_summary(tree, out, table)
     seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
     for plot in kind.fit_plots(tree, table, covered):
-        files.append(save_png(draw(plot), sibling(out, plot.file_suffix, ".png")))
+        files += save_figure(draw(plot), Path(out).with_name(figure_name(plot, Path(out).stem)))
     seconds["figures"] = time.perf_counter() - clock
     text = f"\n{kind.screen_text(tree, table, covered)}\n\nwrote {', '.join(map(str, files))} in "
     text += f"{time.perf_counter() - start:.1f} s"
@@ -256,15 +257,16 @@ def compare_to_files(
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
     stem = Path(fit_path).stem
+    forest = Plot("forest", table, "subgroup effects, unpooled and partially pooled")
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
-             save_png(forest_plot(table), Path(out) / f"{stem}_forest.png")]  # fmt: skip
+             *save_figure(draw(forest), Path(out) / figure_name(forest, stem))]  # fmt: skip
     title = (f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) "
              "vs posterior, percentage points")  # fmt: skip
     text = format_comparison(table, title)
     if store:
         store_group(fit_path, FREQUENTIST_GROUP, frequentist_group(frequentist))
         text += f"\nstored the estimates as group '{FREQUENTIST_GROUP}' in {fit_path}"
-    return Outcome(f"{text}\nwrote {files[0]} and {files[1]}", files, warned)
+    return Outcome(f"{text}\nwrote {', '.join(map(str, files))}", files, warned)
 
 
 #: The cost-effectiveness numbers the CLI prints, with their units.
@@ -287,8 +289,9 @@ def cea_to_files(
     fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike | None, out: str | os.PathLike
 ) -> Outcome:
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
-    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
-    figures ``cea_*.png`` in ``out``. ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
+    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV, and both in
+    the workbook ``cost_effectiveness.xlsx``) and the figures ``cea_*`` (PNG and SVG) in ``out``.
+    ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
     output_folder(out)
     if assumptions_path is None:
         assumptions_path = DEFAULT_ASSUMPTIONS if DEFAULT_ASSUMPTIONS.is_file() else "cost_effectiveness"
@@ -302,8 +305,11 @@ def cea_to_files(
         save_cea(result, out / "cost_effectiveness.nc", list(fit_paths)),
         save_table(table, out / "cost_effectiveness_summary.csv"),
         save_table(rules, out / "cost_effectiveness_targeting.csv"),
-        *(save_png(cea_figure(result, name), out / f"cea_{name}.png") for name in CEA_FIGURES),
+        save_workbook({"summary": table, "targeting": rules}, out / "cost_effectiveness.xlsx"),
     ]
+    for name in CEA_FIGURES:
+        plot = cea_plot(result, name)
+        files += save_figure(draw(plot), out / figure_name(plot))
     rows = table.set_index("quantity")
     rate = assumptions.discount_rate_annual
     lines = [f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "
@@ -321,7 +327,8 @@ def cea_to_files(
         "month",
         "\nTargeting: which Werkverkenner classes to serve (net benefit per cohort participant, EUR)",
         rules.head(5).to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
-        f"\nwrote {files[0]}, {files[1]}, the targeting table and the figures cea_*.png in {out}",
+        f"\nwrote {files[0]}, {files[1]}, the targeting table, both tables as {files[3].name} and the "
+        f"figures cea_* (PNG and SVG) in {out}",
     ]
     return Outcome("\n".join(lines), files, warned)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import pandas as pd
 import xarray as xr
 
@@ -13,8 +15,8 @@ from ww_bayes.vocabulary import interval_label, interval_of
 
 
 def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
-    """One row per estimand: the frequentist estimate (95% CI, p-value) beside the posterior mean and its
-    labelled credible interval, and how far partial pooling moved each subgroup estimate.
+    """One row per estimand: the frequentist estimate (95% and 90% CI, p-value) beside the posterior mean and
+    its labelled credible interval, and how far partial pooling moved each subgroup estimate.
 
     ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
     left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
@@ -47,6 +49,11 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
                "ci95_ub": "frequentist_ci95_ub", "p_value": "frequentist_p_value",
                "p_holm": "frequentist_p_holm", "p_bh": "frequentist_p_bh"}  # fmt: skip
     freq = frequentist[[*keys, *renamed]].rename(columns=renamed)
+    # a 90% interval to set beside the posterior's: the normal approximation both estimators' 95% use
+    half = NormalDist().inv_cdf(0.95) * frequentist["se"].to_numpy(float)
+    at = freq.columns.get_loc("frequentist_ci95_ub") + 1
+    freq.insert(at, "frequentist_ci90_lb", freq["frequentist_estimate"] - half)
+    freq.insert(at + 1, "frequentist_ci90_ub", freq["frequentist_estimate"] + half)
     # every posterior row stays: a subgroup the OLS cannot estimate (an empty arm) keeps NaN beside it
     table = freq.merge(posterior, on=keys, how="right", validate="one_to_one")
     same = [k for k in keys if k not in ("level", "group")]  # the overall effect each row shrinks toward

@@ -677,10 +677,10 @@ class TrajectoryKind(ModelKind):
             Plot(
                 "trajectory",
                 summary,
-                f"effect paths with {interval_text(kind, prob)} bands",
-                {"interval_label": interval_label(kind, prob), "truth": truth},
-                file_suffix="_paths",
+                f"effect paths of {outcome} with {interval_text(kind, prob)} bands",
+                {"interval_label": interval_label(kind, prob), "truth": truth, "outcome": outcome},
             )
+            for outcome in dict.fromkeys(summary["outcome"])
         ]
 
     def report_blocks(self, name, tree, summary) -> list[Block]:
@@ -703,11 +703,14 @@ class TrajectoryKind(ModelKind):
                 "that month, cumulative rows in months per participant over months 1..month."
             ),
             Table(wide.reset_index()),
-            Plot(
-                "trajectory",
-                summary,
-                f"{name}: effect paths with {interval_text(kind, prob)} bands",
-                {"interval_label": label},
+            *(
+                Plot(
+                    "trajectory",
+                    summary,
+                    f"{name}: effect paths of {outcome} with {interval_text(kind, prob)} bands",
+                    {"interval_label": label, "outcome": outcome},
+                )
+                for outcome in dict.fromkeys(summary["outcome"])
             ),
         ]
 
