@@ -34,8 +34,10 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml \
 		--out results/
 	$(VENV)/bin/ww-bayes report results/ --data $(DATA) --out results/report.html
+	$(VENV)/bin/ww-bayes report results/ --lang nl --out results/report_nl.html
 	rm -rf release
 	$(VENV)/bin/ww-bayes release results/ --out release/
+	$(VENV)/bin/ww-bayes report release/ --lang nl --out release_report_nl.html
 
 # The report test renders the HTML report in Debian's headless chromium: installed here when missing.
 chromium:
@@ -82,4 +84,5 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_files.py
 
 clean:
-	rm -rf $(VENV) data release wheelhouse results/*.nc results/*.csv results/*.png results/*.html
+	rm -rf $(VENV) data release release_report_nl.html wheelhouse results/*.nc results/*.csv results/*.png \
+		results/*.html

@@ -233,7 +233,8 @@ def test_subgroup_names_running_into_the_next_panel_are_caught(tables):
 
 def test_titles_running_into_each_other_are_caught(tables):
     figure = FIGURES["paths_ww"](tables, "en")
-    figure.axes[0].set_title(figure.axes[0].get_title(), pad=2)  # the column's name onto the row's name
+    (column,) = figure.axes[0].texts  # the column's name, placed above the row's name
+    column.xyann = (0, 2)  # ... brought down onto it
     assert overlapping_texts(figure)
 
 
@@ -309,8 +310,8 @@ def test_one_file_name_per_figure_wherever_it_is_written(paths_summary):
     kind = KINDS["trajectory"]
     tree = xr.DataTree()
     written = [figure_name(plot, "trajectory_30m") for plot in kind.fit_plots(tree, paths_summary, None)]
-    released = [figure_name(block, "trajectory_30m") for block in kind.report_blocks("t", tree, paths_summary)
-                if type(block).__name__ == "Plot"]  # fmt: skip
+    blocks = kind.report_blocks("t", tree, paths_summary, Words("en"))
+    released = [figure_name(block, "trajectory_30m") for block in blocks if type(block).__name__ == "Plot"]
     assert written == released == ["trajectory_30m_paths_employed", "trajectory_30m_paths_ww"]
 
 

@@ -145,7 +145,7 @@ class ToyCategoricalKind(ModelKind):
     def screen_text(self, tree, summary, coverage):
         return summary.to_string()
 
-    def report_blocks(self, name, tree, summary):
+    def report_blocks(self, name, tree, summary, words):
         return [Heading(f"toy categories {name}"), Table(summary[["contrast", "category", "level", "group",
                                                                    "mean"]])]  # fmt: skip
 
@@ -217,7 +217,7 @@ class ToyContinuousKind(ModelKind):
     def screen_text(self, tree, summary, coverage):
         return summary.to_string()
 
-    def report_blocks(self, name, tree, summary):
+    def report_blocks(self, name, tree, summary, words):
         return [Heading(f"toy continuous {name}"), Table(summary[["contrast", "level", "group", "mean"]])]
 
     def calibration_quantities(self, spec):

@@ -70,6 +70,7 @@ def full_run(full_fits, full_cohort, small_trajectory_run, tmp_path_factory) -> 
     )
     shutil.copy(small_trajectory_run.fit, results / "trajectory_30m.nc")
     assert main(["report", str(results), "--data", str(data)]) == 0
+    assert main(["report", str(results), "--lang", "nl"]) == 0
     return results
 
 
@@ -91,7 +92,7 @@ def chromium(page: Path, *args: str, tmp_path: Path) -> subprocess.CompletedProc
 def test_report_has_every_section_and_figure_and_nothing_outside(full_run, full_fits):
     page = (full_run / "report.html").read_text()
     for section in sections():
-        assert f'id="{section.anchor}"' in page and section.title in page
+        assert f'id="{section.anchor}"' in page and section.title[0] in page
     sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
     assert len(sources) == EXPECTED_FIGURES
     assert all(src.startswith("data:image/png;base64,") and len(src) > 10_000 for src in sources)
@@ -116,9 +117,10 @@ def test_report_checks_the_fits_against_their_cohort(full_run):
     checked."""
     page = re.sub(r">\s+<", "><", (full_run / "report.html").read_text())
     assert "Model checks (recomputed from the fits and the cohort)" in page
-    assert re.search(r"trajectory_30m.nc: not checked: [^<]*not the file", page)
+    assert re.search(r"<code>trajectory_30m.nc</code>: not checked: [^<]*not the file", page)
     for name in ("job_finding_12m", "ww_claim_12m"):
-        row = re.search(rf"<td>{name}.nc</td><td>(\d+)</td><td>([0-9.]+)</td><td>(-[0-9,.]+)</td>", page)
+        cells = r"<td>(\d+)</td><td>([0-9.]+)</td><td>(-[0-9,.]+)</td>"
+        row = re.search(rf"<td><code>{name}.nc</code></td>{cells}", page)
         assert row, name
         cells, inside = int(row.group(1)), float(row.group(2))
         assert cells == 525 and 0.85 <= inside <= 1.0  # the calibrated model reproduces its cells
@@ -157,3 +159,123 @@ def test_report_of_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="no such folder"):
         build_report(tmp_path / "missing")
     assert not (tmp_path / "report.html").exists()
+
+
+# --- the reader's screen: summary first, words not code names, tables that fit ---------------------------
+
+#: Runs in the page after load: opens every collapsible section, then reports as JSON what a reader sees:
+#: the summary sentences (text, and whether each lies inside the first screen), the page's scroll width
+#: against the window's, the widest table, snake_case tokens in visible text outside <code>, and images.
+PAGE_PROBE = """<script>window.addEventListener('load', () => {
+  const summary = [...document.querySelectorAll('[id^="summary-"]')].map(e => ({
+    id: e.id, text: e.textContent, bottom: e.getBoundingClientRect().bottom}));
+  const height = window.innerHeight;
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const tokens = new Set();
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement.closest('code, script, style')) continue;
+    for (const m of node.textContent.matchAll(/[a-z]+_[a-z0-9_]+/g)) tokens.add(m[0]);
+  }
+  const tables = [...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().width);
+  const images = [...document.images];
+  const out = document.createElement('pre'); out.id = 'page-probe';
+  out.textContent = JSON.stringify({summary, height, width: window.innerWidth,
+    scroll: document.scrollingElement.scrollWidth, widest: Math.max(0, ...tables), tokens: [...tokens],
+    images: images.length, broken: images.filter(i => !i.complete || i.naturalWidth === 0).length});
+  document.body.appendChild(out);
+});</script>"""
+
+
+def probe(page: Path, width: int, height: int, tmp_path: Path) -> dict:
+    import json
+
+    probed = tmp_path / f"probe_{width}_{page.name}"
+    probed.write_text(page.read_text().replace("</body>", PAGE_PROBE + "</body>"))
+    dom = chromium(probed, f"--window-size={width},{height}", "--virtual-time-budget=10000", "--dump-dom",
+                   tmp_path=tmp_path).stdout  # fmt: skip
+    found = re.search(r'<pre id="page-probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    return json.loads(
+        found[1].replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    )
+
+
+@pytest.mark.parametrize("page_name", ["report.html", "report_nl.html"])
+@pytest.mark.parametrize("width", [1366, 1920])
+def test_a_reader_sees_the_summary_first_in_words_and_tables_that_fit(full_run, tmp_path, page_name, width):
+    seen = probe(full_run / page_name, width, 768, tmp_path)
+    sentences = {s["id"]: s for s in seen["summary"]}
+    six = ["summary-job", "summary-ww", "summary-enforcement", "summary-duration", "summary-forwhom",
+           "summary-pays"]  # fmt: skip
+    assert all(anchor in sentences for anchor in six)
+    if width == 1366:  # the first screen of the smaller window holds all six
+        assert all(sentences[a]["bottom"] <= seen["height"] for a in six), sentences
+    for anchor in six:  # each with a number, an interval and a probability
+        assert re.search(r"\d", sentences[anchor]["text"]) and "%" in sentences[anchor]["text"], anchor
+    assert seen["scroll"] <= seen["width"] and seen["widest"] <= seen["width"], seen
+    assert not seen["tokens"], seen["tokens"]  # no code name outside <code>
+    assert seen["images"] == EXPECTED_FIGURES and seen["broken"] == 0
+
+
+def test_the_probe_sees_a_code_name_and_a_wide_table(tmp_path):
+    """The checks above can fail: a snake_case word outside <code> and a table wider than the window."""
+    page = tmp_path / "bad.html"
+    wide = "<table><tr>" + "<td>xxxxxxxxxxxxxxxx</td>" * 200 + "</tr></table>"
+    page.write_text(f"<html><body><p id='summary-job'>job_finding_12m 1%</p>{wide}</body></html>")
+    seen = probe(page, 1366, 768, tmp_path)
+    assert seen["tokens"] == ["job_finding_12m"] and seen["scroll"] > seen["width"]
+
+
+def test_the_summary_sentences_hold_the_numbers_of_the_result_files(full_run):
+    """Each sentence's number, interval and probability are the summary CSVs' own, formatted."""
+    import pandas as pd
+
+    from ww_bayes.labels import Words
+
+    page = html_unescape((full_run / "report.html").read_text())
+    words = Words("en")
+    for anchor, stem in (("summary-job", "job_finding_12m"), ("summary-ww", "ww_claim_12m")):
+        table = pd.read_csv(full_run / f"{stem}_summary.csv", dtype={"group": str})
+        row = table[(table["estimand"] == "effect_pp") & (table["level"] == "overall")
+                    & (table["contrast"] == "service_vs_control_enforcement")].iloc[0]  # fmt: skip
+        text = re.search(rf'id="{anchor}"[^>]*>(.*?)</p>', page, re.S)[1]
+        for expected in (words.pp(row["mean"]), words.pp(row["eti90_lb"]), words.pp(row["eti90_ub"]),
+                         words.percent(row["prob_beneficial"])):  # fmt: skip
+            assert expected in text, (anchor, expected, text)
+    cea = pd.read_csv(full_run / "cost_effectiveness_summary.csv").set_index("quantity").loc["net_benefit"]
+    text = re.search(r'id="summary-pays"[^>]*>(.*?)</p>', page, re.S)[1]
+    for expected in (
+        words.euros(cea["mean"]),
+        words.euros(cea["eti90_lb"]),
+        words.percent(cea["prob_beneficial"]),
+    ):
+        assert expected in text, (expected, text)
+    assert 'id="synthetic-banner"' in page  # the demo's data are synthetic, and the page says so
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_the_report_of_a_release_shows_the_same_summary(full_run, tmp_path):
+    """What the official receives is the release: its report, made from released files only, has the same
+    summary sentences and the synthetic-data banner. (The full-size 12-month fits and their
+    cost-effectiveness: the small trajectory fit beside them would merge every class.)"""
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("job_finding_12m.nc", "ww_claim_12m.nc", "cost_effectiveness.nc"):
+        shutil.copy(full_run / name, results / name)
+    assert main(["report", str(results), "--lang", "nl"]) == 0
+    assert main(["release", str(results), "--out", str(tmp_path / "release")]) == 0
+    assert main(["report", str(tmp_path / "release"), "--lang", "nl"]) == 0
+    released = (tmp_path / "release_report_nl.html").read_text()
+    original = (results / "report_nl.html").read_text()
+    for anchor in ("summary-job", "summary-ww", "summary-enforcement", "summary-forwhom", "summary-pays"):
+        pattern = rf'id="{anchor}"[^>]*>(.*?)</p>'
+        assert re.search(pattern, released, re.S)[1] == re.search(pattern, original, re.S)[1], anchor
+    assert 'id="synthetic-banner"' in released
+    assert not list((tmp_path / "release").glob("*.html"))[2:]  # the report is not written into the release

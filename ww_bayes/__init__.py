@@ -32,7 +32,9 @@ from ww_bayes.recompute import (  # noqa: E402
 )
 from ww_bayes.results import (  # noqa: E402
     ConvergenceWarning,
+    convergence,
     coverage,
+    etable,
     load_cea,
     load_fit,
     save_fit,
@@ -62,6 +64,8 @@ __all__ = [
     "analyse",
     "cell_rates",
     "compare",
+    "convergence",
+    "etable",
     "consistency_warnings",
     "coverage",
     "fit",

@@ -85,7 +85,7 @@ def _cea(args: argparse.Namespace) -> Outcome:
 
 
 def _report(args: argparse.Namespace) -> Outcome:
-    return report_to_file(args.results, args.out, args.data)
+    return report_to_file(args.results, args.out, args.data, lang=args.lang)
 
 
 def _release(args: argparse.Namespace) -> Outcome:
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None, help="output HTML (default: <results>/report.html)")
     report.add_argument("--data", default=None, help="the cohort the fits were made on: adds posterior "
                         "predictive and LOO checks")  # fmt: skip
+    report.add_argument("--lang", choices=["en", "nl"], default="en", help="language: en (default) or nl")
     report.set_defaults(run=_report)
 
     release = commands.add_parser("release", help="what may leave a secure environment: estimates, "

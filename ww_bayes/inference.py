@@ -37,6 +37,7 @@ from ww_bayes import __version__
 from ww_bayes.data.design import MIN_PER_ARM, SHOWN, design_warnings
 from ww_bayes.data.io import file_sha256, load_cohort, typed_cohort
 from ww_bayes.data.schema import consistency_warnings
+from ww_bayes.data.simulate import synthetic_origin
 from ww_bayes.derived import levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
@@ -401,7 +402,7 @@ def _data_digest(df: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, str | int]:
+def _provenance(spec, data: ModelData, sha256: str, sha_of: str, synthetic: str) -> dict[str, str | int]:
     kind = kind_of(spec)
     versions = {}
     for package in PACKAGES:
@@ -424,6 +425,7 @@ def _provenance(spec, data: ModelData, sha256: str, sha_of: str) -> dict[str, st
         "spec_structure": spec_structure(spec),
         "data_sha256": sha256,
         "data_sha256_of": sha_of,
+        "synthetic_data": synthetic or "no",
         "n_persons": data.n_persons,
         kind.missing_attr: data.n_missing,
         "n_cells": data.n_cells,
@@ -495,6 +497,7 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
             sha256, sha_of = _data_digest(data), "pandas rows (hash_pandas_object)"
             df = typed_cohort(data, required)
         design = design_warnings(df, spec.groups, min_per_arm=min_per_arm)
+        synthetic = synthetic_origin(df, data if isinstance(data, str | os.PathLike) else None)
         disagreements = consistency_warnings(df, shown=SHOWN)
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
@@ -540,7 +543,7 @@ def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_pe
     tree["diagnostics"] = xr.DataTree(convergence.table)
     with phases("store"):
         tree = stored(tree, spec.output, kind)
-    tree.attrs.update(_provenance(spec, model_data, sha256, sha_of))
+    tree.attrs.update(_provenance(spec, model_data, sha256, sha_of, synthetic))
     tree.attrs["converged"] = "yes" if convergence.converged else "no"
     tree.attrs["convergence_report"] = convergence.report()
     tree.attrs["design_warnings"] = json.dumps(design)

@@ -82,6 +82,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "no persons in one of the groups compared: estimate from pooling only",
         "nl": "geen personen in een van de vergeleken groepen: schatting alleen via pooling",
     },
+    # report sections of the kinds
+    "Effects by class and region": {
+        "en": "Effects by class and region",
+        "nl": "Effecten naar klasse en regio",
+    },
+    "Trajectories over 30 months": {"en": "Trajectories over 30 months", "nl": "Verloop over 30 maanden"},
     # table columns
     "contrast": {"en": "comparison", "nl": "vergelijking"},
     "level": {"en": "breakdown", "nl": "uitsplitsing"},
@@ -98,12 +104,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "benefits": {"en": "benefits", "nl": "baten"},
     "net_benefit": {"en": "net benefit", "nl": "netto baten"},
     "net_benefit_cohort": {"en": "net benefit, whole cohort", "nl": "netto baten, hele cohort"},
+    "benefits_cohort": {"en": "benefits, whole cohort", "nl": "baten, hele cohort"},
+    "cost_cohort": {"en": "extra cost, whole cohort", "nl": "extra kosten, hele cohort"},
     "benefit_cost_ratio": {"en": "benefit-cost ratio", "nl": "baten-kostenverhouding"},
     "cost_per_extra_job": {"en": "cost per extra job", "nl": "kosten per extra baan"},
     # cost-effectiveness: more quantities, the uncertain inputs, the targeting table
     "net_cost": {"en": "net cost (cost minus benefits)", "nl": "netto kosten (kosten min baten)"},
-    "benefits_cohort": {"en": "benefits, whole cohort", "nl": "baten, hele cohort"},
-    "cost_cohort": {"en": "extra cost, whole cohort", "nl": "extra kosten, hele cohort"},
     "quantity": {"en": "quantity", "nl": "grootheid"},
     "n_undefined": {"en": "draws in which it is undefined", "nl": "trekkingen waarin het niet bestaat"},
     "service_cost": {
@@ -241,6 +247,11 @@ class Words:
         entry = CATALOGUE.get(str(name)) or PHRASES.get(str(name))
         return entry[self.lang] if entry else str(name)
 
+    def say(self, en: str, nl: str) -> str:
+        """The sentence in this language (for text made of numbers and words, where a catalogue entry per
+        sentence would not read)."""
+        return nl if self.lang == "nl" else en
+
     def interval(self, kind: str, prob: float) -> str:
         """The interval in words, e.g. "90% credible interval (equal-tailed)"."""
         shape = {"eti": ("equal-tailed", "gelijkstaartig"), "hdi": ("highest density", "hoogste dichtheid")}
@@ -287,9 +298,9 @@ class Words:
         """A probability as a whole percentage ("97%"), "< 1%" and "> 99%" at the ends."""
         if probability is None or not math.isfinite(probability):
             return "-"
-        if 0 < probability < 0.005:
+        if probability < 0.005:  # a share of draws: 0 of 4,000 is not a certainty
             return "< 1%"
-        if 0.995 < probability < 1:
+        if probability > 0.995:
             return "> 99%"
         return f"{round(100 * probability)}%"
 

@@ -64,13 +64,13 @@ from ww_bayes.derived import (
 )
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
-from ww_bayes.results import CEA_GROUP, collect, save_table, summarise
+from ww_bayes.labels import Words
+from ww_bayes.results import CEA_GROUP, RELEASED_KIND, collect, save_table, summarise
 from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_figure
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: The smallest number of persons a released number may describe (CBS's output rule).
 MIN_COUNT = 10
-RELEASED_KIND = "ww_bayes released fit"
 #: Groups of a fit never released: they hold counts or let counts be computed.
 WITHHELD_GROUPS = ("observed_data", "constant_data", "weights", "log_likelihood", "posterior_predictive",
                    "prior_predictive", "posterior", "prior", "sample_stats", "frequentist")  # fmt: skip
@@ -79,7 +79,8 @@ RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha2
                   "chains", "draws", "tune", "target_accept", "adaptation", "package_versions",
                   "ww_bayes_version", "interval_kind", "interval_prob", "smallest_effect_pp", "anchor",
                   "converged", "convergence_report", "fit_schema_version", "likelihood", "stored_draws",
-                  "thinned_by", "sampled_draws", "observation", "grouping_factors")  # fmt: skip
+                  "thinned_by", "sampled_draws", "observation", "grouping_factors",
+                  "synthetic_data")  # fmt: skip
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
 DERIVED_ATTRS = (
     "effect_units",
@@ -107,7 +108,7 @@ CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", 
 CEA_DIMS = ("chain", "draw", "willingness_to_pay", "werkverkenner", "rule", "input")
 CEA_ATTRS = ("contrast", "effects_source", "horizon_months", "discount_rate_annual", "cohort_size",
              "money_units", "effect_units", "willingness_to_pay_units", "cost_per_extra_job",
-             "assumptions_source", "assumptions_text", "best_rule")  # fmt: skip
+             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data")  # fmt: skip
 #: Cost-effectiveness variables that are shares of persons per class: never released (with the cohort size
 #: they are counts of all persons per class, beside the released counts of persons with the outcome).
 CEA_WITHHELD = ("class_weight",)
@@ -554,7 +555,7 @@ def _release_fit(
     done.files[target] = f"posterior draws of the {kind.name} estimands and the convergence table"
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
-    for block in kind.report_blocks(stem, released, table):
+    for block in kind.report_blocks(stem, released, table, Words("en")):
         if type(block).__name__ == "Plot":
             for written in save_figure(draw(block), done.folder / figure_name(block, stem)):
                 done.files[written] = f"figure drawn from {stem}_summary.csv: {block.caption}"

@@ -42,6 +42,8 @@ from ww_bayes.tomlspec import SpecError
 from ww_bayes.vocabulary import interval_label, interval_of
 
 FIT_KIND = "ww_bayes posterior fit"
+#: The kind of a fit's released estimates (:mod:`ww_bayes.release`): its derived group and convergence table.
+RELEASED_KIND = "ww_bayes released fit"
 #: Version of the fit file's layout (groups and attrs); files without it are version 1. Version 3: the
 #: derived group holds one child per level (:mod:`ww_bayes.derived`), the cohort composition is the group
 #: ``weights``, the observation is named in attr ``observation``.
@@ -134,6 +136,13 @@ def check_fit(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
         raise ResultFileError(f"{source}: a {name!r} fit without its {name!r} group; {refit}")
 
 
+def check_released(tree: xr.DataTree, source: str | os.PathLike = "<tree>") -> None:
+    """Raise :class:`ResultFileError` unless ``tree`` holds released estimates this version reads."""
+    name = str(tree.attrs.get("model_kind", ""))
+    if name not in KINDS or name not in tree.children:
+        raise ResultFileError(f"{source}: released estimates of an unknown model kind ({name!r})")
+
+
 def read_result(path: str | os.PathLike) -> xr.DataTree:
     """A NetCDF file read eagerly; :class:`ResultFileError` naming the file when it is missing, not NetCDF
     or damaged (a truncated copy, a CSV renamed .nc, ...)."""
@@ -185,6 +194,54 @@ def summarise(tree: xr.DataTree) -> pd.DataFrame:
     """The fit's summary table (its kind's estimands, with the fit's interval)."""
     kind = kind_of(tree)
     return kind.summary(tree[kind.name], *interval_of(tree.attrs))
+
+
+@dataclass(frozen=True)
+class FitConvergence:
+    """A fit's convergence as its gate judged it: ``converged``, the ``report`` (a line, or the problems),
+    and the ``table`` per checked variable (largest R-hat, smallest bulk and tail ESS, largest MCSE of the
+    mean, whether the ESS thresholds apply) with the thresholds in ``table.attrs``."""
+
+    converged: bool
+    report: str
+    table: pd.DataFrame
+
+
+def convergence(tree: xr.DataTree) -> FitConvergence:
+    """The convergence of a fit (or of released estimates), from its file: see :class:`FitConvergence`."""
+    diagnostics = tree["diagnostics"].ds
+    table = diagnostics.drop_vars("bfmi", errors="ignore").to_dataframe()
+    table["ess_checked"] = table["ess_checked"].astype(bool)
+    table.attrs.update(diagnostics.attrs)
+    return FitConvergence(is_converged(tree), str(tree.attrs.get("convergence_report", "")), table)
+
+
+def etable(
+    fits: dict[str, xr.DataTree] | list[xr.DataTree],
+    estimand: str = "effect_pp",
+    levels: tuple[str, ...] = ("overall",),
+    statistics: tuple[str, ...] = ("mean", "lb", "ub", "prob_beneficial"),
+) -> pd.DataFrame:
+    """Several fits side by side (as pyfixest's ``etable``): one row per contrast, level and group (and
+    outcome and month, where the fits have them) of ``estimand`` at ``levels`` (summary labels:
+    ``overall``, ``by_werkverkenner`` ...), one column per fit and statistic (``lb``/``ub``: the ends of
+    each fit's own interval, whose kind and probability the column says). ``fits``: name -> fit, or a list
+    (named by their model name)."""
+    named = (
+        fits if isinstance(fits, dict) else {str(t.attrs.get("model_name", i)): t for i, t in enumerate(fits)}
+    )
+    frames = {}
+    for name, tree in named.items():
+        table = summarise(tree)
+        label = interval_label(*interval_of(tree.attrs))
+        rows = table[(table["estimand"] == estimand) & table["level"].isin(levels)]
+        keys = [k for k in ("outcome", "contrast", "level", "group", "month") if k in rows]
+        wanted = {"lb": f"{label}_lb", "ub": f"{label}_ub"}
+        columns = [wanted.get(s, s) for s in statistics if wanted.get(s, s) in rows]
+        frames[name] = rows.set_index(keys)[columns].rename(
+            columns={v: f"{k} ({label})" for k, v in wanted.items()}
+        )
+    return pd.concat(frames, axis=1, names=["fit", "statistic"])
 
 
 def truth_of(tree: xr.DataTree, truth: xr.DataTree | str | os.PathLike) -> pd.DataFrame | None:
@@ -407,6 +464,9 @@ class RunFiles:
     #: workflow checks that need the cohort (``ww_bayes.recompute.model_checks``), per fit: the numbers, or
     #: a string saying why the fit was not checked; empty when no cohort was given
     checks: dict[Path, dict | str] = field(default_factory=dict)
+    #: the fits that are released estimates (a release folder): their derived group and convergence table
+    #: only, no counts
+    released: set[Path] = field(default_factory=set)
 
     def fits_of_section(self, section: tuple[str, str]) -> dict[Path, xr.DataTree]:
         """The fits whose kind contributes to the report section ``section``."""
@@ -429,6 +489,10 @@ def collect(folder: str | os.PathLike) -> RunFiles:
             if kind == FIT_KIND:
                 check_fit(tree, path)
                 run.fits[path] = tree
+            elif kind == RELEASED_KIND:
+                check_released(tree, path)
+                run.fits[path] = tree
+                run.released.add(path)
             elif kind == CEA_KIND:
                 run.cost_effectiveness[path] = tree
             else:

@@ -135,6 +135,16 @@ def shown_levels(table: pd.DataFrame) -> list[str]:
     return [level for level, n in counts.items() if level == OVERALL or n <= SHOWN_LEVELS]
 
 
+def probability_columns(table: pd.DataFrame) -> list[str]:
+    """The probabilities worth showing of a summary's rows: the directed ones where the outcome has a good
+    direction (P(helps), P(helps beyond the smallest effect), P(negligible)), P(> 0) and P(< 0) where it
+    has none; columns that are empty (no meaning here) are left out."""
+    wanted = ["prob_beneficial", "prob_beneficial_beyond_smallest", "prob_negligible"]
+    if "prob_beneficial" not in table or table["prob_beneficial"].isna().all():
+        wanted = ["prob_positive", "prob_negative", "prob_negligible"]
+    return [c for c in wanted if c in table and table[c].notna().any()]
+
+
 def coverage(summary: pd.DataFrame, truth: pd.DataFrame, label: str, keys: list[str]) -> pd.DataFrame:
     """Summary rows joined to the truth (column ``truth``) on ``keys``, with whether the ``label``
     interval covers it (``covered``)."""
@@ -145,4 +155,4 @@ def coverage(summary: pd.DataFrame, truth: pd.DataFrame, label: str, keys: list[
     return merged
 
 
-__all__ = ["coverage", "shown_levels", "summarised", "summary_table"]
+__all__ = ["coverage", "probability_columns", "shown_levels", "summarised", "summary_table"]

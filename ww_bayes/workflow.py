@@ -385,26 +385,37 @@ def init_folder(folder: str | os.PathLike, force: bool = False) -> Outcome:
 
 
 def report_to_file(
-    results: str | os.PathLike, out: str | os.PathLike | None = None, data: str | os.PathLike | None = None
+    results: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    lang: str = "en",
 ) -> Outcome:
-    """The self-contained HTML report of a results folder (default ``<results>/report.html``); with the
-    cohort ``data``, each fit's posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`;
-    a fit of other data is listed as not checked)."""
+    """The self-contained HTML report of a results folder or a release folder, in ``lang`` ("en", "nl");
+    default ``<results>/report.html`` (``report_nl.html`` in Dutch), and for a release folder beside it
+    (``<folder>_report.html``: a checked folder is not written to). With the cohort ``data``, each fit's
+    posterior predictive and LOO checks (:func:`ww_bayes.recompute.model_checks`; a fit of other data is
+    listed as not checked)."""
     if not Path(results).is_dir():
         raise CommandError(f"{results}: no such results folder")
-    out = output_file(out, (".html", ".htm")) if out else Path(results) / "report.html"
     if data is not None:
         _existing_data(data)
     start = time.perf_counter()
     run = collect(results)
-    remade = [p for p, tree in run.fits.items() if fresh_summary(p, tree)[1]]
+    suffix = "" if lang == "en" else f"_{lang}"
+    if out:
+        out = output_file(out, (".html", ".htm"))
+    elif run.released:
+        out = Path(results).resolve().parent / f"{Path(results).resolve().name}_report{suffix}.html"
+    else:
+        out = Path(results) / f"report{suffix}.html"
+    remade = [p for p, tree in run.fits.items() if p not in run.released and fresh_summary(p, tree)[1]]
     if data is not None:
         for path, tree in run.fits.items():
             try:
                 run.checks[path] = model_checks(tree, data, float(tree.attrs.get("interval_prob", 0.9)))
             except (DataMismatchError, ResultFileError) as error:
                 run.checks[path] = str(error)
-    path = write_report(results, out, run)
+    path = write_report(results, out, run, lang)
     notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
     notes += [f"note: remade the missing or stale summary of {p}: {summary_path(p)}" for p in remade]
     return Outcome(

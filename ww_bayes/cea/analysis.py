@@ -297,22 +297,51 @@ def analyse(
             "cost_per_extra_job": "incremental cost / extra persons in work at month 12",
             "assumptions_source": assumptions.source,
             "assumptions_text": assumptions.text,
+            "synthetic_data": next(
+                (
+                    str(t.attrs["synthetic_data"])
+                    for t in ([fits] if isinstance(fits, xr.DataTree) else fits)
+                    if t.attrs.get("synthetic_data", "no") != "no"
+                ),
+                "no",
+            ),
             "best_rule": str(out["rule"].values[int(out["rule_expected_net_benefit"].argmax("rule"))]),
         }
     )
     return out
 
 
+#: The headline quantities per draw and which way each is good ("" where a probability has no meaning:
+#: costs, the cost per job; the benefit-cost ratio exceeds 1 exactly when net benefit is positive, so it
+#: has none of its own). Net cost (net benefit with the other sign) is not a headline.
+HEADLINE = {
+    "incremental_cost": "",
+    "ww_benefits_saved": "more",
+    "taxes_and_premiums": "more",
+    "benefits": "more",
+    "net_benefit": "more",
+    "net_benefit_cohort": "more",
+    "benefits_cohort": "more",
+    "cost_cohort": "",
+    "benefit_cost_ratio": "",
+    "cost_per_extra_job": "",
+    "extra_employed_months": "more",
+}
+
+
 def summary(result: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
-    """The headline numbers: posterior mean and equal-tailed interval (labelled, e.g. ``eti90_lb``) of each
-    scalar per draw. Draws where a ratio is undefined (NaN: cost per extra job without extra jobs) are left
-    out of its mean and interval, and counted in ``n_undefined``.
+    """The headline numbers (:data:`HEADLINE`): posterior mean and equal-tailed interval (labelled, e.g.
+    ``eti90_lb``), and where it means something the probability the quantity is on its good side
+    (``prob_beneficial``: P(net benefit > 0) is the probability the service pays for itself). Draws where a
+    ratio is undefined (NaN: cost per extra job without extra jobs) are left out of its mean and interval,
+    and counted in ``n_undefined``.
     """
     label = interval_label("eti", prob)
     rows = []
-    for name, values in result.data_vars.items():
-        if set(values.dims) != set(SAMPLE_DIMS):
+    for name, good in HEADLINE.items():
+        if name not in result or set(result[name].dims) != set(SAMPLE_DIMS):
             continue
+        values = result[name]
         bounds = values.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=SAMPLE_DIMS, skipna=True).values
         rows.append(
             {
@@ -320,7 +349,7 @@ def summary(result: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
                 "mean": float(values.mean(skipna=True)),
                 f"{label}_lb": float(bounds[0]),
                 f"{label}_ub": float(bounds[1]),
-                "prob_positive": float((values > 0).mean()),
+                "prob_beneficial": float((values > 0).mean()) if good else float("nan"),
                 "n_undefined": int(values.isnull().sum()),
             }
         )

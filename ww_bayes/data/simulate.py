@@ -301,6 +301,19 @@ class Calibration:
 DEFAULT_CALIBRATION = Calibration()
 
 
+#: The attribute of a simulated cohort's table (kept in its Parquet file) that says it is synthetic.
+SYNTHETIC_ATTR = "ww_bayes_synthetic"
+
+
+def synthetic_origin(df: pd.DataFrame, path=None) -> str:
+    """Where a synthetic cohort came from ("" for real data): the table's :data:`SYNTHETIC_ATTR` (a
+    Parquet file keeps it), or a truth file beside the data file (a CSV does not keep it)."""
+    origin = str(df.attrs.get(SYNTHETIC_ATTR, ""))
+    if not origin and path is not None and truth_path(path).is_file():
+        origin = f"ww_bayes simulator (its truth file {truth_path(path).name} is beside the data)"
+    return origin
+
+
 @dataclass
 class SimulatedCohort:
     """A synthetic cohort (one person per row, schema columns) and its ground truth."""
@@ -534,6 +547,7 @@ def simulate_cohort(
     truth = _truth_tree(generating_sum, realised_sum, cell, n_cells, params, cal, seed, n)
     for name, node in _after_ww_truth(after_ww, truth["rates"]["n_persons"]).items():
         truth[name] = node
+    data.attrs[SYNTHETIC_ATTR] = f"ww_bayes {__version__} simulator, {n:,} persons, seed {seed}"
     return SimulatedCohort(data=data, truth=truth, calibration=cal)
 
 

@@ -77,7 +77,8 @@ from ww_bayes.kinds.pooling import (
     sparseness_flags,
 )
 from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
-from ww_bayes.summaries import shown_levels, summary_table
+from ww_bayes.labels import Words
+from ww_bayes.summaries import probability_columns, shown_levels, summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
 
@@ -364,47 +365,66 @@ def truth_table(truth: xr.DataTree, outcome: str, month: int, levels: list[str])
     return table[["estimand", "contrast", "level", "group", "truth", "realised_pp"]]
 
 
-def format_effects(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None) -> str:
-    """Effect rows (pp) as text, with the simulator's truth beside them when ``coverage`` is given."""
+def format_effects(
+    summary: pd.DataFrame, label: str, coverage: pd.DataFrame | None = None, words: Words | None = None
+) -> str:
+    """Effect rows (pp) as text in words (:mod:`ww_bayes.labels`), one block per contrast, with the
+    probability the effect helps and the simulator's truth beside them when ``coverage`` is given."""
+    words = words or Words("en")
     rows = summary if coverage is None else coverage
     rows = rows[(rows["estimand"] == "effect_pp") & rows["level"].isin(shown_levels(summary))]
-    lines = [
-        f"{'contrast':<31} {'level':<17} {'group':<7} {'mean':>7} {label + ' interval':>22}"
-        + (f" {'truth':>7} {'covered':>8}" if coverage is not None else "")
-    ]
-    for row in rows.itertuples():
-        interval = f"[{getattr(row, label + '_lb'):+.2f}, {getattr(row, label + '_ub'):+.2f}]"
-        line = f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.mean:>+7.2f} {interval:>22}"
-        if coverage is not None:
-            line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
-        if bool(getattr(row, "pooling_only", False)):
-            line += "  POOLING ONLY"
-        lines.append(line)
-    return "\n".join(lines + sparseness_lines(summary, label))
+    helps = "prob_beneficial" if rows.get("prob_beneficial", pd.Series(dtype=float)).notna().any() else ""
+    header = f"  {'':<34} {'mean':>8} {label + ' interval':>18}" + (f" {'P(helps)':>9}" if helps else "")
+    header += f" {'truth':>7} {'covered':>8}" if coverage is not None else ""
+    lines = []
+    for contrast, block in rows.groupby("contrast", sort=False):
+        lines += [words(contrast), header]
+        for row in block.itertuples():
+            group = words("overall") if row.level == OVERALL else words(row.group)
+            interval = f"[{getattr(row, label + '_lb'):+.2f}, {getattr(row, label + '_ub'):+.2f}]"
+            line = f"  {group:<34} {row.mean:>+8.2f} {interval:>18}"
+            line += f" {words.percent(getattr(row, helps)):>9}" if helps else ""
+            if coverage is not None:
+                line += f" {row.truth:>+7.2f} {'yes' if row.covered else 'NO':>8}"
+            if bool(getattr(row, "pooling_only", False)):
+                line += "  POOLING ONLY"
+            lines.append(line)
+    return "\n".join(lines + sparseness_lines(summary, label, words))
 
 
-def sparseness_lines(summary: pd.DataFrame, label: str) -> list[str]:
+def sparseness_lines(summary: pd.DataFrame, label: str, words: Words | None = None) -> list[str]:
     """What a sparse design does to the estimates: a note per contrast whose population effect takes
-    weight from pooling-only cells, with the effect over identified cells only; empty for a full design."""
+    weight from pooling-only cells, with the effect over identified cells only; empty for a full design.
+    ``words``: for a reader (contrasts in words, Dutch if asked); without, the code names (the screen)."""
     if "pooling_only_share" not in summary or "pooling_only" not in summary:
         return []
+    name = words or (lambda code: code)
     overall = summary[(summary["estimand"] == "effect_pp") & (summary["level"] == OVERALL)]
     identified = summary[summary["estimand"] == "effect_pp_identified"].set_index("contrast")
     lines = []
     for row in overall[overall["pooling_only_share"] > 0].itertuples():
         only = identified.loc[row.contrast]
-        lines.append(
-            f"  note: {row.pooling_only_share:.1%} of the cohort behind the overall {row.contrast} effect is "
-            "in cells without persons in one of its arms (POOLING ONLY: prior and pooling, not data); over "
-            f"identified cells only: {only['mean']:+.2f} "
-            f"[{only[label + '_lb']:+.2f}, {only[label + '_ub']:+.2f}]"
-        )
+        interval = f"{only['mean']:+.2f} [{only[label + '_lb']:+.2f}, {only[label + '_ub']:+.2f}]"
+        english = (f"  note: {row.pooling_only_share:.1%} of the cohort behind the overall "
+                   f"{name(row.contrast)} effect is in cells without persons in one of its arms (POOLING "
+                   f"ONLY: prior and pooling, not data); over identified cells only: {interval}")  # fmt: skip
+        dutch = (f"  let op: {row.pooling_only_share:.1%} van het cohort achter het totale effect van "
+                 f"{name(row.contrast)} zit in cellen zonder personen in een van de groepen (ALLEEN POOLING: "
+                 f"prior en pooling, geen gegevens); over cellen met gegevens: {interval}")  # fmt: skip
+        lines.append(words.say(english, dutch) if words else english)
     flagged = summary[(summary["estimand"] == "effect_pp") & summary["pooling_only"].astype(bool)]
     if len(flagged):
-        counts = ", ".join(f"{n} {level}" for level, n in flagged["level"].value_counts(sort=False).items())
-        lines.insert(0, f"POOLING ONLY ({counts}): a level without persons in one of the contrast's "
-                        "arms; its effect is informed only by the other levels through pooling, not by its "
-                        "own data.")  # fmt: skip
+        levels = flagged["level"].value_counts(sort=False).items()
+        counts = ", ".join(f"{n} {name(level)}" for level, n in levels)
+        english = (
+            f"POOLING ONLY ({counts}): a level without persons in one of the contrast's arms; its "
+            "effect is informed only by the other levels through pooling, not by its own data."
+        )
+        dutch = (
+            f"ALLEEN POOLING ({counts}): een groep zonder personen in een van de vergeleken groepen; "
+            "het effect komt alleen via pooling van de andere groepen, niet uit eigen gegevens."
+        )
+        lines.insert(0, words.say(english, dutch) if words else english)
     return lines
 
 
@@ -465,40 +485,49 @@ class EffectsKind(ModelKind):
         kind, prob = interval_of(tree.attrs)
         truth = "; with the simulator's truth" if coverage is not None else ""
         return (
-            f"{tree.attrs['model_name']}: effects on {tree.attrs['outcome']} in percentage points "
-            f"(posterior mean, {interval_text(kind, prob)}{truth})\n"
-            + format_effects(summary, interval_label(kind, prob), coverage)
+            f"{tree.attrs['model_name']}: effects on {Words('en')(tree.attrs['outcome'])} "
+            f"({tree.attrs['outcome']}) in percentage points (posterior mean, {interval_text(kind, prob)}"
+            f"{truth})\n" + format_effects(summary, interval_label(kind, prob), coverage)
         )
 
-    def report_blocks(self, name, tree, summary) -> list[Block]:
+    def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
         effects = summary[summary["estimand"] == "effect_pp"]
-        columns = ["contrast", "level", "group", "mean", f"{label}_lb", f"{label}_ub", "prob_positive",
-                   "prob_beyond_smallest"]  # fmt: skip
+        columns = ["contrast", "level", "group", "mean", f"{label}_lb", f"{label}_ub",
+                   *probability_columns(effects)]  # fmt: skip
         columns += ["pooling_only"] if "pooling_only" in effects else []
         shown = shown_levels(summary)
+        smallest = words.pp(float(tree.attrs.get("smallest_effect_pp", 0.5)), sign=False)
+        outcome = words(str(tree.attrs.get("outcome")))
         blocks: list[Block] = [
-            Heading(f"{tree.attrs.get('model_name', name)}: {tree.attrs.get('outcome')}"),
-            Paragraph(
-                f"Percentage points: posterior mean and {interval_text(kind, prob)}; "
-                f"prob_beyond_smallest = P(|effect| > {tree.attrs.get('smallest_effect_pp')} pp)."
-            ),
+            Heading(f"{outcome[:1].upper()}{outcome[1:]} (`{tree.attrs.get('model_name', name)}`)"),
+            Paragraph(words.say(
+                f"Effects in percentage points: posterior mean and {words.interval(kind, prob)}; the "
+                f"probability the effect helps, that it helps by more than {smallest} (the smallest effect "
+                f"of interest), and that it is negligible (within {smallest}).",
+                f"Effecten in procentpunten: posteriorgemiddelde en {words.interval(kind, prob)}; de kans "
+                "dat "
+                f"het effect helpt, dat het meer helpt dan {smallest} (het kleinste relevante effect) en dat "
+                f"het verwaarloosbaar is (binnen {smallest}).")),
             Table(effects[effects["level"].isin(shown)][columns]),
-        ]
-        blocks += [Paragraph(line.strip(), "flag") for line in sparseness_lines(summary, label)]
+        ]  # fmt: skip
+        blocks += [Paragraph(line.strip(), "flag") for line in sparseness_lines(summary, label, words)]
         for level in dict.fromkeys(effects["level"]):
             if level not in shown:
                 rows = effects[effects["level"] == level][columns]
-                blocks.append(Table(rows, collapsed=f"Effects {level.replace('_', ' ')} ({len(rows)} rows)"))
+                blocks.append(Table(rows, collapsed=f"{words('effect_pp')} {words(level)} ({len(rows)})"))
         blocks.append(
             Plot(
                 "effects",
                 summary,
-                f"{name}: effects by subgroup, posterior mean and {interval_text(kind, prob)}",
-                {"interval_label": label, "title": f"Effects on {tree.attrs.get('outcome')} by subgroup"},
+                words.say(f"Effects on {outcome} by subgroup: posterior mean and "
+                          f"{words.interval(kind, prob)}",
+                          f"Effecten per subgroep ({outcome}): posteriorgemiddelde en "
+                          f"{words.interval(kind, prob)}"),
+                {"interval_label": label, "title": ""},
             )
-        )
+        )  # fmt: skip
         return blocks
 
     def person_counts(self, tree):

@@ -24,6 +24,7 @@ from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import Variable
 from ww_bayes.kinds.observations import Observation
 from ww_bayes.kinds.pooling import WEIGHTS_GROUP
+from ww_bayes.labels import Words
 from ww_bayes.tomlspec import SpecError
 
 
@@ -95,11 +96,13 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Table:
-    """A table; ``collapsed`` puts it behind a summary line (e.g. 105 rows of regions)."""
+    """A table; ``collapsed`` puts it behind a summary line (e.g. 105 rows of regions); ``code_columns``
+    hold code names (file names, model names) shown as code, not translated."""
 
     frame: pd.DataFrame
     digits: int = 2
     collapsed: str = ""
+    code_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,8 +226,9 @@ class ModelKind(ABC):
         """What ``ww-bayes fit`` prints after a fit: the headline effects (with the truth when known)."""
 
     @abstractmethod
-    def report_blocks(self, name: str, tree: xr.DataTree, summary: pd.DataFrame) -> list[Block]:
-        """The fit's part of its report section."""
+    def report_blocks(self, name: str, tree: xr.DataTree, summary: pd.DataFrame, words: Words) -> list[Block]:
+        """The fit's part of its report section, in the reader's words (:class:`ww_bayes.labels.Words`:
+        code names only inside backquotes, which the report shows as code)."""
 
     @abstractmethod
     def calibration_quantities(self, spec) -> list[str]:

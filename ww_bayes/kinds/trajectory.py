@@ -683,36 +683,38 @@ class TrajectoryKind(ModelKind):
             for outcome in dict.fromkeys(summary["outcome"])
         ]
 
-    def report_blocks(self, name, tree, summary) -> list[Block]:
+    def report_blocks(self, name, tree, summary, words) -> list[Block]:
         kind, prob = interval_of(tree.attrs)
         label = interval_label(kind, prob)
         overall = summary[(summary["level"] == "overall") & summary["month"].isin(MONTHS_SHOWN)]
         cells = [
-            f"{m:+.2f} [{lb:+.2f}, {ub:+.2f}]"
+            f"{words.number(m, 2)} [{words.number(lb, 2)}; {words.number(ub, 2)}]"
             for m, lb, ub in zip(overall["mean"], overall[f"{label}_lb"], overall[f"{label}_ub"], strict=True)
         ]
-        wide = overall.assign(cell=cells).pivot_table(
-            index=["estimand", "outcome", "contrast"], columns="month", values="cell", aggfunc="first",
-            sort=False,
-        )  # fmt: skip
-        wide.columns = [f"month {m}" for m in wide.columns]
-        return [
-            Heading(name),
-            Paragraph(
-                f"Overall effects: posterior mean [{interval_text(kind, prob)}]; effect_pp in pp in "
-                "that month, cumulative rows in months per participant over months 1..month."
-            ),
-            Table(wide.reset_index()),
-            *(
-                Plot(
-                    "trajectory",
-                    summary,
-                    f"{name}: effect paths of {outcome} with {interval_text(kind, prob)} bands",
-                    {"interval_label": label, "outcome": outcome},
-                )
-                for outcome in dict.fromkeys(summary["outcome"])
-            ),
+        what = [
+            words(f"{outcome}") if estimand == "effect_pp" else words(estimand)
+            for estimand, outcome in zip(overall["estimand"], overall["outcome"], strict=True)
         ]
+        wide = overall.assign(cell=cells, quantity=what).pivot_table(
+            index=["quantity", "contrast"], columns="month", values="cell", aggfunc="first", sort=False
+        )
+        wide.columns = [f"{words('month')} {m}" for m in wide.columns]
+        return [
+            Heading(f"`{tree.attrs.get('model_name', name)}`"),
+            Paragraph(words.say(
+                f"Effects on all claimants: posterior mean [{words.interval(kind, prob)}]; in work and "
+                "receiving WW in percentage points in that month; extra months in work and WW months avoided "
+                "per claimant over months 1 to that month.",
+                f"Effecten op alle WW-gerechtigden: posteriorgemiddelde [{words.interval(kind, prob)}]; werk "
+                "en WW in procentpunten in die maand; extra maanden werk en vermeden WW-maanden per "
+                "WW-gerechtigde over maand 1 tot die maand.")),
+            Table(wide.reset_index().rename(columns={"quantity": "estimand"})),
+            *(Plot("trajectory", summary,
+                   words.say(f"Effect paths of {words(outcome)} with {words.interval(kind, prob)} bands",
+                             f"Verloop van de effecten op {words(outcome)} met {words.interval(kind, prob)}"),
+                   {"interval_label": label, "outcome": outcome})
+              for outcome in dict.fromkeys(summary["outcome"])),
+        ]  # fmt: skip
 
     def effect_paths(self, tree, contrast, months, hold_months):
         levels = levels_of(tree[self.name])

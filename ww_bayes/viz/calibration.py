@@ -8,12 +8,14 @@ import textwrap
 
 import numpy as np
 import xarray as xr
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from scipy.stats import binom
 
 from ww_bayes.derived import OVERALL, flat_name
 from ww_bayes.labels import Words
 from ww_bayes.viz.style import (
+    FLAGGED,
     POSTERIOR,
     REFERENCE,
     TRUTH,
@@ -28,6 +30,8 @@ from ww_bayes.viz.style import (
 MAX_PANELS = 15
 #: Panels side by side at the figure's 16 cm.
 COLUMNS = 3
+#: The grey arviz_plots draws reference lines in.
+ARVIZ_GREY = "#949494"
 
 
 def headline(pit: xr.Dataset) -> list[str]:
@@ -64,11 +68,15 @@ def ecdf_figure(pit: xr.Dataset, band: dict, title: str, lang: str = "en") -> Fi
         collection = plot_ecdf_pit(
             tree, group="sbc", sample_dims=["replicate"], coords=coords, envelope_prob=band["band_prob"],
             backend="matplotlib", figure_kwargs=size, col_wrap=COLUMNS,
-            visuals={"ref_line": {"color": REFERENCE}},
+            visuals={"ecdf_lines": {"color": POSTERIOR}, "credible_interval": {"color": REFERENCE},
+                     "suspicious_points": {"color": FLAGGED}},
         )  # fmt: skip
         figure = collection.viz["figure"].item()
         x = np.asarray(band["x"])
         for ax in (a for a in figure.axes if a.lines):  # the panels drawn, not the empty ones
+            for line in ax.lines:  # arviz_plots' own grey (not settable through visuals) -> the palette's
+                if to_hex(line.get_color()) == ARVIZ_GREY:
+                    line.set_color(REFERENCE)
             ax.fill_between(x, np.asarray(band["lower"]) - x, np.asarray(band["upper"]) - x, color=POSTERIOR,
                             alpha=0.15, lw=0)  # fmt: skip
         text = words("sbc_ecdf_title").format(

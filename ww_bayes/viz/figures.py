@@ -26,6 +26,7 @@ from ww_bayes.viz.style import (
     FLAGGED,
     FREQUENTIST,
     POSTERIOR,
+    RC,
     REFERENCE,
     TRUTH,
     WIDTH_IN,
@@ -254,7 +255,10 @@ def trajectory_plot(
         figure, body, foot = with_legend_foot(0.95 * len(rows) + 1.5, list(legend))
         panels = body.subplots(len(rows), len(contrasts), squeeze=False, sharex=True, sharey=True)
         for column, contrast in enumerate(contrasts):
-            panels[0][column].set_title(_wrap(words(contrast), 26), pad=18)  # above the row's name
+            # the column's name above the first row's name (an axes' titles share one offset, so not a title)
+            panels[0][column].annotate(_wrap(words(contrast), 26), (0.5, 1), xytext=(0, 16),
+                                       xycoords="axes fraction", textcoords="offset points", ha="center",
+                                       va="bottom", fontsize=RC["axes.titlesize"])  # fmt: skip
             overall = trajectory_data(summary, outcome, contrast)
             for row, group in enumerate(rows):
                 ax = panels[row][column]
