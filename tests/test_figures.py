@@ -138,7 +138,8 @@ def cea_result() -> xr.Dataset:
             "net_benefit_by_class": (("chain", "draw", "werkverkenner"), rng.normal(-100, 300, (2, 200, 5))),
         },
         coords={**draws, "willingness_to_pay": wtp, "input": inputs, "werkverkenner": CLASSES},
-        attrs={"contrast": "service_vs_control_enforcement", "best_rule": "50-75+75-100"},
+        attrs={"contrast": "service_vs_control_enforcement", "best_rule": "50-75+75-100",
+               "synthetic_data": SYNTHETIC},
     )  # fmt: skip
 
 
@@ -156,12 +157,17 @@ def calibration_study():
     return pit, ranks, band
 
 
+#: A fit's ``synthetic_data`` attribute when its cohort was simulated ("no" for real data).
+SYNTHETIC = "ww-bayes simulate --n 1000 --seed 1"
+
 # every figure function, as a reader of its table, in either language
 FIGURES = {
-    "effects": lambda t, lang: effects_plot(t["effects"], "eti90", lang=lang),
-    "forest": lambda t, lang: forest_plot(t["comparison"], lang=lang),
-    "paths_employed": lambda t, lang: trajectory_plot(t["paths"], "eti90", outcome="employed", lang=lang),
-    "paths_ww": lambda t, lang: trajectory_plot(t["paths"], "eti90", outcome="ww", lang=lang),
+    "effects": lambda t, lang: effects_plot(t["effects"], "eti90", lang=lang, origin=SYNTHETIC),
+    "forest": lambda t, lang: forest_plot(t["comparison"], lang=lang, origin="no"),
+    "paths_employed": lambda t, lang: trajectory_plot(
+        t["paths"], "eti90", outcome="employed", lang=lang, origin=SYNTHETIC
+    ),
+    "paths_ww": lambda t, lang: trajectory_plot(t["paths"], "eti90", outcome="ww", lang=lang, origin="no"),
     **{f"cea_{n}": (lambda t, lang, n=n: cea_figure(t["cea"], n, lang=lang)) for n in CEA_FIGURES},
     "sbc_ecdf": lambda t, lang: ecdf_figure(t["sbc"][0], t["sbc"][2], "SBC job_finding_12m", lang=lang),
     "sbc_ranks": lambda t, lang: rank_histograms(t["sbc"][1], 100, "SBC job_finding_12m", lang=lang),
@@ -177,6 +183,12 @@ def tables(effects_summary, comparison, paths_summary, cea_result, calibration_s
     return {"effects": effects_summary, "comparison": comparison, "paths": paths_summary, "cea": cea_result,
             "sbc": calibration_study}  # fmt: skip
 
+
+#: The units a figure's axes state: effects in percentage points, money in euros.
+UNITS = {"en": r"percentage points|€", "nl": r"procentpunt|€"}
+#: Words only one of the languages uses: a figure in the other must not show them.
+OTHER_LANGUAGE = {"en": ("procentpunt", "maand", "kans", "gegevens", "geloofwaardigheid"),
+                  "nl": ("percentage point", "month", "probability", "data", "credible")}  # fmt: skip
 
 INTERVAL_WORDS = {
     "en": r"\d+% (credible interval \((equal-tailed|highest density)\)|confidence interval)",
@@ -202,6 +214,13 @@ def test_every_figure_follows_the_rules_of_a_note(name, lang, tables):
     assert all(re.search(INTERVAL_WORDS[lang], t) for t in intervals), intervals
     if name in WITH_INTERVALS:
         assert intervals, f"{name} draws intervals but says nowhere which"
+    if name not in ANALYST_FIGURES:  # the calibration figures' quantities have no unit
+        assert any(re.search(UNITS[lang], t) for t in texts), f"{name} says nowhere in what unit"
+    words = Words(lang)
+    origins = {words.origin(o) for o in (SYNTHETIC, "no", "simulated from the prior")}
+    lines = [" ".join(t.split()) for t in texts]  # a wrapped line read as one
+    assert [o for o in origins if any(o in t for t in lines)], f"{name} does not say where its data are from"
+    assert not [t for t in texts if any(w in t for w in OTHER_LANGUAGE[lang])], "words of the other language"
     matplotlib.pyplot.close(figure)
 
 

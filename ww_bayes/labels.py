@@ -13,7 +13,6 @@ Numbers are formatted here too, per language: effects in percentage points with 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 LANGUAGES = ("en", "nl")
@@ -220,15 +219,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "{replicates} replicaties",
     },
     "pointwise_band": {"en": "{prob} pointwise band", "nl": "{prob} puntsgewijze band"},
-    "sheet_summary": {"en": "Summary", "nl": "Samenvatting"},
-    "sheet_targeting": {"en": "Targeting", "nl": "Doelgroepkeuze"},
-    "sheet_glossary": {"en": "Glossary", "nl": "Woordenlijst"},
-    "sheet": {"en": "sheet", "nl": "tabblad"},
-    "code_name": {
-        "en": "code name (in the CSV and NetCDF files)",
-        "nl": "codenaam (in de CSV- en NetCDF-bestanden)",
-    },
-    "in_words": {"en": "in words", "nl": "in woorden"},
 }
 
 
@@ -260,21 +250,26 @@ class Words:
             return f"{self.percent(prob)} geloofwaardigheidsinterval ({words})"
         return f"{self.percent(prob)} credible interval ({words})"
 
+    def origin(self, synthetic: str | None) -> str:
+        """Where the data behind a figure or table come from, from a fit's ``synthetic_data`` attribute:
+        "no" for real data, any other text for a synthetic cohort; None when nothing recorded it."""
+        if synthetic is None or not str(synthetic).strip():
+            return self.say("Data: origin not recorded", "Gegevens: herkomst niet vastgelegd")
+        if str(synthetic).strip() == "no":
+            return self.say(
+                "Data: records of real claimants (not simulated)",
+                "Gegevens: registraties van echte WW-gerechtigden (niet gesimuleerd)",
+            )
+        return self.say(
+            "SYNTHETIC DATA: a simulated cohort, not real claimants",
+            "SYNTHETISCHE GEGEVENS: een gesimuleerd cohort, geen echte WW-gerechtigden",
+        )
+
     def confidence(self, prob: float) -> str:
         """A frequentist interval in words, e.g. "90% confidence interval"."""
         if self.lang == "nl":
             return f"{self.percent(prob)} betrouwbaarheidsinterval"
         return f"{self.percent(prob)} confidence interval"
-
-    def header(self, name: str) -> str:
-        """A column header in words: an interval bound (``eti90_lb``) names its interval and bound, any
-        other name is looked up in the catalogue."""
-        bound = re.fullmatch(r"(eti|hdi)(\d+)_(lb|ub)", str(name))
-        if bound:
-            kind, percent, side = bound.groups()
-            words = self("lower_bound" if side == "lb" else "upper_bound")
-            return f"{self.interval(kind, int(percent) / 100)}, {words}"
-        return self(name)
 
     # --- numbers ---------------------------------------------------------------------------------------
 

@@ -678,7 +678,12 @@ class TrajectoryKind(ModelKind):
                 "trajectory",
                 summary,
                 f"effect paths of {outcome} with {interval_text(kind, prob)} bands",
-                {"interval_label": interval_label(kind, prob), "truth": truth, "outcome": outcome},
+                {
+                    "interval_label": interval_label(kind, prob),
+                    "truth": truth,
+                    "outcome": outcome,
+                    "origin": tree.attrs.get("synthetic_data"),
+                },  # fmt: skip
             )
             for outcome in dict.fromkeys(summary["outcome"])
         ]
@@ -712,7 +717,7 @@ class TrajectoryKind(ModelKind):
             *(Plot("trajectory", summary,
                    words.say(f"Effect paths of {words(outcome)} with {words.interval(kind, prob)} bands",
                              f"Verloop van de effecten op {words(outcome)} met {words.interval(kind, prob)}"),
-                   {"interval_label": label, "outcome": outcome})
+                   {"interval_label": label, "outcome": outcome, "origin": tree.attrs.get("synthetic_data")})
               for outcome in dict.fromkeys(summary["outcome"])),
         ]  # fmt: skip
 

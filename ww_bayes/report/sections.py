@@ -425,6 +425,7 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
                     f"`{path.stem}`: ongepoolde (frequentistische) en gedeeltelijk "
                     "gepoolde (posterior) effecten per subgroep",
                 ),
+                {"origin": tree.attrs.get("synthetic_data")},
             ),
         ]
     return blocks or [

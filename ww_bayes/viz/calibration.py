@@ -30,6 +30,8 @@ from ww_bayes.viz.style import (
 MAX_PANELS = 15
 #: Panels side by side at the figure's 16 cm.
 COLUMNS = 3
+#: A calibration study's data: cohorts simulated from the prior (the fits' ``synthetic_data`` wording).
+SIMULATED = "simulated from the prior"
 #: The grey arviz_plots draws reference lines in.
 ARVIZ_GREY = "#949494"
 
@@ -83,7 +85,7 @@ def ecdf_figure(pit: xr.Dataset, band: dict, title: str, lang: str = "en") -> Fi
             title=title, replicates=band["replicates"], band=f"{band['band_prob']:.4%}",
             family=words.percent(1 - band["alpha"]), quantities=band["quantities"],
         )  # fmt: skip
-        figure.suptitle(textwrap.fill(text, 90), fontsize=9)
+        figure.suptitle(f"{textwrap.fill(text, 90)}\n{words.origin(SIMULATED)}", fontsize=9)
         return finish(figure)
 
 
@@ -114,7 +116,7 @@ def rank_histograms(
         for ax in flat[len(panels) :]:
             ax.set_visible(False)
         text = words("sbc_rank_title").format(title=title, draws=ranked_draws, replicates=reps)
-        figure.suptitle(textwrap.fill(text, 90), fontsize=9)
+        figure.suptitle(f"{textwrap.fill(text, 90)}\n{words.origin(SIMULATED)}", fontsize=9)
         legend_below(figure, *flat[0].get_legend_handles_labels())
         return finish(figure)
 

@@ -48,6 +48,11 @@ def _wrap(text: str, width: int) -> str:
     return textwrap.fill(str(text), width=width, break_on_hyphens=False)
 
 
+def _titled(title: str, origin: str | None, words: Words, width: int) -> str:
+    """A figure's title with the data's origin on its own line below it (:meth:`Words.origin`)."""
+    return f"{_wrap(title, width)}\n{_wrap(words.origin(origin), width)}"
+
+
 def _interval(label: str, words: Words) -> str:
     """A credible interval label (``eti90``) in words: "90% credible interval (equal-tailed)"."""
     match = re.fullmatch(r"(eti|hdi)(\d+)", label)
@@ -96,7 +101,9 @@ def _mark_pooling_only(ax, data: pd.DataFrame) -> None:
                    edgecolors=FLAGGED, linewidths=1.2)  # fmt: skip
 
 
-def _subgroup_figure(table, contrasts, levels, words: Words, draw_panel, legend: dict, title: str) -> Figure:
+def _subgroup_figure(
+    table, contrasts, levels, words: Words, draw_panel, legend: dict, title: str, origin: str | None
+) -> Figure:
     """One panel per level (rows) and contrast (columns); subgroup names once, at the left of each row
     (the columns of a row share them); x tick labels on every row; ``legend`` (label: handle) below."""
     counts = [len(forest_data(table, contrasts[0], level)) for level in levels]
@@ -129,7 +136,7 @@ def _subgroup_figure(table, contrasts, levels, words: Words, draw_panel, legend:
         first.set_ylim(len(groups) - 0.5, -0.5)  # first subgroup at the top
         first.set_ylabel(_wrap(_factor_words(level, words), 16))
     body.supxlabel(words("effect_axis"))
-    body.suptitle(_wrap(title, 72))
+    body.suptitle(_titled(title, origin, words, 72))
     legend_in_foot(foot, list(legend.values()), list(legend))
     return finish(figure)
 
@@ -139,13 +146,15 @@ def forest_plot(
     contrasts: list[str] | None = None,
     levels: list[str] | None = None,
     lang: str = "en",
+    origin: str | None = None,
 ) -> Figure:
     """Unpooled (frequentist, 90% confidence interval) and partially pooled (posterior mean, labelled
     credible interval) subgroup effects (pp), one panel per contrast (columns) and level (rows), with the
     posterior effect for all claimants as a dashed line.
 
     ``table`` is the output of :func:`ww_bayes.compare.compare` (its ``frequentist_ci90_*`` and
-    ``posterior_<interval>_*`` columns).
+    ``posterior_<interval>_*`` columns); ``origin``: the fit's ``synthetic_data`` attribute, said under
+    the title (as in every figure).
     """
     words = Words(lang)
     label = table.attrs.get("interval_label", "eti90")
@@ -171,16 +180,20 @@ def forest_plot(
     outcome = words(table.attrs.get("outcome", "")) or words("outcome")
     with drawing():
         return _subgroup_figure(table, contrasts, levels, words, panel, legend,
-                                words("forest_title").format(outcome=outcome))  # fmt: skip
+                                words("forest_title").format(outcome=outcome), origin)  # fmt: skip
 
 
 def effects_plot(
-    summary: pd.DataFrame, interval_label: str = "eti90", title: str = "", lang: str = "en"
+    summary: pd.DataFrame,
+    interval_label: str = "eti90",
+    title: str = "",
+    lang: str = "en",
+    origin: str | None = None,
 ) -> Figure:
     """Posterior effects (pp) by subgroup: one panel per contrast (columns) and level (rows:
     ``by_werkverkenner``, ``by_region``), posterior mean with its labelled credible interval, the effect for
     all claimants as a dashed line. ``summary`` is :func:`ww_bayes.results.summarise` output of a 12-month
-    fit; ``title`` replaces the default one.
+    fit; ``title`` replaces the default one; ``origin``: the fit's ``synthetic_data`` attribute.
     """
     words = Words(lang)
     rows = summary[summary["estimand"] == "effect_pp"]
@@ -202,7 +215,8 @@ def effects_plot(
     outcome = summary["outcome"].iloc[0] if "outcome" in summary and len(summary) else ""
     with drawing():
         return _subgroup_figure(rows, contrasts, levels, words, panel, legend,
-                                title or words("effects_title").format(outcome=words(outcome)))  # fmt: skip
+                                title or words("effects_title").format(outcome=words(outcome)),
+                                origin)  # fmt: skip
 
 
 # --- effect paths: small multiples, one panel per Werkverkenner class --------------------------------------
@@ -225,6 +239,7 @@ def trajectory_plot(
     truth: pd.DataFrame | None = None,
     outcome: str | None = None,
     lang: str = "en",
+    origin: str | None = None,
 ) -> Figure:
     """Effect paths of one outcome over months as small multiples: one column per contrast, one row for all
     claimants (with the simulator's truth as a dotted line when ``truth`` (outcome, contrast, month, truth)
@@ -234,7 +249,7 @@ def trajectory_plot(
     legend.
 
     ``summary`` is :func:`ww_bayes.kinds.trajectory.trajectory_summary` output; ``outcome``: which of its
-    outcomes (default: the first).
+    outcomes (default: the first); ``origin``: the fit's ``synthetic_data`` attribute.
     """
     words = Words(lang)
     outcome = outcome or trajectory_outcomes(summary)[0]
@@ -281,7 +296,7 @@ def trajectory_plot(
         panels[0][0].set_xticks([0, 6, 12, 18, 24, 30])  # every panel shares the first one's scales
         body.supxlabel(words("months_since_inflow"))
         body.supylabel(words("effect_axis"))
-        body.suptitle(_wrap(words("paths_title").format(outcome=words(outcome)), 72))
+        body.suptitle(_titled(words("paths_title").format(outcome=words(outcome)), origin, words, 72))
         legend_in_foot(foot, list(legend.values()), list(legend))
         return finish(figure)
 
@@ -292,6 +307,11 @@ def trajectory_outcomes(summary: pd.DataFrame) -> list[str]:
 
 
 # --- cost-effectiveness: each a thin reader of the ``cost_effectiveness`` group --------------------------
+
+
+def _origin(result) -> str | None:
+    """The data's origin a ``cost_effectiveness`` group carries from its fits (``synthetic_data``)."""
+    return result.attrs.get("synthetic_data")
 
 
 def ce_plane_figure(result, words: Words) -> Figure:
@@ -307,7 +327,7 @@ def ce_plane_figure(result, words: Words) -> Figure:
     ax.set_xlabel(words("ce_effect_axis"))
     ax.set_ylabel(_wrap(words("ce_net_cost_axis"), 40))
     contrast = result.attrs.get("contrast", "")
-    figure.suptitle(_wrap(f"{words('ce_plane_title')}: {words(contrast)}", 80))
+    figure.suptitle(_titled(f"{words('ce_plane_title')}: {words(contrast)}", _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -320,7 +340,7 @@ def ceac_figure(result, words: Words) -> Figure:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(words("wtp_axis"))
     ax.set_ylabel(_wrap(words("prob_cost_effective"), 30))
-    figure.suptitle(words("ceac_title"))
+    figure.suptitle(_titled(words("ceac_title"), _origin(result), words, 80))
     return figure
 
 
@@ -337,7 +357,7 @@ def eib_figure(result, words: Words) -> Figure:
     ax.set_ylabel(words("euros_per_participant"))
     break_even = float(result["break_even_wtp"])
     title = words("eib_title").format(amount=words.euros(break_even)) if np.isfinite(break_even) else None
-    figure.suptitle(_wrap(title or words("eib").capitalize(), 80))
+    figure.suptitle(_titled(title or words("eib").capitalize(), _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -369,7 +389,7 @@ def tornado_figure(result, words: Words) -> Figure:
     ax.set_yticks(range(len(order)), names)
     ax.axvline(base, color=TRUTH, lw=0.8)
     ax.set_xlabel(words("expected_net_benefit_axis"))
-    figure.suptitle(words("tornado_title"))
+    figure.suptitle(_titled(words("tornado_title"), _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -399,7 +419,8 @@ def net_benefit_by_class_figure(result, words: Words, prob: float = 0.9) -> Figu
     ax.set_xlabel(words("net_benefit_served_axis"))
     ax.set_ylabel(words("werkverkenner"))
     rule = _rule_words(str(result.attrs.get("best_rule", "")), words)
-    figure.suptitle(_wrap(words("net_benefit_by_class_title").format(rule=rule), 80))
+    title = words("net_benefit_by_class_title").format(rule=rule)
+    figure.suptitle(_titled(title, _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
