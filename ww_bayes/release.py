@@ -65,7 +65,7 @@ from ww_bayes.derived import (
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.labels import Words
-from ww_bayes.results import CEA_GROUP, RELEASED_KIND, collect, save_table, summarise
+from ww_bayes.results import CEA_GROUP, RELEASED_KIND, RELEASED_SUFFIX, collect, save_table, summarise
 from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_figure
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
@@ -551,7 +551,7 @@ def _release_fit(
     released[kind.name].attrs.update(tree[kind.name].attrs)
     released.attrs.update(released_attrs(tree, done.min_count))
     stem = path.stem
-    target = write_datatree(released, done.folder / f"{stem}_estimates.nc")
+    target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
     done.files[target] = f"posterior draws of the {kind.name} estimands and the convergence table"
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"

@@ -36,7 +36,6 @@ from ww_bayes.derived import thinned
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS, OutputSettings
 from ww_bayes.kinds.protocol import ModelKind
-from ww_bayes.labels import Words
 from ww_bayes.summaries import coverage as summary_coverage
 from ww_bayes.tomlspec import SpecError
 from ww_bayes.vocabulary import interval_label, interval_of
@@ -44,6 +43,8 @@ from ww_bayes.vocabulary import interval_label, interval_of
 FIT_KIND = "ww_bayes posterior fit"
 #: The kind of a fit's released estimates (:mod:`ww_bayes.release`): its derived group and convergence table.
 RELEASED_KIND = "ww_bayes released fit"
+#: A released fit's file name after its fit's: ``job_finding_12m`` -> ``job_finding_12m_estimates.nc``.
+RELEASED_SUFFIX = "_estimates"
 #: Version of the fit file's layout (groups and attrs); files without it are version 1. Version 3: the
 #: derived group holds one child per level (:mod:`ww_bayes.derived`), the cohort composition is the group
 #: ``weights``, the observation is named in attr ``observation``.
@@ -271,53 +272,6 @@ def truth_for_data(tree: xr.DataTree, data: str | os.PathLike | None) -> pd.Data
 def save_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """A table as CSV, atomically."""
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-
-
-def save_workbook(tables: dict[str, pd.DataFrame], path: str | os.PathLike, lang: str = "en") -> Path:
-    """Tables as one Excel workbook, atomically: a sheet per table (``tables``: sheet key -> table, the
-    sheet named ``sheet_<key>`` in the label catalogue) whose header row and text cells are in words
-    (:class:`ww_bayes.labels.Words`), numbers unrounded (probabilities shown as percentages, other numbers
-    with two decimals), and a glossary sheet from each header and text cell back to its code name, as the
-    CSVs have it."""
-    words = Words(lang)
-    glossary: dict[tuple[str, str], str] = {}
-    sheets: dict[str, tuple[pd.DataFrame, dict[str, str]]] = {}
-    for key, table in tables.items():
-        sheet = words(f"sheet_{key}")
-        shown, formats = table.copy(), {}
-        for column in table.columns:
-            glossary.setdefault((sheet, str(column)), words.header(column))
-            if pd.api.types.is_float_dtype(table[column]):
-                formats[words.header(column)] = "0%" if str(column).startswith("prob_") else "#,##0.00"
-            elif not pd.api.types.is_numeric_dtype(table[column]):
-                for value in table[column].dropna().unique():
-                    glossary.setdefault((sheet, str(value)), words(value))
-                shown[column] = table[column].map(lambda v: v if pd.isna(v) else words(v))
-        sheets[sheet] = (shown.rename(columns=words.header), formats)
-    rows = [(sheet, name, text) for (sheet, name), text in glossary.items()]
-    columns = [words("sheet"), words("code_name"), words("in_words")]
-    sheets[words("sheet_glossary")] = (pd.DataFrame(rows, columns=columns), {})
-
-    def write(tmp: Path) -> None:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, (frame, formats) in sheets.items():
-                frame.to_excel(writer, sheet_name=name, index=False)
-                _readable(writer.sheets[name], frame, formats)
-
-    return atomic_write(path, write)
-
-
-def _readable(sheet, frame: pd.DataFrame, formats: dict[str, str]) -> None:
-    """Column widths from the longest text, the header row frozen, number formats by column header (the
-    cells keep every digit)."""
-    for index, column in enumerate(frame.columns, start=1):
-        cells = [str(column), *map(str, frame[column].head(200))]
-        letter = sheet.cell(row=1, column=index).column_letter
-        sheet.column_dimensions[letter].width = min(max(map(len, cells)) + 2, 60)
-        if column in formats:
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.number_format = formats[column]
-    sheet.freeze_panes = "A2"
 
 
 def sibling(path: str | os.PathLike, suffix: str, extension: str) -> Path:

@@ -33,6 +33,7 @@ from ww_bayes.kinds.protocol import Plot
 from ww_bayes.recompute import model_checks
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
+from ww_bayes.report.workbook import write_workbook
 from ww_bayes.results import (
     FREQUENTIST_GROUP,
     ConvergenceWarning,
@@ -48,7 +49,6 @@ from ww_bayes.results import (
     save_comparison,
     save_fit_and_summary,
     save_table,
-    save_workbook,
     store_group,
     summarise,
     summary_path,
@@ -257,7 +257,8 @@ def compare_to_files(
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
     stem = Path(fit_path).stem
-    forest = Plot("forest", table, "subgroup effects, unpooled and partially pooled")
+    forest = Plot("forest", table, "subgroup effects, unpooled and partially pooled",
+                  {"origin": tree.attrs.get("synthetic_data")})  # fmt: skip
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
              *save_figure(draw(forest), Path(out) / figure_name(forest, stem))]  # fmt: skip
     title = (f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) "
@@ -289,8 +290,8 @@ def cea_to_files(
     fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike | None, out: str | os.PathLike
 ) -> Outcome:
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
-    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV, and both in
-    the workbook ``cost_effectiveness.xlsx``) and the figures ``cea_*`` (PNG and SVG) in ``out``.
+    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
+    figures ``cea_*`` (PNG and SVG) in ``out``.
     ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
     output_folder(out)
     if assumptions_path is None:
@@ -305,7 +306,6 @@ def cea_to_files(
         save_cea(result, out / "cost_effectiveness.nc", list(fit_paths)),
         save_table(table, out / "cost_effectiveness_summary.csv"),
         save_table(rules, out / "cost_effectiveness_targeting.csv"),
-        save_workbook({"summary": table, "targeting": rules}, out / "cost_effectiveness.xlsx"),
     ]
     for name in CEA_FIGURES:
         plot = cea_plot(result, name)
@@ -327,8 +327,7 @@ def cea_to_files(
         "month",
         "\nTargeting: which Werkverkenner classes to serve (net benefit per cohort participant, EUR)",
         rules.head(5).to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
-        f"\nwrote {files[0]}, {files[1]}, the targeting table, both tables as {files[3].name} and the "
-        f"figures cea_* (PNG and SVG) in {out}",
+        f"\nwrote {files[0]}, {files[1]}, the targeting table and the figures cea_* (PNG and SVG) in {out}",
     ]
     return Outcome("\n".join(lines), files, warned)
 
@@ -426,6 +425,35 @@ def report_to_file(
     )
 
 
+def excel_to_file(
+    results: str | os.PathLike, out: str | os.PathLike | None = None, lang: str = "en"
+) -> Outcome:
+    """The summary tables of a results folder or a release folder as one Excel workbook
+    (:mod:`ww_bayes.report.workbook`), its README sheet in ``lang`` ("en", "nl"); default
+    ``<results>/summaries.xlsx`` (``summaries_nl.xlsx`` in Dutch), and for a release folder beside it
+    (``<folder>_summaries.xlsx``: a checked folder is not written to), made from the released files only."""
+    if not Path(results).is_dir():
+        raise CommandError(f"{results}: no such results folder")
+    run = collect(results)
+    if not (run.fits or run.cost_effectiveness):
+        raise CommandError(f"{results}: no ww_bayes fits or cost-effectiveness results (*.nc) to tabulate")
+    suffix = "" if lang == "en" else f"_{lang}"
+    folder = Path(results).resolve()
+    if out:
+        out = output_file(out, (".xlsx",))
+        if run.released and out.resolve().parent == folder:
+            raise CommandError(f"--out {out}: not into the release folder {results} (it holds only the files "
+                               "its checks passed); write the workbook beside it")  # fmt: skip
+    elif run.released:
+        out = folder.parent / f"{folder.name}_summaries{suffix}.xlsx"
+    else:
+        out = Path(results) / f"summaries{suffix}.xlsx"
+    path = write_workbook(run, results, out, lang)
+    notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
+    sheets = len(run.fits) + 2 * len(run.cost_effectiveness)
+    return Outcome(f"wrote the workbook {path} (README and {sheets} tables)", [path], notes)
+
+
 __all__ = [
     "EXIT_CODES",
     "CommandError",
@@ -433,6 +461,7 @@ __all__ = [
     "cea_to_files",
     "compare_to_files",
     "describe_file",
+    "excel_to_file",
     "fit_to_file",
     "init_folder",
     "release_to_folder",
