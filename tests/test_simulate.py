@@ -25,7 +25,7 @@ from ww_bayes.data.schema import (
     month_columns,
     validate,
 )
-from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
+from ww_bayes.data.simulate import DEFAULT_CALIBRATION, SCENARIOS, simulate_cohort
 
 SERVICE = "service_vs_control_enforcement"
 ENFORCEMENT = "enforcement_vs_none"
@@ -156,6 +156,85 @@ def test_scenario_with_negative_class_effect():
     by_class = cohort.truth["effects/werkverkenner"].ds["generating_pp"]
     assert float(by_class.sel(outcome="employed", contrast=SERVICE, month=12, werkverkenner="0-25")) < 0
     assert overall(cohort, "generating", "employed", SERVICE, 12) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_default_scenario_is_the_default_cohort_bit_for_bit():
+    """The default scenario's cohort and truth are the default calibration's, bit for bit (scenario
+    options must not move them): the digests made before the scenarios existed."""
+    assert SCENARIOS["default"] == DEFAULT_CALIBRATION
+    cohort = simulate_cohort(n=4_000, seed=7, calibration=SCENARIOS["default"])
+    assert (data_digest(cohort.data), realised_truth_digest(cohort.truth)) == DIGESTS[(4_000, 7)]
+
+
+def service_path(cohort, outcome, level="overall", **where):
+    ds = cohort.truth[f"effects/{level}"].ds["generating_pp"]
+    return ds.sel(outcome=outcome, contrast=SERVICE, **where).to_series()
+
+
+@pytest.fixture(scope="module")
+def scenario_cohorts():
+    return {name: simulate_cohort(n=20_000, seed=3, calibration=SCENARIOS[name]) for name in SCENARIOS}
+
+
+def test_every_scenario_keeps_the_published_headlines(scenario_cohorts):
+    """Job effects exactly; WW within 0.05 pp (a WW spell cannot restart, and where region deviations are
+    large that running minimum holds some regions below the calibrated monthly probability)."""
+    for name, cohort in scenario_cohorts.items():
+        job = overall(cohort, "generating", "employed", SERVICE, 12)
+        ww = overall(cohort, "generating", "ww", SERVICE, 12)
+        assert job == pytest.approx(published.SERVICE_JOB_PP_M12, abs=1e-6), name
+        assert ww == pytest.approx(published.SERVICE_WW_PP_M12, abs=0.05), name
+
+
+def test_fade_scenario_declines_from_month_4_to_zero_at_24(scenario_cohorts):
+    fade, default = (service_path(scenario_cohorts[name], "employed") for name in ("fade_by_24", "default"))
+    assert (fade.loc[4:24].diff().dropna() < 0).all()  # a steady decline, no plateau
+    assert fade[6] - fade[12] > 1.0 > 0.5 > default[6] - default[12]  # the default holds its size to month 14
+    assert (fade.loc[24:].abs() < 0.01).all() and fade[27] == pytest.approx(0, abs=1e-9)
+    assert fade[3] > 1.5 * default[3]
+
+
+def test_late_onset_scenario_has_no_effect_before_month_10(scenario_cohorts):
+    late = scenario_cohorts["late_onset"]
+    for outcome in ("employed", "ww"):
+        path = service_path(late, outcome)
+        assert (path.loc[:9] == 0).all() and abs(path[12]) > 1.5 and abs(path[24]) > 0.5
+        assert abs(service_path(scenario_cohorts["default"], outcome)[6]) > 1.5
+
+
+def test_negative_class_scenario(scenario_cohorts):
+    by_class = service_path(scenario_cohorts["negative_class"], "employed", "werkverkenner", month=12)
+    ww_by_class = service_path(scenario_cohorts["negative_class"], "ww", "werkverkenner", month=12)
+    assert by_class["75-100"] < -1.0 and ww_by_class["75-100"] > 1.0  # fewer jobs, more WW
+    assert (by_class.drop("75-100") > 1.0).all() and (ww_by_class.drop("75-100") < -1.0).all()
+
+
+def test_regional_scenario_spreads_the_effects_over_regions(scenario_cohorts):
+    def spread(name):
+        return service_path(scenario_cohorts[name], "employed", "region", month=12).std()
+
+    assert spread("regional") > 4 * spread("default")
+    enforcement = scenario_cohorts["regional"].truth["effects/region"].ds["generating_pp"]
+    assert float(enforcement.sel(outcome="ww", contrast=ENFORCEMENT, month=8).std()) > 0.3
+
+
+def test_unequal_arms_scenario(scenario_cohorts):
+    shares = scenario_cohorts["unequal_arms"].data["arm"].value_counts(normalize=True)
+    assert shares["service"] == pytest.approx(0.6, abs=0.01)
+    assert shares["control_enforcement"] == pytest.approx(0.25, abs=0.01)
+    assert shares["control_none"] == pytest.approx(0.15, abs=0.01)
+
+
+def test_combined_scenario_fades_earlier_in_the_strong_classes(scenario_cohorts):
+    cohort = scenario_cohorts["combined"]
+    jobs = service_path(cohort, "employed", "werkverkenner", month=20)
+    assert jobs["75-100"] == 0 and jobs["50-75"] == 0 and jobs["0-25"] > 0.2
+    assert service_path(cohort, "employed", "werkverkenner", month=12)["75-100"] < 0
+    assert cohort.data["arm"].value_counts(normalize=True)["service"] == pytest.approx(0.6, abs=0.01)
+    with pytest.raises(ValueError, match="zero at month 12"):
+        dataclasses.replace(
+            DEFAULT_CALIBRATION, service_fade_end_by_class={"none": 12}
+        ).service_time_profiles()
 
 
 # --- the same columns and truth as before the benefit status and hours were added ----------------------

@@ -20,7 +20,9 @@ potential outcome under every arm, which gives two truths:
 
 Calibration solves, on the drawn cohort, the baseline shifts and the effect sizes so that the generating
 values hit the published figures exactly. Every number that is not a published figure is in
-:class:`Calibration`, marked 'assumption'.
+:class:`Calibration`, marked 'assumption'. :data:`SCENARIOS` names calibrations whose effects are shaped
+otherwise (an early fade, a late onset, a negative class, strong regional heterogeneity, unequal arms, and
+these together), for checking models outside the default's shapes.
 
 Benefit status and hours follow from each arm's paths, with draws of their own (separate random streams,
 so the employment and WW columns and their truth are the same with or without them):
@@ -98,7 +100,7 @@ class Calibration:
     """Every number behind the synthetic cohort, with its source or marked 'assumption'.
 
     Effects are on the probability scale in percentage points (pp) at month 12 unless said otherwise.
-    Replace fields with :func:`dataclasses.replace` to build scenarios.
+    Replace fields with :func:`dataclasses.replace` to build scenarios (named ones: :data:`SCENARIOS`).
     """
 
     # --- published figures (source: SEO evaluation) -------------------------------------------------
@@ -144,11 +146,17 @@ class Calibration:
             "none": 1.05,
         }
     )
-    #: service effect over months: linear ramp to full size by `ramp_end`, full until `fade_start`,
-    #: linear fade to zero at `fade_end` (published: effects last about 24 months; shape assumption).
+    #: service effect over months: linear ramp from zero at `service_onset` to full size by `ramp_end`, full
+    #: until `fade_start`, linear fade to zero at `fade_end` (published: effects last about 24 months; shape
+    #: assumption). The profile is scaled to 1 at month 12, where the published headline is calibrated.
     ramp_end: int = 6
     fade_start: int = 14
     fade_end: int = 24
+    #: scenario assumption: the month before which the service has no effect (0: it acts from month 1).
+    service_onset: int = 0
+    #: scenario assumption: a class's own `fade_end` (classes not listed fade at `fade_end`), so the class
+    #: curves differ in shape, not only in size. Each must be after month 12.
+    service_fade_end_by_class: dict[str, int] = field(default_factory=dict)
     #: reference monthly rates (logit-interpolated between the months given; shape assumption, level
     #: calibrated to the published month-12 rate).
     employed_reference: dict[int, float] = field(
@@ -284,12 +292,26 @@ class Calibration:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
-    def service_time_profile(self) -> np.ndarray:
-        """Multiplier of the service effect (logit scale) per month 1..30; 1 at month 12."""
+    def service_time_profile(self, werkverkenner: str | None = None) -> np.ndarray:
+        """Multiplier of the service effect (logit scale) per month 1..30 for a Werkverkenner class (None:
+        the classes without a fade of their own); 1 at month 12."""
         months = np.asarray(MONTHS, dtype=float)
-        ramp = np.clip(months / self.ramp_end, 0, 1)
-        fade = np.clip((self.fade_end - months) / (self.fade_end - self.fade_start), 0, 1)
-        return ramp * fade
+        fade_end = self.service_fade_end_by_class.get(werkverkenner, self.fade_end)
+        ramp = np.clip((months - self.service_onset) / (self.ramp_end - self.service_onset), 0, 1)
+        fade = np.clip((fade_end - months) / (fade_end - self.fade_start), 0, 1)
+        profile = ramp * fade
+        at_12 = profile[MONTHS.index(12)]
+        if not at_12 > 0:
+            raise ValueError(
+                f"the service effect of class {werkverkenner} is zero at month 12, where the headline is "
+                f"calibrated (service_onset {self.service_onset}, ramp_end {self.ramp_end}, fade_start "
+                f"{self.fade_start}, fade_end {fade_end})"
+            )
+        return profile / at_12
+
+    def service_time_profiles(self) -> np.ndarray:
+        """(class, month) multipliers of the service effect, classes in WERKVERKENNER_CLASSES order."""
+        return np.stack([self.service_time_profile(c) for c in WERKVERKENNER_CLASSES])
 
     def enforcement_time_profile(self) -> np.ndarray:
         """Multiplier of the enforcement effect per month 1..30: 1 inside the published months."""
@@ -299,6 +321,48 @@ class Calibration:
 
 
 DEFAULT_CALIBRATION = Calibration()
+
+#: The service effect fades from its peak at month 3-4 steadily to zero at month 24 (no plateau).
+_FADE_BY_24 = {"ramp_end": 3, "fade_start": 4, "fade_end": 24}
+#: Unequal arm shares (the design is 80/10/10): a scheme with larger control groups.
+_UNEQUAL_ARMS = {"service": 0.6, "control_enforcement": 0.25, "control_none": 0.15}
+#: The strongest class is held back by the service (lock-in: counselling delays the job search of those
+#: who would have found work anyway): fewer jobs and more WW; the other classes' profiles as calibrated.
+_NEGATIVE_CLASS = {
+    "service_job_profile": dict(DEFAULT_CALIBRATION.service_job_profile, **{"75-100": -0.5}),
+    "service_ww_profile": dict(DEFAULT_CALIBRATION.service_ww_profile, **{"75-100": -0.5}),
+}
+
+#: Named calibrations whose effects are shaped otherwise than the default's (scenario assumptions, each
+#: stated here and not fitted to any data): for checking that a model holds outside the default simulator.
+#: Every scenario keeps the published month-12 headlines (cohort-weighted) and the baselines.
+SCENARIOS: dict[str, Calibration] = {
+    "default": DEFAULT_CALIBRATION,
+    # the service effect fades steadily from month 4 to zero at month 24
+    "fade_by_24": dataclasses.replace(DEFAULT_CALIBRATION, **_FADE_BY_24),
+    # the service effect starts at month 9, is full from month 12 to 20 and gone at month 30
+    "late_onset": dataclasses.replace(
+        DEFAULT_CALIBRATION, service_onset=9, ramp_end=12, fade_start=20, fade_end=30
+    ),
+    # the strongest class has a negative service effect (fewer jobs, more WW)
+    "negative_class": dataclasses.replace(DEFAULT_CALIBRATION, **_NEGATIVE_CLASS),
+    # strong regional heterogeneity: region deviations of the service effect with sd 0.25 on the logit
+    # (5x the default's; about 6 pp at a 50% rate, against a 2 pp headline) and of enforcement with sd 0.1
+    "regional": dataclasses.replace(DEFAULT_CALIBRATION, region_effect_sd=0.25, region_enforcement_sd=0.1),
+    # arm shares 60/25/15 instead of 80/10/10
+    "unequal_arms": dataclasses.replace(DEFAULT_CALIBRATION, arm_shares=_UNEQUAL_ARMS),
+    # several at once: the fade by month 24, earlier in the strong classes (by month 16-18), the negative
+    # class, regional heterogeneity (sd 0.15 service, 0.05 enforcement) and the 60/25/15 arms
+    "combined": dataclasses.replace(
+        DEFAULT_CALIBRATION,
+        **_FADE_BY_24,
+        **_NEGATIVE_CLASS,
+        service_fade_end_by_class={"50-75": 18, "75-100": 16},
+        region_effect_sd=0.15,
+        region_enforcement_sd=0.05,
+        arm_shares=_UNEQUAL_ARMS,
+    ),
+}
 
 
 #: The attribute of a simulated cohort's table (kept in its Parquet file) that says it is synthetic.
@@ -457,7 +521,8 @@ def _arm_logits(eta: np.ndarray, p: dict, month_index: int, cal: Calibration, wv
     enforcement = (p["enforcement"] + p["region_enforcement_dev"][region]) * cal.enforcement_time_profile()[
         month_index
     ]
-    service = (p["service_class"][wv] + p["region_dev"][region]) * cal.service_time_profile()[month_index]
+    service_profile = cal.service_time_profiles()[wv, month_index]  # per person: the class's profile
+    service = (p["service_class"][wv] + p["region_dev"][region]) * service_profile
     return [eta + enforcement + service, eta + enforcement, eta]
 
 
