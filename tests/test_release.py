@@ -218,6 +218,8 @@ def test_attributes_and_figures_carry_no_counts_paths_or_names(released):
     for png in done.folder.glob("*.png"):
         info = " ".join(map(str, Image.open(png).info.values()))
         assert str(folder) not in info and str(Path.home()) not in info
+        svg = png.with_suffix(".svg").read_text(encoding="utf-8")  # each figure's SVG beside it
+        assert str(folder) not in svg and str(Path.home()) not in svg
 
 
 def test_disclosure_report_lists_every_file_check_and_merge(released):

@@ -724,7 +724,7 @@ def check_written(done: Release) -> None:
             groups = set(table.loc[table["level"] == level, "group"])
             grouping_ok &= grouping is not None and groups <= grouping.released
     for path in done.folder.iterdir():
-        if path.suffix in (".csv", ".md", ".html"):
+        if path.suffix in (".csv", ".md", ".html", ".svg"):  # every text file, the figures' SVGs too
             attrs_ok &= not _names_secret(path.read_text(encoding="utf-8"), secrets)
     done.notes += [f"check: {p}" for p in problems]
     done.checks = [

@@ -387,7 +387,7 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
         frequentist = frequentist_table(tree[FREQUENTIST_GROUP].ds)
         table = compare(tree, frequentist)
         label = table.attrs["interval_label"]
-        ci = next(c for c in table.columns if c.startswith("frequentist_ci") and c.endswith("_lb"))
+        ci = "frequentist_ci90_lb"  # at the posterior's 90%, not statsmodels' 95%
         columns = [
             "contrast",
             "level",

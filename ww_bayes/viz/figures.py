@@ -6,7 +6,10 @@ its inline backend).
 Every figure function returns a ``matplotlib.figure.Figure`` and draws exactly the numbers of the table it
 was given, in table order, so tests can check the data behind a figure rather than its pixels. Each
 follows the rules of :mod:`ww_bayes.viz.style` (16 cm wide, no text under 8 pt, legends below the panels,
-Okabe-Ito colours) and takes ``lang`` ("en" or "nl"): its words come from :mod:`ww_bayes.labels`.
+Okabe-Ito colours) and takes ``lang`` ("en" or "nl"): its words come from :mod:`ww_bayes.labels`. Under
+every title a line says where the data come from (:meth:`ww_bayes.labels.Words.origin`): the fit's
+``synthetic_data`` attribute, passed as ``origin`` (the cost-effectiveness figures read it from their
+group).
 """
 
 from __future__ import annotations
