@@ -1,4 +1,4 @@
-"""nutpie's JAX backend side by side with numba (issue 20: "add JAX only if it wins on this machine").
+"""nutpie's JAX backend side by side with numba (the goal: "add JAX only if it wins on this machine").
 
 For each spec, on the full calibrated cohort, in fresh processes, the same model sampled with the spec's
 settings (chains, draws, warm-up, target_accept, seed):

@@ -1,6 +1,7 @@
-"""`ww-bayes fit` against Bambi, end to end, side by side on the same cohort and machine (issue 20's peer).
+"""`ww-bayes fit` against Bambi, end to end, side by side on the same cohort and machine.
 
-Bambi is not installed in the project's environment (it must not be: see the README's dependencies). Give
+Bambi is not installed in the project's environment (it must not be: see docs/performance.md,
+Dependencies). Give
 the benchmark a Python that has it, e.g. a separate virtual environment:
 
     python3.12 -m venv /tmp/bambivenv && /tmp/bambivenv/bin/pip install "bambi==0.21.*" nutpie

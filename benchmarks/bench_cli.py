@@ -3,9 +3,9 @@
 Each run is a fresh process (``ww-bayes fit SPEC --data D --out F``) with warm compile caches (one unmeasured
 run first); the two settings alternate, so machine noise falls on both alike. Wall seconds are the whole
 command: interpreter start, import, read and validate, sampling, the derived groups, the convergence gate,
-the summary and the write. The other warm-up (``--tune``): the specs' warm-up before issue 20, 1000 draws
+the summary and the write. The other warm-up (``--tune``): the specs' longer warm-up, 1000 draws
 for the 12-month specs and 1500 for the trajectory (bench_convergence.py's "previous" phase checks their
-convergence). The peer figure (issue 20): Bambi 0.21 with the equivalent binomial formula, nutpie,
+convergence). The peer figure: Bambi 0.21 with the equivalent binomial formula, nutpie,
 4 x 1000 draws, 20-21 s warm on this machine.
 
     .venv/bin/python benchmarks/bench_cli.py [--specs job_finding_12m ww_claim_12m] [--repeats 3]
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("ww-bayes")
 SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")
-#: The other warm-up per spec: the one before issue 20.
+#: The other warm-up per spec: the longer one.
 OTHER_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m": 1500}
 
 

@@ -9,7 +9,7 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
-- ``previous``: the final fits with the specs' warm-up before issue 20 (PREVIOUS).
+- ``previous``: the final fits with the specs' longer warm-up (PREVIOUS).
 
 A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
 that has it, and a candidate that ships keeps its results.
@@ -55,8 +55,8 @@ def _settings(**sampler) -> Callable:
     return lambda spec: spec.with_sampler(**sampler)
 
 
-#: Options screened side by side on the 12-month specs: the round-1 model and settings, the service-arm
-#: anchor with fewer draws, nutpie's low-rank mass matrix. ("shipped" is the spec file as it is.)
+#: Options screened side by side on the 12-month specs: the control-anchored model and its settings, the
+#: service-arm anchor with fewer draws, nutpie's low-rank mass matrix. ("shipped" is the spec file as it is.)
 SCREENED: dict[str, Callable] = {
     "round1: control_none anchor, 2000 draws, tune 1500, ta 0.97": lambda spec: dataclasses.replace(
         spec, anchor="control_none"
@@ -65,10 +65,10 @@ SCREENED: dict[str, Callable] = {
     "nutpie's low-rank mass matrix, tune 1000": _settings(adaptation="low_rank", tune=1000),
     "shipped": lambda spec: spec,
 }
-#: The warm-up before issue 20 (shipped now: 300 for the 12-month specs, nutpie's own default, and 500 for
+#: The longer warm-up (shipped now: 300 for the 12-month specs, nutpie's own default, and 500 for
 #: the trajectory).
 PREVIOUS_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m": 1500}
-PREVIOUS = "warm-up before issue 20 (12-month 1000, trajectory 1500)"
+PREVIOUS = "the longer warm-up (12-month 1000, trajectory 1500)"
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
@@ -111,7 +111,8 @@ def _runs(phase: str) -> list[dict]:
 
 def _priority(run: dict) -> int:
     """Run order, so that an interrupted run has the most telling fits: the shipped 12-month specs first,
-    then the shipped specs on the heterogeneous cohort, the trajectory, the round-1 model, the rest."""
+    then the shipped specs on the heterogeneous cohort, the trajectory, the control-anchored model, the
+    rest."""
     if run["option"] == "shipped":
         return {"trajectory_30m": 2}.get(run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1)
     return 3 if run["option"].startswith("round1") else 4

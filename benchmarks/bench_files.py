@@ -3,13 +3,13 @@
 For each shipped spec, one fit on the demo cohort (179,840 persons, seed 1) stored with every draw and every
 group (``[output] draws = 0, keep = all``), then written three ways from that one fit:
 
-1. ``before``: the layout up to issue 21 (every draw and group, float64 / int64, no compression);
+1. ``before``: the first layout (every draw and group, float64 / int64, no compression);
 2. ``all groups``: every draw and group, float32 / int32 per-cell draws, zlib + shuffle, chunked by draws;
 3. ``lean``: the shipped default (the spec's ``[output]``: thinned draws, no per-cell groups, compressed).
 
 Prints each file's size, the time ``xr.load_datatree`` takes to read it back (best of 3), and the ratio to
 ``before``; then the effect tables of ``before`` and ``lean`` side by side: the largest difference in
-posterior means, in MCSEs of the lean file's draws (the check the README states). Goals (issue 21):
+posterior means, in MCSEs of the lean file's draws (the check docs/performance.md states). Goals:
 12-month fit <= 15 MB, trajectory <= 50 MB.
 
     .venv/bin/python benchmarks/bench_files.py [--specs job_finding_12m ...] [--n 179840]

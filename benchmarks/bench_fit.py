@@ -9,14 +9,15 @@ seconds):
    compile caches (PyTensor's, which holds its numba cache, pointed at an empty folder: a new machine), a
    fresh process with the caches the first one left, and a second fit of the same spec in that process
    (another cohort of the same shape: the compiled sampler is reused). Each state twice, side by side:
-   "before" rebuilds issue 20's starting point (nutpie's own compile of its C callbacks, arviz_stats'
+   "before" rebuilds the starting point without the compiled-sampler cache (nutpie's own compile of its C
+   callbacks, arviz_stats'
    diagnostics in the gate, PyMC's per-draw deterministics and numba-compiled post-processing, the eager
    imports, the earlier warm-up: 1000 for the 12-month specs, 1500 for the trajectory; see MODES),
-   "after" is the code and specs as shipped. ``--markdown`` prints the tables for the README.
+   "after" is the code and specs as shipped. ``--markdown`` prints the tables for docs/performance.md.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
 
-Goals on a 2-core machine (issue 20): 12-month fit in a fresh process with warm caches <= 20 s (empty
+Goals on a 2-core machine: 12-month fit in a fresh process with warm caches <= 20 s (empty
 caches <= 35 s), a second fit in one process <= 10 s, trajectory <= 60 s warm.
 
     .venv/bin/python benchmarks/bench_fit.py [--specs job_finding_12m ...] [--markdown] [--no-persons]
@@ -45,7 +46,8 @@ STATES = ("empty caches", "warm caches", "second fit")
 
 def child(spec: str, data: list[str], out: str, mode: str) -> None:
     """Two fits of ``spec`` in this (fresh) process, one per data file, written to ``out`` (a folder):
-    print each one's phases as JSON. ``mode`` "before" rebuilds issue 20's starting point (see MODES)."""
+    print each one's phases as JSON. ``mode`` "before" rebuilds the starting point without the
+    compiled-sampler cache (see MODES)."""
     warnings.simplefilter("ignore")
     import logging
 
@@ -100,7 +102,8 @@ def deterministics_with_pymc(posterior, model, *, var_names=None, structure=None
                                      compile_kwargs=compile_kwargs)  # fmt: skip
 
 
-#: "before": issue 20's starting point, rebuilt in the same run: nutpie compiles its C callbacks in every
+#: "before": the starting point without the compiled-sampler cache, rebuilt in the same run: nutpie
+#: compiles its C callbacks in every
 #: process (``WW_BAYES_NUTPIE_COMPILE=1``), the gate and summary use arviz_stats' scalar-at-a-time
 #: diagnostics, the deterministics are PyMC's per-draw loop and they and the prior predictive draws are
 #: compiled with numba, the CLI imports statsmodels, jinja2 and joblib eagerly, and the specs warm up as
@@ -112,7 +115,7 @@ BEFORE_SAMPLER = {
     "ww_claim_12m": {"tune": 1000},
     "trajectory_30m": {"tune": 1500},
 }
-MODES = {"before": "issue 20's start", "after": "as shipped"}
+MODES = {"before": "without the cache", "after": "as shipped"}
 
 
 def fresh_process(spec: str, data: list[Path], out: Path, compile_dir: str | None, mode: str) -> list[dict]:

@@ -40,6 +40,8 @@ def test_lpm_without_covariates_is_the_difference_in_means_with_hc2_by_hand(smal
         estimate, se = by_hand(df, "ww_m12", treated, comparison)
         assert row["estimate"] == pytest.approx(estimate, abs=1e-9)
         assert row["se"] == pytest.approx(se, rel=1e-9)
+        # a 90% interval, like the credible intervals it is set beside: estimate +- 1.645 se
+        assert row["ci90_ub"] - row["estimate"] == pytest.approx(1.6448536 * se, rel=1e-6)
         for group, rows in df.groupby("werkverkenner", observed=True):
             sub = table[(table["contrast"] == contrast) & (table["group"] == str(group))].iloc[0]
             estimate, se = by_hand(rows, "ww_m12", treated, comparison)
@@ -86,6 +88,7 @@ def test_saturated_logit_ame_is_the_difference_in_means_with_its_delta_method_se
         se = 100 * np.sqrt(a.mean() * (1 - a.mean()) / len(a) + b.mean() * (1 - b.mean()) / len(b))
         assert row["estimate"] == pytest.approx(100 * (a.mean() - b.mean()), abs=1e-6)
         assert row["se"] == pytest.approx(se, rel=1e-5)
+        assert row["estimate"] - row["ci90_lb"] == pytest.approx(1.6448536 * row["se"], rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +142,6 @@ def test_compare_cli_writes_table_figure_and_group(small_fit_file, tmp_path, cap
     assert len(table) == 3 * (1 + 5)  # contrasts x (overall + 5 classes)
     assert {
         "frequentist_estimate",
-        "frequentist_ci95_lb",
         "frequentist_ci90_lb",
         "posterior_mean",
         "posterior_eti90_lb",
@@ -154,7 +156,7 @@ def test_compare_cli_writes_table_figure_and_group(small_fit_file, tmp_path, cap
     assert len(stored) == len(table)
     joined = stored.merge(table, on=["contrast", "level", "group"], validate="one_to_one")
     np.testing.assert_allclose(joined["estimate"], joined["frequentist_estimate"], rtol=1e-12)
-    np.testing.assert_allclose(joined["ci95_lb"], joined["frequentist_ci95_lb"], rtol=1e-12)
+    np.testing.assert_allclose(joined["ci90_lb"], joined["frequentist_ci90_lb"], rtol=1e-12)
     assert "service_vs_control_enforcement" in capsys.readouterr().out
 
 

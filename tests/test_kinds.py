@@ -437,6 +437,16 @@ def test_a_kind_missing_a_method_or_a_capability_fails_at_registration():
         register(Promises())
     assert "promises" not in KINDS
 
+    class OutOfDate(ToyCategoricalKind):
+        name = "out_of_date"
+
+        def report_blocks(self, name, tree, summary):  # written before the reader's words existed
+            return []
+
+    with pytest.raises(TypeError, match=r"lacks report_blocks\(self, name.*words.*\(it has report_blocks"):
+        register(OutOfDate())
+    assert "out_of_date" not in KINDS
+
 
 def test_fit_files_of_an_unknown_older_or_newer_layout_are_refused_with_what_to_do(toys, banded, tmp_path):
     tree = wb.fit(parse_spec(toy_spec("toy_continuous", "[]")), banded, progress=False, log=None)

@@ -80,7 +80,8 @@ def test_lean_fit_is_every_third_draw_in_float32(pair):
 
 
 def test_effect_tables_agree_up_to_the_monte_carlo_error_of_the_stored_draws(pair):
-    """The check stated in the README: every summary mean within 4 MCSE of the mean of all draws, every
+    """The check stated in docs/performance.md: every summary mean within 4 MCSE of the mean of all draws,
+    every
     interval bound within 4 MCSE of its quantile (arviz_stats' MCSE of the stored draws)."""
     _, full, lean = pair
     keys = ["estimand", "contrast", "level", "group"]

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_quickstart", "02_heterogeneity", "03_long_term", "04_frequentist_comparison",
-         "05_cost_effectiveness")  # fmt: skip
+         "05_cost_effectiveness", "07_model_checks")  # fmt: skip
 #: The CI parameters: a small cohort (still every arm in every class and region) and short chains.
 SMALL = {"N_PERSONS": 8_000, "SEED": 3, "SHORT": True}
 

@@ -1,10 +1,15 @@
-"""`ww-bayes release`: what leaves a secure environment passes the small-count rule, and every attack that
-recovers a count below it from an unreleased fit file fails on the release."""
+"""`ww-bayes release` and `ww-bayes audit`: what leaves a secure environment passes the small-count rule;
+every attack that recovers a count below it, from an unreleased fit file or from a release folder alone,
+fails on the release and succeeds on a deliberately broken variant, which the audit refuses."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +17,15 @@ import pandas as pd
 import pytest
 import xarray as xr
 from PIL import Image
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.special import gammaln
 
+import ww_bayes.release as release_module
+from ww_bayes.audit import RELEASE_ATTRS, audit
 from ww_bayes.cli import main
-from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec
+from ww_bayes.data.io import file_sha256, typed_cohort
+from ww_bayes.inference import fit, observed_groups
+from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.release import (
     MIN_COUNT,
@@ -29,11 +37,11 @@ from ww_bayes.release import (
     merged_name,
     release,
 )
-from ww_bayes.results import save_fit
+from ww_bayes.results import save_fit, spec_of
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
-EXTRA_ATTRS = {"ww_bayes_kind", "spec_name", "min_count", "released_with"}
+EXTRA_ATTRS = set(RELEASE_ATTRS)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +168,9 @@ def test_linear_programme_attack_fails_on_the_release_and_succeeds_without_mergi
             assert low == pytest.approx(high) == pytest.approx(value)  # pinned exactly
             recovered_naive += bool(breaks_rule([value], MIN_COUNT)[0])
     assert recovered_naive >= 3
+    refused = audit(naive.folder, MIN_COUNT)  # the audit, at the real rule, refuses the naive release
+    failed = {check.key for check in refused.checks if not check.passed}
+    assert "counts" in failed and not refused.passed
 
 
 def test_count_recovery_from_an_unreleased_fit_succeeds_and_its_inputs_are_not_released(released):
@@ -218,20 +229,25 @@ def test_attributes_and_figures_carry_no_counts_paths_or_names(released):
     for png in done.folder.glob("*.png"):
         info = " ".join(map(str, Image.open(png).info.values()))
         assert str(folder) not in info and str(Path.home()) not in info
-        svg = png.with_suffix(".svg").read_text(encoding="utf-8")  # each figure's SVG beside it
-        assert str(folder) not in svg and str(Path.home()) not in svg
+    assert not list(done.folder.glob("*.svg"))  # PNG only: the audit has no rule for an SVG's text
 
 
 def test_disclosure_report_lists_every_file_check_and_merge(released):
     _, done, _ = released
     report = (done.folder / "disclosure_report.md").read_text()
     files = {p.name for p in done.folder.iterdir()} - {"disclosure_report.md", "disclosure_report.html"}
+    files -= {"disclosure_checks.json"}  # the record: it lists the files with their SHA-256 itself
     assert files and all(f"| {name} |" in report for name in files)
     assert all(f"region {r}:" in report for r in done.groupings["region"].merged)
     assert report.count(": passed") == len(done.checks) and "FAILED" not in report
     assert f"Minimum count: {MIN_COUNT} persons" in report
     assert "<h2>Checks</h2>" in (done.folder / "disclosure_report.html").read_text()
     assert not list(done.folder.glob(".*"))  # no lock or temp file travels with it
+    record = json.loads((done.folder / "disclosure_checks.json").read_text())
+    assert set(record["outputs"]) == files and record["verdict"] == "pass"
+    assert {c["check"] for c in record["checks"]} >= {"weights", "differences", "shares", "bounds"}
+    assert all(entry["status"] == "pass" and entry["checks"] for entry in record["outputs"].values())
+    assert record["groupings"]["region"]["levels"] == done.groupings["region"].groups
 
 
 def test_release_refuses_what_it_cannot_check(released, tmp_path, capsys):
@@ -298,21 +314,6 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
     )
 
 
-def test_persons_of_a_second_fit_differing_by_a_few_are_not_released():
-    """Two 12-month fits count the persons with each outcome observed; where they differ by 1-9 persons
-    (one outcome missing for them), the second fit's persons would describe those few: not released."""
-    from ww_bayes.release import Release, without_small_differences
-
-    keys = {"level": ["overall", "by_region", "by_region"], "group": ["all", "A", "B"],
-            "arm": ["service"] * 3, "category": "1"}  # fmt: skip
-    before = pd.DataFrame({"fit": "job.nc", **keys, "persons": [500, 100, 100], "count": [300, 60, 60]})
-    second = pd.DataFrame({"fit": "ww.nc", **keys, "persons": [500, 97, 85], "count": [200, 40, 30]})
-    done = Release(Path("."), MIN_COUNT)
-    out = without_small_differences(before, second, done)
-    assert out["persons"].isna().tolist() == [False, True, False]  # 100 - 97 = 3 persons: suppressed
-    assert out["count"].tolist() == [200, 40, 30] and done.notes
-
-
 def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_trajectory_run, tmp_path):
     """Net benefit per class, the class weights and the targeting rules describe classes: with merged
     classes only the whole-cohort quantities (and the figures drawn from them) are released."""
@@ -343,3 +344,437 @@ def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_
         released.attrs["assumptions_source"] == "cost_effectiveness.toml"
         and "best_rule" not in released.attrs
     )
+
+
+# --- attacks on a hand-made sparse cohort: each leak, on the release and on a broken variant ---------------
+
+#: The hand-made cohort's persons per arm (service, control_enforcement, control_none) in every cell of a
+#: large region, and in the small region per class.
+BIG_CELL = (120, 15, 15)
+SMALL_REGION = {
+    "service": (3, 3, 2, 2, 2),
+    "control_enforcement": (2, 2, 1, 0, 0),
+    "control_none": (3, 3, 2, 1, 0),
+}
+ARMS = ("service", "control_enforcement", "control_none")
+CLASSES = ("0-25", "25-50", "50-75", "75-100", "none")
+
+
+def sparse_cohort(regions: list[str], seed: int = 3) -> pd.DataFrame:
+    """3,563 persons in 5 classes x 6 regions: 120 / 15 / 15 persons per arm in every cell, except that the
+    last region holds 12 / 5 / 9 (its 75-100 cell has no control_enforcement, its none cell only 2 service
+    persons), class 75-100 has 8 control_none persons in all, and the cell (0-25, fifth region) holds 5
+    service persons and no controls. Jobs and WW receipt at month 12 drawn at 55% and 40%."""
+    persons = {(c, r): dict(zip(ARMS, BIG_CELL, strict=True)) for c in CLASSES for r in regions[:-1]}
+    for region, n in zip(regions[:-1], (2, 2, 2, 1, 0), strict=True):
+        persons[("75-100", region)]["control_none"] = n
+    persons[("0-25", regions[4])] = {"service": 5, "control_enforcement": 0, "control_none": 0}
+    for i, cls in enumerate(CLASSES):
+        persons[(cls, regions[-1])] = {arm: SMALL_REGION[arm][i] for arm in ARMS}
+    rows = [(c, r, arm) for (c, r), arms in persons.items() for arm, n in arms.items() for _ in range(n)]
+    df = pd.DataFrame(rows, columns=["werkverkenner", "region", "arm"])
+    rng = np.random.default_rng(seed)
+    df.insert(0, "person_id", np.arange(1, len(df) + 1))
+    df["employed_m12"] = rng.binomial(1, 0.55, len(df)).astype(float)
+    df["ww_m12"] = rng.binomial(1, 0.4, len(df)).astype(float)
+    return df
+
+
+def fit_of(tree: xr.DataTree, spec, cohort: pd.DataFrame) -> xr.DataTree:
+    """A fit of ``spec`` on the hand-made ``cohort``: its cells, composition and estimands (the kind's own
+    ``prepare`` and ``derive``), with the cell-rate draws of ``tree`` (a fit of the small cohort, whose
+    classes and regions the hand-made one uses) standing in for its posterior: a release reads only the
+    estimands, counts and composition, which are the hand-made cohort's."""
+    kind = kind_of(spec)
+    data = kind.prepare(spec, typed_cohort(cohort, kind.required_columns(spec)))
+    rate = tree["posterior"].ds["rate"].sel({f: data.levels[f] for f in data.factors})
+    out = xr.DataTree()
+    out["posterior"] = xr.DataTree(xr.Dataset({"rate": rate}))
+    for name, group in observed_groups(data).items():
+        out[name] = xr.DataTree(group)
+    out[kind.name] = kind.derive(spec, data, xr.Dataset({"rate": rate}))
+    out["diagnostics"] = tree["diagnostics"].copy()
+    out.attrs.update(tree.attrs)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(cohort, index=False).to_numpy().tobytes()).hexdigest()
+    out.attrs.update({"data_sha256": digest, "outcome": spec.outcome, "model_name": spec.name,
+                      "spec_text": spec.text, "spec_source": f"{spec.name}.toml"})  # fmt: skip
+    return out
+
+
+@dataclass
+class Sparse:
+    tree: xr.DataTree
+    regions: list[str]
+    cohort: pd.DataFrame
+    job: object
+    ww: object
+
+    def results(self, folder: Path, **fits) -> Path:
+        """A results folder with a fit per keyword: file stem -> (spec, cohort)."""
+        for stem, (spec, cohort) in fits.items():
+            save_fit(fit_of(self.tree, spec, cohort), folder / f"{stem}.nc")
+        return folder
+
+    def without(self, rows: pd.Index) -> pd.DataFrame:
+        return self.cohort.drop(index=rows)
+
+
+@pytest.fixture(scope="module")
+def sparse(released) -> Sparse:
+    tree = released[0]
+    regions = [str(r) for r in tree["posterior"].ds["region"].values[:6]]
+    return Sparse(
+        tree, regions, sparse_cohort(regions), spec_of(tree), load_spec(MODELS / "ww_claim_12m.toml")
+    )
+
+
+def sensitivity_rows(sparse: Sparse, persons: int, employed: int) -> pd.Index:
+    """Control_none persons of the first region, ``employed`` of them with a job at month 12: the persons a
+    sensitivity fit leaves out."""
+    cohort = sparse.cohort
+    where = (cohort["region"] == sparse.regions[0]) & (cohort["arm"] == "control_none")
+    jobs = cohort.index[where & (cohort["employed_m12"] == 1)][:employed]
+    others = cohort.index[where & (cohort["employed_m12"] == 0)][: persons - employed]
+    return jobs.union(others)
+
+
+@pytest.fixture(scope="module")
+def sparse_release(sparse, tmp_path_factory) -> release_module.Release:
+    """The job and WW fits of the sparse cohort, the cost-effectiveness computed from them, and two
+    sensitivity fits of jobs on subsets: one without 12 control_none persons of a region (10 with a job),
+    one without 3 of them; released."""
+    from ww_bayes.cea import analyse, load_assumptions
+    from ww_bayes.results import save_cea
+
+    folder = tmp_path_factory.mktemp("sparse")
+    results = sparse.results(
+        folder / "results",
+        job_sensitivity=(sparse.job, sparse.without(sensitivity_rows(sparse, 12, 10))),
+        job_small=(sparse.job, sparse.without(sensitivity_rows(sparse, 3, 2))),
+    )
+    fits = {
+        "job": fit_of(sparse.tree, sparse.job, sparse.cohort),
+        "ww": fit_of(sparse.tree, sparse.ww, sparse.cohort),
+    }
+    paths = [save_fit(tree, results / f"{name}.nc") for name, tree in fits.items()]
+    result = analyse(list(fits.values()), load_assumptions(MODELS / "cost_effectiveness.toml"))
+    save_cea(result, results / "cost_effectiveness.nc", paths)
+    with variant():
+        return release(results, folder / "release")
+
+
+#: The hand-made cohorts' releases draw no figures (no leak goes through them, and they take time): an
+#: empty file stands for each.
+NO_FIGURES = {"draw": lambda block: None, "cea_figure": lambda result, name: None,
+              "save_png": lambda figure, path: (path.write_bytes(b""), path)[1]}  # fmt: skip
+
+
+@contextlib.contextmanager
+def variant(**replaced):
+    """A release with some of its functions ``replaced``, without figures."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (NO_FIGURES | replaced).items():
+            patch.setattr(release_module, name, value)
+        yield
+
+
+def broken_variant(**replaced):
+    """A broken variant: some functions ``replaced`` and the gate off (no audit of the written folder,
+    which is audited on its own afterwards)."""
+    return variant(check_written=lambda done: setattr(done, "checks", []), **replaced)
+
+
+AUDITS: dict[Path, object] = {}
+
+
+def failed_checks(folder: Path) -> dict[str, list[str]]:
+    """The findings of each failed check of the audit of ``folder`` (audited once per test run)."""
+    if folder not in AUDITS:
+        AUDITS[folder] = audit(folder)
+    return {check.key: check.findings for check in AUDITS[folder].checks if not check.passed}
+
+
+def recovered_persons(estimates: Path, factor: str) -> pd.Series:
+    """The attack of weights recovery: least squares of the overall effect draws on the ``factor`` level's
+    gives each group's share; the smallest whole total that makes every share a whole number of persons
+    gives the persons per group (all arms, outcome observed or not); ``all``: the total."""
+    tree = xr.load_datatree(estimates)
+    overall, level = tree["effects/overall"].ds["effect_pp"], tree[f"effects/{factor}"].ds["effect_pp"]
+    x = level.transpose("chain", "draw", "contrast", factor).values.reshape(-1, level.sizes[factor])
+    y = overall.transpose("chain", "draw", "contrast").values.reshape(-1)
+    weights = np.linalg.lstsq(x, y, rcond=None)[0]
+    total = next(n for n in range(2, 100_000) if np.allclose(n * weights, np.rint(n * weights), atol=1e-6))
+    return pd.Series([*np.rint(total * weights), total], index=[*map(str, level[factor].values), "all"])
+
+
+def read_counts(folder: Path) -> pd.DataFrame:
+    path = folder / "counts.csv"
+    columns = ["fit", "level", "group", "arm", "category", "persons", "count"]
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    return pd.read_csv(path, dtype={"group": str, "category": str})
+
+
+@pytest.fixture(scope="module")
+def unobserved(sparse, tmp_path_factory) -> tuple[pd.DataFrame, release_module.Release, Path]:
+    """The sparse cohort with employed_m12 unobserved for 3 persons (class 50-75: 1, none: 2) and its job
+    fit, beside a damaged file: the release, and a broken variant that neither weighs the persons the
+    estimands give nor reduces the paths in its messages to file names."""
+    folder = tmp_path_factory.mktemp("unobserved")
+    cohort = sparse.cohort.copy()
+    service = cohort["arm"] == "service"
+    one = cohort.index[
+        service & (cohort["werkverkenner"] == "50-75") & (cohort["region"] == sparse.regions[0])
+    ]
+    two = cohort.index[
+        service & (cohort["werkverkenner"] == "none") & (cohort["region"] == sparse.regions[1])
+    ]
+    cohort.loc[one[:1].union(two[:2]), "employed_m12"] = np.nan
+    results = sparse.results(folder / "results", job=(sparse.job, cohort))
+    (results / "damaged.nc").write_bytes(b"not a NetCDF file")
+    with variant():
+        done = release(results, folder / "release")
+    nobody = pd.DataFrame(columns=["fit", "level", "group", "persons"])
+    with broken_variant(cohort_rows=lambda fit, factor, mapping: nobody, without_paths=lambda text: text,
+                        text_findings=lambda *args: []):  # fmt: skip
+        release(results, folder / "broken")
+    return cohort, done, folder / "broken"
+
+
+def test_weights_recovery_gives_no_small_count_of_unobserved_persons(unobserved):
+    """Leak 1: the effects' weights give the persons per class, all of them; counts.csv gives those with
+    the outcome observed. On the release the whole-cohort difference is 3, so the fit's counts stay
+    behind; on the broken variant the attack pins 1 and 2, and the audit refuses it."""
+    cohort, done, broken = unobserved
+
+    def attack(folder: Path) -> pd.Series:
+        persons = recovered_persons(folder / "job_estimates.nc", "werkverkenner")
+        counts = read_counts(folder)
+        observed = counts[counts["level"] == "by_werkverkenner"].groupby("group")["persons"].sum()
+        return (persons.drop("all") - observed).dropna()
+
+    assert recovered_persons(done.folder / "job_estimates.nc", "werkverkenner")["all"] == len(cohort)
+    assert attack(done.folder).empty  # the fit's counts are not released: nothing to subtract
+    assert any("counts.csv, job.nc: not released" in note for note in done.notes)
+    assert attack(broken).loc[["50-75", "none"]].tolist() == [1, 2]
+    failed = failed_checks(broken)
+    assert any("by_werkverkenner/50-75" in f and "differ by 1" in f for f in failed["differences"])
+
+
+def test_withheld_files_are_named_by_file_name_only(unobserved):
+    """Leak 5: the reason a damaged file is withheld names it by file name only; the broken variant writes
+    the secure machine's folder into the report, and the audit refuses it."""
+    _, done, broken = unobserved
+    report = (done.folder / "disclosure_report.md").read_text()
+    assert "damaged.nc: " in report and str(done.folder.parent) not in report
+    assert str(done.folder.parent / "results") in (broken / "disclosure_report.md").read_text()
+    assert any("disclosure_report.md" in f for f in failed_checks(broken)["text"])
+
+
+@pytest.fixture(scope="module")
+def sparse_broken(sparse_release, tmp_path_factory) -> Path:
+    """The sparse release's results released by a broken variant: no differencing between fits, the
+    shares released exact, and the cost-effectiveness by class whatever the grouping."""
+    folder = tmp_path_factory.mktemp("sparse_broken")
+    values_only = lambda facts, min_count: pd.DataFrame(  # noqa: E731
+        {"group": facts.loc[breaks_rule(facts["value"].fillna(0), min_count), "group"]}
+    )
+    exact = lambda ds, tree, min_count, notes: ds  # noqa: E731
+    with broken_variant(fact_failures=values_only, released_shares=exact, _without_classes=lambda r, c: r):
+        release(sparse_release.folder.parent / "results", folder / "broken")
+    return folder / "broken"
+
+
+def test_differences_between_fits_of_one_outcome_give_no_small_count(sparse_release, sparse_broken):
+    """Leak 2: a sensitivity fit without 12 control_none persons of a region, 10 of them with a job: every
+    count of the two fits passes, but their complements differ by 2. The release keeps the second fit's
+    estimates and not its counts (and withholds a fit whose cohort differs by 3 persons); on the broken
+    variant the attack pins the 2, and the audit refuses it."""
+
+    def attack(folder: Path) -> list[tuple]:
+        counts = read_counts(folder)
+        counts = counts.assign(complement=counts["persons"] - counts["count"])
+        pairs = counts.merge(counts, on=["level", "group", "arm", "category"])
+        pairs = pairs[pairs["fit_x"] < pairs["fit_y"]]
+        found = []
+        for column in ("persons", "count", "complement"):
+            small = pairs[breaks_rule((pairs[f"{column}_x"] - pairs[f"{column}_y"]).abs(), MIN_COUNT)]
+            found += [(row.level, row.group, row.arm, column) for row in small.itertuples()]
+        return found
+
+    done = sparse_release
+    assert attack(done.folder) == []
+    assert "job.nc" in set(read_counts(done.folder)["fit"]) - {"job_sensitivity.nc", "job_small.nc"}
+    released = {p.name for p in done.folder.glob("*_estimates.nc")}
+    assert {"job_estimates.nc", "job_sensitivity_estimates.nc"} <= released
+    assert "job_small_estimates.nc" not in released
+    assert any(item.startswith("job_small.nc: not released") for item in done.withheld)
+    assert ("overall", "all", "control_none", "complement") in attack(sparse_broken)
+    assert any("differ by 2" in f for f in failed_checks(sparse_broken)["differences"])
+
+
+def pattern_bounds(shares: dict[str, float], whole: int) -> dict[tuple, tuple[float, float]]:
+    """The attack of inclusion-exclusion: persons of each pattern of pooling-only flags over the three
+    contrasts (a cell without one arm is flagged for the two contrasts with it; without two arms, for all
+    three) as whole unknowns, each contrast's flagged persons = its share x the cohort; min and max of each
+    pattern by scipy's milp."""
+    contrasts = ("service_vs_control_enforcement", "enforcement_vs_none", "service_vs_control_none")
+    patterns = [(0, 0, 0), (1, 0, 1), (1, 1, 0), (0, 1, 1), (1, 1, 1)]
+    rows = [np.ones(5)] + [np.array([p[j] for p in patterns], float) for j in range(3)]
+    values = [whole] + [shares[c] * whole for c in contrasts]
+    out = {}
+    for i, pattern in enumerate(patterns):
+        bounds = []
+        for sign in (1, -1):
+            released = LinearConstraint(np.array(rows), np.array(values) - 1e-6, np.array(values) + 1e-6)
+            result = milp(
+                sign * np.eye(5)[i], constraints=released, integrality=np.ones(5), bounds=Bounds(0, np.inf)
+            )
+            bounds.append(sign * result.fun)
+        out[pattern] = tuple(bounds)
+    return out
+
+
+def test_shares_give_no_small_count_by_inclusion_exclusion(sparse_release, sparse_broken):
+    """Leak 3: the pooling-only share per contrast, times the cohort the weights give, is the persons in
+    pooling-only cells; inclusion-exclusion with whole numbers bounds the persons of cells without both
+    control arms (5 + 2 service persons) inside 1..7. The release gives no shares (a pattern breaks the
+    rule); on the broken variant, which releases them exact, the attack bounds it, and the audit refuses
+    it."""
+    estimates = sparse_release.folder / "job_estimates.nc"
+    assert xr.load_datatree(estimates)["effects/overall"].ds["pooling_only_share"].isnull().all()
+    share = xr.load_datatree(sparse_broken / "job_estimates.nc")["effects/overall"].ds["pooling_only_share"]
+    whole = recovered_persons(sparse_broken / "job_estimates.nc", "region")["all"]
+    shares = {str(c): float(v) for c, v in zip(share["contrast"].values, share.values, strict=True)}
+    low, high = pattern_bounds(shares, int(whole))[(1, 1, 1)]
+    assert 1 <= low <= high <= 7
+    assert any("flagged xxx" in f for f in failed_checks(sparse_broken)["shares"])
+
+
+def tornado_share(folder: Path, cls: str) -> float | None:
+    """The attack on a cost-effectiveness file: a class's share of the cohort from the tornado row of its
+    service cost (the overall net benefit moves by the share times the cost's spread)."""
+    cea = xr.load_datatree(folder / "cost_effectiveness.nc")["cost_effectiveness"].ds
+    if f"service_cost[{cls}]" not in cea["input"].values:
+        return None
+    row = cea.sel(input=f"service_cost[{cls}]")
+    spread = float(row["tornado_input_q95"] - row["tornado_input_q05"])
+    return float(row["tornado_net_benefit_at_q05"] - row["tornado_net_benefit_at_q95"]) / spread
+
+
+def test_cost_effectiveness_goes_through_the_gate(sparse, sparse_release, sparse_broken, tmp_path):
+    """Leak 4: a cost-effectiveness file alone is refused with the reason; with its fits, nothing is said of
+    one class when classes are merged (75-100 has 8 control_none persons): no by-class quantities, no
+    targeting, no tornado row of one class's cost, no assumptions text (its seed regenerates the class
+    costs). On the broken variants (with its fits, or alone) the attack reads class 75-100's share of the
+    cohort, and the audit refuses both."""
+    done = sparse_release
+    released = xr.load_datatree(done.folder / "cost_effectiveness.nc")["cost_effectiveness"]
+    assert "75-100" in done.groupings["werkverkenner"].merged and tornado_share(done.folder, "75-100") is None
+    assert "werkverkenner" not in released.dims and "assumptions_text" not in released.attrs
+    persons = sparse.cohort["werkverkenner"].value_counts()
+    share = tornado_share(sparse_broken, "75-100")
+    assert share == pytest.approx(persons["75-100"] / len(sparse.cohort), rel=1e-6)
+    assert any("75-100" in f for f in failed_checks(sparse_broken)["cost_effectiveness"])
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(done.folder.parent / "results" / "cost_effectiveness.nc", alone)
+    refused = "nothing to release: cost_effectiveness.nc: not released: 2 of the 2"
+    with variant(), pytest.raises(ReleaseError, match=refused):
+        release(alone, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    with broken_variant(cea_refusal=lambda tree, hashes, suppressed: "", _without_classes=lambda r, c: r):
+        broken = release(alone, tmp_path / "broken")
+    assert tornado_share(broken.folder, "75-100") == pytest.approx(share, rel=1e-9)
+    assert any("without the fits" in f for f in failed_checks(broken.folder)["cost_effectiveness"])
+
+
+def changed_fit(tree: xr.DataTree, path: str, change) -> xr.DataTree:
+    changed = tree.copy()
+    changed[path] = xr.DataTree(change(tree[path].to_dataset()))
+    return changed
+
+
+FAIL_CLOSED = {
+    "'persons_by_sex'": ("effects/overall", lambda ds: ds.assign(
+        persons_by_sex=xr.DataArray([2, 1], dims="sex"))),
+    "'arm'": ("effects/werkverkenner", lambda ds: ds.assign(
+        effect_pp=ds["effect_pp"].expand_dims(arm=list(ARMS), axis=-1))),
+    "int64 values": ("effects/overall", lambda ds: ds.assign(
+        pooling_only_share=xr.DataArray([3, 0, 7], dims="contrast"))),
+    "outside 0..1": ("effects/overall", lambda ds: ds.assign(
+        pooling_only_share=ds["pooling_only_share"] * 0 + 5)),
+    "small count": ("effects/region", lambda ds: ds.assign_attrs(
+        weights="region Drenthe: service 12, control_enforcement 5, control_none 9")),
+    "file path": ("effects/overall", lambda ds: ds.assign(
+        effect_pp=ds["effect_pp"].assign_attrs(units="/home/analyst/projects/ww/results/job.nc"))),
+    "'divergences_by_chain'": ("diagnostics", lambda ds: ds.assign(
+        divergences_by_chain=xr.DataArray([5, 9, 3], dims="arm"))),
+    "'design'": ("diagnostics", lambda ds: ds.assign_attrs(design="region Drenthe: 3 persons")),
+    "diagnostics/r_hat_max holds int": ("diagnostics", lambda ds: ds.assign(
+        r_hat_max=ds["r_hat_max"].astype(int))),
+}  # fmt: skip
+
+
+def test_the_release_fails_closed_and_leaves_nothing_behind(sparse, tmp_path):
+    """Each thing the release has no rule for (a variable, a dim, a count where an estimand or share
+    belongs, a small count or a path in an attribute of the derived group or of a variable, the convergence
+    table's variables, attributes and types) refuses it with one line naming it, before anything is
+    written; a release whose audit fails after writing leaves nothing behind either."""
+    base = fit_of(sparse.tree, sparse.job, sparse.cohort)
+    for named, (path, change) in FAIL_CLOSED.items():
+        with pytest.raises(ReleaseError, match=re.escape(named)):
+            release_module.check_releasable("job.nc", changed_fit(base, path, change))
+    path, change = FAIL_CLOSED["'persons_by_sex'"]
+    save_fit(changed_fit(base, path, change), tmp_path / "refused" / "results" / "job.nc")
+    with pytest.raises(ReleaseError, match="'persons_by_sex'"):
+        release(tmp_path / "refused" / "results", tmp_path / "refused" / "release")
+    save_fit(base, tmp_path / "unmerged" / "results" / "job.nc")
+    decide = release_module.decide_grouping
+    with variant(decide_grouping=lambda tables, f, m: unmerged(decide(tables, f, m))):  # the audit refuses
+        with pytest.raises(ReleaseError, match="failed its checks on the written files.*first findings"):
+            release(tmp_path / "unmerged" / "results", tmp_path / "unmerged" / "release")
+    for case in ("refused", "unmerged"):
+        assert {p.name for p in (tmp_path / case).iterdir()} == {"results"}  # no release, temp or lock
+
+
+def unmerged(grouping: release_module.Grouping) -> release_module.Grouping:
+    return release_module.Grouping(grouping.factor, {level: level for level in grouping.groups})
+
+
+def test_the_audit_command_passes_a_release_and_refuses_a_planted_count(unobserved, tmp_path, capsys):
+    """`ww-bayes audit` on a release: every check passes. The same folder with a count of 5 persons planted
+    (a counts.csv row of control_none in class 50-75) is refused, and so it is when the record is forged to
+    list the planted file with its SHA-256; a folder without the record is not a release."""
+    folder = unobserved[1].folder
+    assert main(["audit", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "passes" in out and out.count("passed (") == len(audit(folder).checks)
+    planted = tmp_path / "planted"
+    shutil.copytree(folder, planted)
+    row = {"fit": "job.nc", "level": "by_werkverkenner", "group": "50-75", "arm": "control_none",
+           "category": "1", "persons": 5, "count": 2}  # fmt: skip
+    pd.DataFrame([row]).to_csv(planted / "counts.csv", index=False)
+    assert main(["audit", str(planted)]) == 2
+    err = capsys.readouterr().err
+    assert "counts.csv: not listed" in err and "persons is between 1" in err
+    record = json.loads((planted / "disclosure_checks.json").read_text())
+    record["outputs"]["counts.csv"] = {"sha256": file_sha256(planted / "counts.csv")}
+    (planted / "disclosure_checks.json").write_text(json.dumps(record))
+    failed = failed_checks(planted)
+    assert "counts" in failed and "files" not in failed
+    (planted / "disclosure_checks.json").unlink()
+    assert main(["audit", str(planted)]) == 2
+    assert "not a ww_bayes release folder" in capsys.readouterr().err
+
+
+def test_the_classes_a_cost_effectiveness_result_names_are_class_labels_not_input_labels():
+    """A tornado row of one class's input names the class inside brackets: the class is what must be a
+    released group (a full-size cohort releases every class as itself; its tornado rows must pass)."""
+    from ww_bayes.audit import _class_labels
+
+    result = xr.Dataset(
+        {"tornado_input_q05": ("input", [1.0, 2.0])},
+        coords={"input": ["service_cost[0-25]", "wage_per_month"], "rule": ["0-25+25-50", "none served"]},
+    )
+    assert _class_labels(result) == {"0-25", "25-50"}

@@ -1,4 +1,4 @@
-"""Same data, spec and seed give bit-identical draws whatever the compile caches hold (issue 20).
+"""Same data, spec and seed give bit-identical draws whatever the compile caches hold.
 
 Three fits of one reduced model (the Werkverkenner-only 12-month model, 4,000 persons, 2 chains x 300
 draws): in a fresh process whose PyTensor and numba caches are empty (a new machine), in a fresh process

@@ -1,8 +1,9 @@
 """ww_bayes: Bayesian evidence from the UWV experiment on personal job-search services for WW claimants.
 
-Data flows one way (see README, "How the code is laid out"):
+Data flows one way (see docs/architecture.md):
 data (schema, io, simulate, cells) -> kinds (one module per model kind, registered by the spec's ``kind``)
--> inference (sample, diagnose) -> results (save / load / summarise) -> compare | cea -> viz / report;
+-> inference (sample, diagnose) -> results (save / load / summarise) -> checks (LOO-PIT, leave-one-out, prior
+sensitivity) -> compare | cea -> viz / report;
 workflow holds each command as one function, and cli.py only parses arguments.
 """
 
@@ -14,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from ww_bayes.cea import analyse, load_assumptions  # noqa: E402
+from ww_bayes.checks import ModelChecks, kfold_results, loo_difference, model_checks  # noqa: E402
 from ww_bayes.compare import compare, itt  # noqa: E402
 from ww_bayes.data.cells import CellTable, aggregate_cells, monthly_cells  # noqa: E402
 from ww_bayes.data.design import DesignError, design_warnings  # noqa: E402
@@ -53,6 +55,7 @@ __all__ = [
     "design_warnings",
     "KINDS",
     "CellTable",
+    "ModelChecks",
     "Calibration",
     "ConvergenceWarning",
     "EffectsSpec",
@@ -70,6 +73,7 @@ __all__ = [
     "coverage",
     "fit",
     "itt",
+    "kfold_results",
     "kind_of",
     "load",
     "load_assumptions",
@@ -78,6 +82,8 @@ __all__ = [
     "load_fit",
     "load_spec",
     "log_likelihood",
+    "loo_difference",
+    "model_checks",
     "monthly_cells",
     "parse_spec",
     "posterior_predictive",

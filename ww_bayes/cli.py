@@ -8,7 +8,7 @@ import sys
 
 import matplotlib
 
-from ww_bayes.calibration import BACKENDS, Dispatch, DispatchError, SBCSettings, StudyMismatch
+from ww_bayes.calibration import BACKENDS, VARIANTS, Dispatch, DispatchError, SBCSettings, StudyMismatch
 from ww_bayes.cea import CostEffectivenessError
 from ww_bayes.compare import FrequentistError
 from ww_bayes.data.design import MIN_PER_ARM, DesignError
@@ -23,6 +23,7 @@ from ww_bayes.workflow import (
     EXIT_CODES,
     CommandError,
     Outcome,
+    audit_folder,
     cea_to_files,
     compare_to_files,
     coverage_to_folder,
@@ -30,6 +31,7 @@ from ww_bayes.workflow import (
     excel_to_file,
     fit_to_file,
     init_folder,
+    kfold_to_folder,
     release_to_folder,
     report_to_file,
     sbc_to_folder,
@@ -97,6 +99,10 @@ def _release(args: argparse.Namespace) -> Outcome:
     return release_to_folder(args.results, args.out, args.min_count)
 
 
+def _audit(args: argparse.Namespace) -> Outcome:
+    return audit_folder(args.folder, args.min_count)
+
+
 def _dispatch(args: argparse.Namespace) -> Dispatch:
     return Dispatch(args.jobs, args.backend, args.scheduler, progress=not args.no_progress)
 
@@ -111,6 +117,13 @@ def _coverage(args: argparse.Namespace) -> Outcome:
     overrides = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
     return coverage_to_folder(args.spec, args.out, args.cohorts, _dispatch(args), n=args.n,
                               first_seed=args.first_seed, overrides=overrides)  # fmt: skip
+
+
+def _kfold(args: argparse.Namespace) -> Outcome:
+    overrides = {k: getattr(args, k) for k in ("chains", "draws", "tune") if getattr(args, k) is not None}
+    return kfold_to_folder(args.spec, args.data, args.out, _dispatch(args), folds=args.folds,
+                           factor=args.factor, variants=tuple(args.pooling), seed=args.seed,
+                           overrides=overrides)  # fmt: skip
 
 
 def _study_options(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
     release.set_defaults(run=_release)
 
+    audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
+                                "refuse it when a small count can be derived")  # fmt: skip
+    audit.add_argument("folder", help="a release folder, e.g. release/")
+    audit.add_argument("--min-count", type=count(1), default=None, help="default: the folder's own")
+    audit.set_defaults(run=_audit)
+
     sbc = commands.add_parser("sbc", help="simulation-based calibration of a spec: ranks, ECDF band test, "
                               "figures; resumable")  # fmt: skip
     sbc.add_argument("spec", help="model specification (TOML file or shipped name)")
@@ -253,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
         cover.add_argument(f"--{name}", type=count(1), default=None, help=f"override sampler.{name}")
     _study_options(cover)
     cover.set_defaults(run=_coverage)
+
+    kfold = commands.add_parser("kfold", help="K-fold cross-validation of the pooling over a factor's levels "
+                                "(predicting a new region); resumable")  # fmt: skip
+    kfold.add_argument("spec", help="model specification (TOML file or shipped name)")
+    kfold.add_argument("--data", required=True, help="the cohort (.parquet or .csv)")
+    kfold.add_argument("--out", required=True, help="study folder root, e.g. results/kfold/")
+    kfold.add_argument("--folds", type=count(2), default=5, help="folds of the levels (default 5)")
+    kfold.add_argument("--factor", default="region", help="the factor whose levels are left out (region)")
+    kfold.add_argument("--pooling", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="variants")
+    kfold.add_argument("--seed", type=count(0), default=2026, help="seed of the fold split (default 2026)")
+    for name in ("chains", "draws", "tune"):
+        kfold.add_argument(f"--{name}", type=count(1), default=None, help=f"override sampler.{name}")
+    _study_options(kfold)
+    kfold.set_defaults(run=_kfold)
 
     init = commands.add_parser("init", help="copy the shipped specs and notebooks into a working folder")
     init.add_argument("folder", help="the working folder (made if missing)")

@@ -52,7 +52,7 @@ from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
 
 #: Post-processing over all draws at once (the vectorised deterministics) and the prior predictive draws
 #: run PyTensor's graph with its Python linker (numpy, no machine code to build; the rewrites without
-#: elementwise fusion, whose fused loops run element by element in Python). Measured (issue 20): as fast
+#: elementwise fusion, whose fused loops run element by element in Python). Measured: as fast
 #: as numba once numba's cache is warm (0.16 against 0.33 s for a 12-month fit's deterministics, 0.38-0.45
 #: against 0.34-0.74 s for the prior predictive), and no 13-24 s of numba compiling on a new machine.
 POSTPROCESS_COMPILE = {"mode": Mode(linker="py", optimizer="fast_run").excluding("fusion")}
@@ -450,13 +450,15 @@ def fit(
     spec,
     data: pd.DataFrame | str | os.PathLike,
     *,
-    likelihood: str = "binomial",
+    likelihood: str | None = None,
     progress: bool = True,
     log: Log | None = print,
     min_per_arm: int = MIN_PER_ARM,
 ) -> xr.DataTree:
     """Fit ``spec`` (any registered model kind) to a cohort (a DataFrame following the schema, or a
     CSV/Parquet path). The kind's derived group (``effects``, ``trajectory``, ...) holds its estimands.
+    ``likelihood``: one the kind takes (:attr:`ww_bayes.kinds.protocol.ModelKind.likelihoods`; default its
+    first).
 
     The data are validated first (a DataFrame exactly as a file: :class:`SchemaError` lists every problem)
     and the design's sparseness is reported before sampling (:func:`ww_bayes.data.design.design_warnings`,
@@ -480,10 +482,13 @@ def fit(
 REPRODUCIBLE_FASTMATH = False
 
 
-def _fit(spec, data, *, likelihood: str, progress: bool, log: Log | None, min_per_arm: int) -> xr.DataTree:
+def _fit(
+    spec, data, *, likelihood: str | None, progress: bool, log: Log | None, min_per_arm: int
+) -> xr.DataTree:
     log = say(log)
     kind = kind_of(spec)
     phases = Phases()
+    likelihood = likelihood or kind.likelihoods[0]
     if likelihood not in kind.likelihoods:
         raise ValueError(
             f"likelihood {likelihood!r}: a {kind.name!r} model takes {', '.join(kind.likelihoods)}"

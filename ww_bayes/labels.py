@@ -17,8 +17,45 @@ from dataclasses import dataclass
 
 LANGUAGES = ("en", "nl")
 
+#: The model components and the parts of their priors, in words (the parameter names below compose them).
+COMPONENT_WORDS = {
+    "baseline": {"en": "baseline", "nl": "basisniveau"},
+    "service": {"en": "service effect", "nl": "effect dienstverlening"},
+    "enforcement": {"en": "enforcement effect", "nl": "effect handhaving"},
+}
+PART_WORDS = {
+    "mean": {"en": "mean", "nl": "gemiddelde"},
+    "sd_werkverkenner": {"en": "sd between classes", "nl": "sd tussen klassen"},
+    "sd_region": {"en": "sd between regions", "nl": "sd tussen regio's"},
+    "start": {"en": "value in month 1", "nl": "waarde in maand 1"},
+    "step_sd": {"en": "sd of the monthly steps", "nl": "sd van de maandelijkse stappen"},
+    "step_sd_werkverkenner": {
+        "en": "sd of the class curves' monthly steps",
+        "nl": "sd van de maandelijkse stappen van de klassencurves",
+    },
+}
+
 #: Every code name a reader may meet, with its words per language.
 CATALOGUE: dict[str, dict[str, str]] = {
+    # top-level model parameters (logit scale): what the prior sensitivity check and the rank plots name
+    **{
+        f"{component}_{part}": {
+            lang: f"{COMPONENT_WORDS[component][lang]}: {PART_WORDS[part][lang]}" for lang in ("en", "nl")
+        }
+        for component, parts in {
+            "baseline": ("mean", "sd_werkverkenner", "sd_region"),
+            "service": ("mean", "sd_werkverkenner", "sd_region", "start", "step_sd", "step_sd_werkverkenner"),
+            "enforcement": (
+                "mean",
+                "sd_werkverkenner",
+                "sd_region",
+                "start",
+                "step_sd",
+                "step_sd_werkverkenner",
+            ),
+        }.items()
+        for part in parts
+    },
     # contrasts: what is compared (intention to treat: being offered the service)
     "service_vs_control_enforcement": {
         "en": "personal service (offered) vs online only with enforcement",
@@ -134,6 +171,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
 #: ``{name}`` fields are filled in by the caller. Not code names, so not in :func:`glossary`.
 PHRASES: dict[str, dict[str, str]] = {
     "effect_axis": {"en": "effect (percentage points)", "nl": "effect (procentpunt)"},
+    "hours_axis": {
+        "en": "effect (hours per claimant, months 1-12)",
+        "nl": "effect (uren per WW-gerechtigde, maand 1-12)",
+    },
+    "hours_title": {
+        "en": "Effects on mean hours per claimant by subgroup",
+        "nl": "Effecten op het gemiddelde aantal uren per WW-gerechtigde, per subgroep",
+    },
     "months_since_inflow": {"en": "months since WW inflow", "nl": "maanden sinds instroom in de WW"},
     "posterior_mean": {"en": "posterior mean", "nl": "posteriorgemiddelde"},
     "partially_pooled": {"en": "partially pooled (Bayesian)", "nl": "gedeeltelijk gepoold (bayesiaans)"},

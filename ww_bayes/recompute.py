@@ -14,10 +14,8 @@ posterior predictive checks stay one call away::
 from __future__ import annotations
 
 import os
-import warnings
+from dataclasses import dataclass
 
-import arviz_stats as azs
-import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
@@ -29,7 +27,6 @@ from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.postprocess import deterministics
 from ww_bayes.results import DataMismatchError, ResultFileError, check_data, spec_of
-from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
 
 Cohort = pd.DataFrame | str | os.PathLike
 
@@ -48,10 +45,7 @@ def model_spec(fit: xr.DataTree, spec=None):
     return spec
 
 
-def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:
-    """The fit's cells made again from ``cohort``; :class:`DataMismatchError` when the cohort is not the one
-    the fit was made on (file SHA-256 where the fit records one, and always: the cells' observation must
-    equal the fit's ``observed_data`` and ``constant_data``); ``spec``: see :func:`model_spec`."""
+def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame, ModelData]:
     spec, kind = model_spec(fit, spec), kind_of(fit)
     required = kind.required_columns(spec)
     if isinstance(cohort, str | os.PathLike):
@@ -69,7 +63,14 @@ def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:
             f"the cohort given is not the one this fit was made on: its {data.n_cells:,} cells differ from "
             f"the fit's {stored_cells:,} (observed_data)"
         )
-    return data
+    return df, data
+
+
+def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:
+    """The fit's cells made again from ``cohort``; :class:`DataMismatchError` when the cohort is not the one
+    the fit was made on (file SHA-256 where the fit records one, and always: the cells' observation must
+    equal the fit's ``observed_data`` and ``constant_data``); ``spec``: see :func:`model_spec`."""
+    return _rebuilt(fit, cohort, spec)[1]
 
 
 def rebuilt_model(fit: xr.DataTree, cohort: Cohort, spec=None) -> pm.Model:
@@ -125,6 +126,30 @@ def posterior_predictive(fit: xr.DataTree, cohort: Cohort, seed: int | None = No
     return _predictive(fit, cell_rates(fit, cohort, spec), seed)
 
 
+@dataclass(frozen=True)
+class Recomputed:
+    """A fit's model made again on its cohort, with what the model checks (:mod:`ww_bayes.checks`) read:
+    the cohort's rows (the columns the model reads), its cells, the model (the form that draws predictions),
+    the pointwise log-likelihood (``y``: chain, draw, cell) and the per-cell posterior parameters (the kind's
+    cell deterministics and the observation's cell parameters) for the stored draws."""
+
+    spec: object
+    cohort: pd.DataFrame
+    data: ModelData
+    model: pm.Model
+    log_likelihood: xr.Dataset
+    parameters: xr.Dataset
+
+
+def recomputed(fit: xr.DataTree, cohort: Cohort, spec=None) -> Recomputed:
+    """The fit's model and per-cell groups from its cohort (read and checked once: see
+    :func:`rebuilt_data`)."""
+    df, data = _rebuilt(fit, cohort, spec)
+    spec = model_spec(fit, spec)
+    model = kind_of(fit).build(spec, data)
+    return Recomputed(spec, df, data, model, _log_likelihood(fit, model), _rates(fit, model))
+
+
 def with_groups(
     fit: xr.DataTree, cohort: Cohort, groups: tuple[str, ...] = OPTIONAL_GROUPS, spec=None
 ) -> xr.DataTree:
@@ -149,38 +174,14 @@ def with_groups(
     return tree
 
 
-#: Pareto k above this: the PSIS estimate of that cell's leave-one-out density is unreliable.
-PARETO_K_BAD = 0.7
-
-
-def model_checks(fit: xr.DataTree, cohort: Cohort, prob: float = 0.9, spec=None) -> dict[str, float | str]:
-    """The workflow checks a lean fit needs its cohort for: the posterior predictive check (the share of
-    cells whose observed count lies in the central ``prob`` predictive interval; about ``prob`` or more for a
-    model that fits) and PSIS-LOO over cells (arviz_stats ``loo``: elpd, its SE and the cells with Pareto k
-    above :data:`PARETO_K_BAD`)."""
-    full = with_groups(fit, cohort, ("log_likelihood", "posterior_predictive"), spec=spec)
-    observed = fit["observed_data"].ds["y"]
-    predicted = full["posterior_predictive"].ds["y"].transpose(*SAMPLE_DIMS, *observed.dims)
-    low, high = predicted.quantile([(1 - prob) / 2, (1 + prob) / 2], dim=SAMPLE_DIMS)
-    inside = ((observed.values >= low.values) & (observed.values <= high.values)).mean()
-    with warnings.catch_warnings():  # arviz_stats warns about Pareto k > 0.7: counted in the result instead
-        warnings.simplefilter("ignore", UserWarning)
-        loo = azs.loo(full)
-    return {
-        "cells": int(observed.sizes["cell"]),
-        f"cells in predictive {interval_label('eti', prob)}": float(inside),
-        "elpd_loo": float(loo.elpd),
-        "elpd_loo_se": float(loo.se),
-        f"cells with Pareto k > {PARETO_K_BAD}": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
-    }
-
-
 __all__ = [
+    "Recomputed",
     "rebuilt_data",
     "cell_rates",
     "log_likelihood",
     "model_spec",
     "posterior_predictive",
     "rebuilt_model",
+    "recomputed",
     "with_groups",
 ]

@@ -2,46 +2,59 @@
 control, and a disclosure report an output checker reads before approving them.
 
 The rule (CBS's): no released number may describe fewer than ``min_count`` persons (default 10), including
-through its complement: every released count, and every estimate of a group, is based on groups in which
-each arm has ``persons``, and per category of the observation ``count`` and ``persons - count``, each
-either 0 or at least ``min_count``.
+through its complement and through anything that can be derived from the folder: every released count,
+and every estimate of a group, is based on groups in which each arm has ``persons``, and per category of
+the observation ``count`` and ``persons - count``, each either 0 or at least ``min_count``; and so are the
+cohort's persons per released group (its population-weighted estimands give them), their differences with
+the persons whose outcome is observed, and every difference between two fits of the folder.
 
 How :func:`release` keeps it, failing closed:
 
 - **Only model-based estimates leave.** From each fit only its derived group (the kind's estimands, one
   child per level) and its convergence table; never the groups that hold counts or let them be computed
   (:data:`WITHHELD_GROUPS`). Every level, variable, dim and attribute of what is released must be one the
-  fit's model kind declares (:mod:`ww_bayes.derived`) or one of this module's whitelists: anything else
-  refuses the release with one line naming it, before anything is written.
+  fit's model kind declares (:mod:`ww_bayes.derived`) or one of the whitelists of :mod:`ww_bayes.audit`,
+  each variable of its role's type (a count where an estimand, probability, flag or share belongs is
+  refused); anything else refuses the release with one line naming it, before anything is written.
+- **What differs between fits is decided first.** Fits are taken in file order; a fit whose cohort
+  persons differ from an earlier fit's by 1 to ``min_count - 1`` (other data, e.g. a subset) is withheld;
+  a fit whose whole-cohort persons, counts or their complements differ from an earlier fit's, or from the
+  cohort persons, by 1 to ``min_count - 1`` keeps its estimates but not its counts.
 - **Small groups are merged, decided once.** Every grouping factor found in the estimates released is
-  merged: a level whose counts break the rule in any fit, outcome, month or category goes into one named
-  group ("other regions"), enlarged with the smallest other levels until it passes itself; the same
-  grouping is used in every released table and figure, so no difference between two tables isolates a
-  small group. Each variable is merged by its declared role: population-weighted estimands as the
-  persons-weighted means of their levels, probabilities recomputed from the merged draws, flags as any of
-  their levels; ratios (relative risks) are not released for a merged group.
+  merged: a level whose counts break the rule in any fit, outcome, month or category, or whose released
+  count-like numbers differ by 1 to ``min_count - 1`` between fits or from its cohort persons, goes into
+  one named group ("other regions"), enlarged with the smallest other levels until it passes itself; the
+  same grouping is used in every released table and figure. Each variable is merged by its declared role:
+  population-weighted estimands as the persons-weighted means of their levels, probabilities recomputed
+  from the merged draws, flags as any of their levels; ratios are not released for a merged group.
+- **Shares within their rounding.** A share of the cohort (role ``share``) is released rounded to a step
+  of at least ``min_count`` persons (whole percent for cohorts of 1,000 or more), and only when the persons
+  of every pattern of flags over the contrasts pass the rule (inclusion-exclusion of the shares gives
+  them); otherwise neither the shares nor the partial estimands beside them are released.
 - **Counts only of released groups.** ``counts.csv``: persons and, per category, how many of them, per arm
-  for the overall cohort and each released group, keyed by fit file; every value is checked.
-- **Built aside, checked as written, then moved.** The release is written to a temporary folder beside
-  ``out``; the checks read the written files (the dims and labels they hold, not this module's own list);
-  only when every check passes is the folder moved into place. On any failure nothing is left but the
-  message.
-- **Nothing that names the secure machine.** Root attributes are a whitelist (:data:`RELEASED_ATTRS`);
-  files are named by file name only, never by path.
+  for the overall cohort and each released group, keyed by fit file.
+- **Cost-effectiveness only with its fits**, matched by SHA-256, under their grouping: by class only when
+  every class is released as itself, its cohort size only when it differs from every released total by 0
+  or at least ``min_count``.
+- **Built aside, audited as written, then moved.** The release is written to a temporary folder beside
+  ``out`` with its record (``disclosure_checks.json``); :func:`ww_bayes.audit.audit` attacks the written
+  folder (weights recovery, differencing, inclusion-exclusion, integer linear programming, and the folder's
+  own checks); only when every check passes is the folder moved into place. On any failure nothing is left
+  but the message.
+- **Nothing that names the secure machine.** Root attributes are a whitelist; files are named by file
+  name only, never by path.
 """
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import html
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -49,78 +62,59 @@ import pandas as pd
 import xarray as xr
 
 from ww_bayes import __version__
+from ww_bayes.audit import (
+    CEA_ATTRS,
+    CEA_CLASSES,
+    CEA_DIMS,
+    CEA_GROUP,
+    CEA_VARIABLES,
+    CEA_WITHHELD,
+    CHECKS_FILE,
+    COHORT_SUFFIX,
+    COUNTS_FILE,
+    DERIVED_ATTRS,
+    DIAGNOSTICS_ATTRS,
+    DIAGNOSTICS_DIMS,
+    DIAGNOSTICS_VARIABLES,
+    MIN_COUNT,
+    RELEASED_ATTRS,
+    RELEASED_KIND,
+    REPORT_FILES,
+    WITHHELD_GROUPS,
+    Audit,
+    audit,
+    breaks_rule,
+    cea_findings,
+    cohort_facts,
+    count_facts,
+    declared_findings,
+    fact_failures,
+    secrets_of,
+    text_findings,
+    without_paths,
+)
 from ww_bayes.cea import summary as cea_summary
 from ww_bayes.cea import targeting_table
 from ww_bayes.data.io import LOCK_NAME, atomic_write, file_sha256, write_datatree
-from ww_bayes.derived import (
-    CELLS,
-    OVERALL,
-    DerivedLayoutError,
-    check_derived,
-    direction_sign,
-    level_label,
-    levels_of,
-    probability,
-)
+from ww_bayes.derived import CELLS, OVERALL, direction_sign, level_label, levels_of, probability
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.labels import Words
-from ww_bayes.results import CEA_GROUP, RELEASED_KIND, RELEASED_SUFFIX, collect, save_table, summarise
-from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_figure
-from ww_bayes.vocabulary import SAMPLE_DIMS
+from ww_bayes.results import RELEASED_SUFFIX, collect, save_table, summarise
+from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_png
 
-#: The smallest number of persons a released number may describe (CBS's output rule).
-MIN_COUNT = 10
-#: Groups of a fit never released: they hold counts or let counts be computed.
-WITHHELD_GROUPS = ("observed_data", "constant_data", "weights", "log_likelihood", "posterior_predictive",
-                   "prior_predictive", "posterior", "prior", "sample_stats", "frequentist")  # fmt: skip
-#: Fit attributes a release keeps (provenance without identities); everything else is dropped.
-RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha256", "seed", "sampler",
-                  "chains", "draws", "tune", "target_accept", "adaptation", "package_versions",
-                  "ww_bayes_version", "interval_kind", "interval_prob", "smallest_effect_pp", "anchor",
-                  "converged", "convergence_report", "fit_schema_version", "likelihood", "stored_draws",
-                  "thinned_by", "sampled_draws", "observation", "grouping_factors",
-                  "synthetic_data")  # fmt: skip
-#: Attributes the derived group, its levels and its variables may carry (anything else refuses).
-DERIVED_ATTRS = (
-    "effect_units",
-    "cumulative_units",
-    "weights",
-    "smallest_effect_pp",
-    "units",
-    "good_direction",
-)
-#: The convergence table as released: its variables, dims and attributes (anything else refuses).
-DIAGNOSTICS_VARIABLES = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked", "bfmi")
-DIAGNOSTICS_DIMS = ("variable", "chain_index")
-DIAGNOSTICS_ATTRS = ("converged", "divergences", "share_at_max_treedepth", "min_bfmi_observed", "max_rhat",
-                     "min_ess_bulk", "min_ess_tail", "max_divergences", "min_bfmi", "max_treedepth_share",
-                     "ess_scope", "computed_with", "mcse_mean_max_units")  # fmt: skip
-#: A cost-effectiveness result as released: variables, dims and attributes (anything else refuses).
-CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", "benefits", "net_benefit",
-                 "net_benefit_cohort", "benefits_cohort", "cost_cohort", "benefit_cost_ratio",
-                 "cost_per_extra_job", "extra_employed_months", "net_cost", "ceac",
-                 "expected_incremental_benefit", "evpi", "evpi_cohort", "net_benefit_by_class",
-                 "incremental_cost_by_class", "benefits_by_class", "class_weight", "rule_net_benefit",
-                 "rule_expected_net_benefit", "rule_prob_best", "rule_classes_served",
-                 "tornado_net_benefit_at_q05", "tornado_net_benefit_at_q95", "tornado_input_q05",
-                 "tornado_input_q95", "break_even_wtp")  # fmt: skip
-CEA_DIMS = ("chain", "draw", "willingness_to_pay", "werkverkenner", "rule", "input")
-CEA_ATTRS = ("contrast", "effects_source", "horizon_months", "discount_rate_annual", "cohort_size",
-             "money_units", "effect_units", "willingness_to_pay_units", "cost_per_extra_job",
-             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data")  # fmt: skip
-#: Cost-effectiveness variables that are shares of persons per class: never released (with the cohort size
-#: they are counts of all persons per class, beside the released counts of persons with the outcome).
-CEA_WITHHELD = ("class_weight",)
 #: Count-table columns that split it into separate tables (each checked on its own).
 SLICES = ("outcome", "month")
 #: The names of merged groups of the shipped factors; another factor's is "other <factor> levels".
 MERGED_NAMES = {"werkverkenner": "other classes", "region": "other regions"}
+#: Steps a share of the cohort is rounded to: the first that holds at least ``min_count`` persons.
+SHARE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 
 
 class ReleaseError(ValueError):
     """A results folder that cannot be released (nothing to release, the overall counts break the rule, an
-    output folder that is not empty, a variable, dim or attribute the release has no rule for)."""
+    output folder that is not empty, a variable, dim or attribute the release has no rule for, a failed
+    audit)."""
 
 
 def merged_name(factor: str) -> str:
@@ -129,12 +123,6 @@ def merged_name(factor: str) -> str:
 
 
 # --- counts and the rule ----------------------------------------------------------------------------------
-
-
-def breaks_rule(values, min_count: int) -> np.ndarray:
-    """True where a count is between 1 and ``min_count - 1``."""
-    values = np.asarray(values)
-    return (values >= 1) & (values < min_count)
 
 
 def count_table(tree: xr.DataTree) -> pd.DataFrame:
@@ -168,6 +156,62 @@ def unsafe_groups(counts: pd.DataFrame, min_count: int) -> set[str]:
 
 
 @dataclass
+class FitCounts:
+    """What a fit lets be counted: its count table (every slice; the estimates of a group rest on them),
+    whether ``counts.csv`` releases them, and its cohort composition (persons of all arms, outcome observed
+    or not, per cell of its grouping factors), which its population-weighted estimands give away."""
+
+    name: str
+    cells: pd.DataFrame
+    weights: xr.DataArray
+    counts_released: bool
+
+    @property
+    def sliced(self) -> bool:
+        return any(c in self.cells for c in SLICES)
+
+
+def counts_rows(fit: FitCounts, factor: str | None, mapping: dict[str, str] | None) -> pd.DataFrame:
+    """The rows ``counts.csv`` holds of a fit for one level (``factor`` None: the overall cohort)."""
+    if factor is not None and factor not in fit.cells:
+        return pd.DataFrame(columns=["fit", "level", "group", "arm", "category", "persons", "count"])
+    table = grouped_counts(fit.cells, factor, mapping)
+    if factor is None:
+        table["group"] = "all"
+    table = table.assign(fit=fit.name, level=OVERALL if factor is None else level_label(factor))
+    return table[["fit", "level", "group", "arm", "category", "persons", "count"]]
+
+
+def cohort_rows(fit: FitCounts, factor: str | None, mapping: dict[str, str] | None) -> pd.DataFrame:
+    """The cohort persons per released group of a fit (columns fit, level, group, persons)."""
+    weights = fit.weights
+    if factor is None:
+        return pd.DataFrame({"fit": [fit.name], "level": [OVERALL], "group": ["all"],
+                             "persons": [float(weights.sum())]})  # fmt: skip
+    if factor not in weights.dims:
+        return pd.DataFrame(columns=["fit", "level", "group", "persons"])
+    persons = weights.sum([d for d in weights.dims if d != factor]).to_series()
+    groups = persons.groupby(persons.index.astype(str).map(lambda v: (mapping or {}).get(v, v))).sum()
+    return pd.DataFrame({"fit": fit.name, "level": level_label(factor), "group": groups.index,
+                         "persons": groups.to_numpy(dtype=float)})  # fmt: skip
+
+
+def level_facts(fits: list[FitCounts], factor: str | None, mapping: dict[str, str] | None) -> pd.DataFrame:
+    """Every count-like number the release lets be derived at one level: the counts it releases and the
+    cohort persons per group (:func:`ww_bayes.audit.count_facts`, :func:`ww_bayes.audit.cohort_facts`)."""
+    frames = [cohort_facts(cohort_rows(fit, factor, mapping)) for fit in fits]
+    frames += [count_facts(counts_rows(fit, factor, mapping)) for fit in fits if fit.counts_released]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else count_facts(pd.DataFrame())
+
+
+def failing_groups(fits: list[FitCounts], factor: str, mapping: dict[str, str], min_count: int) -> set[str]:
+    """Groups of ``factor`` under ``mapping`` whose released count-like numbers, or their differences
+    between fits or from the cohort persons, break the rule (:func:`ww_bayes.audit.fact_failures`)."""
+    return set(fact_failures(level_facts(fits, factor, mapping), min_count)["group"])
+
+
+@dataclass
 class Grouping:
     """How one factor's levels are released: ``groups`` level -> released group (itself, or the factor's
     merged group); ``why`` the reason per merged level; ``suppressed``: no level table at all (even the
@@ -186,18 +230,24 @@ class Grouping:
     def released(self) -> set[str]:
         return set() if self.suppressed else set(self.groups.values())
 
+    def as_record(self) -> dict:
+        return {"merged_group": merged_name(self.factor), "levels": self.groups,
+                "suppressed": self.suppressed, "why": self.why}  # fmt: skip
 
-def decide_grouping(tables: list[pd.DataFrame], factor: str, min_count: int) -> Grouping:
-    """One grouping of ``factor`` for every table (fit) of a release: levels breaking the rule in any table
-    go to the merged group, which grows by the smallest other levels until it passes in every table."""
-    tables = [t for t in tables if factor in t]
-    levels = sorted({str(v) for t in tables for v in t[factor].unique()})
-    persons = (
-        pd.concat([t.assign(level=t[factor].astype(str)) for t in tables]).groupby("level")["persons"].sum()
-    )
+
+def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Grouping:
+    """One grouping of ``factor`` for every fit of a release: levels breaking the rule in any fit, or whose
+    released count-like numbers differ by 1 to ``min_count - 1`` between fits or from the cohort persons,
+    go to the merged group, which grows by the smallest other levels until it passes in every fit."""
+    fits = [t for t in tables if factor in t.weights.dims]
+    levels = sorted({str(v) for t in fits for v in t.weights[factor].values})
+    persons = pd.concat([t.weights.sum([d for d in t.weights.dims if d != factor]).to_series() for t in fits])
+    persons = persons.groupby(persons.index.astype(str)).sum()
 
     def unsafe(mapping):
-        return set().union(*(unsafe_groups(grouped_counts(t, factor, mapping), min_count) for t in tables))
+        rule = set().union(*(unsafe_groups(grouped_counts(t.cells, factor, mapping), min_count)
+                             for t in fits if factor in t.cells))  # fmt: skip
+        return rule | failing_groups(fits, factor, mapping, min_count)
 
     name = merged_name(factor)
     first = unsafe({})
@@ -205,7 +255,8 @@ def decide_grouping(tables: list[pd.DataFrame], factor: str, min_count: int) -> 
     if not first:
         return grouping
     merged = set(first)
-    why = f"an arm with persons, a count or its complement between 1 and {min_count - 1}"
+    why = (f"an arm with persons, a count or its complement between 1 and {min_count - 1}, or a count-like "
+           f"number differing by 1 to {min_count - 1} between fits or from its cohort persons")  # fmt: skip
     grouping.why = dict.fromkeys(sorted(first), why)
     while True:
         mapping = {level: name if level in merged else level for level in levels}
@@ -221,45 +272,52 @@ def decide_grouping(tables: list[pd.DataFrame], factor: str, min_count: int) -> 
     return grouping
 
 
+def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[FitCounts]:
+    """Which fits are released, and which with their counts: taken in order, a fit whose cohort persons
+    differ from an earlier fit's released numbers by 1 to ``min_count - 1`` (other data) is withheld; a fit
+    whose whole-cohort counts differ so (from an earlier fit's, or from the cohort persons) keeps its
+    estimates but not its counts."""
+    accepted: list[FitCounts] = []
+    for fit in fits:
+        fit.counts_released = False
+        if not fact_failures(level_facts([*accepted, fit], None, None), min_count).empty:
+            done.withheld.append(
+                f"{fit.name}: not released (its whole-cohort persons differ from those of "
+                f"{', '.join(a.name for a in accepted)} by 1 to {min_count - 1}: fits on "
+                "other data are released only when their differences pass the rule)"
+            )
+            continue
+        if not fit.sliced:
+            fit.counts_released = True
+            if not fact_failures(level_facts([*accepted, fit], None, None), min_count).empty:
+                fit.counts_released = False
+                done.notes.append(f"{COUNTS_FILE}, {fit.name}: not released (its whole-cohort persons or "
+                                  f"counts differ from another fit's, or from its cohort persons, by 1 to "
+                                  f"{min_count - 1})")  # fmt: skip
+        accepted.append(fit)
+    return accepted
+
+
 # --- what a fit may release, checked before anything is written -----------------------------------------
 
 
-def check_releasable(name: str, tree: xr.DataTree) -> None:
+def check_releasable(name: str, tree: xr.DataTree, min_count: int = MIN_COUNT) -> None:
     """Raise :class:`ReleaseError` (one line naming it) for anything in the parts of a fit a release writes
-    that it has no rule for: a level, variable or dim of the derived group its kind does not declare, an
-    attribute off the whitelists, a variable or dim of the convergence table it does not know."""
+    that it has no rule for: a level, variable or dim of the derived group its kind does not declare, a
+    variable not of its role's type or range, an attribute off the whitelists or whose text holds a path or
+    a small count, a variable, dim or attribute of the convergence table it does not know
+    (:func:`ww_bayes.audit.declared_findings`)."""
+    findings = declared_findings(name, tree)
     kind = kind_of(tree)
-    factors = tuple(str(d) for d in fit_weights(tree).dims)
-    try:
-        check_derived(
-            tree[kind.name], kind.derived_variables, kind.derived_dims, factors, f"{name}: {kind.name}"
-        )
-    except DerivedLayoutError as error:
-        raise ReleaseError(f"{error}: not released (a release refuses what it has no rule for)") from None
-    for node in tree[kind.name].subtree:
-        _check_attrs(f"{name}: {node.path}", node.attrs, DERIVED_ATTRS)
-        for variable, values in node.ds.data_vars.items():
-            _check_attrs(f"{name}: {node.path}/{variable}", values.attrs, DERIVED_ATTRS)
-    diagnostics = tree["diagnostics"].ds
-    unknown = [v for v in diagnostics.data_vars if v not in DIAGNOSTICS_VARIABLES]
-    if unknown:
-        raise ReleaseError(
-            f"{name}: diagnostics variable {unknown[0]!r} is not one a release knows: not released"
-        )
-    dims = [d for d in diagnostics.dims if d not in DIAGNOSTICS_DIMS]
-    if dims:
-        raise ReleaseError(f"{name}: diagnostics dim {dims[0]!r} is not one a release knows: not released")
-    _check_attrs(f"{name}: diagnostics", diagnostics.attrs, DIAGNOSTICS_ATTRS)
-    for variable, values in diagnostics.data_vars.items():
-        _check_attrs(f"{name}: diagnostics/{variable}", values.attrs, ())
-
-
-def _check_attrs(where: str, attrs, allowed: tuple[str, ...]) -> None:
-    unknown = [key for key in attrs if key not in allowed]
-    if unknown:
-        raise ReleaseError(
-            f"{where}: attribute {unknown[0]!r} is not on the release's whitelist: not released"
-        )
+    nodes = [*tree[kind.name].subtree, tree["diagnostics"]]
+    for node in nodes:
+        texts = {f"{node.path} attribute {k}": v for k, v in node.attrs.items()}
+        texts |= {f"{node.path}/{var} attribute {k}": v for var, values in node.ds.data_vars.items()
+                  for k, v in values.attrs.items()}  # fmt: skip
+        for where, value in texts.items():
+            findings += text_findings(f"{name}: {where}", str(value), set(), min_count)
+    if findings:
+        raise ReleaseError(findings[0] if "not released" in findings[0] else f"{findings[0]}: not released")
 
 
 # --- released estimates ------------------------------------------------------------------------------------
@@ -269,8 +327,8 @@ def released_levels(
     tree: xr.DataTree, groupings: dict[str, Grouping], min_count: int, notes: list[str]
 ) -> dict[str, xr.Dataset]:
     """The fit's derived levels as released: each factor's level through its grouping (every variable by
-    its declared role), the cell grid left out, and at the overall level the pooling-only share rounded
-    and, with the identified-only effect, suppressed when the persons behind them break the rule."""
+    its declared role), the cell grid left out, and at the overall level the shares rounded, or with the
+    partial estimands not released (:func:`released_shares`)."""
     kind = kind_of(tree)
     smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
     direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
@@ -281,7 +339,7 @@ def released_levels(
             notes.append(f"{kind.name}/{CELLS}: not released (its flags describe single cells)")
             continue
         if level == OVERALL:
-            out[level] = _overall(ds, tree, min_count, notes)
+            out[level] = released_shares(ds, tree, min_count, notes)
             continue
         grouping = groupings[level]
         if grouping.suppressed:
@@ -327,30 +385,73 @@ def _merged_level(ds: xr.Dataset, grouping: Grouping, persons, variables, events
     return merged.assign_coords({factor: order})
 
 
-def _overall(ds: xr.Dataset, tree: xr.DataTree, min_count: int, notes: list[str]) -> xr.Dataset:
-    """The overall level: the pooling-only share released in whole percent, and with the identified-only
-    effect suppressed where the persons in pooling-only cells break the rule (the difference between the
-    overall and the identified-only effect would describe them)."""
-    if "pooling_only_share" not in ds:
+def share_step(whole: float, min_count: int) -> float:
+    """The step a share of ``whole`` persons is rounded to: the first of :data:`SHARE_STEPS` that holds at
+    least ``min_count`` persons, so no count derived from a rounded share is known to within fewer than
+    ``min_count`` persons."""
+    return next((step for step in SHARE_STEPS if step * whole >= min_count), SHARE_STEPS[-1])
+
+
+def pattern_persons(flags: xr.DataArray, weights: xr.DataArray) -> pd.Series:
+    """Cohort persons per pattern of a cell-level flag over its non-factor dims (the contrasts): the pieces
+    every inclusion-exclusion combination of the shares is a sum of."""
+    factors = list(weights.dims)
+    others = [d for d in flags.dims if d not in factors]
+    table = flags.transpose(*others, *factors).values.reshape(-1, int(np.prod(weights.shape) or 1))
+    patterns = pd.Series([tuple(column) for column in table.T.astype(bool)])
+    persons = pd.Series(weights.transpose(*factors).values.reshape(-1).astype(float))
+    return persons.groupby(patterns).sum()
+
+
+def released_shares(ds: xr.Dataset, tree: xr.DataTree, min_count: int, notes: list[str]) -> xr.Dataset:
+    """The overall level with its shares (role ``share``) rounded to :func:`share_step`, when the persons
+    of every pattern of the cell-level flag each share sums pass the rule; otherwise neither the shares nor
+    the partial estimands (estimands over the unflagged part of the cohort) are released."""
+    kind = kind_of(tree)
+    roles = {name: kind.derived_variables[name].role for name in ds.data_vars}
+    shares = [name for name, role in roles.items() if role == "share"]
+    if not shares:
         return ds
+    weights = fit_weights(tree)
+    whole = float(weights.sum())
+    cells = levels_of(tree[kind.name]).get(CELLS, xr.Dataset())
+    safe = True
+    for name in shares:
+        flags = _flag_of(ds[name], cells, weights, roles)
+        safe &= flags is not None and not breaks_rule(pattern_persons(flags, weights), min_count).any()
     ds = ds.copy()
-    total = float(fit_weights(tree).sum())
-    share = ds["pooling_only_share"]
-    small = breaks_rule(np.rint(share.values * total), min_count)
-    ds["pooling_only_share"] = share.round(2).where(~xr.DataArray(small, dims=share.dims))
-    if small.any():
-        mask = xr.DataArray(small, dims=share.dims)
-        if "effect_pp_identified" in ds:
-            ds["effect_pp_identified"] = ds["effect_pp_identified"].where(~mask)
-        contrasts = ds["contrast"].values[small] if "contrast" in share.dims else []
-        listed = ", ".join(map(str, contrasts))
-        notes.append(f"pooling_only_share, effect_pp_identified: not released for {listed} (fewer than "
-                     f"{min_count} persons in pooling-only cells)")  # fmt: skip
-    notes.append("pooling_only_share: released rounded to whole percent")
+    listed = ", ".join(shares)
+    if safe:
+        step = share_step(whole, min_count)
+        for name in shares:
+            rounded = (np.round(ds[name] / step) * step).round(6)
+            ds[name] = rounded.assign_attrs({**ds[name].attrs, "rounded_to": step})
+        notes.append(f"{listed}: released rounded to {step:.0%} ({step * whole:,.0f} persons or more a step)")
+        return ds
+    partial = [name for name, role in roles.items() if role == "partial_estimand"]
+    for name in shares + partial:
+        ds[name] = xr.full_like(ds[name], np.nan)
+    notes.append(f"{', '.join(shares + partial)}: not released (the persons of a pattern of flagged "
+                 "cells over the contrasts, which inclusion-exclusion of the shares gives, break the "
+                 "rule)")  # fmt: skip
     return ds
 
 
-def released_attrs(tree: xr.DataTree, min_count: int) -> dict:
+def _flag_of(share: xr.DataArray, cells: xr.Dataset, weights: xr.DataArray, roles) -> xr.DataArray | None:
+    """The cell-level flag whose persons-weighted share ``share`` is (None when none is)."""
+    factors = list(weights.dims)
+    for name, values in cells.data_vars.items():
+        if roles.get(name, "flag") != "flag" and name not in roles:
+            continue
+        if not set(factors) <= set(values.dims) or values.dtype != bool:
+            continue
+        computed = (values * weights).sum(factors) / weights.sum()
+        if computed.dims == share.dims and np.allclose(computed.values, share.values, atol=1e-9):
+            return values
+    return None
+
+
+def released_attrs(tree: xr.DataTree, min_count: int, fit_file: str, fit_sha256: str) -> dict:
     attrs = {k: tree.attrs[k] for k in RELEASED_ATTRS if k in tree.attrs}
     attrs.update(
         {
@@ -358,6 +459,8 @@ def released_attrs(tree: xr.DataTree, min_count: int) -> dict:
             "spec_name": Path(str(tree.attrs.get("spec_source", ""))).name,
             "min_count": min_count,
             "released_with": f"ww_bayes {__version__}",
+            "fit_file": fit_file,
+            "fit_sha256": fit_sha256,
         }
     )
     return attrs
@@ -369,7 +472,7 @@ def released_attrs(tree: xr.DataTree, min_count: int) -> dict:
 @dataclass
 class Release:
     """What :func:`release` wrote and checked: the files (path -> what it holds), the groupings, notes on
-    what was merged or suppressed, and every check with its result."""
+    what was merged or suppressed, every check with its result, and the audit of the written folder."""
 
     folder: Path
     min_count: int
@@ -378,14 +481,17 @@ class Release:
     notes: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool]] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)
+    fits: dict[str, dict] = field(default_factory=dict)
+    audit: Audit | None = None
 
 
 def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT) -> Release:
     """Write the releasable outputs of a results folder to ``out`` (which must be empty or new): per fit its
     estimates (``<stem>_estimates.nc``), summary (CSV) and figures; the cost-effectiveness draws and tables
-    when the fits they came from are released too; ``counts.csv``; and the disclosure report
-    (``disclosure_report.md`` / ``.html``). Built in a temporary folder and moved into place only when
-    every check on the written files passes: on any error nothing is left."""
+    when the fits they came from are released too; ``counts.csv``; the record of the release with every
+    check (``disclosure_checks.json``) and the disclosure report (``disclosure_report.md`` / ``.html``).
+    Built in a temporary folder, audited as written (:func:`ww_bayes.audit.audit`) and moved into place
+    only when every check passes: on any error nothing is left."""
     results, out = Path(results), Path(out)
     if not results.is_dir():
         raise ReleaseError(f"{results.name}: no such results folder")
@@ -398,7 +504,11 @@ def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int =
     if not run.fits and not run.cost_effectiveness:
         raise ReleaseError(f"{results.name}: no ww_bayes fits or cost-effectiveness results to release")
     for path, tree in run.fits.items():
-        check_releasable(path.name, tree)
+        check_releasable(path.name, tree, min_count)
+    for path, tree in run.cost_effectiveness.items():
+        findings = cea_findings(path.name, tree[CEA_GROUP].to_dataset())
+        if findings:
+            raise ReleaseError(findings[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
     try:
@@ -421,36 +531,49 @@ def _move_into_place(building: Path, out: Path) -> None:
 
 def _build(run, folder: Path, min_count: int) -> Release:
     done = Release(folder, min_count)
-    done.withheld = [f"{p.name}: {_without_paths(reason)}" for p, reason in run.skipped.items()]
+    done.withheld = [f"{p.name}: {without_paths(reason)}" for p, reason in run.skipped.items()]
     done.withheld += [f"{p.name}: not a ww_bayes result" for p in run.other]
     tables = {path: count_table(tree) for path, tree in run.fits.items()}
     bad_slices = {path: overall_bad_slices(path, table, min_count) for path, table in tables.items()}
     tables = {path: drop_slices(table, bad_slices[path]) for path, table in tables.items()}
-    factors = list(dict.fromkeys(f for tree in run.fits.values() for f in released_factors(tree)))
-    done.groupings = {f: decide_grouping(list(tables.values()), f, min_count) for f in factors}
+    fits = [FitCounts(path.name, tables[path], fit_weights(tree), False) for path, tree in run.fits.items()]
+    kept = {fit.name: fit for fit in decide_fits(fits, min_count, done)}
+    released = {path: tree for path, tree in run.fits.items() if path.name in kept}
+    factors = list(dict.fromkeys(f for tree in released.values() for f in released_factors(tree)))
+    done.groupings = {f: decide_grouping(list(kept.values()), f, min_count) for f in factors}
     for factor, grouping in done.groupings.items():
         if grouping.merged and len(grouping.merged) == len(grouping.groups):
             done.notes.append(f"{factor}: every level needed merging, so '{merged_name(factor)}' is the "
                               "whole cohort (no subgroup estimate of this factor is released)")  # fmt: skip
-    for path, tree in run.fits.items():
-        _release_fit(path, tree, tables[path], bad_slices[path], done)
-    hashes = {file_sha256(path): path for path in run.fits}
+    for path, tree in released.items():
+        _release_fit(path, tree, kept[path.name], bad_slices[path], done)
+    hashes = {file_sha256(path): path for path in released}
     suppressed = [p.name for p, slices in bad_slices.items() if slices]
     for path, tree in run.cost_effectiveness.items():
         reason = cea_refusal(tree, hashes, suppressed)
         if reason:
             done.withheld.append(f"{path.name}: {reason}")
             continue
-        release_cea(path, tree, done)
+        sources = [kept[hashes[h].name] for h in _source_hashes(tree) if h in hashes]
+        release_cea(path, tree, done, sources)
+    if not done.files:
+        raise ReleaseError("nothing to release: " + "; ".join(done.withheld or ["no fit passes the rule"]))
     (folder / LOCK_NAME).unlink(missing_ok=True)  # the writers' lock: only checked files in the folder
+    write_record(done)
     check_written(done)
-    report_ok = not any(_names_secret(text, _secrets(folder)) for text in disclosure_texts(done).values())
-    done.checks.append(("the disclosure report: no file paths, no user names", report_ok))
+    report_ok = not any(
+        text_findings("the disclosure report", text, secrets_of(folder), min_count)
+        for name, text in disclosure_texts(done).items()
+    )
+    done.checks.append(("the disclosure report: no file paths, no user names, no small counts", report_ok))
     write_disclosure_report(done)
+    write_record(done)
     (folder / LOCK_NAME).unlink(missing_ok=True)
     if not all(ok for _, ok in done.checks):
         failed = [text for text, ok in done.checks if not ok]
-        raise ReleaseError(f"the release failed its checks on the written files: {'; '.join(failed)}")
+        findings = done.audit.findings[:5] if done.audit else []
+        raise ReleaseError(f"the release failed its checks on the written files: {'; '.join(failed)}"
+                           + (f" (first findings: {'; '.join(findings)})" if findings else ""))  # fmt: skip
     return done
 
 
@@ -460,16 +583,20 @@ def released_factors(tree: xr.DataTree) -> list[str]:
     return [level for level in levels_of(tree[kind_of(tree).name]) if level not in (OVERALL, CELLS)]
 
 
+def _source_hashes(tree: xr.DataTree) -> list[str]:
+    return [h.strip() for h in str(tree.attrs.get("fits_sha256", "")).split(",") if h.strip()]
+
+
 def cea_refusal(tree: xr.DataTree, hashes: dict[str, Path], suppressed: list[str]) -> str:
     """Why a cost-effectiveness result cannot be released with the fits of this release ("" if it can):
     it is released only with every fit it was computed from (matched by SHA-256), under their grouping."""
-    wanted = [h.strip() for h in str(tree.attrs.get("fits_sha256", "")).split(",") if h.strip()]
+    wanted = _source_hashes(tree)
     if not wanted:
         return "not released: it does not record the fits it was computed from"
     missing = [h for h in wanted if h not in hashes]
     if missing:
-        return (f"not released: {len(missing)} of the {len(wanted)} fits it was computed from are not in the "
-                "results folder (matched by SHA-256); release it with them")  # fmt: skip
+        return (f"not released: {len(missing)} of the {len(wanted)} fits it was computed from are not "
+                "released with it (matched by SHA-256); release it with them")  # fmt: skip
     sources = {hashes[h].name for h in wanted}
     if set(suppressed) & sources:
         return (f"not released (months of {', '.join(sorted(set(suppressed) & sources))} are suppressed, and "
@@ -534,9 +661,7 @@ def mask_slices(levels: dict[str, xr.Dataset], slices: set[tuple], kind, notes: 
     return out
 
 
-def _release_fit(
-    path: Path, tree: xr.DataTree, cells: pd.DataFrame, slices: set[tuple], done: Release
-) -> None:
+def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tuple], done: Release) -> None:
     kind = kind_of(tree)
     notes: list[str] = []
     levels = released_levels(tree, done.groupings, done.min_count, notes)
@@ -549,84 +674,72 @@ def _release_fit(
         }
     )
     released[kind.name].attrs.update(tree[kind.name].attrs)
-    released.attrs.update(released_attrs(tree, done.min_count))
+    sha256 = file_sha256(path)
+    released.attrs.update(released_attrs(tree, done.min_count, path.name, sha256))
     stem = path.stem
     target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
     done.files[target] = f"posterior draws of the {kind.name} estimands and the convergence table"
+    done.fits[path.name] = {"estimates": target.name, "factors": [str(d) for d in fit.weights.dims],
+                            "counts_released": fit.counts_released, "fit_sha256": sha256,
+                            "data_sha256": str(tree.attrs.get("data_sha256", ""))}  # fmt: skip
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
     for block in kind.report_blocks(stem, released, table, Words("en")):
         if type(block).__name__ == "Plot":
-            for written in save_figure(draw(block), done.folder / figure_name(block, stem)):
-                done.files[written] = f"figure drawn from {stem}_summary.csv: {block.caption}"
-    if any(c in cells for c in SLICES):
+            # PNG only: the audit reads a PNG's metadata; an SVG's text it has no rule for
+            png = save_png(draw(block), done.folder / f"{figure_name(block, stem)}.png")
+            done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"
+    if fit.sliced:
         done.notes.append(f"{path.name}: counts per month not released (differences between months would "
                           "describe the few persons whose outcome is unobserved in a month)")  # fmt: skip
         return
-    counts = released_counts(cells, done.groupings, path.name)
-    counts_path = done.folder / "counts.csv"
+    if not fit.counts_released:
+        return
+    counts = released_counts(fit, done.groupings)
+    counts_path = done.folder / COUNTS_FILE
     if counts_path.is_file():
         before = pd.read_csv(counts_path, dtype={"group": str, "category": str})
-        counts = without_small_differences(before, counts, done)
         counts = pd.concat([before, counts], ignore_index=True)
     done.files[save_table(counts, counts_path)] = (
         "persons per arm and how many of them in each category: overall and released groups, per fit file"
     )
 
 
-def without_small_differences(before: pd.DataFrame, counts: pd.DataFrame, done: Release) -> pd.DataFrame:
-    """Persons of another fit differ from those already released only by persons with one outcome observed
-    and not the other: a difference between 1 and ``min_count - 1`` would describe them, so such persons
-    counts are not released (the counts in the categories are)."""
-    keys = ["level", "group", "arm", "category"]
-    released = before.pivot_table(index=keys, columns="fit", values="persons", aggfunc="first")
-    aligned = released.reindex(pd.MultiIndex.from_frame(counts[keys].astype(str)))
-    differs = np.abs(aligned.to_numpy(dtype=float) - counts["persons"].to_numpy(dtype=float)[:, None])
-    small = pd.Series(breaks_rule(np.nan_to_num(differs), done.min_count).any(axis=1), index=counts.index)
-    if small.any():
-        counts = counts.astype({"persons": "float"})
-        counts.loc[small, "persons"] = np.nan
-        fit = counts["fit"].iloc[0]
-        done.notes.append(f"counts.csv, {fit}: persons of {int(small.sum())} rows not released (they differ "
-                          "from another fit's by fewer than the minimum count)")  # fmt: skip
-    return counts
-
-
-def released_counts(cells: pd.DataFrame, groupings: dict[str, Grouping], fit_file: str) -> pd.DataFrame:
+def released_counts(fit: FitCounts, groupings: dict[str, Grouping]) -> pd.DataFrame:
     """Persons and counts per arm and category: overall and per released group of each factor."""
-    frames = [grouped_counts(cells, None, None).assign(level=OVERALL, group="all")]
+    frames = [counts_rows(fit, None, None)]
     for factor, grouping in groupings.items():
-        if factor in cells and not grouping.suppressed:
-            frames.append(grouped_counts(cells, factor, grouping.groups).assign(level=level_label(factor)))
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(0, "fit", fit_file)
-    keys = ["fit", *[c for c in SLICES if c in table], "level", "group", "arm", "category"]
-    return table[keys + ["persons", "count"]]
+        if factor in fit.cells and not grouping.suppressed:
+            frames.append(counts_rows(fit, factor, grouping.groups))
+    return pd.concat(frames, ignore_index=True)
 
 
-def release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
-    """Release a cost-effectiveness result: its draws, summary, targeting table and figures; the by-class
-    quantities and targeting only when no class was merged; the assumptions file by name only."""
+def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitCounts] | None = None) -> None:
+    """Release a cost-effectiveness result: its draws, summary, targeting table and figures. By class (the
+    by-class quantities, targeting, the tornado rows of one class's input, and the assumptions text whose
+    seed regenerates the class costs) only when every class is released as itself; the cohort totals only
+    when the cohort size differs from every released whole-cohort total of ``sources`` by 0 or at least the
+    minimum count; the assumptions file by name only."""
     result = tree[CEA_GROUP].to_dataset()
-    for name in result.data_vars:
-        if name not in CEA_VARIABLES:
-            raise ReleaseError(f"{path.name}: variable {name!r} is not one a release knows: not released")
-    for dim in result.dims:
-        if dim not in CEA_DIMS:
-            raise ReleaseError(f"{path.name}: dim {dim!r} is not one a release knows: not released")
-    _check_attrs(f"{path.name}: {CEA_GROUP}", result.attrs, CEA_ATTRS)
+    findings = cea_findings(path.name, result)
+    if findings:
+        raise ReleaseError(findings[0])
     if "assumptions_source" in result.attrs:  # a path on the secure machine: its file name only
         result.attrs["assumptions_source"] = Path(str(result.attrs["assumptions_source"])).name
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
-    classes = done.groupings.get("werkverkenner")
-    if classes is not None and classes.merged:
-        result.attrs.pop("best_rule", None)
-        by_class = [
-            n for n, v in result.data_vars.items() if "werkverkenner" in v.dims or n.startswith("rule")
-        ]
-        result = result.drop_vars(by_class + ["werkverkenner", "rule"], errors="ignore")
-        done.notes.append(f"{path.name}: by-class cost-effectiveness and targeting not released (classes "
-                          "merged)")  # fmt: skip
+    classes = done.groupings.get(CEA_CLASSES)
+    labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
+    if classes is None or classes.merged or classes.suppressed or not labels <= classes.released:
+        result = _without_classes(result, labels)
+        done.notes.append(f"{path.name}: by-class cost-effectiveness, targeting, the tornado rows of one "
+                          "class's input and the assumptions text not released (classes merged)")  # fmt: skip
+    if sources is not None and "cohort_size" in result.attrs:
+        size = float(result.attrs["cohort_size"])
+        if any(breaks_rule([abs(size - total)], done.min_count)[0] for total in released_totals(sources)):
+            result.attrs.pop("cohort_size")
+            result = result.drop_vars([v for v in result.data_vars if v.endswith(COHORT_SUFFIX)])
+            done.notes.append(f"{path.name}: cohort size and cohort totals not released (the cohort size is "
+                              f"within {done.min_count - 1} of a released whole-cohort total)")  # fmt: skip
     released = xr.DataTree.from_dict({CEA_GROUP: result})
     released.attrs.update(
         {
@@ -650,92 +763,90 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release) -> None:
             figure = cea_figure(result, name)
         except KeyError:
             continue  # its by-class inputs were not released
-        for written in save_figure(figure, done.folder / figure_name(cea_plot(result, name))):
-            done.files[written] = f"cost-effectiveness figure: {name}"
+        png = save_png(figure, done.folder / f"{figure_name(cea_plot(result, name))}.png")
+        done.files[png] = f"cost-effectiveness figure: {name}"
 
 
-# --- the checks, on the files as written --------------------------------------------------------------------
+def _without_classes(result: xr.Dataset, labels: set[str]) -> xr.Dataset:
+    """A cost-effectiveness result without anything said of one class: by-class variables, targeting rules,
+    the tornado rows of one class's input, the best rule and the assumptions text (its seed regenerates
+    each class's cost draws, whose cohort-weighted mean is released)."""
+    result = result.copy()
+    for key in ("best_rule", "assumptions_text"):
+        result.attrs.pop(key, None)
+    by_class = [n for n, v in result.data_vars.items() if CEA_CLASSES in v.dims or "rule" in v.dims]
+    result = result.drop_vars(by_class + [CEA_CLASSES, "rule"], errors="ignore")
+    if "input" in result.coords:
+        one_class = [i for i in map(str, result["input"].values) if any(f"[{c}]" in i for c in labels)]
+        result = result.drop_sel(input=one_class)
+    return result
 
 
-def _names_secret(text: str, secrets: set[str]) -> bool:
-    """Whether ``text`` holds a path of the secure machine (as a substring) or its user name (as a word: a
-    region such as "Groot Amsterdam" holds the letters of the user "root")."""
-    return any(
-        (s in text) if "/" in s else re.search(rf"(?<![\w.-]){re.escape(s)}(?![\w.-])", text) is not None
-        for s in secrets
-    )
+def released_totals(fits: list[FitCounts]) -> list[float]:
+    """Every whole-cohort total the release lets be derived from ``fits``: the cohort persons and, for the
+    fits whose counts are released, the persons of every set of arms."""
+    totals = [float(fit.weights.sum()) for fit in fits]
+    for fit in fits:
+        if not fit.counts_released:
+            continue
+        overall = counts_rows(fit, None, None)
+        for _, rows in overall.groupby("category"):
+            persons = rows.set_index("arm")["persons"]
+            for size in range(1, len(persons) + 1):
+                totals += [float(persons[list(arms)].sum()) for arms in combinations(persons.index, size)]
+    return totals
 
 
-def _secrets(folder: Path) -> set[str]:
-    candidates = {
-        str(Path.home()),
-        getpass.getuser(),
-        str(Path.cwd().resolve()),
-        str(folder.resolve().parent),
+# --- the checks, on the folder as written -----------------------------------------------------------------
+
+
+def write_record(done: Release) -> None:
+    """``disclosure_checks.json``: the rule, the grouping, the fits, what was suppressed or withheld, and
+    every output file with its SHA-256, what it holds and the checks that read it (with their findings)."""
+    checks = done.audit.checks if done.audit else []
+    outputs = {}
+    for path, what in sorted(done.files.items()):
+        mine = [c for c in checks if path.name in c.outputs]
+        outputs[path.name] = {
+            "sha256": file_sha256(path),
+            "holds": what,
+            "status": "pass" if all(c.passed for c in mine) else "fail",
+            "checks": [{"check": c.key, "passed": c.passed} for c in mine],
+            "findings": [f for c in mine for f in c.findings if path.name in f],
+        }
+    record = {
+        "format": "ww_bayes disclosure checks 1",
+        "made": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ww_bayes": __version__,
+        "rule": {
+            "min_count": done.min_count,
+            "applies_to": "persons, each category's count and persons - "
+            "count of every released group and arm; cohort persons per released group; differences "
+            "between fits and from the cohort persons",
+        },  # fmt: skip
+        "verdict": (
+            "pass"
+            if done.checks and all(ok for _, ok in done.checks)
+            else "fail"
+            if done.checks
+            else "not checked"
+        ),  # fmt: skip
+        "groupings": {factor: g.as_record() for factor, g in done.groupings.items()},
+        "fits": done.fits,
+        "suppressed": done.notes,
+        "withheld": done.withheld,
+        "checks": done.audit.as_record() if done.audit else [],
+        "outputs": outputs,
     }
-    return {s for s in candidates if len(s) > 3}
-
-
-def _without_paths(text: str) -> str:
-    """A message with every absolute path reduced to its file name."""
-    return " ".join(Path(word).name if word.startswith(("/", "~")) else word for word in str(text).split(" "))
+    text = json.dumps(record, indent=1, ensure_ascii=False) + "\n"
+    atomic_write(done.folder / CHECKS_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def check_written(done: Release) -> None:
-    """The checks the disclosure report lists, run on the files as written: the groups, dims and labels
-    they hold, the counts they release, the attributes they carry."""
-    secrets = _secrets(done.folder)
-    groups_ok, attrs_ok, counts_ok, grouping_ok, dims_ok = True, True, True, True, True
-    problems: list[str] = []
-    for path in sorted(done.folder.glob("*.nc")):
-        with contextlib.closing(xr.open_datatree(path, engine="h5netcdf")) as tree:
-            tree = tree.load()
-        groups_ok &= not set(tree.children) & set(WITHHELD_GROUPS)
-        text = json.dumps({k: str(v) for node in tree.subtree for k, v in node.attrs.items()})
-        text += json.dumps({k: str(v) for node in tree.subtree for var in node.ds.data_vars.values()
-                            for k, v in var.attrs.items()})  # fmt: skip
-        attrs_ok &= not _names_secret(text, secrets)
-        if tree.attrs.get("ww_bayes_kind") == RELEASED_KIND:
-            known = set(SAMPLE_DIMS) | set(DIAGNOSTICS_DIMS) | set(kind_of(tree).derived_dims)
-        else:  # a cost-effectiveness result: its own dims; its classes are a grouping factor
-            known = set(SAMPLE_DIMS) | (set(CEA_DIMS) - set(done.groupings))
-        for node in tree.subtree:
-            for dim in node.ds.dims:
-                if dim in known:
-                    continue
-                grouping = done.groupings.get(dim)
-                if grouping is None:
-                    dims_ok = False
-                    problems.append(f"{path.name}: dim {dim!r} is not a grouping factor the release merged")
-                    continue
-                labels = set(map(str, node.ds[dim].values))
-                if not labels <= grouping.released:
-                    grouping_ok = False
-                    problems.append(f"{path.name}: {dim} labels {sorted(labels - grouping.released)[:3]} not "
-                                    "released groups")  # fmt: skip
-    counts_path = done.folder / "counts.csv"
-    if counts_path.is_file():
-        table = pd.read_csv(counts_path, dtype={"group": str, "category": str})
-        for values in (table["persons"], table["count"], table["persons"] - table["count"]):
-            counts_ok &= not breaks_rule(values.dropna(), done.min_count).any()
-        factor_of_level = {level_label(factor): factor for factor in done.groupings}
-        for level in set(table["level"]) - {OVERALL}:
-            grouping = done.groupings.get(factor_of_level.get(level, ""))
-            groups = set(table.loc[table["level"] == level, "group"])
-            grouping_ok &= grouping is not None and groups <= grouping.released
-    for path in done.folder.iterdir():
-        if path.suffix in (".csv", ".md", ".html", ".svg"):  # every text file, the figures' SVGs too
-            attrs_ok &= not _names_secret(path.read_text(encoding="utf-8"), secrets)
-    done.notes += [f"check: {p}" for p in problems]
-    done.checks = [
-        (f"no group holding counts or letting them be computed ({', '.join(WITHHELD_GROUPS)})", groups_ok),
-        (f"every released count: persons, each category's count and persons - count 0 or at least "
-         f"{done.min_count}", counts_ok),
-        ("every dim of every file is a sample dim, a dim its model kind declares, or a grouping factor "
-         "merged for the release", dims_ok),
-        ("every level table, in every file, holds only the groups decided once for the release", grouping_ok),
-        ("attributes and tables: no file paths, no user names, no home or working folder", attrs_ok),
-    ]  # fmt: skip
+    """The checks the disclosure report lists, run on the folder as written: the audit
+    (:func:`ww_bayes.audit.audit`) with every attack on it and the folder's own checks."""
+    done.audit = audit(done.folder, done.min_count)
+    done.checks = [(check.text, check.passed) for check in done.audit.checks]
 
 
 # --- the disclosure report ---------------------------------------------------------------------------------
@@ -746,7 +857,7 @@ def disclosure_sections(done: Release) -> list[tuple[str, list[str]]]:
     rules = [
         f"Minimum count: {done.min_count} persons. No released number is based on a group in which an arm "
         f"has persons, or per category of the outcome a count or persons - count, between 1 and "
-        f"{done.min_count - 1}.",
+        f"{done.min_count - 1}; nor can such a number be derived from the folder (the audit below tries).",
         "Every grouping factor in the released estimates is merged: small levels into one named group per "
         "factor, decided once for the whole release.",
         "Figures are drawn from the released summaries only (the summary CSV beside each figure).",
@@ -755,8 +866,15 @@ def disclosure_sections(done: Release) -> list[tuple[str, list[str]]]:
         "released: person rows, cell counts, log-likelihood, predictive draws, cell parameters, the cohort "
         "composition.",
         "Anything the release has no rule for (a variable, dim or attribute) refuses the whole release.",
+        f"Every check below, its findings and the files it read are also in {CHECKS_FILE}.",
     ]
-    checks = [f"[{'x' if ok else ' '}] {text}: {'passed' if ok else 'FAILED'}" for text, ok in done.checks]
+    timed = {c.text: c for c in done.audit.checks} if done.audit else {}
+    checks = []
+    for text, ok in done.checks:
+        check = timed.get(text)
+        seconds = f" ({check.seconds:.2f} s)" if check else ""
+        checks.append(f"[{'x' if ok else ' '}] {text}: {'passed' if ok else 'FAILED'}{seconds}")
+        checks += [f"finding: {finding}" for finding in (check.findings[:20] if check else [])]
     grouping = []
     for factor, chosen in done.groupings.items():
         if not chosen.merged:
@@ -802,11 +920,23 @@ def disclosure_texts(done: Release) -> dict[str, str]:
     return {"disclosure_report.md": "\n".join(md) + "\n", "disclosure_report.html": "\n".join(page) + "\n"}
 
 
+#: The rule and the whitelists live with the audit that checks them; a release writes by them.
 __all__ = [
+    "CEA_ATTRS",
+    "CEA_DIMS",
+    "CEA_VARIABLES",
+    "DERIVED_ATTRS",
+    "DIAGNOSTICS_ATTRS",
+    "DIAGNOSTICS_DIMS",
+    "DIAGNOSTICS_VARIABLES",
     "MIN_COUNT",
+    "RELEASED_ATTRS",
+    "REPORT_FILES",
+    "WITHHELD_GROUPS",
     "Grouping",
     "Release",
     "ReleaseError",
+    "breaks_rule",
     "check_releasable",
     "count_table",
     "decide_grouping",

@@ -25,6 +25,12 @@ def interval_label(kind: str, prob: float) -> str:
     return f"{kind}{round(100 * prob)}"
 
 
+def confidence_label(prob: float) -> str:
+    """The column prefix of a frequentist confidence interval, e.g. ``ci90``: the same probability as the
+    credible intervals it is set beside."""
+    return f"ci{round(100 * prob)}"
+
+
 def interval_text(kind: str, prob: float) -> str:
     """The interval in words for captions and screen tables, e.g. ``ETI 90% credible interval``."""
     return f"{kind.upper()} {prob:.0%} credible interval"

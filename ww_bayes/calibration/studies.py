@@ -1,4 +1,4 @@
-"""The two calibration studies end to end, as ``ww-bayes sbc`` and ``ww-bayes coverage`` run them: run (or
+"""The studies end to end, as ``ww-bayes sbc``, ``ww-bayes coverage`` and ``ww-bayes kfold`` run them: run (or
 resume) the replicates, judge them, write the tables, figures and a text summary into the study's folder
 (``<out>/<spec name>/``), and return what was found."""
 
@@ -15,6 +15,7 @@ import xarray as xr
 
 from ww_bayes.calibration.coverage import PROBS, cohort_path, coverage_study, shares
 from ww_bayes.calibration.dispatch import check_dispatch, run_tasks, workers
+from ww_bayes.calibration.kfold import VARIANTS, kfold_study, write_summary
 from ww_bayes.calibration.sbc import SBCSettings, pit_values, sbc, uniformity
 from ww_bayes.data.io import atomic_write, load_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort
@@ -183,3 +184,18 @@ def _share_line(label: str, row: pd.Series, prob: float) -> str:
         f"{'contains' if row[f'contains_{percent}'] else 'DOES NOT contain'} {prob:.2f} (every truth "
         f"independent: [{row[f'cp95_lb_{percent}']:.3f}, {row[f'cp95_ub_{percent}']:.3f}])"
     )
+
+
+def run_kfold(
+    spec, data: str | Path, out: str | Path, dispatch: Dispatch, *, folds: int = 5, factor: str = "region",
+    variants: tuple[str, ...] = VARIANTS, seed: int = 2026,
+) -> Study:  # fmt: skip
+    """``ww-bayes kfold``: the study in ``<out>/<spec name>/`` (resumed when it exists)."""
+    folder = Path(out) / spec.name
+    if workers(dispatch.n_jobs, dispatch.backend) > 1 or dispatch.backend == "dask":
+        spec = spec.with_sampler(cores=1)
+    start = time.perf_counter()
+    rows = kfold_study(spec, data, folder, factor=factor, folds=folds, variants=variants, seed=seed,
+                       run=dispatch.runner(f"K-fold {spec.name}"))  # fmt: skip
+    text, files = write_summary(spec, folder, rows, factor, time.perf_counter() - start)
+    return Study(True, text, files)

@@ -2,9 +2,9 @@
 
 A model kind names its estimator (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`), a key of
 :data:`ESTIMATORS`: a function ``(cohort, fit, covariates, cov_type) -> table`` whose rows carry the kind's
-summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, ``ci95_lb``,
-``ci95_ub``, ``p_value``, ``p_holm``, ``p_bh``, ``method``, ``se_type`` and ``outcome``, with the subgroups it
-could not estimate in ``attrs["skipped"]``.
+summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, a confidence
+interval at the fit's interval probability (``ci90_lb``, ``ci90_ub``), ``p_value``, ``p_holm``, ``p_bh``,
+``method``, ``se_type`` and ``outcome``, with the subgroups it could not estimate in ``attrs["skipped"]``.
 """
 
 from collections.abc import Callable
@@ -17,10 +17,11 @@ from ww_bayes.compare.frequentist import (
     itt,
     itt_for_fit,
 )
+from ww_bayes.compare.hours import hours_ols, hours_ols_for_fit
 from ww_bayes.compare.tables import compare, format_comparison
 
 #: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
-ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit}
+ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit, "hours_ols": hours_ols_for_fit}
 
 __all__ = [
     "ESTIMATORS",
@@ -30,5 +31,6 @@ __all__ = [
     "format_comparison",
     "frequentist_group",
     "frequentist_table",
+    "hours_ols",
     "itt",
 ]

@@ -11,7 +11,9 @@ marginal effects is the robustness check for the overall effects.
 Every row is named like the posterior summary's: ``estimand`` (``effect_pp``), ``contrast``
 (:data:`ww_bayes.data.schema.CONTRASTS`), ``level`` (``overall``, or ``by_<factor>`` for each grouping factor
 asked for: ``by_werkverkenner``, ``by_region``, any column) and ``group`` (``all`` or the factor's level).
-Effects are in percentage points.
+Effects are in percentage points. Confidence intervals are at the probability of the credible intervals
+they are set beside (90% by default; columns ``ci90_lb``, ``ci90_ub``:
+:func:`ww_bayes.vocabulary.confidence_label`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from scipy.special import expit
 from ww_bayes.data.schema import ARMS, CONTRASTS, HEADLINE_OUTCOMES, OPTIONAL_COLUMNS
 from ww_bayes.derived import OVERALL, level_label
 from ww_bayes.kinds.pooling import fit_weights
+from ww_bayes.vocabulary import confidence_label, interval_of
 
 COV_TYPES = ("HC2", "cluster")
 
@@ -34,10 +37,16 @@ class FrequentistError(ValueError):
 
 
 METHODS = ("lpm", "logit")
-COLUMNS = (
-    "estimand", "contrast", "level", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "p_holm",
-    "p_bh", "n", "outcome", "method", "se_type", "class_effects", "covariates",
-)  # fmt: skip
+#: The probability of the confidence intervals unless a fit says otherwise: that of the credible intervals.
+INTERVAL_PROB = 0.9
+
+
+def columns(prob: float = INTERVAL_PROB) -> tuple[str, ...]:
+    """The columns of an :func:`itt` table with confidence intervals at ``prob``."""
+    label = confidence_label(prob)
+    return ("estimand", "contrast", "level", "group", "estimate", "se", f"{label}_lb", f"{label}_ub",
+            "p_value", "p_holm", "p_bh", "n", "outcome", "method", "se_type", "class_effects",
+            "covariates")  # fmt: skip
 
 
 def resolve_outcome(outcome: str, columns) -> str:
@@ -112,7 +121,7 @@ def _subsets(df: pd.DataFrame, factor: str | None):
         yield group, df[labels == group]
 
 
-def _lpm(y, design, cov_type, clusters):
+def _lpm(y, design, cov_type, clusters, prob):
     import statsmodels.api as sm  # here, not at the top: `ww-bayes fit` does not pay for importing it
 
     model = sm.OLS(y, design.to_numpy())
@@ -127,13 +136,13 @@ def _lpm(y, design, cov_type, clusters):
         weights[design.columns.get_loc(f"arm[{treated}]")] = 1.0
         weights[design.columns.get_loc(f"arm[{comparison}]")] = -1.0
         test = result.t_test(weights, use_t=False)
-        lower, upper = np.asarray(test.conf_int(alpha=0.05)).ravel()
+        lower, upper = np.asarray(test.conf_int(alpha=1 - prob)).ravel()
         estimate, se, p_value = (float(np.ravel(v)[0]) for v in (test.effect, test.sd, test.pvalue))
         rows.append((contrast, estimate, se, lower, upper, p_value))
     return rows
 
 
-def _logit_ame(y, design, cov_type, clusters):
+def _logit_ame(y, design, cov_type, clusters, prob):
     """Average marginal effect of switching every person from the comparison arm to the treated arm, with a
     delta-method standard error from the robust (or cluster-robust) logit covariance.
     """
@@ -147,7 +156,7 @@ def _logit_ame(y, design, cov_type, clusters):
         result = model.fit(disp=0, cov_type="HC0")
     beta, cov = result.params, result.cov_params()
     arm_columns = [design.columns.get_loc(f"arm[{arm}]") for arm in ARMS]
-    z = stats.norm.ppf(0.975)
+    z = stats.norm.ppf((1 + prob) / 2)
     rows = []
     for contrast, arms in CONTRASTS.items():
         switched = []
@@ -175,6 +184,7 @@ def itt(
     cov_type: str = "HC2",
     method: str = "lpm",
     skip_unestimable: bool = False,
+    interval_prob: float = INTERVAL_PROB,
 ) -> pd.DataFrame:
     """Intention-to-treat effects (pp) of every contrast overall and per level of each of ``factors`` (any
     grouping columns of the data), one row per estimand.
@@ -187,6 +197,7 @@ def itt(
         not observed drop out. ``cov_type``: ``"HC2"`` or ``"cluster"`` (by region; per-region estimates then
         keep HC2, since a region's effect rests on one cluster). ``method``: ``"lpm"`` or ``"logit"`` (average
         marginal effects). Subgroup p-values also come Holm- and BH-adjusted (``p_holm``, ``p_bh``).
+        Confidence intervals at ``interval_prob`` (``ci90_lb``, ``ci90_ub`` at 0.9).
     """
     if cov_type not in COV_TYPES:
         raise FrequentistError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
@@ -216,15 +227,17 @@ def itt(
                 continue
             y = subset[column].astype("float64").to_numpy()
             clusters = pd.Categorical(subset["region"].astype(str)).codes
-            for row in estimator(y, design, level_cov, clusters):
+            for row in estimator(y, design, level_cov, clusters, interval_prob):
                 rows.append((row[0], group, *row[1:], len(y)))
+        label = confidence_label(interval_prob)
         frame = pd.DataFrame(
-            rows, columns=["contrast", "group", "estimate", "se", "ci95_lb", "ci95_ub", "p_value", "n"]
+            rows,
+            columns=["contrast", "group", "estimate", "se", f"{label}_lb", f"{label}_ub", "p_value", "n"],
         )
         # contrast by contrast, subgroups in their natural order, like the posterior summary table
         order = frame["contrast"].map({name: i for i, name in enumerate(CONTRASTS)})
         frame = frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
-        for name in ("estimate", "se", "ci95_lb", "ci95_ub"):
+        for name in ("estimate", "se", f"{label}_lb", f"{label}_ub"):
             frame[name] *= 100
         frame["level"] = level
         if method == "lpm":
@@ -252,7 +265,7 @@ def itt(
     )
     table["class_effects"] = class_effects
     table["covariates"] = ",".join(covariates)
-    table = table[list(COLUMNS)]
+    table = table[list(columns(interval_prob))]
     table.attrs["skipped"] = problems
     return table
 
@@ -261,9 +274,10 @@ def itt_for_fit(
     df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2"
 ) -> pd.DataFrame:
     """:func:`itt` of a fit's outcome at the fit's levels, subgroups with an empty arm left out (listed in
-    ``attrs["skipped"]``): the estimator ``ww-bayes compare`` uses for binary effects."""
+    ``attrs["skipped"]``), confidence intervals at the probability of the fit's credible intervals: the
+    estimator ``ww-bayes compare`` uses for binary effects."""
     return itt(df, fit.attrs["outcome"], factors=fit_factors(fit), covariates=tuple(covariates),
-               cov_type=cov_type, skip_unestimable=True)  # fmt: skip
+               cov_type=cov_type, skip_unestimable=True, interval_prob=interval_of(fit.attrs)[1])  # fmt: skip
 
 
 def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
@@ -271,19 +285,28 @@ def fit_factors(fit: xr.DataTree) -> tuple[str, ...]:
     return tuple(str(d) for d in fit_weights(fit).dims)
 
 
-def frequentist_group(table: pd.DataFrame) -> xr.Dataset:
-    """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand)."""
+def frequentist_group(table: pd.DataFrame, units: str = "percentage points (pp)") -> xr.Dataset:
+    """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand);
+    ``units``: what the estimates are in."""
     ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("row"))
     for name in ("estimand", "contrast", "level", "group", "outcome", "method", "se_type", "covariates"):
         ds[name] = ds[name].astype(str)
     ds = ds.set_coords(["estimand", "contrast", "level", "group"])
     ds["class_effects"] = ds["class_effects"].astype("int8")
-    ds.attrs.update({"units": "percentage points (pp)", "interval": "95% confidence interval (normal)"})
+    prob = interval_probability(table)
+    interval = f"{prob:.0%} confidence interval (normal)"
+    ds.attrs.update({"units": units, "interval": interval, "interval_prob": prob})
     return ds
+
+
+def interval_probability(table: pd.DataFrame) -> float:
+    """The probability of a frequentist table's confidence intervals, from its ``ci<percent>_lb`` column."""
+    label = next(c for c in table.columns if c.startswith("ci") and c.endswith("_lb"))
+    return int(label[2:-3]) / 100
 
 
 def frequentist_table(group: xr.Dataset) -> pd.DataFrame:
     """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group."""
     table = group.to_dataframe().reset_index()
     table["class_effects"] = table["class_effects"].astype(bool)
-    return table[list(COLUMNS)]
+    return table[list(columns(interval_probability(table)))]

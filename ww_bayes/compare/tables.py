@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.compare.frequentist import FrequentistError
+from ww_bayes.compare.frequentist import FrequentistError, interval_probability
 from ww_bayes.kinds import kind_of
 from ww_bayes.results import summarise
 from ww_bayes.summaries import shown_levels
-from ww_bayes.vocabulary import interval_label, interval_of
+from ww_bayes.vocabulary import confidence_label, interval_label, interval_of
 
 
 def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
-    """One row per estimand: the frequentist estimate (95% and 90% CI, p-value) beside the posterior mean and
-    its labelled credible interval, and how far partial pooling moved each subgroup estimate.
+    """One row per estimand: the frequentist estimate (its confidence interval, e.g. ``frequentist_ci90_lb``,
+    and p-value) beside the posterior mean and its labelled credible interval (e.g. ``posterior_eti90_lb``),
+    and how far partial pooling moved each subgroup estimate. ``attrs``: ``interval_label`` (posterior),
+    ``frequentist_interval_label`` (e.g. ``ci90``).
 
     ``shrinkage`` = (frequentist - posterior) / (frequentist - posterior overall effect): 0 when pooling
     left the unpooled subgroup estimate where it was, 1 when it moved it all the way to the overall effect;
@@ -45,15 +45,11 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
             f"{label}_ub": f"posterior_{label}_ub",
         }
     )
-    renamed = {"estimate": "frequentist_estimate", "ci95_lb": "frequentist_ci95_lb",
-               "ci95_ub": "frequentist_ci95_ub", "p_value": "frequentist_p_value",
+    ci = confidence_label(interval_probability(frequentist))
+    renamed = {"estimate": "frequentist_estimate", f"{ci}_lb": f"frequentist_{ci}_lb",
+               f"{ci}_ub": f"frequentist_{ci}_ub", "p_value": "frequentist_p_value",
                "p_holm": "frequentist_p_holm", "p_bh": "frequentist_p_bh"}  # fmt: skip
     freq = frequentist[[*keys, *renamed]].rename(columns=renamed)
-    # a 90% interval to set beside the posterior's: the normal approximation both estimators' 95% use
-    half = NormalDist().inv_cdf(0.95) * frequentist["se"].to_numpy(float)
-    at = freq.columns.get_loc("frequentist_ci95_ub") + 1
-    freq.insert(at, "frequentist_ci90_lb", freq["frequentist_estimate"] - half)
-    freq.insert(at + 1, "frequentist_ci90_ub", freq["frequentist_estimate"] + half)
     # every posterior row stays: a subgroup the OLS cannot estimate (an empty arm) keeps NaN beside it
     table = freq.merge(posterior, on=keys, how="right", validate="one_to_one")
     same = [k for k in keys if k not in ("level", "group")]  # the overall effect each row shrinks toward
@@ -64,20 +60,21 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     defined = (table["level"] != "overall") & (distance.abs() > 1e-9)
     table["shrinkage"] = (-table["moved_pp"] / distance).where(defined)
     table.attrs["interval_label"] = label
+    table.attrs["frequentist_interval_label"] = ci
     table.attrs["outcome"] = outcome or ""
     return table
 
 
 def format_comparison(table: pd.DataFrame, title: str) -> str:
     """The comparison as text (factors with many levels, e.g. regions, left out: they are in the CSV)."""
-    label = table.attrs["interval_label"]
+    label, ci = table.attrs["interval_label"], table.attrs["frequentist_interval_label"]
     lines = [
         title,
-        f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {'95% CI':>17} {'p':>7} "
+        f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {ci[2:] + '% CI':>17} {'p':>7} "
         f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}",
     ]
     for row in table[table["level"].isin(shown_levels(table))].itertuples():
-        ci = f"[{row.frequentist_ci95_lb:+.2f}, {row.frequentist_ci95_ub:+.2f}]"
+        bounds = f"[{getattr(row, f'frequentist_{ci}_lb'):+.2f}, {getattr(row, f'frequentist_{ci}_ub'):+.2f}]"
         interval = (
             f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
         )
@@ -85,7 +82,8 @@ def format_comparison(table: pd.DataFrame, title: str) -> str:
         if bool(getattr(row, "pooling_only", False)):
             shrink = "POOLING ONLY"
         lines.append(
-            f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} {ci:>17} "
-            f"{row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} {shrink:>9}"
+            f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} "
+            f"{bounds:>17} {row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} "
+            f"{shrink:>9}"
         )
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
 
@@ -37,8 +39,13 @@ def _difference(df: pd.DataFrame, column: str, treated, comparison) -> tuple[flo
     return 100 * (p1 - p0), 100 * np.hypot(se1, se0)
 
 
+#: The normal quantile of a central 90% interval.
+Z90 = NormalDist().inv_cdf(0.95)
+
+
 def calibration_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Headline outcomes of a cohort (rates in %, effects in pp, normal 95% CIs) beside published values.
+    """Headline outcomes of a cohort (rates in %, effects in pp, normal 90% CIs, the probability of the
+    credible intervals everywhere else) beside published values.
 
     Effects here are plain differences in means; the models estimate them properly.
     """
@@ -49,7 +56,7 @@ def calibration_table(df: pd.DataFrame) -> pd.DataFrame:
         ("job at month 12, service (%)", (ARM_SERVICE,), published.JOB_RATE_M12_SERVICE),
     ):
         p, se, n = _rate(df.loc[df["arm"].isin(arms), job])
-        rows.append((label, 100 * p, 100 * (p - 1.96 * se), 100 * (p + 1.96 * se), 100 * target, n))
+        rows.append((label, 100 * p, 100 * (p - Z90 * se), 100 * (p + Z90 * se), 100 * target, n))
     effects = (
         ("job m12: service - online only (pp)", job, (ARM_SERVICE,), ONLINE_ONLY,
          published.SERVICE_JOB_PP_M12),
@@ -60,7 +67,7 @@ def calibration_table(df: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
     for label, column, treated, comparison, target in effects:
         estimate, se = _difference(df, column, treated, comparison)
-        rows.append((label, estimate, estimate - 1.96 * se, estimate + 1.96 * se, target, len(df)))
+        rows.append((label, estimate, estimate - Z90 * se, estimate + Z90 * se, target, len(df)))
     dip = [
         _difference(df, month_column("ww", m), (ARM_CONTROL_ENFORCEMENT,), (ARM_CONTROL_NONE,))[0]
         for m in ENFORCEMENT_WW_MONTHS
@@ -70,7 +77,7 @@ def calibration_table(df: pd.DataFrame) -> pd.DataFrame:
          np.nan, len(df))
     )  # fmt: skip
     table = pd.DataFrame(
-        rows, columns=["quantity", "estimate", "ci95_normal_lb", "ci95_normal_ub", "published", "n"]
+        rows, columns=["quantity", "estimate", "ci90_normal_lb", "ci90_normal_ub", "published", "n"]
     ).set_index("quantity")
     return table
 

@@ -18,3 +18,10 @@ WERKVERKENNER_NO_SCORE = 47_949
 BENEFITS_MEUR = 201.0
 EXECUTION_COSTS_MEUR = 97.0
 BENEFIT_COST_RATIO = BENEFITS_MEUR / EXECUTION_COSTS_MEUR
+#: The minister's letter on hours worked in the first year, per contrast (the effects on mean hours per
+#: claimant are set beside it).
+HOURS_Y1_STATEMENTS = {
+    "enforcement_vs_none": "enforcement alone has no significant effect on the total number of hours "
+    "worked in the first year",
+    "service_vs_control_enforcement": "personal service: more hours worked in the first year",
+}

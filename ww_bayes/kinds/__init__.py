@@ -1,8 +1,8 @@
 """Model kinds and their registry: the only place that knows which kinds exist.
 
-A spec's ``kind`` key (``"effects"``, the default, or ``"trajectory"``) and a fit file's ``model_kind``
-attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks the kind
-(:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one module
+A spec's ``kind`` key (``"effects"``, the default, ``"trajectory"`` or ``"hours"``) and a fit file's
+``model_kind`` attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks the
+kind (:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one module
 and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the tests does).
 """
 
@@ -12,7 +12,7 @@ import os
 
 import xarray as xr
 
-from ww_bayes.kinds import effects, trajectory
+from ww_bayes.kinds import effects, hours, trajectory
 from ww_bayes.kinds.common import common_settings
 from ww_bayes.kinds.protocol import ModelKind, check_kind
 from ww_bayes.tomlspec import SpecError, read_text, read_toml
@@ -30,7 +30,7 @@ def register(kind: ModelKind) -> ModelKind:
     return kind
 
 
-for shipped in (effects.KIND, trajectory.KIND):
+for shipped in (effects.KIND, trajectory.KIND, hours.KIND):
     register(shipped)
 
 
@@ -61,5 +61,6 @@ def parse_spec(text: str, source: str = "<string>"):
 
 def load_spec(path: str | os.PathLike):
     """Read and validate a model specification: a TOML file, or the name of a shipped one
-    (``job_finding_12m``, ``ww_claim_12m``, ``trajectory_30m``: :func:`ww_bayes.tomlspec.resolve_input`)."""
+    (``job_finding_12m``, ``ww_claim_12m``, ``trajectory_30m``, ``hours_worked_y1``:
+    :func:`ww_bayes.tomlspec.resolve_input`)."""
     return parse_spec(read_text(path, "model specification"), source=str(path))

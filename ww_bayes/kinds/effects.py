@@ -67,9 +67,10 @@ from ww_bayes.kinds.common import (
     pooling_of,
     priors_table,
 )
-from ww_bayes.kinds.observations import BinaryCounts
+from ww_bayes.kinds.observations import CELL_RATE, BinaryCounts
 from ww_bayes.kinds.pooling import (
     arm_logit,
+    category_codes,
     cell_index,
     class_weights,
     factor_levels,
@@ -290,6 +291,46 @@ def build_model(spec: EffectsSpec, data: ModelData, for_sampling: bool = False) 
     return model
 
 
+def new_level_rates(
+    spec: EffectsSpec, posterior: xr.Dataset, cells: pd.DataFrame, factor: str, seed: int
+) -> xr.Dataset:
+    """Each posterior draw's success probability (``cell_rate``, dims chain, draw, cell) for ``cells`` in
+    levels of ``factor`` the fit has not seen, as the model predicts a new level: each component's mean,
+    plus the fitted deviations of the cells' other factors, plus a new deviation for each new level drawn
+    as the pooling says (partial: Normal(0, the draw's sd); none: Normal(0, the fixed sd); full: none),
+    shared by the level's cells. (The fitted deviations sum to zero over K levels, so each has variance
+    sd^2 (K - 1) / K; a new level's is sd^2.)"""
+    rng = np.random.default_rng(seed)
+    new_levels = sorted(set(cells[factor].astype(str)))
+    new_index = category_codes(cells[factor], new_levels)
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+    values = {}
+    for component in COMPONENTS:
+        value = posterior[f"{component}_mean"].transpose(*SAMPLE_DIMS).values[..., None]
+        for other in spec.groups:
+            pooling = spec.pooling[component][other]
+            if pooling == "full":
+                continue
+            if other == factor:
+                if pooling == "partial":
+                    sd = posterior[f"{component}_sd_{factor}"].transpose(*SAMPLE_DIMS).values[..., None]
+                else:
+                    sd = spec.priors[component].unpooled_sd
+                value = value + (sd * rng.normal(size=(*shape, len(new_levels))))[..., new_index]
+            else:
+                deviation = posterior[f"{component}_dev_{other}"].transpose(*SAMPLE_DIMS, other)
+                index = category_codes(cells[other], [str(v) for v in deviation[other].values])
+                value = value + deviation.values[..., index]
+        values[component] = value
+    arms = cells["arm"].astype(str).to_numpy()
+    eta = np.zeros((*shape, len(cells)))
+    for arm in ARMS:
+        chosen = arms == arm
+        eta[..., chosen] = np.broadcast_to(arm_logit(spec.anchor, arm, values), eta.shape)[..., chosen]
+    coords = {d: posterior[d] for d in SAMPLE_DIMS}
+    return xr.Dataset({CELL_RATE: ((*SAMPLE_DIMS, "cell"), expit(eta))}, coords=coords)
+
+
 # --- estimands ------------------------------------------------------------------------------------------
 
 
@@ -444,6 +485,7 @@ class EffectsKind(ModelKind):
     offers_effect_paths = True
     has_truth = True
     describes_persons = True
+    predicts_new_levels = True
     report_section = ("effects", "Effects by class and region")
     key_columns = ("estimand", "contrast", "level", "group")
     spec_keys = COMMON_KEYS | {"outcome", "anchor"}
@@ -471,6 +513,9 @@ class EffectsKind(ModelKind):
 
     def provenance(self, spec):
         return {"anchor": spec.anchor}
+
+    def new_level_parameters(self, spec, posterior, cells, factor, seed):
+        return new_level_rates(spec, posterior, cells, factor, seed)
 
     def summary(self, derived, interval_kind, interval_prob):
         return effects_summary(derived, interval_kind, interval_prob)
@@ -565,6 +610,13 @@ class EffectsKind(ModelKind):
         source = (f"12-month fits: the month-12 effect held for months 1-{hold_months} (assumption), "
                   "zero after")  # fmt: skip
         return EffectPaths(paths, class_weights(tree), source)
+
+    def hyper_parameters(self, spec):
+        names = [f"{c}_mean" for c in COMPONENTS]
+        for component in COMPONENTS:
+            names += [f"{component}_sd_{factor}" for factor in spec.groups
+                      if spec.pooling[component][factor] == "partial"]  # fmt: skip
+        return names
 
     def calibration_quantities(self, spec):
         names = [f"{c}_mean" for c in COMPONENTS]

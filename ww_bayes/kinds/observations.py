@@ -15,7 +15,11 @@ what a cell holds:
   outcome observed and, per category, how many of them are in it (both must be 0 or at least the
   minimum count, and so must persons minus count);
 - the cells with simulated values for a calibration study (:meth:`Observation.with_values`) and the
-  persons per cell that every kind weighs its sparseness with (:meth:`Observation.persons`).
+  persons per cell that every kind weighs its sparseness with (:meth:`Observation.persons`);
+- what the model checks (:mod:`ww_bayes.checks`) need of it: the values one person can have in a cell, how
+  many persons have each and their log-density per draw (:meth:`Observation.value_counts`,
+  :meth:`Observation.value_log_density`: leave-one-person-out from cells), and the probabilities below and at
+  a cell's observed value per draw (:meth:`Observation.cdf_at_observed`: its randomised PIT).
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from scipy.special import gammaln
+from scipy.special import digamma, expit, gammaln, polygamma
+from scipy.stats import binom, norm
+from scipy.stats import gamma as gamma_dist
+from scipy.stats import lognorm as lognorm_dist
 
 #: The columns of a count table (:meth:`Observation.count_table`) besides the cell's labels.
 COUNT_COLUMNS = ("category", "persons", "count")
@@ -116,6 +123,31 @@ class Observation(ABC):
     def describe(self) -> str:
         """The observation in words (for a model card)."""
         return self.name
+
+    # --- what the model checks need (optional: an observation without them is not checked) ---------------
+
+    #: the values one person can have in a cell, in the order of dim ``value`` of :meth:`value_counts` and
+    #: :meth:`value_log_density`; empty when a cell's statistics do not say which value each person has
+    person_values: tuple[str, ...] = ()
+
+    def value_counts(self, observed: xr.Dataset, constant: xr.Dataset) -> xr.DataArray:
+        """Persons per cell with each of :attr:`person_values` (dims cell, value)."""
+        raise NotImplementedError(f"{self.name}: a cell does not say which value each person has")
+
+    def value_log_density(self, parameters: xr.Dataset) -> xr.DataArray:
+        """Log-density of one person's value given each draw's cell parameters (:attr:`cell_parameters`):
+        dims (..., cell, value), float64. A cell's log-likelihood is the sum over its persons of these terms
+        (plus a constant for exchangeable counts), so leave-one-person-out needs only these and
+        :meth:`value_counts`."""
+        raise NotImplementedError(f"{self.name}: a cell does not say which value each person has")
+
+    def cdf_at_observed(
+        self, parameters: xr.Dataset, observed: xr.Dataset, constant: xr.Dataset
+    ) -> tuple[xr.DataArray, xr.DataArray]:
+        """Per draw and cell: the predictive probability below the observed value and at it (dims
+        (..., cell)); the randomised PIT of a draw is ``below + U * at``, ``U`` uniform (a continuous
+        observation has ``at`` 0)."""
+        raise NotImplementedError(f"{self.name}: no probability integral transform of its cells")
 
 
 def _add_coord(name: str, values) -> None:
@@ -221,6 +253,26 @@ class BinaryCounts(Observation):
     def with_values(self, cells, values):
         return cells.assign(successes=np.asarray(values["y"]))
 
+    #: a person has the outcome ("1") or not ("0")
+    person_values = ("1", "0")
+
+    def value_counts(self, observed, constant):
+        successes = observed["y"].astype("int64")
+        counts = xr.concat([successes, constant["trials"].astype("int64") - successes], dim="value")
+        return counts.assign_coords(value=list(self.person_values)).transpose("cell", "value")
+
+    def value_log_density(self, parameters):
+        rate = parameters[CELL_RATE].astype("float64")
+        terms = xr.concat([np.log(rate), np.log1p(-rate)], dim="value")
+        return terms.assign_coords(value=list(self.person_values)).transpose(..., "cell", "value")
+
+    def cdf_at_observed(self, parameters, observed, constant):
+        rate = parameters[CELL_RATE].astype("float64").transpose(..., "cell")
+        successes, trials = observed["y"].values, constant["trials"].values
+        below = binom.cdf(successes - 1, trials, rate.values)
+        at = binom.pmf(successes, trials, rate.values)
+        return rate.copy(data=below), rate.copy(data=at)
+
     def describe(self):
         form = "Bernoulli on person rows" if self.person_rows else "Binomial on exact cells"
         return f"successes out of persons per cell ({form}, logit link)"
@@ -303,6 +355,17 @@ class CategoryCounts(Observation):
     def with_values(self, cells, values):
         counts = np.asarray(values["y"])
         return cells.assign(**{c: counts[:, j] for j, c in enumerate(self.categories)})
+
+    @property
+    def person_values(self):
+        return self.categories
+
+    def value_counts(self, observed, constant):
+        return observed["y"].astype("int64").rename(category="value").transpose("cell", "value")
+
+    def value_log_density(self, parameters):
+        probs = parameters[CELL_PROBS].astype("float64")
+        return np.log(probs / probs.sum("category")).rename(category="value").transpose(..., "cell", "value")
 
     def describe(self):
         return (
@@ -423,5 +486,327 @@ class NormalStatistics(Observation):
         statistics = np.asarray(values["y"])
         return cells.assign(**{s: statistics[:, j] for j, s in enumerate(NORMAL_STATISTICS)})
 
+    def cdf_at_observed(self, parameters, observed, constant):
+        """The PIT of each cell's mean (normal with sd sigma / sqrt(n)); NaN for a cell without persons."""
+        mu = parameters[CELL_MU].astype("float64").transpose(..., "cell")
+        sigma = parameters[CELL_SIGMA].astype("float64").transpose(..., "cell")
+        n = constant["n"].values.astype("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = observed["y"].sel(statistic="sum").values / n
+            below = norm.cdf((mean - mu.values) * np.sqrt(n) / sigma.values)
+        return mu.copy(data=np.where(n > 0, below, np.nan)), mu.copy(data=np.zeros(mu.shape))
+
     def describe(self):
         return "a continuous outcome's persons, sum and sum of squares per cell (normal on exact statistics)"
+
+
+# --- a non-negative outcome with zeros: a hurdle on exact sufficient statistics ----------------------------
+
+
+#: Each cell's P(value > 0), location and dispersion of the positive values in a post-processing model of
+#: :class:`HurdleStatistics`.
+CELL_ANY, CELL_LOCATION, CELL_DISPERSION = "cell_any", "cell_location", "cell_dispersion"
+#: The columns of a hurdle cell table: persons with the outcome observed, how many of them have a positive
+#: value, and the sums of the positive values, their squares, their logs and their squared logs.
+HURDLE_COLUMNS = ("persons", "positive", "sum", "sum_squares", "sum_log", "sum_log_squares")
+#: The statistics a hurdle cell table keeps beside the family's own for checks (the cells' means and
+#: spreads), in ``observed_data`` as ``moments``.
+HURDLE_MOMENTS = ("sum", "sum_squares")
+#: Cells with at most this many positive values draw a gamma family's values one by one; above it, the sum
+#: of their logs given their sum is drawn from a normal with its exact mean and variance.
+EXACT_GAMMA_VALUES = 30
+
+
+def _exp(value):
+    """``pt.exp`` for a PyTensor variable, ``np.exp`` for arrays and numbers."""
+    return pt.exp if isinstance(value, pt.TensorVariable) else np.exp
+
+
+def hurdle_cells(values: pd.Series, keys: list[pd.Series]) -> pd.DataFrame:
+    """The :data:`HURDLE_COLUMNS` per cell of ``keys`` from a non-negative outcome (NA: not observed, in no
+    cell); empty cells dropped, the keys as columns."""
+    observed = values.notna().to_numpy()
+    x = values.to_numpy(dtype="float64")[observed]
+    positive = x > 0
+    logs = np.log(np.where(positive, x, 1.0))  # 0 for the zeros, which the log sums leave out
+    frame = pd.DataFrame(
+        {"persons": 1, "positive": positive.astype("int64"), "sum": x, "sum_squares": x**2,
+         "sum_log": logs, "sum_log_squares": logs**2},
+    )  # fmt: skip
+    by = [key[observed].reset_index(drop=True) for key in keys]
+    cells = frame.groupby(by, observed=True).sum().reset_index()
+    return cells[cells["persons"] > 0].reset_index(drop=True)
+
+
+def bernoulli_product_logp(positive, persons, eta):
+    """Log-probability of ``positive`` persons with a value above zero out of ``persons``, as the product
+    of the persons' Bernoulli probabilities (logit ``eta``): the person-level likelihood, no binomial
+    coefficient."""
+    return positive * eta - persons * pt.softplus(eta)
+
+
+class PositiveFamily(ABC):
+    """The distribution of the positive values of a :class:`HurdleStatistics` cell, on exact sufficient
+    statistics: its log-density (on the outcome's own scale, Jacobian included) equals the sum of the
+    persons' log-densities. The model gives each cell a ``link`` (the location on its link scale: the log
+    mean for a gamma, the mean log for a log-normal; :meth:`location` turns it into the family's location)
+    and a ``log_dispersion``; :meth:`mean` is the mean of a positive value."""
+
+    #: the family's name in a spec (``family = "gamma"``)
+    name: str = ""
+    #: the cell-table columns (of :data:`HURDLE_COLUMNS`) its likelihood reads, in order
+    statistics: tuple[str, ...] = ()
+    #: what ``location`` and ``dispersion`` are, in words
+    parameters: str = ""
+
+    @abstractmethod
+    def logp(self, stats, k, link, log_dispersion):
+        """PyTensor log-density of ``k`` positive values summarised by ``stats`` (..., len(statistics))."""
+
+    @abstractmethod
+    def location(self, link):
+        """The family's location from its link (PyTensor or numpy)."""
+
+    @abstractmethod
+    def mean(self, link, log_dispersion):
+        """The mean of a positive value (PyTensor or numpy)."""
+
+    @abstractmethod
+    def draw(self, k, location, dispersion, rng) -> np.ndarray:
+        """The statistics of ``k`` positive values drawn from the family (numpy, arrays broadcast): shape
+        (..., len(statistics))."""
+
+    @abstractmethod
+    def person_logpdf(self, x, location, dispersion) -> np.ndarray:
+        """Log-density of each positive value ``x`` (numpy, outcome scale): the person-level check."""
+
+    @abstractmethod
+    def draw_values(self, location, dispersion, size, rng) -> np.ndarray:
+        """Single positive values (numpy): predictive persons for a distribution check."""
+
+
+class GammaFamily(PositiveFamily):
+    """Gamma with mean ``location`` and shape ``dispersion`` (rate = shape / mean): sufficient statistics
+    n, sum x and sum log x. Its mean is fitted by the cells' means (the score for the mean is the sum of
+    x minus n times the mean), so the mean does not depend on the shape fitting the tails."""
+
+    name = "gamma"
+    statistics = ("sum", "sum_log")
+    parameters = "location = mean of a positive value, dispersion = gamma shape"
+
+    def logp(self, stats, k, link, log_dispersion):
+        total, logs = stats[..., 0], stats[..., 1]
+        shape = pt.exp(log_dispersion)
+        log_rate = log_dispersion - link
+        return k * (shape * log_rate - pt.gammaln(shape)) + (shape - 1) * logs - pt.exp(log_rate) * total
+
+    def location(self, link):
+        return _exp(link)(link)
+
+    def mean(self, link, log_dispersion):
+        return _exp(link)(link)
+
+    def draw(self, k, location, dispersion, rng):
+        k, mean, shape = np.broadcast_arrays(np.asarray(k, dtype="int64"), location, dispersion)
+        scale = mean / shape
+        some = k > 0
+        total = np.where(some, rng.gamma(np.where(some, k * shape, 1.0)) * scale, 0.0)
+        # sum log x = k log(sum x) + sum log D, D ~ Dirichlet(shape, ..., shape) independent of the sum
+        kf = np.maximum(k, 1).astype("float64")
+        centre = kf * (digamma(shape) - digamma(kf * shape))
+        spread = np.sqrt(np.maximum(kf * polygamma(1, shape) - kf**2 * polygamma(1, kf * shape), 0.0))
+        dirichlet_logs = rng.normal(centre, spread)
+        small = some & (k <= EXACT_GAMMA_VALUES)
+        if small.any():
+            values = rng.gamma(shape[small][:, None], size=(int(small.sum()), EXACT_GAMMA_VALUES))
+            used = np.arange(EXACT_GAMMA_VALUES) < k[small][:, None]
+            logs = np.where(used, np.log(values), 0.0).sum(axis=1)
+            dirichlet_logs[small] = logs - k[small] * np.log(np.where(used, values, 0.0).sum(axis=1))
+        sum_log = np.where(some, k * np.log(np.where(some, total, 1.0)) + dirichlet_logs, 0.0)
+        return np.stack([total, sum_log], axis=-1)
+
+    def person_logpdf(self, x, location, dispersion):
+        return gamma_dist.logpdf(x, dispersion, scale=location / dispersion)
+
+    def draw_values(self, location, dispersion, size, rng):
+        return rng.gamma(dispersion, location / dispersion, size=size)
+
+
+class LogNormalFamily(PositiveFamily):
+    """Log-normal: log x ~ Normal(``location``, ``dispersion``), sufficient statistics n, sum log x and
+    sum (log x)^2; the Jacobian -sum log x puts its log-density on the outcome's scale. Its mean,
+    exp(location + dispersion^2 / 2), rests on the spread of the logs, so on the tails."""
+
+    name = "lognormal"
+    statistics = ("sum_log", "sum_log_squares")
+    parameters = "location = mean of log x, dispersion = sd of log x"
+
+    def logp(self, stats, k, link, log_dispersion):
+        logs = stats[..., 0]
+        return normal_statistics_logp(stats, k, link, pt.exp(log_dispersion)) - logs
+
+    def location(self, link):
+        return link
+
+    def mean(self, link, log_dispersion):
+        exp = _exp(link)
+        return exp(link + exp(2 * log_dispersion) / 2)
+
+    def draw(self, k, location, dispersion, rng):
+        return draw_normal_statistics(k, location, dispersion, rng)
+
+    def person_logpdf(self, x, location, dispersion):
+        return lognorm_dist.logpdf(x, dispersion, scale=np.exp(location))
+
+    def draw_values(self, location, dispersion, size, rng):
+        return rng.lognormal(location, dispersion, size=size)
+
+
+#: The families of the positive values by name.
+POSITIVE_FAMILIES: dict[str, PositiveFamily] = {f.name: f for f in (GammaFamily(), LogNormalFamily())}
+
+
+class HurdleStatistics(Observation):
+    """A non-negative outcome with zeros (hours worked): per cell the persons with it observed, how many
+    have a positive value (Bernoulli product, logit link) and the positive values' sufficient statistics
+    under ``family`` (:data:`POSITIVE_FAMILIES`). The cell's log-likelihood is the sum of its persons'
+    log-densities exactly (zeros: log(1 - p); positives: log p + the family's log-density on the outcome's
+    scale). Cell tables hold :data:`HURDLE_COLUMNS`; ``observed_data`` holds ``y`` (cell, statistic:
+    ``positive`` and the family's statistics) and ``moments`` (the sums and sums of squares of the values,
+    for checks of the cells' means). Parameters: ``eta`` (logit P(positive)), ``link`` (the family's
+    location on its link scale) and ``log_dispersion`` per cell."""
+
+    name = "hurdle statistics"
+    cell_parameters = (CELL_ANY, CELL_LOCATION, CELL_DISPERSION)
+
+    def __init__(self, family: str = "gamma"):
+        if family not in POSITIVE_FAMILIES:
+            raise ValueError(f"family must be one of {', '.join(POSITIVE_FAMILIES)}, got {family!r}")
+        self.family = POSITIVE_FAMILIES[family]
+
+    @property
+    def statistic_names(self) -> tuple[str, ...]:
+        return ("positive", *self.family.statistics)
+
+    @property
+    def columns(self):
+        return HURDLE_COLUMNS
+
+    @property
+    def simulated_columns(self):
+        return self.statistic_names
+
+    def persons(self, cells):
+        return cells["persons"].to_numpy()
+
+    def observed(self, cells):
+        values = cells[list(self.statistic_names)].to_numpy(dtype="float64")
+        moments = cells[list(HURDLE_MOMENTS)].to_numpy(dtype="float64")
+        return _cells_dataset({"y": (("cell", "statistic"), values),
+                               "moments": (("cell", "moment"), moments)}).assign_coords(
+            statistic=list(self.statistic_names), moment=list(HURDLE_MOMENTS)
+        )  # fmt: skip
+
+    def constant(self, cells):
+        return _cells_dataset({"persons": ("cell", cells["persons"].to_numpy())})
+
+    def cell_logp(self, value, persons, eta, link, log_dispersion):
+        """The cell's log-likelihood: the sum of its persons' log-densities."""
+        positive = value[..., 0]
+        return bernoulli_product_logp(positive, persons, eta) + self.family.logp(
+            value[..., 1:], positive, link, log_dispersion
+        )
+
+    def draw_statistics(self, persons, p_any, location, dispersion, rng) -> np.ndarray:
+        """``y`` drawn (numpy, arrays broadcast): positive ~ Binomial(persons, p_any), then the family's
+        statistics of that many positive values."""
+        persons, p_any = np.broadcast_arrays(np.asarray(persons, dtype="int64"), p_any)
+        positive = rng.binomial(persons, np.clip(p_any, 0.0, 1.0))
+        stats = self.family.draw(positive, location, dispersion, rng)
+        return np.concatenate([positive[..., None].astype("float64"), stats], axis=-1)
+
+    def likelihood(self, cells, parameters, for_sampling):
+        eta, link, log_dispersion = (parameters[k] for k in ("eta", "link", "log_dispersion"))
+        _add_coord("statistic", self.statistic_names)
+        values = pm.Data("statistics", cells[list(self.statistic_names)].to_numpy(dtype="float64"),
+                         dims=("cell", "statistic"))  # fmt: skip
+        persons = pm.Data("persons", cells["persons"].to_numpy().astype("float64"), dims="cell")
+        zero = pt.zeros_like(persons)  # one of each per cell
+        eta, link, log_dispersion = eta + zero, link + zero, log_dispersion + zero
+        if not for_sampling:
+            pm.Deterministic(CELL_ANY, pm.math.sigmoid(eta), dims="cell")
+            pm.Deterministic(CELL_LOCATION, self.family.location(link), dims="cell")
+            pm.Deterministic(CELL_DISPERSION, pt.exp(log_dispersion), dims="cell")
+
+        def random(persons, eta, link, log_dispersion, rng=None, size=None):
+            location = self.family.location(np.asarray(link))
+            return self.draw_statistics(persons, expit(eta), location, np.exp(log_dispersion), rng)
+
+        n_stats = len(self.statistic_names)
+        return pm.CustomDist(
+            "y", persons, eta, link, log_dispersion, logp=self.cell_logp, random=random,
+            signature=f"(),(),(),()->({n_stats})", observed=values, dims=("cell", "statistic"),
+        )  # fmt: skip
+
+    def predictive(self, parameters, constant, seed):
+        rng = np.random.default_rng(seed)
+        p_any, location, dispersion = (parameters[k].transpose(..., "cell") for k in self.cell_parameters)
+        drawn = self.draw_statistics(constant["persons"].values, p_any.values.astype("float64"),
+                                     location.values.astype("float64"), dispersion.values.astype("float64"),
+                                     rng)  # fmt: skip
+        predictive = xr.Dataset(
+            {"y": ((*p_any.dims, "statistic"), drawn)},
+            coords={**{d: p_any[d] for d in p_any.dims}, "statistic": list(self.statistic_names)},
+        )
+        return self.describe_predictive(predictive, constant)
+
+    def describe_predictive(self, drawn, constant):
+        drawn = drawn.copy()
+        drawn["y_rate"] = drawn["y"].sel(statistic="positive", drop=True) / constant["persons"].variable
+        drawn["y_rate"].attrs["description"] = "predicted share of the cell's persons with a positive value"
+        return drawn
+
+    def count_table(self, observed, constant):
+        labels = {name: observed[name].values for name in observed.coords
+                  if name not in ("cell", "statistic", "moment")}  # fmt: skip
+        positive = observed["y"].sel(statistic="positive").values.astype("int64")
+        return pd.DataFrame(labels).assign(category="positive", persons=constant["persons"].values,
+                                           count=positive)  # fmt: skip
+
+    def with_values(self, cells, values):
+        statistics = np.asarray(values["y"])
+        replaced = cells.assign(**{s: statistics[:, j] for j, s in enumerate(self.statistic_names)})
+        # the statistics the family does not read are not simulated: none is left to disagree with them
+        stale = [c for c in HURDLE_COLUMNS if c not in ("persons", *self.statistic_names)]
+        return replaced.assign(**dict.fromkeys(stale, np.nan))
+
+    def person_logp(self, parameters: xr.Dataset, cell: np.ndarray, values: np.ndarray) -> xr.DataArray:
+        """Each person's log-density on the outcome's scale (dims: the parameters' sample dims, ``person``):
+        ``cell`` is each person's cell (position in the cell table), ``values`` the person's value
+        (0 or positive); ``parameters`` the :attr:`cell_parameters` per draw (..., cell)."""
+        p_any, location, dispersion = (
+            parameters[k].transpose(..., "cell").values[..., cell].astype("float64")
+            for k in self.cell_parameters
+        )
+        positive = np.asarray(values) > 0
+        x = np.where(positive, values, 1.0)
+        logp = np.where(
+            positive, np.log(p_any) + self.family.person_logpdf(x, location, dispersion), np.log1p(-p_any)
+        )
+        dims = [*parameters[CELL_ANY].transpose(..., "cell").dims[:-1], "person"]
+        return xr.DataArray(logp, dims=dims)
+
+    def draw_persons(self, parameters: xr.Dataset, cell: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One predictive value per person (``cell``: each person's cell) and draw of the
+        :attr:`cell_parameters` (..., cell): 0 with probability 1 - p, else a value of the family."""
+        p_any, location, dispersion = (
+            parameters[k].transpose(..., "cell").values[..., cell].astype("float64")
+            for k in self.cell_parameters
+        )
+        positive = rng.random(p_any.shape) < p_any
+        return np.where(positive, self.family.draw_values(location, dispersion, p_any.shape, rng), 0.0)
+
+    def describe(self):
+        statistics = ", ".join(self.family.statistics)
+        return (f"persons, positives and the positive values' statistics per cell (hurdle: Bernoulli "
+                f"product with logit link, {self.family.name} on {statistics})")  # fmt: skip

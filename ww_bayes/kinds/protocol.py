@@ -11,14 +11,17 @@ calibration study ranks. Nothing outside :mod:`ww_bayes.kinds` asks which kind i
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from scipy import sparse
 
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import Variable
@@ -133,6 +136,49 @@ class EffectPaths:
     source: str
 
 
+@dataclass(frozen=True)
+class PersonPatterns:
+    """A cohort's persons grouped by what they add to a fit's likelihood, for leave-one-person-out.
+
+    Row ``p`` of ``terms`` (a sparse 0/1 matrix, pattern x (cell, value)) marks the cells a person of
+    pattern ``p`` is counted in, each at the value the person has there: column ``cell * V + value`` for the
+    observation's ``V`` :attr:`~ww_bayes.kinds.observations.Observation.person_values`. ``persons`` counts
+    the persons of each pattern. A person's log-likelihood is the row's sum of the observation's
+    :meth:`~ww_bayes.kinds.observations.Observation.value_log_density` terms, so persons of one pattern
+    share it and leave-one-person-out computes it once per pattern."""
+
+    terms: sparse.csr_array
+    persons: np.ndarray
+
+    @property
+    def n_persons(self) -> int:
+        return int(self.persons.sum())
+
+
+def cell_patterns(value_counts: np.ndarray) -> PersonPatterns:
+    """The patterns of cells that each count a person once: one per cell and value held by a person
+    (``value_counts``: persons per cell and value)."""
+    flat = np.asarray(value_counts, dtype="int64").ravel()
+    kept = np.flatnonzero(flat > 0)
+    terms = sparse.csr_array((np.ones(len(kept)), (np.arange(len(kept)), kept)), shape=(len(kept), flat.size))
+    return PersonPatterns(terms, flat[kept])
+
+
+@dataclass(frozen=True)
+class HoursEffects:
+    """The effect on hours worked in months 1-12 of one contrast a fit offers the cost-effectiveness module
+    (a societal perspective values production as hours x wage x (1 + employer costs)).
+
+    ``effects``: ``overall`` (chain, draw) and ``by_werkverkenner`` (chain, draw, werkverkenner), extra hours
+    per participant (claimant offered the treatment) in months 1-12, zeros included; ``weights``: persons per
+    Werkverkenner class; ``source``: a sentence saying where the hours come from.
+    """
+
+    effects: xr.Dataset
+    weights: xr.DataArray
+    source: str
+
+
 class ModelKind(ABC):
     """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
     methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
@@ -148,7 +194,7 @@ class ModelKind(ABC):
     missing_unit: str = "persons"
     #: the provenance attr that stores ``n_missing``
     missing_attr: str = "n_persons_outcome_missing"
-    #: likelihoods :meth:`prepare` accepts
+    #: likelihoods :meth:`prepare` accepts (the first is the default)
     likelihoods: tuple[str, ...] = ("binomial",)
     #: groups of a fit that hold counts of persons (the cells' observation, the persons per cell and per
     #: level): a release never carries them and checks its groups' counts from them
@@ -160,6 +206,8 @@ class ModelKind(ABC):
     #: derived estimands summed over months (dim ``horizon``) -> the outcome whose monthly effects they
     #: sum: a release suppresses them from a suppressed month on
     cumulative_estimands: Mapping[str, str] = {}
+    #: what the effects the frequentist estimator sets beside are in (the comparison's title and stored group)
+    effect_units: str = "percentage points (pp)"
     #: the report section this kind's fits appear in: (anchor, title)
     report_section: tuple[str, str] = ("", "")
     #: the columns that identify a summary row (the truth table has the same ones)
@@ -187,6 +235,10 @@ class ModelKind(ABC):
     has_truth: bool = False
     #: :meth:`person_counts` counts persons once per cell (the report's data section)
     describes_persons: bool = False
+    #: :meth:`new_level_parameters` predicts cells of a level the fit has not seen (K-fold over levels)
+    predicts_new_levels: bool = False
+    #: :meth:`hours_effects` offers the effect on hours worked in months 1-12 to the cost-effectiveness module
+    offers_hours: bool = False
 
     # --- required methods ------------------------------------------------------------------------------
 
@@ -253,6 +305,29 @@ class ModelKind(ABC):
         """Figures written beside the fit file (named by :func:`ww_bayes.viz.figure_name`)."""
         return []
 
+    def hyper_parameters(self, spec) -> list[str]:
+        """The free variables under the spec's top-level priors (component means, starting values, group
+        and step sds): the prior sensitivity check power-scales their priors and the rank plots show them.
+        Default: none declared."""
+        return []
+
+    def person_patterns(self, spec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
+        """The cohort's persons as the (cell, value) terms they add to the likelihood
+        (:class:`PersonPatterns`), for leave-one-person-out. Default: the cells count every person once
+        (one outcome per person), so the cells alone say it (``cohort`` is not read); a kind whose cells
+        count a person several times (months) overrides it."""
+        observation = data.observation
+        counts = observation.value_counts(observation.observed(data.cells), observation.constant(data.cells))
+        return cell_patterns(counts.values)
+
+    def new_level_parameters(
+        self, spec, posterior: xr.Dataset, cells: pd.DataFrame, factor: str, seed: int
+    ) -> xr.Dataset:
+        """Each draw's cell parameters (the observation's :attr:`cell_parameters`) for ``cells`` in levels
+        of ``factor`` the fit has not seen (a new region): what the fit predicts for a new level, for
+        K-fold cross-validation over the levels (:attr:`predicts_new_levels`)."""
+        raise NotImplementedError(f"a {self.name!r} fit does not predict new levels of a factor")
+
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the
         service and enforcement means, group values and curves)."""
@@ -281,12 +356,20 @@ class ModelKind(ABC):
         ``hold_months``: how long a single-month effect is assumed to last (:attr:`offers_effect_paths`)."""
         raise SpecError(f"a {self.name!r} fit offers no monthly effects to the cost-effectiveness module")
 
+    def hours_effects(self, tree: xr.DataTree, contrast: str) -> HoursEffects:
+        """The effect of ``contrast`` on hours worked in months 1-12, per draw, overall and by
+        Werkverkenner class (:attr:`offers_hours`)."""
+        raise SpecError(f"a {self.name!r} fit offers no effect on hours worked to the cost-effectiveness "
+                        "module")  # fmt: skip
+
 
 #: Capability flags and the method each promises.
 CAPABILITIES = {
     "offers_effect_paths": "effect_paths",
     "has_truth": "truth",
     "describes_persons": "person_counts",
+    "predicts_new_levels": "new_level_parameters",
+    "offers_hours": "hours_effects",
 }
 
 
@@ -302,5 +385,35 @@ def check_kind(kind: ModelKind) -> None:
         for flag, method in CAPABILITIES.items()
         if getattr(kind, flag) and getattr(type(kind), method) is getattr(ModelKind, method)
     ]
+    problems += [
+        f"{method}{expected} (it has {method}{found})"
+        for method, expected, found in _signature_mismatches(type(kind))
+    ]
     if problems:
         raise TypeError(f"model kind {type(kind).__name__} ({kind.name!r}) lacks {', '.join(problems)}")
+
+
+def _positional(function) -> int | None:
+    """How many positional parameters ``function`` takes (None: any number)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _signature_mismatches(cls: type) -> list[tuple[str, inspect.Signature, inspect.Signature]]:
+    """The methods ``cls`` overrides with another number of positional parameters than
+    :class:`ModelKind`'s (an out-of-date kind fails when it is registered, not in the middle of a report)."""
+    out = []
+    for method, base in vars(ModelKind).items():
+        own = getattr(cls, method, base)
+        if (
+            method.startswith("__")
+            or not inspect.isfunction(base)
+            or own is base
+            or not inspect.isfunction(own)
+        ):
+            continue
+        if _positional(own) not in (None, _positional(base)):
+            out.append((method, inspect.signature(base), inspect.signature(own)))
+    return out

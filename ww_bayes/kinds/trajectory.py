@@ -44,6 +44,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy import sparse
 
 from ww_bayes.data.cells import monthly_cells, person_counts
 from ww_bayes.data.schema import (
@@ -82,7 +83,17 @@ from ww_bayes.kinds.pooling import (
     factor_levels,
     sparseness_flags,
 )
-from ww_bayes.kinds.protocol import Block, EffectPaths, Heading, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.kinds.protocol import (
+    Block,
+    EffectPaths,
+    Heading,
+    ModelData,
+    ModelKind,
+    Paragraph,
+    PersonPatterns,
+    Plot,
+    Table,
+)
 from ww_bayes.summaries import summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
@@ -320,6 +331,36 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         index = cell_index(cells, {**grid_levels, "month": data.levels["month"]})
         data.observation.likelihood(cells, {"eta": eta_grid[index]}, for_sampling)
     return model
+
+
+def trajectory_patterns(spec: TrajectorySpec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
+    """The cohort's persons by the cells they are counted in, month by month and outcome by outcome, and
+    their value in each (:class:`ww_bayes.kinds.protocol.PersonPatterns`): the cells alone cannot say which
+    months belong to one person, the person rows can. A person is counted in the cell of their arm, groups,
+    outcome and month wherever that month's outcome is observed."""
+    observation = data.observation
+    values = {value: code for code, value in enumerate(observation.person_values)}
+    keys = ["outcome", "arm", *spec.groups, "month"]
+    cells = pd.MultiIndex.from_frame(data.cells[keys].astype(str))
+    labels = {column: cohort[column].astype(str).to_numpy() for column in ("arm", *spec.groups)}
+    slots = []
+    for outcome in spec.outcomes:
+        for month in spec.month_list:
+            wanted = pd.MultiIndex.from_arrays(
+                [np.full(len(cohort), outcome), *labels.values(), np.full(len(cohort), str(month))],
+                names=keys,
+            )
+            cell = cells.get_indexer(wanted)
+            y = cohort[month_column(outcome, month)].to_numpy(dtype="float64", na_value=np.nan)
+            code = np.where(y == 1, values["1"], values["0"])
+            slots.append(np.where((cell >= 0) & ~np.isnan(y), cell * len(values) + code, -1))
+    persons = np.stack(slots, axis=1)
+    patterns, counts = np.unique(persons, axis=0, return_counts=True)
+    rows, columns = np.nonzero(patterns >= 0)
+    terms = sparse.csr_array(
+        (np.ones(len(rows)), (rows, patterns[rows, columns])), shape=(len(patterns), len(cells) * len(values))
+    )
+    return PersonPatterns(terms, counts)
 
 
 def trajectory_effects(
@@ -650,6 +691,9 @@ class TrajectoryKind(ModelKind):
     def summary(self, derived, interval_kind, interval_prob):
         return trajectory_summary(derived, interval_kind, interval_prob)
 
+    def person_patterns(self, spec, data, cohort):
+        return trajectory_patterns(spec, data, cohort)
+
     def truth(self, tree, truth):
         return truth_table(tree[self.name], truth)
 
@@ -735,6 +779,16 @@ class TrajectoryKind(ModelKind):
             }
         )
         return EffectPaths(paths, class_weights(tree), f"trajectory fit, months 1-{max(months)}")
+
+    def hyper_parameters(self, spec):
+        names = ["baseline_sd_region"] if "region" in spec.groups else []
+        for component in EFFECT_COMPONENTS:
+            names += [f"{component}_start", f"{component}_step_sd"]
+            if spec.pooling[component]["werkverkenner"] == "partial":
+                names += [f"{component}_sd_werkverkenner", f"{component}_step_sd_werkverkenner"]
+            if "region" in spec.groups and spec.pooling[component]["region"] == "partial":
+                names.append(f"{component}_sd_region")
+        return names
 
     def calibration_quantities(self, spec):
         names = []

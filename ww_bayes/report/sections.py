@@ -22,6 +22,7 @@ from ww_bayes.data.schema import ARM_SERVICE, ARMS, HEADLINE_OUTCOMES
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
 from ww_bayes.labels import Words
+from ww_bayes.report.checks import model_check_blocks
 from ww_bayes.results import FREQUENTIST_GROUP, RunFiles, summarise
 from ww_bayes.summaries import shown_levels
 
@@ -294,59 +295,6 @@ def diagnostics_section(run: RunFiles, words: Words) -> list[Block]:
     ]
 
 
-def model_check_blocks(run: RunFiles, words: Words) -> list[Block]:
-    """Posterior predictive check and PSIS-LOO per fit, recomputed from the fit and its cohort
-    (``ww-bayes report --data``)."""
-    if not run.checks:
-        return [
-            Paragraph(
-                words.say(
-                    "Posterior predictive and leave-one-out checks need the cohort: "
-                    "`ww-bayes report <folder> --data <cohort>` adds them.",
-                    "Posterior-predictieve en leave-one-out-controles hebben het cohort nodig: "
-                    "`ww-bayes report <map> --data <cohort>` voegt ze toe.",
-                ),
-                "note",
-            )
-        ]
-    rows, notes = [], []
-    for path, checks in run.checks.items():
-        if isinstance(checks, str):
-            notes.append(
-                Paragraph(
-                    f"`{path.name}`: {words.say('not checked', 'niet gecontroleerd')}: {checks}", "flag"
-                )
-            )
-        else:
-            rows.append({"file": path.name, **checks})
-    blocks = [
-        Heading(
-            words.say(
-                "Model checks (recomputed from the fits and the cohort)",
-                "Modelcontroles (herberekend uit de fits en het cohort)",
-            )
-        ),
-        *notes,
-    ]
-    if rows:
-        blocks += [
-            Paragraph(
-                words.say(
-                    "Posterior predictive check: the share of cells whose observed count lies in its central "
-                    "90% predictive interval (equal-tailed). PSIS leave-one-out over cells: a cell holds up "
-                    "to thousands of persons, so high Pareto k values say leave-one-out per cell is "
-                    "unreliable there.",
-                    "Posterior-predictieve controle: het aandeel cellen waarvan het waargenomen aantal in "
-                    "het "
-                    "centrale 90%-voorspellingsinterval ligt. PSIS leave-one-out over cellen.",
-                ),
-                "note",
-            ),
-            Table(pd.DataFrame(rows), digits=3, code_columns=("file",)),
-        ]
-    return blocks
-
-
 def kind_section(section: tuple[str, str]) -> Callable[[RunFiles, Words], list[Block]]:
     """The section the kinds with report section ``section`` contribute: each fit's blocks."""
 
@@ -386,33 +334,22 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
             continue
         frequentist = frequentist_table(tree[FREQUENTIST_GROUP].ds)
         table = compare(tree, frequentist)
-        label = table.attrs["interval_label"]
-        ci = "frequentist_ci90_lb"  # at the posterior's 90%, not statsmodels' 95%
-        columns = [
-            "contrast",
-            "level",
-            "group",
-            "frequentist_estimate",
-            ci,
-            ci.replace("_lb", "_ub"),
-            "frequentist_p_holm",
-            "posterior_mean",
-            f"posterior_{label}_lb",
-            f"posterior_{label}_ub",
-            "shrinkage",
-        ]
+        label, ci = table.attrs["interval_label"], table.attrs["frequentist_interval_label"]
+        columns = ["contrast", "level", "group", "frequentist_estimate", f"frequentist_{ci}_lb",
+                   f"frequentist_{ci}_ub", "frequentist_p_holm", "posterior_mean", f"posterior_{label}_lb",
+                   f"posterior_{label}_ub", "shrinkage"]  # fmt: skip
+        method = f"{frequentist['method'].iloc[0].upper()}, {frequentist['se_type'].iloc[0]} errors"
         blocks += [
             Heading(words(str(tree.attrs.get("outcome")))),
             Paragraph(
                 words.say(
-                    "Frequentist intention-to-treat estimates (linear probability model, HC2 errors; Holm-"
-                    "adjusted p over subgroups) beside the posterior; shrinkage 0 means pooling left the "
-                    "unpooled estimate alone, 1 that it moved it to the overall effect (outside 0 to 1: past "
-                    "or away "
-                    "from it, which pooling does when a subgroup's estimate is noisy).",
-                    "Frequentistische intention-to-treat-schattingen (lineair kansmodel, HC2-fouten; Holm-"
-                    "gecorrigeerde p over subgroepen) naast de posterior; krimp 0: pooling liet de schatting "
-                    "ongemoeid, 1: naar het totale effect verschoven.",
+                    f"Frequentist intention-to-treat estimates ({method}; {ci[2:]}% confidence interval; "
+                    "Holm-adjusted p over subgroups) beside the posterior; shrinkage 0 means pooling left "
+                    "the unpooled estimate alone, 1 that it moved it to the overall effect (outside 0 to 1: "
+                    "past or away from it, which pooling does when a subgroup's estimate is noisy).",
+                    f"Frequentistische intention-to-treat-schattingen ({method}; {ci[2:]}%-"
+                    "betrouwbaarheidsinterval; Holm-gecorrigeerde p over subgroepen) naast de posterior; "
+                    "krimp 0: pooling liet de schatting ongemoeid, 1: naar het totale effect verschoven.",
                 )
             ),
             Table(table[table["level"].isin(shown_levels(table))][columns]),
@@ -420,10 +357,10 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
                 "forest",
                 table,
                 words.say(
-                    f"`{path.stem}`: unpooled (frequentist) and partially pooled "
-                    "(posterior) subgroup effects",
-                    f"`{path.stem}`: ongepoolde (frequentistische) en gedeeltelijk "
-                    "gepoolde (posterior) effecten per subgroep",
+                    f"`{path.stem}`: unpooled (frequentist, {ci[2:]}% confidence interval) and partially "
+                    f"pooled (posterior, {label}) subgroup effects",
+                    f"`{path.stem}`: ongepoolde (frequentistisch, {ci[2:]}%-betrouwbaarheidsinterval) en "
+                    f"gedeeltelijk gepoolde (posterior, {label}) effecten per subgroep",
                 ),
                 {"origin": tree.attrs.get("synthetic_data")},
             ),

@@ -6,9 +6,12 @@ a figure its one file name wherever it is written, :func:`save_figure` writes it
 rules every figure follows are in :mod:`ww_bayes.viz.style`.
 """
 
+import inspect
+
 from matplotlib.figure import Figure
 
 from ww_bayes.kinds.protocol import Plot
+from ww_bayes.viz.checks import CHECK_PLOTS, kfold_plot, loo_pit_plot, prior_predictive_plot, rank_plot
 from ww_bayes.viz.figures import (
     CEA_FIGURES,
     cea_figure,
@@ -20,9 +23,12 @@ from ww_bayes.viz.figures import (
     trajectory_outcomes,
     trajectory_plot,
 )
-from ww_bayes.viz.style import save_figure
+from ww_bayes.viz.hours import hours_plot
+from ww_bayes.viz.style import save_figure, save_png
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure}
+PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure,
+         "hours": hours_plot}  # fmt: skip
+PLOTS |= CHECK_PLOTS
 
 #: The word a figure's file name takes after the name of the fit it is drawn from.
 FILE_WORDS = {"effects": "effects", "trajectory": "paths", "forest": "forest"}
@@ -33,8 +39,11 @@ def draw(plot: Plot, lang: str | None = None) -> Figure:
     of its words (default: the plot's own option, else English)."""
     if plot.name not in PLOTS:
         raise ValueError(f"no figure named {plot.name!r}; known: {', '.join(PLOTS)}")
-    options = dict(plot.options) | ({"lang": lang} if lang else {})
-    return PLOTS[plot.name](plot.table, **options)
+    function = PLOTS[plot.name]
+    options = dict(plot.options)
+    if lang and "lang" in inspect.signature(function).parameters:  # the figures that speak both languages
+        options["lang"] = lang
+    return function(plot.table, **options)
 
 
 def cea_plot(result, name: str, caption: str = "") -> Plot:
@@ -57,6 +66,7 @@ def figure_name(plot: Plot, stem: str = "") -> str:
 
 __all__ = [
     "CEA_FIGURES",
+    "CHECK_PLOTS",
     "FILE_WORDS",
     "PLOTS",
     "cea_figure",
@@ -67,7 +77,13 @@ __all__ = [
     "figure_name",
     "forest_data",
     "forest_plot",
+    "hours_plot",
+    "kfold_plot",
+    "loo_pit_plot",
+    "prior_predictive_plot",
+    "rank_plot",
     "save_figure",
+    "save_png",
     "trajectory_data",
     "trajectory_outcomes",
     "trajectory_plot",

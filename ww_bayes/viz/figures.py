@@ -105,7 +105,15 @@ def _mark_pooling_only(ax, data: pd.DataFrame) -> None:
 
 
 def _subgroup_figure(
-    table, contrasts, levels, words: Words, draw_panel, legend: dict, title: str, origin: str | None
+    table,
+    contrasts,
+    levels,
+    words: Words,
+    draw_panel,
+    legend: dict,
+    title: str,
+    origin: str | None,
+    axis: str = "",
 ) -> Figure:
     """One panel per level (rows) and contrast (columns); subgroup names once, at the left of each row
     (the columns of a row share them); x tick labels on every row; ``legend`` (label: handle) below."""
@@ -138,7 +146,7 @@ def _subgroup_figure(
         first.set_yticks(range(len(groups)), [_group_words(g, words) for g in groups])
         first.set_ylim(len(groups) - 0.5, -0.5)  # first subgroup at the top
         first.set_ylabel(_wrap(_factor_words(level, words), 16))
-    body.supxlabel(words("effect_axis"))
+    body.supxlabel(axis or words("effect_axis"))
     body.suptitle(_titled(title, origin, words, 72))
     legend_in_foot(foot, list(legend.values()), list(legend))
     return finish(figure)
@@ -161,13 +169,14 @@ def forest_plot(
     """
     words = Words(lang)
     label = table.attrs.get("interval_label", "eti90")
+    ci = table.attrs.get("frequentist_interval_label", "ci90")
     contrasts = contrasts or list(dict.fromkeys(table["contrast"]))
     levels = levels or [lv for lv in dict.fromkeys(table["level"]) if lv != "overall"]
-    unpooled = f"{words('unpooled')}: {words('estimate')}, {words.confidence(0.9)}"
+    unpooled = f"{words('unpooled')}: {words('estimate')}, {words.confidence(int(ci[2:]) / 100)}"
     pooled = f"{words('partially_pooled')}: {words('posterior_mean')}, {_interval(label, words)}"
 
     def panel(ax, data, contrast):
-        _interval_bars(ax, data, "frequentist_estimate", "frequentist_ci90", offset=0.17, fmt="o",
+        _interval_bars(ax, data, "frequentist_estimate", f"frequentist_{ci}", offset=0.17, fmt="o",
                        color=FREQUENTIST, ms=3, lw=1)  # fmt: skip
         _interval_bars(ax, data, "posterior_mean", f"posterior_{label}", offset=-0.17, fmt="s",
                        color=POSTERIOR, ms=3, lw=1.4)  # fmt: skip
@@ -192,11 +201,13 @@ def effects_plot(
     title: str = "",
     lang: str = "en",
     origin: str | None = None,
+    axis: str = "",
 ) -> Figure:
     """Posterior effects (pp) by subgroup: one panel per contrast (columns) and level (rows:
     ``by_werkverkenner``, ``by_region``), posterior mean with its labelled credible interval, the effect for
     all claimants as a dashed line. ``summary`` is :func:`ww_bayes.results.summarise` output of a 12-month
-    fit; ``title`` replaces the default one; ``origin``: the fit's ``synthetic_data`` attribute.
+    fit; ``title`` replaces the default one; ``origin``: the fit's ``synthetic_data`` attribute; ``axis``
+    replaces the x axis's words (another unit).
     """
     words = Words(lang)
     rows = summary[summary["estimand"] == "effect_pp"]
@@ -219,7 +230,7 @@ def effects_plot(
     with drawing():
         return _subgroup_figure(rows, contrasts, levels, words, panel, legend,
                                 title or words("effects_title").format(outcome=words(outcome)),
-                                origin)  # fmt: skip
+                                origin, axis)  # fmt: skip
 
 
 # --- effect paths: small multiples, one panel per Werkverkenner class --------------------------------------

@@ -1,0 +1,201 @@
+"""The hours kind: the hurdle's cell likelihood equals the person-level one (both families), its draws of
+the sufficient statistics have the right distribution, its spec names bad keys, and a short fit passes the
+whole path (save, load, summary, truth, report, release, OLS comparison, the hours offered to the
+cost-effectiveness)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytest
+import xarray as xr
+from pytensor.compile.mode import Mode
+
+import ww_bayes as wb
+from ww_bayes.cea import production_hours
+from ww_bayes.compare import ESTIMATORS, compare
+from ww_bayes.data.io import write_cohort, write_datatree
+from ww_bayes.data.schema import HOURS_Y1
+from ww_bayes.data.simulate import truth_path
+from ww_bayes.kinds import kind_of, load_spec, parse_spec
+from ww_bayes.kinds.hours import ANY_RATE, GIVEN_ANY_MEAN
+from ww_bayes.kinds.observations import CELL_ANY, CELL_DISPERSION, CELL_LOCATION, POSITIVE_FAMILIES
+from ww_bayes.release import MIN_COUNT, breaks_rule, release
+from ww_bayes.report import build_report
+from ww_bayes.results import coverage, load_fit, save_fit_and_summary, summarise, truth_of
+from ww_bayes.tomlspec import SpecError
+
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
+SPEC = "hours_worked_y1"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+#: PyTensor's Python linker: nothing to compile for a one-off evaluation.
+PYTHON = Mode(linker="py", optimizer="fast_run")
+
+
+def person_level_logp(hours: np.ndarray, p_any, location, dispersion, family) -> np.ndarray:
+    """Each person's log-density on the hours scale: log(1 - p) for no hours, log p + the family's
+    log-density of the hours otherwise (scipy, one person at a time)."""
+    positive = hours > 0
+    out = np.where(positive, np.log(p_any), np.log1p(-p_any))
+    x = np.where(positive, hours, 1.0)
+    return out + np.where(positive, family.person_logpdf(x, location, dispersion), 0.0)
+
+
+@pytest.mark.parametrize("family", list(POSITIVE_FAMILIES))
+def test_the_cell_likelihood_equals_the_person_level_likelihood(small_cohort, family):
+    """At a random point of the model, the log-likelihood of every cell (the observation's CustomDist on the
+    sufficient statistics, Jacobian included) equals the sum of its persons' log-densities (scipy)."""
+    spec = load_spec(SPEC).with_family(family)
+    kind = kind_of(spec)
+    data = kind.prepare(spec, small_cohort.data)
+    model = kind.build(spec, data)
+    rng = np.random.default_rng(5)
+    point = {
+        name: value + rng.normal(0, 0.3, np.shape(value)) for name, value in model.initial_point().items()
+    }
+    outputs = [model.logp(vars=[model["y"]], sum=False)[0]]
+    outputs += model.replace_rvs_by_values([model[CELL_ANY], model[CELL_LOCATION], model[CELL_DISPERSION]])
+    function = pytensor.function(model.value_vars, outputs, on_unused_input="ignore", mode=PYTHON)
+    cell_logp, p_any, location, dispersion = function(*(point[v.name] for v in model.value_vars))
+    keys = ["arm", *spec.groups]
+    df = small_cohort.data
+    cell_of = pd.MultiIndex.from_frame(data.cells[keys].astype(str))
+    person_cells = cell_of.get_indexer(pd.MultiIndex.from_frame(df[keys].astype(str)))
+    assert (person_cells >= 0).all()
+    persons = person_level_logp(df[HOURS_Y1].to_numpy(float), p_any[person_cells], location[person_cells],
+                                dispersion[person_cells], POSITIVE_FAMILIES[family])  # fmt: skip
+    expected = np.bincount(person_cells, persons, minlength=data.n_cells)
+    np.testing.assert_allclose(cell_logp, expected, rtol=1e-9, atol=1e-6)
+
+
+def test_the_gamma_statistics_are_drawn_with_their_distribution():
+    """The sum of logs of k gamma values, drawn one by one for few values and from its conditional normal
+    for many, has the distribution of the sum of logs of k values drawn one by one (two-sample KS)."""
+    from scipy.stats import ks_2samp
+
+    family = POSITIVE_FAMILIES["gamma"]
+    rng = np.random.default_rng(11)
+    for k in (7, 80):
+        drawn = family.draw(np.full(4000, k), 900.0, 1.6, rng)
+        values = rng.gamma(1.6, 900.0 / 1.6, size=(4000, k))
+        assert ks_2samp(drawn[:, 0], values.sum(axis=1)).pvalue > 0.001
+        assert ks_2samp(drawn[:, 1], np.log(values).sum(axis=1)).pvalue > 0.001
+
+
+def test_the_spec_names_a_bad_key():
+    text = (MODELS / f"{SPEC}.toml").read_text()
+    cases = {
+        'family = "gamma"': ('family = "weibull"', "'family' must be one of"),
+        'dispersion_by = ["werkverkenner"]': ('dispersion_by = ["sex"]', "'dispersion_by'"),
+        "[pooling.hours]": ("[pooling.hourz]", "'pooling.hourz'"),
+        "smallest_effect_hours = 10.0": ("", "smallest_effect_hours"),
+    }
+    for old, (new, message) in cases.items():
+        assert old in text
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse_spec(text.replace(old, new), "bad.toml")
+
+
+@pytest.fixture(scope="module")
+def short_fit(small_cohort, tmp_path_factory):
+    """The shipped hours spec on the 4,000-person cohort with short chains, written with its summary into a
+    results folder beside the cohort file and its truth."""
+    folder = tmp_path_factory.mktemp("hours")
+    data = write_cohort(small_cohort.data, folder / "cohort.parquet")
+    write_datatree(small_cohort.truth, truth_path(data))
+    spec = load_spec(SPEC).with_sampler(chains=2, draws=150, tune=150, seed=3)
+    tree = wb.fit(spec, data, progress=False, log=None)
+    path = folder / "results" / "hours.nc"
+    save_fit_and_summary(tree, path, summarise(tree))
+    return tree, path, data
+
+
+def test_a_short_fit_passes_the_whole_path(short_fit, small_cohort):
+    """fit -> save -> load -> summary beside the truth -> screen text -> report section with the letter's
+    statement; the file keeps no per-cell grid and no sums beyond its observed group."""
+    tree, path, data = short_fit
+    loaded = load_fit(path, warn=False)
+    assert loaded.attrs["model_kind"] == "hours" and loaded.attrs["family"] == "gamma"
+    assert ANY_RATE not in loaded["posterior"].ds and GIVEN_ANY_MEAN not in loaded["posterior"].ds
+    table = summarise(loaded)
+    assert set(table["estimand"]) == {"mean_hours", "any_hours_pp", "hours_given_any", "mean_hours_from_any",
+                                      "mean_hours_from_given_any"}  # fmt: skip
+    overall = table[table["level"] == "overall"].set_index(["estimand", "contrast"])["mean"]
+    parts = overall["mean_hours_from_any"] + overall["mean_hours_from_given_any"]
+    np.testing.assert_allclose(parts.to_numpy(), overall["mean_hours"].to_numpy(), rtol=1e-9)
+    covered = coverage(loaded, table, truth_of(loaded, truth_path(data)))
+    assert set(covered["estimand"]) == {"mean_hours", "any_hours_pp"}
+    assert set(covered["level"]) == {"overall", "by_werkverkenner", "by_region"}
+    text = kind_of(loaded).screen_text(loaded, table, covered)
+    assert "enforcement_vs_none" in text and "The letter: enforcement alone has no significant effect" in text
+    page = build_report(path.parent)
+    assert "hours worked in months 1-12" in page and "descriptive" in page
+
+
+def test_a_release_of_an_hours_fit_passes_cleanly(short_fit, tmp_path):
+    """The release writes the hours estimates and the count rule's counts (persons with hours observed, and
+    with any hours, per arm and released group; each 0 or at least the minimum count, and so their
+    difference), and nothing of the cells' sums of hours."""
+    _, path, _ = short_fit
+    done = release(path.parent, tmp_path / "release")
+    counts = pd.read_csv(done.folder / "counts.csv", dtype={"group": str, "category": str})
+    assert set(counts["category"]) == {"positive"}
+    for values in (counts["persons"], counts["count"], counts["persons"] - counts["count"]):
+        assert not breaks_rule(values.dropna(), MIN_COUNT).any()
+    released = xr.load_datatree(done.folder / "hours_estimates.nc")
+    assert set(released.children) == {"hours", "diagnostics"}
+    assert {"overall", "werkverkenner"} <= set(released["hours"].children)
+    for node in released.subtree:
+        assert not {"y", "moments", "statistics", "persons"} & set(node.ds.variables)
+    assert done.groupings["region"].merged  # the small cohort's regions: merged, each variable by its role
+
+
+def test_the_ols_comparison_is_ols_on_person_rows(short_fit, small_cohort):
+    """``ww-bayes compare``'s estimator for hours: its overall effects equal statsmodels' OLS of hours on the
+    arms with class fixed effects (HC2), and the comparison table sets them beside the posterior."""
+    import statsmodels.formula.api as smf
+
+    tree, _, _ = short_fit
+    df = small_cohort.data
+    frequentist = ESTIMATORS[kind_of(tree).frequentist](df, tree)
+    table = compare(tree, frequentist)
+    assert set(table["estimand"]) == {"mean_hours"} and table["posterior_mean"].notna().all()
+    model = smf.ols("hours_y1 ~ C(arm, Treatment('control_none')) + C(werkverkenner)",
+                    data=df.astype({"arm": str, "werkverkenner": str})).fit(cov_type="HC2")  # fmt: skip
+    name = "C(arm, Treatment('control_none'))[T.control_enforcement]"
+    row = frequentist[
+        (frequentist["level"] == "overall") & (frequentist["contrast"] == "enforcement_vs_none")
+    ]
+    assert float(row["estimate"].iloc[0]) == pytest.approx(model.params[name], rel=1e-9)
+    assert float(row["se"].iloc[0]) == pytest.approx(model.bse[name], rel=1e-9)
+
+
+def test_the_hours_offered_to_the_cost_effectiveness(short_fit):
+    """Months 1-12 hold the year-1 effect on hours (spread evenly), later months the employment effect times
+    year 1's hours per extra employed month, or nothing; without an hours fit the result says it values
+    employment months instead."""
+    tree, _, _ = short_fit
+    contrast = "service_vs_control_enforcement"
+    year1 = tree["hours/overall"].ds["mean_hours"].sel(contrast=contrast, drop=True)
+    months = range(1, 31)
+    rng = np.random.default_rng(2)
+    classes = list(tree["hours/werkverkenner"].ds["werkverkenner"].values)
+    shape = (year1.sizes["chain"], year1.sizes["draw"])
+    overall = xr.DataArray(rng.normal(2.0, 0.3, (*shape, 30)), dims=("chain", "draw", "month"),
+                           coords={"month": list(months)})  # fmt: skip
+    by_class = overall.expand_dims(werkverkenner=classes, axis=2)
+    employment = xr.Dataset({"overall": overall, "by_werkverkenner": by_class})
+    offered = production_hours([tree], contrast, months, employment)
+    hours = offered.hours["overall"]
+    assert offered.uses_hours and "employment_path" in offered.source
+    np.testing.assert_allclose(hours.sel(month=list(range(1, 13))).sum("month"), year1)
+    ratio = float(year1.mean()) / float((overall.sel(month=list(range(1, 13))).sum("month") / 100).mean())
+    np.testing.assert_allclose(hours.sel(month=20), overall.sel(month=20) / 100 * ratio)
+    none = production_hours([tree], contrast, months, beyond_year1="none")
+    assert float(abs(none.hours["by_werkverkenner"].sel(month=list(range(13, 31)))).max()) == 0.0
+    without = production_hours([], contrast, months)
+    assert not without.uses_hours and without.hours is None and "employed months" in without.source

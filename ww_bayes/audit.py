@@ -1,0 +1,1207 @@
+"""An audit of a release folder: what a reader of the folder alone can work out, tried as an attacker would.
+
+:func:`ww_bayes.release.release` runs it on the folder it has built before moving the folder into place;
+``ww-bayes audit RELEASE_DIR`` runs it on a folder as it travels. The rule (CBS's): no released number may
+describe between 1 and ``min_count - 1`` persons. A count counts as released when it can be derived from the
+folder, so the audit refuses the folder when any count in ``1 .. min_count - 1`` is pinned, or bounded
+inside that range, by
+
+- **weights recovery**: a population-weighted estimand (role ``estimand``) is the persons-weighted mean of
+  its levels, so least squares of its overall draws on its level draws gives each released group's share of
+  the cohort, and the smallest whole total that fits the shares (at least the persons ``counts.csv`` shows)
+  gives the persons of each group, all arms, outcome observed or not. The same on a partial estimand gives
+  the persons it covers; a cost-effectiveness tornado gives the class shares it was weighted with.
+- **differencing**: every pair of count-like numbers of the same released group and arm, in any two fits
+  (persons, count, persons - count) and within a fit (recovered persons minus persons with the outcome
+  observed: the persons with it unobserved), whatever the outcome;
+- **inclusion-exclusion of shares**: the shares of the cohort in flagged cells (role ``share``) of every
+  contrast, within their rounding, as sums of the persons of each pattern of flags, bounded by integer
+  linear programming;
+- **integer linear programming** (scipy's HiGHS through ``milp``: the linear programme, then whole
+  numbers where it leaves the answer open) on every merged or suppressed count (each level inside a
+  merged group, per arm and category, and its recovered persons) from all the released margins of its
+  fit;
+
+and by the folder's own checks: every file listed with its SHA-256 in the checks file, no group that holds
+counts, every level, variable, dim and attribute one the release has a rule for, every level label a
+released group, no path, user name or small count in any text. Each check's findings and seconds go into
+the disclosure report and the checks file (``disclosure_checks.json``, one entry per output file, in the
+spirit of an ACRO/SACRO results bundle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from ww_bayes.data.io import LOCK_NAME, file_sha256
+from ww_bayes.data.schema import ARMS, CONTRASTS
+from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
+from ww_bayes.kinds import KINDS, kind_of
+from ww_bayes.results import CEA_GROUP, CEA_KIND, RELEASED_KIND
+from ww_bayes.vocabulary import SAMPLE_DIMS
+
+#: The smallest number of persons a released number may describe (CBS's output rule).
+MIN_COUNT = 10
+
+# --- what a release folder holds ----------------------------------------------------------------------------
+
+COUNTS_FILE = "counts.csv"
+#: The machine-readable record of the release: the rule, the grouping, each output with its checks.
+CHECKS_FILE = "disclosure_checks.json"
+REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
+#: Groups of a fit never released: they hold counts or let counts be computed.
+WITHHELD_GROUPS = ("observed_data", "constant_data", "weights", "log_likelihood", "posterior_predictive",
+                   "prior_predictive", "posterior", "prior", "sample_stats", "frequentist")  # fmt: skip
+#: Fit attributes a release keeps (provenance without identities); everything else is dropped.
+RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha256", "seed", "sampler",
+                  "chains", "draws", "tune", "target_accept", "adaptation", "package_versions",
+                  "ww_bayes_version", "interval_kind", "interval_prob", "smallest_effect_pp", "anchor",
+                  "converged", "convergence_report", "fit_schema_version", "likelihood", "stored_draws",
+                  "thinned_by", "sampled_draws", "observation", "grouping_factors",
+                  "synthetic_data")  # fmt: skip
+#: Root attributes a release adds to a released fit.
+RELEASE_ATTRS = ("ww_bayes_kind", "spec_name", "min_count", "released_with", "fit_file", "fit_sha256")
+#: Attributes the derived group, its levels and its variables may carry (anything else refuses).
+DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units", "rounded_to",
+                 "good_direction")  # fmt: skip
+#: The convergence table as released: its variables, dims and attributes (anything else refuses).
+DIAGNOSTICS_VARIABLES = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked", "bfmi")
+DIAGNOSTICS_DIMS = ("variable", "chain_index")
+DIAGNOSTICS_ATTRS = ("converged", "divergences", "share_at_max_treedepth", "min_bfmi_observed", "max_rhat",
+                     "min_ess_bulk", "min_ess_tail", "max_divergences", "min_bfmi", "max_treedepth_share",
+                     "ess_scope", "computed_with", "mcse_mean_max_units")  # fmt: skip
+#: A cost-effectiveness result as released: variables, dims and attributes (anything else refuses).
+CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", "benefits", "net_benefit",
+                 "net_benefit_cohort", "benefits_cohort", "cost_cohort", "benefit_cost_ratio",
+                 "cost_per_extra_job", "extra_employed_months", "net_cost", "ceac",
+                 "expected_incremental_benefit", "evpi", "evpi_cohort", "net_benefit_by_class",
+                 "incremental_cost_by_class", "benefits_by_class", "class_weight", "rule_net_benefit",
+                 "rule_expected_net_benefit", "rule_prob_best", "rule_classes_served",
+                 "tornado_net_benefit_at_q05", "tornado_net_benefit_at_q95", "tornado_input_q05",
+                 "tornado_input_q95", "break_even_wtp")  # fmt: skip
+CEA_DIMS = ("chain", "draw", "willingness_to_pay", "werkverkenner", "rule", "input")
+CEA_ATTRS = ("contrast", "effects_source", "horizon_months", "discount_rate_annual", "cohort_size",
+             "money_units", "effect_units", "willingness_to_pay_units", "cost_per_extra_job",
+             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data")  # fmt: skip
+CEA_ROOT_ATTRS = ("ww_bayes_kind", "fits_sha256", "effects_source", "fits")
+#: The grouping factor a cost-effectiveness result is broken down by.
+CEA_CLASSES = "werkverkenner"
+#: Cost-effectiveness variables that are shares of persons per class: never released.
+CEA_WITHHELD = ("class_weight",)
+#: The suffix of cost-effectiveness variables scaled to the whole cohort (``cohort_size`` times a mean).
+COHORT_SUFFIX = "_cohort"
+
+#: Labels the audit and the release use for count-like numbers (:func:`count_facts`).
+ALL_ARMS = "all arms"
+ANY_CATEGORY = "*"
+#: Measures of a count fact: persons with the outcome observed, the count in a category, its complement,
+#: and the cohort's persons (all arms, outcome observed or not) that the population weights give.
+MEASURES = ("persons", "count", "complement")
+COHORT = "cohort persons"
+
+
+class AuditError(ValueError):
+    """A folder the audit cannot read as a release (no checks file, a damaged file)."""
+
+
+def breaks_rule(values, min_count: int) -> np.ndarray:
+    """True where a count is between 1 and ``min_count - 1``."""
+    values = np.asarray(values)
+    return (values >= 1) & (values < min_count)
+
+
+def bounded_small(low: float, high: float, min_count: int) -> bool:
+    """Whether bounds on a whole count put it inside 1..min_count - 1."""
+    return bool(np.ceil(low - 1e-6) >= 1 and np.floor(high + 1e-6) <= min_count - 1)
+
+
+# --- count facts and their differences (shared with the release) -------------------------------------------
+
+
+def count_facts(counts: pd.DataFrame) -> pd.DataFrame:
+    """Count-like numbers of a counts table (columns fit, level, group, arm, category, persons, count) in
+    long form: fit, level, group, arm, category, measure, value; with each measure summed over the arms
+    (arm ``all arms``)."""
+    keys = ["fit", "level", "group", "arm", "category"]
+    if counts.empty:
+        return pd.DataFrame(columns=[*keys, "measure", "value"])
+    frame = (
+        counts[keys]
+        .astype(str)
+        .assign(
+            persons=counts["persons"].to_numpy(dtype=float),
+            count=counts["count"].to_numpy(dtype=float),
+            complement=(counts["persons"] - counts["count"]).to_numpy(dtype=float),
+        )
+    )
+    summed = frame.groupby(["fit", "level", "group", "category"], sort=False)[list(MEASURES)]
+    summed = summed.sum(min_count=1).reset_index().assign(arm=ALL_ARMS)
+    both = pd.concat([frame, summed[frame.columns]], ignore_index=True)
+    return both.melt(id_vars=keys, value_vars=list(MEASURES), var_name="measure", value_name="value")
+
+
+def cohort_facts(totals: pd.DataFrame) -> pd.DataFrame:
+    """Cohort persons per group (columns fit, level, group, persons) as count facts."""
+    return pd.DataFrame(
+        {
+            "fit": totals["fit"].astype(str),
+            "level": totals["level"].astype(str),
+            "group": totals["group"].astype(str),
+            "arm": ALL_ARMS,
+            "category": ANY_CATEGORY,
+            "measure": COHORT,
+            "value": totals["persons"].to_numpy(dtype=float),
+        }
+    )
+
+
+def fact_failures(facts: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    """Count facts, and differences between two of them, between 1 and ``min_count - 1``: every fact
+    itself; the same measure of the same group, arm and category in two fits; the cohort persons of a group
+    against the persons with the outcome observed of any fit (its own included). Columns: level, group,
+    finding (a sentence)."""
+    facts = facts.dropna(subset=["value"])
+    out = []
+    if facts.empty:
+        return pd.DataFrame(out, columns=["level", "group", "finding"])
+    small = facts[breaks_rule(facts["value"], min_count)]
+    for row in small.itertuples():
+        out.append((row.level, row.group, f"{row.fit}: {row.level}/{row.group}, {row.arm}, "
+                    f"{_category(row.category)}{row.measure} = {row.value:g}"))  # fmt: skip
+    compared = facts.assign(compared=facts["measure"].replace({COHORT: "persons"}))
+    pairs = compared.merge(compared, on=["level", "group", "arm", "compared"], suffixes=("_a", "_b"))
+    cohort_a, cohort_b = pairs["measure_a"] == COHORT, pairs["measure_b"] == COHORT
+    other = pairs["fit_a"] < pairs["fit_b"]
+    own = (pairs["fit_a"] == pairs["fit_b"]) & cohort_a & ~cohort_b
+    same_category = (
+        (pairs["category_a"] == pairs["category_b"]) | cohort_a | cohort_b
+    )  # cohort persons: every category's persons
+    pairs = pairs[(other | own) & same_category]
+    difference = (pairs["value_a"] - pairs["value_b"]).abs()
+    for row in pairs[breaks_rule(difference, min_count)].itertuples():
+        value = abs(row.value_a - row.value_b)
+        out.append((row.level, row.group, f"{row.level}/{row.group}, {row.arm}: {row.measure_a} of "
+                    f"{row.fit_a}{_category(row.category_a, ' ')}and {row.measure_b} of {row.fit_b}"
+                    f"{_category(row.category_b, ' ')}differ by {value:g}"))  # fmt: skip
+    return pd.DataFrame(out, columns=["level", "group", "finding"])
+
+
+def _category(category: str, after: str = ", ") -> str:
+    return "" if category in ("", ANY_CATEGORY, "nan") else f"category {category}{after}"
+
+
+# --- what a fit and a cost-effectiveness result may hold (shared with the release) --------------------------
+
+
+def declared_findings(name: str, tree: xr.DataTree) -> list[str]:
+    """One line per level, variable, dim or attribute of a fit's derived group and convergence table that
+    the fit's model kind does not declare or the release does not whitelist, and per variable whose type or
+    range is not its role's (a count where an estimand, probability, flag or share belongs)."""
+    kind = kind_of(tree)
+    factors = _factors(tree, kind)
+    findings = []
+    try:
+        check_derived(tree[kind.name], kind.derived_variables, kind.derived_dims, factors,
+                      f"{name}: {kind.name}")  # fmt: skip
+    except DerivedLayoutError as error:
+        return [f"{error}: not released (a release refuses what it has no rule for)"]
+    for node in tree[kind.name].subtree:
+        findings += _attr_findings(f"{name}: {node.path}", node.attrs, DERIVED_ATTRS)
+        for variable, values in node.ds.data_vars.items():
+            findings += _attr_findings(f"{name}: {node.path}/{variable}", values.attrs, DERIVED_ATTRS)
+            role = kind.derived_variables[variable].role
+            problem = _role_problem(role, values)
+            if problem:
+                findings.append(f"{name}: {node.path}/{variable} is declared a {role} but {problem}: not "
+                                "released")  # fmt: skip
+    if "diagnostics" in tree.children:
+        findings += _diagnostics_findings(name, tree["diagnostics"].ds)
+    return findings
+
+
+def _factors(tree: xr.DataTree, kind) -> tuple[str, ...]:
+    """A fit's grouping factors: its weights' dims (a fit) or its derived levels (a released fit)."""
+    if "weights" in tree.children:
+        return tuple(str(d) for d in tree["weights"].ds["n_persons"].dims)
+    return tuple(level for level in levels_of(tree[kind.name]) if level not in (OVERALL, CELLS))
+
+
+def _role_problem(role: str, values: xr.DataArray) -> str:
+    """What is wrong with a variable's values for its role ("" when nothing)."""
+    data = values.values
+    if role == "flag":
+        return "" if data.dtype == bool else f"holds {data.dtype} values, not true/false"
+    if not np.issubdtype(data.dtype, np.floating):
+        return f"holds {data.dtype} values (counts?), not real numbers"
+    if role in ("probability", "share"):
+        finite = data[np.isfinite(data)]
+        if finite.size and (finite.min() < 0 or finite.max() > 1):
+            return "holds values outside 0..1"
+    return ""
+
+
+def _diagnostics_findings(name: str, diagnostics: xr.Dataset) -> list[str]:
+    findings = [f"{name}: diagnostics variable {v!r} is not one a release knows: not released"
+                for v in diagnostics.data_vars if v not in DIAGNOSTICS_VARIABLES]  # fmt: skip
+    findings += [f"{name}: diagnostics dim {d!r} is not one a release knows: not released"
+                 for d in diagnostics.dims if d not in DIAGNOSTICS_DIMS]  # fmt: skip
+    findings += _attr_findings(f"{name}: diagnostics", diagnostics.attrs, DIAGNOSTICS_ATTRS)
+    for variable, values in diagnostics.data_vars.items():
+        findings += _attr_findings(f"{name}: diagnostics/{variable}", values.attrs, ())
+        flags = variable == "ess_checked" and set(np.unique(values.values)) <= {0, 1}
+        if not flags and not np.issubdtype(values.dtype, np.floating):
+            findings.append(f"{name}: diagnostics/{variable} holds {values.dtype} values (counts?): not "
+                            "released")  # fmt: skip
+    return findings
+
+
+def _attr_findings(where: str, attrs, allowed: tuple[str, ...]) -> list[str]:
+    return [f"{where}: attribute {key!r} is not on the release's whitelist: not released"
+            for key in attrs if key not in allowed]  # fmt: skip
+
+
+def cea_findings(name: str, result: xr.Dataset) -> list[str]:
+    """One line per variable, dim or attribute of a cost-effectiveness result the release has no rule for."""
+    findings = [f"{name}: variable {v!r} is not one a release knows: not released"
+                for v in result.data_vars if v not in CEA_VARIABLES]  # fmt: skip
+    findings += [f"{name}: dim {d!r} is not one a release knows: not released"
+                 for d in result.dims if d not in CEA_DIMS]  # fmt: skip
+    findings += _attr_findings(f"{name}: {CEA_GROUP}", result.attrs, CEA_ATTRS)
+    for variable, values in result.data_vars.items():
+        findings += _attr_findings(f"{name}: {CEA_GROUP}/{variable}", values.attrs, ())
+    return findings
+
+
+# --- text: paths, user names, small counts ------------------------------------------------------------------
+
+#: An absolute path of two parts or more (POSIX, home-relative or Windows).
+PATH_PATTERN = re.compile(r"(?:(?<![\w.])~|(?<![\w.:/])/[\w.-]+|\b[A-Za-z]:)[\\/][\w.$-]")
+#: Words that make a number next to them a count of persons: these and the cell columns of every registered
+#: kind's observation.
+PERSON_WORDS = "|".join(
+    [r"persons?", "people", r"claimants?", r"participants?", r"individuals?"]
+    + sorted({re.escape(c) for kind in KINDS.values() for c in kind.observation.columns})
+)
+ARM_WORDS = "|".join(ARMS)
+COUNT_PATTERNS = (
+    re.compile(rf"(?<![\w.,])(\d+)\s+(?:{PERSON_WORDS})\b", re.IGNORECASE),
+    re.compile(rf"\b(?:{PERSON_WORDS}|{ARM_WORDS}|n|k)\b\s*[:=]?\s*(\d+)\b(?![.,]\d)", re.IGNORECASE),
+)
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every path (absolute or relative) reduced to its file name."""
+    return re.sub(r"[^\s'\"()\[\],;]*[\\/][^\s'\"()\[\],;\\/]+",
+                  lambda m: re.split(r"[\\/]", m.group(0))[-1], str(text))  # fmt: skip
+
+
+def secrets_of(folder: Path) -> set[str]:
+    """What names the machine a folder is on: the home and working folders, the folder's parent, the
+    user name."""
+    candidates = {str(Path.home()), getpass.getuser(), str(Path.cwd().resolve())}
+    candidates.add(str(folder.resolve().parent))
+    return {s for s in candidates if len(s) > 3}
+
+
+def text_findings(where: str, text: str, secrets: set[str], min_count: int) -> list[str]:
+    """A path, a user name (as a word: a region such as "Groot Amsterdam" holds the letters of the user
+    "root") or a count between 1 and ``min_count - 1`` next to a word for persons or an arm, in ``text``."""
+    findings = []
+    for secret in secrets:
+        found = secret in text if "/" in secret else re.search(rf"(?<![\w.-]){re.escape(secret)}(?![\w.-])",
+                                                              text)  # fmt: skip
+        if found:
+            findings.append(f"{where}: names the machine it was made on (a path or user name)")
+            break
+    if PATH_PATTERN.search(text):
+        findings.append(f"{where}: holds a file path")
+    for pattern in COUNT_PATTERNS:
+        for match in pattern.finditer(text):
+            if breaks_rule([int(match.group(1))], min_count)[0]:
+                findings.append(f"{where}: holds a small count ({match.group(0).strip()!r})")
+    return findings
+
+
+# --- the folder as an attacker reads it ---------------------------------------------------------------------
+
+
+@dataclass
+class ReleasedFit:
+    """A released fit as the audit reads it."""
+
+    file: str
+    fit: str
+    tree: xr.DataTree
+    levels: dict[str, xr.Dataset]
+    variables: dict
+    factors: list[str]
+
+
+@dataclass
+class Folder:
+    """A release folder read once: its record (the checks file), released fits, cost-effectiveness results,
+    counts, and what the attacks recover (cohort persons per fit and group)."""
+
+    path: Path
+    record: dict
+    min_count: int
+    groupings: dict[str, dict[str, str]]
+    fits: list[ReleasedFit]
+    cea: dict[str, xr.DataTree]
+    counts: pd.DataFrame
+    trees: dict[str, xr.DataTree]
+    cohort: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def merged_name(self, factor: str) -> str:
+        return str(self.record["groupings"][factor].get("merged_group", ""))
+
+    def released_groups(self, factor: str) -> set[str]:
+        grouping = self.record["groupings"].get(factor)
+        if grouping is None or grouping.get("suppressed"):
+            return set()
+        return set(grouping["levels"].values())
+
+
+def read_folder(folder: str | Path, min_count: int | None = None) -> Folder:
+    """A release folder as the audit reads it; :class:`AuditError` when it has no checks file."""
+    folder = Path(folder)
+    record_path = folder / CHECKS_FILE
+    if not folder.is_dir():
+        raise AuditError(f"{folder.name}: no such release folder")
+    if not record_path.is_file():
+        raise AuditError(f"{folder.name}: not a ww_bayes release folder (no {CHECKS_FILE})")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    min_count = int(min_count or record.get("rule", {}).get("min_count", MIN_COUNT))
+    groupings = {f: dict(g["levels"]) for f, g in record.get("groupings", {}).items()}
+    trees, fits, cea = {}, [], {}
+    for path in sorted(folder.glob("*.nc")):
+        try:
+            with contextlib.closing(xr.open_datatree(path, engine="h5netcdf")) as tree:
+                trees[path.name] = tree.load()
+        except Exception as error:  # h5py/netCDF raise OSError, ValueError, KeyError ... for damaged files
+            raise AuditError(f"{path.name}: cannot be read as NetCDF ({type(error).__name__})") from None
+    for name, tree in trees.items():
+        if tree.attrs.get("ww_bayes_kind") == RELEASED_KIND and tree.attrs.get("model_kind") in KINDS:
+            kind = kind_of(tree)
+            if kind.name in tree.children:
+                levels = levels_of(tree[kind.name])
+                factors = [level for level in levels if level not in (OVERALL, CELLS)]
+                fit = str(tree.attrs.get("fit_file", name))
+                fits.append(ReleasedFit(name, fit, tree, levels, dict(kind.derived_variables), factors))
+        elif tree.attrs.get("ww_bayes_kind") == CEA_KIND and CEA_GROUP in tree.children:
+            cea[name] = tree
+    counts_path = folder / COUNTS_FILE
+    counts = (
+        pd.read_csv(counts_path, dtype={"group": str, "category": str, "fit": str, "level": str, "arm": str})
+        if counts_path.is_file()
+        else pd.DataFrame(columns=["fit", "level", "group", "arm", "category", "persons", "count"])
+    )
+    counts["category"] = counts["category"].fillna("")
+    return Folder(folder, record, min_count, groupings, fits, cea, counts, trees)
+
+
+# --- the checks ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One check of an audit: what it checks, whether it passed, its findings, its seconds and the output
+    files it read."""
+
+    key: str
+    text: str
+    passed: bool
+    findings: list[str]
+    seconds: float
+    outputs: list[str]
+
+
+@dataclass
+class Audit:
+    """The checks an audit ran on a folder (:func:`audit`)."""
+
+    folder: Path
+    min_count: int
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def findings(self) -> list[str]:
+        return [finding for check in self.checks for finding in check.findings]
+
+    def as_record(self) -> list[dict]:
+        return [
+            {"check": c.key, "description": c.text, "passed": c.passed, "seconds": round(c.seconds, 3),
+             "outputs": c.outputs, "findings": c.findings}
+            for c in self.checks
+        ]  # fmt: skip
+
+
+def audit(folder: str | Path, min_count: int | None = None) -> Audit:
+    """Every check of the module docstring on a release folder (read-only). ``min_count``: the rule's
+    threshold (default: the one the folder was released with)."""
+    read = read_folder(folder, min_count)
+    checks = []
+    for key, (text, check) in CHECKS.items():
+        start = time.perf_counter()
+        findings, outputs = check(read)
+        text = text.format(m=read.min_count, below=read.min_count - 1)
+        checks.append(Check(key, text, not findings, findings,
+                            time.perf_counter() - start, sorted(outputs)))  # fmt: skip
+    return Audit(read.path, read.min_count, checks)
+
+
+def check_files(folder: Folder) -> tuple[list[str], set[str]]:
+    listed = folder.record.get("outputs", {})
+    present = {p.name for p in folder.path.iterdir() if p.name not in (CHECKS_FILE, LOCK_NAME, *REPORT_FILES)}
+    findings = [f"{name}: not listed in {CHECKS_FILE}" for name in sorted(present - set(listed))]
+    findings += [f"{name}: listed in {CHECKS_FILE} but missing" for name in sorted(set(listed) - present)]
+    for name in sorted(present & set(listed)):
+        if (folder.path / name).is_dir() or file_sha256(folder.path / name) != listed[name].get("sha256"):
+            findings.append(f"{name}: its SHA-256 is not the one {CHECKS_FILE} lists (changed after release)")
+    return findings, present
+
+
+def check_groups(folder: Folder) -> tuple[list[str], set[str]]:
+    findings = [f"{name}: holds the group {group!r}" for name, tree in folder.trees.items()
+                for group in sorted(set(tree.children) & set(WITHHELD_GROUPS))]  # fmt: skip
+    return findings, set(folder.trees)
+
+
+def check_declared(folder: Folder) -> tuple[list[str], set[str]]:
+    findings = []
+    known = {fit.file for fit in folder.fits} | set(folder.cea)
+    findings += [f"{name}: not a released fit or cost-effectiveness result" for name in folder.trees
+                 if name not in known]  # fmt: skip
+    for fit in folder.fits:
+        findings += declared_findings(fit.file, fit.tree)
+        extra = [k for k in fit.tree.attrs if k not in RELEASED_ATTRS + RELEASE_ATTRS]
+        findings += [f"{fit.file}: root attribute {k!r} is not on the release's whitelist" for k in extra]
+        unknown = [c for c in fit.tree.children if c not in (kind_of(fit.tree).name, "diagnostics")]
+        findings += [f"{fit.file}: group {c!r} is not one a release writes" for c in unknown]
+    for name, tree in folder.cea.items():
+        findings += cea_findings(name, tree[CEA_GROUP].ds)
+        findings += [f"{name}: variable {v!r} is never released" for v in CEA_WITHHELD
+                     if v in tree[CEA_GROUP].ds]  # fmt: skip
+        extra = [k for k in tree.attrs if k not in CEA_ROOT_ATTRS]
+        findings += [f"{name}: root attribute {k!r} is not on the release's whitelist" for k in extra]
+    return findings, set(folder.trees)
+
+
+def check_labels(folder: Folder) -> tuple[list[str], set[str]]:
+    """Every dim of every file is a sample dim, a dim its kind declares or a grouping factor of the
+    release, and its labels released groups; every level of counts.csv likewise."""
+    findings = []
+    for fit in folder.fits:
+        known = set(SAMPLE_DIMS) | set(DIAGNOSTICS_DIMS) | set(kind_of(fit.tree).derived_dims)
+        for node in fit.tree.subtree:
+            findings += _dim_findings(folder, fit.file, node.ds, known)
+    for name, tree in folder.cea.items():
+        findings += _dim_findings(folder, name, tree[CEA_GROUP].ds, set(CEA_DIMS) - {CEA_CLASSES})
+    factor_of = {level_label(f): f for f in folder.groupings}
+    for level in sorted(set(folder.counts["level"]) - {OVERALL}):
+        groups = set(folder.counts.loc[folder.counts["level"] == level, "group"])
+        factor = factor_of.get(level)
+        if factor is None:
+            findings.append(f"{COUNTS_FILE}: level {level!r} is not a grouping factor of the release")
+        elif not groups <= folder.released_groups(factor):
+            outside = sorted(groups - folder.released_groups(factor))[:3]
+            findings.append(f"{COUNTS_FILE}: {level} groups {outside} are not released groups")
+    outputs = set(folder.trees) | ({COUNTS_FILE} if len(folder.counts) else set())
+    return findings, outputs
+
+
+def _dim_findings(folder: Folder, name: str, ds: xr.Dataset, known: set[str]) -> list[str]:
+    findings = []
+    for dim in ds.dims:
+        if dim in known:
+            continue
+        if dim not in folder.groupings:
+            findings.append(f"{name}: dim {dim!r} is not a grouping factor the release merged")
+            continue
+        labels = set(map(str, ds[dim].values)) if dim in ds.coords else {"(unlabelled)"}
+        outside = labels - folder.released_groups(dim)
+        if outside:
+            findings.append(f"{name}: {dim} labels {sorted(outside)[:3]} are not released groups")
+    return findings
+
+
+def check_text(folder: Folder) -> tuple[list[str], set[str]]:
+    secrets = secrets_of(folder.path)
+    findings, outputs = [], set()
+    for name, tree in folder.trees.items():
+        texts = {f"{node.path} attribute {k}": str(v) for node in tree.subtree for k, v in node.attrs.items()}
+        texts |= {f"{node.path}/{var} attribute {k}": str(v) for node in tree.subtree
+                  for var, values in node.ds.data_vars.items() for k, v in values.attrs.items()}  # fmt: skip
+        for where, text in texts.items():
+            findings += text_findings(f"{name}: {where}", text, secrets, folder.min_count)
+        outputs.add(name)
+    for path in sorted(folder.path.iterdir()):
+        if path.suffix in (".csv", ".md", ".html", ".json"):
+            text = path.read_text(encoding="utf-8")
+            findings += [f for f in text_findings(path.name, text, secrets, folder.min_count)
+                         if "small count" not in f or path.suffix != ".csv"]  # fmt: skip
+            outputs.add(path.name)
+    for png in folder.path.glob("*.png"):
+        with contextlib.suppress(Exception):
+            from PIL import Image
+
+            with Image.open(png) as image:
+                info = " ".join(map(str, image.info.values()))
+            findings += text_findings(f"{png.name} metadata", info, secrets, folder.min_count)
+            outputs.add(png.name)
+    return findings, outputs
+
+
+def check_counts(folder: Folder) -> tuple[list[str], set[str]]:
+    counts = folder.counts
+    findings = []
+    for column, values in (("persons", counts["persons"]), ("count", counts["count"]),
+                           ("persons - count", counts["persons"] - counts["count"])):  # fmt: skip
+        small = breaks_rule(values.fillna(0).to_numpy(dtype=float), folder.min_count)
+        for row in counts[small].itertuples():
+            findings.append(f"{COUNTS_FILE}: {row.fit} {row.level}/{row.group}, {row.arm}: {column} is "
+                            "between 1 and the minimum count")  # fmt: skip
+    return findings, {COUNTS_FILE} if len(counts) else set()
+
+
+# --- weights recovery ---------------------------------------------------------------------------------------
+
+
+def recovered_shares(fit: ReleasedFit, factor: str) -> pd.Series | None:
+    """Each released group's share of the cohort, by least squares of every population-weighted estimand's
+    overall draws on its ``factor`` level draws (None when no estimand fits exactly)."""
+    overall, level = fit.levels.get(OVERALL), fit.levels[factor]
+    if overall is None:
+        return None
+    groups = [str(g) for g in level[factor].values]
+    for name, variable in fit.variables.items():
+        if variable.role != "estimand" or name not in overall or name not in level:
+            continue
+        shares = exact_weights(overall[name], level[name], factor)
+        if shares is not None:
+            return pd.Series(shares, index=groups)
+    return None
+
+
+def exact_weights(total: xr.DataArray, parts: xr.DataArray, factor: str) -> np.ndarray | None:
+    """Weights w (one per label of ``factor``) with ``total = sum(w * parts)`` exactly (relative residual
+    below 1e-9) on every element both hold, by least squares; None when no such weights exist."""
+    dims = [d for d in parts.dims if d != factor]
+    if set(dims) != set(total.dims):
+        return None
+    x = parts.transpose(*dims, factor).values.reshape(-1, parts.sizes[factor])
+    y = total.transpose(*dims).values.reshape(-1)
+    kept = np.flatnonzero(np.isfinite(y) & np.isfinite(x).all(axis=1))
+    kept = kept[:: max(1, len(kept) // LEAST_SQUARES_ROWS)]  # evenly spread: exactness shows in any of them
+    x, y = x[kept], y[kept]
+    if len(y) <= x.shape[1] or not np.abs(y).max() > 0:
+        return None
+    weights, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual = np.abs(y - x @ weights).max() / np.abs(y).max()
+    return weights if residual < 1e-9 and (weights > -1e-9).all() else None
+
+
+#: Rows (draws x other elements) a least-squares recovery uses at most.
+LEAST_SQUARES_ROWS = 50_000
+
+
+def smallest_total(shares: np.ndarray, at_least: int = 1, limit: int = 50_000_000) -> int | None:
+    """The smallest whole total N >= ``at_least`` for which every ``shares * N`` is a whole number (to
+    within 1e-6 persons per million persons): the persons the shares were computed from."""
+    shares = np.asarray(shares, dtype=float)
+    shares = shares[shares > 1e-12]
+    if not shares.size:
+        return None
+    chunk = 200_000
+    for start in range(max(1, int(at_least)), limit, chunk):
+        n = np.arange(start, start + chunk, dtype=float)
+        scaled = n[:, None] * shares[None, :]
+        tolerance = 1e-6 + 1e-10 * n[:, None]
+        whole = (np.abs(scaled - np.rint(scaled)) <= tolerance).all(axis=1)
+        if whole.any():
+            return int(n[np.argmax(whole)])
+    return None
+
+
+def recover_cohort(folder: Folder) -> dict[str, pd.DataFrame]:
+    """Cohort persons per released group (columns fit, level, group, persons) of every fit whose estimands
+    give them: shares by :func:`recovered_shares`, scaled by the smallest whole total that is at least the
+    persons with the outcome observed in ``counts.csv`` of any fit on the same data."""
+    observed = _observed_totals(folder)
+    recovered = {}
+    for fit in folder.fits:
+        shares = {f: s for f in fit.factors if (s := recovered_shares(fit, f)) is not None and len(s) > 1}
+        if not shares:
+            continue  # one group per factor: its share is 1, whatever the persons
+        at_least = observed.get(str(fit.tree.attrs.get("data_sha256", "")), 1)
+        total = smallest_total(np.concatenate([s.to_numpy() for s in shares.values()]), at_least)
+        if total is None:
+            continue
+        rows = [(fit.fit, OVERALL, "all", float(total))]
+        for factor, share in shares.items():
+            rows += [(fit.fit, level_label(factor), g, float(np.rint(v * total))) for g, v in share.items()]
+        recovered[fit.fit] = pd.DataFrame(rows, columns=["fit", "level", "group", "persons"])
+    return recovered
+
+
+def _observed_totals(folder: Folder) -> dict[str, int]:
+    """The most persons with an outcome observed that counts.csv shows of the whole cohort, per data."""
+    data_of = {fit.fit: str(fit.tree.attrs.get("data_sha256", "")) for fit in folder.fits}
+    overall = folder.counts[folder.counts["level"] == OVERALL]
+    persons = overall.groupby(["fit", "category"])["persons"].sum().groupby("fit").max()
+    totals: dict[str, int] = {}
+    for fit, value in persons.items():
+        data = data_of.get(str(fit), "")
+        if np.isfinite(value):
+            totals[data] = max(totals.get(data, 1), int(value))
+    return totals
+
+
+def check_weights(folder: Folder) -> tuple[list[str], set[str]]:
+    folder.cohort = recover_cohort(folder)
+    findings = []
+    for fit, totals in folder.cohort.items():
+        small = totals[breaks_rule(totals["persons"], folder.min_count)]
+        findings += [f"{fit}: {row.level}/{row.group}: {row.persons:g} persons recovered from the weights of "
+                     "its estimands" for row in small.itertuples()]  # fmt: skip
+    findings += _partial_findings(folder)
+    return findings, {fit.file for fit in folder.fits}
+
+
+def _partial_findings(folder: Folder) -> list[str]:
+    """A partial estimand (over part of the cohort) that is an exact weighted mean of released level
+    estimands gives the persons it covers: the rest (e.g. in pooling-only cells) must pass the rule."""
+    findings = []
+    for fit in folder.fits:
+        totals = folder.cohort.get(fit.fit)
+        overall = fit.levels.get(OVERALL)
+        if totals is None or overall is None:
+            continue
+        whole = float(totals.loc[totals["level"] == OVERALL, "persons"].iloc[0])
+        for name, variable in fit.variables.items():
+            if variable.role != "partial_estimand" or name not in overall:
+                continue
+            for factor in fit.factors:
+                for estimand, other in fit.variables.items():
+                    if other.role == "estimand" and estimand in fit.levels[factor]:
+                        findings += _partial_of(fit, name, estimand, factor, whole, folder)
+    return findings
+
+
+def _partial_of(fit, name, estimand, factor, whole, folder) -> list[str]:
+    """Per element of the partial estimand's other dims (a contrast, a month): the weights of its exact fit
+    on the level estimand, scaled to the smallest whole total, are the persons it covers."""
+    partial, level = fit.levels[OVERALL][name], fit.levels[factor][estimand]
+    extra = [d for d in partial.dims if d not in SAMPLE_DIMS]
+    if set(extra) - set(level.dims):
+        return []
+    findings = []
+    for index in itertools.product(*(partial[d].values for d in extra)):
+        where = dict(zip(extra, index, strict=True))
+        weights = exact_weights(partial.sel(where), level.sel(where), factor)
+        if weights is None or (weights > 1e-12).sum() < 2:
+            continue
+        covered = smallest_total(weights, 1, int(whole) + 1)
+        if covered is not None and breaks_rule([whole - covered], folder.min_count)[0]:
+            findings.append(f"{fit.fit}: {name} {where} covers {covered} of {whole:g} persons (recovered): "
+                            f"{whole - covered:g} left out")  # fmt: skip
+    return findings
+
+
+# --- differences --------------------------------------------------------------------------------------------
+
+
+def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
+    facts = [count_facts(folder.counts)] + [cohort_facts(t) for t in folder.cohort.values()]
+    failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
+    findings = [f for f in failures["finding"] if " differ by " in f]
+    return findings, ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
+
+
+# --- shares: inclusion-exclusion ----------------------------------------------------------------------------
+
+
+def pattern_atoms() -> list[tuple[bool, ...]]:
+    """The patterns of flags over the contrasts a cell can have: a cell lacking persons in a set of arms is
+    flagged for every contrast with one of them; plus the pattern of a cell with every arm."""
+    patterns = {tuple(False for _ in CONTRASTS)}
+    for size in range(1, len(ARMS) + 1):
+        for missing in itertools.combinations(ARMS, size):
+            patterns.add(tuple(bool(set(arms) & set(missing)) for arms in CONTRASTS.values()))
+    return sorted(patterns)
+
+
+def share_bounds(
+    shares: dict[str, float], step: float, whole: float, at_least: dict[str, float] | None = None
+) -> list[tuple[str, float, float]]:
+    """Integer bounds on the persons of every pattern of flags (:func:`pattern_atoms`) and every contrast's
+    flagged and unflagged persons, given each contrast's share of the ``whole`` cohort rounded to ``step``
+    (0: exact) and lower bounds ``at_least`` on a contrast's flagged persons. Returns (what, low, high)."""
+    atoms = pattern_atoms()
+    contrasts = list(CONTRASTS)
+    rows, low, high = [np.ones(len(atoms))], [whole], [whole]
+    for j, contrast in enumerate(contrasts):
+        if contrast not in shares or not np.isfinite(shares[contrast]):
+            continue
+        row = np.array([float(atom[j]) for atom in atoms])
+        half = step / 2 * whole
+        floor = max((at_least or {}).get(contrast, 0.0), shares[contrast] * whole - half)
+        rows.append(row)
+        low.append(np.ceil(floor - 1e-6) if step else shares[contrast] * whole)
+        high.append(np.floor(shares[contrast] * whole + half + 1e-6) if step else shares[contrast] * whole)
+    constraint = LinearConstraint(np.array(rows), np.array(low) - 1e-6, np.array(high) + 1e-6)
+    targets = {f"persons in cells flagged {''.join('x' if f else '.' for f in atom)}": np.eye(len(atoms))[i]
+               for i, atom in enumerate(atoms)}  # fmt: skip
+    for j, contrast in enumerate(contrasts):
+        flagged = np.array([float(atom[j]) for atom in atoms])
+        targets[f"{contrast}: flagged persons"] = flagged
+        targets[f"{contrast}: unflagged persons"] = 1 - flagged
+    out = []
+    for what, objective in targets.items():
+        bounds = []
+        for sign in (1, -1):
+            result = milp(sign * objective, constraints=constraint, integrality=np.ones(len(atoms)),
+                          bounds=Bounds(0, np.inf))  # fmt: skip
+            if result.status != 0:
+                return []
+            bounds.append(sign * result.fun)
+        out.append((what, bounds[0], bounds[1]))
+    return out
+
+
+def check_shares(folder: Folder) -> tuple[list[str], set[str]]:
+    findings, outputs = [], set()
+    for fit in folder.fits:
+        overall = fit.levels.get(OVERALL)
+        totals = folder.cohort.get(fit.fit)
+        if overall is None:
+            continue
+        for name, variable in fit.variables.items():
+            if variable.role != "share" or name not in overall or "contrast" not in overall[name].dims:
+                continue
+            outputs.add(fit.file)
+            if totals is None:
+                continue  # no whole-cohort total to scale the shares by
+            whole = float(totals.loc[totals["level"] == OVERALL, "persons"].iloc[0])
+            share = overall[name]
+            step = float(share.attrs.get("rounded_to", 0.0))
+            at_least = _flagged_persons(folder, fit, totals)
+            extra = [d for d in share.dims if d != "contrast"]
+            for index in itertools.product(*(share[d].values for d in extra)):
+                values = share.sel(dict(zip(extra, index, strict=True)))
+                shares = {str(c): float(v) for c, v in zip(values["contrast"].values, values.values,
+                                                            strict=True)}  # fmt: skip
+                for what, low, high in share_bounds(shares, step, whole, at_least):
+                    if bounded_small(low, high, folder.min_count):
+                        where = f"{name}{index or ''}"
+                        findings.append(f"{fit.file}: {where}: {what} between {low:g} and {high:g}")
+    return findings, outputs
+
+
+def _flagged_persons(folder: Folder, fit: ReleasedFit, totals: pd.DataFrame) -> dict[str, float]:
+    """Per contrast, the recovered persons of unmerged levels flagged for it (a flag role at a factor's
+    level): every cell of such a level is flagged, so the contrast's flagged persons are at least these."""
+    out: dict[str, float] = {}
+    for factor in fit.factors:
+        own = {g for g, group in folder.groupings.get(factor, {}).items() if g == group}
+        persons = totals[totals["level"] == level_label(factor)].set_index("group")["persons"]
+        for name, variable in fit.variables.items():
+            level = fit.levels[factor]
+            if variable.role != "flag" or name not in level or "contrast" not in level[name].dims:
+                continue
+            flags = level[name].transpose("contrast", factor)
+            for contrast, row in zip(flags["contrast"].values, flags.values, strict=True):
+                groups = [str(g) for g, flagged in zip(flags[factor].values, row, strict=True)
+                          if flagged and str(g) in own]  # fmt: skip
+                out[str(contrast)] = max(out.get(str(contrast), 0.0), float(persons.reindex(groups).sum()))
+    return out
+
+
+# --- integer linear programming on merged and suppressed counts ---------------------------------------------
+
+
+def check_bounds(folder: Folder) -> tuple[list[str], set[str]]:
+    findings, outputs = [], set()
+    for fit in folder.fits:
+        programme = Programme.of(folder, fit)
+        if programme is None:
+            continue
+        outputs |= {fit.file} | ({COUNTS_FILE} if programme.has_counts else set())
+        for what, parts in programme.targets(folder).items():
+            low, high = programme.bounds(parts, folder.min_count)
+            if low is not None and bounded_small(low, high, folder.min_count):
+                findings.append(f"{fit.fit}: {what} between {low:g} and {high:g} (from the released margins)")
+    return findings, outputs
+
+
+@dataclass
+class System:
+    """Whole non-negative unknowns and the released equalities on them (``matrix @ x = values``)."""
+
+    size: int
+    rows: list[list[int]] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    built: LinearConstraint | None = None
+    solved: dict[tuple[int, ...], tuple[float, float] | None] = field(default_factory=dict)
+
+    def add(self, columns: list[int], value: float) -> None:
+        if columns:
+            self.rows.append(columns)
+            self.values.append(value)
+
+    def constraint(self) -> LinearConstraint:
+        """The equalities as one constraint (built once: every target's programmes share it)."""
+        if self.built is None:
+            indices = [column for columns in self.rows for column in columns]
+            pointers = np.cumsum([0, *(len(columns) for columns in self.rows)])
+            matrix = sparse.csr_matrix((np.ones(len(indices)), indices, pointers),
+                                       shape=(len(self.rows), self.size))  # fmt: skip
+            self.built = LinearConstraint(matrix, self.values, self.values)
+        return self.built
+
+
+@dataclass
+class Programme:
+    """One fit's counts as unknowns per cell of its factors' levels (merged ones included): per arm and
+    category the persons with the outcome observed, and the persons with it unobserved (all arms), each
+    arm and the unobserved a separate system when the released numbers let them be (the cohort persons of
+    a group minus its persons per arm is the group's unobserved persons); every released number of the fit
+    an equality on them."""
+
+    factors: list[str]
+    cells: list[tuple]
+    arms: list[str]
+    atoms: list[str]
+    categories: list[str]
+    has_counts: bool
+    systems: dict[str, System]
+    index: dict[tuple, tuple[str, int]]
+    blanks: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, folder: Folder, fit: ReleasedFit) -> Programme | None:
+        recorded = folder.record.get("fits", {}).get(fit.fit, {}).get("factors", fit.factors)
+        factors = [f for f in recorded if f in folder.groupings]
+        counts = folder.counts[folder.counts["fit"] == fit.fit]
+        totals = folder.cohort.get(fit.fit)
+        left_open = [f for f in factors if folder.record["groupings"][f].get("suppressed")
+                     or any(g != lv for lv, g in folder.groupings[f].items())]  # fmt: skip
+        blanked = bool(counts[["persons", "count"]].isna().to_numpy().any())
+        if not factors or not (left_open or blanked) or (counts.empty and totals is None):
+            return None
+        cells = list(itertools.product(*(sorted(folder.groupings[f]) for f in factors)))
+        if len(cells) > 20_000:
+            return None
+        categories = sorted(set(counts["category"])) or [ANY_CATEGORY]
+        atoms = categories if _categories_partition(counts) else [*categories, "rest"]
+        arms = sorted(set(counts["arm"])) if len(counts) else [ALL_ARMS]
+        programme = cls(factors, cells, arms, atoms, categories, bool(len(counts)), {}, {})
+        programme.blanks = list(counts[counts[["persons", "count"]].isna().any(axis=1)].itertuples())
+        programme.build(folder, counts, totals)
+        return programme
+
+    def members(self, folder: Folder, level: str, group: str) -> list[tuple]:
+        if level == OVERALL:
+            return self.cells
+        factor = level.removeprefix("by_")
+        if factor not in self.factors:
+            return []
+        axis = self.factors.index(factor)
+        return [c for c in self.cells if folder.groupings[factor].get(c[axis], c[axis]) == group]
+
+    def build(self, folder: Folder, counts: pd.DataFrame, totals: pd.DataFrame | None) -> None:
+        persons = {(r.level, r.group, r.arm): r.persons for r in counts.itertuples()}
+        split = totals is None or all(
+            np.isfinite(persons.get((row.level, row.group, arm), np.nan))
+            for row in totals.itertuples() for arm in self.arms
+        ) or not self.has_counts  # fmt: skip
+        names = [*self.arms, "unobserved"] if split else ["all"]
+        self.systems = {name: System(0) for name in names}
+        for arm in self.arms:
+            system = self.systems[arm if split else "all"]
+            for cell in self.cells:
+                for atom in self.atoms:
+                    self.index[(cell, arm, atom)] = (arm if split else "all", system.size)
+                    system.size += 1
+        if totals is not None and self.has_counts:
+            system = self.systems["unobserved" if split else "all"]
+            for cell in self.cells:
+                self.index[(cell, "unobserved", "")] = ("unobserved" if split else "all", system.size)
+                system.size += 1
+        for row in counts.itertuples():
+            inside = self.members(folder, row.level, row.group)
+            system = self.systems[row.arm if split else "all"]
+            if np.isfinite(row.persons):
+                system.add([self.index[(c, row.arm, a)][1] for c in inside for a in self.atoms], row.persons)
+            if np.isfinite(row.count) and row.category in self.atoms:
+                system.add([self.index[(c, row.arm, row.category)][1] for c in inside], row.count)
+        for row in totals.itertuples() if totals is not None else ():
+            inside = self.members(folder, row.level, row.group)
+            if split and self.has_counts:
+                observed = sum(persons[(row.level, row.group, arm)] for arm in self.arms) if inside else 0
+                columns = [self.index[(c, "unobserved", "")][1] for c in inside]
+                self.systems["unobserved"].add(columns, row.persons - observed)
+                continue
+            system = self.systems[self.arms[0] if split else "all"]
+            columns = [self.index[(c, arm, a)][1] for c in inside for arm in self.arms for a in self.atoms]
+            if not split:
+                columns += [self.index[(c, "unobserved", "")][1] for c in inside if self.has_counts]
+            system.add(columns, row.persons)
+
+    def targets(self, folder: Folder) -> dict[str, list[tuple[str, int]]]:
+        """Each level of a merged group or suppressed factor, per arm and category (persons, count,
+        persons - count), its persons with the outcome unobserved and its cohort persons. The levels of one
+        merged group sit in the same released margins, so the programme cannot tell them apart and their
+        bounds are the same: one level stands for its group."""
+        targets = {}
+        for axis, factor in enumerate(self.factors):
+            suppressed = folder.record["groupings"][factor].get("suppressed")
+            standing = {}
+            for level, group in sorted(folder.groupings[factor].items()):
+                if group != level or suppressed:
+                    standing.setdefault(None if suppressed else group, level)
+            for group, level in standing.items():
+                inside = [c for c in self.cells if c[axis] == level]
+                where = f"{factor} {level} (as every level of {group or 'the factor'})"
+                everyone = [self.index[(c, arm, a)] for c in inside for arm in self.arms for a in self.atoms]
+                unobserved = [self.index[(c, "unobserved", "")] for c in inside
+                              if (c, "unobserved", "") in self.index]  # fmt: skip
+                if self.has_counts:
+                    for arm in self.arms:
+                        targets[f"{where}, {arm}: persons"] = [self.index[(c, arm, a)] for c in inside
+                                                               for a in self.atoms]  # fmt: skip
+                        for category in self.categories:
+                            named = _category(category, "")
+                            label = f"{where}, {arm}" + (f", {named}" if named else "")
+                            targets[f"{label}: count"] = [self.index[(c, arm, category)] for c in inside]
+                            targets[f"{label}: persons - count"] = [
+                                self.index[(c, arm, a)] for c in inside for a in self.atoms if a != category
+                            ]
+                    if unobserved:
+                        targets[f"{where}: persons with the outcome unobserved"] = unobserved
+                if unobserved or not self.has_counts:
+                    targets[f"{where}: cohort persons"] = everyone + unobserved
+        for row in self.blanks:  # counts left blank in counts.csv
+            inside = self.members(folder, row.level, row.group)
+            if not np.isfinite(row.persons):
+                columns = [self.index[(c, row.arm, a)] for c in inside for a in self.atoms]
+                targets[f"{row.level}/{row.group}, {row.arm}: persons (blank)"] = columns
+            if not np.isfinite(row.count) and row.category in self.atoms:
+                columns = [self.index[(c, row.arm, row.category)] for c in inside]
+                targets[f"{row.level}/{row.group}, {row.arm}: count (blank)"] = columns
+        return targets
+
+    def bounds(self, parts: list[tuple[str, int]], min_count: int) -> tuple[float | None, float | None]:
+        """Min and max of the sum of ``parts`` over whole non-negative unknowns meeting every released
+        equality, summed over the independent systems: the linear programme first (HiGHS); the integer
+        programme where the linear one leaves open whether a whole count is inside 1..min_count - 1."""
+        low = high = 0.0
+        for name in dict.fromkeys(system for system, _ in parts):
+            columns = [column for system, column in parts if system == name]
+            bounds = _system_bounds(self.systems[name], tuple(columns), min_count)
+            if bounds is None:
+                return None, None
+            low, high = low + bounds[0], high + bounds[1]
+        return low, high
+
+
+def _categories_partition(counts: pd.DataFrame) -> bool:
+    """Whether a fit's categories split its persons (counts over categories sum to the persons)."""
+    overall = counts[counts["level"] == OVERALL]
+    if overall.empty:
+        return True
+    summed = overall.groupby("arm").agg(persons=("persons", "first"), count=("count", "sum"))
+    return bool(np.allclose(summed["persons"], summed["count"]))
+
+
+def _system_bounds(system: System, columns: tuple[int, ...], min_count: int) -> tuple[float, float] | None:
+    if columns not in system.solved:
+        system.solved[columns] = _solve(system, columns, min_count)
+    return system.solved[columns]
+
+
+def _solve(system: System, columns: tuple[int, ...], min_count: int) -> tuple[float, float] | None:
+    if not system.rows:
+        return 0.0, np.inf
+    objective = np.zeros(system.size)
+    objective[list(columns)] = 1.0
+    constraint = system.constraint()
+    bounds = []
+    for integral in (False, True):
+        bounds = []
+        for sign in (1, -1):
+            result = milp(sign * objective, constraints=constraint, bounds=Bounds(0, np.inf),
+                          integrality=np.full(system.size, int(integral)),
+                          options={"time_limit": 10})  # fmt: skip
+            if result.status != 0 and result.x is None:
+                return None
+            bounds.append(sign * result.fun if result.status == 0 else sign * np.inf)
+        low, high = bounds
+        settled = high < 1 - 1e-6 or low > min_count - 1 + 1e-6 or bounded_small(low, high, min_count)
+        open_above = np.ceil(low - 1e-6) >= 1 and high < 2 * min_count  # whole numbers may lower the top
+        open_below = np.floor(high + 1e-6) <= min_count - 1 and low > 1e-9
+        if integral or settled or not (open_above or open_below):
+            break
+    return bounds[0], bounds[1]
+
+
+# --- cost-effectiveness ------------------------------------------------------------------------------------
+
+
+def check_cost_effectiveness(folder: Folder) -> tuple[list[str], set[str]]:
+    findings = []
+    released = {str(fit.tree.attrs.get("fit_sha256", "")): fit for fit in folder.fits}
+    for name, tree in folder.cea.items():
+        result = tree[CEA_GROUP].ds
+        wanted = [h.strip() for h in str(tree.attrs.get("fits_sha256", "")).split(",") if h.strip()]
+        missing = [h for h in wanted if h not in released]
+        if not wanted or missing:
+            findings.append(f"{name}: released without the fits it was computed from (matched by SHA-256)")
+            continue
+        sources = [released[h] for h in wanted]
+        classes = folder.released_groups(CEA_CLASSES)
+        merged = not classes or any(g != lv for lv, g in folder.groupings.get(CEA_CLASSES, {}).items())
+        outside = sorted(_class_labels(result) - classes)
+        if outside:
+            findings.append(f"{name}: by-class quantities of {outside[:3]}, not released class groups")
+        if "assumptions_text" in result.attrs and (merged or not classes):
+            findings.append(f"{name}: the assumptions text (its seed regenerates the class costs, whose "
+                            "cohort-weighted mean is released) with merged classes")  # fmt: skip
+        findings += _tornado_findings(folder, name, result, sources, classes)
+        findings += _cohort_size_findings(folder, name, result, sources)
+    return findings, set(folder.cea)
+
+
+def _class_labels(result: xr.Dataset) -> set[str]:
+    """The classes a cost-effectiveness result says anything about one by one."""
+    labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
+    if "rule" in result.coords:
+        rules = map(str, result["rule"].values)
+        labels |= {c for rule in rules for c in rule.split("+") if c != "none served"}
+    return labels | set(_tornado_classes(result).values())
+
+
+def _tornado_classes(result: xr.Dataset) -> dict[str, str]:
+    """Tornado inputs of one class (``service_cost[<class>]``): input -> class."""
+    if "input" not in result.coords:
+        return {}
+    found = {}
+    for label in map(str, result["input"].values):
+        match = re.fullmatch(r"[\w ]+\[(.+)\]", label)
+        if match:
+            found[label] = match.group(1)
+    return found
+
+
+def _tornado_findings(folder, name, result, sources, classes) -> list[str]:
+    """A tornado row of one class's input moves the overall net benefit by the class's share of the cohort
+    times the input's spread: its share, times the cohort persons, is the class's persons."""
+    findings = []
+    wanted = ("tornado_net_benefit_at_q05", "tornado_net_benefit_at_q95", "tornado_input_q05",
+              "tornado_input_q95")  # fmt: skip
+    if not all(v in result for v in wanted):
+        return []
+    totals = [folder.cohort.get(s.fit) for s in sources if folder.cohort.get(s.fit) is not None]
+    for label, cls in _tornado_classes(result).items():
+        row = result.sel(input=label)
+        spread = float(row["tornado_input_q95"] - row["tornado_input_q05"])
+        if not spread:
+            continue
+        share = float(row["tornado_net_benefit_at_q05"] - row["tornado_net_benefit_at_q95"]) / spread
+        persons = f"{share * float(totals[0].iloc[0]['persons']):.1f} persons" if totals else "a share"
+        if cls not in classes:
+            findings.append(f"{name}: tornado row {label} gives class {cls}'s share of the cohort "
+                            f"({share:.4f}: {persons}), not a released class group")  # fmt: skip
+    return findings
+
+
+def _cohort_size_findings(folder, name, result, sources) -> list[str]:
+    """The cohort size (an attribute, or a ``_cohort`` total over its per-participant mean) against every
+    whole-cohort total released: the cohort persons of the fits and the persons of every set of arms."""
+    size = result.attrs.get("cohort_size")
+    for variable in result.data_vars:
+        base = variable.removesuffix(COHORT_SUFFIX)
+        if size is None and variable.endswith(COHORT_SUFFIX) and base in result:
+            ratio = (result[variable] / result[base]).values
+            ratio = ratio[np.isfinite(ratio)]
+            size = float(np.median(ratio)) if ratio.size else None
+    if size is None:
+        return []
+    totals = {}
+    for source in sources:
+        recovered = folder.cohort.get(source.fit)
+        if recovered is not None:
+            totals[f"{source.fit} cohort persons"] = float(recovered.iloc[0]["persons"])
+        overall = folder.counts[(folder.counts["fit"] == source.fit) & (folder.counts["level"] == OVERALL)]
+        for _, rows in overall.groupby("category"):
+            persons = rows.set_index("arm")["persons"]
+            for size_of in range(1, len(persons) + 1):
+                for arms in itertools.combinations(persons.index, size_of):
+                    totals[f"{source.fit} persons of {'+'.join(arms)}"] = float(persons[list(arms)].sum())
+    return [f"{name}: cohort size {float(size):g} differs from {what} by {abs(float(size) - value):g}"
+            for what, value in totals.items() if breaks_rule([round(abs(float(size) - value))],
+                                                             folder.min_count)[0]]  # fmt: skip
+
+
+#: The checks in the order they run (later ones use what weights recovery finds): key -> (text, check).
+CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = {
+    "files": (f"every file is listed in {CHECKS_FILE} with its SHA-256, and every listed file is there",
+              check_files),
+    "groups": (f"no group holding counts or letting them be computed ({', '.join(WITHHELD_GROUPS)})",
+               check_groups),
+    "declared": ("every level, variable, dim and attribute is one the model kind declares or the release "
+                 "whitelists, each variable of its role's type and range", check_declared),
+    "labels": ("every dim is a sample dim, a dim its model kind declares or a grouping factor merged for "
+               "the release, and every level table holds only the groups decided once for the release",
+               check_labels),
+    "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
+             check_text),
+    "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
+               check_counts),
+    "weights": ("weights recovery: persons per released group from every population-weighted estimand "
+                "(least squares on the draws, the smallest whole total), each 0 or at least {m}",
+                check_weights),
+    "differences": ("differencing: persons, counts, persons - count and recovered persons of every released "
+                    "group and arm, between every two fits and within a fit, differ by 0 or at least {m}",
+                    check_differences),
+    "shares": ("inclusion-exclusion of shares: no pattern of flagged cells, nor a contrast's flagged or "
+               "unflagged persons, bounded inside 1..{below} by the released shares", check_shares),
+    "bounds": ("integer linear programming: no merged or suppressed count (each merged level per arm and "
+               "category, its cohort persons) bounded inside 1..{below} by the released margins",
+               check_bounds),
+    "cost_effectiveness": ("cost-effectiveness: released with its fits (SHA-256), by class only for released "
+                           "class groups, its cohort size 0 or at least {m} from every released total",
+                           check_cost_effectiveness),
+}  # fmt: skip
+
+
+__all__ = [
+    "MIN_COUNT",
+    "Audit",
+    "AuditError",
+    "Check",
+    "audit",
+    "breaks_rule",
+    "count_facts",
+    "fact_failures",
+    "recover_cohort",
+    "smallest_total",
+]
