@@ -37,7 +37,7 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")
+SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m", "destinations_12m")
 PHASES = ("import", "read + validate", "cells", "build", "compile", "tune", "draws", "deterministics",
           "log-likelihood", "predictive", "effects", "convergence", "store", "summary", "write",
           "figures")  # fmt: skip

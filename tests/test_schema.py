@@ -189,9 +189,10 @@ def test_unknown_benefit_status_names_column_values_rows_and_persons(small_df):
     assert "allowed: ww, zw, wia, bijstand, none or NA" in message
 
 
-def test_benefit_columns_come_as_a_set(small_df):
-    message = problems_of(small_df.drop(columns=["benefit_m29", "benefit_m30"]))
-    assert "'benefit_m29, benefit_m30'" in message and "2 of the 30 benefit status columns missing" in message
+def test_benefit_columns_come_for_the_first_months_without_gaps(small_df):
+    validate(small_df.drop(columns=[f"benefit_m{m}" for m in range(13, 31)]))  # a first-year extract
+    message = problems_of(small_df.drop(columns=["benefit_m3", "benefit_m4"]))
+    assert "'benefit_m3, benefit_m4'" in message and "2 benefit status column(s) missing" in message
     small_df["benefit_m31"] = "none"
     assert "column 'benefit_m31': month out of range" in problems_of(small_df)
 

@@ -99,10 +99,6 @@ def _release(args: argparse.Namespace) -> Outcome:
     return release_to_folder(args.results, args.out, args.min_count)
 
 
-def _audit(args: argparse.Namespace) -> Outcome:
-    return audit_folder(args.folder, args.min_count)
-
-
 def _dispatch(args: argparse.Namespace) -> Dispatch:
     return Dispatch(args.jobs, args.backend, args.scheduler, progress=not args.no_progress)
 
@@ -240,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "refuse it when a small count can be derived")  # fmt: skip
     audit.add_argument("folder", help="a release folder, e.g. release/")
     audit.add_argument("--min-count", type=count(1), default=None, help="default: the folder's own")
-    audit.set_defaults(run=_audit)
+    audit.set_defaults(run=lambda args: audit_folder(args.folder, args.min_count))
 
     sbc = commands.add_parser("sbc", help="simulation-based calibration of a spec: ranks, ECDF band test, "
                               "figures; resumable")  # fmt: skip

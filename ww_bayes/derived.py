@@ -90,13 +90,14 @@ DIRECTED_EVENTS = ("beneficial", "beneficial_beyond_smallest")
 UNDIRECTED_EVENTS = ("negative",)
 
 
-def direction_sign(good_direction: str | dict[str, str], outcomes=None) -> xr.DataArray:
-    """The good direction as a sign: a scalar, or over dim ``outcome`` when the direction is given per
-    outcome (``outcomes``: their order)."""
+def direction_sign(good_direction: str | dict[str, str], outcomes=None, dim: str = "outcome") -> xr.DataArray:
+    """The good direction as a sign: a scalar, or over dim ``dim`` (``outcome``; a destinations fit's
+    ``state``) when the direction is given per label (``outcomes``: their order; a label it does not name
+    has none)."""
     if isinstance(good_direction, dict):
         names = list(outcomes if outcomes is not None else good_direction)
-        return xr.DataArray([SIGNS[good_direction.get(o, "none")] for o in names], dims="outcome",
-                            coords={"outcome": names})  # fmt: skip
+        return xr.DataArray([SIGNS[good_direction.get(o, "none")] for o in names], dims=dim,
+                            coords={dim: names})  # fmt: skip
     return xr.DataArray(SIGNS[good_direction])
 
 

@@ -74,15 +74,18 @@ def share_effects_pp(
 
 
 def decompose_effect(
-    effects_pp: xr.DataArray, source: Mapping[str, Hashable], state_dims: Sequence[str]
+    effects_pp: xr.DataArray,
+    source: Mapping[str, Hashable | Sequence[Hashable]],
+    state_dims: Sequence[str],
 ) -> xr.Dataset:
     """Where the effect on one state's share goes: the effects on all other states.
 
     ``effects_pp`` holds the effects on the shares of every state (``state_dims``, e.g. ``benefit`` x
     ``work``; from :func:`share_effects_pp`); ``source`` fixes one state dim to the state decomposed, e.g.
-    ``{"benefit": "ww"}`` (summed over the other state dims: WW with and without work). Shares sum to one
-    under every arm, so the effects over all states sum to zero: ``source_pp`` plus ``destination_pp``
-    summed over the state dims is 0, an accounting identity, not an estimate. Returns a Dataset of
+    ``{"benefit": "ww"}`` (summed over the other state dims: WW with and without work), or to a list of
+    labels taken together, e.g. ``{"state": ["ww_not_working", "ww_working"]}``. Shares sum to one under
+    every arm, so the effects over all states sum to zero: ``source_pp`` plus ``destination_pp`` summed
+    over the state dims is 0, an accounting identity, not an estimate. Returns a Dataset of
 
     - ``source_pp``: the effect on the source's share (pp);
     - ``destination_pp``: the effect on each other state's share (pp); NaN at the source's states;
@@ -94,9 +97,10 @@ def decompose_effect(
     ((dim, label),) = source.items()
     if dim not in state_dims:
         raise ValueError(f"source dim {dim!r} is not among the state dims {tuple(state_dims)}")
+    labels = list(label) if isinstance(label, list | tuple) else [label]
     others = [d for d in state_dims if d != dim]
-    source_pp = effects_pp.sel({dim: label}, drop=True).sum(others)
-    destination_pp = effects_pp.where(effects_pp[dim] != label)
+    source_pp = effects_pp.sel({dim: labels}).sum([dim, *others])
+    destination_pp = effects_pp.where(~effects_pp[dim].isin(labels))
     part = destination_pp / -source_pp.where(source_pp != 0)
     return xr.Dataset({"source_pp": source_pp, "destination_pp": destination_pp, "destination_part": part})
 

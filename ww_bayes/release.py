@@ -346,7 +346,8 @@ def released_levels(
             notes.append(f"{kind.name}/{level}: not released (the {level} groups break the rule even merged)")
             continue
         persons = weights.sum([d for d in weights.dims if d != level])
-        sign = direction_sign(direction, ds["outcome"].values if "outcome" in ds.dims else None)
+        dim = kind.direction_dim
+        sign = direction_sign(direction, ds[dim].values if dim in ds.dims else None, dim)
         out[level] = _merged_level(ds, grouping, persons, kind.derived_variables, (smallest, sign), notes)
     return out
 

@@ -431,11 +431,7 @@ def report_to_file(
         for path, tree in run.fits.items():
             try:
                 run.checks[path] = model_checks(tree, data)
-            except (
-                DataMismatchError,
-                ResultFileError,
-                NotImplementedError,
-            ) as error:  # listed as not checked
+            except (DataMismatchError, ResultFileError, NotImplementedError) as error:  # not checked
                 run.checks[path] = str(error)
     path = write_report(results, out, run, lang)
     notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]

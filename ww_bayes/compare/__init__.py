@@ -9,6 +9,7 @@ interval at the fit's interval probability (``ci90_lb``, ``ci90_ub``), ``p_value
 
 from collections.abc import Callable
 
+from ww_bayes.compare.destinations import destinations_lpm
 from ww_bayes.compare.frequentist import (
     FrequentistError,
     fit_factors,
@@ -21,12 +22,17 @@ from ww_bayes.compare.hours import hours_ols, hours_ols_for_fit
 from ww_bayes.compare.tables import compare, format_comparison
 
 #: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
-ESTIMATORS: dict[str, Callable] = {"itt": itt_for_fit, "hours_ols": hours_ols_for_fit}
+ESTIMATORS: dict[str, Callable] = {
+    "itt": itt_for_fit,
+    "hours_ols": hours_ols_for_fit,
+    "destinations_lpm": destinations_lpm,
+}
 
 __all__ = [
     "ESTIMATORS",
     "FrequentistError",
     "compare",
+    "destinations_lpm",
     "fit_factors",
     "format_comparison",
     "frequentist_group",

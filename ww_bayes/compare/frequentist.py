@@ -289,8 +289,9 @@ def frequentist_group(table: pd.DataFrame, units: str = "percentage points (pp)"
     """The estimates as a Dataset for a fit's ``frequentist`` group (dim ``row``: one row per estimand);
     ``units``: what the estimates are in."""
     ds = xr.Dataset.from_dataframe(table.reset_index(drop=True).rename_axis("row"))
-    for name in ("estimand", "contrast", "level", "group", "outcome", "method", "se_type", "covariates"):
-        ds[name] = ds[name].astype(str)
+    for name in ds.data_vars:
+        if ds[name].dtype == object:  # text columns (keys, labels), also a kind's own keys (state, month ...)
+            ds[name] = ds[name].astype(str)
     ds = ds.set_coords(["estimand", "contrast", "level", "group"])
     ds["class_effects"] = ds["class_effects"].astype("int8")
     prob = interval_probability(table)
@@ -306,7 +307,10 @@ def interval_probability(table: pd.DataFrame) -> float:
 
 
 def frequentist_table(group: xr.Dataset) -> pd.DataFrame:
-    """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group."""
+    """The estimates back as the :func:`itt` table, from a fit's stored ``frequentist`` group (with the
+    kind's own key columns, e.g. month and state, after the four shared ones)."""
     table = group.to_dataframe().reset_index()
     table["class_effects"] = table["class_effects"].astype(bool)
-    return table[list(columns(interval_probability(table)))]
+    shared = list(columns(interval_probability(table)))
+    extra = [c for c in table.columns if c not in shared and c != "row"]  # a kind's own keys
+    return table[[*shared[:4], *extra, *shared[4:]]]

@@ -65,15 +65,32 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def estimand_labels(table: pd.DataFrame):
+    """What each row estimates, as text, where a table holds more than one estimand or a kind's own key
+    columns (a destinations fit: ``share_pp zw``, ``first_exit_pp to_zw_wia``); None where it holds one."""
+    keys = list(table.columns[: table.columns.get_loc("frequentist_estimate")])
+    extra = [c for c in keys if c not in ("estimand", "contrast", "level", "group", "outcome", "month")]
+    if "month" in keys and table["month"].nunique() > 1:
+        extra.insert(0, "month")
+    if table["estimand"].nunique() <= 1 and not extra:
+        return None
+    parts = table[["estimand", *extra]].fillna("").astype(str)
+    return parts.apply(lambda row: " ".join(v for v in row if v), axis=1).to_numpy()
+
+
 def format_comparison(table: pd.DataFrame, title: str) -> str:
     """The comparison as text (factors with many levels, e.g. regions, left out: they are in the CSV)."""
     label, ci = table.attrs["interval_label"], table.attrs["frequentist_interval_label"]
+    which = estimand_labels(table)
+    width = max([len(w) for w in which] + [8]) if which is not None else 0
     lines = [
         title,
-        f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {ci[2:] + '% CI':>17} {'p':>7} "
+        (f"{'estimand':<{width}} " if which is not None else "")
+        + f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {ci[2:] + '% CI':>17} {'p':>7} "
         f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}",
     ]
-    for row in table[table["level"].isin(shown_levels(table))].itertuples():
+    shown = table["level"].isin(shown_levels(table)).to_numpy()
+    for k, row in enumerate(table[shown].itertuples()):
         bounds = f"[{getattr(row, f'frequentist_{ci}_lb'):+.2f}, {getattr(row, f'frequentist_{ci}_ub'):+.2f}]"
         interval = (
             f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
@@ -82,7 +99,8 @@ def format_comparison(table: pd.DataFrame, title: str) -> str:
         if bool(getattr(row, "pooling_only", False)):
             shrink = "POOLING ONLY"
         lines.append(
-            f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} "
+            (f"{which[shown][k]:<{width}} " if which is not None else "")
+            + f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} "
             f"{bounds:>17} {row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} "
             f"{shrink:>9}"
         )

@@ -505,17 +505,24 @@ def _check_optional_outcomes(df: pd.DataFrame) -> list[Problem]:
     return problems
 
 
+def benefit_months_present(df: pd.DataFrame) -> list[int]:
+    """The months of the benefit status columns a table holds, in order."""
+    return [m for m in MONTHS if month_column(BENEFIT_PREFIX, m) in df.columns]
+
+
 def _check_benefit(df: pd.DataFrame) -> list[Problem]:
-    columns = month_columns(BENEFIT_PREFIX)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
+    months = benefit_months_present(df)
+    gaps = [month_column(BENEFIT_PREFIX, m) for m in range(1, months[-1] + 1) if m not in months]
+    if gaps:
         return [
             Problem(
-                ", ".join(missing[:8]) + (" …" if len(missing) > 8 else ""),
-                f"{len(missing)} of the {N_MONTHS} benefit status columns missing: benefit_m1 .. "
-                f"benefit_m{N_MONTHS} come as a set (NA marks a month not observed)",
+                ", ".join(gaps[:8]) + (" …" if len(gaps) > 8 else ""),
+                f"{len(gaps)} benefit status column(s) missing: benefit status comes for the first months "
+                f"without gaps, benefit_m1 .. benefit_mk (here up to benefit_m{months[-1]}; NA marks a month "
+                "not observed)",
             )
         ]
+    columns = [month_column(BENEFIT_PREFIX, m) for m in months]
     problems = []
     for column in columns:
         values = df[column]
@@ -538,10 +545,11 @@ def _check_benefit(df: pd.DataFrame) -> list[Problem]:
 
 def _check_benefit_matches_ww(df: pd.DataFrame) -> list[Problem]:
     """``ww_m`` is 1 exactly when ``benefit_m`` is ``ww``, in every month where both are observed."""
-    ww_columns = month_columns("ww")
-    if any(c not in df.columns for c in ww_columns):
+    months = [m for m in benefit_months_present(df) if month_column("ww", m) in df.columns]
+    if not months:
         return []
-    benefit = df[month_columns(BENEFIT_PREFIX)]
+    ww_columns = [month_column("ww", m) for m in months]
+    benefit = df[[month_column(BENEFIT_PREFIX, m) for m in months]]
     on_ww = np.column_stack([benefit[c].isin([BENEFIT_WW]).to_numpy() for c in benefit.columns])
     ww = df[ww_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     known = benefit.notna().to_numpy() & ~np.isnan(ww)
@@ -552,10 +560,10 @@ def _check_benefit_matches_ww(df: pd.DataFrame) -> list[Problem]:
     rows = np.flatnonzero(mismatch.any(axis=1))
     examples = []
     for row, person in zip(rows[:_SHOW_VALUES], _person_ids(df, rows[:_SHOW_VALUES]), strict=True):
-        months = np.flatnonzero(mismatch[row])
-        shown = ", ".join(f"m{m + 1} ww {ww[row, m]:g} / benefit {benefit[row, m]!r}" for m in months[:3])
-        examples.append(f"person_id {person}: {shown}{', …' if len(months) > 3 else ''}")
-    per_month = [f"m{m} {k:,}" for m, k in zip(MONTHS, mismatch.sum(axis=0), strict=True) if k]
+        wrong = np.flatnonzero(mismatch[row])
+        shown = ", ".join(f"m{months[j]} ww {ww[row, j]:g} / benefit {benefit[row, j]!r}" for j in wrong[:3])
+        examples.append(f"person_id {person}: {shown}{', …' if len(wrong) > 3 else ''}")
+    per_month = [f"m{m} {k:,}" for m, k in zip(months, mismatch.sum(axis=0), strict=True) if k]
     by_month = ", ".join(per_month[:6]) + (f", … ({len(per_month)} months)" if len(per_month) > 6 else "")
     return [
         Problem(

@@ -1,9 +1,10 @@
 """Model kinds and their registry: the only place that knows which kinds exist.
 
-A spec's ``kind`` key (``"effects"``, the default, ``"trajectory"`` or ``"hours"``) and a fit file's
-``model_kind`` attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in ww_bayes asks the
-kind (:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a kind is one module
-and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the tests does).
+A spec's ``kind`` key (``"effects"``, the default, ``"trajectory"``, ``"hours"`` or ``"destinations"``)
+and a fit file's ``model_kind`` attr name a :class:`~ww_bayes.kinds.protocol.ModelKind`; everything else in
+ww_bayes asks the kind (:func:`kind_named`, :func:`kind_of`) instead of testing which one it holds. Adding a
+kind is one module and one entry in :data:`KINDS` (or :func:`register` at run time, as the toy kind in the
+tests does).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 
 import xarray as xr
 
-from ww_bayes.kinds import effects, hours, trajectory
+from ww_bayes.kinds import destinations, effects, hours, trajectory
 from ww_bayes.kinds.common import common_settings
 from ww_bayes.kinds.protocol import ModelKind, check_kind
 from ww_bayes.tomlspec import SpecError, read_text, read_toml
@@ -30,7 +31,7 @@ def register(kind: ModelKind) -> ModelKind:
     return kind
 
 
-for shipped in (effects.KIND, trajectory.KIND, hours.KIND):
+for shipped in (effects.KIND, trajectory.KIND, hours.KIND, destinations.KIND):
     register(shipped)
 
 

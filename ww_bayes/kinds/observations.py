@@ -285,11 +285,25 @@ class BinaryCounts(Observation):
 CELL_PROBS = "cell_probs"
 
 
+def logit_multinomial_logp(value, eta, log_multinomial_coef):
+    """Multinomial log-probability of the counts ``value`` (..., category) with category logits ``eta``:
+    ``log C(n; counts) + sum(counts * log_softmax(eta))``. A category given a logit far below the rest has
+    probability 0 and, with a count of 0, adds 0 (its log-probability stays finite)."""
+    return log_multinomial_coef + pt.sum(value * pt.special.log_softmax(eta, axis=-1), axis=-1)
+
+
+def log_multinomial_coefficient(counts: np.ndarray) -> np.ndarray:
+    """log(n! / prod(count!)) per row of ``counts`` (..., category)."""
+    return gammaln(counts.sum(axis=-1) + 1) - gammaln(counts + 1).sum(axis=-1)
+
+
 class CategoryCounts(Observation):
     """Persons per category in each cell (where claimants are: WW, ZW, WIA, bijstand, work ...): a
     Multinomial on exact cells with a multinomial-logit link. Cell tables hold one count column per
     category (named by the category). Parameter ``eta``: each cell's category logits (cell, category).
-    The sampler and the post-processing model both use ``pm.Multinomial``."""
+    The post-processing model uses ``pm.Multinomial``; the sampler its logit form
+    ``log C(n; counts) + sum(counts * log_softmax(eta))`` with the multinomial coefficient computed once
+    from the data (the same numbers, tested; no log-gamma per evaluation)."""
 
     name = "category counts"
     cell_parameters = (CELL_PROBS,)
@@ -321,6 +335,10 @@ class CategoryCounts(Observation):
         _add_coord("category", self.categories)
         counts = self._counts(cells)
         observed = pm.Data("category_counts", counts, dims=("cell", "category"))
+        if for_sampling:
+            log_coef = pm.Data("log_multinomial_coef", log_multinomial_coefficient(counts), dims="cell")
+            return pm.CustomDist("y", eta, log_coef, logp=logit_multinomial_logp, observed=observed,
+                                 dims=("cell", "category"), signature="(k),()->(k)")  # fmt: skip
         persons = pm.Data("persons", counts.sum(axis=1), dims="cell")
         probs = pm.math.softmax(eta, axis=-1)
         if not for_sampling:
@@ -371,6 +389,66 @@ class CategoryCounts(Observation):
         return (
             f"persons per category ({', '.join(self.categories)}) per cell (Multinomial, multinomial logit)"
         )
+
+
+#: The constant-data variable naming each category's outcome (dim ``category``) in a fit of
+#: :class:`OutcomeCategoryCounts`.
+CATEGORY_OUTCOME = "category_outcome"
+
+
+class OutcomeCategoryCounts(CategoryCounts):
+    """Persons per category for several categorical outcomes on one set of cells, each outcome with its own
+    categories (where claimants are at a month; where their first exit from WW went). Cells carry an
+    ``outcome`` label column and one count column per category of every outcome (the union, labels
+    distinct across outcomes); a cell's counts are in its own outcome's columns, the others are 0.
+
+    The kind's logits give the categories of the other outcomes a probability of exactly 0 (a logit far
+    below the rest), so each cell is a Multinomial over its own outcome's categories, and a category the
+    kind knows to be empty in a month can be given 0 the same way; the likelihood, predictive draws and
+    simulated values are :class:`CategoryCounts`'. The count table holds each cell's own categories only:
+    which outcome a category belongs to is the fit's constant-data variable :data:`CATEGORY_OUTCOME`
+    (dim ``category``), which the kind stores with its data (:attr:`ModelData.constants`)."""
+
+    name = "category counts by outcome"
+
+    def __init__(self, categories: Mapping[str, tuple[str, ...] | list[str]]):
+        union = [str(c) for labels in categories.values() for c in labels]
+        super().__init__(union)
+        self.outcome_categories = {str(o): tuple(str(c) for c in labels) for o, labels in categories.items()}
+
+    @classmethod
+    def of_outcomes(cls, outcome_of: xr.DataArray) -> OutcomeCategoryCounts:
+        """The observation of a fit, from its :data:`CATEGORY_OUTCOME` variable (category -> outcome)."""
+        categories: dict[str, list[str]] = {}
+        for category, outcome in zip(outcome_of["category"].values, outcome_of.values, strict=True):
+            categories.setdefault(str(outcome), []).append(str(category))
+        return cls(categories)
+
+    def outcome_variable(self) -> xr.DataArray:
+        """Each category's outcome, over dim ``category``: the kind stores it as :data:`CATEGORY_OUTCOME`."""
+        outcome = [o for o, labels in self.outcome_categories.items() for _ in labels]
+        return xr.DataArray(np.array(outcome, dtype=object), dims="category",
+                            coords={"category": list(self.categories)}, name=CATEGORY_OUTCOME)  # fmt: skip
+
+    def count_table(self, observed, constant):
+        table = super().count_table(observed, constant)
+        own = pd.Series(
+            [c in self.outcome_categories.get(str(o), ()) for o, c in zip(table["outcome"], table["category"],
+                                                                          strict=True)],
+            index=table.index,
+        )  # fmt: skip
+        return table[own].reset_index(drop=True)
+
+    def value_log_density(self, parameters):
+        # a category of the other outcome has probability 0 in a cell and no persons: a finite log-density
+        # there (the smallest float's), so a sum over a cell's persons is not 0 x -inf
+        probs = parameters[CELL_PROBS].astype("float64")
+        probs = (probs / probs.sum("category")).clip(min=np.finfo("float64").tiny)
+        return np.log(probs).rename(category="value").transpose(..., "cell", "value")
+
+    def describe(self):
+        parts = "; ".join(f"{o}: {', '.join(labels)}" for o, labels in self.outcome_categories.items())
+        return f"persons per category of each outcome ({parts}) per cell (Multinomial, multinomial logit)"
 
 
 # --- sufficient statistics of a continuous outcome ---------------------------------------------------------

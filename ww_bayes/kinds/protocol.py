@@ -210,6 +210,8 @@ class ModelKind(ABC):
     effect_units: str = "percentage points (pp)"
     #: the report section this kind's fits appear in: (anchor, title)
     report_section: tuple[str, str] = ("", "")
+    #: the dim a good direction given per label is over (a table ``good_direction`` in the spec)
+    direction_dim: str = "outcome"
     #: the columns that identify a summary row (the truth table has the same ones)
     key_columns: tuple[str, ...] = ("estimand", "contrast", "level", "group")
     #: estimands of the derived group a calibration study ranks and checks for coverage (the population

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ww_bayes.kinds.protocol import Plot
 from ww_bayes.viz.checks import CHECK_PLOTS, kfold_plot, loo_pit_plot, prior_predictive_plot, rank_plot
+from ww_bayes.viz.destinations import destinations_data, destinations_plot
 from ww_bayes.viz.figures import (
     CEA_FIGURES,
     cea_figure,
@@ -26,8 +27,14 @@ from ww_bayes.viz.figures import (
 from ww_bayes.viz.hours import hours_plot
 from ww_bayes.viz.style import save_figure, save_png
 
-PLOTS = {"effects": effects_plot, "trajectory": trajectory_plot, "forest": forest_plot, "cea": cea_figure,
-         "hours": hours_plot}  # fmt: skip
+PLOTS = {
+    "effects": effects_plot,
+    "trajectory": trajectory_plot,
+    "forest": forest_plot,
+    "cea": cea_figure,
+    "hours": hours_plot,
+    "destinations": destinations_plot,
+}
 PLOTS |= CHECK_PLOTS
 
 #: The word a figure's file name takes after the name of the fit it is drawn from.
@@ -72,6 +79,8 @@ __all__ = [
     "cea_figure",
     "cea_figures",
     "cea_plot",
+    "destinations_data",
+    "destinations_plot",
     "draw",
     "effects_plot",
     "figure_name",

@@ -1,0 +1,273 @@
+"""The destinations kind: its cell likelihood is the person-level categorical one, it recovers the simulator's
+destination truth, its shares and effects add up as an accounting identity, and its release checks the counts
+of every category."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.special import gammaln
+
+import ww_bayes.kinds.destinations as destinations
+import ww_bayes.release as release_module
+from ww_bayes.data.io import typed_cohort
+from ww_bayes.data.schema import ARMS
+from ww_bayes.derived import CELLS, OVERALL, levels_of
+from ww_bayes.inference import fit
+from ww_bayes.kinds import kind_named, load_spec, parse_spec
+from ww_bayes.release import MIN_COUNT, breaks_rule, count_table, release
+from ww_bayes.report import build_report
+from ww_bayes.results import save_fit, spec_of, summarise
+from ww_bayes.summaries import coverage
+from ww_bayes.tomlspec import SpecError
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+KIND = kind_named("destinations")
+pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    """The shipped spec with short chains."""
+    return load_spec(MODELS / "destinations_12m.toml").with_sampler(chains=2, draws=300, tune=300, seed=11)
+
+
+@pytest.fixture(scope="module")
+def design(spec, small_cohort):
+    df = typed_cohort(small_cohort.data, KIND.required_columns(spec))
+    return df, KIND.prepare(spec, df)
+
+
+# --- the likelihood -------------------------------------------------------------------------------------
+
+
+def compiled(model, *outputs):
+    """A function of a point (the free values) returning ``outputs``, with every random variable replaced by
+    its value (so deterministics are evaluated at the point, not drawn)."""
+    outs = model.replace_rvs_by_values(list(outputs))
+    return model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+
+
+def person_level_logp(spec, df, data, probability) -> float:
+    """Sum over persons, outcomes and months of log P(the person's category); ``probability(outcome, month,
+    key, category)`` gives it for a person's cell key (arm, groups)."""
+    people = df[["arm", *spec.groups]].astype(str).to_numpy()
+    categories = destinations.person_categories(spec, df, xr.Dataset(dict(data.constants)))
+    total = 0.0
+    for (outcome, month), labels in categories.items():
+        for person, label in zip(people, labels, strict=True):
+            if label is not None:
+                total += np.log(probability(outcome, month, tuple(person), label))
+    return float(total)
+
+
+def from_cells(spec, data, cell_probs: np.ndarray):
+    """A person's probabilities are those of the cell holding them (float64, as the likelihood sees them)."""
+    cells = data.cells[["outcome", "month", "arm", *spec.groups]].itertuples(index=False)
+    row_of = {(outcome, int(month), *map(str, key)): i for i, (outcome, month, *key) in enumerate(cells)}
+    column = {c: j for j, c in enumerate(data.observation.categories)}
+    return lambda outcome, month, key, label: cell_probs[row_of[(outcome, month, *key)], column[label]]
+
+
+def from_grid(spec, data, shares: dict[str, np.ndarray]):
+    """A person's probabilities from the model's share grid of their outcome (arm, groups, month, own
+    categories): the softmax over that outcome's categories only (float32, as stored)."""
+    axes = [list(ARMS), *(data.levels[f] for f in spec.groups)]
+    months = [int(m) for m in data.levels["month"]]
+
+    def probability(outcome, month, key, label):
+        index = tuple(labels.index(k) for labels, k in zip(axes, key, strict=True))
+        own = data.levels[destinations.MODEL_DIMS[outcome]]
+        return float(shares[outcome][(*index, months.index(month), own.index(label))])
+
+    return probability
+
+
+def cell_logp_and_coefficient(data, model, point) -> tuple[float, float, np.ndarray]:
+    """The model's log-likelihood of the observed cells, the cells' log multinomial coefficients and the
+    cells' category probabilities."""
+    logp, probs = compiled(model, model.observedlogp, model["cell_probs"])(point)
+    counts = data.cells[list(data.observation.categories)].to_numpy()
+    coefficient = float((gammaln(counts.sum(axis=1) + 1) - gammaln(counts + 1).sum(axis=1)).sum())
+    return float(logp), coefficient, probs
+
+
+def random_point(model, seed: int) -> dict:
+    """A point away from the initial one (every free value perturbed), so the check is not at a symmetric
+    point where a wrong index could go unnoticed."""
+    rng = np.random.default_rng(seed)
+    return {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+
+
+def likelihoods(spec, df, data, seed: int = 3) -> tuple[float, float, float, float]:
+    """At a random point: the model's cell log-likelihood, the cells' log multinomial coefficients, the
+    persons' categorical log-likelihood from their cells' probabilities and from the outcome's share grid."""
+    model = KIND.build(spec, data)
+    point = random_point(model, seed)
+    shares = {o: compiled(model, model[f"{o}_share"])(point)[0] for o in destinations.OUTCOMES}
+    cell_logp, coefficient, probs = cell_logp_and_coefficient(data, model, point)
+    by_cell = person_level_logp(spec, df, data, from_cells(spec, data, probs))
+    by_grid = person_level_logp(spec, df, data, from_grid(spec, data, shares))
+    return cell_logp, coefficient, by_cell, by_grid
+
+
+def test_cell_likelihood_equals_the_person_level_categorical_likelihood(spec, design):
+    """Multinomial on exact cells = sum of persons' categorical log-probabilities + log multinomial
+    coefficients, exactly; the persons' probabilities are their outcome's shares in their arm and groups
+    (to float32 rounding of the stored shares); the sampler's form (log-softmax) gives the same number."""
+    df, data = design
+    cell_logp, coefficient, by_cell, by_grid = likelihoods(spec, df, data)
+    assert cell_logp == pytest.approx(by_cell + coefficient, rel=1e-12, abs=1e-8)
+    assert cell_logp == pytest.approx(by_grid + coefficient, abs=0.05)  # ~16,000 float32 terms
+    model = KIND.build(spec, data)
+    sampling = KIND.build(spec, data, for_sampling=True)
+    point = random_point(model, 3)
+    (sampler_logp,) = compiled(sampling, sampling.observedlogp)(point)
+    assert float(sampler_logp) == pytest.approx(cell_logp, rel=1e-9)
+
+
+def test_a_likelihood_that_leaks_probability_to_the_other_outcome_is_caught(spec, design, monkeypatch):
+    """The broken variant: without the mask, each cell's probability spreads over the other outcome's
+    categories too; the persons' likelihood from the shares tells."""
+    df, data = design
+    monkeypatch.setattr(destinations, "MASKED_LOGIT", 0.0)
+    cell_logp, coefficient, by_cell, by_grid = likelihoods(spec, df, data)
+    assert abs(cell_logp - (by_grid + coefficient)) > 100
+
+
+def test_cells_count_every_observed_person_once_per_outcome_and_month(spec, design):
+    df, data = design
+    counts = data.cells[list(data.observation.categories)].to_numpy()
+    for outcome in destinations.OUTCOMES:
+        rows = (data.cells["outcome"] == outcome).to_numpy()
+        own = [c for c in data.observation.categories if c in data.levels[destinations.MODEL_DIMS[outcome]]]
+        others = [i for i, c in enumerate(data.observation.categories) if c not in own]
+        assert counts[rows][:, others].sum() == 0
+    observed = df["benefit_m12"].notna() & df["employed_m12"].notna()
+    assert counts[(data.cells["outcome"] == "state").to_numpy()].sum() == observed.sum()
+
+
+# --- the spec -----------------------------------------------------------------------------------------------
+
+
+def test_good_direction_names_states_and_a_wrong_state_is_named():
+    text = (MODELS / "destinations_12m.toml").read_text()
+    spec = load_spec(MODELS / "destinations_12m.toml")
+    assert spec.good_direction["none_working"] == "more" and spec.good_direction["ww_not_working"] == "less"
+    with pytest.raises(SpecError, match="good_direction.job"):
+        parse_spec(text.replace('none_working = "more"', 'job = "more"'), "bad.toml")
+
+
+# --- a fit on the small cohort ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted(spec, small_cohort, tmp_path_factory):
+    """The shipped spec on the 4,000-person cohort (classes and regions), short chains; saved in a results
+    folder."""
+    folder = tmp_path_factory.mktemp("destinations")
+    tree = fit(spec, small_cohort.data, progress=False, log=None)
+    save_fit(tree, folder / "results" / "destinations.nc")
+    return tree, folder
+
+
+def test_shares_sum_to_one_and_effects_to_zero_over_destinations(fitted, small_cohort):
+    tree, _ = fitted
+    for level, ds in levels_of(tree[KIND.name]).items():
+        if level == CELLS:  # flags only
+            continue
+        share = ds["share_pp"]
+        np.testing.assert_allclose(share.sum("state"), 0, atol=1e-3)  # float32 draws
+        outside = share.sel(state=[s for s in share["state"].values if not str(s).startswith("ww")])
+        np.testing.assert_allclose(ds["ww_source_pp"], -outside.sum("state"), atol=1e-3)
+        assert level in (OVERALL, "werkverkenner", "region")
+    # the shares themselves: recomputed from the posterior with the model's cells
+    spec = spec_of(tree)
+    data = KIND.prepare(spec, typed_cohort(small_cohort.data, KIND.required_columns(spec)))
+    model = KIND.build(spec, data)
+    for outcome in destinations.OUTCOMES:
+        (shares,) = compiled(model, model[f"{outcome}_share"])(random_point(model, 5))
+        np.testing.assert_allclose(shares.sum(axis=-1), 1, atol=1e-5)
+
+
+def test_the_simulators_destination_truth_is_recovered(fitted, small_cohort):
+    """The overall and by-class effects on the shares, on WW receipt and on the first exits: most 90%
+    intervals hold the simulator's realised truth (about 90% expected; the bound allows for 30-odd
+    correlated intervals), and the overall WW effect's interval holds it."""
+    tree, _ = fitted
+    table = summarise(tree)
+    truth = KIND.truth(tree, small_cohort.truth)
+    both = coverage(table, truth, "eti90", list(KIND.key_columns))
+    main = both[both["level"].isin(["overall", "by_werkverkenner"])]
+    assert len(main) > 100
+    missed = main.loc[~main["covered"], ["estimand", "contrast", "group", "state"]]
+    assert main["covered"].mean() >= 0.75, missed
+    ww = both[(both["estimand"] == "ww_source_pp") & (both["level"] == "overall")]
+    assert len(ww) == 3 and ww["covered"].all()
+
+
+def test_the_report_shows_where_the_ww_effect_went(fitted):
+    _, folder = fitted
+    page = build_report(folder / "results")
+    assert "Where do claimants go?" in page
+    assert "sickness benefit (ZW)" in page and "in work, no benefit" in page
+    dutch = build_report(folder / "results", lang="nl")
+    assert "Waar gaan WW-gerechtigden naartoe?" in dutch and "Ziektewet (ZW)" in dutch
+
+
+def breaking_released_groups(tree, done) -> pd.DataFrame:
+    """The released groups (per factor, as the release merged them) in which an arm has persons, or a
+    category of an outcome has a count or its complement, between 1 and the minimum count - 1."""
+    cells = count_table(tree)
+    frames = []
+    for factor, grouping in done.groupings.items():
+        if grouping.suppressed:
+            continue
+        counts = release_module.grouped_counts(cells, factor, grouping.groups)
+        bad = (
+            breaks_rule(counts["persons"], MIN_COUNT)
+            | breaks_rule(counts["count"], MIN_COUNT)
+            | breaks_rule(counts["persons"] - counts["count"], MIN_COUNT)
+        )
+        frames.append(counts[bad].assign(factor=factor))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_release_passes_and_checks_the_counts_of_every_category(fitted):
+    """Every released group passes the rule in every category of both outcomes; the cells of the unreleased
+    fit do not (small regions); counts per outcome and month are not released (their differences would
+    describe the persons with one outcome unobserved)."""
+    tree, folder = fitted
+    done = release(folder / "results", folder / "release")
+    assert done.checks and all(passed for _, passed in done.checks)
+    cells = count_table(tree)
+    assert {"none_working", "ww_not_working", "still_on_ww", "to_other"} <= set(cells["category"])
+    by_region = release_module.grouped_counts(cells, "region", None)
+    assert breaks_rule(by_region["count"], MIN_COUNT).any()
+    assert done.groupings["region"].merged
+    assert breaking_released_groups(tree, done).empty
+    released = xr.load_datatree(done.folder / "destinations_estimates.nc")
+    regions = set(map(str, released[f"{KIND.name}/region"].ds["region"].values))
+    assert regions.isdisjoint(done.groupings["region"].merged)  # a small region never released alone
+    assert not (done.folder / "counts.csv").exists()
+
+
+def test_a_release_that_skips_merging_is_caught_by_the_category_counts(fitted, monkeypatch):
+    """The broken variant: a release that keeps every region apart (and skips its own file checks) lets
+    out groups whose category counts break the rule, and the check above finds them."""
+    tree, folder = fitted
+
+    def keep_apart(tables, factor, min_count):
+        grouping = decide(tables, factor, min_count)
+        return release_module.Grouping(factor, {level: level for level in grouping.groups})
+
+    decide = release_module.decide_grouping
+    monkeypatch.setattr(release_module, "decide_grouping", keep_apart)
+    monkeypatch.setattr(release_module, "check_written", lambda done: setattr(done, "checks", []))
+    done = release(folder / "results", folder / "broken_release")
+    assert not done.groupings["region"].merged
+    assert not breaking_released_groups(tree, done).empty
