@@ -33,6 +33,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
 	$(VENV)/bin/ww-bayes cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml \
 		--out results/
+	$(VENV)/bin/ww-bayes excel results/
 	$(VENV)/bin/ww-bayes report results/ --data $(DATA) --out results/report.html
 	$(VENV)/bin/ww-bayes report results/ --lang nl --out results/report_nl.html
 	rm -rf release

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy.stats import norm
 
 from ww_bayes.cli import main
 from ww_bayes.compare import compare, fit_factors, frequentist_table, itt
@@ -17,6 +18,7 @@ from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import CONTRASTS
 from ww_bayes.inference import ConvergenceWarning, fit
 from ww_bayes.kinds import load_spec
+from ww_bayes.labels import Words
 from ww_bayes.results import save_fit as save
 from ww_bayes.viz import forest_data, forest_plot
 
@@ -145,7 +147,11 @@ def test_compare_cli_writes_table_figure_and_group(small_fit_file, tmp_path, cap
         "posterior_eti90_lb",
         "shrinkage",
     } <= set(table)
-    assert (tmp_path / "job_forest.png").stat().st_size > 10_000
+    # the 90% interval beside the posterior's: statsmodels' 95% one narrowed by the normal quantiles
+    half95 = (table["frequentist_ci95_ub"] - table["frequentist_ci95_lb"]) / 2
+    half90 = (table["frequentist_ci90_ub"] - table["frequentist_ci90_lb"]) / 2
+    np.testing.assert_allclose(half90, half95 * norm.ppf(0.95) / norm.ppf(0.975), rtol=1e-9)
+    assert (tmp_path / "job_forest.png").stat().st_size > 10_000 and (tmp_path / "job_forest.svg").is_file()
     stored = frequentist_table(xr.load_datatree(fit_path)["frequentist"].ds)
     assert len(stored) == len(table)
     joined = stored.merge(table, on=["contrast", "level", "group"], validate="one_to_one")
@@ -189,12 +195,16 @@ def test_posterior_agrees_with_lpm_and_pools_small_groups_toward_overall(full_co
     figure = forest_plot(table)
     panels = figure.axes
     assert len(panels) == 3 * 2  # contrasts x (by_werkverkenner, by_region)
+    words, first = Words("en"), table["contrast"].iloc[0]
     for ax in panels:
-        contrast, level = ax.get_title().split("\n")
+        contrast, level = ax.get_gid().split(".")
         data = forest_data(table, contrast, level)
         unpooled, pooled = ax.containers
         np.testing.assert_allclose(
             np.asarray(unpooled.lines[0].get_xdata(), float), data["frequentist_estimate"]
         )
+        bars = np.array([segment[:, 0] for segment in unpooled.lines[2][0].get_segments()])
+        np.testing.assert_allclose(bars, data[["frequentist_ci90_lb", "frequentist_ci90_ub"]].to_numpy())
         np.testing.assert_allclose(np.asarray(pooled.lines[0].get_xdata(), float), data["posterior_mean"])
-        assert [t.get_text() for t in ax.get_yticklabels()] == data["group"].tolist()
+        named = next(a for a in panels if a.get_gid() == f"{first}.{level}")  # a row's names: first panel
+        assert [t.get_text() for t in named.get_yticklabels()] == [words(g) for g in data["group"]]

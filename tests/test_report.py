@@ -12,17 +12,24 @@ import subprocess
 from pathlib import Path
 
 import matplotlib.image
+import matplotlib.pyplot as plt
 import pytest
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
 from ww_bayes.kinds.effects import effects_summary
+from ww_bayes.kinds.protocol import Plot
+from ww_bayes.labels import Words
 from ww_bayes.report import build_report, sections
+from ww_bayes.results import collect
 from ww_bayes.results import save_fit as save
+from ww_bayes.viz import draw
+from ww_bayes.viz.style import shown_texts
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-#: Figures of a full run: effects and forest plot per 12-month fit, the trajectory paths, five CEA figures.
-EXPECTED_FIGURES = 2 + 2 + 1 + 5
+#: Figures of a full run: effects and forest plot per 12-month fit, the trajectory paths of its two outcomes,
+#: five CEA figures.
+EXPECTED_FIGURES = 2 + 2 + 2 + 5
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -279,3 +286,57 @@ def test_the_report_of_a_release_shows_the_same_summary(full_run, tmp_path):
         assert re.search(pattern, released, re.S)[1] == re.search(pattern, original, re.S)[1], anchor
     assert 'id="synthetic-banner"' in released
     assert not list((tmp_path / "release").glob("*.html"))[2:]  # the report is not written into the release
+
+
+#: How each language names an interval, the units of the axes, and words only the other language uses.
+INTERVALS = {"en": r"\d+% (credible interval \((equal-tailed|highest density)\)|confidence interval)",
+             "nl": r"\d+% (geloofwaardigheidsinterval \((gelijkstaartig|hoogste dichtheid)\)"
+                   r"|betrouwbaarheidsinterval)"}  # fmt: skip
+UNITS = {"en": r"percentage points|€", "nl": r"procentpunt|€"}
+OTHER_LANGUAGE = {"en": ("procentpunt", "maand", "kans", "gegevens", "geloofwaardigheid"),
+                  "nl": ("percentage point", "month", "probability", "credible", "claimants")}  # fmt: skip
+
+
+#: The figures held to the rules here (the model checks' figures, ``ww_bayes.viz.checks``, are not yet).
+RULED = ("effects", "forest", "trajectory", "hours", "cea")
+
+
+def drawn_texts(plot: Plot, lang: str) -> list[str]:
+    """The texts a reader sees in a report figure, a wrapped line read as one."""
+    figure = draw(plot, lang)
+    try:
+        return [" ".join(t.get_text().split()) for t in shown_texts(figure)]
+    finally:
+        plt.close(figure)
+
+
+def test_every_figure_of_the_report_and_the_release_says_interval_units_and_origin_in_its_language(
+    full_run, tmp_path
+):
+    """The figures the report draws from a results folder and from a release (the release writes the same
+    ones) name their interval's kind and probability, their units and that the data are synthetic, in the
+    report's language."""
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("job_finding_12m.nc", "ww_claim_12m.nc", "cost_effectiveness.nc", "trajectory_30m.nc"):
+        shutil.copy(full_run / name, results / name)
+    assert main(["release", str(results), "--out", str(tmp_path / "release")]) == 0
+    for folder in (full_run, tmp_path / "release"):
+        run = collect(folder)
+        for lang in ("en", "nl"):
+            words = Words(lang)
+            plots = [b for s in sections() for b in s.build(run, words) if isinstance(b, Plot)
+                     and b.name in RULED]  # fmt: skip
+            # a release holds no frequentist estimates (no forest plots) and no by-class cost-effectiveness
+            assert len(plots) == (EXPECTED_FIGURES if folder == full_run else EXPECTED_FIGURES - 3), (
+                folder.name
+            )
+            for plot in plots:
+                texts = drawn_texts(plot, lang)
+                what = f"{folder.name} {lang} {plot.name} {plot.options.get('name', '')}"
+                assert any(words.origin("synthetic") in t for t in texts), what
+                assert any(re.search(UNITS[lang], t) for t in texts), what
+                intervals = [t for t in texts if re.search(INTERVALS[lang], t)]
+                if plot.name != "cea" or plot.options["name"] == "net_benefit_by_class":
+                    assert intervals, what
+                assert not [t for t in texts if any(w in t for w in OTHER_LANGUAGE[lang])], what

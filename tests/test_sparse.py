@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.legend import Legend
 
 from ww_bayes.data.cells import as_counts, person_counts
 from ww_bayes.data.schema import ARMS, CONTRASTS
@@ -27,6 +28,7 @@ from ww_bayes.kinds.trajectory import (
     trajectory_effects,
     trajectory_summary,
 )
+from ww_bayes.labels import Words
 from ww_bayes.viz import trajectory_plot
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -170,11 +172,11 @@ def test_trajectory_weights_and_effects_on_a_sparse_cohort(full_cohort):
     lines = pooling_only_lines(table)
     assert "POOLING ONLY: enforcement_vs_none by_werkverkenner 75-100" in "\n".join(lines)
     figure = trajectory_plot(table)
-    dashed = {
-        line.get_label() for ax in figure.axes for line in ax.get_lines() if line.get_linestyle() == "--"
-    }
-    assert dashed == {"class 75-100 (POOLING ONLY: dashed)"}
-    assert "class 75-100 (POOLING ONLY: dashed)" in [t.get_text() for t in figure.legends[0].get_texts()]
+    dashed = {ax.get_gid() for ax in figure.axes for line in ax.get_lines() if line.get_linestyle() == "--"}
+    # the panels of the two contrasts with control_none, in class 75-100
+    assert dashed == {"service_vs_control_none.75-100", "enforcement_vs_none.75-100"}
+    shown = [t.get_text() for legend in figure.findobj(Legend) for t in legend.get_texts()]
+    assert f"{Words('en')('pooling_only')} (dashed)" in shown
     w = weights / weights.sum()
     overall = (rate * w).sum(list(weights.dims))
     expected = 100 * (overall.sel(arm="service") - overall.sel(arm="control_enforcement"))

@@ -149,7 +149,9 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
     assert tree.attrs["model_kind"] == "trajectory" and "trajectory" in tree.children
     summary = pd.read_csv(tmp_path / "trajectory_summary.csv")
     assert {"eti90_lb", "eti90_ub", "month", "estimand"} <= set(summary.columns)
-    assert (tmp_path / "trajectory_paths.png").stat().st_size > 10_000
+    for outcome in ("employed", "ww"):  # one figure per outcome, as PNG and SVG
+        assert (tmp_path / f"trajectory_paths_{outcome}.png").stat().st_size > 10_000
+        assert (tmp_path / f"trajectory_paths_{outcome}.svg").is_file()
     assert main(["compare", str(out), "--data", str(data), "--out", str(tmp_path)]) == 2
     assert "trajectory fit" in capsys.readouterr().err
 

@@ -28,6 +28,7 @@ from ww_bayes.workflow import (
     compare_to_files,
     coverage_to_folder,
     describe_file,
+    excel_to_file,
     fit_to_file,
     init_folder,
     kfold_to_folder,
@@ -88,6 +89,10 @@ def _cea(args: argparse.Namespace) -> Outcome:
 
 def _report(args: argparse.Namespace) -> Outcome:
     return report_to_file(args.results, args.out, args.data, lang=args.lang)
+
+
+def _excel(args: argparse.Namespace) -> Outcome:
+    return excel_to_file(args.results, args.out, lang=args.lang)
 
 
 def _release(args: argparse.Namespace) -> Outcome:
@@ -193,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare)
 
     cea = commands.add_parser("cea", help="cost-effectiveness from a fit's posterior draws: NetCDF, tables "
-                              "(CSV) and figures (PNG)")  # fmt: skip
+                              "(CSV) and figures (PNG and SVG)")  # fmt: skip
     cea.add_argument("--fit", nargs="+", required=True,
                      help="a trajectory fit, or two 12-month fits (job finding and WW receipt)")  # fmt: skip
     cea.add_argument("--assumptions", default=None, help="assumptions TOML (default: models/"
@@ -209,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "predictive and LOO checks")  # fmt: skip
     report.add_argument("--lang", choices=["en", "nl"], default="en", help="language: en (default) or nl")
     report.set_defaults(run=_report)
+
+    excel = commands.add_parser("excel", help="the summary tables of a results folder as one Excel workbook "
+                                "(a sheet per fit, a README sheet)")  # fmt: skip
+    excel.add_argument("results", help="results folder, e.g. results/ (or a release folder)")
+    excel.add_argument("--out", default=None, help="output .xlsx (default: <results>/summaries.xlsx)")
+    excel.add_argument(
+        "--lang", choices=["en", "nl"], default="en", help="README language: en (default) or nl"
+    )
+    excel.set_defaults(run=_excel)
 
     release = commands.add_parser("release", help="what may leave a secure environment: estimates, "
                                   "summaries, figures, large groups' counts, disclosure report")  # fmt: skip

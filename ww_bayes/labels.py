@@ -161,6 +161,126 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cost_cohort": {"en": "extra cost, whole cohort", "nl": "extra kosten, hele cohort"},
     "benefit_cost_ratio": {"en": "benefit-cost ratio", "nl": "baten-kostenverhouding"},
     "cost_per_extra_job": {"en": "cost per extra job", "nl": "kosten per extra baan"},
+    # cost-effectiveness: more quantities, the uncertain inputs, the targeting table
+    "net_cost": {"en": "net cost (cost minus benefits)", "nl": "netto kosten (kosten min baten)"},
+    "quantity": {"en": "quantity", "nl": "grootheid"},
+    "n_undefined": {"en": "draws in which it is undefined", "nl": "trekkingen waarin het niet bestaat"},
+    "service_cost": {
+        "en": "cost of the service per participant",
+        "nl": "kosten van de dienstverlening per deelnemer",
+    },
+    "ww_benefit_monthly": {"en": "WW benefit per month", "nl": "WW-uitkering per maand"},
+    "earnings_monthly": {"en": "earnings per month in work", "nl": "loon per maand werk"},
+    "tax_share": {
+        "en": "share of earnings paid as taxes and premiums",
+        "nl": "aandeel belastingen en premies in het loon",
+    },
+    "rule": {"en": "classes served", "nl": "bediende klassen"},
+    "none served": {"en": "none served", "nl": "niemand bediend"},
+    "expected_net_benefit": {
+        "en": "expected net benefit per participant",
+        "nl": "verwachte netto baten per deelnemer",
+    },
+    "prob_best": {"en": "probability the rule is best", "nl": "kans dat de regel de beste is"},
+}
+
+#: Words a figure or a table header composes around the code names (axis titles, legend entries, titles);
+#: ``{name}`` fields are filled in by the caller. Not code names, so not in :func:`glossary`.
+PHRASES: dict[str, dict[str, str]] = {
+    "effect_axis": {"en": "effect (percentage points)", "nl": "effect (procentpunt)"},
+    "hours_axis": {
+        "en": "effect (hours per claimant, months 1-12)",
+        "nl": "effect (uren per WW-gerechtigde, maand 1-12)",
+    },
+    "hours_title": {
+        "en": "Effects on mean hours per claimant by subgroup",
+        "nl": "Effecten op het gemiddelde aantal uren per WW-gerechtigde, per subgroep",
+    },
+    "months_since_inflow": {"en": "months since WW inflow", "nl": "maanden sinds instroom in de WW"},
+    "posterior_mean": {"en": "posterior mean", "nl": "posteriorgemiddelde"},
+    "partially_pooled": {"en": "partially pooled (Bayesian)", "nl": "gedeeltelijk gepoold (bayesiaans)"},
+    "unpooled": {"en": "unpooled (OLS per subgroup)", "nl": "niet gepoold (OLS per subgroep)"},
+    "estimate": {"en": "estimate", "nl": "schatting"},
+    "overall_effect": {
+        "en": "effect for all claimants (posterior mean)",
+        "nl": "effect voor alle WW-gerechtigden (posteriorgemiddelde)",
+    },
+    "simulator_truth": {"en": "true effect in the simulation", "nl": "werkelijk effect in de simulatie"},
+    "dashed": {"en": "dashed", "nl": "gestreept"},
+    "circled": {"en": "circled", "nl": "omcirkeld"},
+    "lower_bound": {"en": "lower bound", "nl": "ondergrens"},
+    "upper_bound": {"en": "upper bound", "nl": "bovengrens"},
+    "effects_title": {"en": "Effects by subgroup: {outcome}", "nl": "Effecten per subgroep: {outcome}"},
+    "forest_title": {
+        "en": "Effects by subgroup, unpooled and partially pooled: {outcome}",
+        "nl": "Effecten per subgroep, niet gepoold en gedeeltelijk gepoold: {outcome}",
+    },
+    "paths_title": {
+        "en": "Effects month by month, for all claimants and each Werkverkenner class: {outcome}",
+        "nl": "Effecten per maand, voor alle WW-gerechtigden en elke Werkverkenner-klasse: {outcome}",
+    },
+    "posterior_draws": {"en": "posterior draws", "nl": "posteriortrekkingen"},
+    "ce_effect_axis": {
+        "en": "effect: extra months in work per participant",
+        "nl": "effect: extra maanden werk per deelnemer",
+    },
+    "ce_net_cost_axis": {
+        "en": "net cost per participant (€): cost minus fiscal benefits",
+        "nl": "netto kosten per deelnemer (€): kosten min fiscale baten",
+    },
+    "ce_plane_title": {"en": "Cost-effectiveness plane", "nl": "Kosteneffectiviteitsvlak"},
+    "wtp_axis": {
+        "en": "willingness to pay (€ per extra month in work)",
+        "nl": "betalingsbereidheid (€ per extra maand werk)",
+    },
+    "prob_cost_effective": {
+        "en": "probability the service is cost-effective",
+        "nl": "kans dat de dienstverlening kosteneffectief is",
+    },
+    "ceac_title": {
+        "en": "Cost-effectiveness acceptability curve",
+        "nl": "Kosteneffectiviteits-acceptatiecurve",
+    },
+    "eib": {"en": "expected incremental benefit", "nl": "verwachte incrementele baten"},
+    "evpi": {
+        "en": "expected value of perfect information (EVPI)",
+        "nl": "verwachte waarde van perfecte informatie (EVPI)",
+    },
+    "euros_per_participant": {"en": "€ per participant", "nl": "€ per deelnemer"},
+    "eib_title": {
+        "en": "Expected incremental benefit; break-even at {amount} per extra month in work",
+        "nl": "Verwachte incrementele baten; break-even bij {amount} per extra maand werk",
+    },
+    "tornado_low": {"en": "input at its 5% quantile", "nl": "invoer op zijn 5%-kwantiel"},
+    "tornado_high": {"en": "input at its 95% quantile", "nl": "invoer op zijn 95%-kwantiel"},
+    "expected_net_benefit_axis": {
+        "en": "expected net benefit per participant (€)",
+        "nl": "verwachte netto baten per deelnemer (€)",
+    },
+    "tornado_title": {
+        "en": "One-way sensitivity of the net benefit",
+        "nl": "Eenzijdige gevoeligheid van de netto baten",
+    },
+    "net_benefit_served_axis": {
+        "en": "net benefit per participant served (€)",
+        "nl": "netto baten per bediende deelnemer (€)",
+    },
+    "net_benefit_by_class_title": {
+        "en": "Net benefit by Werkverkenner class; best rule: serve {rule}",
+        "nl": "Netto baten per Werkverkenner-klasse; beste regel: bedien {rule}",
+    },
+    "sbc_ecdf_title": {
+        "en": "{title}: ECDF of PIT minus uniform, {replicates} replicates; shaded: simultaneous {band} "
+        "band (Bonferroni, family {family} over {quantities} quantities)",
+        "nl": "{title}: ECDF van PIT min uniform, {replicates} replicaties; gearceerd: simultane {band}-band "
+        "(Bonferroni, familie {family} over {quantities} grootheden)",
+    },
+    "sbc_rank_title": {
+        "en": "{title}: rank of the truth among {draws} posterior draws, {replicates} replicates",
+        "nl": "{title}: rang van de werkelijke waarde onder {draws} posteriortrekkingen, "
+        "{replicates} replicaties",
+    },
+    "pointwise_band": {"en": "{prob} pointwise band", "nl": "{prob} puntsgewijze band"},
 }
 
 
@@ -176,7 +296,7 @@ class Words:
 
     def __call__(self, name) -> str:
         """The words for a code name; the name itself when the catalogue does not know it."""
-        entry = CATALOGUE.get(str(name))
+        entry = CATALOGUE.get(str(name)) or PHRASES.get(str(name))
         return entry[self.lang] if entry else str(name)
 
     def say(self, en: str, nl: str) -> str:
@@ -191,6 +311,27 @@ class Words:
         if self.lang == "nl":
             return f"{self.percent(prob)} geloofwaardigheidsinterval ({words})"
         return f"{self.percent(prob)} credible interval ({words})"
+
+    def origin(self, synthetic: str | None) -> str:
+        """Where the data behind a figure or table come from, from a fit's ``synthetic_data`` attribute:
+        "no" for real data, any other text for a synthetic cohort; None when nothing recorded it."""
+        if synthetic is None or not str(synthetic).strip():
+            return self.say("Data: origin not recorded", "Gegevens: herkomst niet vastgelegd")
+        if str(synthetic).strip() == "no":
+            return self.say(
+                "Data: records of real claimants (not simulated)",
+                "Gegevens: registraties van echte WW-gerechtigden (niet gesimuleerd)",
+            )
+        return self.say(
+            "SYNTHETIC DATA: a simulated cohort, not real claimants",
+            "SYNTHETISCHE GEGEVENS: een gesimuleerd cohort, geen echte WW-gerechtigden",
+        )
+
+    def confidence(self, prob: float) -> str:
+        """A frequentist interval in words, e.g. "90% confidence interval"."""
+        if self.lang == "nl":
+            return f"{self.percent(prob)} betrouwbaarheidsinterval"
+        return f"{self.percent(prob)} confidence interval"
 
     # --- numbers ---------------------------------------------------------------------------------------
 
@@ -244,4 +385,4 @@ def glossary(lang: str = "en") -> list[tuple[str, str]]:
     return [(name, words(name)) for name in CATALOGUE]
 
 
-__all__ = ["CATALOGUE", "LANGUAGES", "Words", "glossary"]
+__all__ = ["CATALOGUE", "LANGUAGES", "PHRASES", "Words", "glossary"]

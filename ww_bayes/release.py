@@ -100,8 +100,8 @@ from ww_bayes.derived import CELLS, OVERALL, direction_sign, level_label, levels
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.labels import Words
-from ww_bayes.results import collect, save_table, summarise
-from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, save_png
+from ww_bayes.results import RELEASED_SUFFIX, collect, save_table, summarise
+from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_png
 
 #: Count-table columns that split it into separate tables (each checked on its own).
 SLICES = ("outcome", "month")
@@ -678,7 +678,7 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     sha256 = file_sha256(path)
     released.attrs.update(released_attrs(tree, done.min_count, path.name, sha256))
     stem = path.stem
-    target = write_datatree(released, done.folder / f"{stem}_estimates.nc")
+    target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
     done.files[target] = f"posterior draws of the {kind.name} estimands and the convergence table"
     done.fits[path.name] = {"estimates": target.name, "factors": [str(d) for d in fit.weights.dims],
                             "counts_released": fit.counts_released, "fit_sha256": sha256,
@@ -687,7 +687,8 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
     for block in kind.report_blocks(stem, released, table, Words("en")):
         if type(block).__name__ == "Plot":
-            png = save_png(draw(block), done.folder / f"{stem}_{block.name}.png")
+            # PNG only: the audit reads a PNG's metadata; an SVG's text it has no rule for
+            png = save_png(draw(block), done.folder / f"{figure_name(block, stem)}.png")
             done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"
     if fit.sliced:
         done.notes.append(f"{path.name}: counts per month not released (differences between months would "
@@ -767,7 +768,8 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
             figure = cea_figure(result, name)
         except KeyError:
             continue  # its by-class inputs were not released
-        done.files[save_png(figure, done.folder / f"cea_{name}.png")] = f"cost-effectiveness figure: {name}"
+        png = save_png(figure, done.folder / f"{figure_name(cea_plot(result, name))}.png")
+        done.files[png] = f"cost-effectiveness figure: {name}"
 
 
 def cea_classes_released(classes: Grouping | None, labels: set[str]) -> bool:

@@ -43,6 +43,8 @@ from ww_bayes.vocabulary import interval_label, interval_of
 FIT_KIND = "ww_bayes posterior fit"
 #: The kind of a fit's released estimates (:mod:`ww_bayes.release`): its derived group and convergence table.
 RELEASED_KIND = "ww_bayes released fit"
+#: A released fit's file name after its fit's: ``job_finding_12m`` -> ``job_finding_12m_estimates.nc``.
+RELEASED_SUFFIX = "_estimates"
 #: Version of the fit file's layout (groups and attrs); files without it are version 1. Version 3: the
 #: derived group holds one child per level (:mod:`ww_bayes.derived`), the cohort composition is the group
 #: ``weights``, the observation is named in attr ``observation``. Version 4: attr ``parametrization`` says

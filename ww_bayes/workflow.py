@@ -31,8 +31,10 @@ from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
+from ww_bayes.kinds.protocol import Plot
 from ww_bayes.release import MIN_COUNT, release
 from ww_bayes.report import write_report
+from ww_bayes.report.workbook import write_workbook
 from ww_bayes.results import (
     FREQUENTIST_GROUP,
     ConvergenceWarning,
@@ -48,13 +50,12 @@ from ww_bayes.results import (
     save_comparison,
     save_fit_and_summary,
     save_table,
-    sibling,
     store_group,
     summarise,
     summary_path,
     truth_for_data,
 )
-from ww_bayes.viz import CEA_FIGURES, cea_figure, draw, forest_plot, save_png
+from ww_bayes.viz import CEA_FIGURES, cea_plot, draw, figure_name, save_figure
 from ww_bayes.vocabulary import Log
 
 #: Exit status of a fit that missed its convergence thresholds, and of a calibration study that failed.
@@ -210,7 +211,7 @@ def fit_to_file(
     files = save_fit_and_summary(tree, out, table)
     seconds["write"], clock = time.perf_counter() - clock, time.perf_counter()
     for plot in kind.fit_plots(tree, table, covered):
-        files.append(save_png(draw(plot), sibling(out, plot.file_suffix, ".png")))
+        files += save_figure(draw(plot), Path(out).with_name(figure_name(plot, Path(out).stem)))
     seconds["figures"] = time.perf_counter() - clock
     text = f"\n{kind.screen_text(tree, table, covered)}\n\nwrote {', '.join(map(str, files))} in "
     text += f"{time.perf_counter() - start:.1f} s"
@@ -258,15 +259,17 @@ def compare_to_files(
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
     stem = Path(fit_path).stem
+    forest = Plot("forest", table, "subgroup effects, unpooled and partially pooled",
+                  {"origin": tree.attrs.get("synthetic_data")})  # fmt: skip
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
-             save_png(forest_plot(table), Path(out) / f"{stem}_forest.png")]  # fmt: skip
+             *save_figure(draw(forest), Path(out) / figure_name(forest, stem))]  # fmt: skip
     title = (f"{tree.attrs.get('model_name', stem)}: frequentist ITT (OLS, {frequentist['se_type'].iloc[0]}) "
              f"vs posterior, {kind.effect_units}")  # fmt: skip
     text = format_comparison(table, title)
     if store:
         store_group(fit_path, FREQUENTIST_GROUP, frequentist_group(frequentist, kind.effect_units))
         text += f"\nstored the estimates as group '{FREQUENTIST_GROUP}' in {fit_path}"
-    return Outcome(f"{text}\nwrote {files[0]} and {files[1]}", files, warned)
+    return Outcome(f"{text}\nwrote {', '.join(map(str, files))}", files, warned)
 
 
 #: The cost-effectiveness numbers the CLI prints, with their units.
@@ -290,7 +293,8 @@ def cea_to_files(
 ) -> Outcome:
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
     (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
-    figures ``cea_*.png`` in ``out``. ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
+    figures ``cea_*`` (PNG and SVG) in ``out``.
+    ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
     output_folder(out)
     if assumptions_path is None:
         assumptions_path = DEFAULT_ASSUMPTIONS if DEFAULT_ASSUMPTIONS.is_file() else "cost_effectiveness"
@@ -304,8 +308,10 @@ def cea_to_files(
         save_cea(result, out / "cost_effectiveness.nc", list(fit_paths)),
         save_table(table, out / "cost_effectiveness_summary.csv"),
         save_table(rules, out / "cost_effectiveness_targeting.csv"),
-        *(save_png(cea_figure(result, name), out / f"cea_{name}.png") for name in CEA_FIGURES),
     ]
+    for name in CEA_FIGURES:
+        plot = cea_plot(result, name)
+        files += save_figure(draw(plot), out / figure_name(plot))
     rows = table.set_index("quantity")
     rate = assumptions.discount_rate_annual
     lines = [f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "
@@ -323,7 +329,7 @@ def cea_to_files(
         "month",
         "\nTargeting: which Werkverkenner classes to serve (net benefit per cohort participant, EUR)",
         rules.head(5).to_string(index=False, float_format=lambda v: f"{v:,.2f}"),
-        f"\nwrote {files[0]}, {files[1]}, the targeting table and the figures cea_*.png in {out}",
+        f"\nwrote {files[0]}, {files[1]}, the targeting table and the figures cea_* (PNG and SVG) in {out}",
     ]
     return Outcome("\n".join(lines), files, warned)
 
@@ -438,6 +444,35 @@ def report_to_file(
     )
 
 
+def excel_to_file(
+    results: str | os.PathLike, out: str | os.PathLike | None = None, lang: str = "en"
+) -> Outcome:
+    """The summary tables of a results folder or a release folder as one Excel workbook
+    (:mod:`ww_bayes.report.workbook`), its README sheet in ``lang`` ("en", "nl"); default
+    ``<results>/summaries.xlsx`` (``summaries_nl.xlsx`` in Dutch), and for a release folder beside it
+    (``<folder>_summaries.xlsx``: a checked folder is not written to), made from the released files only."""
+    if not Path(results).is_dir():
+        raise CommandError(f"{results}: no such results folder")
+    run = collect(results)
+    if not (run.fits or run.cost_effectiveness):
+        raise CommandError(f"{results}: no ww_bayes fits or cost-effectiveness results (*.nc) to tabulate")
+    suffix = "" if lang == "en" else f"_{lang}"
+    folder = Path(results).resolve()
+    if out:
+        out = output_file(out, (".xlsx",))
+        if run.released and out.resolve().parent == folder:
+            raise CommandError(f"--out {out}: not into the release folder {results} (it holds only the files "
+                               "its checks passed); write the workbook beside it")  # fmt: skip
+    elif run.released:
+        out = folder.parent / f"{folder.name}_summaries{suffix}.xlsx"
+    else:
+        out = Path(results) / f"summaries{suffix}.xlsx"
+    path = write_workbook(run, results, out, lang)
+    notes = [f"WARNING: skipped {p}: {reason}" for p, reason in run.skipped.items()]
+    sheets = len(run.fits) + 2 * len(run.cost_effectiveness)
+    return Outcome(f"wrote the workbook {path} (README and {sheets} tables)", [path], notes)
+
+
 __all__ = [
     "EXIT_CODES",
     "CommandError",
@@ -446,6 +481,7 @@ __all__ = [
     "cea_to_files",
     "compare_to_files",
     "describe_file",
+    "excel_to_file",
     "fit_to_file",
     "init_folder",
     "release_to_folder",

@@ -20,7 +20,7 @@ from ww_bayes.calibration.sbc import SBCSettings, pit_values, sbc, uniformity
 from ww_bayes.data.io import atomic_write, load_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.kinds import kind_of
-from ww_bayes.viz import save_png
+from ww_bayes.viz import save_figure
 from ww_bayes.viz.calibration import ecdf_figure, rank_histograms
 
 
@@ -85,9 +85,10 @@ def run_sbc(spec, out: str | Path, settings: SBCSettings, dispatch: Dispatch, da
                          "band": json.dumps(shown), "passed": int(passed)})  # fmt: skip
     files = [write_datatree(stored, folder / "sbc.nc")]
     files.append(atomic_write(folder / "sbc_quantities.csv", lambda tmp: table.to_csv(tmp, index=False)))
-    files.append(save_png(ecdf_figure(pit, band, f"SBC {spec.name}"), folder / "sbc_ecdf.png"))
-    files.append(save_png(rank_histograms(ranks, settings.ranked_draws, f"SBC {spec.name}"),
-                          folder / "sbc_ranks.png"))  # fmt: skip
+    files += save_figure(ecdf_figure(pit, band, f"SBC {spec.name}"), folder / "sbc_ecdf")
+    files += save_figure(
+        rank_histograms(ranks, settings.ranked_draws, f"SBC {spec.name}"), folder / "sbc_ranks"
+    )
     seconds = ranks["seconds"].to_numpy()
     tune = spec.sampler.tune if settings.tune is None else settings.tune
     failing = table[~table["inside_band"]]

@@ -617,7 +617,7 @@ class EffectsKind(ModelKind):
                           f"{words.interval(kind, prob)}",
                           f"Effecten per subgroep ({outcome}): posteriorgemiddelde en "
                           f"{words.interval(kind, prob)}"),
-                {"interval_label": label, "title": ""},
+                {"interval_label": label, "title": "", "origin": tree.attrs.get("synthetic_data")},
             )
         )  # fmt: skip
         return blocks

@@ -741,7 +741,7 @@ class HoursKind(ModelKind):
                     f"{name}: effecten op het gemiddelde aantal uren per subgroep, posteriorgemiddelde en "
                     f"{interval_text(kind, prob)}",
                 ),
-                {"interval_label": label},
+                {"interval_label": label, "origin": tree.attrs.get("synthetic_data")},
             ),  # fmt: skip
         ]
         return blocks

@@ -125,13 +125,12 @@ class Table:
 @dataclass(frozen=True)
 class Plot:
     """A figure to draw: ``name`` is a figure function of :data:`ww_bayes.viz.PLOTS`, called with
-    ``table`` and ``options``; ``file_suffix`` names the PNG written beside a fit (e.g. ``_paths``)."""
+    ``table`` and ``options``; :func:`ww_bayes.viz.figure_name` names its files."""
 
     name: str
     table: Any
     caption: str
     options: Mapping[str, Any] = field(default_factory=dict)
-    file_suffix: str = ""
 
 
 Block = Heading | Paragraph | Table | Plot
@@ -321,7 +320,7 @@ class ModelKind(ABC):
     def fit_plots(
         self, tree: xr.DataTree, summary: pd.DataFrame, coverage: pd.DataFrame | None
     ) -> list[Plot]:
-        """Figures written beside the fit file (each with a ``file_suffix``)."""
+        """Figures written beside the fit file (named by :func:`ww_bayes.viz.figure_name`)."""
         return []
 
     def hyper_parameters(self, spec) -> list[str]:

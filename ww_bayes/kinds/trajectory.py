@@ -721,10 +721,15 @@ class TrajectoryKind(ModelKind):
             Plot(
                 "trajectory",
                 summary,
-                f"effect paths with {interval_text(kind, prob)} bands",
-                {"interval_label": interval_label(kind, prob), "truth": truth},
-                file_suffix="_paths",
+                f"effect paths of {outcome} with {interval_text(kind, prob)} bands",
+                {
+                    "interval_label": interval_label(kind, prob),
+                    "truth": truth,
+                    "outcome": outcome,
+                    "origin": tree.attrs.get("synthetic_data"),
+                },  # fmt: skip
             )
+            for outcome in dict.fromkeys(summary["outcome"])
         ]
 
     def report_blocks(self, name, tree, summary, words) -> list[Block]:
@@ -753,10 +758,11 @@ class TrajectoryKind(ModelKind):
                 "en WW in procentpunten in die maand; extra maanden werk en vermeden WW-maanden per "
                 "WW-gerechtigde over maand 1 tot die maand.")),
             Table(wide.reset_index().rename(columns={"quantity": "estimand"})),
-            Plot("trajectory", summary, words.say(f"Effect paths with {words.interval(kind, prob)} bands",
-                                                  f"Verloop van de effecten met "
-                                                  f"{words.interval(kind, prob)}"),
-                 {"interval_label": label}),
+            *(Plot("trajectory", summary,
+                   words.say(f"Effect paths of {words(outcome)} with {words.interval(kind, prob)} bands",
+                             f"Verloop van de effecten op {words(outcome)} met {words.interval(kind, prob)}"),
+                   {"interval_label": label, "outcome": outcome, "origin": tree.attrs.get("synthetic_data")})
+              for outcome in dict.fromkeys(summary["outcome"])),
         ]  # fmt: skip
 
     def effect_paths(self, tree, contrast, months, hold_months):

@@ -113,8 +113,8 @@ def table_html(table: Table, words: Words) -> Markup:
     return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def _png_data(plot: Plot) -> str:
-    figure = draw(plot)
+def _png_data(plot: Plot, words: Words) -> str:
+    figure = draw(plot, words.lang)
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, format="png", dpi=EMBED_DPI)
@@ -135,7 +135,7 @@ def _renderable(block: Block, words: Words) -> dict:
         plain = str(block.caption).replace("`", "")
         return {
             "type": "figure",
-            "src": _png_data(block),
+            "src": _png_data(block, words),
             "caption": inline_html(block.caption),
             "alt": plain,
         }

@@ -362,6 +362,7 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
                     f"`{path.stem}`: ongepoolde (frequentistisch, {ci[2:]}%-betrouwbaarheidsinterval) en "
                     f"gedeeltelijk gepoolde (posterior, {label}) effecten per subgroep",
                 ),
+                {"origin": tree.attrs.get("synthetic_data")},
             ),
         ]
     return blocks or [
