@@ -291,6 +291,8 @@ def coverage_blocks(name: str, tree: xr.DataTree, words: Words) -> list[Block]:
             "note",
         )  # fmt: skip
     ]
+    if "posterior" not in tree.children:  # a released fit: its estimands and convergence table only
+        return blocks
     names = [n for n in kind_of(tree).hyper_parameters(spec_of(tree)) if n in tree["posterior"].ds]
     if names:
         caption = words.say(
