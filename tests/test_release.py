@@ -786,3 +786,41 @@ def test_the_classes_a_cost_effectiveness_result_names_are_class_labels_not_inpu
         coords={"input": ["service_cost[0-25]", "wage_per_month"], "rule": ["0-25+25-50", "none served"]},
     )
     assert _class_labels(result) == {"0-25", "25-50"}
+
+
+def forged(folder: Path, name: str) -> None:
+    """The record of ``folder`` forged to list ``name`` with its SHA-256 (as an attacker who edits a file)."""
+    record = json.loads((folder / "disclosure_checks.json").read_text())
+    record["outputs"][name] = {"sha256": file_sha256(folder / name)}
+    (folder / "disclosure_checks.json").write_text(json.dumps(record))
+
+
+def test_the_audit_reads_every_file_even_with_a_forged_record(unobserved, tmp_path):
+    """With the record forged to list them, the audit still refuses: a small count in a summary table's
+    words (a label, a note column), a file of a kind it cannot read, and estimands stored in float32 (their
+    weights can no longer be checked exactly, while an attacker's least squares still finds them)."""
+    planted = tmp_path / "planted"
+    shutil.copytree(unobserved[1].folder, planted)
+    summary = next(planted.glob("*_summary.csv"))
+    table = pd.read_csv(summary)
+    table.assign(note="region Gorinchem: 5 controls and 3 persons without the outcome").to_csv(
+        summary, index=False
+    )
+    forged(planted, summary.name)
+    (planted / "notes.txt").write_text("Gorinchem control_none 8 persons\n")
+    forged(planted, "notes.txt")
+    estimates = next(planted.glob("*_estimates.nc"))
+    tree = xr.load_datatree(estimates)
+    lowered = {node.path: node.to_dataset(inherit=False).map(
+        lambda a: a.astype("float32") if a.dtype == "float64" else a, keep_attrs=True)
+        for node in tree.subtree}  # fmt: skip
+    lowered = xr.DataTree.from_dict(lowered)
+    lowered.attrs = tree.attrs
+    lowered.to_netcdf(estimates)
+    forged(planted, estimates.name)
+    failed = failed_checks(planted)
+    assert "files" not in failed
+    assert any(summary.name in f and "3 persons" in f for f in failed["text"])
+    assert any("notes.txt" in f and "cannot read" in f for f in failed["text"])
+    assert any("reduced precision" in f for f in failed["weights"])
+    assert not failed_checks(unobserved[1].folder)  # the release as written passes

@@ -543,6 +543,18 @@ def _dim_findings(folder: Folder, name: str, ds: xr.Dataset, known: set[str]) ->
     return findings
 
 
+#: The files a release folder may hold: those the audit reads.
+READABLE_SUFFIXES = (".nc", ".csv", ".md", ".html", ".json", ".png")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return text.strip().lower() in ("", "nan", "true", "false")
+    return True
+
+
 def check_text(folder: Folder) -> tuple[list[str], set[str]]:
     secrets = secrets_of(folder.path)
     findings, outputs = [], set()
@@ -554,10 +566,17 @@ def check_text(folder: Folder) -> tuple[list[str], set[str]]:
             findings += text_findings(f"{name}: {where}", text, secrets, folder.min_count)
         outputs.add(name)
     for path in sorted(folder.path.iterdir()):
-        if path.suffix in (".csv", ".md", ".html", ".json"):
+        if path.suffix not in READABLE_SUFFIXES and path.name != LOCK_NAME:
+            findings.append(f"{path.name}: a file of a kind the audit cannot read (not releasable)")
+        if path.suffix == ".csv":  # its words: the header and every cell that is not a number
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            cells = [v for column in table.columns for v in table[column] if not _is_number(v)]
+            text = " | ".join([*map(str, table.columns), *cells])
+            findings += list(dict.fromkeys(text_findings(path.name, text, secrets, folder.min_count)))
+            outputs.add(path.name)
+        elif path.suffix in (".md", ".html", ".json"):
             text = path.read_text(encoding="utf-8")
-            findings += [f for f in text_findings(path.name, text, secrets, folder.min_count)
-                         if "small count" not in f or path.suffix != ".csv"]  # fmt: skip
+            findings += text_findings(path.name, text, secrets, folder.min_count)
             outputs.add(path.name)
     for png in folder.path.glob("*.png"):
         with contextlib.suppress(Exception):
@@ -683,7 +702,50 @@ def check_weights(folder: Folder) -> tuple[list[str], set[str]]:
         findings += [f"{fit}: {row.level}/{row.group}: {row.persons:g} persons recovered from the weights of "
                      "its estimands" for row in small.itertuples()]  # fmt: skip
     findings += _partial_findings(folder)
+    findings += _imprecise_findings(folder)
     return findings, {fit.file for fit in folder.fits}
+
+
+#: A population-weighted estimand whose draws fit a weighted mean of its levels to within this relative
+#: residual, but not exactly (draws stored in float32 or rounded), lets the weights be recovered
+#: approximately.
+APPROXIMATE_FIT = 1e-4
+
+
+def _imprecise_findings(folder: Folder) -> list[str]:
+    """Estimands whose draws fit a weighted mean of their levels only approximately: the recovery above
+    needs exact draws, so it cannot vouch for them, and an attacker's rounding can (fail closed)."""
+    findings = []
+    for fit in folder.fits:
+        overall = fit.levels.get(OVERALL)
+        if overall is None:
+            continue
+        for factor in fit.factors:
+            if recovered_shares(fit, factor) is not None:
+                continue
+            level = fit.levels[factor]
+            for name, variable in fit.variables.items():
+                if variable.role == "estimand" and name in overall and name in level:
+                    residual = _weights_residual(overall[name], level[name], factor)
+                    if residual is not None and 1e-9 <= residual < APPROXIMATE_FIT:
+                        findings.append(f"{fit.file}: {name} by {factor}: a weighted mean of its levels to "
+                                        f"a relative {residual:.0e} only (reduced precision): its weights "
+                                        "cannot be checked exactly")  # fmt: skip
+    return findings
+
+
+def _weights_residual(total: xr.DataArray, parts: xr.DataArray, factor: str) -> float | None:
+    """The relative residual of the least-squares fit of ``total`` on ``parts`` (None: nothing to fit)."""
+    dims = [d for d in parts.dims if d != factor]
+    if set(dims) != set(total.dims):
+        return None
+    x = parts.transpose(*dims, factor).values.reshape(-1, parts.sizes[factor]).astype("float64")
+    y = total.transpose(*dims).values.reshape(-1).astype("float64")
+    kept = np.flatnonzero(np.isfinite(y) & np.isfinite(x).all(axis=1))[:LEAST_SQUARES_ROWS]
+    if len(kept) <= x.shape[1] or not np.abs(y[kept]).max() > 0:
+        return None
+    weights, *_ = np.linalg.lstsq(x[kept], y[kept], rcond=None)
+    return float(np.abs(y[kept] - x[kept] @ weights).max() / np.abs(y[kept]).max())
 
 
 def _partial_findings(folder: Folder) -> list[str]:
