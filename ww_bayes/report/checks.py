@@ -40,8 +40,8 @@ TEXTS = {
         "LOO-PIT: for each cell, where its observed count falls in the model's prediction of that cell from "
         "all the other cells (leave-one-cell-out by Pareto-smoothed importance sampling), randomised between "
         "the count's neighbours; uniform when the model predicts its cells. Each panel tests uniformity "
-        "(the pot-c test of `arviz_stats`: p-value in the title, the values that drive a rejection marked); a panel "
-        "is outside when p < {threshold:.5f} (5% over all {panels} panels, Bonferroni).",
+        "(the pot-c test of `arviz_stats`: p-value in the title, the values that drive a rejection marked); "
+        "a panel is outside when p < {threshold:.5f} (5% over all {panels} panels, Bonferroni).",
         "LOO-PIT: per cel waar het waargenomen aantal valt in de voorspelling van die cel uit alle andere "
         "cellen (leave-one-out), gerandomiseerd tussen de buren van het aantal; uniform als het model zijn "
         "cellen voorspelt. Elk paneel toetst uniformiteit (pot-c-toets van `arviz_stats`); buiten als "
@@ -89,11 +89,11 @@ TEXTS = {
     "psense": (
         "Prior sensitivity by power-scaling: how far a quantity's posterior moves when the top-level priors "
         "(means, starting values, group and step sds), or the likelihood, are raised to a power near 1 "
-        "(`psense` of `arviz_stats`, by importance weighting, no refit). Above 0.05 it is sensitive: to the prior "
-        "only, the data say little about it; to both, the prior and the data disagree.",
+        "(`psense` of `arviz_stats`, by importance weighting, no refit). Above 0.05 it is sensitive: to the "
+        "prior only, the data say little about it; to both, the prior and the data disagree.",
         "Priorgevoeligheid door machtsschaling: hoe ver de posterior van een grootheid verschuift als de "
-        "priors op het hoogste niveau, of de likelihood, tot een macht dicht bij 1 worden verheven (psense "
-        "van `arviz_stats`). Boven 0,05 is ze gevoelig.",
+        "priors op het hoogste niveau, of de likelihood, tot een macht dicht bij 1 worden verheven "
+        "(`psense` van `arviz_stats`). Boven 0,05 is ze gevoelig.",
     ),
     "psense none": (
         "No top-level parameter or population effect is sensitive to the priors.",
