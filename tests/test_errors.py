@@ -216,7 +216,7 @@ def test_report_skips_an_unreadable_file_and_says_so(small_trajectory_run, tmp_p
     captured = capsys.readouterr()
     assert "WARNING: skipped" in captured.err and "damaged.nc" in captured.err
     page = (results / "report.html").read_text()
-    assert "Skipped damaged.nc" in page and "cannot be read as NetCDF" in page
+    assert "Skipped <code>damaged.nc</code>" in page and "cannot be read as NetCDF" in page
     # the copied fit came without its summary CSV: the report made it, stamped with the fit's SHA-256
     assert "remade the missing or stale summary" in captured.err
     summary = pd.read_csv(results / "trajectory_summary.csv")

@@ -314,9 +314,11 @@ def test_trajectory_release_merges_small_classes_in_every_month(small_trajectory
     )
 
 
-def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_trajectory_run, tmp_path):
-    """Net benefit per class, the class weights and the targeting rules describe classes: with merged
-    classes only the whole-cohort quantities (and the figures drawn from them) are released."""
+def test_cost_effectiveness_stays_behind_when_classes_are_merged(small_trajectory_run, tmp_path):
+    """Net benefit per class, the class weights and the targeting rules describe classes, and so do the
+    whole-cohort quantities (cohort-weighted means over classes of class inputs the shipped assumptions
+    regenerate): with merged classes nothing of the result is written, and the note says why; with every
+    class released as itself, the whole result is released with its file names only."""
     from ww_bayes.cea import analyse, load_assumptions
     from ww_bayes.release import Grouping, Release, release_cea
     from ww_bayes.results import save_cea
@@ -325,25 +327,21 @@ def test_cost_effectiveness_by_class_stays_behind_when_classes_are_merged(small_
     result = analyse(xr.load_datatree(fit_path), load_assumptions(MODELS / "cost_effectiveness.toml"))
     path = save_cea(result, tmp_path / "cost_effectiveness.nc", [fit_path])
     assert any("werkverkenner" in v.dims for v in result.data_vars.values()) and "rule" in result.dims
-    done = Release(tmp_path / "release", MIN_COUNT)
-    done.folder.mkdir()
-    classes = {
-        c: merged_name("werkverkenner") if c in ("0-25", "25-50") else c for c in ("0-25", "25-50", "50-75")
-    }
-    done.groupings = {"werkverkenner": Grouping("werkverkenner", classes)}
-    release_cea(path, xr.load_datatree(path), done)
-    out = xr.load_datatree(done.folder / "cost_effectiveness.nc")
-    released = out["cost_effectiveness"].ds
-    assert not any("werkverkenner" in released[v].dims for v in released.variables)
-    assert "rule" not in released.dims and "net_benefit" in released
-    names = {p.name for p in done.files}
-    assert "cost_effectiveness_targeting.csv" not in names and "cea_net_benefit_by_class.png" not in names
-    assert {"cost_effectiveness_summary.csv", "cea_ceac.png"} <= names
-    assert str(tmp_path) not in out.attrs["fits"] and out.attrs["fits"] == fit_path.name
-    assert (
-        released.attrs["assumptions_source"] == "cost_effectiveness.toml"
-        and "best_rule" not in released.attrs
-    )
+    labels = [str(c) for c in result["werkverkenner"].values]
+    for merged, folder in ((True, "merged"), (False, "whole")):
+        done = Release(tmp_path / folder, MIN_COUNT)
+        done.folder.mkdir()
+        classes = {c: merged_name("werkverkenner") if merged and c in labels[:2] else c for c in labels}
+        done.groupings = {"werkverkenner": Grouping("werkverkenner", classes)}
+        release_cea(path, xr.load_datatree(path), done)
+        if merged:
+            assert not list(done.folder.iterdir()) and not done.files
+            assert any("withheld cost_effectiveness.nc" in n and "classes merged" in n for n in done.notes)
+            continue
+        out = xr.load_datatree(done.folder / "cost_effectiveness.nc")
+        assert "werkverkenner" in out["cost_effectiveness"].ds.dims
+        assert str(tmp_path) not in out.attrs["fits"] and out.attrs["fits"] == fit_path.name
+        assert out["cost_effectiveness"].ds.attrs["assumptions_source"] == "cost_effectiveness.toml"
 
 
 # --- attacks on a hand-made sparse cohort: each leak, on the release and on a broken variant ---------------

@@ -59,14 +59,6 @@ def count(minimum: int):
     return parse
 
 
-def _simulate(args: argparse.Namespace) -> Outcome:
-    return simulate_to_file(args.n, args.seed, args.out)
-
-
-def _validate(args: argparse.Namespace) -> Outcome:
-    return describe_file(args.path, min_per_arm=args.min_per_arm)
-
-
 def _fit(args: argparse.Namespace) -> Outcome:
     overrides = {
         k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None
@@ -81,22 +73,6 @@ def _compare(args: argparse.Namespace) -> Outcome:
     return compare_to_files(args.fit, args.data, args.out, covariates=tuple(args.covariates),
                             cov_type=args.cov_type, store=args.store,
                             allow_other_data=args.allow_other_data)  # fmt: skip
-
-
-def _cea(args: argparse.Namespace) -> Outcome:
-    return cea_to_files(args.fit, args.assumptions, args.out)
-
-
-def _report(args: argparse.Namespace) -> Outcome:
-    return report_to_file(args.results, args.out, args.data, lang=args.lang)
-
-
-def _excel(args: argparse.Namespace) -> Outcome:
-    return excel_to_file(args.results, args.out, lang=args.lang)
-
-
-def _release(args: argparse.Namespace) -> Outcome:
-    return release_to_folder(args.results, args.out, args.min_count)
 
 
 def _dispatch(args: argparse.Namespace) -> Dispatch:
@@ -131,10 +107,6 @@ def _study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _init(args: argparse.Namespace) -> Outcome:
-    return init_folder(args.folder, args.force)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ww-bayes",
@@ -152,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=count(0), default=1, help="random seed (default 1)")
     simulate.add_argument("--out", default="data/cohort.parquet", help="output .parquet or .csv "
                           "(truth: <stem>.truth.nc)")  # fmt: skip
-    simulate.set_defaults(run=_simulate)
+    simulate.set_defaults(run=lambda args: simulate_to_file(args.n, args.seed, args.out))
 
     validate = commands.add_parser(
         "validate", help="check a cohort file against the schema; counts and rates"
@@ -160,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path", help="cohort .parquet or .csv")
     validate.add_argument("--min-per-arm", type=count(1), default=MIN_PER_ARM, help="report classes and "
                           f"regions with fewer persons in an arm (default {MIN_PER_ARM})")  # fmt: skip
-    validate.set_defaults(run=_validate)
+    validate.set_defaults(run=lambda args: describe_file(args.path, min_per_arm=args.min_per_arm))
 
     fit = commands.add_parser("fit", help="fit a model spec (models/*.toml) and save the posterior NetCDF")
     fit.add_argument("spec", help="model specification: a TOML file (models/job_finding_12m.toml) or a "
@@ -204,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     cea.add_argument("--assumptions", default=None, help="assumptions TOML (default: models/"
                      "cost_effectiveness.toml if it exists, else the shipped one)")  # fmt: skip
     cea.add_argument("--out", required=True, help="output folder, e.g. results/")
-    cea.set_defaults(run=_cea)
+    cea.set_defaults(run=lambda args: cea_to_files(args.fit, args.assumptions, args.out))
 
     report = commands.add_parser("report", help="one self-contained HTML page (figures embedded) summarising "
                                  "a results folder")  # fmt: skip
@@ -213,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--data", default=None, help="the cohort the fits were made on: adds posterior "
                         "predictive and LOO checks")  # fmt: skip
     report.add_argument("--lang", choices=["en", "nl"], default="en", help="language: en (default) or nl")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=lambda args: report_to_file(args.results, args.out, args.data, lang=args.lang))
 
     excel = commands.add_parser("excel", help="the summary tables of a results folder as one Excel workbook "
                                 "(a sheet per fit, a README sheet)")  # fmt: skip
@@ -222,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     excel.add_argument(
         "--lang", choices=["en", "nl"], default="en", help="README language: en (default) or nl"
     )
-    excel.set_defaults(run=_excel)
+    excel.set_defaults(run=lambda args: excel_to_file(args.results, args.out, lang=args.lang))
 
     release = commands.add_parser("release", help="what may leave a secure environment: estimates, "
                                   "summaries, figures, large groups' counts, disclosure report")  # fmt: skip
@@ -230,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", required=True, help="a new or empty folder, e.g. release/")
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
-    release.set_defaults(run=_release)
+    release.set_defaults(run=lambda args: release_to_folder(args.results, args.out, args.min_count))
 
     audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
                                 "refuse it when a small count can be derived")  # fmt: skip
@@ -286,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="copy the shipped specs and notebooks into a working folder")
     init.add_argument("folder", help="the working folder (made if missing)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
-    init.set_defaults(run=_init)
+    init.set_defaults(run=lambda args: init_folder(args.folder, args.force))
     return parser
 
 

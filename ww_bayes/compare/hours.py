@@ -32,7 +32,8 @@ def hours_ols(
     table = itt(df, outcome, factors=factors, covariates=covariates, cov_type=cov_type, method="lpm",
                 skip_unestimable=skip_unestimable)  # fmt: skip
     # itt scales the coefficient of a 0/1 outcome to percentage points; hours stay hours
-    for column in ("estimate", "se", "ci95_lb", "ci95_ub"):
+    bounds = [c for c in table.columns if c.startswith("ci") and c.endswith(("_lb", "_ub"))]
+    for column in ("estimate", "se", *bounds):
         table[column] = table[column] / 100
     table["estimand"] = ESTIMAND
     table["method"] = "OLS on person rows (hours)"
