@@ -16,8 +16,8 @@ the ``trajectory`` group) subtract from each control arm the chance imbalance of
 persists over months, ``composition[o, arm, c, m]`` (see :func:`composition_factor`): a multivariate normal
 draw with the sampling covariance of the arm's mean, so that the effects carry that uncertainty. It does not
 enter the likelihood (the data cannot tell an imbalance from an effect), so its standard-normal factors are
-sampled from their prior alongside the rest. (Putting it in the likelihood, as an earlier version did,
-gives nearly the same posterior, the two differing only through the curves' priors, but a ridge between it
+sampled from their prior alongside the rest. (Putting it in the likelihood gives nearly the same
+posterior, the two differing only through the curves' priors, but a ridge between it
 and the curves: correlations of -0.9 and R-hat above 1.01 on some cohorts.)
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
@@ -25,8 +25,8 @@ smooth curve over months: a common curve, a first-order random walk (month 1 val
 steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
 every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
 with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change (enforcement acting
-in months 6-11) as well as a slow fade; its steps are non-centred (a centred walk was tried: the
-enforcement curve is too weakly identified for it). Region deviations, when modelled, are
+in months 6-11) as well as a slow fade; its steps are non-centred (the
+enforcement curve is too weakly identified for a centred walk). Region deviations, when modelled, are
 constant over months.
 
 The derived ``trajectory`` group holds the pp effect per month per contrast (overall, cohort-weighted, and
