@@ -20,6 +20,7 @@ from matplotlib.legend import Legend
 from PIL import Image
 
 from ww_bayes.calibration.sbc import uniformity
+from ww_bayes.checks import pit_tests
 from ww_bayes.data.schema import CONTRASTS, REGIONS_NL, WERKVERKENNER_CLASSES
 from ww_bayes.derived import OVERALL, flat_name
 from ww_bayes.kinds import KINDS
@@ -27,10 +28,15 @@ from ww_bayes.labels import Words
 from ww_bayes.viz import (
     CEA_FIGURES,
     cea_figure,
+    destinations_plot,
     effects_plot,
     figure_name,
     forest_data,
     forest_plot,
+    kfold_plot,
+    loo_pit_plot,
+    prior_predictive_plot,
+    rank_plot,
     save_figure,
     trajectory_data,
     trajectory_plot,
@@ -113,6 +119,49 @@ def paths_summary() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def destinations_summary() -> pd.DataFrame:
+    """A destinations summary at month 12: the WW effect and the effects on each state's share, which add
+    up to minus it, overall and by class."""
+    rng = np.random.default_rng(6)
+    states = ["ww_working", "ww_not_working", "none_working", "none_not_working", "zw", "bijstand", "other"]
+    rows = []
+    for contrast in CONTRAST_NAMES:
+        for level, group in [("overall", "all")] + [("by_werkverkenner", c) for c in CLASSES]:
+            shares = rng.normal(0, 0.8, len(states))
+            rows.append(("ww_source_pp", contrast, level, group, 12, "", shares[:2].sum()))
+            rows += [("share_pp", contrast, level, group, 12, state, value)
+                     for state, value in zip(states, shares, strict=True)]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["estimand", "contrast", "level", "group", "month", "state", "mean"])
+    half = rng.uniform(0.3, 1.5, len(table))
+    return table.assign(eti90_lb=table["mean"] - half, eti90_ub=table["mean"] + half)
+
+
+@pytest.fixture(scope="module")
+def model_checks() -> dict:
+    """What the model-check figures read: LOO-PIT values of 200 cells labelled by class, posterior draws
+    of three top-level parameters (4 chains), a K-fold study of the three pooling variants."""
+    rng = np.random.default_rng(7)
+    pit = xr.DataArray(rng.uniform(size=200), dims="cell",
+                       coords={"werkverkenner": ("cell", np.resize(CLASSES, 200))})  # fmt: skip
+    names = ["service_mean", "enforcement_mean", "service_sd_werkverkenner"]
+    posterior = xr.Dataset({n: (("chain", "draw"), rng.normal(size=(4, 250))) for n in names})
+    kfold = pd.DataFrame({"variant": ["partial", "none", "full"], "elpd_kfold": [-9000.0, -9010.0, -9040.0],
+                          "elpd_kfold_se": [40.0, 41.0, 42.0], "elpd_difference": [0.0, -10.0, -40.0],
+                          "elpd_difference_se": [0.0, 4.0, 9.0]})  # fmt: skip
+    contrasts = {"contrast": CONTRAST_NAMES}
+    prior = xr.Dataset(
+        {
+            "prior_predictive_employed": (("prior_draw", "cell"), rng.beta(2, 2, size=(100, 50))),
+            "observed_employed": ("cell", rng.beta(20, 12, size=50)),
+            "prior_effect_pp": (("prior_draw", "contrast"), rng.normal(0, 10, size=(100, 3))),
+            "posterior_effect_pp": (("sample", "contrast"), rng.normal(2, 0.4, size=(400, 3))),
+        },
+        coords=contrasts,
+    )
+    return {"pit": pit, "posterior": posterior, "kfold": kfold, "prior": prior}
+
+
+@pytest.fixture(scope="module")
 def cea_result() -> xr.Dataset:
     """The variables of a ``cost_effectiveness`` group the figures read."""
     rng = np.random.default_rng(4)
@@ -168,20 +217,37 @@ FIGURES = {
         t["paths"], "eti90", outcome="employed", lang=lang, origin=SYNTHETIC
     ),
     "paths_ww": lambda t, lang: trajectory_plot(t["paths"], "eti90", outcome="ww", lang=lang, origin="no"),
+    "destinations": lambda t, lang: destinations_plot(
+        t["destinations"], "eti90", lang=lang, origin=SYNTHETIC
+    ),
     **{f"cea_{n}": (lambda t, lang, n=n: cea_figure(t["cea"], n, lang=lang)) for n in CEA_FIGURES},
+    "loo_pit": lambda t, lang: loo_pit_plot(
+        t["pit"], pit_tests(t["pit"]), "werkverkenner", lang=lang, origin=SYNTHETIC
+    ),
+    "rank": lambda t, lang: rank_plot(t["posterior"], lang=lang, origin="no"),
+    "kfold": lambda t, lang: kfold_plot(t["kfold"], lang=lang, origin=SYNTHETIC),
+    "prior_predictive": lambda t, lang: prior_predictive_plot(t["prior"], lang=lang, origin=SYNTHETIC),
     "sbc_ecdf": lambda t, lang: ecdf_figure(t["sbc"][0], t["sbc"][2], "SBC job_finding_12m", lang=lang),
     "sbc_ranks": lambda t, lang: rank_histograms(t["sbc"][1], 100, "SBC job_finding_12m", lang=lang),
 }
 #: Figures for analysts: their panels are named by the quantities' code names.
-ANALYST_FIGURES = {"sbc_ecdf", "sbc_ranks"}
+ANALYST_FIGURES = {"sbc_ecdf", "sbc_ranks", "loo_pit", "rank", "kfold", "prior_predictive"}
 #: Figures that draw intervals, so their legend or labels must say which.
-WITH_INTERVALS = {"effects", "forest", "paths_employed", "paths_ww", "cea_net_benefit_by_class"}
+WITH_INTERVALS = {
+    "effects",
+    "forest",
+    "paths_employed",
+    "paths_ww",
+    "cea_net_benefit_by_class",
+    "destinations",
+}
 
 
 @pytest.fixture(scope="module")
-def tables(effects_summary, comparison, paths_summary, cea_result, calibration_study):
+def tables(effects_summary, comparison, paths_summary, destinations_summary, cea_result, calibration_study,
+           model_checks):  # fmt: skip
     return {"effects": effects_summary, "comparison": comparison, "paths": paths_summary, "cea": cea_result,
-            "sbc": calibration_study}  # fmt: skip
+            "sbc": calibration_study, "destinations": destinations_summary, **model_checks}  # fmt: skip
 
 
 #: The units a figure's axes state: effects in percentage points, money in euros.

@@ -719,6 +719,16 @@ FAIL_CLOSED = {
     "'design'": ("diagnostics", lambda ds: ds.assign_attrs(design="region Drenthe: 3 persons")),
     "diagnostics/r_hat_max holds int": ("diagnostics", lambda ds: ds.assign(
         r_hat_max=ds["r_hat_max"].astype(int))),
+    "coordinate 'n_persons'": ("effects/region", lambda ds: ds.assign_coords(
+        n_persons=("region", np.arange(ds.sizes["region"])))),
+    "same value in every draw": ("effects/werkverkenner", lambda ds: ds.assign(
+        effect_pp=ds["effect_pp"].where(ds["werkverkenner"] != ds["werkverkenner"][0], 7.0))),
+    "'three persons'": ("effects/region", lambda ds: ds.assign_attrs(
+        weights="three persons in Drenthe lack the outcome")),
+    "'drie personen'": ("effects/region", lambda ds: ds.assign_attrs(weights="Drenthe: drie personen")),
+    "'8 controls'": ("effects/region", lambda ds: ds.assign_attrs(weights="Drenthe: 8 controls")),
+    "a file path": ("effects/overall", lambda ds: ds.assign(
+        effect_pp=ds["effect_pp"].assign_attrs(units="see ../results/job.nc"))),
 }  # fmt: skip
 
 
@@ -822,3 +832,57 @@ def test_the_audit_reads_every_file_even_with_a_forged_record(unobserved, tmp_pa
     assert any("notes.txt" in f and "cannot read" in f for f in failed["text"])
     assert any("reduced precision" in f for f in failed["weights"])
     assert not failed_checks(unobserved[1].folder)  # the release as written passes
+
+
+def test_a_released_spec_holds_its_settings_only(sparse, unobserved, tmp_path):
+    """The spec and the assumptions travel as their settings in a canonical layout: no comments and no
+    description (the analyst's words, which no rule can check), and they parse to the same settings. A
+    forged folder whose spec holds a comment again, or whose name holds a count in words, is refused."""
+    from ww_bayes.kinds import parse_spec
+    from ww_bayes.tomlspec import is_released_toml
+
+    folder = unobserved[1].folder
+    estimates = next(folder.glob("*_estimates.nc"))
+    tree = xr.load_datatree(estimates)
+    text = str(tree.attrs["spec_text"])
+    original = sparse.job
+    assert "#" in original.text and "description" in original.text  # the fitted spec has both
+    assert "#" not in text and "description" not in text and is_released_toml(text)
+    released = parse_spec(text)
+    assert (released.sampler, released.priors, released.groups) == (
+        original.sampler, original.priors, original.groups)  # fmt: skip
+    for name, change in {
+        "comment": lambda attrs: attrs | {"spec_text": text + "# Drenthe had few controls left\n"},
+        "name": lambda attrs: attrs | {"model_name": "job_region_with_two_controls"},
+    }.items():
+        planted = tmp_path / name
+        shutil.copytree(folder, planted)
+        tree.attrs = change(dict(xr.load_datatree(estimates).attrs))
+        tree.to_netcdf(planted / estimates.name)
+        forged(planted, estimates.name)
+        failed = failed_checks(planted)
+        assert set(failed) == {"text"}, failed
+        expected = "canonical TOML" if name == "comment" else "two controls"
+        assert any(expected in finding for finding in failed["text"]), failed["text"]
+
+
+def test_every_table_is_the_one_its_released_file_gives(unobserved, tmp_path):
+    """A summary table is computed again from its released estimates: a row for a group that is not
+    released, or numbers that are not the file's (a mean off by one part in 10,000), is refused, even with
+    the record forged; the release as written passes."""
+    folder = unobserved[1].folder
+    summary = next(folder.glob("*_summary.csv"))
+    table = pd.read_csv(summary, dtype=str, keep_default_na=False)
+    changes = {
+        "row": lambda t: pd.concat([t, t.iloc[[-1]].assign(group="Gorinchem")], ignore_index=True),
+        "number": lambda t: t.assign(mean=[repr(float(v) * (1 + 1e-4)) if v else v for v in t["mean"]]),
+    }  # fmt: skip
+    for name, change in changes.items():
+        planted = tmp_path / name
+        shutil.copytree(folder, planted)
+        change(table).to_csv(planted / summary.name, index=False)
+        forged(planted, summary.name)
+        failed = failed_checks(planted)
+        assert "tables" in failed and "files" not in failed, failed
+        assert all(summary.name in finding for finding in failed["tables"])
+    assert "tables" not in failed_checks(folder)

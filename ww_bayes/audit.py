@@ -23,20 +23,23 @@ inside that range, by
   fit;
 
 and by the folder's own checks: every file listed with its SHA-256 in the checks file, no group that holds
-counts, every level, variable, dim and attribute one the release has a rule for, every level label a
-released group, no path, user name or small count in any text. Each check's findings and seconds go into
-the disclosure report and the checks file (``disclosure_checks.json``, one entry per output file, in the
-spirit of an ACRO/SACRO results bundle).
+counts, every level, variable, dim, coordinate and attribute one the release has a rule for, every level
+label a released group, every table equal to the one its released file gives, a spec's text in its
+canonical layout (settings only), no path, user name or small count (digits or number words) in any
+text. Each check's findings and seconds go into the disclosure report and the checks file
+(``disclosure_checks.json``, one entry per output file, in the spirit of an ACRO/SACRO results bundle).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import io
 import itertools
 import json
 import re
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +55,7 @@ from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.results import CEA_GROUP, CEA_KIND, RELEASED_KIND
+from ww_bayes.tomlspec import is_released_toml
 from ww_bayes.vocabulary import SAMPLE_DIMS
 
 #: The smallest number of persons a released number may describe (CBS's output rule).
@@ -75,6 +79,8 @@ RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha2
                   "synthetic_data")  # fmt: skip
 #: Root attributes a release adds to a released fit.
 RELEASE_ATTRS = ("ww_bayes_kind", "spec_name", "min_count", "released_with", "fit_file", "fit_sha256")
+#: Attributes holding an input file's TOML text: released in canonical form only (:func:`released_toml`).
+TOML_ATTRS = ("spec_text", "assumptions_text")
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
 DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units", "rounded_to",
                  "good_direction")  # fmt: skip
@@ -221,16 +227,28 @@ def declared_findings(name: str, tree: xr.DataTree) -> list[str]:
         return [f"{error}: not released (a release refuses what it has no rule for)"]
     for node in tree[kind.name].subtree:
         findings += _attr_findings(f"{name}: {node.path}", node.attrs, DERIVED_ATTRS)
+        findings += _coord_findings(f"{name}: {node.path}", node.ds)
         for variable, values in node.ds.data_vars.items():
             findings += _attr_findings(f"{name}: {node.path}/{variable}", values.attrs, DERIVED_ATTRS)
             role = kind.derived_variables[variable].role
             problem = _role_problem(role, values)
             if problem:
-                findings.append(f"{name}: {node.path}/{variable} is declared a {role} but {problem}: not "
-                                "released")  # fmt: skip
+                findings.append(f"{name}: {node.path}/{variable} is declared {article(role)} {role} but "
+                                f"{problem}: not released")  # fmt: skip
     if "diagnostics" in tree.children:
         findings += _diagnostics_findings(name, tree["diagnostics"].ds)
     return findings
+
+
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _coord_findings(where: str, ds: xr.Dataset) -> list[str]:
+    """One line per coordinate that is not the labels of a dim of its own name (an extra coordinate can
+    hold anything: persons per group)."""
+    return [f"{where}: coordinate {name!r} is not the labels of a dim: not released"
+            for name, values in ds.coords.items() if values.dims != (name,)]  # fmt: skip
 
 
 def _factors(tree: xr.DataTree, kind) -> tuple[str, ...]:
@@ -251,6 +269,11 @@ def _role_problem(role: str, values: xr.DataArray) -> str:
         finite = data[np.isfinite(data)]
         if finite.size and (finite.min() < 0 or finite.max() > 1):
             return "holds values outside 0..1"
+    sample_dims = [d for d in SAMPLE_DIMS if d in values.dims]
+    if sample_dims and values.sizes.get("draw", 0) > 1:
+        spread = (values.max(sample_dims) - values.min(sample_dims)).values
+        if np.any(spread == 0):  # NaN (suppressed) compares false
+            return "holds the same value in every draw (a number, not a posterior)"
     return ""
 
 
@@ -260,6 +283,7 @@ def _diagnostics_findings(name: str, diagnostics: xr.Dataset) -> list[str]:
     findings += [f"{name}: diagnostics dim {d!r} is not one a release knows: not released"
                  for d in diagnostics.dims if d not in DIAGNOSTICS_DIMS]  # fmt: skip
     findings += _attr_findings(f"{name}: diagnostics", diagnostics.attrs, DIAGNOSTICS_ATTRS)
+    findings += _coord_findings(f"{name}: diagnostics", diagnostics)
     for variable, values in diagnostics.data_vars.items():
         findings += _attr_findings(f"{name}: diagnostics/{variable}", values.attrs, ())
         flags = variable == "ess_checked" and set(np.unique(values.values)) <= {0, 1}
@@ -281,6 +305,7 @@ def cea_findings(name: str, result: xr.Dataset) -> list[str]:
     findings += [f"{name}: dim {d!r} is not one a release knows: not released"
                  for d in result.dims if d not in CEA_DIMS]  # fmt: skip
     findings += _attr_findings(f"{name}: {CEA_GROUP}", result.attrs, CEA_ATTRS)
+    findings += _coord_findings(f"{name}: {CEA_GROUP}", result)
     for variable, values in result.data_vars.items():
         findings += _attr_findings(f"{name}: {CEA_GROUP}/{variable}", values.attrs, ())
     return findings
@@ -290,17 +315,38 @@ def cea_findings(name: str, result: xr.Dataset) -> list[str]:
 
 #: An absolute path of two parts or more (POSIX, home-relative or Windows).
 PATH_PATTERN = re.compile(r"(?:(?<![\w.])~|(?<![\w.:/])/[\w.-]+|\b[A-Za-z]:)[\\/][\w.$-]")
-#: Words that make a number next to them a count of persons: these and the cell columns of every registered
-#: kind's observation.
+#: A relative path: one starting at ``./`` or ``../``, or a folder and a file name with a data or output
+#: suffix.
+RELATIVE_PATH_PATTERN = re.compile(
+    r"(?<![\w.])\.{1,2}[\\/]|[\w.-]+[\\/][\w.-]+\.(?:parquet|csv|nc|toml|json|md|html|png|xlsx|txt)\b"
+)
+#: Numbers written as words, English and Dutch (a count of 1..9 in words is a small count as well).
+NUMBER_WORDS = {
+    **dict.fromkeys(("one", "a single", "een", "één", "enkele"), 1),
+    **dict.fromkeys(("two", "twee", "a couple of"), 2), **dict.fromkeys(("three", "drie"), 3),
+    **dict.fromkeys(("four", "vier"), 4), **dict.fromkeys(("five", "vijf"), 5),
+    **dict.fromkeys(("six", "zes"), 6), **dict.fromkeys(("seven", "zeven"), 7),
+    **dict.fromkeys(("eight", "acht"), 8), **dict.fromkeys(("nine", "negen"), 9),
+}  # fmt: skip
+#: Words that make a number next to them a count of persons (English and Dutch): these and the cell columns
+#: of every registered kind's observation.
 PERSON_WORDS = "|".join(
-    [r"persons?", "people", r"claimants?", r"participants?", r"individuals?"]
+    [r"persons?", "people", r"claimants?", r"participants?", r"individuals?", r"controls?", r"cases?",
+     r"jobseekers?", r"job seekers?", "treated", r"subjects?", r"respondents?", r"men", r"women",
+     "personen", "persoon", "mensen", r"deelnemers?", r"claimanten", r"werkzoekenden?",
+     r"uitkeringsgerechtigden?", r"werklozen", r"cli[eë]nten?", r"mannen", r"vrouwen"]
     + sorted({re.escape(c) for kind in KINDS.values() for c in kind.observation.columns})
-)
-ARM_WORDS = "|".join(ARMS)
+)  # fmt: skip
+ARM_WORDS = "|".join(ARMS + tuple(arm.replace("_", " ") for arm in ARMS))
+_NUMBER = r"\d+|" + "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
 COUNT_PATTERNS = (
-    re.compile(rf"(?<![\w.,])(\d+)\s+(?:{PERSON_WORDS})\b", re.IGNORECASE),
-    re.compile(rf"\b(?:{PERSON_WORDS}|{ARM_WORDS}|n|k)\b\s*[:=]?\s*(\d+)\b(?![.,]\d)", re.IGNORECASE),
+    re.compile(rf"(?<![\w.,])({_NUMBER})\s+(?:(?:[\w-]+\s+){{0,2}})(?:{PERSON_WORDS})\b", re.IGNORECASE),
+    re.compile(rf"\b(?:{PERSON_WORDS}|{ARM_WORDS}|n|k)\b\s*[:=]?\s*({_NUMBER})\b(?![.,]\d)", re.IGNORECASE),
 )
+
+
+def _count_value(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
 
 
 def without_paths(text: str) -> str:
@@ -327,11 +373,12 @@ def text_findings(where: str, text: str, secrets: set[str], min_count: int) -> l
         if found:
             findings.append(f"{where}: names the machine it was made on (a path or user name)")
             break
-    if PATH_PATTERN.search(text):
+    if PATH_PATTERN.search(text) or RELATIVE_PATH_PATTERN.search(text):
         findings.append(f"{where}: holds a file path")
+    words = re.sub(r"[_\s]+", " ", text)  # identifiers read as words: "region_3_controls" too
     for pattern in COUNT_PATTERNS:
-        for match in pattern.finditer(text):
-            if breaks_rule([int(match.group(1))], min_count)[0]:
+        for match in pattern.finditer(words):
+            if breaks_rule([_count_value(match.group(1))], min_count)[0]:
                 findings.append(f"{where}: holds a small count ({match.group(0).strip()!r})")
     return findings
 
@@ -564,6 +611,10 @@ def check_text(folder: Folder) -> tuple[list[str], set[str]]:
                   for var, values in node.ds.data_vars.items() for k, v in values.attrs.items()}  # fmt: skip
         for where, text in texts.items():
             findings += text_findings(f"{name}: {where}", text, secrets, folder.min_count)
+        findings += [f"{name}: {node.path} attribute {k} is not in a release's canonical TOML (comments, "
+                     "free text or another layout: what it says beside the settings has no rule)"
+                     for node in tree.subtree for k in TOML_ATTRS
+                     if k in node.attrs and not is_released_toml(str(node.attrs[k]))]  # fmt: skip
         outputs.add(name)
     for path in sorted(folder.path.iterdir()):
         if path.suffix not in READABLE_SUFFIXES and path.name != LOCK_NAME:
@@ -599,6 +650,72 @@ def check_counts(folder: Folder) -> tuple[list[str], set[str]]:
             findings.append(f"{COUNTS_FILE}: {row.fit} {row.level}/{row.group}, {row.arm}: {column} is "
                             "between 1 and the minimum count")  # fmt: skip
     return findings, {COUNTS_FILE} if len(counts) else set()
+
+
+#: Tables a release writes beside a cost-effectiveness result, and how each is computed from it.
+CEA_TABLES = {"cost_effectiveness_summary.csv": "summary", "cost_effectiveness_targeting.csv": "targeting"}
+#: How close a table's numbers must be to those computed from the released file (a CSV holds a float64's
+#: digits; an estimate stored as float32 holds about 7).
+TABLE_RTOL = 1e-6
+
+
+def expected_tables(folder: Folder) -> dict[str, pd.DataFrame]:
+    """Every table a release of the folder's files writes, computed from the released files alone: each
+    fit's summary and each cost-effectiveness result's summary and targeting table."""
+    from ww_bayes.cea import summary as cea_summary
+    from ww_bayes.cea import targeting_table
+    from ww_bayes.results import RELEASED_SUFFIX, summarise
+
+    tables = {f"{Path(fit.file).stem.removesuffix(RELEASED_SUFFIX)}_summary.csv": summarise(fit.tree)
+              for fit in folder.fits}  # fmt: skip
+    for tree in folder.cea.values():
+        result = tree[CEA_GROUP].to_dataset()
+        made = {"summary": cea_summary, "targeting": targeting_table}
+        tables |= {name: made[how](result) for name, how in CEA_TABLES.items()}
+    return tables
+
+
+def _table_difference(name: str, table: pd.DataFrame, expected: pd.DataFrame) -> str:
+    """What differs between a released table and the one computed from the released files ("" if none)."""
+    expected = pd.read_csv(io.StringIO(expected.to_csv(index=False)), dtype=str, keep_default_na=False)
+    if list(table.columns) != list(expected.columns):
+        extra = [c for c in table.columns if c not in expected.columns]
+        return f"{name}: its columns are not those of the released estimates' table" + (
+            f" (extra: {', '.join(extra[:3])})" if extra else ""
+        )
+    if len(table) != len(expected):
+        return f"{name}: {len(table)} rows, the released estimates give {len(expected)}"
+    for column in table.columns:
+        given, computed = table[column], expected[column]
+        numbers = pd.to_numeric(given, errors="coerce"), pd.to_numeric(computed, errors="coerce")
+        if (
+            numbers[1].notna().sum() == (computed != "").sum()
+            and numbers[0].notna().sum() == (given != "").sum()
+        ):
+            if not np.allclose(numbers[0], numbers[1], rtol=TABLE_RTOL, atol=1e-12, equal_nan=True):
+                return f"{name}: column {column!r} differs from the released estimates"
+        elif not given.equals(computed):
+            return f"{name}: column {column!r} differs from the released estimates"
+    return ""
+
+
+def check_tables(folder: Folder) -> tuple[list[str], set[str]]:
+    """Every CSV (but counts.csv) is a table the release computes from a released file, and equal to it:
+    a table can then say nothing the released files do not."""
+    expected = expected_tables(folder)
+    findings, outputs = [], set()
+    for path in sorted(folder.path.glob("*.csv")):
+        if path.name == COUNTS_FILE:
+            continue
+        outputs.add(path.name)
+        if path.name not in expected:
+            findings.append(f"{path.name}: not a table the release computes from a released file")
+            continue
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        difference = _table_difference(path.name, table, expected[path.name])
+        if difference:
+            findings.append(difference)
+    return findings, outputs
 
 
 # --- weights recovery ---------------------------------------------------------------------------------------
@@ -1202,14 +1319,21 @@ def _tornado_findings(folder, name, result, sources, classes) -> list[str]:
 def _cohort_size_findings(folder, name, result, sources) -> list[str]:
     """The cohort size (an attribute, or a ``_cohort`` total over its per-participant mean) against every
     whole-cohort total released: the cohort persons of the fits and the persons of every set of arms."""
-    size = result.attrs.get("cohort_size")
+    sizes = {}  # where a cohort size is read -> the size
+    if "cohort_size" in result.attrs:
+        sizes["cohort size"] = float(result.attrs["cohort_size"])
+    with contextlib.suppress(Exception):  # the assumptions as released name one too
+        sizes["assumptions' cohort size"] = float(
+            tomllib.loads(str(result.attrs["assumptions_text"]))["cohort_size"]
+        )
     for variable in result.data_vars:
         base = variable.removesuffix(COHORT_SUFFIX)
-        if size is None and variable.endswith(COHORT_SUFFIX) and base in result:
+        if not sizes and variable.endswith(COHORT_SUFFIX) and base in result:
             ratio = (result[variable] / result[base]).values
             ratio = ratio[np.isfinite(ratio)]
-            size = float(np.median(ratio)) if ratio.size else None
-    if size is None:
+            if ratio.size:
+                sizes["cohort size"] = float(np.median(ratio))
+    if not sizes:
         return []
     totals = {}
     for source in sources:
@@ -1222,9 +1346,9 @@ def _cohort_size_findings(folder, name, result, sources) -> list[str]:
             for size_of in range(1, len(persons) + 1):
                 for arms in itertools.combinations(persons.index, size_of):
                     totals[f"{source.fit} persons of {'+'.join(arms)}"] = float(persons[list(arms)].sum())
-    return [f"{name}: cohort size {float(size):g} differs from {what} by {abs(float(size) - value):g}"
-            for what, value in totals.items() if breaks_rule([round(abs(float(size) - value))],
-                                                             folder.min_count)[0]]  # fmt: skip
+    return [f"{name}: {where} {size:g} differs from {what} by {abs(size - value):g}"
+            for where, size in sizes.items() for what, value in totals.items()
+            if breaks_rule([round(abs(size - value))], folder.min_count)[0]]  # fmt: skip
 
 
 #: The checks in the order they run (later ones use what weights recovery finds): key -> (text, check).
@@ -1240,6 +1364,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                check_labels),
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
+    "tables": ("every table but counts.csv is the one the release computes from a released file, number for "
+               "number", check_tables),
     "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
                check_counts),
     "weights": ("weights recovery: persons per released group from every population-weighted estimand "

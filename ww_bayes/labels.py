@@ -196,6 +196,19 @@ PHRASES: dict[str, dict[str, str]] = {
         "en": "Effects on mean hours per claimant by subgroup",
         "nl": "Effecten op het gemiddelde aantal uren per WW-gerechtigde, per subgroep",
     },
+    "destinations_axis": {
+        "en": "effect (percentage points of all claimants)",
+        "nl": "effect (procentpunt van alle WW-gerechtigden)",
+    },
+    "destinations_title": {
+        "en": "Where the WW effect went at month {month}: {contrast}",
+        "nl": "Waar het WW-effect heen ging in maand {month}: {contrast}",
+    },
+    "destinations_source": {"en": "effect on WW receipt", "nl": "effect op WW-ontvangst"},
+    "destinations_state": {
+        "en": "effect on the share in each state",
+        "nl": "effect op het aandeel per situatie",
+    },
     "months_since_inflow": {"en": "months since WW inflow", "nl": "maanden sinds instroom in de WW"},
     "posterior_mean": {"en": "posterior mean", "nl": "posteriorgemiddelde"},
     "partially_pooled": {"en": "partially pooled (Bayesian)", "nl": "gedeeltelijk gepoold (bayesiaans)"},

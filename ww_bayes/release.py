@@ -101,6 +101,7 @@ from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.labels import Words
 from ww_bayes.results import RELEASED_SUFFIX, collect, save_table, summarise
+from ww_bayes.tomlspec import released_toml
 from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_png
 
 #: Count-table columns that split it into separate tables (each checked on its own).
@@ -454,6 +455,8 @@ def _flag_of(share: xr.DataArray, cells: xr.Dataset, weights: xr.DataArray, role
 
 def released_attrs(tree: xr.DataTree, min_count: int, fit_file: str, fit_sha256: str) -> dict:
     attrs = {k: tree.attrs[k] for k in RELEASED_ATTRS if k in tree.attrs}
+    if "spec_text" in attrs:  # its settings only: comments and a description are the analyst's free text
+        attrs["spec_text"] = released_toml(str(attrs["spec_text"]), "spec_text")
     attrs.update(
         {
             "ww_bayes_kind": RELEASED_KIND,
@@ -727,6 +730,10 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         raise ReleaseError(findings[0])
     if "assumptions_source" in result.attrs:  # a path on the secure machine: its file name only
         result.attrs["assumptions_source"] = Path(str(result.attrs["assumptions_source"])).name
+    if "assumptions_text" in result.attrs:  # its settings only, as a released spec's
+        result.attrs["assumptions_text"] = released_toml(
+            str(result.attrs["assumptions_text"]), "assumptions_text"
+        )
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
     classes = done.groupings.get(CEA_CLASSES)
     labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
@@ -742,6 +749,10 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         size = float(result.attrs["cohort_size"])
         if any(breaks_rule([abs(size - total)], done.min_count)[0] for total in released_totals(sources)):
             result.attrs.pop("cohort_size")
+            if "assumptions_text" in result.attrs:  # and from the assumptions as released
+                result.attrs["assumptions_text"] = released_toml(
+                    str(result.attrs["assumptions_text"]), "assumptions_text", leave_out=("cohort_size",)
+                )
             result = result.drop_vars([v for v in result.data_vars if v.endswith(COHORT_SUFFIX)])
             done.notes.append(f"{path.name}: cohort size and cohort totals not released (the cohort size is "
                               f"within {done.min_count - 1} of a released whole-cohort total)")  # fmt: skip

@@ -9,6 +9,8 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+import tomli_w
+
 #: The specs and assumptions shipped with the package (``ww_bayes/models``: the repository's ``models/``).
 SHIPPED = "models"
 
@@ -28,6 +30,11 @@ def resolve_input(name_or_path: str | os.PathLike) -> Path:
         return path
     shipped = resources.files("ww_bayes") / SHIPPED / f"{path.name}.toml"
     return Path(str(shipped)) if shipped.is_file() else path
+
+
+#: Keys of an input file that hold free text (a description in the analyst's words): a release has no rule
+#: for what such text may say, so a released spec leaves them out.
+FREE_TEXT_KEYS = ("description",)
 
 
 class SpecError(ValueError):
@@ -90,3 +97,21 @@ def number(key: str, value, *, low=None, high=None, integer=False, open_low=Fals
     if high is not None and value > high:
         raise SpecError(f"{key!r} must be <= {high}, got {value!r}")
     return value
+
+
+def released_toml(text: str, source: str = "<string>", leave_out: tuple[str, ...] = ()) -> str:
+    """The TOML ``text`` as a release writes it: its values only, in a canonical layout (no comments, no
+    free-text keys such as ``description``): what the analyst wrote beside the values has no rule in a
+    release. Parsing it gives the same settings apart from the free text (and the top-level keys
+    ``leave_out``); it is its own canonical form (:func:`is_released_toml`)."""
+    raw = read_toml(text, source)
+    return tomli_w.dumps({k: v for k, v in raw.items() if k not in (*FREE_TEXT_KEYS, *leave_out)})
+
+
+def is_released_toml(text: str) -> bool:
+    """Whether ``text`` is TOML in the canonical layout of :func:`released_toml` (a comment, a free-text
+    key or another layout makes it not)."""
+    try:
+        return released_toml(text) == text
+    except SpecError:
+        return False

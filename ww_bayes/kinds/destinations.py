@@ -1055,7 +1055,8 @@ class DestinationsKind(ModelKind):
                               f"and {interval}",
                               f"Effecten op het aandeel in elke situatie in maand {month}, naar klasse, "
                               f"posteriorgemiddelde en {interval}"),
-                    {"interval_label": label, "contrast": MAIN_CONTRAST, "month": int(month)},
+                    {"interval_label": label, "contrast": MAIN_CONTRAST, "month": int(month),
+                     "origin": tree.attrs.get("synthetic_data")},
                 ),
             ]  # fmt: skip
             for contrast in dict.fromkeys(summary["contrast"]):

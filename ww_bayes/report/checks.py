@@ -11,6 +11,7 @@ How to read each: ``docs/model_checks.md``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -338,17 +339,21 @@ def model_check_blocks(run: RunFiles, words: Words | None = None) -> list[Block]
     if not run.checks:
         blocks.append(Paragraph(say(words, "no cohort"), "note"))
     for path, tree in run.fits.items():
-        blocks.append(Heading(f"{code(path.name)}"))
+        fit_blocks: list[Block] = [Heading(f"{code(path.name)}")]
         checks = run.checks.get(path)
         if isinstance(checks, str):
-            blocks.append(Paragraph(f"{code(path.name)}: {words.say('not checked', 'niet gecontroleerd')}: "
-                                    f"{checks}", "flag"))  # fmt: skip
+            unchecked = words.say("not checked", "niet gecontroleerd")
+            fit_blocks.append(Paragraph(f"{code(path.name)}: {unchecked}: {checks}", "flag"))
         elif checks is not None:
-            blocks += pit_blocks(path.name, checks, words)
-            blocks += loo_blocks(checks, words)
-            blocks += sensitivity_blocks(path.name, checks, words)
-        blocks += coverage_blocks(path.name, tree, words)
-        blocks += kfold_blocks(path, tree, words)
+            fit_blocks += pit_blocks(path.name, checks, words)
+            fit_blocks += loo_blocks(checks, words)
+            fit_blocks += sensitivity_blocks(path.name, checks, words)
+        fit_blocks += coverage_blocks(path.name, tree, words)
+        fit_blocks += kfold_blocks(path, tree, words)
+        origin = {"origin": tree.attrs.get("synthetic_data")}  # every figure says where its data are from
+        blocks += [
+            replace(b, options={**b.options, **origin}) if isinstance(b, Plot) else b for b in fit_blocks
+        ]
     return blocks
 
 

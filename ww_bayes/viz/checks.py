@@ -24,9 +24,11 @@ import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import rankdata
 
 from ww_bayes.labels import Words
+from ww_bayes.viz.figures import titled
 
 #: A note's text column: figures are drawn this wide, to be shown at 100%.
 WIDTH_IN = 16 / 2.54
@@ -54,9 +56,11 @@ def _drawing():
 
 
 def _grid(panels: int, columns: int, panel_height: float, legend: bool = False):
+    """A figure 16 cm wide of ``panels`` panels in ``columns``, with room for a legend below and a title of
+    up to four lines (the title, wrapped, and where the data are from) above."""
     rows = -(-panels // columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(WIDTH_IN, panel_height * rows + (0.35 if legend else 0) + 0.35),
+        rows, columns, figsize=(WIDTH_IN, panel_height * rows + (0.35 if legend else 0) + 0.75),
         squeeze=False, layout="constrained",
     )  # fmt: skip
     flat = list(axes.flat)
@@ -107,7 +111,7 @@ def _delta_ecdf(ax, values: np.ndarray, threshold: float, words: Words, title: s
 
 
 def loo_pit_plot(pit: xr.DataArray, tests: pd.DataFrame, breakdown: str = "all", lang: str = "en",
-                 title: str = "") -> Figure:  # fmt: skip
+                 title: str = "", origin: str | None = None) -> Figure:  # fmt: skip
     """Δ-ECDF of the randomised LOO-PIT values (``pit``, per cell with the cells' labels), one panel per
     level of ``breakdown`` after a panel of all cells (:func:`pit_panels`), the test's p-value in each title,
     red where it is below the threshold of ``tests`` (:func:`ww_bayes.checks.pit_tests`)."""
@@ -119,13 +123,15 @@ def loo_pit_plot(pit: xr.DataArray, tests: pd.DataFrame, breakdown: str = "all",
         figure, axes = _grid(len(panels), columns, 1.45 if columns == 3 else 1.2)
         for ax, (level, values) in zip(axes, panels, strict=True):
             name = words.say("all cells", "alle cellen") if level == "all" else words(level)
-            _delta_ecdf(ax, values, threshold, words, _wrapped(name, 26 if columns == 3 else 13))
+            _delta_ecdf(ax, values, threshold, words, _wrapped(name, 20 if columns == 3 else 13))
             if columns == 6:
                 ax.set_yticks([])
         figure.supxlabel(words.say("LOO-PIT value", "LOO-PIT-waarde"))
         figure.supylabel(words.say("ECDF minus uniform", "ECDF min uniform"))
         by = words.say("all cells", "alle cellen") if breakdown == "all" else words(breakdown)
-        figure.suptitle(title or words.say(f"LOO-PIT by {by}", f"LOO-PIT naar {by}"))
+        figure.suptitle(
+            titled(title or words.say(f"LOO-PIT by {by}", f"LOO-PIT naar {by}"), origin, words, 72)
+        )
     return figure
 
 
@@ -144,7 +150,7 @@ def rank_panels(posterior: xr.Dataset) -> list[tuple[str, str, np.ndarray]]:
     return panels
 
 
-def rank_plot(posterior: xr.Dataset, lang: str = "en", title: str = "") -> Figure:
+def rank_plot(posterior: xr.Dataset, lang: str = "en", title: str = "", origin: str | None = None) -> Figure:
     """Rank plots of ``posterior``'s variables (the top-level parameters): each chain's ECDF of its draws'
     fractional ranks among all draws, minus the uniform's (one line per chain, no legend: which chain is
     which does not matter), one panel per scalar element; well-mixed chains stay near zero. The title
@@ -162,13 +168,15 @@ def rank_plot(posterior: xr.Dataset, lang: str = "en", title: str = "") -> Figur
             ax.axhline(0, color=GREY, lw=0.8)
             p_value = float(array_stats.mchain_uniformity_test(ranks)[0])
             text = words(name) + (f" ({words(label)})" if label else "")
-            ax.set_title(f"{_wrapped(text, 26)}\np = {words.number(p_value, 2)}", loc="left")
+            ax.set_title(f"{_wrapped(text, 20)}\np = {words.number(p_value, 2)}", loc="left")
             ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+            ax.yaxis.set_major_locator(MaxNLocator(3, symmetric=True))  # few ticks: a low panel's stay apart
         figure.supxlabel(
             words.say("fractional rank among all draws", "fractionele rang onder alle trekkingen")
         )
-        figure.suptitle(title or words.say("Rank plots of the top-level parameters",
-                                           "Rangplots van de parameters op het hoogste niveau"))  # fmt: skip
+        figure.suptitle(titled(title or words.say("Rank plots of the top-level parameters",
+                                                  "Rangplots van de parameters op het hoogste niveau"),
+                               origin, words, 72))  # fmt: skip
     return figure
 
 
@@ -184,7 +192,9 @@ def _scaled_hist(ax, values: np.ndarray, edges: np.ndarray, colour: str, label: 
         ax.stairs(heights, edges, color=colour, lw=1.2, label=label)
 
 
-def prior_predictive_plot(prior: xr.Dataset, lang: str = "en", title: str = "") -> Figure:
+def prior_predictive_plot(
+    prior: xr.Dataset, lang: str = "en", title: str = "", origin: str | None = None
+) -> Figure:
     """What the priors predict before the data, beside what the fit says after (``prior``:
     :func:`ww_bayes.checks.prior_implications`): the prior predictive cell rates (all draws and cells)
     beside the observed cell rates, then the prior and the posterior of each population effect (pp);
@@ -228,15 +238,16 @@ def prior_predictive_plot(prior: xr.Dataset, lang: str = "en", title: str = "") 
                     handles.append(handle)
                     labels.append(label)
         figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
-        figure.suptitle(title or words.say("What the priors predict, before and after the data",
-                                           "Wat de priors voorspellen, voor en na de gegevens"))  # fmt: skip
+        figure.suptitle(titled(title or words.say("What the priors predict, before and after the data",
+                                                  "Wat de priors voorspellen, voor en na de gegevens"),
+                               origin, words, 72))  # fmt: skip
     return figure
 
 
 # --- K-fold ----------------------------------------------------------------------------------------------
 
 
-def kfold_plot(summary: pd.DataFrame, lang: str = "en", title: str = "") -> Figure:
+def kfold_plot(summary: pd.DataFrame, lang: str = "en", title: str = "", origin: str | None = None) -> Figure:
     """A K-fold study's elpd of each pooling variant minus the best one's (nats, all left-out persons),
     with two standard errors of the difference (``summary``: :func:`ww_bayes.checks.kfold_summary`)."""
     words = Words(lang)
@@ -255,9 +266,9 @@ def kfold_plot(summary: pd.DataFrame, lang: str = "en", title: str = "") -> Figu
         ax.invert_yaxis()
         ax.set_xlabel(words.say("elpd minus the best variant's (nats), ± 2 SE",
                                 "elpd min die van de beste variant (nats), ± 2 SE"))  # fmt: skip
-        figure.suptitle(title or words.say("Predicting a new region: K-fold cross-validation",
-                                           "Een nieuwe regio voorspellen: K-voudige "
-                                           "kruisvalidatie"))  # fmt: skip
+        figure.suptitle(titled(title or words.say("Predicting a new region: K-fold cross-validation",
+                                                  "Een nieuwe regio voorspellen: K-voudige kruisvalidatie"),
+                               origin, words, 72))  # fmt: skip
     return figure
 
 

@@ -47,16 +47,16 @@ ROW_IN = 0.16
 TITLE_CHARACTERS = 19
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int) -> str:
     return textwrap.fill(str(text), width=width, break_on_hyphens=False)
 
 
-def _titled(title: str, origin: str | None, words: Words, width: int) -> str:
+def titled(title: str, origin: str | None, words: Words, width: int) -> str:
     """A figure's title with the data's origin on its own line below it (:meth:`Words.origin`)."""
-    return f"{_wrap(title, width)}\n{_wrap(words.origin(origin), width)}"
+    return f"{wrap(title, width)}\n{wrap(words.origin(origin), width)}"
 
 
-def _interval(label: str, words: Words) -> str:
+def interval_words(label: str, words: Words) -> str:
     """A credible interval label (``eti90``) in words: "90% credible interval (equal-tailed)"."""
     match = re.fullmatch(r"(eti|hdi)(\d+)", label)
     if match is None:
@@ -141,13 +141,13 @@ def _subgroup_figure(
             ax.tick_params(labelbottom=True)  # every row says where its effects lie
             ax.grid(axis="x", color=REFERENCE, lw=0.3, alpha=0.5)
             if row == 0:
-                ax.set_title(_wrap(words(contrast), TITLE_CHARACTERS))
+                ax.set_title(wrap(words(contrast), TITLE_CHARACTERS))
         first = axes[row][0]
         first.set_yticks(range(len(groups)), [_group_words(g, words) for g in groups])
         first.set_ylim(len(groups) - 0.5, -0.5)  # first subgroup at the top
-        first.set_ylabel(_wrap(_factor_words(level, words), 16))
+        first.set_ylabel(wrap(_factor_words(level, words), 16))
     body.supxlabel(axis or words("effect_axis"))
-    body.suptitle(_titled(title, origin, words, 72))
+    body.suptitle(titled(title, origin, words, 72))
     legend_in_foot(foot, list(legend.values()), list(legend))
     return finish(figure)
 
@@ -173,7 +173,7 @@ def forest_plot(
     contrasts = contrasts or list(dict.fromkeys(table["contrast"]))
     levels = levels or [lv for lv in dict.fromkeys(table["level"]) if lv != "overall"]
     unpooled = f"{words('unpooled')}: {words('estimate')}, {words.confidence(int(ci[2:]) / 100)}"
-    pooled = f"{words('partially_pooled')}: {words('posterior_mean')}, {_interval(label, words)}"
+    pooled = f"{words('partially_pooled')}: {words('posterior_mean')}, {interval_words(label, words)}"
 
     def panel(ax, data, contrast):
         _interval_bars(ax, data, "frequentist_estimate", f"frequentist_{ci}", offset=0.17, fmt="o",
@@ -221,7 +221,7 @@ def effects_plot(
             ax.axvline(float(overall["mean"].iloc[0]), color=POSTERIOR, ls="--", lw=0.8)
 
     legend = {
-        f"{words('posterior_mean')}, {_interval(interval_label, words)}": Line2D(
+        f"{words('posterior_mean')}, {interval_words(interval_label, words)}": Line2D(
             [], [], color=POSTERIOR, marker="s", ms=3, lw=1.4
         ),
         words("overall_effect"): Line2D([], [], color=POSTERIOR, ls="--", lw=0.8),
@@ -272,7 +272,7 @@ def trajectory_plot(
     rows = ["all", *classes]
     legend = {
         words("posterior_mean"): Line2D([], [], color=TRUTH, lw=1.4),
-        _interval(interval_label, words): Patch(color=REFERENCE, alpha=0.5, lw=0),
+        interval_words(interval_label, words): Patch(color=REFERENCE, alpha=0.5, lw=0),
         words("overall_effect"): Line2D([], [], color=REFERENCE, lw=0.9),
     }
     shown = summary[summary["outcome"] == outcome]
@@ -285,7 +285,7 @@ def trajectory_plot(
         panels = body.subplots(len(rows), len(contrasts), squeeze=False, sharex=True, sharey=True)
         for column, contrast in enumerate(contrasts):
             # the column's name above the first row's name (an axes' titles share one offset, so not a title)
-            panels[0][column].annotate(_wrap(words(contrast), 26), (0.5, 1), xytext=(0, 16),
+            panels[0][column].annotate(wrap(words(contrast), 26), (0.5, 1), xytext=(0, 16),
                                        xycoords="axes fraction", textcoords="offset points", ha="center",
                                        va="bottom", fontsize=RC["axes.titlesize"])  # fmt: skip
             overall = trajectory_data(summary, outcome, contrast)
@@ -310,7 +310,7 @@ def trajectory_plot(
         panels[0][0].set_xticks([0, 6, 12, 18, 24, 30])  # every panel shares the first one's scales
         body.supxlabel(words("months_since_inflow"))
         body.supylabel(words("effect_axis"))
-        body.suptitle(_titled(words("paths_title").format(outcome=words(outcome)), origin, words, 72))
+        body.suptitle(titled(words("paths_title").format(outcome=words(outcome)), origin, words, 72))
         legend_in_foot(foot, list(legend.values()), list(legend))
         return finish(figure)
 
@@ -339,9 +339,9 @@ def ce_plane_figure(result, words: Words) -> Figure:
     ax.axhline(0, color=TRUTH, lw=0.5)
     ax.axvline(0, color=TRUTH, lw=0.5)
     ax.set_xlabel(words("ce_effect_axis"))
-    ax.set_ylabel(_wrap(words("ce_net_cost_axis"), 40))
+    ax.set_ylabel(wrap(words("ce_net_cost_axis"), 40))
     contrast = result.attrs.get("contrast", "")
-    figure.suptitle(_titled(f"{words('ce_plane_title')}: {words(contrast)}", _origin(result), words, 80))
+    figure.suptitle(titled(f"{words('ce_plane_title')}: {words(contrast)}", _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -353,8 +353,8 @@ def ceac_figure(result, words: Words) -> Figure:
     ax.plot(result["willingness_to_pay"].values, result["ceac"].values, color=POSTERIOR, lw=1.8)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(words("wtp_axis"))
-    ax.set_ylabel(_wrap(words("prob_cost_effective"), 30))
-    figure.suptitle(_titled(words("ceac_title"), _origin(result), words, 80))
+    ax.set_ylabel(wrap(words("prob_cost_effective"), 30))
+    figure.suptitle(titled(words("ceac_title"), _origin(result), words, 80))
     return figure
 
 
@@ -371,7 +371,7 @@ def eib_figure(result, words: Words) -> Figure:
     ax.set_ylabel(words("euros_per_participant"))
     break_even = float(result["break_even_wtp"])
     title = words("eib_title").format(amount=words.euros(break_even)) if np.isfinite(break_even) else None
-    figure.suptitle(_titled(title or words("eib").capitalize(), _origin(result), words, 80))
+    figure.suptitle(titled(title or words("eib").capitalize(), _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -391,7 +391,7 @@ def tornado_figure(result, words: Words) -> Figure:
     low, high = result["tornado_net_benefit_at_q05"].values, result["tornado_net_benefit_at_q95"].values
     order = sorted(range(len(inputs)), key=lambda i: abs(high[i] - low[i]))
     base = float(result["net_benefit"].mean())
-    names = [_wrap(_input_words(inputs[i], words), 42) for i in order]
+    names = [wrap(_input_words(inputs[i], words), 42) for i in order]
     lines = max(name.count("\n") + 1 for name in names)
     figure, axes = new_figure((0.14 * lines + 0.14) * len(inputs) + 1.4)
     ax = axes[0][0]
@@ -403,7 +403,7 @@ def tornado_figure(result, words: Words) -> Figure:
     ax.set_yticks(range(len(order)), names)
     ax.axvline(base, color=TRUTH, lw=0.8)
     ax.set_xlabel(words("expected_net_benefit_axis"))
-    figure.suptitle(_titled(words("tornado_title"), _origin(result), words, 80))
+    figure.suptitle(titled(words("tornado_title"), _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
@@ -434,7 +434,7 @@ def net_benefit_by_class_figure(result, words: Words, prob: float = 0.9) -> Figu
     ax.set_ylabel(words("werkverkenner"))
     rule = _rule_words(str(result.attrs.get("best_rule", "")), words)
     title = words("net_benefit_by_class_title").format(rule=rule)
-    figure.suptitle(_titled(title, _origin(result), words, 80))
+    figure.suptitle(titled(title, _origin(result), words, 80))
     legend_below(figure, *ax.get_legend_handles_labels())
     return figure
 
