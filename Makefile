@@ -45,10 +45,11 @@ chromium:
 	@./scripts/ensure_chromium.sh
 
 # Test files run in parallel, one pytest worker per core (pytest-xdist; a file's tests stay together so its
-# fixtures are built once): TEST_JOBS=1 runs them one after another. The 15 slowest steps are listed last.
+# fixtures are built once; the slowest files first, tests/conftest.py): TEST_JOBS=1 runs them one after another.
+# The 15 slowest steps are listed last.
 TEST_JOBS ?= auto
 test: $(STAMP) chromium
-	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=15
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ww_bayes tests benchmarks scripts notebooks

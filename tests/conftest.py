@@ -49,6 +49,19 @@ def small_df(small_cohort) -> pd.DataFrame:
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
+#: The test files that take longest, longest first: they run before all others. pytest-xdist hands whole
+#: files to the workers in collection order (``make test`` passes ``--no-loadscope-reorder``), so a long file
+#: collected last would keep one worker busy while the other has nothing left to do.
+SLOWEST_FIRST = (
+    "test_report", "test_notebooks", "test_reproducible", "test_trajectory", "test_release", "test_install",
+    "test_destinations", "test_calibration", "test_sparse", "test_hours",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
+
 
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     """The folder ``name`` that ``build`` fills, built once per test run: by the first pytest-xdist worker

@@ -79,6 +79,8 @@ RELEASED_ATTRS = ("model_kind", "model_name", "outcome", "spec_text", "data_sha2
                   "synthetic_data")  # fmt: skip
 #: Root attributes a release adds to a released fit.
 RELEASE_ATTRS = ("ww_bayes_kind", "spec_name", "min_count", "released_with", "fit_file", "fit_sha256")
+#: The spread over draws, relative to 1 + |mean|, at or below which an estimand is a number, not a posterior.
+NO_SPREAD = 1e-6
 #: Attributes holding an input file's TOML text: released in canonical form only (:func:`released_toml`).
 TOML_ATTRS = ("spec_text", "assumptions_text")
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
@@ -272,7 +274,8 @@ def _role_problem(role: str, values: xr.DataArray) -> str:
     sample_dims = [d for d in SAMPLE_DIMS if d in values.dims]
     if sample_dims and values.sizes.get("draw", 0) > 1:
         spread = (values.max(sample_dims) - values.min(sample_dims)).values
-        if np.any(spread == 0):  # NaN (suppressed) compares false
+        scale = 1 + np.abs(values.mean(sample_dims).values)
+        if np.any(spread <= NO_SPREAD * scale):  # NaN (suppressed) compares false
             return "holds the same value in every draw (a number, not a posterior)"
     return ""
 
@@ -334,7 +337,8 @@ PERSON_WORDS = "|".join(
     [r"persons?", "people", r"claimants?", r"participants?", r"individuals?", r"controls?", r"cases?",
      r"jobseekers?", r"job seekers?", "treated", r"subjects?", r"respondents?", r"men", r"women",
      "personen", "persoon", "mensen", r"deelnemers?", r"claimanten", r"werkzoekenden?",
-     r"uitkeringsgerechtigden?", r"werklozen", r"cli[eë]nten?", r"mannen", r"vrouwen"]
+     r"uitkeringsgerechtigden?", r"(?:ww-)?gerechtigden?", r"werklozen", r"cli[eë]nten?", r"mannen",
+     r"vrouwen"]
     + sorted({re.escape(c) for kind in KINDS.values() for c in kind.observation.columns})
 )  # fmt: skip
 ARM_WORDS = "|".join(ARMS + tuple(arm.replace("_", " ") for arm in ARMS))
@@ -432,7 +436,8 @@ def read_folder(folder: str | Path, min_count: int | None = None) -> Folder:
     if not record_path.is_file():
         raise AuditError(f"{folder.name}: not a ww_bayes release folder (no {CHECKS_FILE})")
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    min_count = int(min_count or record.get("rule", {}).get("min_count", MIN_COUNT))
+    # the folder's own rule, never below CBS's (a record saying 3 must not lower the bar)
+    min_count = int(min_count or max(int(record.get("rule", {}).get("min_count", MIN_COUNT)), MIN_COUNT))
     groupings = {f: dict(g["levels"]) for f, g in record.get("groupings", {}).items()}
     trees, fits, cea = {}, [], {}
     for path in sorted(folder.glob("*.nc")):
@@ -502,23 +507,46 @@ class Audit:
 
 
 def audit(folder: str | Path, min_count: int | None = None) -> Audit:
-    """Every check of the module docstring on a release folder (read-only). ``min_count``: the rule's
-    threshold (default: the one the folder was released with)."""
+    """Every check of the module docstring on a release folder (read-only); a check that fails on the
+    folder refuses it. ``min_count``: the rule's threshold (default: the one the folder was released with,
+    never below :data:`MIN_COUNT`)."""
     read = read_folder(folder, min_count)
     checks = []
     for key, (text, check) in CHECKS.items():
         start = time.perf_counter()
-        findings, outputs = check(read)
+        try:
+            findings, outputs = check(read)
+        except Exception as error:  # a folder unlike any release breaks a check: refused, never passed
+            findings, outputs = [f"the check cannot read the folder ({type(error).__name__}: {error})"], set()
         text = text.format(m=read.min_count, below=read.min_count - 1)
         checks.append(Check(key, text, not findings, findings,
                             time.perf_counter() - start, sorted(outputs)))  # fmt: skip
     return Audit(read.path, read.min_count, checks)
 
 
+def written_by_a_release(folder: Folder, name: str) -> bool:
+    """Whether ``name`` is a file a release writes beside the files it has read: a released fit's
+    estimates, summary and figures (``<stem>_*.png``), a cost-effectiveness result with its tables and
+    figures (``cea_*.png``), the counts, the record and the reports."""
+    from ww_bayes.results import RELEASED_SUFFIX
+
+    if name in (CHECKS_FILE, COUNTS_FILE, *REPORT_FILES, *CEA_TABLES) or name in folder.trees:
+        return True
+    stems = [Path(fit.file).stem.removesuffix(RELEASED_SUFFIX) for fit in folder.fits]
+    if name.endswith(".png"):
+        return name.startswith("cea_") or any(name.startswith(f"{stem}_") for stem in stems)
+    return name in {f"{stem}_summary.csv" for stem in stems}
+
+
 def check_files(folder: Folder) -> tuple[list[str], set[str]]:
     listed = folder.record.get("outputs", {})
     present = {p.name for p in folder.path.iterdir() if p.name not in (CHECKS_FILE, LOCK_NAME, *REPORT_FILES)}
-    findings = [f"{name}: not listed in {CHECKS_FILE}" for name in sorted(present - set(listed))]
+    findings = [f"{name}: not a file a release writes" for name in sorted(present)
+                if not written_by_a_release(folder, name)]  # fmt: skip
+    lock = folder.path / LOCK_NAME
+    if lock.exists() and (lock.is_dir() or lock.stat().st_size):  # the writers' lock is an empty file
+        findings.append(f"{LOCK_NAME}: a lock file that holds something (the writers' lock is empty)")
+    findings += [f"{name}: not listed in {CHECKS_FILE}" for name in sorted(present - set(listed))]
     findings += [f"{name}: listed in {CHECKS_FILE} but missing" for name in sorted(set(listed) - present)]
     for name in sorted(present & set(listed)):
         if (folder.path / name).is_dir() or file_sha256(folder.path / name) != listed[name].get("sha256"):
@@ -602,6 +630,138 @@ def _is_number(text: str) -> bool:
     return True
 
 
+# --- the forms of released text: every string a release writes has one ----------------------------------
+
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+VERSION = r"[0-9][0-9A-Za-z.+-]*|not installed"
+NUMBER_TEXT = r"(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|nan|inf)"
+#: A problem line of a convergence report (:class:`ww_bayes.inference.Convergence`).
+PROBLEM = (
+    rf"  - (?:{NAME}(?:/{NAME})*(?:\[[\w ,.+-]*\])?: "
+    rf"(?:R-hat {NUMBER_TEXT} > {NUMBER_TEXT}|ESS (?:bulk|tail) {NUMBER_TEXT} < {NUMBER_TEXT})|"
+    rf"{NUMBER_TEXT} divergent transitions > {NUMBER_TEXT} allowed|"
+    rf"chain {NUMBER_TEXT}: E-BFMI {NUMBER_TEXT} < {NUMBER_TEXT}|"
+    rf"{NUMBER_TEXT}% of draws at the maximum tree depth > {NUMBER_TEXT}%)"
+)  # fmt: skip
+#: The form of each released text attribute that is not prose the package writes (a regular expression the
+#: whole value must match, or a test); numbers must be stored as numbers.
+ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
+    "model_kind": lambda v: v in KINDS,
+    "model_name": NAME,
+    "outcome": lambda v: bool(re.fullmatch(rf"{NAME}(?:, {NAME})*", v)) or not _prose_digits(v),
+    "data_sha256": "[0-9a-f]{64}",
+    "fit_sha256": "[0-9a-f]{64}",
+    "fits_sha256": "[0-9a-f]{64}(?:,[0-9a-f]{64})*",
+    "sampler": NAME,
+    "adaptation": NAME,
+    "likelihood": NAME,
+    "interval_kind": NAME,
+    "anchor": lambda v: v in ARMS,
+    "converged": lambda v: v in ("yes", "no"),
+    "observation": lambda v: v in {kind.observation.name for kind in KINDS.values()},
+    "package_versions": lambda v: _json_form(v, dict, NAME, VERSION),
+    "grouping_factors": lambda v: _json_form(v, list, NAME),
+    "ww_bayes_version": VERSION,
+    "released_with": rf"ww_bayes (?:{VERSION})",
+    "ww_bayes_kind": lambda v: v in (RELEASED_KIND, CEA_KIND),
+    "spec_name": NAME,
+    "fit_file": NAME,
+    "fits": rf"{NAME}(?:, {NAME})*",
+    "assumptions_source": NAME,
+    "contrast": lambda v: v in CONTRASTS,
+    "best_rule": rf"none served|{NAME}(?:\+{NAME})*",
+    "synthetic_data": r"no|ww_bayes [0-9][0-9A-Za-z.+-]* simulator, [0-9,]+ persons, seed [0-9]+"
+                      r"|ww_bayes simulator \(its truth file [\w.-]+ is beside the data\)",
+    "convergence_report": (rf"converged: max R-hat {NUMBER_TEXT}, min ESS bulk of effect parameters "
+                           rf"{NUMBER_TEXT}, {NUMBER_TEXT} divergences, min E-BFMI {NUMBER_TEXT}, "
+                           rf"{NUMBER_TEXT}% of draws at the maximum tree depth"
+                           rf"|NOT CONVERGED:(?:\n{PROBLEM})+"),
+    "good_direction": lambda v: _json_form(v, (str, dict), NAME, "more|less|none"),
+}  # fmt: skip
+#: Digits prose a release writes may hold: month ranges and months ("months 1-30", "month 12").
+PROSE_NUMBERS = re.compile(r"\bmonths? [0-9]+(?:(?:-|\.\.)(?:[0-9]+|horizon))?\b")
+#: The labels of a dim that is not a grouping factor: a name, names joined by "+" (targeting rules), a name
+#: with its class in brackets (tornado inputs) or a path of names (the convergence table's variables).
+LABEL_FORM = re.compile(rf"none served|{NAME}(?:\+{NAME})*|{NAME}\[{NAME}\]|{NAME}(?:/{NAME})+")
+
+
+def _json_form(text: str, kinds, key_form: str, value_form: str = "") -> bool:
+    """Whether ``text`` is JSON of the type ``kinds`` whose keys (or items) match ``key_form`` and whose
+    values match ``value_form``."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(value, kinds):
+        return False
+    if isinstance(value, str):
+        return bool(re.fullmatch(value_form or key_form, value))
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and re.fullmatch(key_form, k) and isinstance(v, str)
+                   and re.fullmatch(value_form, v) for k, v in value.items())  # fmt: skip
+    return all(isinstance(item, str) and re.fullmatch(key_form, item) for item in value)
+
+
+def form_problem(key: str, value) -> str:
+    """What is wrong with a released attribute's value ("" if nothing): a text attribute with a form must
+    match it (:data:`ATTRIBUTE_FORMS`); any other text is prose the package writes, which holds no digits
+    but in month ranges (:data:`PROSE_NUMBERS`); a number must be a number, not a text."""
+    if key in TOML_ATTRS:
+        return ""  # checked whole (:func:`toml_problem`)
+    if not isinstance(value, str):
+        return (
+            ""
+            if isinstance(value, int | float | np.integer | np.floating)
+            else f"holds a {type(value).__name__}"
+        )
+    form = ATTRIBUTE_FORMS.get(key)
+    if callable(form):
+        return "" if form(value) else "is not of its form"
+    if form is not None:
+        return "" if re.fullmatch(form, value) else "is not of its form"
+    if _prose_digits(value):
+        return "holds digits (its prose the package writes holds none)"
+    return ""
+
+
+def _prose_digits(text: str) -> bool:
+    """Whether ``text`` holds a digit outside the month ranges prose may name."""
+    return bool(re.search(r"[0-9]", PROSE_NUMBERS.sub("", text)))
+
+
+def check_forms(folder: Folder) -> tuple[list[str], set[str]]:
+    """Every attribute of every released file of its form (:func:`form_problem`), and every label of a
+    dim that is not a grouping factor a contrast (for ``contrast``), a number (``month``, ``horizon``, the
+    willingness to pay) or of :data:`LABEL_FORM`, with no small count in its words."""
+    findings = []
+    for name, tree in folder.trees.items():
+        for node in tree.subtree:
+            places = {f"{node.path} attribute {k}": (k, v) for k, v in node.attrs.items()}
+            places |= {f"{node.path}/{var} attribute {k}": (k, v) for var, values in node.ds.data_vars.items()
+                       for k, v in values.attrs.items()}  # fmt: skip
+            for where, (key, value) in places.items():
+                problem = form_problem(key, value)
+                if problem:
+                    findings.append(f"{name}: {where} {problem}: {str(value)[:60]!r}")
+            for dim, labels in node.ds.coords.items():
+                if dim in folder.groupings or dim in SAMPLE_DIMS:
+                    continue
+                values = labels.values
+                if dim == "contrast":
+                    bad = [v for v in map(str, values) if v not in CONTRASTS]
+                elif np.issubdtype(values.dtype, np.number):
+                    bad = []
+                elif values.dtype.kind in "OU":
+                    bad = [v for v in map(str, values) if not LABEL_FORM.fullmatch(v)]
+                    words = " | ".join(map(str, values))
+                    found = text_findings("", words, set(), folder.min_count)
+                    findings += [f"{name}: {node.path} {dim} labels: {f.split(': ', 1)[1]}" for f in found]
+                else:
+                    bad = [str(v) for v in values]
+                findings += [f"{name}: {node.path} {dim} label {v!r} is not of its form" for v in bad[:3]]
+    return findings, set(folder.trees)
+
+
 def check_text(folder: Folder) -> tuple[list[str], set[str]]:
     secrets = secrets_of(folder.path)
     findings, outputs = [], set()
@@ -611,10 +771,9 @@ def check_text(folder: Folder) -> tuple[list[str], set[str]]:
                   for var, values in node.ds.data_vars.items() for k, v in values.attrs.items()}  # fmt: skip
         for where, text in texts.items():
             findings += text_findings(f"{name}: {where}", text, secrets, folder.min_count)
-        findings += [f"{name}: {node.path} attribute {k} is not in a release's canonical TOML (comments, "
-                     "free text or another layout: what it says beside the settings has no rule)"
-                     for node in tree.subtree for k in TOML_ATTRS
-                     if k in node.attrs and not is_released_toml(str(node.attrs[k]))]  # fmt: skip
+        findings += [f"{name}: {node.path} attribute {k}: {problem}" for node in tree.subtree
+                     for k in TOML_ATTRS if k in node.attrs
+                     for problem in [toml_problem(k, str(node.attrs[k]))] if problem]  # fmt: skip
         outputs.add(name)
     for path in sorted(folder.path.iterdir()):
         if path.suffix not in READABLE_SUFFIXES and path.name != LOCK_NAME:
@@ -638,6 +797,23 @@ def check_text(folder: Folder) -> tuple[list[str], set[str]]:
             findings += text_findings(f"{png.name} metadata", info, secrets, folder.min_count)
             outputs.add(png.name)
     return findings, outputs
+
+
+def toml_problem(key: str, text: str) -> str:
+    """What is wrong with a released spec's or assumptions' text ("" if nothing): it must be the canonical
+    TOML of its settings (no comments, no free text) and parse as a spec or as assumptions (no key the
+    package does not know, which could hold anything)."""
+    from ww_bayes.cea import parse_assumptions
+    from ww_bayes.kinds import parse_spec
+
+    if not is_released_toml(text):
+        return ("not in a release's canonical TOML (comments, free text or another layout: what it says "
+                "beside the settings has no rule)")  # fmt: skip
+    try:
+        (parse_spec if key == "spec_text" else parse_assumptions)(text, key)
+    except Exception as error:  # SpecError, or a kind's own ValueError
+        return f"not a valid {'spec' if key == 'spec_text' else 'assumptions file'} ({error})"
+    return ""
 
 
 def check_counts(folder: Folder) -> tuple[list[str], set[str]]:
@@ -848,6 +1024,10 @@ def _imprecise_findings(folder: Folder) -> list[str]:
                         findings.append(f"{fit.file}: {name} by {factor}: a weighted mean of its levels to "
                                         f"a relative {residual:.0e} only (reduced precision): its weights "
                                         "cannot be checked exactly")  # fmt: skip
+                    elif residual is not None and residual >= APPROXIMATE_FIT:
+                        findings.append(f"{fit.file}: {name} by {factor}: declared a population-weighted "
+                                        "estimand but not a weighted mean of its levels (relative "
+                                        f"residual {residual:.0e}): not what its role says")  # fmt: skip
     return findings
 
 
@@ -1269,7 +1449,7 @@ def check_cost_effectiveness(folder: Folder) -> tuple[list[str], set[str]]:
             findings.append(f"{name}: the assumptions text (its seed regenerates the class costs, whose "
                             "cohort-weighted mean is released) with merged classes")  # fmt: skip
         findings += _tornado_findings(folder, name, result, sources, classes)
-        findings += _cohort_size_findings(folder, name, result, sources)
+        findings += _cohort_size_findings(folder, name, result, folder.fits)  # against every fit's totals
     return findings, set(folder.cea)
 
 
@@ -1364,6 +1544,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                check_labels),
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
+    "forms": ("every attribute and label of its form: names, hashes, versions, known values, a convergence "
+              "report, prose without digits; every number stored as a number", check_forms),
     "tables": ("every table but counts.csv is the one the release computes from a released file, number for "
                "number", check_tables),
     "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",

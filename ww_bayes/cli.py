@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
                                 "refuse it when a small count can be derived")  # fmt: skip
     audit.add_argument("folder", help="a release folder, e.g. release/")
-    audit.add_argument("--min-count", type=count(1), default=None, help="default: the folder's own")
+    audit.add_argument(
+        "--min-count", type=count(1), default=None, help="default: the folder's own, never below 10"
+    )
     audit.set_defaults(run=lambda args: audit_folder(args.folder, args.min_count))
 
     sbc = commands.add_parser("sbc", help="simulation-based calibration of a spec: ranks, ECDF band test, "

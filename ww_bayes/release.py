@@ -17,9 +17,10 @@ How :func:`release` keeps it, failing closed:
   each variable of its role's type (a count where an estimand, probability, flag or share belongs is
   refused); anything else refuses the release with one line naming it, before anything is written.
 - **What differs between fits is decided first.** Fits are taken in file order; a fit whose cohort
-  persons differ from an earlier fit's by 1 to ``min_count - 1`` (other data, e.g. a subset) is withheld;
+  persons differ from an earlier fit's by 1 to ``2 * min_count - 1`` (other data, e.g. a subset) is withheld;
   a fit whose whole-cohort persons, counts or their complements differ from an earlier fit's, or from the
-  cohort persons, by 1 to ``min_count - 1`` keeps its estimates but not its counts.
+  cohort persons, by 1 to ``2 * min_count - 1`` keeps its estimates but not its counts (twice the minimum
+  count: withholding a file must not tell that a difference is below the minimum count).
 - **Small groups are merged, decided once.** Every grouping factor found in the estimates released is
   merged: a level whose counts break the rule in any fit, outcome, month or category, or whose released
   count-like numbers differ by 1 to ``min_count - 1`` between fits or from its cohort persons, goes into
@@ -52,6 +53,7 @@ import json
 import os
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
@@ -91,6 +93,7 @@ from ww_bayes.audit import (
     fact_failures,
     secrets_of,
     text_findings,
+    toml_problem,
     without_paths,
 )
 from ww_bayes.cea import summary as cea_summary
@@ -275,28 +278,37 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
 
 def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[FitCounts]:
     """Which fits are released, and which with their counts: taken in order, a fit whose cohort persons
-    differ from an earlier fit's released numbers by 1 to ``min_count - 1`` (other data) is withheld; a fit
-    whose whole-cohort counts differ so (from an earlier fit's, or from the cohort persons) keeps its
-    estimates but not its counts."""
+    differ from an earlier fit's released numbers by 1 to ``2 * min_count - 1`` (other data) is withheld; a
+    fit whose whole-cohort counts differ so (from an earlier fit's, or from the cohort persons) keeps its
+    estimates but not its counts (:func:`decision_window`)."""
+    window = decision_window(min_count)
     accepted: list[FitCounts] = []
     for fit in fits:
         fit.counts_released = False
-        if not fact_failures(level_facts([*accepted, fit], None, None), min_count).empty:
+        if not fact_failures(level_facts([*accepted, fit], None, None), window).empty:
             done.withheld.append(
                 f"{fit.name}: not released (its whole-cohort persons differ from those of "
-                f"{', '.join(a.name for a in accepted)} by 1 to {min_count - 1}: fits on "
-                "other data are released only when their differences pass the rule)"
+                f"{', '.join(a.name for a in accepted)} by fewer than {window}, twice the minimum count: "
+                "fits on other data are released only when their differences are 0 or at least that)"
             )
             continue
         if not fit.sliced:
             fit.counts_released = True
-            if not fact_failures(level_facts([*accepted, fit], None, None), min_count).empty:
+            if not fact_failures(level_facts([*accepted, fit], None, None), window).empty:
                 fit.counts_released = False
                 done.notes.append(f"{COUNTS_FILE}, {fit.name}: not released (its whole-cohort persons or "
-                                  f"counts differ from another fit's, or from its cohort persons, by 1 to "
-                                  f"{min_count - 1})")  # fmt: skip
+                                  f"counts differ from another fit's, or from its cohort persons, by fewer "
+                                  f"than {window}, twice the minimum count)")  # fmt: skip
         accepted.append(fit)
     return accepted
+
+
+def decision_window(min_count: int) -> int:
+    """The threshold of a decision to withhold a whole file or total because of a difference: twice the
+    minimum count. A file withheld when a difference is between 1 and ``min_count - 1`` would tell the
+    reader that the difference is that small (a bound inside the forbidden range); withheld when it is
+    between 1 and ``2 * min_count - 1``, it tells only that, which may be 10 or more."""
+    return 2 * min_count
 
 
 # --- what a fit may release, checked before anything is written -----------------------------------------
@@ -457,6 +469,9 @@ def released_attrs(tree: xr.DataTree, min_count: int, fit_file: str, fit_sha256:
     attrs = {k: tree.attrs[k] for k in RELEASED_ATTRS if k in tree.attrs}
     if "spec_text" in attrs:  # its settings only: comments and a description are the analyst's free text
         attrs["spec_text"] = released_toml(str(attrs["spec_text"]), "spec_text")
+        problem = toml_problem("spec_text", attrs["spec_text"])
+        if problem:
+            raise ReleaseError(f"{fit_file}: its spec is {problem}: not released")
     attrs.update(
         {
             "ww_bayes_kind": RELEASED_KIND,
@@ -558,8 +573,8 @@ def _build(run, folder: Path, min_count: int) -> Release:
         if reason:
             done.withheld.append(f"{path.name}: {reason}")
             continue
-        sources = [kept[hashes[h].name] for h in _source_hashes(tree) if h in hashes]
-        release_cea(path, tree, done, sources)
+        # its cohort size goes against every released fit's totals, not only its sources'
+        release_cea(path, tree, done, [kept[p.name] for p in released])
     if not done.files:
         raise ReleaseError("nothing to release: " + "; ".join(done.withheld or ["no fit passes the rule"]))
     (folder / LOCK_NAME).unlink(missing_ok=True)  # the writers' lock: only checked files in the folder
@@ -722,8 +737,8 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
     """Release a cost-effectiveness result: its draws, summary, targeting table and figures, only when every
     class is released as itself (its overall quantities are cohort-weighted means of class inputs that the
     shipped assumptions regenerate, so with merged classes they give each class's persons); the cohort
-    totals only when the cohort size differs from every released whole-cohort total of ``sources`` by 0 or
-    at least the minimum count; the assumptions file by name only."""
+    totals only when the cohort size differs from every released whole-cohort total of ``sources`` (every
+    released fit) by 0 or at least :func:`decision_window`; the assumptions file by name only."""
     result = tree[CEA_GROUP].to_dataset()
     findings = cea_findings(path.name, result)
     if findings:
@@ -731,9 +746,10 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
     if "assumptions_source" in result.attrs:  # a path on the secure machine: its file name only
         result.attrs["assumptions_source"] = Path(str(result.attrs["assumptions_source"])).name
     if "assumptions_text" in result.attrs:  # its settings only, as a released spec's
-        result.attrs["assumptions_text"] = released_toml(
-            str(result.attrs["assumptions_text"]), "assumptions_text"
-        )
+        result.attrs["assumptions_text"] = released_toml(str(result.attrs["assumptions_text"]), path.name)
+        problem = toml_problem("assumptions_text", result.attrs["assumptions_text"])
+        if problem:
+            raise ReleaseError(f"{path.name}: its assumptions are {problem}: not released")
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
     classes = done.groupings.get(CEA_CLASSES)
     labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
@@ -745,17 +761,19 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
                           "are cohort-weighted means of class inputs the shipped assumptions regenerate, "
                           "which give each class's persons)")  # fmt: skip
         return
-    if sources is not None and "cohort_size" in result.attrs:
-        size = float(result.attrs["cohort_size"])
-        if any(breaks_rule([abs(size - total)], done.min_count)[0] for total in released_totals(sources)):
-            result.attrs.pop("cohort_size")
-            if "assumptions_text" in result.attrs:  # and from the assumptions as released
-                result.attrs["assumptions_text"] = released_toml(
-                    str(result.attrs["assumptions_text"]), "assumptions_text", leave_out=("cohort_size",)
-                )
-            result = result.drop_vars([v for v in result.data_vars if v.endswith(COHORT_SUFFIX)])
-            done.notes.append(f"{path.name}: cohort size and cohort totals not released (the cohort size is "
-                              f"within {done.min_count - 1} of a released whole-cohort total)")  # fmt: skip
+    sizes = [float(result.attrs["cohort_size"])] if "cohort_size" in result.attrs else []
+    if "assumptions_text" in result.attrs:  # the assumptions name one too
+        sizes.append(float(tomllib.loads(str(result.attrs["assumptions_text"])).get("cohort_size", 0)))
+    window = decision_window(done.min_count)
+    totals = released_totals(sources or [])
+    if any(breaks_rule([abs(size - total)], window)[0] for size in sizes for total in totals):
+        result.attrs.pop("cohort_size", None)
+        if "assumptions_text" in result.attrs:  # and from the assumptions as released
+            text = str(result.attrs["assumptions_text"])
+            result.attrs["assumptions_text"] = released_toml(text, path.name, leave_out=("cohort_size",))
+        result = result.drop_vars([v for v in result.data_vars if v.endswith(COHORT_SUFFIX)])
+        done.notes.append(f"{path.name}: cohort size and cohort totals not released (the cohort size is "
+                          f"within {window - 1} of a released whole-cohort total)")  # fmt: skip
     released = xr.DataTree.from_dict({CEA_GROUP: result})
     released.attrs.update(
         {

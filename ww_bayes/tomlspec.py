@@ -5,6 +5,7 @@ the key: a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -84,6 +85,18 @@ def require(section: str, given: dict, keys) -> None:
         if key not in given:
             where = f"{section}." if section else ""
             raise SpecError(f"missing key '{where}{key}'")
+
+
+#: What a name may be (a spec's or the assumptions' ``name``): letters, digits, ``_``, ``.`` and ``-``. It
+#: travels into file names and released attributes, so it is an identifier, never a sentence.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def identifier(key: str, value) -> str:
+    """``value`` checked as a name (:data:`NAME_PATTERN`); the error names ``key``."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise SpecError(f"{key!r} must be a name of letters, digits, '_', '.' or '-', got {value!r}")
+    return value
 
 
 def number(key: str, value, *, low=None, high=None, integer=False, open_low=False) -> float:

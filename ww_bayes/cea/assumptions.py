@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import truncnorm
 
 from ww_bayes.data.schema import CONTRASTS
-from ww_bayes.tomlspec import SpecError, number, read_text, read_toml, reject_unknown
+from ww_bayes.tomlspec import SpecError, identifier, number, read_text, read_toml, reject_unknown
 
 MONTHLY_INPUTS = ("ww_benefit_monthly", "earnings_monthly", "tax_share")
 
@@ -118,7 +118,7 @@ def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
                 number("fallback_effect_months", raw.get("fallback_effect_months", 18), low=1, integer=True)
             ),
             seed=int(number("seed", raw.get("seed", 2019), low=0, integer=True)),
-            name=str(raw.get("name", "cost_effectiveness")),
+            name=identifier("name", raw.get("name", "cost_effectiveness")),
             text=text,
             source=source,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
 from ww_bayes.kinds.pooling import AUTO, PARAMETRIZATION_CHOICES
-from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
+from ww_bayes.tomlspec import SpecError, identifier, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
 POOLING_CHOICES = ("partial", "none", "full")
@@ -317,9 +317,7 @@ def common_settings(raw: dict, text: str, source: str, known: set[str], required
     interval_prob = number(
         "summary.interval_prob", summary_raw.get("interval_prob", 0.9), low=0, high=0.999, open_low=True
     )
-    name = raw["name"]
-    if not isinstance(name, str) or not name:
-        raise SpecError(f"'name' must be a non-empty string, got {name!r}")
+    name = identifier("name", raw["name"])
     return {
         "name": name,
         "description": str(raw.get("description", "")),
