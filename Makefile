@@ -10,7 +10,7 @@ DEMO_SEED ?= 1
 DATA      := data/cohort.parquet
 WHEELHOUSE ?= wheelhouse
 
-.PHONY: demo test lint format lock bench clean strip-notebooks chromium wheelhouse
+.PHONY: demo demo-steps test lint format lock bench clean strip-notebooks chromium wheelhouse
 
 $(VPY):
 	@py=$$(./scripts/find_python.sh) || exit 1; \
@@ -22,23 +22,54 @@ $(STAMP): $(VPY) pyproject.toml $(CONSTRAINTS)
 	$(VPY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	@touch $(STAMP)
 
+# The demo's steps as a graph of stamps in .demo/ (rebuilt on every `make demo`): the three fits, and then
+# the reports and the release, run two at a time (one per core; DEMO_JOBS=1 runs them one after another).
+# Each step's output is shown whole when it ends.
+DEMO_JOBS ?= 2
+WWB       := $(VENV)/bin/ww-bayes
+
 demo: $(STAMP)
-	@mkdir -p data results
-	$(VENV)/bin/ww-bayes simulate --n $(DEMO_N) --seed $(DEMO_SEED) --out $(DATA)
-	$(VENV)/bin/ww-bayes validate $(DATA)
-	$(VENV)/bin/ww-bayes fit models/job_finding_12m.toml --data $(DATA) --out results/job_finding_12m.nc
-	$(VENV)/bin/ww-bayes fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
-	$(VENV)/bin/ww-bayes fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc
-	$(VENV)/bin/ww-bayes compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
-	$(VENV)/bin/ww-bayes compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
-	$(VENV)/bin/ww-bayes cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml \
-		--out results/
-	$(VENV)/bin/ww-bayes excel results/
-	$(VENV)/bin/ww-bayes report results/ --data $(DATA) --out results/report.html
-	$(VENV)/bin/ww-bayes report results/ --lang nl --out results/report_nl.html
-	rm -rf release
-	$(VENV)/bin/ww-bayes release results/ --out release/
-	$(VENV)/bin/ww-bayes report release/ --lang nl --out release_report_nl.html
+	@rm -rf .demo release release_report_nl.html && mkdir -p .demo data results
+	@$(MAKE) --no-print-directory -j$(DEMO_JOBS) --output-sync=target demo-steps
+
+demo-steps: .demo/report .demo/report_nl .demo/release
+
+.demo/cohort:
+	$(WWB) simulate --n $(DEMO_N) --seed $(DEMO_SEED) --out $(DATA)
+	$(WWB) validate $(DATA)
+	@touch $@
+
+.demo/job: .demo/cohort
+	$(WWB) fit models/job_finding_12m.toml --data $(DATA) --out results/job_finding_12m.nc
+	$(WWB) compare results/job_finding_12m.nc --data $(DATA) --out results/ --store
+	@touch $@
+
+.demo/ww: .demo/cohort
+	$(WWB) fit models/ww_claim_12m.toml --data $(DATA) --out results/ww_claim_12m.nc
+	$(WWB) compare results/ww_claim_12m.nc --data $(DATA) --out results/ --store
+	@touch $@
+
+.demo/trajectory: .demo/cohort
+	$(WWB) fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc
+	$(WWB) cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml --out results/
+	@touch $@
+
+.demo/excel: .demo/job .demo/ww .demo/trajectory
+	$(WWB) excel results/
+	@touch $@
+
+.demo/report: .demo/excel
+	$(WWB) report results/ --data $(DATA) --out results/report.html
+	@touch $@
+
+.demo/report_nl: .demo/excel
+	$(WWB) report results/ --lang nl --out results/report_nl.html
+	@touch $@
+
+.demo/release: .demo/job .demo/ww .demo/trajectory
+	$(WWB) release results/ --out release/
+	$(WWB) report release/ --lang nl --out release_report_nl.html
+	@touch $@
 
 # The report test renders the HTML report in Debian's headless chromium: installed here when missing.
 chromium:
@@ -86,5 +117,5 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_files.py
 
 clean:
-	rm -rf $(VENV) data release release_report_nl.html wheelhouse results/*.nc results/*.csv results/*.png \
+	rm -rf $(VENV) .demo data release release_report_nl.html wheelhouse results/*.nc results/*.csv results/*.png \
 		results/*.html

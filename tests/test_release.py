@@ -21,12 +21,13 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.special import gammaln
 
 import ww_bayes.release as release_module
-from ww_bayes.audit import RELEASE_ATTRS, audit
+from ww_bayes.audit import CHECKS, RELEASE_ATTRS, Audit, audit
 from ww_bayes.cli import main
 from ww_bayes.data.io import file_sha256, typed_cohort
 from ww_bayes.inference import fit, observed_groups
 from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
+from ww_bayes.record import FIELDS, NOTES, PATTERNS, is_note, note, report_texts
 from ww_bayes.release import (
     MIN_COUNT,
     RELEASED_ATTRS,
@@ -239,7 +240,8 @@ def test_disclosure_report_lists_every_file_check_and_merge(released):
     files -= {"disclosure_checks.json"}  # the record: it lists the files with their SHA-256 itself
     assert files and all(f"| {name} |" in report for name in files)
     assert all(f"region {r}:" in report for r in done.groupings["region"].merged)
-    assert report.count(": passed") == len(done.checks) and "FAILED" not in report
+    record = json.loads((done.folder / "disclosure_checks.json").read_text())
+    assert report.count(": passed") == len(record["checks"]) == len(CHECKS) and "FAILED" not in report
     assert f"Minimum count: {MIN_COUNT} persons" in report
     assert "<h2>Checks</h2>" in (done.folder / "disclosure_report.html").read_text()
     assert not list(done.folder.glob(".*"))  # no lock or temp file travels with it
@@ -461,10 +463,9 @@ def sparse_release(sparse, tmp_path_factory) -> release_module.Release:
         return release(results, folder / "release")
 
 
-#: The hand-made cohorts' releases draw no figures (no leak goes through them, and they take time): an
-#: empty file stands for each.
-NO_FIGURES = {"draw": lambda block: None, "cea_figure": lambda result, name: None,
-              "save_png": lambda figure, path: (path.write_bytes(b""), path)[1]}  # fmt: skip
+#: The hand-made cohorts' releases draw no figures (no leak goes through them, and they take time; the
+#: figures check is tried on a release with its figures).
+NO_FIGURES = {"fit_figures": lambda stem, tree, table: {}, "cea_figures_of": lambda result: {}}
 
 
 @contextlib.contextmanager
@@ -479,7 +480,8 @@ def variant(**replaced):
 def broken_variant(**replaced):
     """A broken variant: some functions ``replaced`` and the gate off (no audit of the written folder,
     which is audited on its own afterwards)."""
-    return variant(check_written=lambda done: setattr(done, "checks", []), **replaced)
+    gate_off = lambda folder, min_count, only=None, building=False: Audit(Path(folder), min_count, [])  # noqa: E731
+    return variant(audit=gate_off, **replaced)
 
 
 AUDITS: dict[Path, object] = {}
@@ -533,8 +535,7 @@ def unobserved(sparse, tmp_path_factory) -> tuple[pd.DataFrame, release_module.R
     with variant():
         done = release(results, folder / "release")
     nobody = pd.DataFrame(columns=["fit", "level", "group", "persons"])
-    with broken_variant(cohort_rows=lambda fit, factor, mapping: nobody, without_paths=lambda text: text,
-                        text_findings=lambda *args: []):  # fmt: skip
+    with broken_variant(cohort_rows=lambda fit, factor, mapping: nobody, text_findings=lambda *args: []):
         release(results, folder / "broken")
     return cohort, done, folder / "broken"
 
@@ -559,14 +560,24 @@ def test_weights_recovery_gives_no_small_count_of_unobserved_persons(unobserved)
     assert any("by_werkverkenner/50-75" in f and "differ by 1" in f for f in failed["differences"])
 
 
-def test_withheld_files_are_named_by_file_name_only(unobserved):
-    """Leak 5: the reason a damaged file is withheld names it by file name only; the broken variant writes
-    the secure machine's folder into the report, and the audit refuses it."""
-    _, done, broken = unobserved
+def test_withheld_files_are_named_by_file_name_only(unobserved, tmp_path):
+    """Leak 5: the reason a damaged file is withheld names it by file name only (the reading error, which
+    may quote a path, goes to the screen without it); a record forged to carry the error with its path, as
+    a release once wrote it, is refused, and so is its report."""
+    _, done, _ = unobserved
     report = (done.folder / "disclosure_report.md").read_text()
-    assert "damaged.nc: " in report and str(done.folder.parent) not in report
-    assert str(done.folder.parent / "results") in (broken / "disclosure_report.md").read_text()
-    assert any("disclosure_report.md" in f for f in failed_checks(broken)["text"])
+    assert "damaged.nc: not readable" in report and str(done.folder.parent) not in report
+    assert str(done.folder.parent) not in done.unreadable["damaged.nc"]
+    forged_record = tmp_path / "forged"
+    shutil.copytree(done.folder, forged_record)
+    record = json.loads((forged_record / "disclosure_checks.json").read_text())
+    record["withheld"] = [f"damaged.nc: {done.folder.parent / 'results' / 'damaged.nc'}: not a NetCDF file"]
+    (forged_record / "disclosure_checks.json").write_text(json.dumps(record))
+    for name, text in report_texts(record).items():
+        (forged_record / name).write_text(text)
+    failed = failed_checks(forged_record)
+    assert any("withheld" in f and "not a sentence the release writes" in f for f in failed["record"])
+    assert any("disclosure_report.md" in f and "path" in f for f in failed["text"])
 
 
 @pytest.fixture(scope="module")
@@ -692,7 +703,8 @@ def test_cost_effectiveness_goes_through_the_gate(sparse, sparse_release, sparse
         release(alone, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
     with broken_variant(
-        cea_refusal=lambda tree, hashes, suppressed: "", cea_classes_released=lambda classes, labels: True
+        cea_refusal=lambda name, tree, hashes, suppressed: "",
+        cea_classes_released=lambda classes, labels: True,
     ):
         broken = release(alone, tmp_path / "broken")
     assert tornado_share(broken.folder, "75-100") == pytest.approx(share, rel=1e-9)
@@ -804,10 +816,15 @@ def test_the_classes_a_cost_effectiveness_result_names_are_class_labels_not_inpu
 
 
 def forged(folder: Path, name: str) -> None:
-    """The record of ``folder`` forged to list ``name`` with its SHA-256 (as an attacker who edits a file)."""
+    """The record of ``folder`` forged to list ``name`` with its SHA-256, in the record's own layout, and
+    the reports rendered again from it (as an attacker who edits a file and covers the traces): only the
+    check aimed at the file's content can refuse it."""
     record = json.loads((folder / "disclosure_checks.json").read_text())
-    record["outputs"][name] = {"sha256": file_sha256(folder / name)}
-    (folder / "disclosure_checks.json").write_text(json.dumps(record))
+    entry = {"sha256": "", "holds": note("summary"), "status": "pass", "checks": [], "findings": []}
+    record["outputs"].setdefault(name, entry)["sha256"] = file_sha256(folder / name)
+    (folder / "disclosure_checks.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    for report, text in report_texts(record).items():
+        (folder / report).write_text(text, encoding="utf-8")
 
 
 def test_the_audit_reads_every_file_even_with_a_forged_record(unobserved, tmp_path):
@@ -950,3 +967,142 @@ def test_a_spec_the_package_cannot_parse_is_not_released(sparse, tmp_path):
     assert not (tmp_path / "release").exists()
     with pytest.raises(SpecError, match="'name' must be a name"):
         parse_spec(sparse.job.text.replace(f'name = "{sparse.job.name}"', 'name = "Gorinchem has 3 left"'))
+
+
+def test_every_sentence_of_a_record_is_one_the_release_writes():
+    """Each sentence of the record filled with values of its fields' forms is recognised, in its own place
+    only; with a count in words or digits added, or a field not of its form, it is not (and
+    :func:`note` refuses to write it)."""
+    examples = {"file": "job.nc", "files": "job.nc, ww.nc", "name": "effect_pp", "names": "a_share, b_share",
+                "kind": "job_finding_12m", "level": "region", "factor": "werkverkenner", "stem": "job",
+                "merged": "other regions", "number": "1", "total": "2", "window": "20", "below": "19",
+                "step": "5%", "persons": "1,790", "slices": "employed month 3, ww month 4"}  # fmt: skip
+    assert set(examples) == set(FIELDS)
+    for where, templates in NOTES.items():
+        assert len(PATTERNS[where]) == len(templates)
+        for key, template in templates.items():
+            fields = {f: examples[f] for f in re.findall(r"\{(\w+)\}", template)}
+            text = note(key, **fields)
+            assert is_note(where, text), (where, key)
+            assert not is_note(where, text + " (a handful of persons in Gorinchem)"), key
+            assert not is_note(where, "Gorinchem: " + text), key
+            others = [w for w in NOTES if w != where and not is_note(w, text)]
+            assert len(others) == len(NOTES) - 1, (key, others)
+    with pytest.raises(ValueError, match="field kind 'job finding 3 persons' is not of its form"):
+        note("cells", file="job.nc", kind="job finding 3 persons")
+    with pytest.raises(ValueError, match="field merged"):
+        note("all_merged", factor="region", merged="a handful of persons")
+
+
+def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, tmp_path):
+    """The record of a release passes; forged, it is refused: a sentence in words ("a handful of persons",
+    no digit), a key the release does not write, what a file holds in other words, a merge reason of its
+    own, a check said failed with a finding; and a report with a line added (the reports are rendered from
+    the record and compared byte for byte)."""
+    _, done, _ = released
+    assert "record" not in failed_checks(done.folder)
+
+    def first_output(record):
+        return next(iter(record["outputs"].values()))
+
+    forgeries = {
+        "sentence": lambda r: r["suppressed"].append(
+            "job.nc: a handful of persons in Gorinchem lack an outcome"
+        ),
+        "key": lambda r: r.update(remarks="see the annex"),
+        "holds": lambda r: first_output(r).update(holds="summary of the estimates, a handful of persons"),
+        "why": lambda r: r["groupings"]["region"]["why"].update(
+            dict.fromkeys(done.groupings["region"].merged[:1], "a handful of persons")
+        ),
+        "check": lambda r: r["checks"][0].update(passed=False, findings=["region Gorinchem: few persons"]),
+    }
+    for name, forge in forgeries.items():
+        planted = tmp_path / name
+        shutil.copytree(done.folder, planted)
+        record = json.loads((planted / "disclosure_checks.json").read_text())
+        forge(record)
+        (planted / "disclosure_checks.json").write_text(json.dumps(record))
+        for report, text in report_texts(record).items():  # reports that agree with the forged record
+            (planted / report).write_text(text)
+        assert "record" in failed_checks(planted), name
+    planted = tmp_path / "report"
+    shutil.copytree(done.folder, planted)
+    report = planted / "disclosure_report.md"
+    report.write_text(report.read_text() + "- a handful of persons in Gorinchem lack an outcome\n")
+    failed = failed_checks(planted)
+    assert set(failed) == {"record"}
+    assert any("disclosure_report.md: not the report" in f for f in failed["record"])
+
+
+def test_every_figure_is_the_one_the_release_draws(released, tmp_path):
+    """The audit draws every figure again from the released files and compares pixels: the release's pass;
+    a figure with a few words written on it is refused even with the record forged to list it, and so is
+    a PNG the release does not draw (a copy of a released figure under another name)."""
+    from PIL import ImageDraw
+
+    _, done, _ = released
+    assert "figures" not in failed_checks(done.folder)
+    png = next(done.folder.glob("*_effects.png"))
+    planted = tmp_path / "planted"
+    shutil.copytree(done.folder, planted)
+    with Image.open(planted / png.name) as image:
+        image = image.convert("RGBA")
+    ImageDraw.Draw(image).text((20, 20), "Gorinchem: 5 persons", fill=(0, 0, 0, 255))
+    image.save(planted / png.name)
+    forged(planted, png.name)
+    shutil.copy(png, planted / "job_annex.png")
+    forged(planted, "job_annex.png")
+    failed = failed_checks(planted)
+    assert set(failed) == {"figures"}, failed
+    assert any(f.startswith(f"{png.name}: ") and "pixels differ" in f for f in failed["figures"])
+    assert any("job_annex.png: not a figure the release draws" in f for f in failed["figures"])
+
+
+def test_the_cohort_size_is_checked_against_every_released_fit(sparse, tmp_path):
+    """The cost-effectiveness cohort size 5 persons from the cohort persons of a released fit it was not
+    computed from (on a cohort of full cells, so every class is released as itself) (a job fit without 20 control_none persons of class 0-25, 10 of them with a job) is not
+    released; a broken variant that compares it with its own fits only releases it, and the audit refuses
+    that."""
+    from ww_bayes.cea import analyse, load_assumptions
+    from ww_bayes.results import save_cea
+
+    rows = [(c, r, arm) for c in CLASSES for r in sparse.regions[:5]
+            for arm, n in zip(ARMS, BIG_CELL, strict=True) for _ in range(n)]  # fmt: skip
+    cohort = pd.DataFrame(rows, columns=["werkverkenner", "region", "arm"])
+    cohort.insert(0, "person_id", np.arange(1, len(cohort) + 1))
+    rng = np.random.default_rng(11)
+    cohort["employed_m12"] = rng.binomial(1, 0.55, len(cohort)).astype(float)
+    cohort["ww_m12"] = cohort["employed_m12"]  # no difference between the fits' counts: classes stay whole
+    where = (cohort["werkverkenner"] == "0-25") & (cohort["arm"] == "control_none")
+    left_out = cohort.index[where & (cohort["employed_m12"] == 1)][:10].union(
+        cohort.index[where & (cohort["employed_m12"] == 0)][:10]
+    )
+    results = sparse.results(tmp_path / "results", job_subset=(sparse.job, cohort.drop(index=left_out)))
+    fits = {"job": fit_of(sparse.tree, sparse.job, cohort), "ww": fit_of(sparse.tree, sparse.ww, cohort)}
+    paths = [save_fit(tree, results / f"{name}.nc") for name, tree in fits.items()]
+    size = len(cohort) - 20 - 5
+    text = (MODELS / "cost_effectiveness.toml").read_text()
+    (tmp_path / "cost_effectiveness.toml").write_text(
+        re.sub(r"(?m)^cohort_size = .*$", f"cohort_size = {size}", text)
+    )
+    assumptions = load_assumptions(tmp_path / "cost_effectiveness.toml")
+    assert assumptions.cohort_size == size
+    save_cea(analyse(list(fits.values()), assumptions), results / "cost_effectiveness.nc", paths)
+    with variant():
+        done = release(results, tmp_path / "release")
+    assert {"job.nc", "ww.nc", "job_subset.nc"} <= set(done.fits)
+    assert any(
+        n.startswith("cost_effectiveness.nc: cohort size and cohort totals not released") for n in done.notes
+    )
+    released_cea = xr.load_datatree(done.folder / "cost_effectiveness.nc")["cost_effectiveness"]
+    assert "cohort_size" not in released_cea.attrs and "net_benefit_cohort" not in released_cea.ds
+    original = release_module.released_totals
+    with broken_variant(
+        released_totals=lambda fits: original([f for f in fits if f.name != "job_subset.nc"])
+    ):
+        broken = release(results, tmp_path / "broken")
+    assert (
+        "cohort_size" in xr.load_datatree(broken.folder / "cost_effectiveness.nc")["cost_effectiveness"].attrs
+    )
+    findings = failed_checks(broken.folder)["cost_effectiveness"]
+    assert any("job_subset.nc cohort persons (10 x 373) by 5" in f for f in findings), findings

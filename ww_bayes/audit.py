@@ -24,7 +24,9 @@ inside that range, by
 
 and by the folder's own checks: every file listed with its SHA-256 in the checks file, no group that holds
 counts, every level, variable, dim, coordinate and attribute one the release has a rule for, every level
-label a released group, every table equal to the one its released file gives, a spec's text in its
+label a released group, every table equal to the one its released file gives, every figure equal pixel
+for pixel to the one drawn again from its released file, every sentence of the record one the release
+writes and each report the one the record renders (:mod:`ww_bayes.record`), a spec's text in its
 canonical layout (settings only), no path, user name or small count (digits or number words) in any
 text. Each check's findings and seconds go into the disclosure report and the checks file
 (``disclosure_checks.json``, one entry per output file, in the spirit of an ACRO/SACRO results bundle).
@@ -38,6 +40,7 @@ import io
 import itertools
 import json
 import re
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -54,6 +57,7 @@ from ww_bayes.data.io import LOCK_NAME, file_sha256
 from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
 from ww_bayes.kinds import KINDS, kind_of
+from ww_bayes.record import CHECKS_FILE, COUNTS_FILE, NAME, REPORT_FILES, record_problems, report_texts
 from ww_bayes.results import CEA_GROUP, CEA_KIND, RELEASED_KIND
 from ww_bayes.tomlspec import is_released_toml
 from ww_bayes.vocabulary import SAMPLE_DIMS
@@ -63,10 +67,6 @@ MIN_COUNT = 10
 
 # --- what a release folder holds ----------------------------------------------------------------------------
 
-COUNTS_FILE = "counts.csv"
-#: The machine-readable record of the release: the rule, the grouping, each output with its checks.
-CHECKS_FILE = "disclosure_checks.json"
-REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
 #: Groups of a fit never released: they hold counts or let counts be computed.
 WITHHELD_GROUPS = ("observed_data", "constant_data", "weights", "log_likelihood", "posterior_predictive",
                    "prior_predictive", "posterior", "prior", "sample_stats", "frequentist")  # fmt: skip
@@ -416,6 +416,8 @@ class Folder:
     counts: pd.DataFrame
     trees: dict[str, xr.DataTree]
     cohort: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: read while a release is built: its record does not hold the audit's results yet, no reports
+    building: bool = False
 
     def merged_name(self, factor: str) -> str:
         return str(self.record["groupings"][factor].get("merged_group", ""))
@@ -427,23 +429,42 @@ class Folder:
         return set(grouping["levels"].values())
 
 
-def read_folder(folder: str | Path, min_count: int | None = None) -> Folder:
-    """A release folder as the audit reads it; :class:`AuditError` when it has no checks file."""
+def read_released(path: Path) -> xr.DataTree:
+    """A released file, read eagerly as the audit reads it (the release draws its tables and figures from
+    the same)."""
+    with contextlib.closing(xr.open_datatree(path, engine="h5netcdf")) as tree:
+        return tree.load()
+
+
+def read_folder(folder: str | Path, min_count: int | None = None, building: bool = False) -> Folder:
+    """A release folder as the audit reads it; :class:`AuditError` when it has no checks file or a file
+    that is not NetCDF. ``building``: read while the release is built (:func:`audit`)."""
     folder = Path(folder)
     record_path = folder / CHECKS_FILE
     if not folder.is_dir():
         raise AuditError(f"{folder.name}: no such release folder")
     if not record_path.is_file():
         raise AuditError(f"{folder.name}: not a ww_bayes release folder (no {CHECKS_FILE})")
-    record = json.loads(record_path.read_text(encoding="utf-8"))
-    # the folder's own rule, never below CBS's (a record saying 3 must not lower the bar)
-    min_count = int(min_count or max(int(record.get("rule", {}).get("min_count", MIN_COUNT)), MIN_COUNT))
-    groupings = {f: dict(g["levels"]) for f, g in record.get("groupings", {}).items()}
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise AuditError(f"{CHECKS_FILE}: not JSON") from None
+    try:  # a record of another layout: read as far as it goes, the record check says what is wrong
+        # the folder's own rule, never below CBS's (a record saying 3 must not lower the bar)
+        min_count = int(min_count or max(int(record["rule"]["min_count"]), MIN_COUNT))
+    except (KeyError, TypeError, ValueError):
+        min_count = int(min_count or MIN_COUNT)
+    try:
+        groupings = {
+            str(f): {str(k): str(v) for k, v in g["levels"].items()} for f, g in record["groupings"].items()
+        }
+    except (KeyError, TypeError, AttributeError):
+        groupings = {}
+    record = record if isinstance(record, dict) else {}
     trees, fits, cea = {}, [], {}
     for path in sorted(folder.glob("*.nc")):
         try:
-            with contextlib.closing(xr.open_datatree(path, engine="h5netcdf")) as tree:
-                trees[path.name] = tree.load()
+            trees[path.name] = read_released(path)
         except Exception as error:  # h5py/netCDF raise OSError, ValueError, KeyError ... for damaged files
             raise AuditError(f"{path.name}: cannot be read as NetCDF ({type(error).__name__})") from None
     for name, tree in trees.items():
@@ -463,7 +484,7 @@ def read_folder(folder: str | Path, min_count: int | None = None) -> Folder:
         else pd.DataFrame(columns=["fit", "level", "group", "arm", "category", "persons", "count"])
     )
     counts["category"] = counts["category"].fillna("")
-    return Folder(folder, record, min_count, groupings, fits, cea, counts, trees)
+    return Folder(folder, record, min_count, groupings, fits, cea, counts, trees, building=building)
 
 
 # --- the checks ---------------------------------------------------------------------------------------------
@@ -506,13 +527,21 @@ class Audit:
         ]  # fmt: skip
 
 
-def audit(folder: str | Path, min_count: int | None = None) -> Audit:
+def audit(
+    folder: str | Path,
+    min_count: int | None = None,
+    only: tuple[str, ...] | None = None,
+    building: bool = False,
+) -> Audit:
     """Every check of the module docstring on a release folder (read-only); a check that fails on the
     folder refuses it. ``min_count``: the rule's threshold (default: the one the folder was released with,
-    never below :data:`MIN_COUNT`)."""
-    read = read_folder(folder, min_count)
+    never below :data:`MIN_COUNT`); ``only``: these checks (keys of :data:`CHECKS`); ``building``: the
+    folder as a release builds it, before its record holds the audit's results and its reports exist."""
+    read = read_folder(folder, min_count, building)
     checks = []
     for key, (text, check) in CHECKS.items():
+        if only is not None and key not in only:
+            continue
         start = time.perf_counter()
         try:
             findings, outputs = check(read)
@@ -551,7 +580,100 @@ def check_files(folder: Folder) -> tuple[list[str], set[str]]:
     for name in sorted(present & set(listed)):
         if (folder.path / name).is_dir() or file_sha256(folder.path / name) != listed[name].get("sha256"):
             findings.append(f"{name}: its SHA-256 is not the one {CHECKS_FILE} lists (changed after release)")
+    if not folder.building:
+        findings += [f"{name}: missing (a release writes it)" for name in REPORT_FILES
+                     if not (folder.path / name).is_file()]  # fmt: skip
     return findings, present
+
+
+def check_record(folder: Folder) -> tuple[list[str], set[str]]:
+    """The record of its layout, every sentence one the release writes (:func:`ww_bayes.record.note`),
+    every check of the audit run and passed; each report the one the record renders, byte for byte."""
+    files = {p.name for p in folder.path.iterdir()}
+    checks = {
+        key: text.format(m=folder.min_count, below=folder.min_count - 1) for key, (text, _) in CHECKS.items()
+    }
+    findings = [f"{CHECKS_FILE}: {problem}" for problem in
+                record_problems(folder.record, checks, files, folder.building)]  # fmt: skip
+    if findings or folder.building:
+        return findings, {CHECKS_FILE}
+    for name, text in report_texts(folder.record).items():
+        path = folder.path / name
+        if path.is_file() and path.read_text(encoding="utf-8") != text:
+            findings.append(f"{name}: not the report {CHECKS_FILE} renders (changed after release)")
+    return findings, {CHECKS_FILE, *REPORT_FILES}
+
+
+def fit_figures(stem: str, tree: xr.DataTree, table: pd.DataFrame) -> dict[str, Callable[[], object]]:
+    """The figures a release draws of a released fit (``table``: its summary): file name -> a function
+    drawing it; the release and the audit draw them alike."""
+    from ww_bayes.labels import Words
+    from ww_bayes.viz import draw, figure_name
+
+    blocks = kind_of(tree).report_blocks(stem, tree, table, Words("en"))
+    return {f"{figure_name(block, stem)}.png": (lambda block=block: draw(block))
+            for block in blocks if type(block).__name__ == "Plot"}  # fmt: skip
+
+
+def cea_figures_of(result: xr.Dataset) -> dict[str, Callable[[], object]]:
+    """The figures a release draws of a released cost-effectiveness result: file name -> a function drawing
+    it (a ``KeyError`` when the by-class inputs it needs are not released)."""
+    from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, figure_name
+
+    return {f"{figure_name(cea_plot(result, name))}.png": (lambda name=name: cea_figure(result, name))
+            for name in CEA_FIGURES}  # fmt: skip
+
+
+def expected_figures(folder: Folder) -> dict[str, Callable[[], object]]:
+    """Every figure a release of the folder's files draws, from the released files alone: file name ->
+    a function drawing it."""
+    from ww_bayes.results import RELEASED_SUFFIX, summarise
+
+    figures = {}
+    for fit in folder.fits:
+        figures |= fit_figures(
+            Path(fit.file).stem.removesuffix(RELEASED_SUFFIX), fit.tree, summarise(fit.tree)
+        )
+    for tree in folder.cea.values():
+        figures |= cea_figures_of(tree[CEA_GROUP].to_dataset())
+    return figures
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def check_figures(folder: Folder) -> tuple[list[str], set[str]]:
+    """Every PNG is a figure the release draws from a released file, pixel for pixel: drawn again here
+    from the released files (:func:`expected_figures`), so a figure can show nothing they do not hold."""
+    from ww_bayes.viz import save_png
+
+    expected = expected_figures(folder)
+    findings, outputs = [], set()
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in sorted(folder.path.glob("*.png")):
+            outputs.add(path.name)
+            if path.name not in expected:
+                findings.append(f"{path.name}: not a figure the release draws from a released file")
+                continue
+            try:
+                drawn = save_png(expected[path.name](), Path(scratch) / path.name)
+            except KeyError:  # a cost-effectiveness figure whose by-class inputs were not released
+                findings.append(f"{path.name}: not a figure the release draws from a released file")
+                continue
+            given, again = _pixels(path), _pixels(drawn)
+            if given.shape != again.shape:
+                findings.append(f"{path.name}: {given.shape[1]}x{given.shape[0]} pixels, the figure drawn "
+                                f"from the released files has {again.shape[1]}x{again.shape[0]}")  # fmt: skip
+            elif not np.array_equal(given, again):
+                changed = int(np.any(given != again, axis=-1).sum())
+                findings.append(f"{path.name}: {changed:,} pixels differ from the figure drawn from "
+                                "the released files (changed after release, or drawn by another "
+                                "version)")  # fmt: skip
+    return findings, outputs
 
 
 def check_groups(folder: Folder) -> tuple[list[str], set[str]]:
@@ -632,7 +754,6 @@ def _is_number(text: str) -> bool:
 
 # --- the forms of released text: every string a release writes has one ----------------------------------
 
-NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 VERSION = r"[0-9][0-9A-Za-z.+-]*|not installed"
 NUMBER_TEXT = r"(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|nan|inf)"
 #: A problem line of a convergence report (:class:`ww_bayes.inference.Convergence`).
@@ -651,7 +772,7 @@ ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
     "outcome": lambda v: bool(re.fullmatch(rf"{NAME}(?:, {NAME})*", v)) or not _prose_digits(v),
     "data_sha256": "[0-9a-f]{64}",
     "fit_sha256": "[0-9a-f]{64}",
-    "fits_sha256": "[0-9a-f]{64}(?:,[0-9a-f]{64})*",
+    "fits_sha256": "[0-9a-f]{64}(?:, ?[0-9a-f]{64})*",
     "sampler": NAME,
     "adaptation": NAME,
     "likelihood": NAME,
@@ -678,8 +799,11 @@ ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
                            rf"|NOT CONVERGED:(?:\n{PROBLEM})+"),
     "good_direction": lambda v: _json_form(v, (str, dict), NAME, "more|less|none"),
 }  # fmt: skip
-#: Digits prose a release writes may hold: month ranges and months ("months 1-30", "month 12").
-PROSE_NUMBERS = re.compile(r"\bmonths? [0-9]+(?:(?:-|\.\.)(?:[0-9]+|horizon))?\b")
+#: Digits prose a release writes may hold: month ranges and months ("months 1-30", "month 12", "12-month",
+#: "month-12").
+PROSE_NUMBERS = re.compile(
+    r"\bmonths? [0-9]+(?:(?:-|\.\.)(?:[0-9]+|horizon))?\b|\b[0-9]+-month\b|\bmonth-[0-9]+\b"
+)
 #: The labels of a dim that is not a grouping factor: a name, names joined by "+" (targeting rules), a name
 #: with its class in brackets (tornado inputs) or a path of names (the convergence table's variables).
 LABEL_FORM = re.compile(rf"none served|{NAME}(?:\+{NAME})*|{NAME}\[{NAME}\]|{NAME}(?:/{NAME})+")
@@ -1498,7 +1622,9 @@ def _tornado_findings(folder, name, result, sources, classes) -> list[str]:
 
 def _cohort_size_findings(folder, name, result, sources) -> list[str]:
     """The cohort size (an attribute, or a ``_cohort`` total over its per-participant mean) against every
-    whole-cohort total released: the cohort persons of the fits and the persons of every set of arms."""
+    whole-cohort total released: the cohort persons of the fits (weights recovery gives the smallest whole
+    total; any multiple of it fits the shares as well, so the multiple nearest the size is taken) and the
+    persons of every set of arms."""
     sizes = {}  # where a cohort size is read -> the size
     if "cohort_size" in result.attrs:
         sizes["cohort size"] = float(result.attrs["cohort_size"])
@@ -1519,7 +1645,11 @@ def _cohort_size_findings(folder, name, result, sources) -> list[str]:
     for source in sources:
         recovered = folder.cohort.get(source.fit)
         if recovered is not None:
-            totals[f"{source.fit} cohort persons"] = float(recovered.iloc[0]["persons"])
+            # the shares fit any multiple of the smallest whole total: the one nearest a size is a candidate
+            smallest = float(recovered.iloc[0]["persons"])
+            for size in sizes.values():
+                multiple = max(1.0, round(size / smallest)) if smallest > 0 else 1.0
+                totals[f"{source.fit} cohort persons ({multiple:g} x {smallest:g})"] = multiple * smallest
         overall = folder.counts[(folder.counts["fit"] == source.fit) & (folder.counts["level"] == OVERALL)]
         for _, rows in overall.groupby("category"):
             persons = rows.set_index("arm")["persons"]
@@ -1542,12 +1672,16 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
     "labels": ("every dim is a sample dim, a dim its model kind declares or a grouping factor merged for "
                "the release, and every level table holds only the groups decided once for the release",
                check_labels),
+    "record": (f"{CHECKS_FILE} of its layout, every sentence one the release writes and every check passed; "
+               "each disclosure report the one it renders", check_record),
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
     "forms": ("every attribute and label of its form: names, hashes, versions, known values, a convergence "
               "report, prose without digits; every number stored as a number", check_forms),
     "tables": ("every table but counts.csv is the one the release computes from a released file, number for "
                "number", check_tables),
+    "figures": ("every figure is the one the release draws from a released file, pixel for pixel",
+                check_figures),
     "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
                check_counts),
     "weights": ("weights recovery: persons per released group from every population-weighted estimand "
@@ -1565,6 +1699,9 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                            "class groups, its cohort size 0 or at least {m} from every released total",
                            check_cost_effectiveness),
 }  # fmt: skip
+#: The checks run once more on the folder as finally written (its record with the audit's results, the
+#: reports rendered from it).
+FINAL_CHECKS = ("files", "record", "text")
 
 
 __all__ = [

@@ -48,7 +48,6 @@ How :func:`release` keeps it, failing closed:
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
@@ -71,27 +70,28 @@ from ww_bayes.audit import (
     CEA_GROUP,
     CEA_VARIABLES,
     CEA_WITHHELD,
-    CHECKS_FILE,
     COHORT_SUFFIX,
     COUNTS_FILE,
     DERIVED_ATTRS,
     DIAGNOSTICS_ATTRS,
     DIAGNOSTICS_DIMS,
     DIAGNOSTICS_VARIABLES,
+    FINAL_CHECKS,
     MIN_COUNT,
     RELEASED_ATTRS,
     RELEASED_KIND,
-    REPORT_FILES,
     WITHHELD_GROUPS,
     Audit,
     audit,
     breaks_rule,
+    cea_figures_of,
     cea_findings,
     cohort_facts,
     count_facts,
     declared_findings,
     fact_failures,
-    secrets_of,
+    fit_figures,
+    read_released,
     text_findings,
     toml_problem,
     without_paths,
@@ -102,10 +102,19 @@ from ww_bayes.data.io import LOCK_NAME, atomic_write, file_sha256, write_datatre
 from ww_bayes.derived import CELLS, OVERALL, direction_sign, level_label, levels_of, probability
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
-from ww_bayes.labels import Words
+from ww_bayes.record import (
+    BUILDING,
+    CHECKS_FILE,
+    PASSED,
+    RECORD_FORMAT,
+    REPORT_FILES,
+    RULE_TEXT,
+    note,
+    report_texts,
+)
 from ww_bayes.results import RELEASED_SUFFIX, collect, save_table, summarise
 from ww_bayes.tomlspec import released_toml
-from ww_bayes.viz import CEA_FIGURES, cea_figure, cea_plot, draw, figure_name, save_png
+from ww_bayes.viz import save_png
 
 #: Count-table columns that split it into separate tables (each checked on its own).
 SLICES = ("outcome", "month")
@@ -259,9 +268,7 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
     if not first:
         return grouping
     merged = set(first)
-    why = (f"an arm with persons, a count or its complement between 1 and {min_count - 1}, or a count-like "
-           f"number differing by 1 to {min_count - 1} between fits or from its cohort persons")  # fmt: skip
-    grouping.why = dict.fromkeys(sorted(first), why)
+    grouping.why = dict.fromkeys(sorted(first), note("rule", below=min_count - 1))
     while True:
         mapping = {level: name if level in merged else level for level in levels}
         if not unsafe(mapping):
@@ -271,7 +278,7 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
             grouping.suppressed = True
             break
         merged.add(rest[0])
-        grouping.why[rest[0]] = f"added so that '{name}' passes the rule (smallest remaining level)"
+        grouping.why[rest[0]] = note("smallest", merged=name)
     grouping.groups = {level: name if level in merged else level for level in levels}
     return grouping
 
@@ -286,19 +293,14 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
     for fit in fits:
         fit.counts_released = False
         if not fact_failures(level_facts([*accepted, fit], None, None), window).empty:
-            done.withheld.append(
-                f"{fit.name}: not released (its whole-cohort persons differ from those of "
-                f"{', '.join(a.name for a in accepted)} by fewer than {window}, twice the minimum count: "
-                "fits on other data are released only when their differences are 0 or at least that)"
-            )
+            done.withheld.append(note("other_data", file=fit.name, files=", ".join(a.name for a in accepted),
+                                      window=window))  # fmt: skip
             continue
         if not fit.sliced:
             fit.counts_released = True
             if not fact_failures(level_facts([*accepted, fit], None, None), window).empty:
                 fit.counts_released = False
-                done.notes.append(f"{COUNTS_FILE}, {fit.name}: not released (its whole-cohort persons or "
-                                  f"counts differ from another fit's, or from its cohort persons, by fewer "
-                                  f"than {window}, twice the minimum count)")  # fmt: skip
+                done.notes.append(note("counts_withheld", file=fit.name, window=window))
         accepted.append(fit)
     return accepted
 
@@ -337,7 +339,7 @@ def check_releasable(name: str, tree: xr.DataTree, min_count: int = MIN_COUNT) -
 
 
 def released_levels(
-    tree: xr.DataTree, groupings: dict[str, Grouping], min_count: int, notes: list[str]
+    tree: xr.DataTree, groupings: dict[str, Grouping], min_count: int, notes: list[tuple[str, dict]]
 ) -> dict[str, xr.Dataset]:
     """The fit's derived levels as released: each factor's level through its grouping (every variable by
     its declared role), the cell grid left out, and at the overall level the shares rounded, or with the
@@ -349,14 +351,14 @@ def released_levels(
     out = {}
     for level, ds in levels_of(tree[kind.name]).items():
         if level == CELLS:
-            notes.append(f"{kind.name}/{CELLS}: not released (its flags describe single cells)")
+            notes.append(("cells", {"kind": kind.name}))
             continue
         if level == OVERALL:
             out[level] = released_shares(ds, tree, min_count, notes)
             continue
         grouping = groupings[level]
         if grouping.suppressed:
-            notes.append(f"{kind.name}/{level}: not released (the {level} groups break the rule even merged)")
+            notes.append(("level", {"kind": kind.name, "level": level}))
             continue
         persons = weights.sum([d for d in weights.dims if d != level])
         dim = kind.direction_dim
@@ -386,8 +388,7 @@ def _merged_level(ds: xr.Dataset, grouping: Grouping, persons, variables, events
             kept = values.where(labels == values[factor], np.nan)  # unmerged levels as they are
             first = kept.groupby(labels).first().rename(group=factor).sel({factor: order})
             merged[name] = first.transpose(*values.dims)
-            notes.append(f"{name} by {factor}: not released for '{merged_name(factor)}' (not a "
-                         "population-weighted mean of its levels)")  # fmt: skip
+            notes.append(("ratio", {"name": name, "factor": factor, "merged": merged_name(factor)}))
         elif role != "probability":  # probabilities: from the merged draws below
             raise ReleaseError(f"{name} by {factor}: a {role} has no merging rule: not released")
     for name, values in ds.data_vars.items():
@@ -417,7 +418,9 @@ def pattern_persons(flags: xr.DataArray, weights: xr.DataArray) -> pd.Series:
     return persons.groupby(patterns).sum()
 
 
-def released_shares(ds: xr.Dataset, tree: xr.DataTree, min_count: int, notes: list[str]) -> xr.Dataset:
+def released_shares(
+    ds: xr.Dataset, tree: xr.DataTree, min_count: int, notes: list[tuple[str, dict]]
+) -> xr.Dataset:
     """The overall level with its shares (role ``share``) rounded to :func:`share_step`, when the persons
     of every pattern of the cell-level flag each share sums pass the rule; otherwise neither the shares nor
     the partial estimands (estimands over the unflagged part of the cohort) are released."""
@@ -440,14 +443,14 @@ def released_shares(ds: xr.Dataset, tree: xr.DataTree, min_count: int, notes: li
         for name in shares:
             rounded = (np.round(ds[name] / step) * step).round(6)
             ds[name] = rounded.assign_attrs({**ds[name].attrs, "rounded_to": step})
-        notes.append(f"{listed}: released rounded to {step:.0%} ({step * whole:,.0f} persons or more a step)")
+        notes.append(
+            ("shares_rounded", {"names": listed, "step": f"{step:.0%}", "persons": f"{step * whole:,.0f}"})
+        )
         return ds
     partial = [name for name, role in roles.items() if role == "partial_estimand"]
     for name in shares + partial:
         ds[name] = xr.full_like(ds[name], np.nan)
-    notes.append(f"{', '.join(shares + partial)}: not released (the persons of a pattern of flagged "
-                 "cells over the contrasts, which inclusion-exclusion of the shares gives, break the "
-                 "rule)")  # fmt: skip
+    notes.append(("shares_withheld", {"names": ", ".join(shares + partial)}))
     return ds
 
 
@@ -502,6 +505,9 @@ class Release:
     withheld: list[str] = field(default_factory=list)
     fits: dict[str, dict] = field(default_factory=dict)
     audit: Audit | None = None
+    #: why each withheld file of the results folder could not be read (shown on screen, not released)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    made: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT) -> Release:
@@ -550,8 +556,10 @@ def _move_into_place(building: Path, out: Path) -> None:
 
 def _build(run, folder: Path, min_count: int) -> Release:
     done = Release(folder, min_count)
-    done.withheld = [f"{p.name}: {without_paths(reason)}" for p, reason in run.skipped.items()]
-    done.withheld += [f"{p.name}: not a ww_bayes result" for p in run.other]
+    # the reason a file cannot be read may quote anything: the record says only where to find it
+    done.withheld = [note("unreadable", file=p.name) for p in run.skipped]
+    done.unreadable = {p.name: without_paths(reason) for p, reason in run.skipped.items()}
+    done.withheld += [note("not_a_result", file=p.name) for p in run.other]
     tables = {path: count_table(tree) for path, tree in run.fits.items()}
     bad_slices = {path: overall_bad_slices(path, table, min_count) for path, table in tables.items()}
     tables = {path: drop_slices(table, bad_slices[path]) for path, table in tables.items()}
@@ -562,37 +570,36 @@ def _build(run, folder: Path, min_count: int) -> Release:
     done.groupings = {f: decide_grouping(list(kept.values()), f, min_count) for f in factors}
     for factor, grouping in done.groupings.items():
         if grouping.merged and len(grouping.merged) == len(grouping.groups):
-            done.notes.append(f"{factor}: every level needed merging, so '{merged_name(factor)}' is the "
-                              "whole cohort (no subgroup estimate of this factor is released)")  # fmt: skip
+            done.notes.append(note("all_merged", factor=factor, merged=merged_name(factor)))
     for path, tree in released.items():
         _release_fit(path, tree, kept[path.name], bad_slices[path], done)
     hashes = {file_sha256(path): path for path in released}
     suppressed = [p.name for p, slices in bad_slices.items() if slices]
     for path, tree in run.cost_effectiveness.items():
-        reason = cea_refusal(tree, hashes, suppressed)
+        reason = cea_refusal(path.name, tree, hashes, suppressed)
         if reason:
-            done.withheld.append(f"{path.name}: {reason}")
+            done.withheld.append(reason)
             continue
         # its cohort size goes against every released fit's totals, not only its sources'
         release_cea(path, tree, done, [kept[p.name] for p in released])
     if not done.files:
         raise ReleaseError("nothing to release: " + "; ".join(done.withheld or ["no fit passes the rule"]))
     (folder / LOCK_NAME).unlink(missing_ok=True)  # the writers' lock: only checked files in the folder
-    write_record(done)
+    write_record(done)  # without the audit's results: the audit reads the record as written so far
     check_written(done)
-    report_ok = not any(
-        text_findings("the disclosure report", text, secrets_of(folder), min_count)
-        for name, text in disclosure_texts(done).items()
-    )
-    done.checks.append(("the disclosure report: no file paths, no user names, no small counts", report_ok))
-    write_disclosure_report(done)
-    write_record(done)
-    (folder / LOCK_NAME).unlink(missing_ok=True)
+    if done.audit.passed:  # the record with the audit's results, the reports rendered from it, checked last
+        write_record(done)
+        write_disclosure_report(done)
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        final = audit(folder, min_count, only=FINAL_CHECKS)
+        done.checks += [(f"as written last: {check.text}", check.passed) for check in final.checks]
+        findings = final.findings
+    else:
+        findings = done.audit.findings
     if not all(ok for _, ok in done.checks):
         failed = [text for text, ok in done.checks if not ok]
-        findings = done.audit.findings[:5] if done.audit else []
-        raise ReleaseError(f"the release failed its checks on the written files: {'; '.join(failed)}"
-                           + (f" (first findings: {'; '.join(findings)})" if findings else ""))  # fmt: skip
+        first = f" (first findings: {'; '.join(findings[:5])})" if findings else ""
+        raise ReleaseError(f"the release failed its checks on the written files: {'; '.join(failed)}{first}")
     return done
 
 
@@ -606,20 +613,18 @@ def _source_hashes(tree: xr.DataTree) -> list[str]:
     return [h.strip() for h in str(tree.attrs.get("fits_sha256", "")).split(",") if h.strip()]
 
 
-def cea_refusal(tree: xr.DataTree, hashes: dict[str, Path], suppressed: list[str]) -> str:
+def cea_refusal(name: str, tree: xr.DataTree, hashes: dict[str, Path], suppressed: list[str]) -> str:
     """Why a cost-effectiveness result cannot be released with the fits of this release ("" if it can):
     it is released only with every fit it was computed from (matched by SHA-256), under their grouping."""
     wanted = _source_hashes(tree)
     if not wanted:
-        return "not released: it does not record the fits it was computed from"
+        return note("cea_no_sources", file=name)
     missing = [h for h in wanted if h not in hashes]
     if missing:
-        return (f"not released: {len(missing)} of the {len(wanted)} fits it was computed from are not "
-                "released with it (matched by SHA-256); release it with them")  # fmt: skip
+        return note("cea_sources_missing", file=name, number=len(missing), total=len(wanted))
     sources = {hashes[h].name for h in wanted}
     if set(suppressed) & sources:
-        return (f"not released (months of {', '.join(sorted(set(suppressed) & sources))} are suppressed, and "
-                "the cost-effectiveness sums over them)")  # fmt: skip
+        return note("cea_months", file=name, files=", ".join(sorted(set(suppressed) & sources)))
     return ""
 
 
@@ -648,7 +653,9 @@ def drop_slices(cells: pd.DataFrame, slices: set[tuple]) -> pd.DataFrame:
     return cells[~pd.MultiIndex.from_frame(labels).isin(list(slices))]
 
 
-def mask_slices(levels: dict[str, xr.Dataset], slices: set[tuple], kind, notes: list[str]) -> dict:
+def mask_slices(
+    levels: dict[str, xr.Dataset], slices: set[tuple], kind, notes: list[tuple[str, dict]]
+) -> dict:
     """Suppress (NaN) the estimates of slices (outcome, month) whose overall counts break the rule, and the
     kind's cumulative estimands from the first such month of their outcome on."""
     if not slices:
@@ -672,20 +679,16 @@ def mask_slices(levels: dict[str, xr.Dataset], slices: set[tuple], kind, notes: 
             if months and estimand in ds and "horizon" in ds[estimand].dims:
                 ds[estimand] = ds[estimand].where(ds[estimand]["horizon"] < min(months))
         out[level] = ds
-    listed = ", ".join(f"{o} month {m}" for o, m in sorted(slices))
-    notes.append(
-        f"estimates of {listed} not released (an arm of the whole cohort has persons, a count or "
-        "its complement below the minimum count there), nor cumulative effects from those months on"
-    )
+    notes.append(("slices", {"slices": ", ".join(f"{o} month {m}" for o, m in sorted(slices))}))
     return out
 
 
 def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tuple], done: Release) -> None:
     kind = kind_of(tree)
-    notes: list[str] = []
+    notes: list[tuple[str, dict]] = []  # (sentence, its fields) of :data:`ww_bayes.record.NOTES`
     levels = released_levels(tree, done.groupings, done.min_count, notes)
     levels = mask_slices(levels, slices, kind, notes)
-    done.notes += [f"{path.name}: {note}" for note in notes]
+    done.notes += [note(key, file=path.name, **fields) for key, fields in notes]
     released = xr.DataTree.from_dict(
         {
             **{f"{kind.name}/{level}": ds for level, ds in levels.items()},
@@ -697,20 +700,18 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     released.attrs.update(released_attrs(tree, done.min_count, path.name, sha256))
     stem = path.stem
     target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
-    done.files[target] = f"posterior draws of the {kind.name} estimands and the convergence table"
+    done.files[target] = note("estimates", kind=kind.name)
+    released = read_released(target)  # tables and figures from the file as written, as the audit draws them
     done.fits[path.name] = {"estimates": target.name, "factors": [str(d) for d in fit.weights.dims],
                             "counts_released": fit.counts_released, "fit_sha256": sha256,
                             "data_sha256": str(tree.attrs.get("data_sha256", ""))}  # fmt: skip
     table = summarise(released)  # the kind's summary of the released estimates
-    done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = "summary of the estimates"
-    for block in kind.report_blocks(stem, released, table, Words("en")):
-        if type(block).__name__ == "Plot":
-            # PNG only: the audit reads a PNG's metadata; an SVG's text it has no rule for
-            png = save_png(draw(block), done.folder / f"{figure_name(block, stem)}.png")
-            done.files[png] = f"figure drawn from {stem}_summary.csv: {block.caption}"
+    done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = note("summary")
+    # PNG only: the audit draws each again and compares pixels; an SVG's text it has no rule for
+    for name, drawing in fit_figures(stem, released, table).items():
+        done.files[save_png(drawing(), done.folder / name)] = note("figure", stem=stem)
     if fit.sliced:
-        done.notes.append(f"{path.name}: counts per month not released (differences between months would "
-                          "describe the few persons whose outcome is unobserved in a month)")  # fmt: skip
+        done.notes.append(note("month_counts", file=path.name))
         return
     if not fit.counts_released:
         return
@@ -719,9 +720,7 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     if counts_path.is_file():
         before = pd.read_csv(counts_path, dtype={"group": str, "category": str})
         counts = pd.concat([before, counts], ignore_index=True)
-    done.files[save_table(counts, counts_path)] = (
-        "persons per arm and how many of them in each category: overall and released groups, per fit file"
-    )
+    done.files[save_table(counts, counts_path)] = note("counts")
 
 
 def released_counts(fit: FitCounts, groupings: dict[str, Grouping]) -> pd.DataFrame:
@@ -757,9 +756,7 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         # every overall quantity is a cohort-weighted mean over classes of class inputs that the public
         # assumptions regenerate (their seed is in the shipped file): least squares gives each class's share
         # of the cohort, merged or not; so with merged classes nothing of the result is released
-        done.notes.append(f"withheld {path.name}: not released (classes merged: its overall quantities "
-                          "are cohort-weighted means of class inputs the shipped assumptions regenerate, "
-                          "which give each class's persons)")  # fmt: skip
+        done.notes.append(note("cea_classes", file=path.name))
         return
     sizes = [float(result.attrs["cohort_size"])] if "cohort_size" in result.attrs else []
     if "assumptions_text" in result.attrs:  # the assumptions name one too
@@ -772,8 +769,7 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
             text = str(result.attrs["assumptions_text"])
             result.attrs["assumptions_text"] = released_toml(text, path.name, leave_out=("cohort_size",))
         result = result.drop_vars([v for v in result.data_vars if v.endswith(COHORT_SUFFIX)])
-        done.notes.append(f"{path.name}: cohort size and cohort totals not released (the cohort size is "
-                          f"within {window - 1} of a released whole-cohort total)")  # fmt: skip
+        done.notes.append(note("cea_cohort", file=path.name, below=window - 1))
     released = xr.DataTree.from_dict({CEA_GROUP: result})
     released.attrs.update(
         {
@@ -784,21 +780,22 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         }
     )
     target = write_datatree(released, done.folder / path.name)
-    done.files[target] = "posterior draws of the cost-effectiveness quantities"
-    done.files[save_table(cea_summary(result), done.folder / "cost_effectiveness_summary.csv")] = (
-        "cost-effectiveness headline numbers"
+    done.files[target] = note("cea_draws")
+    result = read_released(target)[CEA_GROUP].to_dataset()  # as the audit reads it
+    done.files[save_table(cea_summary(result), done.folder / "cost_effectiveness_summary.csv")] = note(
+        "cea_summary"
     )
     if "rule_expected_net_benefit" in result:
         done.files[save_table(targeting_table(result), done.folder / "cost_effectiveness_targeting.csv")] = (
-            "targeting rules by expected net benefit"
+            note("cea_targeting")
         )
-    for name in CEA_FIGURES:
+    for file, drawing in cea_figures_of(result).items():
         try:
-            figure = cea_figure(result, name)
+            figure = drawing()
         except KeyError:
             continue  # its by-class inputs were not released
-        png = save_png(figure, done.folder / f"{figure_name(cea_plot(result, name))}.png")
-        done.files[png] = f"cost-effectiveness figure: {name}"
+        name = file.removesuffix(".png").removeprefix("cea_")
+        done.files[save_png(figure, done.folder / file)] = note("cea_figure", name=name)
 
 
 def cea_classes_released(classes: Grouping | None, labels: set[str]) -> bool:
@@ -829,7 +826,8 @@ def released_totals(fits: list[FitCounts]) -> list[float]:
 
 def write_record(done: Release) -> None:
     """``disclosure_checks.json``: the rule, the grouping, the fits, what was suppressed or withheld, and
-    every output file with its SHA-256, what it holds and the checks that read it (with their findings)."""
+    every output file with its SHA-256, what it holds and the checks that read it (with their findings);
+    before the audit has run, its verdict is "not checked" and it lists no checks."""
     checks = done.audit.checks if done.audit else []
     outputs = {}
     for path, what in sorted(done.files.items()):
@@ -842,22 +840,11 @@ def write_record(done: Release) -> None:
             "findings": [f for c in mine for f in c.findings if path.name in f],
         }
     record = {
-        "format": "ww_bayes disclosure checks 1",
-        "made": datetime.now(UTC).isoformat(timespec="seconds"),
+        "format": RECORD_FORMAT,
+        "made": done.made,
         "ww_bayes": __version__,
-        "rule": {
-            "min_count": done.min_count,
-            "applies_to": "persons, each category's count and persons - "
-            "count of every released group and arm; cohort persons per released group; differences "
-            "between fits and from the cohort persons",
-        },  # fmt: skip
-        "verdict": (
-            "pass"
-            if done.checks and all(ok for _, ok in done.checks)
-            else "fail"
-            if done.checks
-            else "not checked"
-        ),  # fmt: skip
+        "rule": {"min_count": done.min_count, "applies_to": RULE_TEXT},
+        "verdict": (PASSED if done.audit.passed else "fail") if done.audit else BUILDING,
         "groupings": {factor: g.as_record() for factor, g in done.groupings.items()},
         "fits": done.fits,
         "suppressed": done.notes,
@@ -872,79 +859,16 @@ def write_record(done: Release) -> None:
 def check_written(done: Release) -> None:
     """The checks the disclosure report lists, run on the folder as written: the audit
     (:func:`ww_bayes.audit.audit`) with every attack on it and the folder's own checks."""
-    done.audit = audit(done.folder, done.min_count)
+    done.audit = audit(done.folder, done.min_count, building=True)
     done.checks = [(check.text, check.passed) for check in done.audit.checks]
 
 
-# --- the disclosure report ---------------------------------------------------------------------------------
-
-
-def disclosure_sections(done: Release) -> list[tuple[str, list[str]]]:
-    """The disclosure report's content: (heading, lines) per section; the file table comes separately."""
-    rules = [
-        f"Minimum count: {done.min_count} persons. No released number is based on a group in which an arm "
-        f"has persons, or per category of the outcome a count or persons - count, between 1 and "
-        f"{done.min_count - 1}; nor can such a number be derived from the folder (the audit below tries).",
-        "Every grouping factor in the released estimates is merged: small levels into one named group per "
-        "factor, decided once for the whole release.",
-        "Figures are drawn from the released summaries only (the summary CSV beside each figure).",
-        "Released: model-based posterior estimates, their summaries and figures, cost-effectiveness draws "
-        "and tables (only with the fits they came from), and counts of released groups only. Never "
-        "released: person rows, cell counts, log-likelihood, predictive draws, cell parameters, the cohort "
-        "composition.",
-        "Anything the release has no rule for (a variable, dim or attribute) refuses the whole release.",
-        f"Every check below, its findings and the files it read are also in {CHECKS_FILE}.",
-    ]
-    timed = {c.text: c for c in done.audit.checks} if done.audit else {}
-    checks = []
-    for text, ok in done.checks:
-        check = timed.get(text)
-        seconds = f" ({check.seconds:.2f} s)" if check else ""
-        checks.append(f"[{'x' if ok else ' '}] {text}: {'passed' if ok else 'FAILED'}{seconds}")
-        checks += [f"finding: {finding}" for finding in (check.findings[:20] if check else [])]
-    grouping = []
-    for factor, chosen in done.groupings.items():
-        if not chosen.merged:
-            grouping.append(f"{factor}: no level merged")
-            continue
-        suppressed = " - SUPPRESSED: even merged the group breaks the rule" if chosen.suppressed else ""
-        grouping.append(f"{factor}: {len(chosen.merged)} level(s) released as '{merged_name(factor)}'"
-                        f"{suppressed}")  # fmt: skip
-        grouping += [f"{factor} {level}: {chosen.why.get(level, '')}" for level in chosen.merged]
-    left_out = done.notes + [f"withheld from the results folder: {item}" for item in done.withheld]
-    return [
-        ("Rule and thresholds", rules),
-        ("Checks", checks),
-        ("Grouping (merged levels)", grouping or ["no grouping factor"]),
-        ("Suppressed or not released", left_out or ["nothing"]),
-    ]
-
-
 def write_disclosure_report(done: Release) -> None:
-    """``disclosure_report.md`` and ``.html``: the rule, every check, the grouping, what was suppressed and
-    every file with its SHA-256."""
-    for name, text in disclosure_texts(done).items():
+    """``disclosure_report.md`` and ``.html``, rendered from the record as written
+    (:func:`ww_bayes.record.report_texts`)."""
+    record = json.loads((done.folder / CHECKS_FILE).read_text(encoding="utf-8"))
+    for name, text in report_texts(record).items():
         atomic_write(done.folder / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-
-
-def disclosure_texts(done: Release) -> dict[str, str]:
-    """The disclosure report as Markdown and HTML (file name -> text)."""
-    made = f"Made {datetime.now(UTC).isoformat(timespec='seconds')} by ww_bayes {__version__}."
-    files = [(p.name, file_sha256(p), what) for p, what in sorted(done.files.items())]
-    md = ["# Disclosure report", "", made, ""]
-    page = ["<!doctype html>", "<html><head><meta charset='utf-8'><title>Disclosure report</title></head>",
-            f"<body><h1>Disclosure report</h1><p>{html.escape(made)}</p>"]  # fmt: skip
-    for heading, lines in disclosure_sections(done):
-        md += [f"## {heading}", "", *(f"- {line}" for line in lines), ""]
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-        page.append(f"<h2>{html.escape(heading)}</h2><ul>{items}</ul>")
-    md += ["## Files", "", "| file | SHA-256 | holds |", "|---|---|---|"]
-    md += [f"| {name} | `{sha}` | {what} |" for name, sha, what in files]
-    rows = "".join(f"<tr><td>{html.escape(n)}</td><td><code>{s}</code></td><td>{html.escape(w)}</td></tr>"
-                   for n, s, w in files)  # fmt: skip
-    page.append(f"<h2>Files</h2><table><tr><th>file</th><th>SHA-256</th><th>holds</th></tr>{rows}</table>")
-    page.append("</body></html>")
-    return {"disclosure_report.md": "\n".join(md) + "\n", "disclosure_report.html": "\n".join(page) + "\n"}
 
 
 #: The rule and the whitelists live with the audit that checks them; a release writes by them.

@@ -352,6 +352,7 @@ def release_to_folder(
         *(f"  check {'passed' if ok else 'FAILED'}: {text}" for text, ok in done.checks),
     ]
     notes = [f"note: {note}" for note in done.notes] + [f"note: withheld {item}" for item in done.withheld]
+    notes += [f"note: {name} could not be read: {reason}" for name, reason in done.unreadable.items()]
     return Outcome("\n".join(lines), sorted(done.files), notes)
 
 
