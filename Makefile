@@ -4,23 +4,33 @@
 VENV      := .venv
 VPY       := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 CONSTRAINTS := constraints.txt
 DEMO_N    ?= 179840
 DEMO_SEED ?= 1
 DATA      := data/cohort.parquet
 WHEELHOUSE ?= wheelhouse
 
-.PHONY: demo demo-steps test lint format lock bench clean strip-notebooks chromium wheelhouse
+.PHONY: demo demo-steps dev test lint format lock bench clean strip-notebooks chromium wheelhouse
 
 $(VPY):
 	@py=$$(./scripts/find_python.sh) || exit 1; \
 	echo "Creating $(VENV) with $$py"; \
 	"$$py" -m venv $(VENV)
 
+# The runtime stack for `make demo`; the test and notebook tools on top of it for `make test` and `make lint`.
+# --no-compile: Python compiles the modules a command imports when it first imports them, not every module
+# of every package at install time.
 $(STAMP): $(VPY) pyproject.toml $(CONSTRAINTS)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	$(VPY) -m pip install --quiet --no-compile -c $(CONSTRAINTS) -e .
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(VPY) -m pip install --quiet --no-compile -c $(CONSTRAINTS) -e ".[dev]"
+	@touch $(DEV_STAMP)
+
+dev: $(DEV_STAMP)
 
 # The demo's steps as a graph of stamps in .demo/ (rebuilt on every `make demo`): the three fits, and then
 # the reports and the release, run two at a time (one per core; DEMO_JOBS=1 runs them one after another).
@@ -79,19 +89,19 @@ chromium:
 # fixtures are built once; the slowest files first, tests/conftest.py): TEST_JOBS=1 runs them one after another.
 # The 15 slowest steps are listed last.
 TEST_JOBS ?= auto
-test: $(STAMP) chromium
+test: $(DEV_STAMP) chromium
 	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check ww_bayes tests benchmarks scripts notebooks
 	$(VENV)/bin/ruff format --check ww_bayes tests benchmarks
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format ww_bayes tests benchmarks
 	$(VENV)/bin/ruff check --fix ww_bayes tests benchmarks
 
 # Clear notebook outputs before committing (the tests check that notebooks are committed without them).
-strip-notebooks: $(STAMP)
+strip-notebooks: $(DEV_STAMP)
 	$(VPY) scripts/strip_notebooks.py notebooks
 
 # Re-pin the whole stack (run after changing dependencies in pyproject.toml).

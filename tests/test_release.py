@@ -914,7 +914,9 @@ def test_every_table_is_the_one_its_released_file_gives(unobserved, tmp_path):
 
 def test_every_attribute_and_label_has_its_form(unobserved, tmp_path):
     """Free text where a name, a known value or a number belongs is refused, even with the record forged:
-    a model name, the data's origin and a package name holding words, a contrast label with a count in it;
+    a model name, the data's origin and a package name holding words, units with a sentence of their own
+    added (prose is a phrase of the package's source, with whole numbers at most in its fields), a
+    contrast label with a count in it;
     so are a file a release does not write, a lock file left in the folder, and a record that lowers the
     minimum count (the audit never goes below 10)."""
     folder = unobserved[1].folder
@@ -923,6 +925,8 @@ def test_every_attribute_and_label_has_its_form(unobserved, tmp_path):
         "model_name": lambda t: t.attrs.update(model_name="job: Gorinchem service arm 7"),
         "synthetic_data": lambda t: t.attrs.update(synthetic_data="Gorinchem lost a handful of persons"),
         "package_versions": lambda t: t.attrs.update(package_versions='{"Gorinchem service": "7"}'),
+        "units in words": lambda t: t["effects"].attrs.update(
+            effect_units="percentage points (pp), probability scale; a handful of persons in Gorinchem"),
         "contrast label": lambda t: t.__setitem__("effects/overall", xr.DataTree(
             t["effects/overall"].to_dataset().assign_coords(contrast=[
                 "service_vs_control_enforcement", "enforcement_vs_none", "Gorinchem control_none (3)"]))),
@@ -936,6 +940,10 @@ def test_every_attribute_and_label_has_its_form(unobserved, tmp_path):
         forged(planted, estimates.name)
         failed = failed_checks(planted)
         assert "forms" in failed and "files" not in failed, (name, failed)
+    assert any(
+        "not a phrase of the package's source" in f
+        for f in failed_checks(tmp_path / "units_in_words")["forms"]
+    )
     planted = tmp_path / "files"
     shutil.copytree(folder, planted)
     (planted / "notes.md").write_text("nothing to see\n")
@@ -1060,9 +1068,10 @@ def test_every_figure_is_the_one_the_release_draws(released, tmp_path):
 
 def test_the_cohort_size_is_checked_against_every_released_fit(sparse, tmp_path):
     """The cost-effectiveness cohort size 5 persons from the cohort persons of a released fit it was not
-    computed from (on a cohort of full cells, so every class is released as itself) (a job fit without 20 control_none persons of class 0-25, 10 of them with a job) is not
-    released; a broken variant that compares it with its own fits only releases it, and the audit refuses
-    that."""
+    computed from (a job fit without 20 control_none persons of class 0-25, 10 of them with a job, on a
+    cohort of full cells so every class is released as itself) is not released; a broken variant that
+    compares it with its own fits only releases it, and the audit refuses that (weights recovery gives
+    the smallest total that fits the shares, a tenth of the true one: the multiple nearest the size)."""
     from ww_bayes.cea import analyse, load_assumptions
     from ww_bayes.results import save_cea
 

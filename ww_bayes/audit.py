@@ -34,7 +34,9 @@ text. Each check's findings and seconds go into the disclosure report and the ch
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import getpass
 import io
 import itertools
@@ -845,7 +847,35 @@ def form_problem(key: str, value) -> str:
         return "" if re.fullmatch(form, value) else "is not of its form"
     if _prose_digits(value):
         return "holds digits (its prose the package writes holds none)"
+    if not is_package_phrase(value):
+        return "is not a phrase of the package's source (prose the package writes is)"
     return ""
+
+
+@functools.cache
+def package_phrases() -> tuple[frozenset[str], re.Pattern]:
+    """Every string literal of the package's source, and every f-string as one pattern whose fields are
+    whole numbers (a field that could hold words could hold anything): the prose a result file's
+    attributes can hold."""
+    literals, patterns = set(), []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+            elif isinstance(node, ast.JoinedStr):
+                parts = [re.escape(part.value) if isinstance(part, ast.Constant) else "[0-9]+"
+                         for part in node.values]  # fmt: skip
+                patterns.append("".join(parts))
+    return frozenset(literals), re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+def is_package_phrase(text: str) -> bool:
+    """Whether ``text`` (or each of its parts joined by "; ") is a phrase of the package's source: a string
+    literal, or an f-string with whole numbers in its fields (:func:`package_phrases`)."""
+    literals, pattern = package_phrases()
+    return text in literals or all(
+        part in literals or pattern.fullmatch(part) is not None for part in text.split("; ")
+    )
 
 
 def _prose_digits(text: str) -> bool:

@@ -91,6 +91,10 @@ ANY_RATE, GIVEN_ANY_MEAN = "any_hours_rate", "hours_given_any_mean"
 #: The derived estimands the truth and the calibration studies compare (the causal ones).
 CAUSAL_ESTIMANDS = ("mean_hours", "any_hours_pp")
 HOURS_UNITS = "hours per claimant in months 1-12, zeros included"
+#: The units of the hours estimands, one literal (a released file's prose is a phrase of the package's
+#: source).
+HOURS_EFFECT_UNITS = ("mean_hours: hours per claimant in months 1-12, zeros included; any_hours_pp: pp; "
+                      "hours_given_any: hours (descriptive)")  # fmt: skip
 #: The variables of the derived ``hours`` group, with their roles (:class:`ww_bayes.derived.Variable`). The
 #: parts weighted by persons with hours are not means over a level's persons: a release does not merge them.
 VARIABLES = {
@@ -414,7 +418,7 @@ def posterior_hours(
             levels[level] = levels[level].merge(flagged) if level in levels else flagged
         levels[OVERALL]["pooling_only_share"] = pooling_only_share(flags[CELLS], weights)
     attrs = {
-        "effect_units": f"mean_hours: {HOURS_UNITS}; any_hours_pp: pp; hours_given_any: hours (descriptive)",
+        "effect_units": HOURS_EFFECT_UNITS,
         "weights": "cohort composition: persons per group cell, all arms",
         "good_direction": json.dumps(good_direction),
     }
