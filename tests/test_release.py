@@ -1043,9 +1043,10 @@ def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, 
 
 
 def test_every_figure_is_the_one_the_release_draws(released, tmp_path):
-    """The audit draws every figure again from the released files and compares pixels: the release's pass;
-    a figure with a few words written on it is refused even with the record forged to list it, and so is
-    a PNG the release does not draw (a copy of a released figure under another name)."""
+    """The audit draws every figure again from the released files and compares bytes and pixels: the
+    release's pass; a figure with a few words written on it is refused even with the record forged to list
+    it, and so are a PNG the release does not draw (a copy of a released figure under another name) and a
+    figure with a text chunk added (its pixels unchanged)."""
     from PIL import ImageDraw
 
     _, done, _ = released
@@ -1064,6 +1065,16 @@ def test_every_figure_is_the_one_the_release_draws(released, tmp_path):
     assert set(failed) == {"figures"}, failed
     assert any(f.startswith(f"{png.name}: ") and "pixels differ" in f for f in failed["figures"])
     assert any("job_annex.png: not a figure the release draws" in f for f in failed["figures"])
+    chunk = tmp_path / "chunk"  # the same pixels, a text chunk added: refused by its bytes
+    shutil.copytree(done.folder, chunk)
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Comment", "Gorinchem: a handful of claimants")
+    with Image.open(png) as image:
+        image.save(chunk / png.name, pnginfo=info)
+    forged(chunk, png.name)
+    assert any("not its bytes" in f for f in failed_checks(chunk)["figures"])
 
 
 def test_the_cohort_size_is_checked_against_every_released_fit(sparse, tmp_path):
@@ -1115,3 +1126,44 @@ def test_the_cohort_size_is_checked_against_every_released_fit(sparse, tmp_path)
     )
     findings = failed_checks(broken.folder)["cost_effectiveness"]
     assert any("job_subset.nc cohort persons (10 x 373) by 5" in f for f in findings), findings
+
+
+def test_what_an_insider_plants_is_refused(released, tmp_path):
+    """Channels an insider could plant a count in, each refused with the record forged to list the file:
+    a column added to counts.csv, a copy of the estimates under another name, a version with a local part
+    of words, a count joined to its word by a hyphen, and a record whose text is escaped or repeats a key
+    (it must be the record a release writes, byte for byte)."""
+    _, done, _ = released
+    estimates = next(done.folder.glob("*_estimates.nc"))
+
+    def counts_column(folder):
+        table = pd.read_csv(folder / "counts.csv", dtype=str)
+        table.assign(Gorinchem_claimants="5").to_csv(folder / "counts.csv", index=False)
+        forged(folder, "counts.csv")
+
+    def copy_of_estimates(folder):
+        shutil.copy(estimates, folder / "Gorinchem.nc")
+        forged(folder, "Gorinchem.nc")
+
+    def attrs(folder, **changed):
+        tree = xr.load_datatree(estimates)
+        tree.attrs.update(changed)
+        tree.to_netcdf(folder / estimates.name)
+        forged(folder, estimates.name)
+
+    def escaped(folder):
+        path = folder / "disclosure_checks.json"
+        path.write_text(path.read_text().replace('"verdict": "pass"', '"verdict": "p\\u0061ss"'))
+
+    plants = {
+        "counts column": (counts_column, "counts"),
+        "copy of the estimates": (copy_of_estimates, "files"),
+        "local version": (lambda f: attrs(f, released_with="ww_bayes 0.1.0+Gorinchem.5.persons"), "forms"),
+        "hyphenated count": (lambda f: attrs(f, model_name="job_Gorinchem_5-claimants"), "text"),
+        "escaped record": (escaped, "record"),
+    }
+    for name, (plant, check) in plants.items():
+        planted = tmp_path / name.replace(" ", "_")
+        shutil.copytree(done.folder, planted)
+        plant(planted)
+        assert check in failed_checks(planted), (name, failed_checks(planted))

@@ -58,8 +58,10 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from ww_bayes.data.io import LOCK_NAME, file_sha256
 from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
+from ww_bayes.inference import PACKAGES
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.record import CHECKS_FILE, COUNTS_FILE, NAME, REPORT_FILES, record_problems, report_texts
+from ww_bayes.record import VERSION as RECORD_VERSION
 from ww_bayes.results import CEA_GROUP, CEA_KIND, RELEASED_KIND
 from ww_bayes.tomlspec import is_released_toml
 from ww_bayes.vocabulary import SAMPLE_DIMS
@@ -346,7 +348,10 @@ PERSON_WORDS = "|".join(
 ARM_WORDS = "|".join(ARMS + tuple(arm.replace("_", " ") for arm in ARMS))
 _NUMBER = r"\d+|" + "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
 COUNT_PATTERNS = (
-    re.compile(rf"(?<![\w.,])({_NUMBER})\s+(?:(?:[\w-]+\s+){{0,2}})(?:{PERSON_WORDS})\b", re.IGNORECASE),
+    re.compile(
+        rf"(?<![\w.,])({_NUMBER})(?:[\s-]+|(?=[a-z]))(?:(?:[\w-]+[\s-]+){{0,2}})(?:{PERSON_WORDS})\b",
+        re.IGNORECASE,
+    ),  # fmt: skip
     re.compile(rf"\b(?:{PERSON_WORDS}|{ARM_WORDS}|n|k)\b\s*[:=]?\s*({_NUMBER})\b(?![.,]\d)", re.IGNORECASE),
 )
 
@@ -561,8 +566,13 @@ def written_by_a_release(folder: Folder, name: str) -> bool:
     figures (``cea_*.png``), the counts, the record and the reports."""
     from ww_bayes.results import RELEASED_SUFFIX
 
-    if name in (CHECKS_FILE, COUNTS_FILE, *REPORT_FILES, *CEA_TABLES) or name in folder.trees:
+    if name in (CHECKS_FILE, COUNTS_FILE, *REPORT_FILES, *CEA_TABLES):
         return True
+    if name.endswith(".nc"):  # a fit's estimates named after its fit file, or the one cost-effectiveness file
+        fit = next((fit for fit in folder.fits if fit.file == name), None)
+        if fit is not None:
+            return name == f"{Path(fit.fit).stem}{RELEASED_SUFFIX}.nc"
+        return name in folder.cea and len(folder.cea) == 1
     stems = [Path(fit.file).stem.removesuffix(RELEASED_SUFFIX) for fit in folder.fits]
     if name.endswith(".png"):
         return name.startswith("cea_") or any(name.startswith(f"{stem}_") for stem in stems)
@@ -574,6 +584,11 @@ def check_files(folder: Folder) -> tuple[list[str], set[str]]:
     present = {p.name for p in folder.path.iterdir() if p.name not in (CHECKS_FILE, LOCK_NAME, *REPORT_FILES)}
     findings = [f"{name}: not a file a release writes" for name in sorted(present)
                 if not written_by_a_release(folder, name)]  # fmt: skip
+    fit_files = [fit.fit for fit in folder.fits]
+    recorded = folder.record.get("fits", {})
+    if len(set(fit_files)) != len(fit_files) or set(fit_files) != set(recorded):
+        findings.append(f"the released fits ({', '.join(sorted(fit_files))}) are not those {CHECKS_FILE} "
+                        f"lists ({', '.join(sorted(map(str, recorded)))})")  # fmt: skip
     lock = folder.path / LOCK_NAME
     if lock.exists() and (lock.is_dir() or lock.stat().st_size):  # the writers' lock is an empty file
         findings.append(f"{LOCK_NAME}: a lock file that holds something (the writers' lock is empty)")
@@ -597,6 +612,9 @@ def check_record(folder: Folder) -> tuple[list[str], set[str]]:
     }
     findings = [f"{CHECKS_FILE}: {problem}" for problem in
                 record_problems(folder.record, checks, files, folder.building)]  # fmt: skip
+    text = (folder.path / CHECKS_FILE).read_text(encoding="utf-8")
+    if text != json.dumps(folder.record, indent=1, ensure_ascii=False) + "\n":
+        findings.append(f"{CHECKS_FILE}: not in the layout a release writes (duplicate keys, escapes)")
     if findings or folder.building:
         return findings, {CHECKS_FILE}
     for name, text in report_texts(folder.record).items():
@@ -666,8 +684,13 @@ def check_figures(folder: Folder) -> tuple[list[str], set[str]]:
             except KeyError:  # a cost-effectiveness figure whose by-class inputs were not released
                 findings.append(f"{path.name}: not a figure the release draws from a released file")
                 continue
+            if path.read_bytes() == drawn.read_bytes():
+                continue
             given, again = _pixels(path), _pixels(drawn)
-            if given.shape != again.shape:
+            if np.array_equal(given, again):
+                findings.append(f"{path.name}: its pixels are the figure's, but not its bytes (chunks or "
+                                "data added to the file)")  # fmt: skip
+            elif given.shape != again.shape:
                 findings.append(f"{path.name}: {given.shape[1]}x{given.shape[0]} pixels, the figure drawn "
                                 f"from the released files has {again.shape[1]}x{again.shape[0]}")  # fmt: skip
             elif not np.array_equal(given, again):
@@ -756,7 +779,7 @@ def _is_number(text: str) -> bool:
 
 # --- the forms of released text: every string a release writes has one ----------------------------------
 
-VERSION = r"[0-9][0-9A-Za-z.+-]*|not installed"
+VERSION = rf"{RECORD_VERSION}|not installed"
 NUMBER_TEXT = r"(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|nan|inf)"
 #: A problem line of a convergence report (:class:`ww_bayes.inference.Convergence`).
 PROBLEM = (
@@ -771,7 +794,7 @@ PROBLEM = (
 ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
     "model_kind": lambda v: v in KINDS,
     "model_name": NAME,
-    "outcome": lambda v: bool(re.fullmatch(rf"{NAME}(?:, {NAME})*", v)) or not _prose_digits(v),
+    "outcome": lambda v: bool(re.fullmatch(rf"{NAME}(?:, {NAME})*", v)) or is_package_phrase(v),
     "data_sha256": "[0-9a-f]{64}",
     "fit_sha256": "[0-9a-f]{64}",
     "fits_sha256": "[0-9a-f]{64}(?:, ?[0-9a-f]{64})*",
@@ -782,7 +805,7 @@ ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
     "anchor": lambda v: v in ARMS,
     "converged": lambda v: v in ("yes", "no"),
     "observation": lambda v: v in {kind.observation.name for kind in KINDS.values()},
-    "package_versions": lambda v: _json_form(v, dict, NAME, VERSION),
+    "package_versions": lambda v: _json_form(v, dict, "|".join(PACKAGES), VERSION),
     "grouping_factors": lambda v: _json_form(v, list, NAME),
     "ww_bayes_version": VERSION,
     "released_with": rf"ww_bayes (?:{VERSION})",
@@ -847,7 +870,7 @@ def form_problem(key: str, value) -> str:
         return "" if re.fullmatch(form, value) else "is not of its form"
     if _prose_digits(value):
         return "holds digits (its prose the package writes holds none)"
-    if not is_package_phrase(value):
+    if not is_package_phrase(value, joined=key == "effects_source"):
         return "is not a phrase of the package's source (prose the package writes is)"
     return ""
 
@@ -869,13 +892,14 @@ def package_phrases() -> tuple[frozenset[str], re.Pattern]:
     return frozenset(literals), re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-def is_package_phrase(text: str) -> bool:
-    """Whether ``text`` (or each of its parts joined by "; ") is a phrase of the package's source: a string
-    literal, or an f-string with whole numbers in its fields (:func:`package_phrases`)."""
+def is_package_phrase(text: str, joined: bool = False) -> bool:
+    """Whether ``text`` is a phrase of the package's source: a string literal, or an f-string with whole
+    numbers in its fields (:func:`package_phrases`); ``joined``: phrases joined by "; ", each an f-string
+    (the sources of a cost-effectiveness result's effects)."""
     literals, pattern = package_phrases()
-    return text in literals or all(
-        part in literals or pattern.fullmatch(part) is not None for part in text.split("; ")
-    )
+    if joined:
+        return all(pattern.fullmatch(part) is not None for part in text.split("; "))
+    return text in literals or pattern.fullmatch(text) is not None
 
 
 def _prose_digits(text: str) -> bool:
@@ -970,9 +994,15 @@ def toml_problem(key: str, text: str) -> str:
     return ""
 
 
+#: The columns of ``counts.csv``, in order.
+COUNTS_COLUMNS = ("fit", "level", "group", "arm", "category", "persons", "count")
+
+
 def check_counts(folder: Folder) -> tuple[list[str], set[str]]:
     counts = folder.counts
     findings = []
+    if len(counts) and tuple(counts.columns) != COUNTS_COLUMNS:
+        findings.append(f"{COUNTS_FILE}: its columns are not {', '.join(COUNTS_COLUMNS)}")
     for column, values in (("persons", counts["persons"]), ("count", counts["count"]),
                            ("persons - count", counts["persons"] - counts["count"])):  # fmt: skip
         small = breaks_rule(values.fillna(0).to_numpy(dtype=float), folder.min_count)
@@ -1707,7 +1737,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
     "forms": ("every attribute and label of its form: names, hashes, versions, known values, a convergence "
-              "report, prose without digits; every number stored as a number", check_forms),
+              "report, prose a phrase of the package's source without digits; every number stored as a "
+              "number", check_forms),
     "tables": ("every table but counts.csv is the one the release computes from a released file, number for "
                "number", check_tables),
     "figures": ("every figure is the one the release draws from a released file, pixel for pixel",

@@ -148,7 +148,8 @@ RECORD_KEYS = ("format", "made", "ww_bayes", "rule", "verdict", "groupings", "fi
                "checks", "outputs")  # fmt: skip
 HEX = r"[0-9a-f]{64}"
 MADE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00"
-VERSION = r"[0-9][0-9A-Za-z.+-]*"
+#: A public version (PEP 440: release, pre, post, dev; no local part, which could hold any words).
+VERSION = r"[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+unknown)?"
 #: A level label of a grouping factor (region names hold spaces, slashes and apostrophes): no digits rule,
 #: the text check reads every label for small counts.
 LABEL = r"[\w][\w .,'()/&+-]*"
