@@ -33,8 +33,9 @@ $(DEV_STAMP): $(STAMP)
 dev: $(DEV_STAMP)
 
 # The demo's steps as a graph of stamps in .demo/ (rebuilt on every `make demo`): the three fits, and then
-# the reports and the release, run two at a time (one per core; DEMO_JOBS=1 runs them one after another).
-# Each step's output is shown whole when it ends.
+# the reports and the release, run two at a time (one per core; DEMO_JOBS=1 runs them one after another);
+# the longest first (make starts prerequisites in the order listed). Each step's output is shown whole
+# when it ends.
 DEMO_JOBS ?= 2
 WWB       := $(VENV)/bin/ww-bayes
 
@@ -64,7 +65,7 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml --out results/
 	@touch $@
 
-.demo/excel: .demo/job .demo/ww .demo/trajectory
+.demo/excel: .demo/trajectory .demo/job .demo/ww
 	$(WWB) excel results/
 	@touch $@
 
@@ -76,7 +77,7 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) report results/ --lang nl --out results/report_nl.html
 	@touch $@
 
-.demo/release: .demo/job .demo/ww .demo/trajectory
+.demo/release: .demo/trajectory .demo/job .demo/ww
 	$(WWB) release results/ --out release/
 	$(WWB) report release/ --lang nl --out release_report_nl.html
 	@touch $@
