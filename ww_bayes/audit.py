@@ -1741,7 +1741,7 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
               "number", check_forms),
     "tables": ("every table but counts.csv is the one the release computes from a released file, number for "
                "number", check_tables),
-    "figures": ("every figure is the one the release draws from a released file, pixel for pixel",
+    "figures": ("every figure is the one the release draws from a released file, byte for byte",
                 check_figures),
     "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
                check_counts),

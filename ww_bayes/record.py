@@ -328,7 +328,7 @@ def _sections(record: dict) -> list[tuple[str, list[str]]]:
         "Every grouping factor in the released estimates is merged: small levels into one named group per "
         "factor, decided once for the whole release.",
         "Figures are drawn from the released summaries only (the summary CSV beside each figure); the audit "
-        "draws them again and compares them pixel for pixel.",
+        "draws them again and compares them byte for byte.",
         "Released: model-based posterior estimates, their summaries and figures, cost-effectiveness draws "
         "and tables (only with the fits they came from), and counts of released groups only. Never "
         "released: person rows, cell counts, log-likelihood, predictive draws, cell parameters, the cohort "
