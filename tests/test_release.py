@@ -562,8 +562,8 @@ def test_weights_recovery_gives_no_small_count_of_unobserved_persons(unobserved)
 
 def test_withheld_files_are_named_by_file_name_only(unobserved, tmp_path):
     """Leak 5: the reason a damaged file is withheld names it by file name only (the reading error, which
-    may quote a path, goes to the screen without it); a record forged to carry the error with its path, as
-    a release once wrote it, is refused, and so is its report."""
+    may quote a path, goes to the screen without it); a record forged to carry the error with its path (the
+    broken variant: a release that writes the error as it is) is refused, and so is its report."""
     _, done, _ = unobserved
     report = (done.folder / "disclosure_report.md").read_text()
     assert "damaged.nc: not readable" in report and str(done.folder.parent) not in report
