@@ -24,8 +24,8 @@ inside that range, by
 
 and by the folder's own checks: every file listed with its SHA-256 in the checks file, no group that holds
 counts, every level, variable, dim, coordinate and attribute one the release has a rule for, every level
-label a released group, every table equal to the one its released file gives, every figure equal pixel
-for pixel to the one drawn again from its released file, every sentence of the record one the release
+label a released group, every table equal to the one its released file gives, every figure equal byte
+for byte to the one drawn again from its released file, every sentence of the record one the release
 writes and each report the one the record renders (:mod:`ww_bayes.record`), a spec's text in its
 canonical layout (settings only), no path, user name or small count (digits or number words) in any
 text. Each check's findings and seconds go into the disclosure report and the checks file
@@ -667,8 +667,9 @@ def _pixels(path: Path) -> np.ndarray:
 
 
 def check_figures(folder: Folder) -> tuple[list[str], set[str]]:
-    """Every PNG is a figure the release draws from a released file, pixel for pixel: drawn again here
-    from the released files (:func:`expected_figures`), so a figure can show nothing they do not hold."""
+    """Every PNG is a figure the release draws from a released file, byte for byte: drawn again here from
+    the released files (:func:`expected_figures`), so a figure can show or carry nothing they do not hold;
+    the pixels say how it differs."""
     from ww_bayes.viz import save_png
 
     expected = expected_figures(folder)
@@ -693,7 +694,7 @@ def check_figures(folder: Folder) -> tuple[list[str], set[str]]:
             elif given.shape != again.shape:
                 findings.append(f"{path.name}: {given.shape[1]}x{given.shape[0]} pixels, the figure drawn "
                                 f"from the released files has {again.shape[1]}x{again.shape[0]}")  # fmt: skip
-            elif not np.array_equal(given, again):
+            else:
                 changed = int(np.any(given != again, axis=-1).sum())
                 findings.append(f"{path.name}: {changed:,} pixels differ from the figure drawn from "
                                 "the released files (changed after release, or drawn by another "
