@@ -55,7 +55,7 @@ import xarray as xr
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ww_bayes.data.io import LOCK_NAME, file_sha256
+from ww_bayes.data.io import LOCK_NAME, file_sha256, load_datatree
 from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
 from ww_bayes.inference import PACKAGES
@@ -438,9 +438,8 @@ class Folder:
 
 def read_released(path: Path) -> xr.DataTree:
     """A released file, read eagerly as the audit reads it (the release draws its tables and figures from
-    the same)."""
-    with contextlib.closing(xr.open_datatree(path, engine="h5netcdf")) as tree:
-        return tree.load()
+    the same): as :func:`ww_bayes.data.io.load_datatree` reads every fit file."""
+    return load_datatree(path)
 
 
 def read_folder(folder: str | Path, min_count: int | None = None, building: bool = False) -> Folder:

@@ -72,7 +72,7 @@ class DataMismatchError(ValueError):
 
 
 def save_fit(tree: xr.DataTree, path: str | os.PathLike) -> Path:
-    """Write a fit to NetCDF (h5netcdf) atomically; returns the path."""
+    """Write a fit to NetCDF (compressed) atomically; returns the path."""
     return write_datatree(tree, path)
 
 

