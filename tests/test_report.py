@@ -271,24 +271,32 @@ def html_unescape(text: str) -> str:
     return html.unescape(text)
 
 
-def test_the_report_of_a_release_shows_the_same_summary(full_run, tmp_path):
-    """What the official receives is the release: its report, made from released files only, has the same
-    summary sentences and the synthetic-data banner. (The full-size 12-month fits and their
-    cost-effectiveness: the small trajectory fit beside them would merge every class.)"""
-    results = tmp_path / "results"
+@pytest.fixture(scope="module")
+def released(full_run, tmp_path_factory) -> tuple[Path, Path]:
+    """The full run's 12-month fits and their cost-effectiveness result in a results folder of their own
+    (the small trajectory fit beside them would merge every class), its Dutch report, and its release."""
+    folder = tmp_path_factory.mktemp("released")
+    results = folder / "results"
     results.mkdir()
     for name in ("job_finding_12m.nc", "ww_claim_12m.nc", "cost_effectiveness.nc"):
         shutil.copy(full_run / name, results / name)
     assert main(["report", str(results), "--lang", "nl"]) == 0
-    assert main(["release", str(results), "--out", str(tmp_path / "release")]) == 0
-    assert main(["report", str(tmp_path / "release"), "--lang", "nl"]) == 0
-    released = (tmp_path / "release_report_nl.html").read_text()
+    assert main(["release", str(results), "--out", str(folder / "release")]) == 0
+    return results, folder / "release"
+
+
+def test_the_report_of_a_release_shows_the_same_summary(released):
+    """What the official receives is the release: its report, made from released files only, has the same
+    summary sentences and the synthetic-data banner."""
+    results, release = released
+    assert main(["report", str(release), "--lang", "nl"]) == 0
+    released_page = (release.parent / "release_report_nl.html").read_text()
     original = (results / "report_nl.html").read_text()
     for anchor in ("summary-job", "summary-ww", "summary-enforcement", "summary-forwhom", "summary-pays"):
         pattern = rf'id="{anchor}"[^>]*>(.*?)</p>'
-        assert re.search(pattern, released, re.S)[1] == re.search(pattern, original, re.S)[1], anchor
-    assert 'id="synthetic-banner"' in released
-    assert not list((tmp_path / "release").glob("*.html"))[2:]  # the report is not written into the release
+        assert re.search(pattern, released_page, re.S)[1] == re.search(pattern, original, re.S)[1], anchor
+    assert 'id="synthetic-banner"' in released_page
+    assert not list(release.glob("*.html"))[2:]  # the report is not written into the release
 
 
 #: How each language names an interval, the units of the axes, and words only the other language uses.
@@ -314,25 +322,20 @@ def drawn_texts(plot: Plot, lang: str) -> list[str]:
 
 
 def test_every_figure_of_the_report_and_the_release_says_interval_units_and_origin_in_its_language(
-    full_run, tmp_path
+    full_run, released
 ):
     """The figures the report draws from a results folder and from a release (the release writes the same
     ones) name their interval's kind and probability, their units and that the data are synthetic, in the
     report's language."""
-    results = tmp_path / "results"
-    results.mkdir()
-    for name in ("job_finding_12m.nc", "ww_claim_12m.nc", "cost_effectiveness.nc", "trajectory_30m.nc"):
-        shutil.copy(full_run / name, results / name)
-    assert main(["release", str(results), "--out", str(tmp_path / "release")]) == 0
-    for folder in (full_run, tmp_path / "release"):
+    release = released[1]
+    for folder in (full_run, release):
         run = collect(folder)
         for lang in ("en", "nl"):
             words = Words(lang)
             plots = [b for s in sections() for b in s.build(run, words) if isinstance(b, Plot)
                      and b.name in RULED]  # fmt: skip
-            # a release holds no frequentist estimates (no forest plots), and no cost-effectiveness here: the
-            # small trajectory fit beside the others merges classes
-            assert len(plots) == (EXPECTED_FIGURES if folder == full_run else EXPECTED_FIGURES - 2 - 5), (
+            # a release holds no frequentist estimates (no forest plots), and this one no trajectory fit
+            assert len(plots) == (EXPECTED_FIGURES if folder == full_run else EXPECTED_FIGURES - 2 - 2), (
                 folder.name
             )
             for plot in plots:
