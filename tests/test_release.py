@@ -1167,3 +1167,38 @@ def test_what_an_insider_plants_is_refused(released, tmp_path):
         shutil.copytree(done.folder, planted)
         plant(planted)
         assert check in failed_checks(planted), (name, failed_checks(planted))
+
+
+def test_what_hides_below_the_netcdf_view_is_refused(released, tmp_path):
+    """Channels a netCDF reader does not show, each refused by the ``hdf5`` check with the record forged to
+    list the file: an attribute name the netCDF library keeps for itself holding words, a fill value that is
+    a count, and bytes after the end of the HDF5 data."""
+    import h5py
+
+    _, done, _ = released
+    estimates = next(done.folder.glob("*_estimates.nc"))
+    assert "hdf5" not in failed_checks(done.folder)
+
+    def hidden_name(path):
+        with h5py.File(path, "r+") as file:
+            file["effects"].attrs["NAME"] = np.bytes_(b"Gorinchem control_none 8 persons")
+
+    def fill_value(path):
+        with h5py.File(path, "r+") as file:
+            found = []
+            file.visititems(lambda _, obj: found.append(obj) if "_FillValue" in obj.attrs else None)
+            found[0].attrs["_FillValue"] = np.array([8.0])
+
+    def trailing(path):
+        with path.open("ab") as stream:
+            stream.write(b"Gorinchem control_none 8 persons")
+
+    plants = {"hidden name": (hidden_name, "attribute 'NAME'"), "fill value": (fill_value, "fill value"),
+              "trailing bytes": (trailing, "bytes after the end")}  # fmt: skip
+    for name, (plant, finding) in plants.items():
+        planted = tmp_path / name.replace(" ", "_")
+        shutil.copytree(done.folder, planted)
+        plant(planted / estimates.name)
+        forged(planted, estimates.name)
+        found = failed_checks(planted).get("hdf5", [])
+        assert any(finding in f for f in found), (name, failed_checks(planted))

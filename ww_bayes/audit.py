@@ -28,8 +28,10 @@ label a released group, every table equal to the one its released file gives, ev
 for byte to the one drawn again from its released file, every sentence of the record one the release
 writes and each report the one the record renders (:mod:`ww_bayes.record`), a spec's text in its
 canonical layout (settings only), no path, user name or small count (digits or number words) in any
-text. Each check's findings and seconds go into the disclosure report and the checks file
-(``disclosure_checks.json``, one entry per output file, in the spirit of an ACRO/SACRO results bundle).
+text, and no NetCDF file holding anything below what a netCDF reader sees (bytes outside its HDF5 data,
+objects or attributes the netCDF library hides that are not its own). Each check's findings and seconds
+go into the disclosure report and the checks file (``disclosure_checks.json``, one entry per output file,
+in the spirit of an ACRO/SACRO results bundle).
 """
 
 from __future__ import annotations
@@ -1722,6 +1724,125 @@ def _cohort_size_findings(folder, name, result, sources) -> list[str]:
 
 
 #: The checks in the order they run (later ones use what weights recovery finds): key -> (text, check).
+#: HDF5 attributes the netCDF C library keeps for itself in a NetCDF-4 file (dimension scales, dimension ids,
+#: the library's properties) and xarray's marker of a boolean variable: a netCDF reader does not show them,
+#: so the ``hdf5`` check holds each to its form (:func:`hidden_attribute_problem`).
+NETCDF_HIDDEN = ("_NCProperties", "_Netcdf4Dimid", "_Netcdf4Coordinates", "DIMENSION_LIST", "REFERENCE_LIST",
+                 "CLASS", "NAME", "_FillValue", "dtype", "_nc3_strict", "_IsNetcdf4")  # fmt: skip
+NC_PROPERTIES = re.compile(r"version=\d+,(netcdf=[\d.]+,hdf5=[\d.]+|h5netcdf=[\d.]+,hdf5=[\d.]+,h5py=[\d.]+)")
+DIMENSION_ONLY = "This is a netCDF dimension but not a netCDF variable."
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def hidden_attribute_problem(name: str, value, own_name: str, n_dims: int) -> str | None:
+    """Why a hidden attribute ``name`` of the HDF5 object ``own_name`` is not of the form the netCDF library
+    writes (None when it is); ``n_dims``: the dimension scales in the file."""
+    import numpy as np
+
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes | np.bytes_) else value
+    if name == "_NCProperties":
+        return None if isinstance(text, str) and NC_PROPERTIES.fullmatch(text) else "not the library's text"
+    if name == "CLASS":
+        return None if text == "DIMENSION_SCALE" else "not DIMENSION_SCALE"
+    if name == "NAME":
+        dimension_text = re.fullmatch(rf"{re.escape(DIMENSION_ONLY)} *\d+", str(text))
+        ok = isinstance(text, str) and (text == own_name or dimension_text is not None)
+        return None if ok else "neither the dataset's own name nor the netCDF library's dimension text"
+    if name in ("_Netcdf4Dimid", "_Netcdf4Coordinates", "_nc3_strict", "_IsNetcdf4"):
+        ids = np.atleast_1d(np.asarray(value))
+        bound = n_dims if name != "_nc3_strict" and name != "_IsNetcdf4" else 2
+        ok = (
+            ids.dtype.kind in "iu" and ids.size <= max(n_dims, 1) and bool(((ids >= 0) & (ids < bound)).all())
+        )
+        return None if ok else f"not dimension ids below {bound}"
+    if name in ("DIMENSION_LIST", "REFERENCE_LIST"):
+        return None  # object references to the dimension scales: h5py reads them as references, not numbers
+    if name == "_FillValue":
+        fill = np.atleast_1d(np.asarray(value))
+        ok = fill.size == 1 and np.issubdtype(fill.dtype, np.floating) and bool(np.isnan(fill).all())
+        return None if ok else "a fill value other than NaN"
+    if name == "dtype":
+        return None if text == "bool" else "not the boolean marker"
+    return "not an attribute the netCDF library writes"
+
+
+def hdf5_findings(name: str, path: Path, tree: xr.DataTree) -> list[str]:
+    """What the HDF5 file ``path`` holds beyond its netCDF view ``tree``: bytes outside the HDF5 file (a user
+    block, bytes after its end), objects the view does not show (links, named types, datasets that are
+    neither a variable nor a dimension), and attributes it hides that are not the netCDF library's own."""
+    import struct
+
+    import h5py
+
+    findings = []
+    with path.open("rb") as stream:
+        head = stream.read(64)
+    size = path.stat().st_size
+    if not head.startswith(HDF5_SIGNATURE):
+        return [f"{name}: does not start with the HDF5 signature (a user block or another format)"]
+    version, offsets = head[8], head[9]
+    if version in (2, 3) and offsets == 8:
+        base, end = struct.unpack_from("<Q", head, 12)[0], struct.unpack_from("<Q", head, 12 + 2 * offsets)[0]
+        if base != 0 or end != size:
+            findings.append(f"{name}: {size - end} bytes after the end of its HDF5 data (or a base address)")
+    else:
+        findings.append(f"{name}: an HDF5 superblock of version {version} (the netCDF library writes 2 or 3)")
+    shown = {node.path.rstrip("/") or "/": node for node in tree.subtree}
+    with h5py.File(path, "r") as file:
+        scales = []
+        file.visititems(lambda _, obj: scales.append(obj) if obj.attrs.get("CLASS") is not None else None)
+
+        def attributes(obj, visible: set[str], where: str) -> None:
+            for key in obj.attrs:
+                if key in visible:
+                    continue
+                if key not in NETCDF_HIDDEN:
+                    findings.append(f"{name}: {where}: attribute {key!r} that a netCDF reader does not show")
+                    continue
+                try:
+                    value = obj.attrs[key]
+                except Exception as error:  # noqa: BLE001 - an attribute h5py cannot read is not one netCDF writes
+                    findings.append(f"{name}: {where}: attribute {key!r} unreadable ({type(error).__name__})")
+                    continue
+                problem = hidden_attribute_problem(key, value, obj.name.rsplit("/", 1)[-1], len(scales))
+                if problem:
+                    findings.append(f"{name}: {where}: hidden attribute {key!r}: {problem}")
+
+        def walk(group, where: str) -> None:
+            node = shown.get(where)
+            if node is None:
+                findings.append(f"{name}: HDF5 group {where} that the netCDF view does not show")
+                return
+            attributes(group, set(node.attrs), where)
+            for key in group:
+                link = group.get(key, getlink=True)
+                inner = f"{where.rstrip('/')}/{key}"
+                if not isinstance(link, h5py.HardLink):
+                    findings.append(f"{name}: {inner}: a {type(link).__name__} (not a group or variable)")
+                    continue
+                obj = group[key]
+                if isinstance(obj, h5py.Group):
+                    walk(obj, inner)
+                elif not isinstance(obj, h5py.Dataset):
+                    findings.append(f"{name}: {inner}: a {type(obj).__name__} (not a group or variable)")
+                elif key in node.ds.variables:
+                    attributes(obj, set(node.ds[key].attrs), inner)
+                elif str(obj.attrs.get("NAME", b"")).find(DIMENSION_ONLY) >= 0:
+                    attributes(obj, set(), inner)
+                else:
+                    findings.append(f"{name}: {inner}: an HDF5 dataset that the netCDF view does not show")
+
+        walk(file, "/")
+    return findings
+
+
+def check_hdf5(folder: Folder) -> tuple[list[str], set[str]]:
+    findings = []
+    for name, tree in folder.trees.items():
+        findings += hdf5_findings(name, folder.path / name, tree)
+    return findings, set(folder.trees)
+
+
 CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = {
     "files": (f"every file is listed in {CHECKS_FILE} with its SHA-256, and every listed file is there",
               check_files),
@@ -1736,6 +1857,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                "each disclosure report the one it renders", check_record),
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
+    "hdf5": ("every NetCDF file is what a netCDF reader sees: no bytes outside its HDF5 data, no object or "
+             "attribute the netCDF library does not show but its own, each of its form", check_hdf5),
     "forms": ("every attribute and label of its form: names, hashes, versions, known values, a convergence "
               "report, prose a phrase of the package's source without digits; every number stored as a "
               "number", check_forms),
