@@ -1172,7 +1172,8 @@ def test_what_an_insider_plants_is_refused(released, tmp_path):
 def test_what_hides_below_the_netcdf_view_is_refused(released, tmp_path):
     """Channels a netCDF reader does not show, each refused by the ``hdf5`` check with the record forged to
     list the file: an attribute name the netCDF library keeps for itself holding words, a fill value that is
-    a count, and bytes after the end of the HDF5 data."""
+    a count, bytes after the end of the HDF5 data, and a count written into a dimension that has no
+    variable."""
     import h5py
 
     _, done, _ = released
@@ -1193,8 +1194,16 @@ def test_what_hides_below_the_netcdf_view_is_refused(released, tmp_path):
         with path.open("ab") as stream:
             stream.write(b"Gorinchem control_none 8 persons")
 
+    def dimension_data(path):
+        with h5py.File(path, "r+") as file:
+            alone = []
+            file.visititems(lambda _, obj: alone.append(obj) if b"not a netCDF variable" in
+                            bytes(obj.attrs.get("NAME", b"")) else None)  # fmt: skip
+            alone[0][0] = 8
+
     plants = {"hidden name": (hidden_name, "attribute 'NAME'"), "fill value": (fill_value, "fill value"),
-              "trailing bytes": (trailing, "bytes after the end")}  # fmt: skip
+              "trailing bytes": (trailing, "bytes after the end"),
+              "dimension data": (dimension_data, "a dimension holding data")}  # fmt: skip
     for name, (plant, finding) in plants.items():
         planted = tmp_path / name.replace(" ", "_")
         shutil.copytree(done.folder, planted)

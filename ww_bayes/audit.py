@@ -1723,7 +1723,6 @@ def _cohort_size_findings(folder, name, result, sources) -> list[str]:
             if breaks_rule([round(abs(size - value))], folder.min_count)[0]]  # fmt: skip
 
 
-#: The checks in the order they run (later ones use what weights recovery finds): key -> (text, check).
 #: HDF5 attributes the netCDF C library keeps for itself in a NetCDF-4 file (dimension scales, dimension ids,
 #: the library's properties) and xarray's marker of a boolean variable: a netCDF reader does not show them,
 #: so the ``hdf5`` check holds each to its form (:func:`hidden_attribute_problem`).
@@ -1737,8 +1736,6 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 def hidden_attribute_problem(name: str, value, own_name: str, n_dims: int) -> str | None:
     """Why a hidden attribute ``name`` of the HDF5 object ``own_name`` is not of the form the netCDF library
     writes (None when it is); ``n_dims``: the dimension scales in the file."""
-    import numpy as np
-
     text = value.decode("utf-8", "replace") if isinstance(value, bytes | np.bytes_) else value
     if name == "_NCProperties":
         return None if isinstance(text, str) and NC_PROPERTIES.fullmatch(text) else "not the library's text"
@@ -1829,6 +1826,8 @@ def hdf5_findings(name: str, path: Path, tree: xr.DataTree) -> list[str]:
                     attributes(obj, set(node.ds[key].attrs), inner)
                 elif str(obj.attrs.get("NAME", b"")).find(DIMENSION_ONLY) >= 0:
                     attributes(obj, set(), inner)
+                    if obj.id.get_storage_size():  # the library allocates no data for a dimension alone
+                        findings.append(f"{name}: {inner}: a dimension holding data the netCDF view hides")
                 else:
                     findings.append(f"{name}: {inner}: an HDF5 dataset that the netCDF view does not show")
 
@@ -1843,6 +1842,7 @@ def check_hdf5(folder: Folder) -> tuple[list[str], set[str]]:
     return findings, set(folder.trees)
 
 
+#: The checks in the order they run (later ones use what weights recovery finds): key -> (text, check).
 CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = {
     "files": (f"every file is listed in {CHECKS_FILE} with its SHA-256, and every listed file is there",
               check_files),
