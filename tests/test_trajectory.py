@@ -158,11 +158,11 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
 
 @pytest.fixture(scope="module")
 def full_trajectory(spec, full_cohort):
-    """The shipped trajectory model on the calibrated cohort with shorter chains than shipped (4 x 1500
-    draws after 1000 tuning instead of 4 x 3000 after 1500, about half the time) and the ESS thresholds
-    scaled to them (200 instead of 400); the shipped settings' own convergence across cohorts and seeds is
+    """The shipped trajectory model on the calibrated cohort with half the shipped draws (4 x 1500 after
+    the shipped 500 tuning, instead of 4 x 3000) and the ESS thresholds scaled to them (200 instead of
+    400); the shipped settings' own convergence across cohorts and seeds is
     benchmarks/bench_convergence.py's (docs/performance.md: 6/6)."""
-    spec = spec.with_sampler(draws=1500, tune=1000)
+    spec = spec.with_sampler(draws=1500)
     spec = dataclasses.replace(
         spec, convergence=dataclasses.replace(spec.convergence, min_ess_bulk=200, min_ess_tail=200)
     )
