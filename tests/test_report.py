@@ -272,7 +272,7 @@ def html_unescape(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def released(full_run, tmp_path_factory) -> tuple[Path, Path]:
+def release(full_run, tmp_path_factory) -> Path:
     """The full run's 12-month fits and their cost-effectiveness result in a results folder of their own
     (the small trajectory fit beside them would merge every class), and its release."""
     folder = tmp_path_factory.mktemp("released")
@@ -281,14 +281,13 @@ def released(full_run, tmp_path_factory) -> tuple[Path, Path]:
     for name in ("job_finding_12m.nc", "ww_claim_12m.nc", "cost_effectiveness.nc"):
         shutil.copy(full_run / name, results / name)
     assert main(["release", str(results), "--out", str(folder / "release")]) == 0
-    return results, folder / "release"
+    return folder / "release"
 
 
-def test_the_report_of_a_release_shows_the_same_summary(full_run, released):
+def test_the_report_of_a_release_shows_the_same_summary(full_run, release):
     """What the official receives is the release: its report, made from released files only, has the same
     summary sentences as the full run's (the sentences on the 12-month effects and the cost-effectiveness
     come from the same files) and the synthetic-data banner."""
-    release = released[1]
     assert main(["report", str(release), "--lang", "nl"]) == 0
     released_page = (release.parent / "release_report_nl.html").read_text()
     original = (full_run / "report_nl.html").read_text()
@@ -322,12 +321,11 @@ def drawn_texts(plot: Plot, lang: str) -> list[str]:
 
 
 def test_every_figure_of_the_report_and_the_release_says_interval_units_and_origin_in_its_language(
-    full_run, released
+    full_run, release
 ):
     """The figures the report draws from a results folder and from a release (the release writes the same
     ones) name their interval's kind and probability, their units and that the data are synthetic, in the
     report's language."""
-    release = released[1]
     for folder in (full_run, release):
         run = collect(folder)
         for lang in ("en", "nl"):
