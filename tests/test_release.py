@@ -20,6 +20,7 @@ from PIL import Image
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.special import gammaln
 
+import ww_bayes.audit as audit_module
 import ww_bayes.release as release_module
 from ww_bayes.audit import CHECKS, RELEASE_ATTRS, Audit, audit
 from ww_bayes.cli import main
@@ -1173,7 +1174,8 @@ def test_what_hides_below_the_netcdf_view_is_refused(released, tmp_path):
     """Channels a netCDF reader does not show, each refused by the ``hdf5`` check with the record forged to
     list the file: an attribute name the netCDF library keeps for itself holding words, a fill value that is
     a count, bytes after the end of the HDF5 data, and a count written into a dimension that has no
-    variable."""
+    variable; and what only a byte-for-byte rewrite of the netCDF view shows: an attribute and a dataset
+    written and deleted again (their bytes stay in the file's free space)."""
     import h5py
 
     _, done, _ = released
@@ -1201,13 +1203,31 @@ def test_what_hides_below_the_netcdf_view_is_refused(released, tmp_path):
                             bytes(obj.attrs.get("NAME", b"")) else None)  # fmt: skip
             alone[0][0] = 8
 
+    def deleted_attribute(path):
+        with h5py.File(path, "r+") as file:
+            file.attrs["Gorinchem"] = np.array([8, 3, 5])
+        with h5py.File(path, "r+") as file:
+            del file.attrs["Gorinchem"]
+
+    def deleted_dataset(path):
+        with h5py.File(path, "r+") as file:
+            file.create_dataset("Gorinchem", data=np.array([8, 3, 5]))
+        with h5py.File(path, "r+") as file:
+            del file["Gorinchem"]
+
+    rewrite = "not the bytes the package writes"
     plants = {"hidden name": (hidden_name, "attribute 'NAME'"), "fill value": (fill_value, "fill value"),
               "trailing bytes": (trailing, "bytes after the end"),
-              "dimension data": (dimension_data, "a dimension holding data")}  # fmt: skip
+              "dimension data": (dimension_data, "a dimension holding data"),
+              "deleted attribute": (deleted_attribute, rewrite),
+              "deleted dataset": (deleted_dataset, rewrite)}  # fmt: skip
     for name, (plant, finding) in plants.items():
         planted = tmp_path / name.replace(" ", "_")
         shutil.copytree(done.folder, planted)
-        plant(planted / estimates.name)
+        path = planted / estimates.name
+        plant(path)
         forged(planted, estimates.name)
         found = failed_checks(planted).get("hdf5", [])
         assert any(finding in f for f in found), (name, failed_checks(planted))
+        if finding == rewrite:  # below what the HDF5 walk sees: only the rewrite finds it
+            assert audit_module.hdf5_findings(path.name, path, xr.load_datatree(path)) == [], name

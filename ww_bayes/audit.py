@@ -57,7 +57,7 @@ import xarray as xr
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ww_bayes.data.io import LOCK_NAME, file_sha256, load_datatree
+from ww_bayes.data.io import LOCK_NAME, file_sha256, load_datatree, to_netcdf
 from ww_bayes.data.schema import ARMS, CONTRASTS
 from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
 from ww_bayes.inference import PACKAGES
@@ -1835,10 +1835,33 @@ def hdf5_findings(name: str, path: Path, tree: xr.DataTree) -> list[str]:
     return findings
 
 
+def rewritten_findings(name: str, path: Path) -> list[str]:
+    """Whether the file ``path`` is byte for byte what the package writes for its netCDF view: read, written
+    again as a release writes it (:func:`ww_bayes.data.io.to_netcdf`) and compared. Whatever the view does
+    not show changes bytes: free space, padding of a chunk beyond the extent, a dataset's fill value,
+    filter parameters, the order of objects. A file written with another version of the netCDF or HDF5
+    library differs too: audit with the environment that released."""
+    written = path.read_bytes()
+    with tempfile.TemporaryDirectory() as scratch:
+        again = Path(scratch) / name
+        to_netcdf(load_datatree(path), again)
+        expected = again.read_bytes()
+    if written == expected:
+        return []
+    first = next((i for i, (a, b) in enumerate(zip(written, expected, strict=False)) if a != b),
+                 min(len(written), len(expected)))  # fmt: skip
+    return [
+        f"{name}: not the bytes the package writes for what a netCDF reader sees ({len(written)} bytes "
+        f"against {len(expected)}, first difference at byte {first}; a file written by another netCDF or "
+        "HDF5 version differs as well: audit with the environment that released)"
+    ]
+
+
 def check_hdf5(folder: Folder) -> tuple[list[str], set[str]]:
     findings = []
     for name, tree in folder.trees.items():
         findings += hdf5_findings(name, folder.path / name, tree)
+        findings += rewritten_findings(name, folder.path / name)
     return findings, set(folder.trees)
 
 
@@ -1857,8 +1880,9 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                "each disclosure report the one it renders", check_record),
     "text": ("attributes, tables and figure metadata: no file paths, no user names, no small counts",
              check_text),
-    "hdf5": ("every NetCDF file is what a netCDF reader sees: no bytes outside its HDF5 data, no object or "
-             "attribute the netCDF library does not show but its own, each of its form", check_hdf5),
+    "hdf5": ("every NetCDF file is what a netCDF reader sees, byte for byte as the package writes it: no "
+             "bytes outside its HDF5 data, no object or attribute the netCDF library does not show but its "
+             "own, each of its form", check_hdf5),
     "forms": ("every attribute and label of its form: names, hashes, versions, known values, a convergence "
               "report, prose a phrase of the package's source without digits; every number stored as a "
               "number", check_forms),
