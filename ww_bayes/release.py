@@ -48,8 +48,12 @@ How :func:`release` keeps it, failing closed:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import tomllib
@@ -468,8 +472,22 @@ def _flag_of(share: xr.DataArray, cells: xr.Dataset, weights: xr.DataArray, role
     return None
 
 
+#: What a released synthetic-data origin keeps: the simulator and its version, not its persons or seed (with
+#: the released totals, a public simulator and its seed give the persons an extract left out).
+SIMULATOR_ORIGIN = re.compile(r"ww_bayes [0-9][0-9A-Za-z.+-]* simulator")
+
+
+def released_origin(text) -> str:
+    """A fit's ``synthetic_data`` as released: the simulator and its version without the persons and seed it
+    was run with; any other text as it is (the audit holds it to its form)."""
+    found = SIMULATOR_ORIGIN.match(str(text))
+    return found.group(0) if found else str(text)
+
+
 def released_attrs(tree: xr.DataTree, min_count: int, fit_file: str, fit_sha256: str) -> dict:
     attrs = {k: tree.attrs[k] for k in RELEASED_ATTRS if k in tree.attrs}
+    if "synthetic_data" in attrs:
+        attrs["synthetic_data"] = released_origin(attrs["synthetic_data"])
     if "spec_text" in attrs:  # its settings only: comments and a description are the analyst's free text
         attrs["spec_text"] = released_toml(str(attrs["spec_text"]), "spec_text")
         problem = toml_problem("spec_text", attrs["spec_text"])
@@ -508,6 +526,15 @@ class Release:
     #: why each withheld file of the results folder could not be read (shown on screen, not released)
     unreadable: dict[str, str] = field(default_factory=dict)
     made: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: key of the released data hashes (never written): fits of the same data keep equal hashes, but a
+    #: reader cannot test a guessed data file against them
+    data_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+
+    def data_hash(self, data_sha256: str) -> str:
+        """A fit's data hash as released: HMAC-SHA256 of its data's SHA-256 under :attr:`data_key`."""
+        if not data_sha256:
+            return ""
+        return hmac.new(self.data_key, data_sha256.encode(), hashlib.sha256).hexdigest()
 
 
 def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT) -> Release:
@@ -698,13 +725,16 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     released[kind.name].attrs.update(tree[kind.name].attrs)
     sha256 = file_sha256(path)
     released.attrs.update(released_attrs(tree, done.min_count, path.name, sha256))
+    data_sha256 = done.data_hash(str(tree.attrs.get("data_sha256", "")))
+    if "data_sha256" in released.attrs:
+        released.attrs["data_sha256"] = data_sha256
     stem = path.stem
     target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
     done.files[target] = note("estimates", kind=kind.name)
     released = read_released(target)  # tables and figures from the file as written, as the audit draws them
     done.fits[path.name] = {"estimates": target.name, "factors": [str(d) for d in fit.weights.dims],
                             "counts_released": fit.counts_released, "fit_sha256": sha256,
-                            "data_sha256": str(tree.attrs.get("data_sha256", ""))}  # fmt: skip
+                            "data_sha256": data_sha256}  # fmt: skip
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = note("summary")
     # PNG only: the audit draws each again and compares pixels; an SVG's text it has no rule for
@@ -749,6 +779,8 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
         problem = toml_problem("assumptions_text", result.attrs["assumptions_text"])
         if problem:
             raise ReleaseError(f"{path.name}: its assumptions are {problem}: not released")
+    if "synthetic_data" in result.attrs:
+        result.attrs["synthetic_data"] = released_origin(result.attrs["synthetic_data"])
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
     classes = done.groupings.get(CEA_CLASSES)
     labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
