@@ -73,3 +73,15 @@ def test_invalid_toml_and_missing_file(tmp_path):
         parse_spec("name = ")
     with pytest.raises(SpecError, match="no such model specification"):
         load_spec(tmp_path / "absent.toml")
+
+
+def test_a_trajectory_prior_on_month_one_names_the_key_it_needs():
+    """The trajectory's curves are anchored on their mean over the months: a spec giving the prior of the
+    month-1 value (``start``) is refused with the key to give instead, and ``mean`` loads."""
+    text = (MODELS / "trajectory_30m.toml").read_text()
+    assert "mean = { mu = 0.0, sigma = 0.5 }" in text
+    spec = parse_spec(text)
+    assert (spec.priors["service"].mean_mu, spec.priors["service"].mean_sigma) == (0.0, 0.5)
+    old = text.replace("mean = { mu = 0.0, sigma = 0.5 }", "start = { mu = 0.0, sigma = 0.5 }")
+    with pytest.raises(SpecError, match=r"'priors.service.start': .*give 'priors.service.mean'"):
+        parse_spec(old, source="models/x.toml")

@@ -27,7 +27,6 @@ PART_WORDS = {
     "mean": {"en": "mean", "nl": "gemiddelde"},
     "sd_werkverkenner": {"en": "sd between classes", "nl": "sd tussen klassen"},
     "sd_region": {"en": "sd between regions", "nl": "sd tussen regio's"},
-    "start": {"en": "value in month 1", "nl": "waarde in maand 1"},
     "step_sd": {"en": "sd of the monthly steps", "nl": "sd van de maandelijkse stappen"},
     "step_sd_werkverkenner": {
         "en": "sd of the class curves' monthly steps",
@@ -44,12 +43,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         }
         for component, parts in {
             "baseline": ("mean", "sd_werkverkenner", "sd_region"),
-            "service": ("mean", "sd_werkverkenner", "sd_region", "start", "step_sd", "step_sd_werkverkenner"),
+            "service": ("mean", "sd_werkverkenner", "sd_region", "step_sd", "step_sd_werkverkenner"),
             "enforcement": (
                 "mean",
                 "sd_werkverkenner",
                 "sd_region",
-                "start",
                 "step_sd",
                 "step_sd_werkverkenner",
             ),

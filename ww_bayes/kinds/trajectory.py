@@ -21,13 +21,17 @@ posterior, the two differing only through the curves' priors, but a ridge betwee
 and the curves: correlations of -0.9 and R-hat above 1.01 on some cohorts.)
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
-smooth curve over months: a common curve, a first-order random walk (month 1 value plus Student-t monthly
-steps with an estimated step sd), plus class deviation curves, random walks that sum to zero over classes at
-every month, partially pooled through a shared sd at month 1 and a shared step sd (``pooling = "partial"``),
-with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change (enforcement acting
-in months 6-11) as well as a slow fade; its steps are non-centred (the
-enforcement curve is too weakly identified for a centred walk). Region deviations, when modelled, are
-constant over months.
+smooth curve over months: a common curve, its mean over the months plus a first-order random walk
+(Student-t monthly steps with an estimated step sd) centred on its own mean, plus class deviation curves,
+each a mean over the months plus a random walk centred on its mean, summing to zero over classes at every
+month, partially pooled through a shared sd of the class means and a shared step sd (``pooling =
+"partial"``), with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change
+(enforcement acting in months 6-11) as well as a slow fade; its steps are non-centred (the enforcement curve
+is too weakly identified for a centred walk). The curves are anchored on their mean over months, which all
+months inform, rather than on month 1, where the data say least (almost nobody works and almost everybody
+is on WW in the month of inflow): anchored on month 1, the start traded against the first steps (posterior
+correlation -0.77) and the sds mixed slowly on cohorts shaped unlike the simulator's default
+(docs/convergence.md). Region deviations, when modelled, are constant over months.
 
 The derived ``trajectory`` group holds the pp effect per month per contrast (overall, cohort-weighted, and
 per class) and the cumulative effects over every horizon: extra months in work and WW months avoided per
@@ -104,9 +108,9 @@ STEP_NU = 3.0
 
 
 CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
-#: Effects whose month-1 class deviations are centred. None: with the control arms' composition modelled,
-#: class-level effects are weakly identified and centred deviations diverge in the funnel of their sd.
-CENTRED_START: tuple[str, ...] = ()
+#: Effects whose class means over months are centred. None: centred, they diverged on two of four scenario
+#: cohorts (4 and 55 divergences, docs/convergence.md), in the funnel of their sd.
+CENTRED_MEAN: tuple[str, ...] = ()
 #: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
 #: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
 #: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
@@ -205,21 +209,23 @@ def composition_factor(df: pd.DataFrame, outcomes, months, components: int | Non
 
 
 def _walk_matrix(n_months: int) -> np.ndarray:
-    """(month, step) matrix that sums the steps up to each month: month 1 has none, month m has m - 1.
+    """(month, step) matrix that sums the steps up to each month (month 1 has none, month m has m - 1) and
+    subtracts the mean of those sums over the months: a random walk centred on its own mean.
 
     A product with this constant matrix is a cumulative sum that compiles far faster than ``cumsum`` and
     ``concatenate`` in the numba backend.
     """
-    return np.tril(np.ones((n_months, n_months)), -1)[:, :-1]
+    walk = np.tril(np.ones((n_months, n_months)), -1)[:, :-1]
+    return walk - walk.mean(axis=0, keepdims=True)
 
 
 def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt.TensorVariable:
     """The component's curves (outcome, werkverkenner, month) on the logit scale."""
     prior = spec.priors[component]
-    start = pm.Normal(f"{component}_start", prior.start_mu, prior.start_sigma, dims="outcome")
+    mean = pm.Normal(f"{component}_mean", prior.mean_mu, prior.mean_sigma, dims="outcome")
     step_sd = pm.HalfNormal(f"{component}_step_sd", prior.step_sd, dims="outcome")
     steps = pm.StudentT(f"{component}_steps_z", nu=STEP_NU, mu=0.0, sigma=1.0, dims=("outcome", "month_step"))
-    common = start[:, None] + pt.dot(step_sd[:, None] * steps, walk.T)  # (outcome, month)
+    common = mean[:, None] + pt.dot(step_sd[:, None] * steps, walk.T)  # (outcome, month)
     pm.Deterministic(f"{component}_common_curve", common, dims=("outcome", "month"))
     pooling = spec.pooling[component]["werkverkenner"]
     if pooling == "full":
@@ -232,19 +238,19 @@ def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt
     else:
         class_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_sd))
         class_step_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_step_sd))
-    # zero-sum over classes at month 1 and in every step, so the classes' mean is the common curve
-    if component in CENTRED_START:
-        start_dev = pm.ZeroSumNormal(
-            f"{component}_start_werkverkenner", sigma=class_sd[:, None], dims=("outcome", "werkverkenner")
+    # zero-sum over classes in the means and in every step, so the classes' mean is the common curve
+    if component in CENTRED_MEAN:
+        mean_dev = pm.ZeroSumNormal(
+            f"{component}_mean_werkverkenner", sigma=class_sd[:, None], dims=("outcome", "werkverkenner")
         )
     else:
-        start_z = pm.ZeroSumNormal(f"{component}_start_z_werkverkenner", dims=("outcome", "werkverkenner"))
-        start_dev = class_sd[:, None] * start_z
+        mean_z = pm.ZeroSumNormal(f"{component}_mean_z_werkverkenner", dims=("outcome", "werkverkenner"))
+        mean_dev = class_sd[:, None] * mean_z
     steps_z = pm.ZeroSumNormal(
         f"{component}_steps_z_werkverkenner", dims=("outcome", "month_step", "werkverkenner")
     )
     walked = pt.dot(steps_z.dimshuffle(0, 2, 1), walk.T)  # (outcome, class, month)
-    deviation = start_dev[:, :, None] + class_step_sd[:, None, None] * walked
+    deviation = mean_dev[:, :, None] + class_step_sd[:, None, None] * walked
     curves = common[:, None, :] + deviation
     pm.Deterministic(f"{component}_curve", curves, dims=("outcome", "werkverkenner", "month"))
     return curves
@@ -515,15 +521,16 @@ class BaselinePrior:
 class CurvePrior:
     """Priors of one effect curve over months (logit scale).
 
-    The common curve starts at month 1 with Normal(``start_mu``, ``start_sigma``) and moves by monthly steps
-    whose sd has a HalfNormal(``step_sd``) prior. Class deviation curves (partial pooling): month-1 sd
-    ~ HalfNormal(``group_sd``), step sd ~ HalfNormal(``group_step_sd``); no pooling uses the fixed
+    The common curve's mean over the months is Normal(``mean_mu``, ``mean_sigma``); it moves around that mean
+    by monthly steps whose sd has a HalfNormal(``step_sd``) prior. Class deviation curves (partial pooling):
+    the sd of their means over the months ~ HalfNormal(``group_sd``), step sd ~ HalfNormal(``group_step_sd``);
+    no pooling uses the fixed
     ``unpooled_sd`` and ``unpooled_step_sd``. ``region_sd``: half-normal scale of the sd of the
     time-constant region deviations.
     """
 
-    start_mu: float
-    start_sigma: float
+    mean_mu: float
+    mean_sigma: float
     step_sd: float
     group_sd: float
     group_step_sd: float
@@ -566,13 +573,13 @@ class TrajectorySpec(SpecCommon):
         for component in EFFECT_COMPONENTS:
             p = self.priors[component]
             lines.append(
-                f"  {component}: common curve, month 1 ~ Normal({p.start_mu:g}, {p.start_sigma:g}), "
+                f"  {component}: common curve, mean over months ~ Normal({p.mean_mu:g}, {p.mean_sigma:g}), "
                 f"random-walk steps ~ StudentT({STEP_NU:g}) x sd, sd ~ HalfNormal({p.step_sd:g})"
             )
             for factor in self.groups:
                 pooling = self.pooling[component][factor]
                 if factor == "werkverkenner" and pooling == "partial":
-                    text = (f"class curves partially pooled: month-1 sd ~ HalfNormal({p.group_sd:g}), "
+                    text = (f"class curves partially pooled: sd of their means ~ HalfNormal({p.group_sd:g}), "
                             f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero")  # fmt: skip
                 elif factor == "werkverkenner" and pooling == "none":
                     text = f"class curves unpooled: fixed sds {p.unpooled_sd:g} and {p.unpooled_step_sd:g}"
@@ -587,7 +594,7 @@ class TrajectorySpec(SpecCommon):
 
 
 _CURVE_KEYS = (
-    "start",
+    "mean",
     "step_sd",
     "group_sd",
     "group_step_sd",
@@ -601,11 +608,14 @@ def _curve_prior(component: str, table) -> CurvePrior:
     key = f"priors.{component}"
     if not isinstance(table, dict):
         raise SpecError(f"{key!r} must be a table")
+    if "start" in table:
+        raise SpecError(f"'{key}.start': the curves are anchored on their mean over the months; give "
+                        f"'{key}.mean' = {{ mu = ..., sigma = ... }} (the prior of that mean)")  # fmt: skip
     reject_unknown(key, table, _CURVE_KEYS)
     require(key, table, _CURVE_KEYS)
-    start_mu, start_sigma = mean_table(f"{key}.start", table["start"])
+    mean_mu, mean_sigma = mean_table(f"{key}.mean", table["mean"])
     positive = {k: number(f"{key}.{k}", table[k], low=0, open_low=True) for k in _CURVE_KEYS[1:]}
-    return CurvePrior(start_mu=start_mu, start_sigma=start_sigma, **positive)
+    return CurvePrior(mean_mu=mean_mu, mean_sigma=mean_sigma, **positive)
 
 
 def _baseline_prior(table) -> BaselinePrior:
@@ -783,7 +793,7 @@ class TrajectoryKind(ModelKind):
     def hyper_parameters(self, spec):
         names = ["baseline_sd_region"] if "region" in spec.groups else []
         for component in EFFECT_COMPONENTS:
-            names += [f"{component}_start", f"{component}_step_sd"]
+            names += [f"{component}_mean", f"{component}_step_sd"]
             if spec.pooling[component]["werkverkenner"] == "partial":
                 names += [f"{component}_sd_werkverkenner", f"{component}_step_sd_werkverkenner"]
             if "region" in spec.groups and spec.pooling[component]["region"] == "partial":
@@ -793,7 +803,7 @@ class TrajectoryKind(ModelKind):
     def calibration_quantities(self, spec):
         names = []
         for component in EFFECT_COMPONENTS:
-            names += [f"{component}_start", f"{component}_step_sd", f"{component}_common_curve"]
+            names += [f"{component}_mean", f"{component}_step_sd", f"{component}_common_curve"]
             if spec.pooling[component]["werkverkenner"] == "partial":
                 names += [f"{component}_sd_werkverkenner", f"{component}_step_sd_werkverkenner"]
             if "region" in spec.groups and spec.pooling[component]["region"] == "partial":

@@ -37,9 +37,9 @@ ARVIZ_GREY = "#949494"
 
 
 def headline(pit: xr.Dataset) -> list[str]:
-    """The quantities a figure shows: component means (a trajectory's starting values) and group sds,
+    """The quantities a figure shows: component means (a trajectory's means over months) and group sds,
     then the overall effects (a trajectory's at month 12)."""
-    means = [n for n in pit.data_vars if n.endswith(("_mean", "_start"))]
+    means = [n for n in pit.data_vars if n.endswith("_mean")]
     sds = [n for n in pit.data_vars if "_sd_" in n and "step_sd" not in n]
     overall = [n for n in pit.data_vars if n == flat_name("effect_pp", OVERALL)]
     return means + sds + overall
