@@ -108,8 +108,9 @@ STEP_NU = 3.0
 
 
 CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
-#: Effects whose class means over months are centred. None: centred, they diverged on two of four scenario
-#: cohorts (4 and 55 divergences, docs/convergence.md), in the funnel of their sd.
+#: Effects whose class means over months are centred. None: centred class deviations of curves anchored on
+#: month 1 diverged on two of four scenario cohorts (4 and 55 divergences, docs/convergence.md); centring
+#: has not been measured with the curves anchored on their mean.
 CENTRED_MEAN: tuple[str, ...] = ()
 #: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
 #: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
@@ -524,9 +525,8 @@ class CurvePrior:
     The common curve's mean over the months is Normal(``mean_mu``, ``mean_sigma``); it moves around that mean
     by monthly steps whose sd has a HalfNormal(``step_sd``) prior. Class deviation curves (partial pooling):
     the sd of their means over the months ~ HalfNormal(``group_sd``), step sd ~ HalfNormal(``group_step_sd``);
-    no pooling uses the fixed
-    ``unpooled_sd`` and ``unpooled_step_sd``. ``region_sd``: half-normal scale of the sd of the
-    time-constant region deviations.
+    no pooling uses the fixed ``unpooled_sd`` and ``unpooled_step_sd``. ``region_sd``: half-normal scale of
+    the sd of the time-constant region deviations.
     """
 
     mean_mu: float
