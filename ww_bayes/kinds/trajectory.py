@@ -28,8 +28,8 @@ month, partially pooled through a shared sd of the class means and a shared step
 "partial"``), with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change
 (enforcement acting in months 6-11) as well as a slow fade; its steps are non-centred (the enforcement curve
 is too weakly identified for a centred walk). The curves are anchored on their mean over months, which all
-months inform, rather than on month 1, where the data say least (almost nobody works and almost everybody
-is on WW in the month of inflow): anchored on month 1, the start traded against the first steps (posterior
+months inform, rather than on month 1, where the data say least (in the month of inflow about one in ten
+works and 96% are on WW): anchored on month 1, the start traded against the first steps (posterior
 correlation -0.77) and the sds mixed slowly on cohorts shaped unlike the simulator's default
 (docs/convergence.md). Region deviations, when modelled, are constant over months.
 
