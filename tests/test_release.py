@@ -633,6 +633,55 @@ def test_differences_between_fits_of_one_outcome_give_no_small_count(sparse_rele
     assert any("differ by 2" in f for f in failed_checks(sparse_broken)["differences"])
 
 
+def exclusive_cohort(sparse: Sparse) -> pd.DataFrame:
+    """The sparse cohort where nobody is both at work and on WW at month 12, and everybody is one of the two
+    but for 3 control_none persons of the first region (class 0-25) and 4 service persons of class 25-50 of
+    the second, who have neither."""
+    cohort = sparse.cohort.copy()
+    cohort["ww_m12"] = 1.0 - cohort["employed_m12"]
+    for region, cls, arm, n in ((0, "0-25", "control_none", 3), (1, "25-50", "service", 4)):
+        where = (cohort["region"] == sparse.regions[region]) & (cohort["werkverkenner"] == cls)
+        rows = cohort.index[where & (cohort["arm"] == arm)][:n]
+        cohort.loc[rows, ["employed_m12", "ww_m12"]] = 0.0
+    return cohort
+
+
+def neither_attack(folder: Path) -> list[tuple]:
+    """The attack on outcomes that exclude each other: per released group and arm, the persons of the job
+    fit less its count and the WW fit's count: the persons with neither, when that is 1 to 9."""
+    counts = read_counts(folder)
+    pairs = counts[counts["fit"] == "job.nc"].merge(
+        counts[counts["fit"] == "ww.nc"], on=["level", "group", "arm"]
+    )
+    neither = pairs["persons_x"] - pairs["count_x"] - pairs["count_y"]
+    found = pairs[breaks_rule(neither, MIN_COUNT)].assign(neither=neither)
+    return sorted(zip(found["level"], found["group"], found["arm"], found["neither"], strict=True))
+
+
+def test_outcomes_that_exclude_each_other_give_no_persons_with_neither(sparse, tmp_path):
+    """At work and on WW at month 12 exclude each other in this cohort: every count passes, but the job
+    fit's count and the WW fit's persons without WW differ by the persons with neither (3 and 4). The
+    release keeps the WW fit's estimates and leaves its counts out of counts.csv, saying so; the broken
+    variant (no such decision) releases them, the attack pins 3 and 4, and the audit refuses it."""
+    cohort = exclusive_cohort(sparse)
+    results = sparse.results(tmp_path / "results", job=(sparse.job, cohort), ww=(sparse.ww, cohort))
+    with variant():
+        done = release(results, tmp_path / "release")
+    assert neither_attack(done.folder) == []
+    counts = read_counts(done.folder)
+    assert set(counts["fit"]) == {"job.nc"}
+    assert (done.folder / "ww_estimates.nc").is_file()
+    assert sum(item.startswith("counts.csv, ww.nc ") for item in done.notes) == 3  # overall and 2 factors
+    with broken_variant(decide_opposites=lambda fits, groupings, min_count, done: None):
+        release(results, tmp_path / "broken")
+    pinned = neither_attack(tmp_path / "broken")
+    assert ("overall", "all", "control_none", 3) in pinned and ("overall", "all", "service", 4) in pinned
+    findings = failed_checks(tmp_path / "broken")["differences"]
+    assert any(
+        re.search(r"control_none: count of job.nc .*complement of ww.nc .*differ by 3$", f) for f in findings
+    )
+
+
 def pattern_bounds(shares: dict[str, float], whole: int) -> dict[tuple, tuple[float, float]]:
     """The attack of inclusion-exclusion: persons of each pattern of pooling-only flags over the three
     contrasts (a cell without one arm is flagged for the two contrasts with it; without two arms, for all

@@ -1274,10 +1274,30 @@ def _partial_of(fit, name, estimand, factor, whole, folder) -> list[str]:
 # --- differences --------------------------------------------------------------------------------------------
 
 
+def opposite_failures(facts: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    """Differences between the count of one fit and the complement of another (any categories), per group
+    and arm, between 1 and ``min_count - 1``. Of two outcomes that exclude each other (at work and on WW,
+    where nobody is both), count A minus complement B is minus the persons with neither; of two that cover
+    everyone, the persons with both. Whether they do is a fact of the data the folder does not show, so
+    every such difference counts as released. Columns: level, group, finding."""
+    facts = facts.dropna(subset=["value"])
+    count = facts[facts["measure"] == "count"]
+    complement = facts[facts["measure"] == "complement"]
+    pairs = count.merge(complement, on=["level", "group", "arm"], suffixes=("_a", "_b"))
+    pairs = pairs[pairs["fit_a"] != pairs["fit_b"]]
+    difference = (pairs["value_a"] - pairs["value_b"]).abs()
+    out = [(row.level, row.group, f"{row.level}/{row.group}, {row.arm}: count of {row.fit_a}"
+            f"{_category(row.category_a, '', ' ')} and complement of {row.fit_b}"
+            f"{_category(row.category_b, '', ' ')} differ by {abs(row.value_a - row.value_b):g}")
+           for row in pairs[breaks_rule(difference, min_count)].itertuples()]  # fmt: skip
+    return pd.DataFrame(out, columns=["level", "group", "finding"])
+
+
 def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
     facts = [count_facts(folder.counts)] + [cohort_facts(t) for t in folder.cohort.values()]
     failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
     findings = [f for f in failures["finding"] if " differ by " in f]
+    findings += list(opposite_failures(count_facts(folder.counts), folder.min_count)["finding"])
     return findings, ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
 
 
@@ -1896,7 +1916,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                 "(least squares on the draws, the smallest whole total), each 0 or at least {m}",
                 check_weights),
     "differences": ("differencing: persons, counts, persons - count and recovered persons of every released "
-                    "group and arm, between every two fits and within a fit, differ by 0 or at least {m}",
+                    "group and arm, between every two fits and within a fit, and every fit's count against "
+                    "another fit's persons - count, differ by 0 or at least {m}",
                     check_differences),
     "shares": ("inclusion-exclusion of shares: no pattern of flagged cells, nor a contrast's flagged or "
                "unflagged persons, bounded inside 1..{below} by the released shares", check_shares),
@@ -1921,6 +1942,7 @@ __all__ = [
     "breaks_rule",
     "count_facts",
     "fact_failures",
+    "opposite_failures",
     "recover_cohort",
     "smallest_total",
 ]

@@ -95,6 +95,7 @@ from ww_bayes.audit import (
     declared_findings,
     fact_failures,
     fit_figures,
+    opposite_failures,
     read_released,
     text_findings,
     toml_problem,
@@ -182,10 +183,17 @@ class FitCounts:
     cells: pd.DataFrame
     weights: xr.DataArray
     counts_released: bool
+    #: the levels (factor names; None for the overall cohort) whose counts ``counts.csv`` leaves out
+    #: (:func:`decide_opposites`)
+    withheld_levels: set[str | None] = field(default_factory=set)
 
     @property
     def sliced(self) -> bool:
         return any(c in self.cells for c in SLICES)
+
+    def counts_at(self, factor: str | None) -> bool:
+        """Whether ``counts.csv`` holds this fit's counts at the level of ``factor`` (None: overall)."""
+        return self.counts_released and factor not in self.withheld_levels
 
 
 def counts_rows(fit: FitCounts, factor: str | None, mapping: dict[str, str] | None) -> pd.DataFrame:
@@ -307,6 +315,37 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
                 done.notes.append(note("counts_withheld", file=fit.name, window=window))
         accepted.append(fit)
     return accepted
+
+
+def decide_opposites(
+    fits: list[FitCounts], groupings: dict[str, Grouping], min_count: int, done: Release
+) -> None:
+    """Per level (the overall cohort, then each factor under its grouping), taken in order: a fit whose
+    released counts differ from the persons without the outcome of an earlier fit's released counts, or
+    whose persons without the outcome differ from an earlier fit's counts, by 1 to ``2 * min_count - 1`` in
+    any group and arm (:func:`ww_bayes.audit.opposite_failures`) keeps its estimates but not its counts at
+    that level. Of outcomes that exclude each other (at work, on WW) that difference is the persons with
+    neither; of outcomes that cover everyone, the persons with both."""
+    window = decision_window(min_count)
+    for factor in [None, *groupings]:
+        grouping = groupings.get(factor) if factor else None
+        if grouping is not None and grouping.suppressed:
+            continue
+        mapping = grouping.groups if grouping else None
+        accepted: list[tuple[str, pd.DataFrame]] = []
+        for fit in fits:
+            if not fit.counts_released or (factor is not None and factor not in fit.cells):
+                continue
+            facts = count_facts(counts_rows(fit, factor, mapping))
+            together = pd.concat([*(earlier for _, earlier in accepted), facts], ignore_index=True)
+            if accepted and not opposite_failures(together, window).empty:
+                fit.withheld_levels.add(factor)
+                earlier_names = ", ".join(name for name, _ in accepted)
+                level = level_label(factor or OVERALL)
+                done.notes.append(note("opposite_withheld", file=fit.name, level=level, files=earlier_names,
+                                       window=window))  # fmt: skip
+                continue
+            accepted.append((fit.name, facts))
 
 
 def decision_window(min_count: int) -> int:
@@ -595,6 +634,7 @@ def _build(run, folder: Path, min_count: int) -> Release:
     released = {path: tree for path, tree in run.fits.items() if path.name in kept}
     factors = list(dict.fromkeys(f for tree in released.values() for f in released_factors(tree)))
     done.groupings = {f: decide_grouping(list(kept.values()), f, min_count) for f in factors}
+    decide_opposites(list(kept.values()), done.groupings, min_count, done)
     for factor, grouping in done.groupings.items():
         if grouping.merged and len(grouping.merged) == len(grouping.groups):
             done.notes.append(note("all_merged", factor=factor, merged=merged_name(factor)))
@@ -743,9 +783,9 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     if fit.sliced:
         done.notes.append(note("month_counts", file=path.name))
         return
-    if not fit.counts_released:
-        return
     counts = released_counts(fit, done.groupings)
+    if counts.empty:
+        return
     counts_path = done.folder / COUNTS_FILE
     if counts_path.is_file():
         before = pd.read_csv(counts_path, dtype={"group": str, "category": str})
@@ -755,11 +795,11 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
 
 def released_counts(fit: FitCounts, groupings: dict[str, Grouping]) -> pd.DataFrame:
     """Persons and counts per arm and category: overall and per released group of each factor."""
-    frames = [counts_rows(fit, None, None)]
+    frames = [counts_rows(fit, None, None)] if fit.counts_at(None) else []
     for factor, grouping in groupings.items():
-        if factor in fit.cells and not grouping.suppressed:
+        if factor in fit.cells and not grouping.suppressed and fit.counts_at(factor):
             frames.append(counts_rows(fit, factor, grouping.groups))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitCounts] | None = None) -> None:
@@ -843,7 +883,7 @@ def released_totals(fits: list[FitCounts]) -> list[float]:
     fits whose counts are released, the persons of every set of arms."""
     totals = [float(fit.weights.sum()) for fit in fits]
     for fit in fits:
-        if not fit.counts_released:
+        if not fit.counts_at(None):
             continue
         overall = counts_rows(fit, None, None)
         for _, rows in overall.groupby("category"):
