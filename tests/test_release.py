@@ -1209,12 +1209,28 @@ def test_what_an_insider_plants_is_refused(released, tmp_path):
         path = folder / "disclosure_checks.json"
         path.write_text(path.read_text().replace('"verdict": "pass"', '"verdict": "p\\u0061ss"'))
 
+    def probability(folder):
+        """A probability of a region that is 0.5 (a count of 5 in its first digit) whatever its draws say,
+        written with the package's writer, its summary table written again from the planted file."""
+        tree = xr.load_datatree(estimates)
+        ds = tree["effects/region"].to_dataset()
+        ds["prob_positive"][{"region": 0}] = 0.5
+        tree["effects/region"] = xr.DataTree(ds)
+        release_module.write_datatree(tree, folder / estimates.name)
+        release_module.save_table(
+            release_module.summarise(audit_module.read_released(folder / estimates.name)),
+            folder / estimates.name.replace("_estimates.nc", "_summary.csv"),
+        )
+        forged(folder, estimates.name)
+        forged(folder, estimates.name.replace("_estimates.nc", "_summary.csv"))
+
     plants = {
         "counts column": (counts_column, "counts"),
         "copy of the estimates": (copy_of_estimates, "files"),
         "local version": (lambda f: attrs(f, released_with="ww_bayes 0.1.0+Gorinchem.5.persons"), "forms"),
         "hyphenated count": (lambda f: attrs(f, model_name="job_Gorinchem_5-claimants"), "text"),
         "escaped record": (escaped, "record"),
+        "probability": (probability, "probabilities"),
     }
     for name, (plant, check) in plants.items():
         planted = tmp_path / name.replace(" ", "_")

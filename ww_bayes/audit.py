@@ -59,7 +59,16 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ww_bayes.data.io import LOCK_NAME, file_sha256, load_datatree, to_netcdf
 from ww_bayes.data.schema import ARMS, CONTRASTS
-from ww_bayes.derived import CELLS, OVERALL, DerivedLayoutError, check_derived, level_label, levels_of
+from ww_bayes.derived import (
+    CELLS,
+    OVERALL,
+    DerivedLayoutError,
+    check_derived,
+    direction_sign,
+    level_label,
+    levels_of,
+    probability,
+)
 from ww_bayes.inference import PACKAGES
 from ww_bayes.kinds import KINDS, kind_of
 from ww_bayes.record import CHECKS_FILE, COUNTS_FILE, NAME, REPORT_FILES, record_problems, report_texts
@@ -727,6 +736,46 @@ def check_declared(folder: Folder) -> tuple[list[str], set[str]]:
         extra = [k for k in tree.attrs if k not in CEA_ROOT_ATTRS]
         findings += [f"{name}: root attribute {k!r} is not on the release's whitelist" for k in extra]
     return findings, set(folder.trees)
+
+
+def probability_events(tree: xr.DataTree, ds: xr.Dataset) -> tuple[float, xr.DataArray]:
+    """The smallest effect of interest and the good direction's sign of a fit's level ``ds``: what its
+    probabilities' events need (:func:`ww_bayes.derived.probability`)."""
+    kind = kind_of(tree)
+    smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
+    direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
+    dim = kind.direction_dim
+    return smallest, direction_sign(direction, ds[dim].values if dim in ds.dims else None, dim)
+
+
+def probability_of(draws: xr.DataArray, event: str, events: tuple) -> xr.DataArray:
+    """The share of ``draws`` in which ``event`` holds; NaN where the draws are (an estimand not
+    released)."""
+    share = probability(draws, event, *events)
+    return share.where(draws.notnull().all(SAMPLE_DIMS)).astype(np.float32)
+
+
+#: How close a released probability must be to the share computed again from its released draws (float32).
+PROBABILITY_ATOL = 1e-6
+
+
+def check_probabilities(folder: Folder) -> tuple[list[str], set[str]]:
+    """Every probability is the share of its estimand's released draws in which its event holds: a
+    probability can then say nothing the draws do not."""
+    findings = []
+    for fit in folder.fits:
+        for level, ds in fit.levels.items():
+            events = probability_events(fit.tree, ds)
+            for name, values in ds.data_vars.items():
+                variable = fit.variables.get(name)
+                if variable is None or variable.role != "probability" or variable.of not in ds:
+                    continue
+                again = probability_of(ds[variable.of], variable.event, events).transpose(*values.dims)
+                same = np.isclose(values.values, again.values, rtol=0, atol=PROBABILITY_ATOL, equal_nan=True)
+                if not same.all():
+                    findings.append(f"{fit.file}: {level}/{name}: {int((~same).sum())} values are not the "
+                                    f"share of the released draws of {variable.of}")  # fmt: skip
+    return findings, {fit.file for fit in folder.fits}
 
 
 def check_labels(folder: Folder) -> tuple[list[str], set[str]]:
@@ -1910,6 +1959,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                "number", check_tables),
     "figures": ("every figure is the one the release draws from a released file, byte for byte",
                 check_figures),
+    "probabilities": ("every probability is the share of its estimand's released draws in which its event "
+                      "holds, computed again", check_probabilities),
     "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
                check_counts),
     "weights": ("weights recovery: persons per released group from every population-weighted estimand "
