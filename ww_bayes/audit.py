@@ -64,10 +64,10 @@ from ww_bayes.derived import (
     OVERALL,
     DerivedLayoutError,
     check_derived,
-    direction_sign,
+    level_events,
     level_label,
     levels_of,
-    probability,
+    recomputed_probabilities,
 )
 from ww_bayes.inference import PACKAGES
 from ww_bayes.kinds import KINDS, kind_of
@@ -738,21 +738,13 @@ def check_declared(folder: Folder) -> tuple[list[str], set[str]]:
     return findings, set(folder.trees)
 
 
-def probability_events(tree: xr.DataTree, ds: xr.Dataset) -> tuple[float, xr.DataArray]:
+def probability_events(tree: xr.DataTree, ds: xr.Dataset) -> tuple:
     """The smallest effect of interest and the good direction's sign of a fit's level ``ds``: what its
-    probabilities' events need (:func:`ww_bayes.derived.probability`)."""
+    probabilities' events need (:func:`ww_bayes.derived.level_events`)."""
     kind = kind_of(tree)
     smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
     direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
-    dim = kind.direction_dim
-    return smallest, direction_sign(direction, ds[dim].values if dim in ds.dims else None, dim)
-
-
-def probability_of(draws: xr.DataArray, event: str, events: tuple) -> xr.DataArray:
-    """The share of ``draws`` in which ``event`` holds; NaN where the draws are (an estimand not
-    released)."""
-    share = probability(draws, event, *events)
-    return share.where(draws.notnull().all(SAMPLE_DIMS)).astype(np.float32)
+    return level_events(smallest, direction, kind.direction_dim, ds)
 
 
 #: How close a released probability must be to the share computed again from its released draws (float32).
@@ -765,13 +757,13 @@ def check_probabilities(folder: Folder) -> tuple[list[str], set[str]]:
     findings = []
     for fit in folder.fits:
         for level, ds in fit.levels.items():
-            events = probability_events(fit.tree, ds)
+            again = recomputed_probabilities(ds, fit.variables, probability_events(fit.tree, ds))
             for name, values in ds.data_vars.items():
                 variable = fit.variables.get(name)
                 if variable is None or variable.role != "probability" or variable.of not in ds:
                     continue
-                again = probability_of(ds[variable.of], variable.event, events).transpose(*values.dims)
-                same = np.isclose(values.values, again.values, rtol=0, atol=PROBABILITY_ATOL, equal_nan=True)
+                same = np.isclose(values.values, again[name].values, rtol=0, atol=PROBABILITY_ATOL,
+                                  equal_nan=True)  # fmt: skip
                 if not same.all():
                     findings.append(f"{fit.file}: {level}/{name}: {int((~same).sum())} values are not the "
                                     f"share of the released draws of {variable.of}")  # fmt: skip

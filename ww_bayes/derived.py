@@ -115,6 +115,27 @@ def probability(
     return share
 
 
+def level_events(smallest: float, good_direction, direction_dim: str, ds: xr.Dataset) -> tuple:
+    """What the probabilities of a level ``ds`` need: the smallest effect of interest and the good
+    direction's sign over the level's ``direction_dim`` (when it has one)."""
+    labels = ds[direction_dim].values if direction_dim in ds.dims else None
+    return smallest, direction_sign(good_direction, labels, direction_dim)
+
+
+def recomputed_probabilities(ds: xr.Dataset, variables: Mapping, events: tuple) -> xr.Dataset:
+    """``ds`` with every probability (``variables``: the level's declarations) computed again from the
+    draws of its estimand in ``ds``, in its own dtype; NaN where those draws are (an estimand not defined
+    or not released)."""
+    out = ds.copy()
+    for name, variable in variables.items():
+        if variable.role != "probability" or name not in ds or variable.of not in ds:
+            continue
+        draws = ds[variable.of]
+        share = probability(draws, variable.event, *events).where(draws.notnull().all(SAMPLE_DIMS))
+        out[name] = share.transpose(*ds[name].dims).astype(ds[name].dtype).assign_attrs(ds[name].attrs)
+    return out
+
+
 #: The probabilities every effect estimand gets (variable name -> event); ``prob_positive`` kept for files
 #: written before the directed ones, for one layout version.
 EFFECT_PROBABILITIES = {

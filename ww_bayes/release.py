@@ -97,7 +97,6 @@ from ww_bayes.audit import (
     fit_figures,
     opposite_failures,
     probability_events,
-    probability_of,
     read_released,
     text_findings,
     toml_problem,
@@ -106,7 +105,7 @@ from ww_bayes.audit import (
 from ww_bayes.cea import summary as cea_summary
 from ww_bayes.cea import targeting_table
 from ww_bayes.data.io import LOCK_NAME, atomic_write, file_sha256, write_datatree
-from ww_bayes.derived import CELLS, OVERALL, level_label, levels_of, probability
+from ww_bayes.derived import CELLS, OVERALL, level_label, levels_of, probability, recomputed_probabilities
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.record import (
@@ -390,6 +389,7 @@ def released_levels(
     its declared role), the cell grid left out, and at the overall level the shares rounded, or with the
     partial estimands not released (:func:`released_shares`)."""
     kind = kind_of(tree)
+    variables = kind.derived_variables
     weights = fit_weights(tree)
     out = {}
     for level, ds in levels_of(tree[kind.name]).items():
@@ -398,7 +398,9 @@ def released_levels(
             continue
         events = probability_events(tree, ds)
         if level == OVERALL:
-            out[level] = recomputed_probabilities(released_shares(ds, tree, min_count, notes), tree, events)
+            out[level] = recomputed_probabilities(
+                released_shares(ds, tree, min_count, notes), variables, events
+            )
             continue
         grouping = groupings[level]
         if grouping.suppressed:
@@ -406,19 +408,8 @@ def released_levels(
             continue
         persons = weights.sum([d for d in weights.dims if d != level])
         merged = _merged_level(ds, grouping, persons, kind.derived_variables, events, notes)
-        out[level] = recomputed_probabilities(merged, tree, events)
+        out[level] = recomputed_probabilities(merged, variables, events)
     return out
-
-
-def recomputed_probabilities(ds: xr.Dataset, tree: xr.DataTree, events: tuple) -> xr.Dataset:
-    """Every probability of a level computed again from the draws it is released with (a fit file's were
-    computed from every draw before its draws were thinned), so the audit can compute each again and a
-    probability holds nothing its draws do not (:func:`ww_bayes.audit.check_probabilities`)."""
-    ds = ds.copy()
-    for name, variable in kind_of(tree).derived_variables.items():
-        if variable.role == "probability" and name in ds and variable.of in ds:
-            ds[name] = probability_of(ds[variable.of], variable.event, events).transpose(*ds[name].dims)
-    return ds
 
 
 def _merged_level(ds: xr.Dataset, grouping: Grouping, persons, variables, events, notes) -> xr.Dataset:

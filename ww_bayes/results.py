@@ -32,7 +32,7 @@ from ww_bayes.data.io import (
     write_datatree,
 )
 from ww_bayes.data.simulate import truth_path
-from ww_bayes.derived import thinned
+from ww_bayes.derived import derived_tree, level_events, levels_of, recomputed_probabilities, thinned
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS, OutputSettings
 from ww_bayes.kinds.protocol import ModelKind
@@ -360,7 +360,7 @@ def stored(tree: xr.DataTree, output: OutputSettings, kind: ModelKind) -> xr.Dat
         if name in OPTIONAL_GROUPS and name != "rate" and name not in keep:
             continue
         if name == kind.name:
-            result[name] = thinned(node, thin, draws) if thin > 1 else node.copy()
+            result[name] = stored_derived(tree, node, kind, thin, draws) if thin > 1 else node.copy()
             continue
         ds = node.to_dataset()
         if name == "posterior" and "rate" not in keep:
@@ -382,6 +382,23 @@ def stored(tree: xr.DataTree, output: OutputSettings, kind: ModelKind) -> xr.Dat
         }
     )
     return result
+
+
+def stored_derived(
+    tree: xr.DataTree, derived: xr.DataTree, kind: ModelKind, thin: int, draws: int
+) -> xr.DataTree:
+    """The derived group with every ``thin``-th draw, its probabilities computed again from the draws it
+    keeps: a file's probabilities are those of its draws (a release and its audit compute them again)."""
+    derived = thinned(derived, thin, draws)
+    smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
+    direction = json.loads(derived.attrs.get("good_direction", '"none"'))
+    levels = {
+        level: recomputed_probabilities(
+            ds, kind.derived_variables, level_events(smallest, direction, kind.direction_dim, ds)
+        )
+        for level, ds in levels_of(derived).items()
+    }
+    return derived_tree(levels, derived.attrs)
 
 
 def narrow(values: xr.DataArray) -> xr.DataArray:
