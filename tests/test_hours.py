@@ -5,6 +5,7 @@ cost-effectiveness)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,17 +17,26 @@ import xarray as xr
 from pytensor.compile.mode import Mode
 
 import ww_bayes as wb
+import ww_bayes.release as release_module
 from ww_bayes.cea import production_hours
+from ww_bayes.cli import main
 from ww_bayes.compare import ESTIMATORS, compare
-from ww_bayes.data.io import write_cohort, write_datatree
+from ww_bayes.data.io import typed_cohort, write_cohort, write_datatree
 from ww_bayes.data.schema import HOURS_Y1
 from ww_bayes.data.simulate import truth_path
+from ww_bayes.inference import observed_groups
 from ww_bayes.kinds import kind_of, load_spec, parse_spec
 from ww_bayes.kinds.hours import ANY_RATE, GIVEN_ANY_MEAN
-from ww_bayes.kinds.observations import CELL_ANY, CELL_DISPERSION, CELL_LOCATION, POSITIVE_FAMILIES
+from ww_bayes.kinds.observations import (
+    CELL_ANY,
+    CELL_DISPERSION,
+    CELL_LOCATION,
+    POSITIVE_FAMILIES,
+    hurdle_cells,
+)
 from ww_bayes.release import MIN_COUNT, breaks_rule, release
 from ww_bayes.report import build_report
-from ww_bayes.results import coverage, load_fit, save_fit_and_summary, summarise, truth_of
+from ww_bayes.results import coverage, load_fit, save_fit, save_fit_and_summary, spec_of, summarise, truth_of
 from ww_bayes.tomlspec import SpecError
 
 pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
@@ -152,6 +162,94 @@ def test_a_release_of_an_hours_fit_passes_cleanly(short_fit, tmp_path):
     for node in released.subtree:
         assert not {"y", "moments", "statistics", "persons"} & set(node.ds.variables)
     assert done.groupings["region"].merged  # the small cohort's regions: merged, each variable by its role
+
+
+def test_each_cell_keeps_its_sums_and_its_two_largest_hours(small_cohort):
+    """The cell table's sums, and the two largest hours of each cell (0 where it has fewer positive values),
+    equal those of the cell's person rows."""
+    df = small_cohort.data
+    keys = ["arm", "werkverkenner", "region"]
+    cells = hurdle_cells(df[HOURS_Y1], [df[k] for k in keys]).set_index(keys)
+    for key, rows in df.dropna(subset=[HOURS_Y1]).groupby(keys, observed=True):
+        hours = np.sort(rows[HOURS_Y1].to_numpy())[::-1]
+        cell = cells.loc[key]
+        assert cell["persons"] == len(hours) and cell["sum"] == pytest.approx(hours.sum())
+        top = np.pad(hours[:2], (0, 2 - len(hours[:2])))
+        assert (cell["largest"], cell["second_largest"]) == (top[0], top[1])
+
+
+def dominated(
+    cohort: pd.DataFrame, groups: dict[str, set[str]], rule: release_module.Dominance
+) -> list[tuple]:
+    """The attack's target: (factor, group, arm) of the released ``groups`` (factor -> group labels, each
+    a level or a merged group of levels) whose hours, from the person rows, break the dominance rule."""
+    out = []
+    for factor, labels in groups.items():
+        for label in labels:
+            members = cohort[factor].astype(str).isin(label.split("|"))
+            for arm, rows in cohort[members].groupby("arm", observed=True):
+                hours = np.sort(rows[HOURS_Y1].dropna().to_numpy())[::-1]
+                total, top = hours.sum(), hours[:2]
+                if total > 0 and (
+                    top.sum() > rule.share * total or total - top.sum() < rule.p_ratio * top[0]
+                ):
+                    out.append((factor, label, str(arm)))
+    return out
+
+
+def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
+    short_fit, small_cohort, tmp_path, capsys
+):
+    """A class whose control_none hours are nearly all two persons' (2,000 and 1,900 hours; 10 others 1 hour
+    each, the rest none): every count passes (12 persons with hours), but the class's hours total would
+    nearly give those two persons' hours. The release merges the class, saying why, and says which rule and
+    parameters it applied; the broken variant (no dominance rule) releases it as itself."""
+    tree, path, _ = short_fit
+    cohort = small_cohort.data.copy()
+    cls = "50-75"
+    rows = cohort.index[(cohort["werkverkenner"] == cls) & (cohort["arm"] == "control_none")
+                        & cohort[HOURS_Y1].notna()]  # fmt: skip
+    hours = np.zeros(len(rows))
+    hours[:12] = [2000.0, 1900.0, *[1.0] * 10]
+    cohort.loc[rows, HOURS_Y1] = hours
+    kind = kind_of(tree)
+    data = kind.prepare(spec_of(tree), typed_cohort(cohort, kind.required_columns(spec_of(tree))))
+    changed = tree.copy()
+    for name, group in observed_groups(data).items():
+        changed[name] = xr.DataTree(group)
+    results = tmp_path / "results"
+    save_fit(changed, results / "hours.nc")
+
+    def released_groups(done) -> dict[str, set[str]]:
+        out = {}
+        for factor, grouping in done.groupings.items():
+            members = {}
+            for level, group in grouping.groups.items():
+                members.setdefault(group, []).append(level)
+            out[factor] = {"|".join(levels) for levels in members.values()}
+        return out
+
+    done = release(results, tmp_path / "release")
+    rule = done.dominance
+    assert cls in done.groupings["werkverkenner"].merged
+    assert dominated(cohort, released_groups(done), rule) == []
+    record = json.loads((done.folder / "disclosure_checks.json").read_text())
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.9, "p_ratio": 0.1}
+    assert "acro/default.yaml" in (done.folder / "disclosure_report.md").read_text()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(release_module, "dominated_groups", lambda *args: set())
+        broken = release(results, tmp_path / "broken")
+    assert cls not in broken.groupings["werkverkenner"].merged
+    assert ("werkverkenner", cls, "control_none") in dominated(cohort, released_groups(broken), rule)
+    # the parameters are configuration: a looser rule keeps the class, and the record says so
+    loose = release(results, tmp_path / "loose", dominance=release_module.Dominance(0.999, 0.001))
+    assert cls not in loose.groupings["werkverkenner"].merged
+    record = json.loads((loose.folder / "disclosure_checks.json").read_text())
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001}
+    with pytest.raises(release_module.ReleaseError, match="--p-ratio 1.5"):
+        release_module.Dominance(0.9, 1.5)
+    assert main(["release", str(results), "--out", str(tmp_path / "cli"), "--dominance-share", "2"]) == 2
+    assert "--dominance-share 2.0: must be a number between 0 and 1" in capsys.readouterr().err
 
 
 def test_the_ols_comparison_is_ols_on_person_rows(short_fit, small_cohort):

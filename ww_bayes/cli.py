@@ -202,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", required=True, help="a new or empty folder, e.g. release/")
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
-    release.set_defaults(run=lambda args: release_to_folder(args.results, args.out, args.min_count))
+    release.add_argument("--dominance-share", type=float, default=0.9, help="amounts (hours): the two "
+                         "largest persons may hold at most this share of a group's total "
+                         "(default 0.9)")  # fmt: skip
+    release.add_argument("--p-ratio", type=float, default=0.1, help="amounts (hours): the others' total "
+                         "must be at least this share of the largest (default 0.1)")  # fmt: skip
+    release.set_defaults(run=lambda args: release_to_folder(
+        args.results, args.out, args.min_count, dominance=(args.dominance_share, args.p_ratio)))  # fmt: skip
 
     audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
                                 "refuse it when a small count can be derived")  # fmt: skip

@@ -17,7 +17,7 @@ COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
 REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
-RECORD_FORMAT = "ww_bayes disclosure checks 2"
+RECORD_FORMAT = "ww_bayes disclosure checks 3"
 #: The record's verdict while the release is built (the audit's results are not in it yet), and after.
 BUILDING, PASSED = "not checked", "pass"
 RULE_TEXT = ("persons, each category's count and persons - count of every released group and arm; cohort "
@@ -61,6 +61,8 @@ NOTES: dict[str, dict[str, str]] = {
                                "not released with it (matched by SHA-256); release it with them",
         "cea_months": "{file}: not released (months of {files} are suppressed, and the cost-effectiveness "
                       "sums over them)",
+        "dominated": "{file}: not released (the hours of an arm of the whole cohort break the dominance "
+                     "rule: the largest and second-largest hours dominate the total)",
     },
     "suppressed": {
         "counts_withheld": COUNTS_FILE + ", {file}: not released (its whole-cohort persons or counts "
@@ -93,7 +95,8 @@ NOTES: dict[str, dict[str, str]] = {
     },
     "why": {
         "rule": "an arm with persons, a count or its complement between 1 and {below}, or a count-like "
-                "number differing by 1 to {below} between fits or from its cohort persons",
+                "number differing by 1 to {below} between fits or from its cohort persons, or hours that "
+                "break the dominance rule",
         "smallest": "added so that '{merged}' passes the rule (smallest remaining level)",
     },
     "holds": {
@@ -185,12 +188,13 @@ def record_problems(record, checks: dict[str, str], files: set[str], building: b
     problems += [] if record["format"] == RECORD_FORMAT else [f"format: not {RECORD_FORMAT!r}"]
     problems += _form("made", record["made"], MADE) + _form("ww_bayes", record["ww_bayes"], VERSION)
     rule = record["rule"]
-    problems += _keys("rule", rule, ("min_count", "applies_to"))
+    problems += _keys("rule", rule, ("min_count", "applies_to", "dominance"))
     if not problems:
         if not isinstance(rule["min_count"], int) or isinstance(rule["min_count"], bool):
             problems.append("rule: min_count is not a whole number")
         if rule["applies_to"] != RULE_TEXT:
             problems.append("rule: applies_to is not the rule's text")
+        problems += _dominance_problems(rule["dominance"])
     problems += [] if record["verdict"] == verdict else [f"verdict: not {verdict!r}"]
     for where in ("suppressed", "withheld"):
         items = record[where]
@@ -203,6 +207,19 @@ def record_problems(record, checks: dict[str, str], files: set[str], building: b
     problems += _fit_problems(record["fits"], files)
     problems += _check_problems(record["checks"], checks, files, building)
     problems += _output_problems(record["outputs"], record["checks"], files)
+    return problems
+
+
+def _dominance_problems(dominance) -> list[str]:
+    problems = _keys("rule dominance", dominance, ("largest", "share", "p_ratio"))
+    if problems:
+        return problems
+    if dominance["largest"] != 2 or isinstance(dominance["largest"], bool):
+        problems.append("rule dominance: largest is not 2")
+    for key in ("share", "p_ratio"):
+        value = dominance[key]
+        if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < 1:
+            problems.append(f"rule dominance: {key} is not a number between 0 and 1")
     return problems
 
 
@@ -324,6 +341,19 @@ def _output_problems(outputs, record_checks, files: set[str]) -> list[str]:
 # --- the reports, rendered from the record ----------------------------------------------------------------
 
 
+def _dominance_text(dominance: dict) -> str:
+    share, p_ratio = dominance["share"], dominance["p_ratio"]
+    return (
+        "Amounts (hours worked): in every arm of every released group, and all arms together, the largest "
+        f"and second-largest hours are together at most {share:.0%} of the group's hours, and the hours of "
+        f"the others at least {p_ratio:.0%} of the largest (the (n, k) dominance rule on the top pair and "
+        "the p% rule); otherwise the group is merged, or the fit withheld. Source of the parameters: ACRO's "
+        "default configuration (acro/default.yaml: safe_nk_k 0.90 on the top pair, safe_pratio_p 0.10) "
+        "unless the release was given others (--dominance-share, --p-ratio) for the secure environment's "
+        "own output rules."
+    )
+
+
 def _sections(record: dict) -> list[tuple[str, list[str]]]:
     min_count = record["rule"]["min_count"]
     rules = [
@@ -332,6 +362,7 @@ def _sections(record: dict) -> list[tuple[str, list[str]]]:
         "nor can such a number be derived from the folder (the audit below tries).",
         "Every grouping factor in the released estimates is merged: small levels into one named group per "
         "factor, decided once for the whole release.",
+        _dominance_text(record["rule"]["dominance"]),
         "Figures are drawn from the released summaries only (the summary CSV beside each figure); the audit "
         "draws them again and compares them byte for byte.",
         "Released: model-based posterior estimates, their summaries and figures, cost-effectiveness draws "

@@ -174,6 +174,67 @@ def unsafe_groups(counts: pd.DataFrame, min_count: int) -> set[str]:
     return set(counts.loc[bad, "group"]) if "group" in counts else ({"all"} if bad.any() else set())
 
 
+@dataclass(frozen=True)
+class Dominance:
+    """The dominance rule for amounts (hours worked), applied besides the count rule per arm (and all arms)
+    of every released group: its two largest persons' amounts hold at most ``share`` of its total (the
+    (n, k) rule with n = 2), and the amounts of the others are at least ``p_ratio`` of the largest (the p%
+    rule): otherwise one or two persons' amounts could be estimated from the group's. Defaults: ACRO's
+    default configuration (``acro/default.yaml``: ``safe_nk_n`` 2, ``safe_nk_k`` 0.90, ``safe_pratio_p``
+    0.10); a secure environment with other output rules sets its own (``--dominance-share``,
+    ``--p-ratio``)."""
+
+    share: float = 0.9
+    p_ratio: float = 0.1
+
+    def __post_init__(self):
+        for name in ("share", "p_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                option = {"share": "--dominance-share", "p_ratio": "--p-ratio"}[name]
+                raise ReleaseError(f"{option} {value!r}: must be a number between 0 and 1")
+
+    def as_record(self) -> dict:
+        return {"largest": 2, "share": float(self.share), "p_ratio": float(self.p_ratio)}
+
+
+def magnitude_table(name: str, tree: xr.DataTree) -> pd.DataFrame | None:
+    """The fit's cells' amounts (total, largest, second largest per cell) when its observation is of
+    amounts (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`); None otherwise."""
+    observation = kind_of(tree).observation_of(tree)
+    try:
+        return observation.magnitude_table(tree["observed_data"].ds, tree["constant_data"].ds)
+    except KeyError as missing:
+        raise ReleaseError(f"{name}: its cells keep no {missing.args[0]} amount, which the dominance rule "
+                           "reads: fit it again with this version of ww_bayes") from None  # fmt: skip
+
+
+def dominated_groups(magnitudes: pd.DataFrame | None, factor: str | None, mapping: dict[str, str] | None,
+                     rule: Dominance) -> set[str]:  # fmt: skip
+    """Groups of ``factor`` under ``mapping`` (None: the overall cohort, ``all``) in which an arm's amounts,
+    or all arms' together, break the dominance ``rule``."""
+    if magnitudes is None or (factor is not None and factor not in magnitudes):
+        return set()
+    frame = magnitudes.copy()
+    frame["group"] = (
+        "all" if factor is None else frame[factor].astype(str).map(lambda v: (mapping or {}).get(v, v))
+    )
+    slices = [c for c in SLICES if c in frame]
+    out = set()
+    for by in ([*slices, "arm", "group"], [*slices, "group"]):
+        for _, rows in frame.groupby(by, observed=True, sort=False):
+            total = float(rows["total"].sum())
+            top = np.sort(np.concatenate([rows["largest"].to_numpy(), rows["second_largest"].to_numpy()]))[
+                ::-1
+            ]
+            first, second = float(top[0]), float(top[1]) if len(top) > 1 else 0.0
+            if total > 0 and (
+                first + second > rule.share * total or total - first - second < rule.p_ratio * first
+            ):
+                out.add(str(rows["group"].iloc[0]))
+    return out
+
+
 @dataclass
 class FitCounts:
     """What a fit lets be counted: its count table (every slice; the estimates of a group rest on them),
@@ -187,6 +248,10 @@ class FitCounts:
     #: the levels (factor names; None for the overall cohort) whose counts ``counts.csv`` leaves out
     #: (:func:`decide_opposites`)
     withheld_levels: set[str | None] = field(default_factory=set)
+    #: the cells' amounts for the dominance rule (:func:`magnitude_table`; None: an observation of counts)
+    magnitudes: pd.DataFrame | None = None
+    #: the dominance rule its amounts must pass
+    dominance: Dominance = field(default_factory=lambda: Dominance())
 
     @property
     def sliced(self) -> bool:
@@ -273,7 +338,9 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
     def unsafe(mapping):
         rule = set().union(*(unsafe_groups(grouped_counts(t.cells, factor, mapping), min_count)
                              for t in fits if factor in t.cells))  # fmt: skip
-        return rule | failing_groups(fits, factor, mapping, min_count)
+        dominated = set().union(*(dominated_groups(t.magnitudes, factor, mapping, t.dominance)
+                                  for t in fits))  # fmt: skip
+        return rule | dominated | failing_groups(fits, factor, mapping, min_count)
 
     name = merged_name(factor)
     first = unsafe({})
@@ -305,6 +372,9 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
     accepted: list[FitCounts] = []
     for fit in fits:
         fit.counts_released = False
+        if dominated_groups(fit.magnitudes, None, None, fit.dominance):
+            done.withheld.append(note("dominated", file=fit.name))
+            continue
         if not fact_failures(level_facts([*accepted, fit], None, None), window).empty:
             done.withheld.append(note("other_data", file=fit.name, files=", ".join(a.name for a in accepted),
                                       window=window))  # fmt: skip
@@ -567,6 +637,8 @@ class Release:
     #: why each withheld file of the results folder could not be read (shown on screen, not released)
     unreadable: dict[str, str] = field(default_factory=dict)
     made: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: the dominance rule for amounts (:class:`Dominance`)
+    dominance: Dominance = field(default_factory=Dominance)
     #: key of the released data hashes (never written): fits of the same data keep equal hashes, but a
     #: reader cannot test a guessed data file against them
     data_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
@@ -578,14 +650,21 @@ class Release:
         return hmac.new(self.data_key, data_sha256.encode(), hashlib.sha256).hexdigest()
 
 
-def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT) -> Release:
+def release(
+    results: str | os.PathLike,
+    out: str | os.PathLike,
+    min_count: int = MIN_COUNT,
+    dominance: Dominance | None = None,
+) -> Release:
     """Write the releasable outputs of a results folder to ``out`` (which must be empty or new): per fit its
     estimates (``<stem>_estimates.nc``), summary (CSV) and figures; the cost-effectiveness draws and tables
     when the fits they came from are released too; ``counts.csv``; the record of the release with every
     check (``disclosure_checks.json``) and the disclosure report (``disclosure_report.md`` / ``.html``).
     Built in a temporary folder, audited as written (:func:`ww_bayes.audit.audit`) and moved into place
-    only when every check passes: on any error nothing is left."""
+    only when every check passes: on any error nothing is left. ``dominance``: the rule for amounts (hours;
+    default :class:`Dominance`)."""
     results, out = Path(results), Path(out)
+    dominance = Dominance() if dominance is None else dominance
     if not results.is_dir():
         raise ReleaseError(f"{results.name}: no such results folder")
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
@@ -605,7 +684,7 @@ def release(results: str | os.PathLike, out: str | os.PathLike, min_count: int =
     out.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
     try:
-        done = _build(run, building, min_count)
+        done = _build(run, building, min_count, dominance)
         _move_into_place(building, out)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -622,8 +701,8 @@ def _move_into_place(building: Path, out: Path) -> None:
     os.replace(building, out)
 
 
-def _build(run, folder: Path, min_count: int) -> Release:
-    done = Release(folder, min_count)
+def _build(run, folder: Path, min_count: int, dominance: Dominance) -> Release:
+    done = Release(folder, min_count, dominance=dominance)
     # the reason a file cannot be read may quote anything: the record says only where to find it
     done.withheld = [note("unreadable", file=p.name) for p in run.skipped]
     done.unreadable = {p.name: without_paths(reason) for p, reason in run.skipped.items()}
@@ -631,7 +710,17 @@ def _build(run, folder: Path, min_count: int) -> Release:
     tables = {path: count_table(tree) for path, tree in run.fits.items()}
     bad_slices = {path: overall_bad_slices(path, table, min_count) for path, table in tables.items()}
     tables = {path: drop_slices(table, bad_slices[path]) for path, table in tables.items()}
-    fits = [FitCounts(path.name, tables[path], fit_weights(tree), False) for path, tree in run.fits.items()]
+    fits = [
+        FitCounts(
+            path.name,
+            tables[path],
+            fit_weights(tree),
+            False,
+            magnitudes=magnitude_table(path.name, tree),
+            dominance=dominance,
+        )  # fmt: skip
+        for path, tree in run.fits.items()
+    ]
     kept = {fit.name: fit for fit in decide_fits(fits, min_count, done)}
     released = {path: tree for path, tree in run.fits.items() if path.name in kept}
     factors = list(dict.fromkeys(f for tree in released.values() for f in released_factors(tree)))
@@ -917,7 +1006,11 @@ def write_record(done: Release) -> None:
         "format": RECORD_FORMAT,
         "made": done.made,
         "ww_bayes": __version__,
-        "rule": {"min_count": done.min_count, "applies_to": RULE_TEXT},
+        "rule": {
+            "min_count": done.min_count,
+            "applies_to": RULE_TEXT,
+            "dominance": done.dominance.as_record(),
+        },
         "verdict": (PASSED if done.audit.passed else "fail") if done.audit else BUILDING,
         "groupings": {factor: g.as_record() for factor, g in done.groupings.items()},
         "fits": done.fits,

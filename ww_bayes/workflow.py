@@ -32,7 +32,7 @@ from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
 from ww_bayes.kinds.protocol import Plot
-from ww_bayes.release import MIN_COUNT, release
+from ww_bayes.release import MIN_COUNT, Dominance, release
 from ww_bayes.report import write_report
 from ww_bayes.report.workbook import write_workbook
 from ww_bayes.results import (
@@ -335,13 +335,18 @@ def cea_to_files(
 
 
 def release_to_folder(
-    results: str | os.PathLike, out: str | os.PathLike, min_count: int = MIN_COUNT
+    results: str | os.PathLike,
+    out: str | os.PathLike,
+    min_count: int = MIN_COUNT,
+    dominance: tuple[float, float] | None = None,
 ) -> Outcome:
     """The files of a results folder that may leave a secure environment, with their disclosure report
-    (:func:`ww_bayes.release.release`)."""
+    (:func:`ww_bayes.release.release`); ``dominance``: the share and p-ratio of the dominance rule for
+    hours (:class:`ww_bayes.release.Dominance`)."""
     output_folder(out)
     start = time.perf_counter()
-    done = release(results, out, min_count)
+    rule = Dominance(*dominance) if dominance is not None else None
+    done = release(results, out, min_count, rule)
     merged = [f"{factor}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
               for factor, g in done.groupings.items() if g.merged]  # fmt: skip
     lines = [

@@ -107,6 +107,12 @@ class Observation(ABC):
         ``persons`` (with the outcome observed) and ``count`` (of them in the category); a release checks
         ``persons``, ``count`` and ``persons - count`` of every group it releases."""
 
+    def magnitude_table(self, observed: xr.Dataset, constant: xr.Dataset) -> pd.DataFrame | None:
+        """For an observation of amounts (hours), one row per cell: the cell's labels, ``total`` (the sum of
+        its persons' amounts) and its ``largest`` and ``second_largest`` amount, which a release's dominance
+        rule reads; None for an observation of counts."""
+        return None
+
     @abstractmethod
     def with_values(self, cells: pd.DataFrame, values: Mapping[str, np.ndarray]) -> pd.DataFrame:
         """The cells with the observed variables replaced by ``values`` (one array per observed name,
@@ -614,10 +620,19 @@ class NormalStatistics(Observation):
 CELL_ANY, CELL_LOCATION, CELL_DISPERSION = "cell_any", "cell_location", "cell_dispersion"
 #: The columns of a hurdle cell table: persons with the outcome observed, how many of them have a positive
 #: value, and the sums of the positive values, their squares, their logs and their squared logs.
-HURDLE_COLUMNS = ("persons", "positive", "sum", "sum_squares", "sum_log", "sum_log_squares")
+HURDLE_COLUMNS = (
+    "persons",
+    "positive",
+    "sum",
+    "sum_squares",
+    "sum_log",
+    "sum_log_squares",
+    "largest",
+    "second_largest",
+)
 #: The statistics a hurdle cell table keeps beside the family's own for checks (the cells' means and
 #: spreads), in ``observed_data`` as ``moments``.
-HURDLE_MOMENTS = ("sum", "sum_squares")
+HURDLE_MOMENTS = ("sum", "sum_squares", "largest", "second_largest")
 #: Cells with at most this many positive values draw a gamma family's values one by one; above it, the sum
 #: of their logs given their sum is drawn from a normal with its exact mean and variance.
 EXACT_GAMMA_VALUES = 30
@@ -640,6 +655,10 @@ def hurdle_cells(values: pd.Series, keys: list[pd.Series]) -> pd.DataFrame:
          "sum_log": logs, "sum_log_squares": logs**2},
     )  # fmt: skip
     by = [key[observed].reset_index(drop=True) for key in keys]
+    # the two largest values of each cell (what a dominance rule for magnitudes reads): each person's rank
+    # in their cell, largest first
+    rank = pd.Series(-x).groupby(by, observed=True).rank(method="first").to_numpy()
+    frame["largest"], frame["second_largest"] = np.where(rank == 1, x, 0.0), np.where(rank == 2, x, 0.0)
     cells = frame.groupby(by, observed=True).sum().reset_index()
     return cells[cells["persons"] > 0].reset_index(drop=True)
 
@@ -779,8 +798,9 @@ class HurdleStatistics(Observation):
     log-densities exactly (zeros: log(1 - p); positives: log p + the family's log-density on the outcome's
     scale). Cell tables hold :data:`HURDLE_COLUMNS`; ``observed_data`` holds ``y`` (cell, statistic:
     ``positive`` and the family's statistics) and ``moments`` (the sums and sums of squares of the values,
-    for checks of the cells' means). Parameters: ``eta`` (logit P(positive)), ``link`` (the family's
-    location on its link scale) and ``log_dispersion`` per cell."""
+    for checks of the cells' means, and the two largest values, for a release's dominance rule).
+    Parameters: ``eta`` (logit P(positive)), ``link`` (the family's location on its link scale) and
+    ``log_dispersion`` per cell."""
 
     name = "hurdle statistics"
     cell_parameters = (CELL_ANY, CELL_LOCATION, CELL_DISPERSION)
@@ -878,6 +898,16 @@ class HurdleStatistics(Observation):
         positive = observed["y"].sel(statistic="positive").values.astype("int64")
         return pd.DataFrame(labels).assign(category="positive", persons=constant["persons"].values,
                                            count=positive)  # fmt: skip
+
+    def magnitude_table(self, observed, constant):
+        labels = {name: observed[name].values for name in observed.coords
+                  if name not in ("cell", "statistic", "moment")}  # fmt: skip
+        moments = observed["moments"]
+        return pd.DataFrame(labels).assign(
+            total=moments.sel(moment="sum").values,
+            largest=moments.sel(moment="largest").values,
+            second_largest=moments.sel(moment="second_largest").values,
+        )
 
     def with_values(self, cells, values):
         statistics = np.asarray(values["y"])
