@@ -677,8 +677,40 @@ def test_outcomes_that_exclude_each_other_give_no_persons_with_neither(sparse, t
     pinned = neither_attack(tmp_path / "broken")
     assert ("overall", "all", "control_none", 3) in pinned and ("overall", "all", "service", 4) in pinned
     findings = failed_checks(tmp_path / "broken")["differences"]
+    assert any(re.search(r"control_none: persons of ww.nc less the counts of job.nc .*and ww.nc .*is -?3$", f)
+               for f in findings)  # fmt: skip
+
+
+def test_outcomes_that_exclude_each_other_give_no_persons_with_neither_through_the_cohort(sparse, tmp_path):
+    """The same cohort with 25 persons at work whose WW receipt is unobserved and 25 on WW whose work is:
+    each fit's persons less both counts is 18 (7 with neither, less 25), but the cohort's persons, which
+    weights recovery gives, less both counts are the 7 with neither. The release leaves the WW counts out;
+    the broken variant releases them, the attack pins 7, and the audit refuses it."""
+    cohort = exclusive_cohort(sparse)
+    service = cohort["arm"] == "service"
+    working = cohort.index[service & (cohort["employed_m12"] == 1) & (cohort["region"] == sparse.regions[2])]
+    on_ww = cohort.index[service & (cohort["ww_m12"] == 1) & (cohort["region"] == sparse.regions[3])]
+    cohort.loc[working[:25], "ww_m12"] = np.nan
+    cohort.loc[on_ww[:25], "employed_m12"] = np.nan
+    results = sparse.results(tmp_path / "results", job=(sparse.job, cohort), ww=(sparse.ww, cohort))
+
+    def attack(folder: Path) -> list[float]:
+        counts = read_counts(folder)
+        cohort = audit_module.recover_cohort(audit_module.read_folder(folder))["job.nc"]  # weights recovery
+        whole = float(cohort.loc[cohort["level"] == "overall", "persons"].iloc[0])
+        overall = counts[counts["level"] == "overall"].groupby("fit")["count"].sum()
+        left = whole - overall.get("job.nc", np.nan) - overall.get("ww.nc", np.nan)
+        return [left] if breaks_rule(np.array([left]), MIN_COUNT).any() else []
+
+    with variant():
+        done = release(results, tmp_path / "release")
+    assert attack(done.folder) == [] and "ww.nc" not in set(read_counts(done.folder)["fit"])
+    with broken_variant(decide_opposites=lambda fits, groupings, min_count, done: None):
+        release(results, tmp_path / "broken")
+    assert attack(tmp_path / "broken") == [7]
+    findings = failed_checks(tmp_path / "broken")["differences"]
     assert any(
-        re.search(r"control_none: count of job.nc .*complement of ww.nc .*differ by 3$", f) for f in findings
+        re.search(r"all arms: cohort persons of (job|ww).nc less the counts .* is 7$", f) for f in findings
     )
 
 
@@ -1209,6 +1241,23 @@ def test_what_an_insider_plants_is_refused(released, tmp_path):
         path = folder / "disclosure_checks.json"
         path.write_text(path.read_text().replace('"verdict": "pass"', '"verdict": "p\\u0061ss"'))
 
+    def unadded(folder):
+        """A region's service count raised by 7: every row passes, but the regions less the overall give 7."""
+        table = pd.read_csv(folder / "counts.csv", dtype={"group": str, "category": str})
+        row = table.index[(table["level"] == "by_region") & (table["arm"] == "service")][0]
+        table.loc[row, "count"] += 7
+        table.to_csv(folder / "counts.csv", index=False)
+        forged(folder, "counts.csv")
+
+    def nudged(folder):
+        """A probability off its draws' share by 7e-7 (a digit no rounding shows)."""
+        tree = xr.load_datatree(estimates)
+        ds = tree["effects/overall"].to_dataset()
+        ds["prob_positive"][{"contrast": 0}] = float(ds["prob_positive"][0]) + 7e-7
+        tree["effects/overall"] = xr.DataTree(ds)
+        release_module.write_datatree(tree, folder / estimates.name)
+        forged(folder, estimates.name)
+
     def probability(folder):
         """A probability of a region that is 0.5 (a count of 5 in its first digit) whatever its draws say,
         written with the package's writer, its summary table written again from the planted file."""
@@ -1231,6 +1280,8 @@ def test_what_an_insider_plants_is_refused(released, tmp_path):
         "hyphenated count": (lambda f: attrs(f, model_name="job_Gorinchem_5-claimants"), "text"),
         "escaped record": (escaped, "record"),
         "probability": (probability, "probabilities"),
+        "counts that do not add up": (unadded, "counts"),
+        "probability off by 7e-7": (nudged, "probabilities"),
     }
     for name, (plant, check) in plants.items():
         planted = tmp_path / name.replace(" ", "_")

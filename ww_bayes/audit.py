@@ -747,13 +747,10 @@ def probability_events(tree: xr.DataTree, ds: xr.Dataset) -> tuple:
     return level_events(smallest, direction, kind.direction_dim, ds)
 
 
-#: How close a released probability must be to the share computed again from its released draws (float32).
-PROBABILITY_ATOL = 1e-6
-
-
 def check_probabilities(folder: Folder) -> tuple[list[str], set[str]]:
-    """Every probability is the share of its estimand's released draws in which its event holds: a
-    probability can then say nothing the draws do not."""
+    """Every probability is the share of its estimand's released draws in which its event holds, exactly:
+    times the number of draws it is the whole number of draws with the event (a value off that by any
+    amount, in any digit, is refused). A probability can then say nothing the draws do not."""
     findings = []
     for fit in folder.fits:
         for level, ds in fit.levels.items():
@@ -762,8 +759,12 @@ def check_probabilities(folder: Folder) -> tuple[list[str], set[str]]:
                 variable = fit.variables.get(name)
                 if variable is None or variable.role != "probability" or variable.of not in ds:
                     continue
-                same = np.isclose(values.values, again[name].values, rtol=0, atol=PROBABILITY_ATOL,
-                                  equal_nan=True)  # fmt: skip
+                draws = int(np.prod([ds[variable.of].sizes[d] for d in SAMPLE_DIMS]))
+                given, computed = values.values * draws, again[name].values * draws
+                whole = np.abs(given - np.rint(given)) < 1e-6
+                same = (np.isnan(given) & np.isnan(computed)) | (
+                    whole & (np.rint(given) == np.rint(computed))
+                )
                 if not same.all():
                     findings.append(f"{fit.file}: {level}/{name}: {int((~same).sum())} values are not the "
                                     f"share of the released draws of {variable.of}")  # fmt: skip
@@ -1052,7 +1053,27 @@ def check_counts(folder: Folder) -> tuple[list[str], set[str]]:
         for row in counts[small].itertuples():
             findings.append(f"{COUNTS_FILE}: {row.fit} {row.level}/{row.group}, {row.arm}: {column} is "
                             "between 1 and the minimum count")  # fmt: skip
+    findings += _unadded_findings(counts)
     return findings, {COUNTS_FILE} if len(counts) else set()
+
+
+def _unadded_findings(counts: pd.DataFrame) -> list[str]:
+    """The groups of a factor partition the cohort (a merged group holds its levels): per fit, arm and
+    category, their persons and counts add up to the overall row. Rows that do not would let the
+    difference describe anyone."""
+    if counts.empty or not {"fit", "level", "arm", "category", "persons", "count"} <= set(counts.columns):
+        return []
+    keys = ["fit", "arm", "category"]
+    overall = counts[counts["level"] == OVERALL].set_index(keys)[["persons", "count"]]
+    findings = []
+    for level, rows in counts[counts["level"] != OVERALL].groupby("level"):
+        summed = rows.groupby(keys)[["persons", "count"]].sum()
+        both = summed.join(overall.add_suffix("_overall"), how="inner")
+        for key, row in both.iterrows():
+            if row["persons"] != row["persons_overall"] or row["count"] != row["count_overall"]:
+                findings.append(f"{COUNTS_FILE}: {key[0]} {level}, {key[1]}: the groups' persons or counts "
+                                "do not add up to the overall row")  # fmt: skip
+    return findings
 
 
 #: Tables a release writes beside a cost-effectiveness result, and how each is computed from it.
@@ -1316,21 +1337,24 @@ def _partial_of(fit, name, estimand, factor, whole, folder) -> list[str]:
 
 
 def opposite_failures(facts: pd.DataFrame, min_count: int) -> pd.DataFrame:
-    """Differences between the count of one fit and the complement of another (any categories), per group
-    and arm, between 1 and ``min_count - 1``. Of two outcomes that exclude each other (at work and on WW,
-    where nobody is both), count A minus complement B is minus the persons with neither; of two that cover
-    everyone, the persons with both. Whether they do is a fact of the data the folder does not show, so
-    every such difference counts as released. Columns: level, group, finding."""
+    """Per group and arm, the persons of any fit (or the cohort's persons) less the counts of two other fits'
+    outcomes (any categories), between 1 and ``min_count - 1`` in absolute value. Of two outcomes that
+    exclude each other (at work and on WW, where nobody is both), that is the persons with neither; of two
+    that cover everyone, minus the persons with both. Whether they do is a fact of the data the folder does
+    not show, so every such number counts as released. It includes one fit's count against another's
+    persons - count (the persons taken from that fit). Columns: level, group, finding."""
     facts = facts.dropna(subset=["value"])
-    count = facts[facts["measure"] == "count"]
-    complement = facts[facts["measure"] == "complement"]
-    pairs = count.merge(complement, on=["level", "group", "arm"], suffixes=("_a", "_b"))
-    pairs = pairs[pairs["fit_a"] != pairs["fit_b"]]
-    difference = (pairs["value_a"] - pairs["value_b"]).abs()
-    out = [(row.level, row.group, f"{row.level}/{row.group}, {row.arm}: count of {row.fit_a}"
-            f"{_category(row.category_a, '', ' ')} and complement of {row.fit_b}"
-            f"{_category(row.category_b, '', ' ')} differ by {abs(row.value_a - row.value_b):g}")
-           for row in pairs[breaks_rule(difference, min_count)].itertuples()]  # fmt: skip
+    keys = ["level", "group", "arm"]
+    count = facts.loc[facts["measure"] == "count", [*keys, "fit", "category", "value"]]
+    persons = facts.loc[facts["measure"].isin(["persons", COHORT]), [*keys, "fit", "measure", "value"]]
+    pairs = count.merge(count, on=keys, suffixes=("_a", "_b"))
+    pairs = pairs[pairs["fit_a"] < pairs["fit_b"]]
+    triples = pairs.merge(persons.rename(columns={"fit": "fit_p", "value": "value_p"}), on=keys)
+    left = triples["value_p"] - triples["value_a"] - triples["value_b"]
+    out = [(row.level, row.group, f"{row.level}/{row.group}, {row.arm}: {row.measure} of {row.fit_p} less "
+            f"the counts of {row.fit_a}{_category(row.category_a, '', ' ')} and {row.fit_b}"
+            f"{_category(row.category_b, '', ' ')} is {row.value_p - row.value_a - row.value_b:g}")
+           for row in triples[breaks_rule(left.abs(), min_count)].itertuples()]  # fmt: skip
     return pd.DataFrame(out, columns=["level", "group", "finding"])
 
 
@@ -1338,7 +1362,7 @@ def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
     facts = [count_facts(folder.counts)] + [cohort_facts(t) for t in folder.cohort.values()]
     failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
     findings = [f for f in failures["finding"] if " differ by " in f]
-    findings += list(opposite_failures(count_facts(folder.counts), folder.min_count)["finding"])
+    findings += list(opposite_failures(pd.concat(facts, ignore_index=True), folder.min_count)["finding"])
     return findings, ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
 
 
@@ -1953,14 +1977,15 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                 check_figures),
     "probabilities": ("every probability is the share of its estimand's released draws in which its event "
                       "holds, computed again", check_probabilities),
-    "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}",
+    "counts": ("every released count: persons, each category's count and persons - count 0 or at least {m}; "
+               "each factor's groups adding up to the overall row",
                check_counts),
     "weights": ("weights recovery: persons per released group from every population-weighted estimand "
                 "(least squares on the draws, the smallest whole total), each 0 or at least {m}",
                 check_weights),
     "differences": ("differencing: persons, counts, persons - count and recovered persons of every released "
-                    "group and arm, between every two fits and within a fit, and every fit's count against "
-                    "another fit's persons - count, differ by 0 or at least {m}",
+                    "group and arm, between every two fits and within a fit, differ by 0 or at least {m}; "
+                    "and the persons of any fit or of the cohort less two other fits' counts",
                     check_differences),
     "shares": ("inclusion-exclusion of shares: no pattern of flagged cells, nor a contrast's flagged or "
                "unflagged persons, bounded inside 1..{below} by the released shares", check_shares),

@@ -68,11 +68,10 @@ NOTES: dict[str, dict[str, str]] = {
         "counts_withheld": COUNTS_FILE + ", {file}: not released (its whole-cohort persons or counts "
                            "differ from another fit's, or from its cohort persons, by fewer than {window}, "
                            "twice the minimum count)",
-        "opposite_withheld": COUNTS_FILE + ", {file} {level}: not released (in some group and arm, "
-                             "its count differs from the persons without the outcome in {files}, or its "
-                             "persons without the outcome from their count, by fewer than {window}, twice "
-                             "the minimum count: of outcomes that exclude each other, that difference is "
-                             "the persons with neither)",
+        "opposite_withheld": COUNTS_FILE + ", {file} {level}: not released (with them, the persons of a "
+                             "fit or of the cohort less the counts of two fits would be below {window}, "
+                             "twice the minimum count, in some group and arm: of outcomes that exclude each "
+                             "other, that number is the persons with neither; the fits before it: {files})",
         "all_merged": "{factor}: every level needed merging, so '{merged}' is the whole cohort (no subgroup "
                       "estimate of this factor is released)",
         "cells": "{file}: {kind}/cells: not released (its flags describe single cells)",

@@ -391,24 +391,25 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
 def decide_opposites(
     fits: list[FitCounts], groupings: dict[str, Grouping], min_count: int, done: Release
 ) -> None:
-    """Per level (the overall cohort, then each factor under its grouping), taken in order: a fit whose
-    released counts differ from the persons without the outcome of an earlier fit's released counts, or
-    whose persons without the outcome differ from an earlier fit's counts, by 1 to ``2 * min_count - 1`` in
-    any group and arm (:func:`ww_bayes.audit.opposite_failures`) keeps its estimates but not its counts at
-    that level. Of outcomes that exclude each other (at work, on WW) that difference is the persons with
-    neither; of outcomes that cover everyone, the persons with both."""
+    """Per level (the overall cohort, then each factor under its grouping), fits taken in order: a fit
+    whose released counts would let the persons of a fit, or the cohort's persons, less two fits' counts
+    be 1 to ``2 * min_count - 1`` in any group and arm (:func:`ww_bayes.audit.opposite_failures`) keeps its
+    estimates but not its counts at that level. Of outcomes that exclude each other (at work, on WW) that
+    number is the persons with neither; of outcomes that cover everyone, the persons with both. The
+    cohort's persons per group count for every fit (weights recovery gives them)."""
     window = decision_window(min_count)
     for factor in [None, *groupings]:
         grouping = groupings.get(factor) if factor else None
         if grouping is not None and grouping.suppressed:
             continue
         mapping = grouping.groups if grouping else None
+        cohort = [cohort_facts(cohort_rows(fit, factor, mapping)) for fit in fits]
         accepted: list[tuple[str, pd.DataFrame]] = []
         for fit in fits:
             if not fit.counts_released or (factor is not None and factor not in fit.cells):
                 continue
             facts = count_facts(counts_rows(fit, factor, mapping))
-            together = pd.concat([*(earlier for _, earlier in accepted), facts], ignore_index=True)
+            together = pd.concat([*cohort, *(earlier for _, earlier in accepted), facts], ignore_index=True)
             if accepted and not opposite_failures(together, window).empty:
                 fit.withheld_levels.add(factor)
                 earlier_names = ", ".join(name for name, _ in accepted)
