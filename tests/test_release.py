@@ -26,7 +26,7 @@ from ww_bayes.audit import CHECKS, RELEASE_ATTRS, Audit, audit
 from ww_bayes.cli import main
 from ww_bayes.data.io import file_sha256, typed_cohort
 from ww_bayes.inference import fit, observed_groups
-from ww_bayes.kinds import kind_of, load_spec
+from ww_bayes.kinds import kind_of, load_spec, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.record import FIELDS, NOTES, PATTERNS, is_note, note, report_texts
 from ww_bayes.release import (
@@ -712,6 +712,45 @@ def test_outcomes_that_exclude_each_other_give_no_persons_with_neither_through_t
     assert any(
         re.search(r"all arms: cohort persons of (job|ww).nc less the counts .* is 7$", f) for f in findings
     )
+
+
+def test_three_outcomes_that_exclude_each_other_give_no_persons_with_none(sparse, tmp_path):
+    """At work at month 12, on WW at month 12 and on WW at month 11 only (40 persons) exclude each other:
+    every pair of counts leaves 47 or more, but the cohort less all three counts is the 7 with none. The
+    release leaves counts out; the broken variant releases them and the audit refuses it."""
+    cohort = exclusive_cohort(sparse)
+    moved = cohort.index[(cohort["ww_m12"] == 1) & (cohort["arm"] == "service")][:40]
+    cohort["ww_m11"] = 0.0
+    cohort.loc[moved, ["ww_m12", "ww_m11"]] = [0.0, 1.0]
+    month_11 = parse_spec(sparse.ww.text.replace('outcome = "ww_m12"', 'outcome = "ww_m11"'), "ww11.toml")
+    results = sparse.results(tmp_path / "results", job=(sparse.job, cohort), ww=(sparse.ww, cohort),
+                             ww11=(month_11, cohort))  # fmt: skip
+    with variant():
+        done = release(results, tmp_path / "release")
+    counts = read_counts(done.folder)
+    overall = counts[(counts["level"] == "overall") & (counts["arm"] == "service")].set_index("fit")
+    assert len(overall) < 3  # not every fit's overall counts
+    with broken_variant(decide_opposites=lambda fits, groupings, min_count, done: None):
+        release(results, tmp_path / "broken")
+    findings = failed_checks(tmp_path / "broken")["differences"]
+    assert any(re.search(r"less the counts of job.nc .*and ww.nc .*and ww11.nc .*is 7$", f) for f in findings)
+
+
+def test_withheld_overall_counts_rebuilt_from_the_groups_are_attacked_too():
+    """A fit whose overall rows are left out but whose class rows are not: the classes add up to the
+    overall, and the audit's differencing attacks the overall it rebuilds (persons 200, counts 120 and 74
+    leave 6); the release withholds such a fit's group rows with its overall ones."""
+    rows = [("job.nc", "overall", "all", "service", "1", 200, 120)]
+    rows += [("ww.nc", "by_werkverkenner", cls, "service", "1", 100, count) for cls, count in (("0-25", 30),
+             ("25-50", 44))]  # fmt: skip
+    counts = pd.DataFrame(rows, columns=["fit", "level", "group", "arm", "category", "persons", "count"])
+    rebuilt = audit_module.summed_overall(counts)
+    assert rebuilt[(rebuilt["fit"] == "ww.nc") & (rebuilt["level"] == "overall")][
+        ["persons", "count"]
+    ].values.tolist() == [[200, 74]]
+    findings = audit_module.opposite_failures(audit_module.count_facts(rebuilt), MIN_COUNT)["finding"]
+    assert any(f.startswith("overall/all, service:") and f.endswith(" is 6") for f in findings)
+    assert audit_module.opposite_failures(audit_module.count_facts(counts), MIN_COUNT).empty
 
 
 def pattern_bounds(shares: dict[str, float], whole: int) -> dict[tuple, tuple[float, float]]:

@@ -1337,29 +1337,59 @@ def _partial_of(fit, name, estimand, factor, whole, folder) -> list[str]:
 
 
 def opposite_failures(facts: pd.DataFrame, min_count: int) -> pd.DataFrame:
-    """Per group and arm, the persons of any fit (or the cohort's persons) less the counts of two other fits'
-    outcomes (any categories), between 1 and ``min_count - 1`` in absolute value. Of two outcomes that
-    exclude each other (at work and on WW, where nobody is both), that is the persons with neither; of two
-    that cover everyone, minus the persons with both. Whether they do is a fact of the data the folder does
-    not show, so every such number counts as released. It includes one fit's count against another's
-    persons - count (the persons taken from that fit). Columns: level, group, finding."""
+    """Per group and arm, the persons of any fit (or the cohort's persons) less the counts of two or three
+    other fits' outcomes (any categories, one per fit), between 1 and ``min_count - 1`` in absolute value.
+    Of outcomes that exclude each other (at work and on WW, where nobody is both), that is the persons with
+    none of them; of two that cover everyone, minus the persons with both. Whether they do is a fact of the
+    data the folder does not show, so every such number counts as released. It includes one fit's count
+    against another's persons - count (the persons taken from that fit). Columns: level, group, finding."""
     facts = facts.dropna(subset=["value"])
     keys = ["level", "group", "arm"]
     count = facts.loc[facts["measure"] == "count", [*keys, "fit", "category", "value"]]
     persons = facts.loc[facts["measure"].isin(["persons", COHORT]), [*keys, "fit", "measure", "value"]]
+    persons = persons.rename(columns={"fit": "fit_p", "value": "value_p"})
     pairs = count.merge(count, on=keys, suffixes=("_a", "_b"))
-    pairs = pairs[pairs["fit_a"] < pairs["fit_b"]]
-    triples = pairs.merge(persons.rename(columns={"fit": "fit_p", "value": "value_p"}), on=keys)
-    left = triples["value_p"] - triples["value_a"] - triples["value_b"]
-    out = [(row.level, row.group, f"{row.level}/{row.group}, {row.arm}: {row.measure} of {row.fit_p} less "
-            f"the counts of {row.fit_a}{_category(row.category_a, '', ' ')} and {row.fit_b}"
-            f"{_category(row.category_b, '', ' ')} is {row.value_p - row.value_a - row.value_b:g}")
-           for row in triples[breaks_rule(left.abs(), min_count)].itertuples()]  # fmt: skip
+    pairs = pairs[pairs["fit_a"] < pairs["fit_b"]].assign(fit_c="", category_c="", value_c=0.0)
+    third = count.rename(columns={"fit": "fit_c", "category": "category_c", "value": "value_c"})
+    triples = pairs.drop(columns=["fit_c", "category_c", "value_c"]).merge(third, on=keys)
+    triples = triples[triples["fit_b"] < triples["fit_c"]]
+    sets = pd.concat([pairs, triples], ignore_index=True).merge(persons, on=keys)
+    left = sets["value_p"] - sets["value_a"] - sets["value_b"] - sets["value_c"]
+    out = []
+    for row, value in zip(sets[breaks_rule(left.abs(), min_count)].itertuples(),
+                          left[breaks_rule(left.abs(), min_count)], strict=True):  # fmt: skip
+        named = [
+            f"{fit}{_category(category, '', ' ')}"
+            for fit, category in (
+                (row.fit_a, row.category_a),
+                (row.fit_b, row.category_b),
+                (row.fit_c, row.category_c),
+            )
+            if fit
+        ]
+        out.append((row.level, row.group, f"{row.level}/{row.group}, {row.arm}: {row.measure} of {row.fit_p} "
+                    f"less the counts of {' and '.join(named)} is {value:g}"))  # fmt: skip
     return pd.DataFrame(out, columns=["level", "group", "finding"])
 
 
+def summed_overall(counts: pd.DataFrame) -> pd.DataFrame:
+    """``counts`` with, for a fit that has rows of a factor's groups but no overall row, the overall rows
+    those groups add up to (a factor's groups partition the cohort): what a reader rebuilds."""
+    if counts.empty:
+        return counts
+    have = set(counts.loc[counts["level"] == OVERALL, "fit"])
+    rebuilt = []
+    for fit, rows in counts[~counts["fit"].isin(have)].groupby("fit"):
+        level = sorted(rows["level"].unique())[0]
+        summed = rows[rows["level"] == level].groupby(["arm", "category"], as_index=False)[
+            ["persons", "count"]
+        ]
+        rebuilt.append(summed.sum().assign(fit=fit, level=OVERALL, group="all")[counts.columns])
+    return pd.concat([counts, *rebuilt], ignore_index=True) if rebuilt else counts
+
+
 def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
-    facts = [count_facts(folder.counts)] + [cohort_facts(t) for t in folder.cohort.values()]
+    facts = [count_facts(summed_overall(folder.counts))] + [cohort_facts(t) for t in folder.cohort.values()]
     failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
     findings = [f for f in failures["finding"] if " differ by " in f]
     findings += list(opposite_failures(pd.concat(facts, ignore_index=True), folder.min_count)["finding"])
@@ -1985,7 +2015,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                 check_weights),
     "differences": ("differencing: persons, counts, persons - count and recovered persons of every released "
                     "group and arm, between every two fits and within a fit, differ by 0 or at least {m}; "
-                    "and the persons of any fit or of the cohort less two other fits' counts",
+                    "and the persons of any fit or of the cohort less two or three other fits' counts "
+                    "(overall rows rebuilt from a factor's groups where a fit has none)",
                     check_differences),
     "shares": ("inclusion-exclusion of shares: no pattern of flagged cells, nor a contrast's flagged or "
                "unflagged persons, bounded inside 1..{below} by the released shares", check_shares),

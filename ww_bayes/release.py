@@ -392,11 +392,12 @@ def decide_opposites(
     fits: list[FitCounts], groupings: dict[str, Grouping], min_count: int, done: Release
 ) -> None:
     """Per level (the overall cohort, then each factor under its grouping), fits taken in order: a fit
-    whose released counts would let the persons of a fit, or the cohort's persons, less two fits' counts
-    be 1 to ``2 * min_count - 1`` in any group and arm (:func:`ww_bayes.audit.opposite_failures`) keeps its
-    estimates but not its counts at that level. Of outcomes that exclude each other (at work, on WW) that
-    number is the persons with neither; of outcomes that cover everyone, the persons with both. The
-    cohort's persons per group count for every fit (weights recovery gives them)."""
+    whose released counts would let the persons of a fit, or the cohort's persons, less two or three fits'
+    counts be 1 to ``2 * min_count - 1`` in any group and arm (:func:`ww_bayes.audit.opposite_failures`)
+    keeps its estimates but not its counts at that level. Of outcomes that exclude each other (at work, on
+    WW) that number is the persons with neither; of outcomes that cover everyone, the persons with both. The
+    cohort's persons per group count for every fit (weights recovery gives them). A fit whose overall
+    counts are withheld keeps none by group either (a factor's groups add up to the overall)."""
     window = decision_window(min_count)
     for factor in [None, *groupings]:
         grouping = groupings.get(factor) if factor else None
@@ -407,6 +408,10 @@ def decide_opposites(
         accepted: list[tuple[str, pd.DataFrame]] = []
         for fit in fits:
             if not fit.counts_released or (factor is not None and factor not in fit.cells):
+                continue
+            if None in fit.withheld_levels:  # a factor's groups would add up to the overall rows
+                fit.withheld_levels.add(factor)
+                done.notes.append(note("groups_withheld", file=fit.name, level=level_label(factor)))
                 continue
             facts = count_facts(counts_rows(fit, factor, mapping))
             together = pd.concat([*cohort, *(earlier for _, earlier in accepted), facts], ignore_index=True)
