@@ -753,6 +753,24 @@ def test_withheld_overall_counts_rebuilt_from_the_groups_are_attacked_too():
     assert audit_module.opposite_failures(audit_module.count_facts(counts), MIN_COUNT).empty
 
 
+def test_no_more_than_three_fits_counts_at_a_level(sparse, tmp_path):
+    """Four outcomes' counts would leave sets of four the differencing does not take: the release keeps the
+    counts of the first three fits in file order and says so for the fourth; a folder holding four fits'
+    counts at a level is refused."""
+    cohort = sparse.cohort.assign(employed_m12=1.0, ww_m12=1.0, ww_m11=1.0)  # every count = its persons
+    month_11 = parse_spec(sparse.ww.text.replace('outcome = "ww_m12"', 'outcome = "ww_m11"'), "ww11.toml")
+    results = sparse.results(tmp_path / "results", a_job=(sparse.job, cohort), b_ww=(sparse.ww, cohort),
+                             c_ww11=(month_11, cohort), d_job=(sparse.job, cohort))  # fmt: skip
+    with variant():
+        done = release(results, tmp_path / "release")
+    counts = read_counts(done.folder)
+    assert counts.groupby("level")["fit"].nunique().max() <= 3 and "d_job.nc" not in set(counts["fit"])
+    assert any(item.startswith("counts.csv, d_job.nc overall: not released (3 fits") for item in done.notes)
+    with broken_variant(COUNTED_FITS=4):
+        release(results, tmp_path / "broken")
+    assert any("counts of 4 fits" in f for f in failed_checks(tmp_path / "broken")["differences"])
+
+
 def pattern_bounds(shares: dict[str, float], whole: int) -> dict[tuple, tuple[float, float]]:
     """The attack of inclusion-exclusion: persons of each pattern of pooling-only flags over the three
     contrasts (a cell without one arm is flagged for the two contrasts with it; without two arms, for all

@@ -1388,10 +1388,22 @@ def summed_overall(counts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([counts, *rebuilt], ignore_index=True) if rebuilt else counts
 
 
+#: The most fits whose counts a release holds at one level (the differencing takes up to three at a time).
+COUNTED_FITS = 3
+
+
 def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
-    facts = [count_facts(summed_overall(folder.counts))] + [cohort_facts(t) for t in folder.cohort.values()]
+    counts = summed_overall(folder.counts)
+    fits_per_level = counts.groupby("level")["fit"].nunique() if len(counts) else pd.Series(dtype=int)
+    crowded = [
+        f"{COUNTS_FILE}: {level}: counts of {n} fits (at most {COUNTED_FITS}: the differencing takes up to "
+        "three at a time)"
+        for level, n in fits_per_level.items()
+        if n > COUNTED_FITS
+    ]
+    facts = [count_facts(counts)] + [cohort_facts(t) for t in folder.cohort.values()]
     failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
-    findings = [f for f in failures["finding"] if " differ by " in f]
+    findings = crowded + [f for f in failures["finding"] if " differ by " in f]
     findings += list(opposite_failures(pd.concat(facts, ignore_index=True), folder.min_count)["finding"])
     return findings, ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
 

@@ -72,6 +72,8 @@ NOTES: dict[str, dict[str, str]] = {
                              "fit or of the cohort less the counts of two fits would be below {window}, "
                              "twice the minimum count, in some group and arm: of outcomes that exclude each "
                              "other, that number is the persons with neither; the fits before it: {files})",
+        "counted_fits": COUNTS_FILE + ", {file} {level}: not released ({number} fits' counts are released "
+                        "at this level already: the differencing takes counts of up to three fits at a time)",
         "groups_withheld": COUNTS_FILE + ", {file} {level}: not released (its overall counts are not, and "
                            "the groups would add up to them)",
         "all_merged": "{factor}: every level needed merging, so '{merged}' is the whole cohort (no subgroup "

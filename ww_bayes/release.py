@@ -388,6 +388,12 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
     return accepted
 
 
+#: The most fits whose counts ``counts.csv`` holds at one level: the differencing takes the counts of two
+#: and of three fits at a time (:func:`ww_bayes.audit.opposite_failures`), so of four outcomes that exclude
+#: each other no fourth count is released to leave the persons with none.
+COUNTED_FITS = 3
+
+
 def decide_opposites(
     fits: list[FitCounts], groupings: dict[str, Grouping], min_count: int, done: Release
 ) -> None:
@@ -397,7 +403,8 @@ def decide_opposites(
     keeps its estimates but not its counts at that level. Of outcomes that exclude each other (at work, on
     WW) that number is the persons with neither; of outcomes that cover everyone, the persons with both. The
     cohort's persons per group count for every fit (weights recovery gives them). A fit whose overall
-    counts are withheld keeps none by group either (a factor's groups add up to the overall)."""
+    counts are withheld keeps none by group either (a factor's groups add up to the overall); no more than
+    :data:`COUNTED_FITS` fits keep counts at a level."""
     window = decision_window(min_count)
     for factor in [None, *groupings]:
         grouping = groupings.get(factor) if factor else None
@@ -412,6 +419,11 @@ def decide_opposites(
             if None in fit.withheld_levels:  # a factor's groups would add up to the overall rows
                 fit.withheld_levels.add(factor)
                 done.notes.append(note("groups_withheld", file=fit.name, level=level_label(factor)))
+                continue
+            if len(accepted) == COUNTED_FITS:  # four outcomes' counts: sets the differencing does not take
+                fit.withheld_levels.add(factor)
+                done.notes.append(note("counted_fits", file=fit.name, level=level_label(factor or OVERALL),
+                                       number=COUNTED_FITS))  # fmt: skip
                 continue
             facts = count_facts(counts_rows(fit, factor, mapping))
             together = pd.concat([*cohort, *(earlier for _, earlier in accepted), facts], ignore_index=True)
