@@ -69,9 +69,10 @@ NOTES: dict[str, dict[str, str]] = {
                            "differ from another fit's, or from its cohort persons, by fewer than {window}, "
                            "twice the minimum count)",
         "opposite_withheld": COUNTS_FILE + ", {file} {level}: not released (with them, the persons of a "
-                             "fit or of the cohort less the counts of two fits would be below {window}, "
-                             "twice the minimum count, in some group and arm: of outcomes that exclude each "
-                             "other, that number is the persons with neither; the fits before it: {files})",
+                             "fit or of the cohort less the counts of two or three fits would be below "
+                             "{window}, twice the minimum count, in some group and arm: of outcomes that "
+                             "exclude each other, that number is the persons with none; the fits before it: "
+                             "{files})",
         "counted_fits": COUNTS_FILE + ", {file} {level}: not released ({number} fits' counts are released "
                         "at this level already: the differencing takes counts of up to three fits at a time)",
         "groups_withheld": COUNTS_FILE + ", {file} {level}: not released (its overall counts are not, and "
