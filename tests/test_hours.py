@@ -246,6 +246,13 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     assert cls not in loose.groupings["werkverkenner"].merged
     record = json.loads((loose.folder / "disclosure_checks.json").read_text())
     assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001}
+    # a fit file whose cells keep no largest hours (written before they were kept) is refused by name
+    older = changed.copy()
+    observed = older["observed_data"].to_dataset()
+    older["observed_data"] = xr.DataTree(observed.sel(moment=["sum", "sum_squares"]))
+    save_fit(older, tmp_path / "older" / "hours.nc")
+    with pytest.raises(release_module.ReleaseError, match="hours.nc: its cells keep no largest amounts"):
+        release(tmp_path / "older", tmp_path / "older_release")
     with pytest.raises(release_module.ReleaseError, match="--p-ratio 1.5"):
         release_module.Dominance(0.9, 1.5)
     assert main(["release", str(results), "--out", str(tmp_path / "cli"), "--dominance-share", "2"]) == 2

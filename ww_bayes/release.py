@@ -198,15 +198,22 @@ class Dominance:
         return {"largest": 2, "share": float(self.share), "p_ratio": float(self.p_ratio)}
 
 
+#: The columns of a magnitude table (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`).
+MAGNITUDES = ("total", "largest", "second_largest")
+
+
 def magnitude_table(name: str, tree: xr.DataTree) -> pd.DataFrame | None:
     """The fit's cells' amounts (total, largest, second largest per cell) when its observation is of
     amounts (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`); None otherwise."""
     observation = kind_of(tree).observation_of(tree)
     try:
-        return observation.magnitude_table(tree["observed_data"].ds, tree["constant_data"].ds)
-    except KeyError as missing:
-        raise ReleaseError(f"{name}: its cells keep no {missing.args[0]} amount, which the dominance rule "
-                           "reads: fit it again with this version of ww_bayes") from None  # fmt: skip
+        table = observation.magnitude_table(tree["observed_data"].ds, tree["constant_data"].ds)
+    except KeyError:
+        table = pd.DataFrame({"largest": [np.nan]})
+    if table is not None and table[[c for c in MAGNITUDES if c in table]].isna().to_numpy().any():
+        raise ReleaseError(f"{name}: its cells keep no largest amounts, which the dominance rule reads: fit "
+                           "it again with this version of ww_bayes")  # fmt: skip
+    return table
 
 
 def dominated_groups(magnitudes: pd.DataFrame | None, factor: str | None, mapping: dict[str, str] | None,
