@@ -941,6 +941,10 @@ def test_the_audit_command_passes_a_release_and_refuses_a_planted_count(unobserv
     (planted / "disclosure_checks.json").write_text(json.dumps(record))
     failed = failed_checks(planted)
     assert "counts" in failed and "files" not in failed
+    record["format"] = "ww_bayes disclosure checks 2"  # a release made by an earlier version
+    (planted / "disclosure_checks.json").write_text(json.dumps(record))
+    assert main(["audit", str(planted)]) == 2
+    assert capsys.readouterr().err.startswith("note: released with ww_bayes ")
     (planted / "disclosure_checks.json").unlink()
     assert main(["audit", str(planted)]) == 2
     assert "not a ww_bayes release folder" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from ww_bayes.data.simulate import simulate_cohort, truth_path
 from ww_bayes.inference import fit
 from ww_bayes.kinds import KINDS, kind_of, load_spec
 from ww_bayes.kinds.protocol import Plot
+from ww_bayes.record import CHECKS_FILE, RECORD_FORMAT
 from ww_bayes.release import MIN_COUNT, Dominance, release
 from ww_bayes.report import write_report
 from ww_bayes.report.workbook import write_workbook
@@ -374,7 +375,23 @@ def audit_folder(folder: str | os.PathLike, min_count: int | None = None) -> Out
              f"{len(done.checks)} checks in {time.perf_counter() - start:.1f} s"]  # fmt: skip
     lines += [f"  {'passed' if c.passed else 'FAILED'} ({c.seconds:.2f} s): {c.text}" for c in done.checks]
     findings = [f"finding: {finding}" for finding in done.findings]
-    return Outcome("\n".join(lines), [], findings, 0 if done.passed else 2)
+    other = _other_version(Path(folder))
+    return Outcome("\n".join(lines), [], [*other, *findings], 0 if done.passed else 2)
+
+
+def _other_version(folder: Path) -> list[str]:
+    """A line saying that the folder's record is of another layout than this version writes (a release
+    made by another ww_bayes, whose checks differ): why most findings follow, and what to do."""
+    try:
+        record = json.loads((folder / CHECKS_FILE).read_text(encoding="utf-8"))
+        made_as, made_with = str(record["format"]), str(record["ww_bayes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if made_as == RECORD_FORMAT:
+        return []
+    return [f"note: released with ww_bayes {made_with} ({made_as!r}); this version checks {RECORD_FORMAT!r}, "
+            "so its checks differ: release the results again with this version, or audit with the one that "
+            "released them"]  # fmt: skip
 
 
 def init_folder(folder: str | os.PathLike, force: bool = False) -> Outcome:
