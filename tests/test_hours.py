@@ -26,6 +26,7 @@ from ww_bayes.data.schema import HOURS_Y1
 from ww_bayes.data.simulate import truth_path
 from ww_bayes.inference import observed_groups
 from ww_bayes.kinds import kind_of, load_spec, parse_spec
+from ww_bayes.kinds.common import OutputSettings
 from ww_bayes.kinds.hours import ANY_RATE, GIVEN_ANY_MEAN
 from ww_bayes.kinds.observations import (
     CELL_ANY,
@@ -36,7 +37,16 @@ from ww_bayes.kinds.observations import (
 )
 from ww_bayes.release import MIN_COUNT, breaks_rule, release
 from ww_bayes.report import build_report
-from ww_bayes.results import coverage, load_fit, save_fit, save_fit_and_summary, spec_of, summarise, truth_of
+from ww_bayes.results import (
+    coverage,
+    load_fit,
+    save_fit,
+    save_fit_and_summary,
+    spec_of,
+    stored,
+    summarise,
+    truth_of,
+)
 from ww_bayes.tomlspec import SpecError
 
 pytestmark = pytest.mark.filterwarnings("ignore::ww_bayes.results.ConvergenceWarning")
@@ -137,6 +147,16 @@ def test_a_short_fit_passes_the_whole_path(short_fit, small_cohort):
     overall = table[table["level"] == "overall"].set_index(["estimand", "contrast"])["mean"]
     parts = overall["mean_hours_from_any"] + overall["mean_hours_from_given_any"]
     np.testing.assert_allclose(parts.to_numpy(), overall["mean_hours"].to_numpy(), rtol=1e-9)
+    # a file keeping every third draw: its probabilities are those of its draws, at the smallest effect in
+    # hours (10), not in pp
+    thinned = stored(tree, OutputSettings(draws=50), kind_of(tree))
+    assert thinned.attrs["thinned_by"] == 3
+    for level in ("overall", "werkverkenner"):
+        ds = thinned[f"hours/{level}"].ds
+        beyond = (
+            (abs(ds["mean_hours"]) > 10.0).mean(["chain", "draw"]).transpose(*ds["prob_beyond_smallest"].dims)
+        )
+        np.testing.assert_array_equal(ds["prob_beyond_smallest"].values, beyond.values)
     covered = coverage(loaded, table, truth_of(loaded, truth_path(data)))
     assert set(covered["estimand"]) == {"mean_hours", "any_hours_pp"}
     assert set(covered["level"]) == {"overall", "by_werkverkenner", "by_region"}

@@ -64,7 +64,7 @@ from ww_bayes.derived import (
     OVERALL,
     DerivedLayoutError,
     check_derived,
-    level_events,
+    fit_level_events,
     level_label,
     levels_of,
     recomputed_probabilities,
@@ -99,8 +99,8 @@ NO_SPREAD = 1e-6
 #: Attributes holding an input file's TOML text: released in canonical form only (:func:`released_toml`).
 TOML_ATTRS = ("spec_text", "assumptions_text")
 #: Attributes the derived group, its levels and its variables may carry (anything else refuses).
-DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "units", "rounded_to",
-                 "good_direction")  # fmt: skip
+DERIVED_ATTRS = ("effect_units", "cumulative_units", "weights", "smallest_effect_pp", "smallest_effect_hours",
+                 "units", "rounded_to", "good_direction")  # fmt: skip
 #: The convergence table as released: its variables, dims and attributes (anything else refuses).
 DIAGNOSTICS_VARIABLES = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "mcse_mean_max", "ess_checked", "bfmi")
 DIAGNOSTICS_DIMS = ("variable", "chain_index")
@@ -740,11 +740,9 @@ def check_declared(folder: Folder) -> tuple[list[str], set[str]]:
 
 def probability_events(tree: xr.DataTree, ds: xr.Dataset) -> tuple:
     """The smallest effect of interest and the good direction's sign of a fit's level ``ds``: what its
-    probabilities' events need (:func:`ww_bayes.derived.level_events`)."""
+    probabilities' events need (:func:`ww_bayes.derived.fit_level_events`)."""
     kind = kind_of(tree)
-    smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
-    direction = json.loads(tree[kind.name].attrs.get("good_direction", '"none"'))
-    return level_events(smallest, direction, kind.direction_dim, ds)
+    return fit_level_events(tree.attrs, tree[kind.name].attrs, kind.smallest_attr, kind.direction_dim, ds)
 
 
 def check_probabilities(folder: Folder) -> tuple[list[str], set[str]]:

@@ -16,6 +16,7 @@ or dim a kind has not declared is an error wherever a derived group is read (:fu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -115,11 +116,20 @@ def probability(
     return share
 
 
-def level_events(smallest: float, good_direction, direction_dim: str, ds: xr.Dataset) -> tuple:
-    """What the probabilities of a level ``ds`` need: the smallest effect of interest and the good
-    direction's sign over the level's ``direction_dim`` (when it has one)."""
+def fit_level_events(fit_attrs: Mapping, derived_attrs: Mapping, smallest_attr: str, direction_dim: str,
+                     ds: xr.Dataset) -> tuple:  # fmt: skip
+    """What the probabilities of a level ``ds`` need: the smallest effect of interest (attribute
+    ``smallest_attr`` of the derived group, or else of the fit: a kind's own, e.g. hours for the hours kind)
+    and the good direction's sign over the level's ``direction_dim`` (when it has one)."""
+    if smallest_attr in derived_attrs:
+        smallest = float(derived_attrs[smallest_attr])
+    elif smallest_attr in fit_attrs:
+        smallest = float(fit_attrs[smallest_attr])
+    else:
+        raise KeyError(f"no {smallest_attr} attribute: the probabilities' smallest effect is not known")
+    direction = json.loads(derived_attrs.get("good_direction", '"none"'))
     labels = ds[direction_dim].values if direction_dim in ds.dims else None
-    return smallest, direction_sign(good_direction, labels, direction_dim)
+    return smallest, direction_sign(direction, labels, direction_dim)
 
 
 def recomputed_probabilities(ds: xr.Dataset, variables: Mapping, events: tuple) -> xr.Dataset:

@@ -32,7 +32,7 @@ from ww_bayes.data.io import (
     write_datatree,
 )
 from ww_bayes.data.simulate import truth_path
-from ww_bayes.derived import derived_tree, level_events, levels_of, recomputed_probabilities, thinned
+from ww_bayes.derived import derived_tree, fit_level_events, levels_of, recomputed_probabilities, thinned
 from ww_bayes.kinds import KINDS, kind_of, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS, OutputSettings
 from ww_bayes.kinds.protocol import ModelKind
@@ -390,14 +390,10 @@ def stored_derived(
     """The derived group with every ``thin``-th draw, its probabilities computed again from the draws it
     keeps: a file's probabilities are those of its draws (a release and its audit compute them again)."""
     derived = thinned(derived, thin, draws)
-    smallest = float(tree.attrs.get("smallest_effect_pp", 0.5))
-    direction = json.loads(derived.attrs.get("good_direction", '"none"'))
-    levels = {
-        level: recomputed_probabilities(
-            ds, kind.derived_variables, level_events(smallest, direction, kind.direction_dim, ds)
-        )
-        for level, ds in levels_of(derived).items()
-    }
+    levels = {}
+    for level, ds in levels_of(derived).items():
+        events = fit_level_events(tree.attrs, derived.attrs, kind.smallest_attr, kind.direction_dim, ds)
+        levels[level] = recomputed_probabilities(ds, kind.derived_variables, events)
     return derived_tree(levels, derived.attrs)
 
 

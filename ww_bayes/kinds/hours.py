@@ -421,6 +421,7 @@ def posterior_hours(
         "effect_units": HOURS_EFFECT_UNITS,
         "weights": "cohort composition: persons per group cell, all arms",
         "good_direction": json.dumps(good_direction),
+        "smallest_effect_hours": smallest_effect_hours,
     }
     return derived_tree(levels, attrs)
 
@@ -641,6 +642,7 @@ class HoursKind(ModelKind):
     has_truth = True
     describes_persons = True
     offers_hours = True
+    smallest_attr = "smallest_effect_hours"
 
     def parse(self, raw, text, source, common):
         return parse(raw, text, source, common)

@@ -255,6 +255,9 @@ class ModelKind(ABC):
     predicts_new_levels: bool = False
     #: :meth:`hours_effects` offers the effect on hours worked in months 1-12 to the cost-effectiveness module
     offers_hours: bool = False
+    #: the attribute (of the derived group, or else of the fit) holding the smallest effect of interest its
+    #: probabilities' events use (:func:`ww_bayes.derived.fit_level_events`)
+    smallest_attr: str = "smallest_effect_pp"
 
     # --- required methods ------------------------------------------------------------------------------
 
