@@ -240,6 +240,21 @@ def test_wia_35min_is_0_1_or_na(small_df):
     assert "column 'wia_35min': outcome values must be 0, 1 or NA" in message and "(2 rows)" in message
 
 
+def test_outcomes_a_model_needs_may_be_na_grouping_columns_may_not(small_df):
+    """A model that reads wia_35min or hours_y1 accepts NA there (not observed); NA in a grouping column it
+    reads is still an error naming the column and the rows."""
+    small_df[WIA_35MIN] = small_df[WIA_35MIN].astype("Int64")
+    small_df.loc[:2, WIA_35MIN] = pd.NA
+    small_df.loc[3:4, HOURS_Y1] = np.nan
+    small_df["team"] = "a"
+    validate(small_df, required=[WIA_35MIN, HOURS_Y1, "team"])
+    small_df.loc[:1, "team"] = None
+    with pytest.raises(SchemaError) as raised:
+        validate(small_df, required=[WIA_35MIN, HOURS_Y1, "team"])
+    assert "column 'team': missing values (NA) in a grouping column (2 rows)" in str(raised.value)
+    assert "wia_35min" not in str(raised.value) and "hours_y1" not in str(raised.value)
+
+
 def test_hours_errors_list_values_rows_and_persons(small_df):
     small_df.loc[0, HOURS_Y1] = -5
     small_df.loc[1:2, HOURS_Y1] = HOURS_Y1_MAX + 100

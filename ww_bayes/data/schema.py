@@ -380,7 +380,8 @@ def missing_columns_text(missing: list[str]) -> str:
 
 def _check_required(df: pd.DataFrame, required: Sequence[str]) -> list[Problem]:
     """The base columns and the ``required`` ones must be present; a required column that labels persons
-    (a grouping factor) must have no missing values."""
+    (a grouping factor) must have no missing values (outcomes may: monthly columns, ``wia_35min``,
+    ``hours_y1``)."""
     wanted = list(dict.fromkeys([*BASE_COLUMNS, *required]))
     missing = [c for c in wanted if c not in df.columns]
     problems = []
@@ -390,7 +391,7 @@ def _check_required(df: pd.DataFrame, required: Sequence[str]) -> list[Problem]:
         )
     for column in wanted:
         if column in df.columns and column not in LABEL_COLUMNS and column != ID_COLUMN:
-            if _MONTH_COLUMN_RE.match(column):
+            if _MONTH_COLUMN_RE.match(column) or column in (WIA_35MIN, HOURS_Y1):
                 continue  # outcomes may be NA (not observed)
             missing_values = int(df[column].isna().sum())
             if missing_values:
