@@ -219,15 +219,17 @@ def test_the_report_shows_where_the_ww_effect_went(fitted):
     assert "Waar gaan WW-gerechtigden naartoe?" in dutch and "Ziektewet (ZW)" in dutch
 
 
-def breaking_released_groups(tree, done) -> pd.DataFrame:
-    """The released groups (per factor, as the release merged them) in which an arm has persons, or a
-    category of an outcome has a count or its complement, between 1 and the minimum count - 1."""
+def breaking_released_groups(tree, done, file: str = "destinations.nc") -> pd.DataFrame:
+    """The released groups (per factor, as the release merged them, and the categories as it merged them
+    first) in which an arm has persons, or a category of an outcome has a count or its complement, between 1
+    and the minimum count - 1."""
     cells = count_table(tree)
     frames = []
     for factor, grouping in done.groupings.items():
         if grouping.suppressed:
             continue
-        counts = release_module.grouped_counts(cells, factor, grouping.groups)
+        merged = release_module.merged_categories(cells, done.category_merges.get(file, {}).get(factor, []))
+        counts = release_module.grouped_counts(merged, factor, grouping.groups)
         bad = (
             breaks_rule(counts["persons"], MIN_COUNT)
             | breaks_rule(counts["count"], MIN_COUNT)
@@ -274,3 +276,129 @@ def test_a_release_that_skips_merging_is_caught_by_the_category_counts(fitted, m
     done = release(folder / "results", folder / "broken_release")
     assert not done.groupings["region"].merged
     assert not breaking_released_groups(tree, done).empty
+
+
+# --- categories empty in some months (a path) ---------------------------------------------------------------
+
+
+def test_the_live_basis_form_is_the_zero_sum_normal():
+    """With no empty category, the basis form's density differs from PyMC's ZeroSumNormal (over levels and
+    categories) by a constant at every sd and value: the same distribution. With an empty category, its
+    values are exactly 0 there and sum to zero over the month's live categories and over the levels."""
+    import pymc as pm
+
+    rng = np.random.default_rng(5)
+    months, levels, k = 2, 4, 5
+    basis, used = destinations.live_basis(np.zeros((months, k), dtype=int))
+    differences = []
+    for _ in range(6):
+        sd = float(rng.uniform(0.2, 2.0))
+        coefficients = rng.normal(0, sd, (months, levels - 1, k - 1))
+        by_level = np.einsum("jab,la->jlb", coefficients, destinations.helmert(levels))
+        values = np.einsum("jlb,jcb->jlc", by_level, basis)
+        assert np.allclose(values.sum(axis=1), 0) and np.allclose(values.sum(axis=2), 0)
+        zero_sum = pm.ZeroSumNormal.dist(sigma=sd, shape=(months, levels, k), n_zerosum_axes=2)
+        normal = pm.Normal.dist(0.0, sd, shape=coefficients.shape)
+        differences.append(
+            float(pm.logp(zero_sum, values).sum().eval()) - float(pm.logp(normal, coefficients).sum().eval())
+        )
+    assert np.ptp(differences) < 1e-8
+    empty = np.array([[0, 0, 1, 0, 0], [0, 0, 0, 0, 0]])
+    basis, used = destinations.live_basis(empty)
+    assert used.sum(axis=1).tolist() == [3, 4]
+    values = np.einsum("jcb,jb->jc", basis, rng.normal(size=(months, k - 1)) * used)
+    assert values[0, 2] == 0 and np.allclose(values.sum(axis=1), 0)
+    assert np.allclose(np.einsum("jcb,jcd->jbd", basis, basis), np.eye(k - 1) * used[:, None, :])
+
+
+def test_a_path_leaves_no_free_parameter_that_only_the_prior_informs(full_cohort, monkeypatch):
+    """destinations_path on the calibrated cohort: WIA is empty in months 6-24 and taken in at 30. Every
+    used coefficient of the basis changes the likelihood and no unused one does (a masked category's value
+    in the zero-sum normal would trade against a shift of the others: the broken variant below)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    spec = load_spec(MODELS / "destinations_path.toml")
+    df = typed_cohort(full_cohort.data, KIND.required_columns(spec))
+    data = KIND.prepare(spec, df)
+    empty = data.constants["category_empty"].sel(category="wia").to_numpy()
+    assert empty.tolist() == [1, 1, 1, 1, 0]
+    model = KIND.build(spec, data, for_sampling=True)
+    point = random_point(model, 4)
+    coefficients = model["state_baseline_z_basis"]
+    value = model.rvs_to_values[coefficients]
+    gradient = pytensor.function(
+        model.value_vars, pytensor.grad(model.observedlogp, value), on_unused_input="ignore"
+    )(**point)
+    _, used = destinations.outcome_live_basis(data, "state")
+    assert np.all(np.abs(gradient[used]) > 1e-6) and np.all(gradient[~used] == 0)
+
+    # the broken variant: the zero-sum normal over every category has a direction the likelihood ignores
+    # (the live categories of month 6 shifted by c, the empty WIA by minus the sum of that shift)
+    monkeypatch.setattr(destinations, "outcome_live_basis", lambda data, outcome: None)
+    broken = KIND.build(spec, data, for_sampling=True)
+    z = broken["state_baseline_z"]
+    value, transform = broken.rvs_to_values[z], broken.rvs_to_transforms[z]
+    point = random_point(broken, 4)
+    logp = broken.compile_fn(broken.observedlogp, inputs=broken.value_vars, on_unused_input="ignore")
+    constrained = transform.backward(pt.as_tensor(point[value.name]), *z.owner.inputs).eval()
+    ridge = np.zeros_like(constrained)
+    wia = list(data.levels["state"]).index("wia")
+    ridge[0] = 0.7
+    ridge[0, wia] = -0.7 * (ridge.shape[1] - 1)
+    shifted = transform.forward(pt.as_tensor(constrained + ridge), *z.owner.inputs).eval()
+    moved = {**point, value.name: shifted}
+    assert not np.allclose(moved[value.name], point[value.name])
+    assert logp(moved) == pytest.approx(logp(point), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def full_fitted(full_cohort, tmp_path_factory):
+    """The shipped spec on the calibrated cohort (179,840 persons), 2 chains x 500 draws; saved alone in a
+    results folder."""
+    spec = load_spec(MODELS / "destinations_12m.toml").with_sampler(chains=2, draws=500)
+    tree = fit(spec, full_cohort.data, progress=False, log=None)
+    folder = tmp_path_factory.mktemp("destinations_full")
+    save_fit(tree, folder / "results" / "destinations.nc")
+    return tree, folder
+
+
+def test_the_ww_effect_agrees_with_the_ww_model(full_fitted, full_fits):
+    """On the calibrated cohort, the WW effect this model makes up from the states (``ww_source_pp``)
+    and the 12-month WW model's effect (``ww_claim_12m``, as shipped) differ by less than half the latter's
+    posterior sd, overall, for every contrast: two models of the same outcome on the same persons."""
+    mine = summarise(full_fitted[0])
+    theirs = summarise(full_fits["ww_claim_12m"])
+    mine = mine[(mine["estimand"] == "ww_source_pp") & (mine["level"] == OVERALL)]
+    theirs = theirs[(theirs["estimand"] == "effect_pp") & (theirs["level"] == OVERALL)]
+    both = mine.merge(theirs, on="contrast", suffixes=("", "_ww"), validate="one_to_one")
+    assert len(both) == 3
+    assert ((both["mean"] - both["mean_ww"]).abs() < 0.5 * both["sd_ww"]).all(), both[
+        ["contrast", "mean", "mean_ww", "sd_ww"]
+    ]
+
+
+def test_a_release_merges_sparse_states_before_regions(full_fitted, monkeypatch):
+    """On the calibrated cohort, bijstand (under 1%) breaks the rule in most regions' control arms. The
+    release merges it with no benefit without work at the region level first, says so, and then merges far
+    fewer regions than a release that may only merge regions (the broken variant: every fit in the same
+    release would lose those regions); every released group passes in every category as released, and the
+    overall and class levels keep every state."""
+    tree, folder = full_fitted
+    done = release(folder / "results", folder / "release")
+    merges = done.category_merges["destinations.nc"]
+    assert merges["region"][0] == (("bijstand", "none_not_working"), "bijstand_or_none_not_working")
+    assert "werkverkenner" not in merges
+    assert breaking_released_groups(tree, done).empty
+    assert any("released with categories merged first (bijstand, none_not_working into "
+               "bijstand_or_none_not_working)" in n for n in done.notes)  # fmt: skip
+    released = xr.load_datatree(done.folder / "destinations_estimates.nc")
+    by_region = released[f"{KIND.name}/region"].ds
+    assert "bijstand_or_none_not_working" in by_region["state"].values
+    assert "bijstand" not in by_region["state"].values
+    assert "bijstand" in released[f"{KIND.name}/werkverkenner"].ds["state"].values
+    merged_regions = len(done.groupings["region"].merged)
+
+    monkeypatch.setattr(type(KIND), "release_merges", ())
+    only_regions = release(folder / "results", folder / "release_without")
+    assert len(only_regions.groupings["region"].merged) > merged_regions + 10

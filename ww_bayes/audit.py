@@ -1159,12 +1159,19 @@ def recovered_shares(fit: ReleasedFit, factor: str) -> pd.Series | None:
     return None
 
 
+def common_labels(total: xr.DataArray, parts: xr.DataArray, factor: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """``total`` and ``parts`` on the labels both hold along every dim but ``factor`` (a level released with
+    categories merged holds fewer categories than the overall level; the others are a full attack)."""
+    return xr.align(total, parts, join="inner", exclude=[factor])
+
+
 def exact_weights(total: xr.DataArray, parts: xr.DataArray, factor: str) -> np.ndarray | None:
     """Weights w (one per label of ``factor``) with ``total = sum(w * parts)`` exactly (relative residual
     below 1e-9) on every element both hold, by least squares; None when no such weights exist."""
     dims = [d for d in parts.dims if d != factor]
     if set(dims) != set(total.dims):
         return None
+    total, parts = common_labels(total, parts, factor)
     x = parts.transpose(*dims, factor).values.reshape(-1, parts.sizes[factor])
     y = total.transpose(*dims).values.reshape(-1)
     kept = np.flatnonzero(np.isfinite(y) & np.isfinite(x).all(axis=1))
@@ -1282,6 +1289,7 @@ def _weights_residual(total: xr.DataArray, parts: xr.DataArray, factor: str) -> 
     dims = [d for d in parts.dims if d != factor]
     if set(dims) != set(total.dims):
         return None
+    total, parts = common_labels(total, parts, factor)
     x = parts.transpose(*dims, factor).values.reshape(-1, parts.sizes[factor]).astype("float64")
     y = total.transpose(*dims).values.reshape(-1).astype("float64")
     kept = np.flatnonzero(np.isfinite(y) & np.isfinite(x).all(axis=1))[:LEAST_SQUARES_ROWS]
@@ -1321,6 +1329,8 @@ def _partial_of(fit, name, estimand, factor, whole, folder) -> list[str]:
     findings = []
     for index in itertools.product(*(partial[d].values for d in extra)):
         where = dict(zip(extra, index, strict=True))
+        if any(value not in level[dim].values for dim, value in where.items()):
+            continue  # a category the level holds only merged with others
         weights = exact_weights(partial.sel(where), level.sel(where), factor)
         if weights is None or (weights > 1e-12).sum() < 2:
             continue

@@ -133,6 +133,7 @@ def structure_key(spec, data: ModelData) -> str:
             "n_cells": data.n_cells,
             "likelihood": data.likelihood,
             "parametrization": data.parametrization_forms(),
+            "structure": data.structure,
         },
         sort_keys=True,
     )

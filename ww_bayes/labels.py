@@ -132,6 +132,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "none_not_working": {"en": "no benefit, not working", "nl": "geen uitkering, niet aan het werk"},
     "none_working": {"en": "in work, no benefit", "nl": "aan het werk, geen uitkering"},
     "other": {"en": "other states (merged)", "nl": "overige situaties (samengevoegd)"},
+    "zw_wia": {"en": "ZW or WIA (merged for release)", "nl": "ZW of WIA (samengevoegd voor publicatie)"},
+    "bijstand_or_none_not_working": {
+        "en": "bijstand, or no benefit and not working (merged for release)",
+        "nl": "bijstand, of geen uitkering en niet aan het werk (samengevoegd voor publicatie)",
+    },
     "still_on_ww": {"en": "still on WW", "nl": "nog in de WW"},
     "to_zw_wia": {"en": "first exit from WW to ZW or WIA", "nl": "eerste uitstroom uit de WW naar ZW of WIA"},
     "to_other": {"en": "first exit from WW elsewhere", "nl": "eerste uitstroom uit de WW elders"},

@@ -44,6 +44,7 @@ FIELDS = {
     "step": r"[0-9]+%",
     "persons": r"[0-9]{1,3}(?:,[0-9]{3})*",
     "slices": rf"{NAME} month [0-9]+(?:, {NAME} month [0-9]+)*",
+    "merged_categories": rf"{NAMES} into {NAME}(?:; {NAMES} into {NAME})*",
 }
 #: Every sentence a record holds, by where it goes: ``withheld`` (files of the results folder not released),
 #: ``suppressed`` (what released files leave out), ``why`` (why a level was merged), ``holds`` (what an output
@@ -75,6 +76,8 @@ NOTES: dict[str, dict[str, str]] = {
                              "{files})",
         "counted_fits": COUNTS_FILE + ", {file} {level}: not released ({number} fits' counts are released "
                         "at this level already: the differencing takes counts of up to three fits at a time)",
+        "categories_merged": "{file}: {names} by {factor}: released with categories merged first ({merged_"
+                             "categories}), each because a member breaks the rule in some group and arm",
         "groups_withheld": COUNTS_FILE + ", {file} {level}: not released (its overall counts are not, and "
                            "the groups would add up to them)",
         "all_merged": "{factor}: every level needed merging, so '{merged}' is the whole cohort (no subgroup "

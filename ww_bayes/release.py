@@ -259,6 +259,12 @@ class FitCounts:
     magnitudes: pd.DataFrame | None = None
     #: the dominance rule its amounts must pass
     dominance: Dominance = field(default_factory=lambda: Dominance())
+    #: per factor, the categories merged before its levels (:func:`decide_category_merges`)
+    merges: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
+
+    def cells_for(self, factor: str | None) -> pd.DataFrame:
+        """The count table with the categories merged for ``factor`` (None: none merged)."""
+        return merged_categories(self.cells, self.merges.get(factor, []))
 
     @property
     def sliced(self) -> bool:
@@ -333,6 +339,36 @@ class Grouping:
                 "suppressed": self.suppressed, "why": self.why}  # fmt: skip
 
 
+def merged_categories(cells: pd.DataFrame, merges: list[tuple[tuple[str, ...], str]]) -> pd.DataFrame:
+    """The count table with each merge's members counted as one category (persons are the cell's)."""
+    if not merges:
+        return cells
+    relabel = {member: name for members, name in merges for member in members}
+    frame = cells.assign(category=cells["category"].map(lambda c: relabel.get(c, c)))
+    keys = [c for c in frame.columns if c not in ("persons", "count")]
+    grouped = frame.groupby(keys, observed=True, sort=False)
+    return grouped.agg(persons=("persons", "first"), count=("count", "sum")).reset_index()
+
+
+def decide_category_merges(fit: FitCounts, merges, factors: list[str], min_count: int) -> None:
+    """Per factor, the kind's category merges (``merges``: its :attr:`release_merges`) a fit's released
+    estimates take before the factor's levels are merged, in order: a merge whose members (two or more in the
+    count table) include one breaking the rule in some group and arm of the factor."""
+    for factor in factors:
+        if factor not in fit.cells:
+            continue
+        chosen = []
+        for members, name in merges:
+            present = tuple(m for m in members if m in set(fit.cells["category"]))
+            if len(present) < 2:
+                continue
+            counts = grouped_counts(merged_categories(fit.cells, chosen), factor, None)
+            if set(counts.loc[breaking_rows(counts, min_count), "category"]) & set(present):
+                chosen.append((present, name))
+        if chosen:
+            fit.merges[factor] = chosen
+
+
 def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Grouping:
     """One grouping of ``factor`` for every fit of a release: levels breaking the rule in any fit, or whose
     released count-like numbers differ by 1 to ``min_count - 1`` between fits or from the cohort persons,
@@ -343,7 +379,7 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
     persons = persons.groupby(persons.index.astype(str)).sum()
 
     def unsafe(mapping):
-        rule = set().union(*(unsafe_groups(grouped_counts(t.cells, factor, mapping), min_count)
+        rule = set().union(*(unsafe_groups(grouped_counts(t.cells_for(factor), factor, mapping), min_count)
                              for t in fits if factor in t.cells))  # fmt: skip
         dominated = set().union(*(dominated_groups(t.magnitudes, factor, mapping, t.dominance)
                                   for t in fits))  # fmt: skip
@@ -478,11 +514,15 @@ def check_releasable(name: str, tree: xr.DataTree, min_count: int = MIN_COUNT) -
 
 
 def released_levels(
-    tree: xr.DataTree, groupings: dict[str, Grouping], min_count: int, notes: list[tuple[str, dict]]
+    tree: xr.DataTree,
+    groupings: dict[str, Grouping],
+    min_count: int,
+    notes: list[tuple[str, dict]],
+    merges: dict[str, list[tuple[tuple[str, ...], str]]] | None = None,
 ) -> dict[str, xr.Dataset]:
     """The fit's derived levels as released: each factor's level through its grouping (every variable by
-    its declared role), the cell grid left out, and at the overall level the shares rounded, or with the
-    partial estimands not released (:func:`released_shares`)."""
+    its declared role) after its categories ``merges`` (per factor), the cell grid left out, and at the
+    overall level the shares rounded, or with the partial estimands not released (:func:`released_shares`)."""
     kind = kind_of(tree)
     variables = kind.derived_variables
     weights = fit_weights(tree)
@@ -501,6 +541,14 @@ def released_levels(
         if grouping.suppressed:
             notes.append(("level", {"kind": kind.name, "level": level}))
             continue
+        if (merges or {}).get(level):
+            before, ds = ds, kind.merge_categories(ds, merges[level])
+            events = probability_events(tree, ds)
+            described = "; ".join(f"{', '.join(members)} into {name}" for members, name in merges[level])
+            names = ", ".join(n for n, v in ds.data_vars.items()
+                              if variables[n].role == "estimand" and v.sizes != before[n].sizes)  # fmt: skip
+            notes.append(("categories_merged", {"names": names, "factor": level,
+                                                "merged_categories": described}))  # fmt: skip
         persons = weights.sum([d for d in weights.dims if d != level])
         merged = _merged_level(ds, grouping, persons, kind.derived_variables, events, notes)
         out[level] = recomputed_probabilities(merged, variables, events)
@@ -664,6 +712,8 @@ class Release:
     made: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     #: the dominance rule for amounts (:class:`Dominance`)
     dominance: Dominance = field(default_factory=Dominance)
+    #: per fit file, per factor: the categories merged before the factor's levels (:attr:`FitCounts.merges`)
+    category_merges: dict[str, dict[str, list]] = field(default_factory=dict)
     #: key of the released data hashes (never written): fits of the same data keep equal hashes, but a
     #: reader cannot test a guessed data file against them
     data_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
@@ -749,6 +799,9 @@ def _build(run, folder: Path, min_count: int, dominance: Dominance) -> Release:
     kept = {fit.name: fit for fit in decide_fits(fits, min_count, done)}
     released = {path: tree for path, tree in run.fits.items() if path.name in kept}
     factors = list(dict.fromkeys(f for tree in released.values() for f in released_factors(tree)))
+    for path, tree in released.items():
+        decide_category_merges(kept[path.name], kind_of(tree).release_merges, factors, min_count)
+        done.category_merges[path.name] = kept[path.name].merges
     done.groupings = {f: decide_grouping(list(kept.values()), f, min_count) for f in factors}
     decide_opposites(list(kept.values()), done.groupings, min_count, done)
     for factor, grouping in done.groupings.items():
@@ -869,7 +922,7 @@ def mask_slices(
 def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tuple], done: Release) -> None:
     kind = kind_of(tree)
     notes: list[tuple[str, dict]] = []  # (sentence, its fields) of :data:`ww_bayes.record.NOTES`
-    levels = released_levels(tree, done.groupings, done.min_count, notes)
+    levels = released_levels(tree, done.groupings, done.min_count, notes, fit.merges)
     levels = mask_slices(levels, slices, kind, notes)
     done.notes += [note(key, file=path.name, **fields) for key, fields in notes]
     released = xr.DataTree.from_dict(

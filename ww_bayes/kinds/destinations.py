@@ -33,6 +33,13 @@ pooled (one estimated sd per outcome, component and factor, shared by months and
 (fixed sd) or absent, as the spec's ``pooling`` says; baseline deviations are centred (thousands of persons
 per level), effect deviations non-centred (the control arms hold a tenth of the persons each).
 
+When a category is empty at some month read (WIA before month 25 in a path), its logit there is masked, and
+the vectors of that month sum to zero over the month's own categories only: written in an orthonormal
+basis of that subspace (:func:`live_basis`), so no free parameter is left that only the prior informs (a
+masked category's value would otherwise trade against a shift of the others: a ridge the sampler crawls
+along). The basis form is the same distribution as the zero-sum normal (tested); it is used only for an
+outcome with an empty category-month, so a model without one is written with ``pm.ZeroSumNormal``.
+
 The derived ``destinations`` group has a level per factor (:mod:`ww_bayes.derived`) holding, per contrast
 and month, in percentage points of all claimants: ``share_pp`` (the effect on each state's share, with the
 probabilities: ``prob_positive`` is the one-sided P(higher share)), ``ww_source_pp`` (the effect on the WW
@@ -610,6 +617,7 @@ def prepare_data(spec: DestinationsSpec, df: pd.DataFrame) -> ModelData:
         likelihood="multinomial",
         constants=constants,
         notes=(*notes, *categories.notes),
+        structure={"category_empty": empty.tolist()},
     )
 
 
@@ -649,18 +657,74 @@ def _members_from_table(outcome: str, table: xr.DataArray, candidates: list[str]
     return {k: [c for c in candidates if c in v] for k, v in members.items()}
 
 
+def helmert(n: int) -> np.ndarray:
+    """An orthonormal basis (n, n - 1) of the vectors of length n that sum to zero."""
+    basis = np.zeros((n, max(n - 1, 0)))
+    for k in range(1, n):
+        basis[:k, k - 1] = 1.0 / np.sqrt(k * (k + 1))
+        basis[k, k - 1] = -k / np.sqrt(k * (k + 1))
+    return basis
+
+
+def live_basis(empty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per month, an orthonormal basis of the vectors over the categories that are zero at the month's empty
+    categories and sum to zero over its live ones: (month, category, K - 1), its unused columns zero; and
+    which columns are used (month, K - 1). ``empty``: (month, category) of 0/1."""
+    n_months, k = empty.shape
+    basis, used = np.zeros((n_months, k, k - 1)), np.zeros((n_months, k - 1), dtype=bool)
+    for j in range(n_months):
+        live = np.flatnonzero(empty[j] == 0)
+        basis[j][np.ix_(live, range(len(live) - 1))] = helmert(len(live))
+        used[j, : len(live) - 1] = True
+    return basis, used
+
+
+def _zero_sum(name: str, sd, dims: tuple[str, ...], live: tuple[np.ndarray, np.ndarray] | None,
+              level_dim: str | None = None, n_levels: int = 0) -> pt.TensorVariable:  # fmt: skip
+    """A zero-sum normal vector over the categories (the last dim) per month, with sd ``sd``, and over a
+    factor's levels when ``level_dim`` is given (dims (month, level, category)). ``live`` None: PyMC's
+    ZeroSumNormal. Otherwise (:func:`live_basis`) the vector in the basis of the month's live categories
+    (and Helmert's over the levels): its coefficients are Normal(0, sd) where used and Normal(0, 1) where
+    not (a coefficient no value depends on, kept apart from ``sd`` so it makes no funnel)."""
+    if live is None:
+        return pm.ZeroSumNormal(name, sigma=sd, dims=dims, n_zerosum_axes=2 if level_dim else 1)
+    basis, used = live
+    n_months, k = basis.shape[0], basis.shape[1]
+    shape = (n_months, n_levels - 1, k - 1) if level_dim else (n_months, k - 1)
+    mask = used[:, None, :] if level_dim else used
+    scale = pt.where(np.broadcast_to(mask, shape), sd, 1.0)
+    coefficients = pm.Normal(f"{name}_basis", 0.0, scale, shape=shape)
+    if level_dim:
+        by_level = pt.tensordot(coefficients, helmert(n_levels), axes=[[1], [1]])  # (month, k - 1, level)
+        values = pt.matmul(by_level.dimshuffle(0, 2, 1), basis.transpose(0, 2, 1))  # (month, level, k)
+    else:
+        values = (basis * coefficients[:, None, :]).sum(axis=-1)
+    return pm.Deterministic(name, values, dims=dims)
+
+
 def _deviation(name: str, dims: tuple[str, ...], pooling: str, group_sd: float, unpooled_sd: float,
-               centred: bool) -> pt.TensorVariable | None:  # fmt: skip
-    """Zero-sum deviations over the last two dims (a factor's levels, the categories) per month."""
+               centred: bool, live: tuple[np.ndarray, np.ndarray] | None = None,
+               n_levels: int = 0) -> pt.TensorVariable | None:  # fmt: skip
+    """Zero-sum deviations over the last two dims (a factor's levels, the categories) per month (``live``:
+    the basis of the months' live categories, :func:`live_basis`, or None)."""
     if pooling == "full":
         return None
+    level_dim = dims[1]
     if pooling == "none":
-        return pm.ZeroSumNormal(f"{name}_dev", sigma=unpooled_sd, dims=dims, n_zerosum_axes=2)
+        return _zero_sum(f"{name}_dev", unpooled_sd, dims, live, level_dim, n_levels)
     sd = pm.HalfNormal(f"{name}_sd", group_sd)
     if centred:
-        return pm.ZeroSumNormal(f"{name}_dev", sigma=sd, dims=dims, n_zerosum_axes=2)
-    z = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=dims, n_zerosum_axes=2)
+        return _zero_sum(f"{name}_dev", sd, dims, live, level_dim, n_levels)
+    z = _zero_sum(f"{name}_z", 1.0, dims, live, level_dim, n_levels)
     return pm.Deterministic(f"{name}_dev", sd * z, dims=dims)
+
+
+def outcome_live_basis(data: ModelData, outcome: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The basis of the live categories per month (:func:`live_basis`) of an outcome with a category empty
+    in some month, else None."""
+    own = data.constants[CATEGORY_OUTCOME].to_numpy() == outcome
+    empty = data.constants["category_empty"].to_numpy()[:, own]
+    return live_basis(empty) if empty.any() else None
 
 
 def _component(spec: DestinationsSpec, data: ModelData, outcome: str, component: str) -> pt.TensorVariable:
@@ -668,19 +732,21 @@ def _component(spec: DestinationsSpec, data: ModelData, outcome: str, component:
     groups = list(spec.groups)
     dim = MODEL_DIMS[outcome]
     prefix = f"{outcome}_{component}"
+    live = outcome_live_basis(data, outcome)
     if component == "baseline":
-        z = pm.ZeroSumNormal(f"{prefix}_z", sigma=spec.baseline.sigma, dims=("month", dim))
+        z = _zero_sum(f"{prefix}_z", spec.baseline.sigma, ("month", dim), live)
         mean = pm.Deterministic(f"{prefix}", _shares_prior(spec, data, outcome) + z, dims=("month", dim))
         group_sd, unpooled_sd = spec.baseline.group_sd, spec.baseline.unpooled_sd
     else:
         prior = spec.priors[component]
-        mean = pm.ZeroSumNormal(f"{prefix}_mean", sigma=prior.sigma, dims=("month", dim))
+        mean = _zero_sum(f"{prefix}_mean", prior.sigma, ("month", dim), live)
         group_sd, unpooled_sd = prior.group_sd, prior.unpooled_sd
     n_months, n_categories = len(spec.months), len(data.levels[dim])
     grid = mean.reshape([*([1] * len(groups)), n_months, n_categories])
     for axis, factor in enumerate(groups):
         dev = _deviation(f"{prefix}_{factor}", ("month", factor, dim), spec.pooling[component][factor],
-                         group_sd, unpooled_sd, centred=component == "baseline")  # fmt: skip
+                         group_sd, unpooled_sd, centred=component == "baseline", live=live,
+                         n_levels=len(data.levels[factor]))  # fmt: skip
         if dev is None:
             continue
         pm.Deterministic(f"{prefix}_by_{factor}", mean[:, None, :] + dev, dims=("month", factor, dim))
@@ -1075,6 +1141,35 @@ class DestinationsKind(ModelKind):
             )
             blocks.append(Table(regions[columns], collapsed=title))
         return blocks
+
+    #: Categories a release merges before it merges regions (or classes), in this order, where a member
+    #: breaks the rule in some group: the sickness benefits together, bijstand with no benefit without work
+    #: (both: not working, no WW), and the 35-min split of the exits to ZW or WIA back into one.
+    release_merges = (
+        (("zw", "wia"), "zw_wia"),
+        (("bijstand", "none_not_working"), "bijstand_or_none_not_working"),
+        ((TO_SICKNESS_35MIN, TO_SICKNESS_NOT_35MIN), TO_SICKNESS),
+    )
+
+    def merge_categories(self, ds, merges):
+        """States: ``share_pp`` and ``ww_destination_part`` (both add up over states) summed over the members,
+        the probabilities computed again by the release; the 35-min split: ``to_zw_wia_35min`` left out
+        (``to_zw_wia`` already holds both parts)."""
+        for members, name in merges:
+            if name == TO_SICKNESS:
+                if "first_exit" in ds.dims:
+                    ds = ds.drop_sel(first_exit=[TO_SICKNESS_35MIN], errors="ignore")
+                continue
+            present = [m for m in members if m in ds["state"].values]
+            merged = {}
+            for variable, values in ds.data_vars.items():
+                if "state" in values.dims:
+                    part = values.sel(state=present)
+                    total = part.any("state") if values.dtype == bool else part.sum("state")
+                    total = total.astype(values.dtype).expand_dims(state=[name]).transpose(*values.dims)
+                    merged[variable] = xr.concat([values.drop_sel(state=present), total], dim="state")
+            ds = ds.drop_vars(list(merged)).drop_dims("state", errors="ignore").assign(merged)
+        return ds
 
     def calibration_quantities(self, spec):
         names = []

@@ -44,6 +44,8 @@ class ModelData:
     why (e.g. a class absent from the extract), printed and stored with the fit. ``parametrization``: per
     component and factor with partially pooled deviations, centred or non-centred and why
     (:class:`ww_bayes.kinds.pooling.Parametrization`): part of the model's structure, stored in the fit.
+    ``structure``: other facts of the data the model's form depends on (JSON-able; e.g. the categories
+    empty in a month), part of the compiled model's key, so data that differ in them never reuse it.
     """
 
     cells: pd.DataFrame
@@ -57,6 +59,7 @@ class ModelData:
     constants: Mapping[str, xr.DataArray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     parametrization: Mapping[str, Mapping[str, Parametrization]] = field(default_factory=dict)
+    structure: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
@@ -258,6 +261,10 @@ class ModelKind(ABC):
     #: the attribute (of the derived group, or else of the fit) holding the smallest effect of interest its
     #: probabilities' events use (:func:`ww_bayes.derived.fit_level_events`)
     smallest_attr: str = "smallest_effect_pp"
+    #: categories a release may merge before it merges a factor's levels, tried in order (a category of the
+    #: count table breaking the rule in some group): (members, the merged category's name); its released
+    #: estimates then follow :meth:`merge_categories`
+    release_merges: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     # --- required methods ------------------------------------------------------------------------------
 
@@ -365,6 +372,13 @@ class ModelKind(ABC):
         """The simulator's true values in the summary's long shape (:attr:`key_columns` and ``truth``)
         (:attr:`has_truth`)."""
         raise NotImplementedError(f"a {self.name!r} fit has no truth to compare with")
+
+    def merge_categories(self, ds: xr.Dataset, merges: list[tuple[tuple[str, ...], str]]) -> xr.Dataset:
+        """A level of the derived group with the count table's categories ``merges`` (members, name: of
+        :attr:`release_merges`) merged in its estimands, for a release (see :attr:`release_merges`)."""
+        if merges:
+            raise NotImplementedError(f"{self.name} merges no categories")
+        return ds
 
     def person_counts(self, tree: xr.DataTree) -> pd.DataFrame:
         """Persons with the outcome observed and how many of them have it, by arm and Werkverkenner class
