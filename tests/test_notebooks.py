@@ -6,7 +6,7 @@ The public API is ``ww_bayes`` and the ``__all__`` of ``ww_bayes.viz``, ``ww_bay
 ``ww_bayes.*`` import, every name outside those ``__all__`` lists, every underscore name reached through
 ww_bayes and every read of a result's ``attrs``.
 
-To run, the notebooks get what ``make demo`` writes, made small by a fixture (a cohort of 8,000 and the three
+To run, the notebooks get what ``make demo`` writes, made small by a fixture (a cohort of 8,000 and the four
 shipped fits with short chains), and read it instead of fitting; the variants they compare are fit with short
 chains. They run two at a time (each in its own kernel): most of their time is single-threaded numba
 compilation, so two overlap well on the 2-core CI machine.
@@ -30,11 +30,11 @@ import ww_bayes as wb
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MODELS = NOTEBOOKS.parent / "models"
 NAMES = ("01_quickstart", "02_heterogeneity", "03_long_term", "04_frequentist_comparison",
-         "05_cost_effectiveness", "06_your_extract", "07_model_checks")  # fmt: skip
+         "05_cost_effectiveness", "06_destinations", "07_model_checks", "08_your_extract")  # fmt: skip
 #: The CI parameters: a small cohort (still every arm in every class and region) and short chains.
 SMALL = {"N_PERSONS": 8_000, "SEED": 3, "SHORT": True}
 #: The fits ``make demo`` writes, by spec name.
-DEMO_FITS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m")
+DEMO_FITS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m", "destinations_12m")
 
 # --- the public API, checked by parsing ---------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ def run(name: str, overrides: dict) -> nbformat.NotebookNode:
 
 
 def small_demo(folder: Path) -> dict[str, str]:
-    """What ``make demo`` writes, small: the cohort (its truth beside it) and the three shipped fits with
+    """What ``make demo`` writes, small: the cohort (its truth beside it) and the four shipped fits with
     short chains; an analyst's extract as CSV (another seed). Returns the notebooks' path parameters."""
     cohort = wb.simulate_cohort(n=SMALL["N_PERSONS"], seed=SMALL["SEED"], progress=False)
     data = cohort.write(folder / "data" / "cohort.parquet")
