@@ -9,6 +9,7 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   a choice is not tuned to the simulator's exactly-zero enforcement sd;
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
+- ``kinds``: the shipped destinations and hours specs, 10 sampler seeds x cohort seeds 1-3;
 - ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
 - ``sizes``: the 12-month specs with their parametrization chosen from the data (AUTO) on calibrated
   cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k, 540k and 1.8M persons),
@@ -24,7 +25,7 @@ Results are appended to a JSON-lines file, one line per fit; a fit already there
 interrupted run resumes where it stopped. The table is printed from that file at the end (``--table`` prints
 it without fitting).
 
-    .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|screen|sizes|all]
+    .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|kinds|screen|sizes|all]
         [--sizes 0.1 1 3 10] [--seeds 10] [--results FILE] [--table]
 """
 
@@ -96,6 +97,7 @@ PINNED = {"baseline": "centred", "service": "non-centred", "enforcement": "non-c
 PLANS = {
     "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "previous": (PREVIOUS, {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
+    "kinds": ("shipped", {"destinations_12m": 10, "hours_worked_y1": 10}),
 }
 PHASES = (*PLANS, "screen", "sizes")
 
@@ -152,7 +154,9 @@ def _priority(run: dict) -> int:
     if run["phase"] == "sizes":
         return 1 if persons(run["cohort"]) == N_PERSONS else 3
     if run["option"] == "shipped":
-        return {"trajectory_30m": 2}.get(run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1)
+        return {"trajectory_30m": 2, "destinations_12m": 2, "hours_worked_y1": 2}.get(
+            run["spec"], 0 if run["cohort"] in FINAL_COHORTS else 1
+        )
     return 4 if run["option"].startswith("round1") else 5
 
 
