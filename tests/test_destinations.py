@@ -215,8 +215,12 @@ def test_the_report_shows_where_the_ww_effect_went(fitted):
     page = build_report(folder / "results")
     assert "Where do claimants go?" in page
     assert "sickness benefit (ZW)" in page and "in work, no benefit" in page
+    assert (
+        "No column for WIA: nobody in the data is in WIA at month 12" in page
+    )  # said, not left out silently
     dutch = build_report(folder / "results", lang="nl")
     assert "Waar gaan WW-gerechtigden naartoe?" in dutch and "Ziektewet (ZW)" in dutch
+    assert "Geen kolom voor de WIA" in dutch
 
 
 def breaking_released_groups(tree, done, file: str = "destinations.nc") -> pd.DataFrame:

@@ -1109,6 +1109,16 @@ class DestinationsKind(ModelKind):
                 "eerste maand buiten de WW, tot die maand, in de ZW of WIA was (een stroom).",
             )),
         ]  # fmt: skip
+        if "wia" not in set(summary["state"]):
+            months = ", ".join(str(m) for m in sorted(summary["month"].unique()))
+            blocks.append(Paragraph(words.say(
+                f"No column for WIA: nobody in the data is in WIA at month {months} (WIA can start only "
+                "after 104 weeks of sickness, so it appears from about month 25); exits to ZW that lead to "
+                "WIA later are in the ZW/WIA columns.",
+                f"Geen kolom voor de WIA: niemand in de gegevens heeft een WIA-uitkering in maand {months} "
+                "(de WIA begint pas na 104 weken ziekte, dus vanaf ongeveer maand 25); uitstroom naar de ZW "
+                "die later tot WIA leidt, staat in de ZW/WIA-kolommen.",
+            )))  # fmt: skip
         for month in sorted(summary["month"].unique()):
             blocks += [
                 Heading(words.say(f"Month {month}: where the WW effect went, by Werkverkenner class",
