@@ -1131,7 +1131,8 @@ def test_every_sentence_of_a_record_is_one_the_release_writes():
     examples = {"file": "job.nc", "files": "job.nc, ww.nc", "name": "effect_pp", "names": "a_share, b_share",
                 "kind": "job_finding_12m", "level": "region", "factor": "werkverkenner", "stem": "job",
                 "merged": "other regions", "number": "1", "total": "2", "window": "20", "below": "19",
-                "step": "5%", "persons": "1,790", "slices": "employed month 3, ww month 4"}  # fmt: skip
+                "step": "5%", "persons": "1,790", "slices": "employed month 3, ww month 4",
+                "merged_categories": "zw, wia into zw_wia; bijstand, none into other"}  # fmt: skip
     assert set(examples) == set(FIELDS)
     for where, templates in NOTES.items():
         assert len(PATTERNS[where]) == len(templates)
