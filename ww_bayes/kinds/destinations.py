@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+import scipy.linalg
 import xarray as xr
 
 from ww_bayes.data.cells import person_counts
@@ -658,12 +659,8 @@ def _members_from_table(outcome: str, table: xr.DataArray, candidates: list[str]
 
 
 def helmert(n: int) -> np.ndarray:
-    """An orthonormal basis (n, n - 1) of the vectors of length n that sum to zero."""
-    basis = np.zeros((n, max(n - 1, 0)))
-    for k in range(1, n):
-        basis[:k, k - 1] = 1.0 / np.sqrt(k * (k + 1))
-        basis[k, k - 1] = -k / np.sqrt(k * (k + 1))
-    return basis
+    """An orthonormal basis (n, n - 1) of the vectors of length n that sum to zero (Helmert's, by scipy)."""
+    return scipy.linalg.helmert(n).T
 
 
 def live_basis(empty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
