@@ -189,8 +189,13 @@ def _normal(settings: str) -> str:
 
 
 def _pinned(forms: dict | None) -> bool:
-    """Whether a spec asks for the forms of PINNED for every factor (or has no parametrization at all)."""
-    return not forms or all(set(by.values()) == {PINNED[c]} for c, by in forms.items())
+    """Whether a spec asks for the forms of PINNED for every factor (or has no parametrization at all); a
+    kind with parts (hours: component -> factor per part) asks for them in every part."""
+    if not forms:
+        return True
+    if all(isinstance(by, dict) and all(isinstance(f, dict) for f in by.values()) for by in forms.values()):
+        return all(_pinned(part) for part in forms.values())
+    return all(set(by.values()) == {PINNED[c]} for c, by in forms.items())
 
 
 def _fit_one(run: dict, cohorts: dict) -> dict:

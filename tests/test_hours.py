@@ -33,6 +33,7 @@ from ww_bayes.kinds.observations import (
     CELL_DISPERSION,
     CELL_LOCATION,
     POSITIVE_FAMILIES,
+    HurdleStatistics,
     hurdle_cells,
 )
 from ww_bayes.release import MIN_COUNT, breaks_rule, release
@@ -120,6 +121,77 @@ def test_the_spec_names_a_bad_key():
             parse_spec(text.replace(old, new), "bad.toml")
 
 
+def test_each_part_estimates_its_link_per_level_as_the_person_rows_do(small_cohort):
+    """The estimates the parametrization is chosen from: per arm and class, logit P(any hours) (half a
+    person added each way) and, of those with any, the log mean hours (gamma; variance: the squared
+    coefficient of variation over n) or the mean log hours (log-normal; variance: that of the logs over n),
+    as pandas computes them from the person rows."""
+    df = small_cohort.data
+    cells = hurdle_cells(df[HOURS_Y1], [df["arm"], df["werkverkenner"]])
+    rows = df.dropna(subset=[HOURS_Y1]).assign(h=lambda d: d[HOURS_Y1].astype(float))
+    by = ["arm", "werkverkenner"]
+    persons = rows.groupby(by, observed=True)
+    positive = rows[rows["h"] > 0].groupby(by, observed=True)["h"]
+    rate = (persons["h"].apply(lambda h: (h > 0).sum()) + 0.5) / (persons.size() + 1.0)
+    expected = {
+        ("any", "gamma"): (np.log(rate / (1 - rate)), 1 / (persons.size() * rate * (1 - rate))),
+        ("positive", "gamma"): (np.log(positive.mean()),
+                                positive.var() / (positive.size() * positive.mean() ** 2)),
+        ("positive", "lognormal"): (positive.apply(lambda h: np.log(h).mean()),
+                                    positive.apply(lambda h: np.log(h).var() / len(h))),
+    }  # fmt: skip
+    for (part, family), (estimate, variance) in expected.items():
+        got = HurdleStatistics(family).part_estimates(cells, by, part).set_index(by).sort_index()
+        estimate, variance = estimate.sort_index(), variance.sort_index()
+        np.testing.assert_allclose(got["estimate"].to_numpy(), estimate.to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(got["variance"].to_numpy(), variance.to_numpy(), rtol=1e-9)
+
+
+def test_each_part_gets_the_form_its_own_data_call_for(small_cohort):
+    """Option "auto" chooses per part, component and factor: on 4,000 persons the class baselines (levels far
+    apart, each measured on hundreds) are centred in both parts and the effects' region deviations
+    (a few persons per region and arm) non-centred; a form the spec asks for wins and says so."""
+    spec = load_spec(SPEC).with_parametrization("auto")
+    data = kind_of(spec).prepare(spec, small_cohort.data)
+    forms = data.parametrization
+    assert set(forms) == {f"{part}_{c}" for part in ("any_hours", "hours")
+                          for c in ("baseline", "service", "enforcement")}  # fmt: skip
+    for part in ("any_hours", "hours"):
+        assert forms[f"{part}_baseline"]["werkverkenner"].form == "centred"
+        assert forms[f"{part}_baseline"]["werkverkenner"].shrinkage < 0.1
+        for effect in ("service", "enforcement"):
+            assert forms[f"{part}_{effect}"]["region"].form == "non-centred"
+            assert forms[f"{part}_{effect}"]["region"].chosen_by == "data"
+    asked = spec.with_parametrization({"hours": {"enforcement": {"region": "centred"}}})
+    chosen = kind_of(asked).prepare(asked, small_cohort.data).parametrization
+    assert chosen["hours_enforcement"]["region"].form == "centred"
+    assert chosen["hours_enforcement"]["region"].chosen_by == "spec"
+    assert chosen["any_hours_enforcement"]["region"].chosen_by == "data"
+    printed = kind_of(asked).describe_priors(asked, kind_of(asked).prepare(asked, small_cohort.data))
+    assert "centred (asked in the spec)" in printed and "non-centred (data: shrinkage" in printed
+
+
+def test_the_spec_reads_a_parametrization_per_part():
+    text = (MODELS / f"{SPEC}.toml").read_text()
+    shipped = load_spec(SPEC)
+    assert shipped.asked("any_hours", "baseline", "region") == "centred"
+    assert shipped.asked("hours", "service", "werkverkenner") == "non-centred"
+    without = re.sub(r"\[parametrization\.(any_hours|hours)\][^\[]*", "", text)
+    assert "[parametrization" not in without
+    assert parse_spec(without, "auto.toml").asked("hours", "service", "region") == "auto"
+    cases = {
+        "[parametrization.hours]": ("[parametrization.hourz]", "'parametrization.hourz'"),
+        '[parametrization.hours]\nbaseline = "centred"': (
+            '[parametrization.hours]\nbaseline = "sideways"',
+            "'parametrization.hours.baseline.werkverkenner'",
+        ),
+    }
+    for old, (new, message) in cases.items():
+        assert old in text
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse_spec(text.replace(old, new), "bad.toml")
+
+
 @pytest.fixture(scope="module")
 def short_fit(small_cohort, tmp_path_factory):
     """The shipped hours spec on the 4,000-person cohort with short chains, written with its summary into a
@@ -140,6 +212,10 @@ def test_a_short_fit_passes_the_whole_path(short_fit, small_cohort):
     tree, path, data = short_fit
     loaded = load_fit(path, warn=False)
     assert loaded.attrs["model_kind"] == "hours" and loaded.attrs["family"] == "gamma"
+    forms = json.loads(loaded.attrs["parametrization"])  # the spec's pinned forms, recorded as asked
+    assert forms["any_hours_service"]["region"] == {**forms["any_hours_service"]["region"],
+                                                    "form": "non-centred", "chosen_by": "spec"}  # fmt: skip
+    assert forms["hours_baseline"]["werkverkenner"]["form"] == "centred"
     assert ANY_RATE not in loaded["posterior"].ds and GIVEN_ANY_MEAN not in loaded["posterior"].ds
     table = summarise(loaded)
     assert set(table["estimand"]) == {"mean_hours", "any_hours_pp", "hours_given_any", "mean_hours_from_any",

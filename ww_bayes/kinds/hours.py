@@ -11,6 +11,11 @@ unpooled or absent as the spec says):
     log dispersion of the hours    [g] = dispersion mean + a partially pooled deviation per factor of
                                          ``dispersion_by``
 
+A partially pooled factor's deviations are centred or non-centred as the spec asks, or, for "auto", as
+each part's data call for (:func:`ww_bayes.kinds.pooling.choose_parametrization` on the part's estimate
+per level: :meth:`ww_bayes.kinds.observations.HurdleStatistics.part_estimates`); the dispersion's are
+centred (every class has thousands of persons with hours).
+
 The positive hours follow the spec's ``family`` (:data:`ww_bayes.kinds.observations.POSITIVE_FAMILIES`):
 ``gamma`` (location = the mean hours of those with any, dispersion = the gamma shape; sufficient statistics
 n, sum h, sum log h) or ``lognormal`` (location = mean log hours, dispersion = sd of log hours; n, sum log h,
@@ -35,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -64,11 +69,23 @@ from ww_bayes.kinds.common import (
     COMPONENTS,
     SpecCommon,
     mean_table,
+    parse_parametrization,
     parse_pooling,
     pooling_of,
 )
 from ww_bayes.kinds.observations import POSITIVE_FAMILIES, HurdleStatistics, hurdle_cells
-from ww_bayes.kinds.pooling import arm_logit, cell_index, class_weights, factor_levels, fit_weights
+from ww_bayes.kinds.pooling import (
+    AUTO,
+    PARAMETRIZATION_CHOICES,
+    Parametrization,
+    arm_logit,
+    cell_index,
+    choose_parametrizations,
+    class_weights,
+    factor_levels,
+    fit_weights,
+    zero_sum_deviations,
+)
 from ww_bayes.kinds.protocol import Block, Heading, HoursEffects, ModelData, ModelKind, Paragraph, Plot, Table
 from ww_bayes.summaries import SHOWN_LEVELS, shown_levels, summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
@@ -83,8 +100,9 @@ PART_SCALES = {
 }
 #: The arm whose rate is each part's baseline (as the effects kind's default anchor).
 ANCHOR = "service"
-#: Components whose partially pooled deviations are centred (see the effects kind).
-CENTRED = ("baseline",)
+#: Each part's estimate per level from the cells (:meth:`HurdleStatistics.part_estimates`), from which the
+#: form of its partially pooled deviations is chosen.
+PART_OF_OBSERVATION = {"any_hours": "any", "hours": "positive"}
 #: The per-cell grids of the two parts (arm x factors): what the estimands are computed from; bulky, so a
 #: fit file keeps them only with ``keep = ["rate"]``.
 ANY_RATE, GIVEN_ANY_MEAN = "any_hours_rate", "hours_given_any_mean"
@@ -155,6 +173,9 @@ class HoursSpec(SpecCommon):
     dispersion_by: tuple[str, ...]
     #: the smallest effect on mean hours per claimant of policy interest (hours)
     smallest_effect_hours: float
+    #: per part, component and factor: the form of the partially pooled deviations asked for ("centred",
+    #: "half-centred", "non-centred") or "auto" (chosen from the data); "auto" where not given
+    parametrization: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     kind = "hours"
 
@@ -174,8 +195,36 @@ class HoursSpec(SpecCommon):
                   for part in PARTS}  # fmt: skip
         return dataclasses.replace(self, pooling=chosen)
 
-    def describe_priors(self) -> str:
-        """The priors in words, with what the effect priors imply on the pp and percent scales."""
+    def with_parametrization(self, forms: str | dict) -> HoursSpec:
+        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
+        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor of both parts, or a
+        table per part as the spec file's ``[parametrization.<part>]`` (one choice per component, or per
+        component and factor); what is not given stays as asked."""
+        if isinstance(forms, str):
+            forms = dict.fromkeys(PARTS, forms)
+        reject_unknown("parametrization", forms, PARTS)
+        asked = {}
+        for part in PARTS:
+            choice = forms.get(part, {})
+            if isinstance(choice, str):
+                choice = dict.fromkeys(COMPONENTS, choice)
+            merged = {}
+            for component in COMPONENTS:
+                given = choice.get(component, {})
+                current = {f: self.asked(part, component, f) for f in self.groups}
+                merged[component] = given if isinstance(given, str) else {**current, **given}
+            asked[part] = _part_parametrization(part, {"parametrization": merged}, self.groups,
+                                                self.pooling[part])  # fmt: skip
+        return dataclasses.replace(self, parametrization=asked)
+
+    def asked(self, part: str, component: str, factor: str) -> str:
+        """The parametrization the spec asks for a part's component and factor: a form, or "auto"."""
+        return self.parametrization.get(part, {}).get(component, {}).get(factor, AUTO)
+
+    def describe_priors(self, parametrization: dict[str, dict[str, Parametrization]] | None = None) -> str:
+        """The priors in words, with what the effect priors imply on the pp and percent scales; with
+        ``parametrization`` (:attr:`ww_bayes.kinds.protocol.ModelData.parametrization`, keyed
+        ``<part>_<component>``), the form chosen for each partially pooled factor and why."""
         family = POSITIVE_FAMILIES[self.family]
         lines = [f"Priors of {self.name} (hurdle: P(any hours), then {family.name} hours of those with any; "
                  f"{family.parameters}; baseline = the {ANCHOR} arm):"]  # fmt: skip
@@ -190,11 +239,14 @@ class HoursSpec(SpecCommon):
                 lines.append(line)
                 for factor in self.groups:
                     pooling = self.pooling[part][component][factor]
-                    lines.append(f"      by {factor}: {_pooling_text(pooling, prior, component)}")
+                    chosen = (parametrization or {}).get(f"{part}_{component}", {}).get(factor)
+                    asked = self.asked(part, component, factor)
+                    form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
+                    lines.append(f"      by {factor}: {_pooling_text(pooling, prior, form)}")
         d = self.dispersion
         by = ", ".join(self.dispersion_by) or "nothing (one value)"
         lines.append(f"  log dispersion: mean ~ Normal({d.mean_mu:g}, {d.mean_sigma:g}), by {by}: partial "
-                     f"pooling, sd ~ HalfNormal({d.group_sd:g})")  # fmt: skip
+                     f"pooling, sd ~ HalfNormal({d.group_sd:g}), centred")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -207,10 +259,9 @@ def _implied(part: str, base: PartPrior, prior: PartPrior) -> str:
     return f"{100 * np.expm1(low):+.0f}% to {100 * np.expm1(high):+.0f}% of the location"
 
 
-def _pooling_text(pooling: str, prior: PartPrior, component: str) -> str:
+def _pooling_text(pooling: str, prior: PartPrior, form: str) -> str:
     if pooling == "partial":
-        centring = "centred" if component in CENTRED else "non-centred"
-        return f"partial pooling, sd ~ HalfNormal({prior.group_sd:g}), {centring}, sum to zero"
+        return f"partial pooling, sd ~ HalfNormal({prior.group_sd:g}), sum to zero; {form}"
     if pooling == "none":
         return f"no pooling, deviations ~ ZeroSumNormal({prior.unpooled_sd:g}), fixed sd"
     return "full pooling, one common value"
@@ -250,6 +301,29 @@ def _dispersion(raw: dict) -> DispersionPrior:
     return DispersionPrior(mean_mu, mean_sigma, group_sd)
 
 
+def _part_parametrization(part: str, raw: dict, groups: tuple[str, ...], pooling: dict) -> dict:
+    """One part's ``[parametrization.<part>]`` (:func:`ww_bayes.kinds.common.parse_parametrization`), its
+    errors naming the part."""
+    try:
+        return parse_parametrization(raw, COMPONENTS, groups, pooling)
+    except SpecError as error:
+        raise SpecError(str(error).replace("'parametrization", f"'parametrization.{part}", 1)) from None
+
+
+def _parametrization(raw: dict, groups: tuple[str, ...], pooling: dict) -> dict[str, dict]:
+    """``parametrization``: one choice for both parts, or a table per part (``[parametrization.hours]``)
+    with a choice per component or per component and factor; "auto" where not given."""
+    table = raw.get("parametrization", {})
+    if isinstance(table, str):
+        table = dict.fromkeys(PARTS, table)
+    if not isinstance(table, dict):
+        raise SpecError(f"'parametrization' must be one of {', '.join(PARAMETRIZATION_CHOICES)} or a table "
+                        f"per part ({', '.join(PARTS)})")  # fmt: skip
+    reject_unknown("parametrization", table, PARTS)
+    return {part: _part_parametrization(part, {"parametrization": table.get(part, {})}, groups, pooling[part])
+            for part in PARTS}  # fmt: skip
+
+
 def parse(raw: dict, text: str, source: str, common: dict) -> HoursSpec:
     family = raw.get("family", "gamma")
     if family not in POSITIVE_FAMILIES:
@@ -284,6 +358,7 @@ def parse(raw: dict, text: str, source: str, common: dict) -> HoursSpec:
         smallest_effect_hours=number(
             "smallest_effect_hours", raw["smallest_effect_hours"], low=0, open_low=True
         ),  # fmt: skip
+        parametrization=_parametrization(raw, groups, pooling),
         **common,
     )
 
@@ -291,16 +366,47 @@ def parse(raw: dict, text: str, source: str, common: dict) -> HoursSpec:
 # --- data and model ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _PartEstimates:
+    """One part of the hurdle as an observation with one linear predictor, for
+    :func:`ww_bayes.kinds.pooling.choose_parametrizations`."""
+
+    observation: HurdleStatistics
+    part: str
+
+    def link_estimates(self, cells: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        return self.observation.part_estimates(cells, by, PART_OF_OBSERVATION[self.part])
+
+
+def choose_forms(spec: HoursSpec, cells: pd.DataFrame, observation: HurdleStatistics,
+                 levels: dict[str, list[str]]) -> dict[str, dict[str, Parametrization]]:  # fmt: skip
+    """The form of every partially pooled component and factor of both parts (keyed ``<part>_<component>``):
+    the spec's, or chosen from each part's estimates per level
+    (:func:`ww_bayes.kinds.pooling.choose_parametrizations`)."""
+    chosen = {}
+    for part in PARTS:
+        partial = {c: [f for f in spec.groups if spec.pooling[part][c][f] == "partial"] for c in COMPONENTS}
+        asked = {c: {f: spec.asked(part, c, f) for f in spec.groups} for c in COMPONENTS}
+        prior_sd = {c: spec.priors[part][c].group_sd for c in COMPONENTS}
+        forms = choose_parametrizations(
+            cells, _PartEstimates(observation, part), levels, partial, asked, ANCHOR, prior_sd
+        )  # fmt: skip
+        chosen.update({f"{part}_{component}": by for component, by in forms.items()})
+    return chosen
+
+
 def prepare_data(spec: HoursSpec, df: pd.DataFrame) -> ModelData:
-    """Cells (:func:`ww_bayes.kinds.observations.hurdle_cells` of ``hours_y1``) and weights from a cohort."""
+    """Cells (:func:`ww_bayes.kinds.observations.hurdle_cells` of ``hours_y1``) and weights from a cohort,
+    with the form of each partially pooled factor (:func:`choose_forms`)."""
     groups = list(spec.groups)
     levels, notes = factor_levels(df, groups)
     cells = hurdle_cells(df[HOURS_Y1], [df[c] for c in ("arm", *groups)])
     cells["arm"] = cells["arm"].astype(str)
     weights = person_counts(df, groups, levels) if groups else xr.DataArray(len(df))
+    observation = HurdleStatistics(spec.family)
     return ModelData(
         cells=cells,
-        observation=HurdleStatistics(spec.family),
+        observation=observation,
         levels=levels,
         weights=weights.rename("n_persons"),
         outcome=HOURS_Y1,
@@ -308,6 +414,7 @@ def prepare_data(spec: HoursSpec, df: pd.DataFrame) -> ModelData:
         n_missing=int(df[HOURS_Y1].isna().sum()),
         likelihood="hurdle",
         notes=notes,
+        parametrization=choose_forms(spec, cells, observation, levels),
     )
 
 
@@ -324,11 +431,8 @@ def _component(spec: HoursSpec, part: str, component: str, data: ModelData) -> p
             continue
         if pooling == "partial":
             sd = pm.HalfNormal(f"{name}_sd_{factor}", prior.group_sd)
-            if component in CENTRED:
-                dev = pm.ZeroSumNormal(f"{name}_dev_{factor}", sigma=sd, dims=factor)
-            else:
-                z = pm.ZeroSumNormal(f"{name}_z_{factor}", sigma=1.0, dims=factor)
-                dev = pm.Deterministic(f"{name}_dev_{factor}", sd * z, dims=factor)
+            form = data.parametrization[name][factor].form
+            dev = zero_sum_deviations(f"{name}_dev_{factor}", sd, factor, form, f"{name}_z_{factor}")
         else:
             dev = pm.ZeroSumNormal(f"{name}_dev_{factor}", sigma=prior.unpooled_sd, dims=factor)
         shape = [1] * len(groups)
@@ -635,7 +739,7 @@ class HoursKind(ModelKind):
     not_checked = (ANY_RATE, GIVEN_ANY_MEAN)
     cell_deterministics = (ANY_RATE, GIVEN_ANY_MEAN)
     missing_attr = "n_persons_outcome_missing"
-    spec_keys = COMMON_KEYS | {"family", "dispersion_by", "smallest_effect_hours"}
+    spec_keys = COMMON_KEYS | {"family", "dispersion_by", "smallest_effect_hours", "parametrization"}
     required_keys = ("name", "groups", "smallest_effect_pp", "smallest_effect_hours", "pooling", "priors")
     frequentist = "hours_ols"
     effect_units = "hours per claimant in months 1-12"
@@ -660,6 +764,9 @@ class HoursKind(ModelKind):
 
     def build(self, spec, data, for_sampling=False):
         return build_model(spec, data, for_sampling)
+
+    def describe_priors(self, spec, data=None):
+        return spec.describe_priors(data.parametrization if data is not None else None)
 
     def derive(self, spec, data, posterior):
         return posterior_hours(

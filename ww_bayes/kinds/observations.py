@@ -194,6 +194,18 @@ def log_binomial_coefficient(trials: np.ndarray, successes: np.ndarray) -> np.nd
 CELL_RATE = "cell_rate"
 
 
+def logit_estimates(cells: pd.DataFrame, by: list[str], successes: str, trials: str) -> pd.DataFrame:
+    """Per group of cells (the columns ``by``): the logit of the pooled rate of ``successes`` out of
+    ``trials`` (``estimate``, with half a success added each way, so finite at 0 and n) and its sampling
+    variance ``1 / (n p (1 - p))`` (``variance``, infinite without trials)."""
+    pooled = cells.groupby(by, observed=True, sort=False)[[successes, trials]].sum().reset_index()
+    n = pooled[trials].to_numpy(dtype="float64")
+    rate = (pooled[successes].to_numpy(dtype="float64") + 0.5) / (n + 1.0)
+    with np.errstate(divide="ignore"):
+        variance = 1.0 / (n * rate * (1.0 - rate))
+    return pooled[by].assign(estimate=np.log(rate / (1.0 - rate)), variance=variance)
+
+
 class BinaryCounts(Observation):
     """Successes out of persons per cell: a binary outcome (work in a month, WW receipt ...).
 
@@ -270,12 +282,7 @@ class BinaryCounts(Observation):
         return cells.assign(successes=np.asarray(values["y"]))
 
     def link_estimates(self, cells, by):
-        pooled = cells.groupby(by, observed=True, sort=False)[["successes", "trials"]].sum().reset_index()
-        trials = pooled["trials"].to_numpy(dtype="float64")
-        rate = (pooled["successes"].to_numpy(dtype="float64") + 0.5) / (trials + 1.0)  # finite at 0 and n
-        with np.errstate(divide="ignore"):
-            variance = 1.0 / (trials * rate * (1.0 - rate))
-        return pooled[by].assign(estimate=np.log(rate / (1.0 - rate)), variance=variance)
+        return logit_estimates(cells, by, "successes", "trials")
 
     #: a person has the outcome ("1") or not ("0")
     person_values = ("1", "0")
@@ -709,6 +716,12 @@ class PositiveFamily(ABC):
     def draw_values(self, location, dispersion, size, rng) -> np.ndarray:
         """Single positive values (numpy): predictive persons for a distribution check."""
 
+    @abstractmethod
+    def link_estimate(self, pooled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The link's estimate and its sampling variance (numpy) per row of ``pooled``: summed hurdle
+        columns (``positive``, ``sum``, ``sum_squares``, ``sum_log``, ``sum_log_squares``) of a group of
+        cells. Infinite variance where fewer than two values are positive."""
+
 
 class GammaFamily(PositiveFamily):
     """Gamma with mean ``location`` and shape ``dispersion`` (rate = shape / mean): sufficient statistics
@@ -756,6 +769,11 @@ class GammaFamily(PositiveFamily):
     def draw_values(self, location, dispersion, size, rng):
         return rng.gamma(dispersion, location / dispersion, size=size)
 
+    def link_estimate(self, pooled):
+        """The log of the mean positive value; its variance by the delta method, the squared coefficient
+        of variation over k (the values' sample variance / (k mean^2))."""
+        return _mean_and_variance(pooled["positive"], pooled["sum"], pooled["sum_squares"], log=True)
+
 
 class LogNormalFamily(PositiveFamily):
     """Log-normal: log x ~ Normal(``location``, ``dispersion``), sufficient statistics n, sum log x and
@@ -785,6 +803,23 @@ class LogNormalFamily(PositiveFamily):
 
     def draw_values(self, location, dispersion, size, rng):
         return rng.lognormal(location, dispersion, size=size)
+
+    def link_estimate(self, pooled):
+        """The mean log value; its variance the sample variance of the logs over k."""
+        return _mean_and_variance(pooled["positive"], pooled["sum_log"], pooled["sum_log_squares"], log=False)
+
+
+def _mean_and_variance(k, total, squares, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """From counts, sums and sums of squares: the mean (its log when ``log``) and the sampling variance of
+    that estimate; where k < 2 the estimate is 0 with infinite variance (no weight)."""
+    k, total, squares = (np.asarray(x, dtype="float64") for x in (k, total, squares))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / k
+        spread = np.maximum(squares - k * mean**2, 0.0) / np.maximum(k - 1.0, 1.0)
+        variance = spread / (k * mean**2) if log else spread / k
+        estimate = np.log(mean) if log else mean
+    some = (k > 1) & np.isfinite(estimate) & (mean != 0 if log else True)
+    return np.where(some, estimate, 0.0), np.where(some, variance, np.inf)
 
 
 #: The families of the positive values by name.
@@ -824,6 +859,20 @@ class HurdleStatistics(Observation):
 
     def persons(self, cells):
         return cells["persons"].to_numpy()
+
+    def part_estimates(self, cells: pd.DataFrame, by: list[str], part: str) -> pd.DataFrame:
+        """:meth:`Observation.link_estimates` of one part of the hurdle (the hurdle as a whole has two
+        linear predictors, so :meth:`link_estimates` gives None): ``"any"``, logit P(positive) from the
+        positive values out of the persons; ``"positive"``, the family's link of the positive values
+        (:meth:`PositiveFamily.link_estimate`)."""
+        if part == "any":
+            return logit_estimates(cells, by, "positive", "persons")
+        if part != "positive":
+            raise ValueError(f"part must be 'any' or 'positive', got {part!r}")
+        columns = ["positive", "sum", "sum_squares", "sum_log", "sum_log_squares"]
+        pooled = cells.groupby(by, observed=True, sort=False)[columns].sum().reset_index()
+        estimate, variance = self.family.link_estimate(pooled)
+        return pooled[by].assign(estimate=estimate, variance=variance)
 
     def observed(self, cells):
         values = cells[list(self.statistic_names)].to_numpy(dtype="float64")
