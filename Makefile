@@ -38,7 +38,7 @@ $(DEV_STAMP): $(STAMP)
 
 dev: $(DEV_STAMP)
 
-# The demo's steps as a graph of stamps in .demo/ (rebuilt on every `make demo`): the four fits, and then
+# The demo's steps as a graph of stamps in .demo/ (rebuilt on every `make demo`): the five fits, and then
 # the reports and the release, run two at a time (one per core; DEMO_JOBS=1 runs them one after another);
 # the longest first (make starts prerequisites in the order listed). Each step's output is shown whole
 # when it ends.
@@ -76,7 +76,12 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) compare results/destinations_12m.nc --data $(DATA) --out results/ --store
 	@touch $@
 
-.demo/excel: .demo/trajectory .demo/job .demo/ww .demo/destinations
+.demo/hours: .demo/cohort
+	$(WWB) fit models/hours_worked_y1.toml --data $(DATA) --out results/hours_worked_y1.nc
+	$(WWB) compare results/hours_worked_y1.nc --data $(DATA) --out results/ --store
+	@touch $@
+
+.demo/excel: .demo/trajectory .demo/job .demo/ww .demo/destinations .demo/hours
 	$(WWB) excel results/
 	@touch $@
 
@@ -88,7 +93,7 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) report results/ --lang nl --out results/report_nl.html
 	@touch $@
 
-.demo/release: .demo/trajectory .demo/job .demo/ww .demo/destinations
+.demo/release: .demo/trajectory .demo/job .demo/ww .demo/destinations .demo/hours
 	$(WWB) release results/ --out release/
 	$(WWB) report release/ --lang nl --out release_report_nl.html
 	@touch $@

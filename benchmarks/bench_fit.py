@@ -44,7 +44,7 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m", "destinations_12m")
+SPECS = ("job_finding_12m", "ww_claim_12m", "trajectory_30m", "destinations_12m", "hours_worked_y1")
 PHASES = ("import", "read + validate", "cells", "build", "compile", "tune", "draws", "deterministics",
           "log-likelihood", "predictive", "effects", "convergence", "store", "summary", "write",
           "figures")  # fmt: skip
@@ -91,6 +91,7 @@ def diagnose_with_arviz_stats(ds, which):
     summary before the vectorised diagnostics."""
     import arviz_stats as azs
 
+    ds = ds.astype("float64")  # as the vectorised diagnostics read every variable (flags and counts too)
     compute = {
         "ess_bulk": lambda: azs.ess(ds, method="bulk"),
         "ess_tail": lambda: azs.ess(ds, method="tail"),

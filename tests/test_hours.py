@@ -107,6 +107,42 @@ def test_the_gamma_statistics_are_drawn_with_their_distribution():
         assert ks_2samp(drawn[:, 1], np.log(values).sum(axis=1)).pvalue > 0.001
 
 
+@pytest.mark.parametrize("family", list(POSITIVE_FAMILIES))
+def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(family):
+    """Each cell's two PITs (the number with hours out of the persons, randomised; the family's statistic of
+    the hours given that number) are uniform for cells drawn from the model with the parameters they are
+    computed with (KS), and the hours' PIT is not when it is computed with a spread three times too wide
+    (the broken variant the LOO-PIT must catch)."""
+    from scipy.stats import kstest
+
+    observation = HurdleStatistics(family)
+    rng = np.random.default_rng(5)
+    cells = 3000
+    persons = rng.integers(1, 120, size=cells)
+    p_any = rng.uniform(0.3, 0.9, size=cells)
+    location = rng.uniform(6.0, 7.0, size=cells) if family == "lognormal" else rng.uniform(300, 1200, cells)
+    dispersion = rng.uniform(0.6, 1.0, size=cells) if family == "lognormal" else rng.uniform(1.0, 3.0, cells)
+    drawn = observation.draw_statistics(persons, p_any, location, dispersion, rng)
+    observed = xr.Dataset({"y": (("cell", "statistic"), drawn)},
+                          coords={"statistic": list(observation.statistic_names)})  # fmt: skip
+    constant = xr.Dataset({"persons": ("cell", persons)})
+
+    def pit(spread: float) -> xr.DataArray:
+        parameters = xr.Dataset({CELL_ANY: ("cell", p_any), CELL_LOCATION: ("cell", location),
+                                 CELL_DISPERSION: ("cell", dispersion * spread if family == "lognormal"
+                                                   else dispersion / spread**2)})  # fmt: skip
+        below, at = observation.cdf_at_observed(parameters, observed, constant)
+        assert list(below["part"].values) == ["any_hours", "hours_given_any"]
+        return below + rng.uniform(size=below.shape) * at
+
+    right, wrong = pit(1.0), pit(3.0)
+    for part in ("any_hours", "hours_given_any"):
+        values = right.sel(part=part).values
+        assert kstest(values[np.isfinite(values)], "uniform").pvalue > 0.001
+    assert np.isnan(right.sel(part="hours_given_any").values[drawn[:, 0] == 0]).all()
+    assert kstest(wrong.sel(part="hours_given_any").values[drawn[:, 0] > 0], "uniform").pvalue < 1e-6
+
+
 def test_the_spec_names_a_bad_key():
     text = (MODELS / f"{SPEC}.toml").read_text()
     cases = {
@@ -240,6 +276,36 @@ def test_a_short_fit_passes_the_whole_path(short_fit, small_cohort):
     assert "enforcement_vs_none" in text and "The letter: enforcement alone has no significant effect" in text
     page = build_report(path.parent)
     assert "hours worked in months 1-12" in page and "descriptive" in page
+
+
+def test_the_readers_checks_apply_to_an_hours_fit(short_fit, small_cohort):
+    """LOO-PIT per part of the hurdle, leave one person out on the hours scale (every person: fewer than
+    the sample), the prior sensitivity of both parts' top-level priors, and words for every code name the
+    report shows, in English and Dutch; the letter's statements in the reader's language."""
+    from ww_bayes.labels import CATALOGUE, Words
+
+    tree, path, data = short_fit
+    checks = wb.model_checks(tree, data)
+    assert set(checks.pit_tests.loc[checks.pit_tests["breakdown"] == "part", "level"]) == {
+        "any_hours", "hours_given_any"}  # fmt: skip
+    persons = int(small_cohort.data[HOURS_Y1].notna().sum())
+    assert checks.person_loo.unit == "person" and checks.person_loo.units == persons
+    assert checks.person_loo.subsample == 0 and np.isfinite(checks.person_loo.elpd)
+    # the cells' log-likelihood is the sum of the persons' log-densities: leaving a cell or a person out
+    # predicts nearly the same in all
+    assert abs(checks.person_loo.elpd - checks.cell_loo.elpd) < 0.01 * abs(checks.cell_loo.elpd)
+    checked = set(checks.sensitivity.loc[checks.sensitivity["parameter"], "quantity"])
+    hyper = kind_of(tree).hyper_parameters(load_spec(SPEC))
+    assert checked == set(hyper) and "any_hours_service_sd_region" in checked
+    table = summarise(tree)
+    for name in [*hyper, *set(table["estimand"]), "any_hours", "hours_given_any", "part"]:
+        assert name in CATALOGUE and CATALOGUE[name]["en"] != CATALOGUE[name]["nl"], name
+    from ww_bayes.kinds.hours import letter_lines
+
+    label = "eti90"
+    dutch = letter_lines(table, label, Words("nl"))
+    assert len(dutch) == 2 and all("De brief:" in line and "uur per WW-gerechtigde" in line for line in dutch)
+    assert "handhaving alleen heeft geen significant effect" in " ".join(dutch)
 
 
 def test_a_release_of_an_hours_fit_passes_cleanly(short_fit, tmp_path):

@@ -34,6 +34,16 @@ PART_WORDS = {
     },
 }
 
+#: The parts of the hours model (a hurdle) whose parameters the catalogue names.
+HURDLE_WORDS = {
+    "any_hours": {"en": "P(any hours worked)", "nl": "P(enig uur gewerkt)"},
+    "hours": {"en": "hours of those who worked", "nl": "uren van wie werkte"},
+    "hours_dispersion": {
+        "en": "spread of the hours (log gamma shape)",
+        "nl": "spreiding van de uren (log gammavorm)",
+    },
+}
+
 #: Every code name a reader may meet, with its words per language.
 CATALOGUE: dict[str, dict[str, str]] = {
     # top-level model parameters (logit scale): what the prior sensitivity check and the rank plots name
@@ -54,6 +64,46 @@ CATALOGUE: dict[str, dict[str, str]] = {
         }.items()
         for part in parts
     },
+    # the hours model's top-level parameters: each part of the hurdle (logit P(any hours); log mean hours of
+    # those with any) and the gamma shape
+    **{
+        f"{hurdle}_{component}_{part}": {
+            lang: f"{HURDLE_WORDS[hurdle][lang]}, {COMPONENT_WORDS[component][lang]}: "
+            f"{PART_WORDS[part][lang]}"
+            for lang in ("en", "nl")
+        }
+        for hurdle in ("any_hours", "hours")
+        for component in COMPONENT_WORDS
+        for part in ("mean", "sd_werkverkenner", "sd_region")
+    },
+    **{
+        f"hours_dispersion_{part}": {
+            lang: f"{HURDLE_WORDS['hours_dispersion'][lang]}: {PART_WORDS[part][lang]}"
+            for lang in ("en", "nl")
+        }
+        for part in ("mean", "sd_werkverkenner", "sd_region")
+    },
+    # hours worked: the estimands and the parts of the model checks
+    "mean_hours": {
+        "en": "effect on mean hours worked per claimant, months 1-12",
+        "nl": "effect op het gemiddelde aantal gewerkte uren per WW-gerechtigde, maand 1-12",
+    },
+    "any_hours_pp": {"en": "effect on P(any hours worked)", "nl": "effect op P(enig uur gewerkt)"},
+    "hours_given_any": {
+        "en": "difference in hours of those who worked (descriptive)",
+        "nl": "verschil in uren van wie werkte (beschrijvend)",
+    },
+    "mean_hours_from_any": {
+        "en": "part of the hours effect from more persons working",
+        "nl": "deel van het ureneffect door meer werkenden",
+    },
+    "mean_hours_from_given_any": {
+        "en": "part of the hours effect from more hours per worker",
+        "nl": "deel van het ureneffect door meer uren per werkende",
+    },
+    "any_hours": {"en": "any hours worked (yes / no)", "nl": "enig uur gewerkt (ja / nee)"},
+    "part": {"en": "part of the model", "nl": "deel van het model"},
+    "Hours worked in year 1": {"en": "Hours worked in year 1", "nl": "Gewerkte uren in het eerste jaar"},
     # contrasts: what is compared (intention to treat: being offered the service)
     "service_vs_control_enforcement": {
         "en": "personal service (offered) vs online only with enforcement",

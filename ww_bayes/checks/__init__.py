@@ -102,6 +102,19 @@ class ModelChecks:
         return "\n".join(lines)
 
 
+def cells_by_part(pit: xr.DataArray) -> xr.DataArray:
+    """A LOO-PIT with one value per cell and part (an observation with several PITs per cell, dim
+    ``part``: the hurdle's) as one value per (cell, part) along ``cell``, labelled by a ``part`` coord, so
+    the uniformity tests run per part as per any other label; a PIT without parts as it is."""
+    if "part" not in pit.dims:
+        return pit
+    return xr.concat(
+        [pit.sel(part=part, drop=True).assign_coords(part=("cell", [str(part)] * pit.sizes["cell"]))
+         for part in pit["part"].values],
+        dim="cell",
+    )  # fmt: skip
+
+
 def model_checks(fit: xr.DataTree, cohort: Cohort, spec=None, seed: int | None = None) -> ModelChecks:
     """Every check of :class:`ModelChecks` for ``fit`` on the cohort it was made on (a path, checked by its
     SHA-256, or a DataFrame; its cells must be the fit's own: :class:`ww_bayes.results.DataMismatchError`
@@ -121,12 +134,10 @@ def model_checks(fit: xr.DataTree, cohort: Cohort, spec=None, seed: int | None =
     below, at = observation.cdf_at_observed(parts.parameters, observed, constant)
     pit = loo_pit(below, at, log_weights, seed)
     pit = pit.assign_coords({c: observed[c] for c in observed.coords if observed[c].dims == ("cell",)})
+    pit = cells_by_part(pit)
     seconds["cell LOO and LOO-PIT"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    persons = None
-    if observation.person_values:
-        patterns = kind.person_patterns(parts.spec, parts.data, parts.cohort)
-        persons = person_loo(posterior, observation.value_log_density(parts.parameters), patterns, seed=seed)
+    persons = kind.leave_one_person_out(posterior, parts, seed)
     seconds["person LOO"], clock = time.perf_counter() - clock, time.perf_counter()
 
     sensitivity = prior_sensitivity(fit, parts)

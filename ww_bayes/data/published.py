@@ -25,3 +25,9 @@ HOURS_Y1_STATEMENTS = {
     "worked in the first year",
     "service_vs_control_enforcement": "personal service: more hours worked in the first year",
 }
+#: The same statements in Dutch (the report in Dutch quotes them so).
+HOURS_Y1_STATEMENTS_NL = {
+    "enforcement_vs_none": "handhaving alleen heeft geen significant effect op het totaal aantal gewerkte "
+    "uren in het eerste jaar",
+    "service_vs_control_enforcement": "persoonlijke dienstverlening: meer gewerkte uren in het eerste jaar",
+}

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
 from ww_bayes.data import published
 from ww_bayes.data.cells import person_counts
@@ -87,6 +88,7 @@ from ww_bayes.kinds.pooling import (
     zero_sum_deviations,
 )
 from ww_bayes.kinds.protocol import Block, Heading, HoursEffects, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.labels import Words
 from ww_bayes.summaries import SHOWN_LEVELS, shown_levels, summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
@@ -133,8 +135,14 @@ VARIABLES = {
 PARTS_NOTE = (
     "The parts (overall): the effect on P(any hours) in pp, and the difference in mean hours of those with "
     "any hours, which is descriptive: it compares different people (those the service brought into work are "
-    "among them). mean_hours_from_any and mean_hours_from_given_any sum to the effect on mean hours."
+    "among them). mean_hours_from_any and mean_hours_from_given_any sum to the effect on mean hours.",
+    "De delen (alle WW-gerechtigden): het effect op P(enig uur gewerkt) in procentpunt, en het verschil in "
+    "gemiddelde uren van wie uren werkte, dat beschrijvend is: het vergelijkt verschillende mensen (wie door "
+    "de dienstverlening aan het werk kwam, hoort erbij). mean_hours_from_any en mean_hours_from_given_any "
+    "tellen op tot het effect op de gemiddelde uren.",
 )
+#: Persons in the simple random sample of the model checks' leave-one-person-out.
+PERSON_LOO_SAMPLE = 20_000
 #: The estimands shown as parts of the mean-hours effect.
 PART_ESTIMANDS = ("any_hours_pp", "hours_given_any", "mean_hours_from_any", "mean_hours_from_given_any")
 
@@ -574,19 +582,28 @@ def format_hours(summary: pd.DataFrame, label: str, coverage: pd.DataFrame | Non
     return "\n".join(lines)
 
 
-def letter_lines(summary: pd.DataFrame, label: str) -> list[str]:
+def letter_lines(summary: pd.DataFrame, label: str, words: Words | None = None) -> list[str]:
     """The overall effects on mean hours of enforcement and service, each beside the minister's letter's
-    statement about it: sentences for the report and the screen."""
+    statement about it: sentences for the screen (code names, English) or, with ``words``, for the report
+    in its reader's language."""
     overall = summary[(summary["estimand"] == "mean_hours") & (summary["level"] == OVERALL)]
     overall = overall.set_index("contrast")
+    dutch = words is not None and words.lang == "nl"
+    statements = published.HOURS_Y1_STATEMENTS_NL if dutch else published.HOURS_Y1_STATEMENTS
     lines = []
-    for contrast, stated in published.HOURS_Y1_STATEMENTS.items():
+    for contrast, stated in statements.items():
         if contrast not in overall.index:
             continue
         row = overall.loc[contrast]
+        name = words(contrast) if words is not None else contrast
+        numbers = (f"{row['mean']:+.1f} [{row[label + '_lb']:+.1f}, {row[label + '_ub']:+.1f}]",
+                   f"{row['prob_beneficial']:.2f}")  # fmt: skip
         lines.append(
-            f"{contrast}: {row['mean']:+.1f} hours per claimant in year 1 [{row[label + '_lb']:+.1f}, "
-            f"{row[label + '_ub']:+.1f}], P(more hours) {row['prob_beneficial']:.2f}. The letter: {stated}."
+            f"{name}: {numbers[0]} uur per WW-gerechtigde in jaar 1, P(meer uren) {numbers[1]}. De brief: "
+            f"{stated}."
+            if dutch
+            else f"{name}: {numbers[0]} hours per claimant in year 1, P(more hours) {numbers[1]}. "
+            f"The letter: {stated}."
         )
     return lines
 
@@ -620,7 +637,8 @@ def person_loo(
     random sample of that many persons estimates the sum over all (Magnusson et al. 2019's estimator:
     N times the sample mean; ``subsample_se`` its standard error). Returns elpd, its SE, the parts from
     persons without and with hours, the Pareto k diagnostics of the persons computed and ``pointwise``: each
-    computed person's elpd (a Series on the cohort's index, for paired comparisons of models)."""
+    computed person's elpd (a Series on the cohort's index, for paired comparisons of models); ``p_loo``; and
+    ``pareto_k`` and ``weights`` per distinct (cell, hours) computed (its persons)."""
     import arviz_stats as azs  # here: only this check needs it
 
     cell = person_cells(cells, cohort, keys)
@@ -632,7 +650,7 @@ def person_loo(
     rows = pd.DataFrame({"cell": cell[observed], "value": values[observed]})
     distinct = rows.value_counts(sort=False).reset_index(name="persons")
     distinct["row"] = np.arange(len(distinct))
-    elpd, pareto_k = [], []
+    elpd, pareto_k, lpd = [], [], []
     for start in range(0, len(distinct), chunk):
         part = distinct.iloc[start : start + chunk]
         logp = observation.person_logp(parameters, part["cell"].to_numpy(), part["value"].to_numpy())
@@ -640,7 +658,9 @@ def person_loo(
         result = azs.loo(tree, pointwise=True, reff=1.0)  # the stored draws are thinned, near independent
         elpd.append(np.asarray(result.elpd_i))
         pareto_k.append(np.asarray(result.pareto_k))
-    elpd_i, k = np.concatenate(elpd), np.concatenate(pareto_k)
+        draws = logp.transpose(..., "person").values.reshape(-1, logp.sizes["person"])
+        lpd.append(logsumexp(draws, axis=0) - np.log(draws.shape[0]))
+    elpd_i, k, lpd_i = np.concatenate(elpd), np.concatenate(pareto_k), np.concatenate(lpd)
     weights = distinct["persons"].to_numpy()
     m = int(weights.sum())
     scale = total / m
@@ -653,12 +673,17 @@ def person_loo(
         "persons": total,
         "persons_computed": m,
         "elpd": scale * float((elpd_i * weights).sum()),
+        "p_loo": scale * float(((lpd_i - elpd_i) * weights).sum()),
         "se": float(np.sqrt(total * variance)),
         "subsample_se": float(total * np.sqrt(variance / m * (1 - m / total))),
         "elpd_no_hours": scale * float((elpd_i * weights)[zero].sum()),
         "elpd_hours": scale * float((elpd_i * weights)[~zero].sum()),
         "pareto_k_max": float(k.max()),
         "persons_pareto_k_above_0.7": int(weights[k > 0.7].sum()),
+        "persons_pareto_k_above_1": int(weights[k > 1].sum()),
+        "distinct": len(distinct),
+        "pareto_k": k,
+        "weights": weights,
     }
 
 
@@ -768,6 +793,40 @@ class HoursKind(ModelKind):
     def describe_priors(self, spec, data=None):
         return spec.describe_priors(data.parametrization if data is not None else None)
 
+    def hyper_parameters(self, spec):
+        names = [f"{part}_{c}_mean" for part in PARTS for c in COMPONENTS] + ["hours_dispersion_mean"]
+        for part in PARTS:
+            for component in COMPONENTS:
+                names += [f"{part}_{component}_sd_{factor}" for factor in spec.groups
+                          if spec.pooling[part][component][factor] == "partial"]  # fmt: skip
+        return names + [f"hours_dispersion_sd_{factor}" for factor in spec.dispersion_by]
+
+    def leave_one_person_out(self, posterior, parts, seed):
+        """PSIS-LOO over a simple random sample of :data:`PERSON_LOO_SAMPLE` persons on the hours scale
+        (:func:`person_loo`: hours are whole numbers, so the persons are their distinct (cell, hours))."""
+        from ww_bayes.checks.predictive import LeaveOneOut, good_k
+
+        start = time.perf_counter()
+        observation = parts.data.observation
+        parameters = parts.parameters[list(observation.cell_parameters)]
+        keys = ["arm", *parts.data.levels]
+        result = person_loo(parameters, observation, parts.data.cells, parts.cohort, keys,
+                            sample=PERSON_LOO_SAMPLE, seed=seed)  # fmt: skip
+        limit = good_k(posterior.sizes["chain"] * posterior.sizes["draw"])
+        k_high = int(result["weights"][result["pareto_k"] > limit].sum())
+        sampled = result["persons_computed"] < result["persons"]
+        return LeaveOneOut(
+            unit="person", units=result["persons"], elpd=result["elpd"], se=result["se"],
+            p_loo=result["p_loo"], good_k=limit, k_high=k_high,
+            k_very_high=result["persons_pareto_k_above_1"], patterns=result["distinct"],
+            method=(f"PSIS-LOO over the distinct (cell, hours) of a simple random sample of "
+                    f"{result['persons_computed']:,} persons, N times their mean (Pareto k counts: of the "
+                    "sample)") if sampled else "PSIS-LOO over the distinct (cell, hours) of every person",
+            subsample=result["persons_computed"] if sampled else 0,
+            subsampling_se=result["subsample_se"] if sampled else 0.0,
+            seconds=time.perf_counter() - start,
+        )  # fmt: skip
+
     def derive(self, spec, data, posterior):
         return posterior_hours(
             posterior[ANY_RATE], posterior[GIVEN_ANY_MEAN], data.weights, spec.smallest_effect_hours,
@@ -827,7 +886,7 @@ class HoursKind(ModelKind):
                     f"prob_beneficial_beyond_smallest = P(effect > {smallest} uur).",
                 )
             ),
-            *(Paragraph(line) for line in letter_lines(summary, label)),
+            *(Paragraph(line) for line in letter_lines(summary, label, words)),
             Table(
                 mean_hours[
                     [
@@ -843,7 +902,7 @@ class HoursKind(ModelKind):
                 ],
                 digits=2,
             ),
-            Paragraph(PARTS_NOTE, "note"),
+            Paragraph(words.say(*PARTS_NOTE), "note"),
             Table(parts[["estimand", "contrast", "mean", *interval]], digits=2),
             Plot(
                 "hours",

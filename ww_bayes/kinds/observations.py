@@ -717,6 +717,12 @@ class PositiveFamily(ABC):
         """Single positive values (numpy): predictive persons for a distribution check."""
 
     @abstractmethod
+    def statistic_cdf(self, stats: np.ndarray, k: np.ndarray, location, dispersion) -> np.ndarray:
+        """P(the family's first statistic of ``k`` positive values < its observed value in ``stats``)
+        (numpy, arrays broadcast; NaN where k is 0): the PIT of a cell's positive part given how many are
+        positive. Exact: the sum of k gamma values is gamma, the sum of k normal logs normal."""
+
+    @abstractmethod
     def link_estimate(self, pooled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The link's estimate and its sampling variance (numpy) per row of ``pooled``: summed hurdle
         columns (``positive``, ``sum``, ``sum_squares``, ``sum_log``, ``sum_log_squares``) of a group of
@@ -769,6 +775,13 @@ class GammaFamily(PositiveFamily):
     def draw_values(self, location, dispersion, size, rng):
         return rng.gamma(dispersion, location / dispersion, size=size)
 
+    def statistic_cdf(self, stats, k, location, dispersion):
+        k = np.asarray(k, dtype="float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shape = np.where(k > 0, k, 1.0) * dispersion  # the sum of k gamma values is gamma
+            below = gamma_dist.cdf(stats[..., 0], shape, scale=location / dispersion)
+        return np.where(k > 0, below, np.nan)
+
     def link_estimate(self, pooled):
         """The log of the mean positive value; its variance by the delta method, the squared coefficient
         of variation over k (the values' sample variance / (k mean^2))."""
@@ -803,6 +816,12 @@ class LogNormalFamily(PositiveFamily):
 
     def draw_values(self, location, dispersion, size, rng):
         return rng.lognormal(location, dispersion, size=size)
+
+    def statistic_cdf(self, stats, k, location, dispersion):
+        k = np.asarray(k, dtype="float64")
+        some = np.where(k > 0, k, 1.0)
+        below = norm.cdf(stats[..., 0], some * location, np.sqrt(some) * dispersion)
+        return np.where(k > 0, below, np.nan)
 
     def link_estimate(self, pooled):
         """The mean log value; its variance the sample variance of the logs over k."""
@@ -964,6 +983,33 @@ class HurdleStatistics(Observation):
         # the statistics the family does not read are not simulated: none is left to disagree with them
         stale = [c for c in HURDLE_COLUMNS if c not in ("persons", *self.statistic_names)]
         return replaced.assign(**dict.fromkeys(stale, np.nan))
+
+    #: the parts of a cell's LOO-PIT (dim ``part`` of :meth:`cdf_at_observed`): how many have a positive
+    #: value, and the positive values given how many
+    PIT_PARTS = ("any_hours", "hours_given_any")
+
+    def cdf_at_observed(self, parameters, observed, constant):
+        """Per draw and cell, one PIT for each part of the hurdle (dim ``part``, :data:`PIT_PARTS`): the
+        number positive out of the persons (binomial: below and at the observed count), and the family's
+        first statistic of the positive values given that number (continuous: ``at`` 0; NaN in a cell
+        without positive values). Under the model the two are independent uniforms (the second is
+        conditional on the first), so each is tested on its own."""
+        p_any, location, dispersion = (
+            parameters[k].astype("float64").transpose(..., "cell") for k in self.cell_parameters
+        )
+        y = observed["y"]
+        k = y.sel(statistic="positive").values
+        persons = constant["persons"].values
+        stats = np.stack([y.sel(statistic=s).values for s in self.family.statistics], axis=-1)
+        any_below = binom.cdf(k - 1, persons, p_any.values)
+        any_at = binom.pmf(k, persons, p_any.values)
+        given_below = self.family.statistic_cdf(stats, k, location.values, dispersion.values)
+        below = xr.concat([p_any.copy(data=any_below), p_any.copy(data=given_below)], dim="part")
+        at = xr.concat([p_any.copy(data=any_at), p_any.copy(data=np.zeros(p_any.shape))], dim="part")
+        part = {"part": list(self.PIT_PARTS)}
+        return below.assign_coords(part).transpose(..., "cell", "part"), at.assign_coords(part).transpose(
+            ..., "cell", "part"
+        )
 
     def person_logp(self, parameters: xr.Dataset, cell: np.ndarray, values: np.ndarray) -> xr.DataArray:
         """Each person's log-density on the outcome's scale (dims: the parameters' sample dims, ``person``):

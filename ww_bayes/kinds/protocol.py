@@ -339,6 +339,20 @@ class ModelKind(ABC):
         Default: none declared."""
         return []
 
+    def leave_one_person_out(self, posterior: xr.Dataset, parts, seed: int):
+        """PSIS leave-one-person-out of a fit (:class:`ww_bayes.checks.predictive.LeaveOneOut`) from its
+        model made again on its cohort (``parts``: :class:`ww_bayes.recompute.Recomputed`), or None where
+        the cells do not say which value each person has. Default: the persons' (cell, value) patterns
+        (:meth:`person_patterns`) and the observation's log-density of each value
+        (:func:`ww_bayes.checks.predictive.person_loo`)."""
+        from ww_bayes.checks.predictive import person_loo  # the checks build on the kinds, not back
+
+        observation = parts.data.observation
+        if not observation.person_values:
+            return None
+        patterns = self.person_patterns(parts.spec, parts.data, parts.cohort)
+        return person_loo(posterior, observation.value_log_density(parts.parameters), patterns, seed=seed)
+
     def person_patterns(self, spec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
         """The cohort's persons as the (cell, value) terms they add to the likelihood
         (:class:`PersonPatterns`), for leave-one-person-out. Default: the cells count every person once
