@@ -284,7 +284,9 @@ def _predictive(
     prior = pm.sample_prior_predictive(
         draws=PRIOR_DRAWS, model=model, random_seed=seed + 1, compile_kwargs=POSTPROCESS_COMPILE
     )
-    prior_predictive = observation.describe_predictive(prior["prior_predictive"].to_dataset(), constant)
+    # the draws only: their rates or shares per cell (``describe_predictive``) follow from them and the
+    # constant data, so the file does not hold them twice (a destinations fit: 9 MB)
+    prior_predictive = prior["prior_predictive"].to_dataset()
     dropped = [*kind.cell_deterministics, *observation.cell_parameters]
     return {
         **predictive,

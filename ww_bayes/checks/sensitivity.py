@@ -128,7 +128,9 @@ def prior_implications(fit: xr.DataTree, parts: Recomputed) -> xr.Dataset:
     constant = fit["constant_data"].ds
     described = observation.describe_predictive(fit["observed_data"].ds, constant)
     shown = [v for v in described.data_vars if v not in fit["observed_data"].ds]
-    predictive = fit["prior_predictive"].ds[shown]
+    stored = fit["prior_predictive"].ds
+    predictive = observation.describe_predictive(stored[[v for v in stored.data_vars if v not in shown]],
+                                                 constant)[shown]  # fmt: skip
 
     def stacked(values: xr.Dataset, dim: str) -> xr.Dataset:
         values = values.drop_vars([c for c in values.coords if c not in values.dims])
