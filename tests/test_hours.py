@@ -396,18 +396,26 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     assert cls in done.groupings["werkverkenner"].merged
     assert dominated(cohort, released_groups(done), rule) == []
     record = json.loads((done.folder / "disclosure_checks.json").read_text())
-    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.9, "p_ratio": 0.1}
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.9, "p_ratio": 0.1,
+                                           "source": release_module.ACRO_SOURCE}  # fmt: skip
     assert "acro/default.yaml" in (done.folder / "disclosure_report.md").read_text()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(release_module, "dominated_groups", lambda *args: set())
         broken = release(results, tmp_path / "broken")
     assert cls not in broken.groupings["werkverkenner"].merged
     assert ("werkverkenner", cls, "control_none") in dominated(cohort, released_groups(broken), rule)
-    # the parameters are configuration: a looser rule keeps the class, and the record says so
-    loose = release(results, tmp_path / "loose", dominance=release_module.Dominance(0.999, 0.001))
+    # the parameters are configuration with their source: a looser rule keeps the class, the record and the
+    # disclosure report say which rule and from where; other parameters under ACRO's name are refused
+    source = "the secure environment's output guidelines for magnitude tables, version 2026-01 (test)"
+    loose = release(results, tmp_path / "loose", dominance=release_module.Dominance(0.999, 0.001, source))
     assert cls not in loose.groupings["werkverkenner"].merged
     record = json.loads((loose.folder / "disclosure_checks.json").read_text())
-    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001}
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001, "source": source}
+    assert f"Source of the parameters: {source}." in (loose.folder / "disclosure_report.md").read_text()
+    with pytest.raises(release_module.ReleaseError, match="cannot name ACRO as their source"):
+        release_module.Dominance(0.999, 0.001)
+    assert main(["release", str(results), "--out", str(tmp_path / "cli2"), "--p-ratio", "0.2"]) == 2
+    assert "--dominance-source" in capsys.readouterr().err
     # a fit file whose cells keep no largest hours (written before they were kept) is refused by name
     older = changed.copy()
     observed = older["observed_data"].to_dataset()

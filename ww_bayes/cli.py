@@ -15,7 +15,7 @@ from ww_bayes.data.design import MIN_PER_ARM, DesignError
 from ww_bayes.data.io import CohortFileError, LockTimeout, interrupt_on_sigterm
 from ww_bayes.data.schema import SchemaError
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
-from ww_bayes.release import MIN_COUNT, ReleaseError
+from ww_bayes.release import ACRO_SOURCE, MIN_COUNT, ReleaseError
 from ww_bayes.report import ReportError
 from ww_bayes.results import DataMismatchError, ResultFileError
 from ww_bayes.tomlspec import SpecError
@@ -207,8 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 0.9)")  # fmt: skip
     release.add_argument("--p-ratio", type=float, default=0.1, help="amounts (hours): the others' total "
                          "must be at least this share of the largest (default 0.1)")  # fmt: skip
+    release.add_argument("--dominance-source", default=ACRO_SOURCE, help="where the two parameters above "
+                         "come from, as the disclosure report cites it: the secure environment's output "
+                         "guidelines and their version (default: ACRO's defaults; required with other "
+                         "parameters)")  # fmt: skip
     release.set_defaults(run=lambda args: release_to_folder(
-        args.results, args.out, args.min_count, dominance=(args.dominance_share, args.p_ratio)))  # fmt: skip
+        args.results, args.out, args.min_count,
+        dominance=(args.dominance_share, args.p_ratio, args.dominance_source)))  # fmt: skip
 
     audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
                                 "refuse it when a small count can be derived")  # fmt: skip

@@ -17,7 +17,7 @@ COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
 REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
-RECORD_FORMAT = "ww_bayes disclosure checks 3"
+RECORD_FORMAT = "ww_bayes disclosure checks 4"
 #: The record's verdict while the release is built (the audit's results are not in it yet), and after.
 BUILDING, PASSED = "not checked", "pass"
 RULE_TEXT = ("persons, each category's count and persons - count of every released group and arm; cohort "
@@ -218,7 +218,7 @@ def record_problems(record, checks: dict[str, str], files: set[str], building: b
 
 
 def _dominance_problems(dominance) -> list[str]:
-    problems = _keys("rule dominance", dominance, ("largest", "share", "p_ratio"))
+    problems = _keys("rule dominance", dominance, ("largest", "share", "p_ratio", "source"))
     if problems:
         return problems
     if dominance["largest"] != 2 or isinstance(dominance["largest"], bool):
@@ -227,6 +227,8 @@ def _dominance_problems(dominance) -> list[str]:
         value = dominance[key]
         if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < 1:
             problems.append(f"rule dominance: {key} is not a number between 0 and 1")
+    if not isinstance(dominance["source"], str) or not dominance["source"].strip():
+        problems.append("rule dominance: source is not a text naming where the parameters come from")
     return problems
 
 
@@ -354,10 +356,8 @@ def _dominance_text(dominance: dict) -> str:
         "Amounts (hours worked): in every arm of every released group, and all arms together, the largest "
         f"and second-largest hours are together at most {share:.0%} of the group's hours, and the hours of "
         f"the others at least {p_ratio:.0%} of the largest (the (n, k) dominance rule on the top pair and "
-        "the p% rule); otherwise the group is merged, or the fit withheld. Source of the parameters: ACRO's "
-        "default configuration (acro/default.yaml: safe_nk_k 0.90 on the top pair, safe_pratio_p 0.10) "
-        "unless the release was given others (--dominance-share, --p-ratio) for the secure environment's "
-        "own output rules."
+        "the p% rule); otherwise the group is merged, or the fit withheld. Source of the parameters: "
+        f"{dominance['source']}."
     )
 
 

@@ -174,6 +174,13 @@ def unsafe_groups(counts: pd.DataFrame, min_count: int) -> set[str]:
     return set(counts.loc[bad, "group"]) if "group" in counts else ({"all"} if bad.any() else set())
 
 
+#: Where the default parameters of the dominance rule come from, as the disclosure report cites it.
+ACRO_SOURCE = (
+    "ACRO's default configuration (AI-SDC/ACRO, acro/default.yaml: safe_nk_k 0.90 on the top pair, "
+    "safe_pratio_p 0.10)"
+)
+
+
 @dataclass(frozen=True)
 class Dominance:
     """The dominance rule for amounts (hours worked), applied besides the count rule per arm (and all arms)
@@ -182,10 +189,13 @@ class Dominance:
     rule): otherwise one or two persons' amounts could be estimated from the group's. Defaults: ACRO's
     default configuration (``acro/default.yaml``: ``safe_nk_n`` 2, ``safe_nk_k`` 0.90, ``safe_pratio_p``
     0.10); a secure environment with other output rules sets its own (``--dominance-share``,
-    ``--p-ratio``)."""
+    ``--p-ratio``) and names them in ``source`` (``--dominance-source``: its output guidelines and their
+    version, as the disclosure report cites them). Other parameters with ACRO's source are refused: the
+    report would name the wrong source."""
 
     share: float = 0.9
     p_ratio: float = 0.1
+    source: str = ACRO_SOURCE
 
     def __post_init__(self):
         for name in ("share", "p_ratio"):
@@ -193,9 +203,22 @@ class Dominance:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
                 option = {"share": "--dominance-share", "p_ratio": "--p-ratio"}[name]
                 raise ReleaseError(f"{option} {value!r}: must be a number between 0 and 1")
+        if not isinstance(self.source, str) or not self.source.strip() or "\n" in self.source:
+            raise ReleaseError(f"--dominance-source {self.source!r}: must be one line of text naming the "
+                               "output guidelines (and their version) the parameters come from")  # fmt: skip
+        if self.source == ACRO_SOURCE and (self.share, self.p_ratio) != (0.9, 0.1):
+            raise ReleaseError(f"--dominance-share {self.share} / --p-ratio {self.p_ratio}: not ACRO's "
+                               "defaults (0.9 / 0.1), so the disclosure report cannot name ACRO as their "
+                               "source; name it with --dominance-source (e.g. the secure environment's "
+                               "output guidelines and their version)")  # fmt: skip
 
     def as_record(self) -> dict:
-        return {"largest": 2, "share": float(self.share), "p_ratio": float(self.p_ratio)}
+        return {
+            "largest": 2,
+            "share": float(self.share),
+            "p_ratio": float(self.p_ratio),
+            "source": self.source,
+        }
 
 
 #: The columns of a magnitude table (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`).

@@ -339,11 +339,11 @@ def release_to_folder(
     results: str | os.PathLike,
     out: str | os.PathLike,
     min_count: int = MIN_COUNT,
-    dominance: tuple[float, float] | None = None,
+    dominance: tuple[float, float] | tuple[float, float, str] | None = None,
 ) -> Outcome:
     """The files of a results folder that may leave a secure environment, with their disclosure report
     (:func:`ww_bayes.release.release`); ``dominance``: the share and p-ratio of the dominance rule for
-    hours (:class:`ww_bayes.release.Dominance`)."""
+    hours, and the source they come from (:class:`ww_bayes.release.Dominance`)."""
     output_folder(out)
     start = time.perf_counter()
     rule = Dominance(*dominance) if dominance is not None else None
