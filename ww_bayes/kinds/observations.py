@@ -162,7 +162,8 @@ class Observation(ABC):
     ) -> tuple[xr.DataArray, xr.DataArray]:
         """Per draw and cell: the predictive probability below the observed value and at it (dims
         (..., cell)); the randomised PIT of a draw is ``below + U * at``, ``U`` uniform (a continuous
-        observation has ``at`` 0)."""
+        observation has ``at`` 0). An observation with several PITs per cell (the parts of a hurdle) adds
+        a last dim ``part``, which the checks test as a label of their own."""
         raise NotImplementedError(f"{self.name}: no probability integral transform of its cells")
 
 
