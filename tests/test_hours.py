@@ -132,15 +132,15 @@ def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(fa
                                  CELL_DISPERSION: ("cell", dispersion * spread if family == "lognormal"
                                                    else dispersion / spread**2)})  # fmt: skip
         below, at = observation.cdf_at_observed(parameters, observed, constant)
-        assert list(below["part"].values) == ["any_hours", "hours_given_any"]
+        assert list(below["part"].values) == ["any_hours", "hours_of_workers"]
         return below + rng.uniform(size=below.shape) * at
 
     right, wrong = pit(1.0), pit(3.0)
-    for part in ("any_hours", "hours_given_any"):
+    for part in ("any_hours", "hours_of_workers"):
         values = right.sel(part=part).values
         assert kstest(values[np.isfinite(values)], "uniform").pvalue > 0.001
-    assert np.isnan(right.sel(part="hours_given_any").values[drawn[:, 0] == 0]).all()
-    assert kstest(wrong.sel(part="hours_given_any").values[drawn[:, 0] > 0], "uniform").pvalue < 1e-6
+    assert np.isnan(right.sel(part="hours_of_workers").values[drawn[:, 0] == 0]).all()
+    assert kstest(wrong.sel(part="hours_of_workers").values[drawn[:, 0] > 0], "uniform").pvalue < 1e-6
 
 
 def test_the_spec_names_a_bad_key():
@@ -287,18 +287,35 @@ def test_the_readers_checks_apply_to_an_hours_fit(short_fit, small_cohort):
     tree, path, data = short_fit
     checks = wb.model_checks(tree, data)
     assert set(checks.pit_tests.loc[checks.pit_tests["breakdown"] == "part", "level"]) == {
-        "any_hours", "hours_given_any"}  # fmt: skip
+        "any_hours", "hours_of_workers"}  # fmt: skip
     persons = int(small_cohort.data[HOURS_Y1].notna().sum())
     assert checks.person_loo.unit == "person" and checks.person_loo.units == persons
     assert checks.person_loo.subsample == 0 and np.isfinite(checks.person_loo.elpd)
     # the cells' log-likelihood is the sum of the persons' log-densities: leaving a cell or a person out
     # predicts nearly the same in all
     assert abs(checks.person_loo.elpd - checks.cell_loo.elpd) < 0.01 * abs(checks.cell_loo.elpd)
+    # above the sample size, a simple random sample of persons estimates the same sum within its error,
+    # and the report says how (not the trajectory's difference estimator over months)
+    from ww_bayes.report.checks import loo_blocks, pit_blocks
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ww_bayes.kinds.hours.PERSON_LOO_SAMPLE", 1_000)
+        sampled = wb.model_checks(tree, data)
+    loo = sampled.person_loo
+    assert loo.subsample == 1_000 and loo.estimator == "mean" and loo.units == persons
+    assert abs(loo.elpd - checks.person_loo.elpd) < 4 * loo.subsampling_se
+    for lang in ("en", "nl"):
+        text = " ".join(b.text for b in loo_blocks(sampled, Words(lang)) if hasattr(b, "text"))
+        assert "1,000" in text and "months" not in text and "maanden" not in text
+        pit_text = " ".join(
+            b.text for b in pit_blocks("hours.nc", sampled, Words(lang)) if hasattr(b, "text")
+        )
+        assert ("two values, one per part" if lang == "en" else "twee waarden, een per deel") in pit_text
     checked = set(checks.sensitivity.loc[checks.sensitivity["parameter"], "quantity"])
     hyper = kind_of(tree).hyper_parameters(load_spec(SPEC))
     assert checked == set(hyper) and "any_hours_service_sd_region" in checked
     table = summarise(tree)
-    for name in [*hyper, *set(table["estimand"]), "any_hours", "hours_given_any", "part"]:
+    for name in [*hyper, *set(table["estimand"]), "any_hours", "hours_of_workers", "part"]:
         assert name in CATALOGUE and CATALOGUE[name]["en"] != CATALOGUE[name]["nl"], name
     from ww_bayes.kinds.hours import letter_lines
 

@@ -102,6 +102,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "nl": "deel van het ureneffect door meer uren per werkende",
     },
     "any_hours": {"en": "any hours worked (yes / no)", "nl": "enig uur gewerkt (ja / nee)"},
+    "hours_of_workers": {
+        "en": "hours of those who worked (given how many)",
+        "nl": "uren van wie werkte (gegeven hoeveel)",
+    },
     "part": {"en": "part of the model", "nl": "deel van het model"},
     "Hours worked in year 1": {"en": "Hours worked in year 1", "nl": "Gewerkte uren in het eerste jaar"},
     # contrasts: what is compared (intention to treat: being offered the service)

@@ -81,6 +81,9 @@ class LeaveOneOut:
     subsample: int = 0
     subsampling_se: float = 0.0
     seconds: float = 0.0
+    #: how a subsample estimates the sum over all units: "difference" (arviz_stats' difference estimator
+    #: with every unit's log predictive density) or "mean" (the number of units times the sample's mean)
+    estimator: str = "difference"
     elpd_i: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     weights: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 

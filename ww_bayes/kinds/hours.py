@@ -824,7 +824,7 @@ class HoursKind(ModelKind):
                     "sample)") if sampled else "PSIS-LOO over the distinct (cell, hours) of every person",
             subsample=result["persons_computed"] if sampled else 0,
             subsampling_se=result["subsample_se"] if sampled else 0.0,
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - start, estimator="mean",
         )  # fmt: skip
 
     def derive(self, spec, data, posterior):

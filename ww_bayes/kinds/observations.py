@@ -987,7 +987,7 @@ class HurdleStatistics(Observation):
 
     #: the parts of a cell's LOO-PIT (dim ``part`` of :meth:`cdf_at_observed`): how many have a positive
     #: value, and the positive values given how many
-    PIT_PARTS = ("any_hours", "hours_given_any")
+    PIT_PARTS = ("any_hours", "hours_of_workers")
 
     def cdf_at_observed(self, parameters, observed, constant):
         """Per draw and cell, one PIT for each part of the hurdle (dim ``part``, :data:`PIT_PARTS`): the

@@ -83,6 +83,24 @@ TEXTS = {
         "Voor deze fit rekende PSIS op een steekproef van {sample:,} personen ({patterns:,} patronen in "
         "totaal); {sampling:,.1f} van de standaardfout komt van de steekproef.",
     ),
+    "loo sample mean": (
+        "For this fit PSIS ran on a simple random sample of {sample:,} persons ({patterns:,} distinct cells "
+        "and outcomes among them): the elpd is the number of persons times the sample's mean, and "
+        "{sampling:,.1f} of the standard error is the sampling's.",
+        "Voor deze fit rekende PSIS op een enkelvoudige steekproef van {sample:,} personen ({patterns:,} "
+        "verschillende combinaties van cel en uitkomst): de elpd is het aantal personen maal het gemiddelde "
+        "van de steekproef; {sampling:,.1f} van de standaardfout komt van de steekproef.",
+    ),
+    "pit parts": (
+        "A cell of this model has two values, one per part (the panels 'part of the model'): the number of "
+        "persons with any hours out of its persons, as a count, and the sum of their hours (of their log "
+        "hours for a log-normal) given that number (continuous, so not randomised; no value in a cell "
+        "without hours).",
+        "Een cel van dit model heeft twee waarden, een per deel (de panelen 'deel van het model'): het "
+        "aantal personen met uren van de personen in de cel, als aantal, en de som van hun uren (van hun "
+        "log-uren bij een lognormale verdeling) gegeven dat aantal (continu, dus niet gerandomiseerd; geen "
+        "waarde in een cel zonder uren).",
+    ),
     "no priors": (
         "This kind of model declares no top-level priors to power-scale.",
         "Dit soort model noemt geen priors op het hoogste niveau.",
@@ -176,8 +194,9 @@ def pit_blocks(name: str, checks: ModelChecks, words: Words) -> list[Block]:
             words.say("all cells", "alle cellen") if b == "all" else words(b) for b in outside["breakdown"]
         ]
         summary = say(words, "pit outside", where="; ".join(where))
+    parts = " " + say(words, "pit parts") if "part" in set(checks.pit_tests["breakdown"]) else ""
     blocks: list[Block] = [
-        Paragraph(say(words, "pit", threshold=threshold, panels=len(checks.pit_tests)), "note"),
+        Paragraph(say(words, "pit", threshold=threshold, panels=len(checks.pit_tests)) + parts, "note"),
         Paragraph(summary, "ok" if outside.empty else "flag"),
         Table(table, digits=4),
     ]
@@ -226,7 +245,8 @@ def loo_blocks(checks: ModelChecks, words: Words) -> list[Block]:
     person = checks.person_loo
     notes = [say(words, "loo")]
     if person is not None and person.subsample:
-        notes.append(say(words, "loo subsample", sample=person.subsample, patterns=person.patterns,
+        key = "loo sample mean" if person.estimator == "mean" else "loo subsample"
+        notes.append(say(words, key, sample=person.subsample, patterns=person.patterns,
                          sampling=person.subsampling_se))  # fmt: skip
     return [Paragraph(" ".join(notes), "note"), Table(pd.DataFrame(rows), digits=1)]
 
