@@ -28,6 +28,7 @@ from ww_bayes.checks.predictive import (
     person_loo,
     pit_tests,
     pit_verdicts,
+    sampled_person_loo,
 )
 from ww_bayes.checks.sensitivity import (
     SENSITIVITY_THRESHOLD,
@@ -137,7 +138,14 @@ def model_checks(fit: xr.DataTree, cohort: Cohort, spec=None, seed: int | None =
     pit = cells_by_part(pit)
     seconds["cell LOO and LOO-PIT"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    persons = kind.leave_one_person_out(posterior, parts, seed)
+    own = kind.own_person_loo(parts, seed)
+    if own is not None:
+        persons = sampled_person_loo(own, posterior, time.perf_counter() - clock)
+    elif observation.person_values:
+        patterns = kind.person_patterns(parts.spec, parts.data, parts.cohort)
+        persons = person_loo(posterior, observation.value_log_density(parts.parameters), patterns, seed=seed)
+    else:
+        persons = None
     seconds["person LOO"], clock = time.perf_counter() - clock, time.perf_counter()
 
     sensitivity = prior_sensitivity(fit, parts)
@@ -167,4 +175,5 @@ __all__ = [
     "pit_verdicts",
     "prior_implications",
     "prior_sensitivity",
+    "sampled_person_loo",
 ]

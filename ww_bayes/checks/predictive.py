@@ -213,6 +213,26 @@ def _weighted_sd(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt((weights * (values - mean) ** 2).sum() / (weights.sum() - 1)))
 
 
+def sampled_person_loo(result: dict, posterior: xr.Dataset, seconds: float = 0.0) -> LeaveOneOut:
+    """A kind's own leave-one-person-out (:meth:`ww_bayes.kinds.protocol.ModelKind.own_person_loo`: PSIS
+    over the distinct (cell, value) of a simple random sample of persons, or of all) as a
+    :class:`LeaveOneOut`: the sum over all persons estimated as their number times the sample's mean."""
+    limit = good_k(posterior.sizes["chain"] * posterior.sizes["draw"])
+    sampled = result["persons_computed"] < result["persons"]
+    return LeaveOneOut(
+        unit="person", units=int(result["persons"]), elpd=float(result["elpd"]), se=float(result["se"]),
+        p_loo=float(result["p_loo"]), good_k=limit,
+        k_high=int(result["weights"][result["pareto_k"] > limit].sum()),
+        k_very_high=int(result["weights"][result["pareto_k"] > 1].sum()), patterns=int(result["distinct"]),
+        method=(f"PSIS-LOO over the distinct (cell, value) of a simple random sample of "
+                f"{result['persons_computed']:,} persons, their number times the sample's mean (Pareto k "
+                "counts: of the sample)") if sampled else "PSIS-LOO over the distinct (cell, value) of every "
+        "person, weighted by their persons",
+        subsample=int(result["persons_computed"]) if sampled else 0,
+        subsampling_se=float(result["subsample_se"]) if sampled else 0.0, seconds=seconds, estimator="mean",
+    )  # fmt: skip
+
+
 def person_loo(
     posterior: xr.Dataset,
     value_log_density: xr.DataArray,

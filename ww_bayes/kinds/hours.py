@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -801,31 +800,14 @@ class HoursKind(ModelKind):
                           if spec.pooling[part][component][factor] == "partial"]  # fmt: skip
         return names + [f"hours_dispersion_sd_{factor}" for factor in spec.dispersion_by]
 
-    def leave_one_person_out(self, posterior, parts, seed):
+    def own_person_loo(self, parts, seed):
         """PSIS-LOO over a simple random sample of :data:`PERSON_LOO_SAMPLE` persons on the hours scale
         (:func:`person_loo`: hours are whole numbers, so the persons are their distinct (cell, hours))."""
-        from ww_bayes.checks.predictive import LeaveOneOut, good_k
-
-        start = time.perf_counter()
         observation = parts.data.observation
         parameters = parts.parameters[list(observation.cell_parameters)]
         keys = ["arm", *parts.data.levels]
-        result = person_loo(parameters, observation, parts.data.cells, parts.cohort, keys,
-                            sample=PERSON_LOO_SAMPLE, seed=seed)  # fmt: skip
-        limit = good_k(posterior.sizes["chain"] * posterior.sizes["draw"])
-        k_high = int(result["weights"][result["pareto_k"] > limit].sum())
-        sampled = result["persons_computed"] < result["persons"]
-        return LeaveOneOut(
-            unit="person", units=result["persons"], elpd=result["elpd"], se=result["se"],
-            p_loo=result["p_loo"], good_k=limit, k_high=k_high,
-            k_very_high=result["persons_pareto_k_above_1"], patterns=result["distinct"],
-            method=(f"PSIS-LOO over the distinct (cell, hours) of a simple random sample of "
-                    f"{result['persons_computed']:,} persons, N times their mean (Pareto k counts: of the "
-                    "sample)") if sampled else "PSIS-LOO over the distinct (cell, hours) of every person",
-            subsample=result["persons_computed"] if sampled else 0,
-            subsampling_se=result["subsample_se"] if sampled else 0.0,
-            seconds=time.perf_counter() - start, estimator="mean",
-        )  # fmt: skip
+        return person_loo(parameters, observation, parts.data.cells, parts.cohort, keys,
+                          sample=PERSON_LOO_SAMPLE, seed=seed)  # fmt: skip
 
     def derive(self, spec, data, posterior):
         return posterior_hours(

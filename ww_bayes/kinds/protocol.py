@@ -339,19 +339,15 @@ class ModelKind(ABC):
         Default: none declared."""
         return []
 
-    def leave_one_person_out(self, posterior: xr.Dataset, parts, seed: int):
-        """PSIS leave-one-person-out of a fit (:class:`ww_bayes.checks.predictive.LeaveOneOut`) from its
-        model made again on its cohort (``parts``: :class:`ww_bayes.recompute.Recomputed`), or None where
-        the cells do not say which value each person has. Default: the persons' (cell, value) patterns
-        (:meth:`person_patterns`) and the observation's log-density of each value
-        (:func:`ww_bayes.checks.predictive.person_loo`)."""
-        from ww_bayes.checks.predictive import person_loo  # the checks build on the kinds, not back
-
-        observation = parts.data.observation
-        if not observation.person_values:
-            return None
-        patterns = self.person_patterns(parts.spec, parts.data, parts.cohort)
-        return person_loo(posterior, observation.value_log_density(parts.parameters), patterns, seed=seed)
+    def own_person_loo(self, parts, seed: int) -> dict | None:
+        """PSIS leave-one-person-out computed by the kind itself, for an observation whose persons' values
+        are too many to list as patterns (hours: whole numbers up to 2,500), from its model made again on
+        its cohort (``parts``: :class:`ww_bayes.recompute.Recomputed`): a dict with ``persons``,
+        ``persons_computed`` (a simple random sample of them, or all), ``distinct`` (their distinct
+        (cell, value)), ``elpd``, ``se``, ``p_loo``, ``subsample_se``, ``pareto_k`` and ``weights`` (per
+        distinct (cell, value) computed, its persons), as :func:`ww_bayes.kinds.hours.person_loo` gives it.
+        Default None: the checks list the persons' (cell, value) patterns (:meth:`person_patterns`)."""
+        return None
 
     def person_patterns(self, spec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
         """The cohort's persons as the (cell, value) terms they add to the likelihood
