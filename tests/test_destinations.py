@@ -194,6 +194,31 @@ def test_shares_sum_to_one_and_effects_to_zero_over_destinations(fitted, small_c
         np.testing.assert_allclose(shares.sum(axis=-1), 1, atol=1e-5)
 
 
+def test_the_file_leaves_out_the_draws_its_free_variables_give_again(spec, fitted, small_cohort, monkeypatch):
+    """A destinations file stores the free variables of its posterior and prior, not their group values
+    (``_by_``) or the scaled deviations beside their ``_z``; the same fit stored with them (the same seed:
+    the same draws) holds exactly what the model's deterministics make of the free variables."""
+    from ww_bayes.postprocess import deterministics
+    from ww_bayes.recompute import rebuilt_model
+
+    tree, _ = fitted
+    for group in ("posterior", "prior"):
+        names = list(tree[group].ds.data_vars)
+        assert not [n for n in names if "_by_" in n or (n.endswith("_dev") and f"{n[:-4]}_z" in names)]
+        assert any(n.endswith("_z") for n in names) and any(n.endswith("_dev") for n in names)  # centred
+    monkeypatch.setattr(type(KIND), "recomputable_draws", lambda self, draws: [])
+    whole = fit(spec, small_cohort.data, progress=False, log=None)
+    left_out = [n for n in whole["posterior"].ds.data_vars if n not in tree["posterior"].ds]
+    assert any("_by_" in n for n in left_out) and any(n.endswith("_dev") for n in left_out)
+    model = rebuilt_model(tree, small_cohort.data)
+    free = tree["posterior"].ds[[v.name for v in model.free_RVs]]
+    again = deterministics(free, model, var_names=left_out)
+    for name in left_out:
+        np.testing.assert_allclose(
+            again[name].values, whole["posterior"].ds[name].values, rtol=1e-5, atol=1e-6
+        )
+
+
 def test_the_simulators_destination_truth_is_recovered(fitted, small_cohort):
     """The overall and by-class effects on the shares, on WW receipt and on the first exits: most 90%
     intervals hold the simulator's realised truth (about 90% expected; the bound allows for 30-odd

@@ -363,6 +363,8 @@ def stored(tree: xr.DataTree, output: OutputSettings, kind: ModelKind) -> xr.Dat
             result[name] = stored_derived(tree, node, kind, thin, draws) if thin > 1 else node.copy()
             continue
         ds = node.to_dataset()
+        if name in ("posterior", "prior"):
+            ds = ds.drop_vars(kind.recomputable_draws(ds))
         if name == "posterior" and "rate" not in keep:
             ds = ds.drop_vars(list(kind.cell_deterministics), errors="ignore")
             used = {d for v in ds.data_vars.values() for d in v.dims}

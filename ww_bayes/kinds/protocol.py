@@ -366,6 +366,13 @@ class ModelKind(ABC):
         K-fold cross-validation over the levels (:attr:`predicts_new_levels`)."""
         raise NotImplementedError(f"a {self.name!r} fit does not predict new levels of a factor")
 
+    def recomputable_draws(self, draws: xr.Dataset) -> list[str]:
+        """Variables of a fit's ``posterior`` or ``prior`` draws its file leaves out because the free
+        variables give them again (:mod:`ww_bayes.recompute` rebuilds every deterministic from those):
+        none by default; a kind whose group deviations are many (destinations: state x region) names its
+        deterministic ones, after the convergence gate has read them."""
+        return []
+
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the
         service and enforcement means, group values and curves)."""
