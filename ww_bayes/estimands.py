@@ -150,9 +150,13 @@ def hours_level_means(
 
 
 def hours_effects(
-    any_hours: xr.DataArray, hours_given_any: xr.DataArray, weights: xr.DataArray
+    any_hours: xr.DataArray,
+    hours_given_any: xr.DataArray,
+    weights: xr.DataArray,
+    levels: Sequence[str] | None = None,
 ) -> dict[str, xr.Dataset]:
-    """Contrasts of hours per level (inputs as :func:`hours_level_means`), a Dataset per level of
+    """Contrasts of hours per level (inputs as :func:`hours_level_means`; ``levels``: those wanted, default
+    every level including the cell grid), a Dataset per level of
 
     - ``mean_hours``: the effect on mean hours per claimant, zeros included (hours): the causal estimand;
     - ``any_hours_pp``: the effect on P(any hours) (pp);
@@ -170,6 +174,8 @@ def hours_effects(
 
     out = {}
     for level, means in hours_level_means(any_hours, hours_given_any, weights).items():
+        if levels is not None and level not in levels:
+            continue
         treated = side(means, [arm for arm, _ in CONTRASTS.values()])
         comparison = side(means, [arm for _, arm in CONTRASTS.values()])
         change = treated - comparison

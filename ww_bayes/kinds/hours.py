@@ -512,7 +512,7 @@ def posterior_hours(
     simulator's truth is made with it too). ``persons`` (with hours observed per arm and group cell) adds
     the sparseness flags. A factor with more than :data:`ww_bayes.summaries.SHOWN_LEVELS` levels (regions)
     keeps ``mean_hours`` and ``any_hours_pp`` only: the other parts of 35 regions would double the file."""
-    effects = hours_effects(any_rate, given_any, weights)
+    effects = hours_effects(any_rate, given_any, weights, levels=(OVERALL, *weights.dims))
     sign = direction_sign(good_direction)
     levels = {}
     for level in (OVERALL, *weights.dims):
