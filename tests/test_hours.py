@@ -121,7 +121,10 @@ def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(fa
     persons = rng.integers(1, 120, size=cells)
     p_any = rng.uniform(0.3, 0.9, size=cells)
     location = rng.uniform(6.0, 7.0, size=cells) if family == "lognormal" else rng.uniform(300, 1200, cells)
-    dispersion = rng.uniform(0.6, 1.0, size=cells) if family == "lognormal" else rng.uniform(1.0, 3.0, cells)
+    dispersion = rng.uniform(*{"lognormal": (0.6, 1.0), "gamma": (1.0, 3.0), "normal": (200.0, 600.0)}[family],
+                             size=cells)  # fmt: skip
+    # a spread `spread` times too wide: the sd (normal, log-normal) times it, the gamma shape over its square
+    widen = (lambda d, spread: d / spread**2) if family == "gamma" else (lambda d, spread: d * spread)
     drawn = observation.draw_statistics(persons, p_any, location, dispersion, rng)
     observed = xr.Dataset({"y": (("cell", "statistic"), drawn)},
                           coords={"statistic": list(observation.statistic_names)})  # fmt: skip
@@ -129,8 +132,7 @@ def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(fa
 
     def pit(spread: float) -> xr.DataArray:
         parameters = xr.Dataset({CELL_ANY: ("cell", p_any), CELL_LOCATION: ("cell", location),
-                                 CELL_DISPERSION: ("cell", dispersion * spread if family == "lognormal"
-                                                   else dispersion / spread**2)})  # fmt: skip
+                                 CELL_DISPERSION: ("cell", widen(dispersion, spread))})  # fmt: skip
         below, at = observation.cdf_at_observed(parameters, observed, constant)
         assert list(below["part"].values) == ["any_hours", "hours_of_workers"]
         return below + rng.uniform(size=below.shape) * at
@@ -146,7 +148,7 @@ def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(fa
 def test_the_spec_names_a_bad_key():
     text = (MODELS / f"{SPEC}.toml").read_text()
     cases = {
-        'family = "gamma"': ('family = "weibull"', "'family' must be one of"),
+        'family = "normal"': ('family = "weibull"', "'family' must be one of"),
         'dispersion_by = ["werkverkenner"]': ('dispersion_by = ["sex"]', "'dispersion_by'"),
         "[pooling.hours]": ("[pooling.hourz]", "'pooling.hourz'"),
         "smallest_effect_hours = 10.0": ("", "smallest_effect_hours"),
@@ -159,7 +161,7 @@ def test_the_spec_names_a_bad_key():
 
 def test_each_part_estimates_its_link_per_level_as_the_person_rows_do(small_cohort):
     """The estimates the parametrization is chosen from: per arm and class, logit P(any hours) (half a
-    person added each way) and, of those with any, the log mean hours (gamma; variance: the squared
+    person added each way) and, of those with any, the log mean hours (normal, gamma; variance: the squared
     coefficient of variation over n) or the mean log hours (log-normal; variance: that of the logs over n),
     as pandas computes them from the person rows."""
     df = small_cohort.data
@@ -173,6 +175,8 @@ def test_each_part_estimates_its_link_per_level_as_the_person_rows_do(small_coho
         ("any", "gamma"): (np.log(rate / (1 - rate)), 1 / (persons.size() * rate * (1 - rate))),
         ("positive", "gamma"): (np.log(positive.mean()),
                                 positive.var() / (positive.size() * positive.mean() ** 2)),
+        ("positive", "normal"): (np.log(positive.mean()),
+                                 positive.var() / (positive.size() * positive.mean() ** 2)),
         ("positive", "lognormal"): (positive.apply(lambda h: np.log(h).mean()),
                                     positive.apply(lambda h: np.log(h).var() / len(h))),
     }  # fmt: skip
@@ -247,7 +251,7 @@ def test_a_short_fit_passes_the_whole_path(short_fit, small_cohort):
     statement; the file keeps no per-cell grid and no sums beyond its observed group."""
     tree, path, data = short_fit
     loaded = load_fit(path, warn=False)
-    assert loaded.attrs["model_kind"] == "hours" and loaded.attrs["family"] == "gamma"
+    assert loaded.attrs["model_kind"] == "hours" and loaded.attrs["family"] == "normal"
     forms = json.loads(loaded.attrs["parametrization"])  # the spec's pinned forms, recorded as asked
     assert forms["any_hours_service"]["region"] == {**forms["any_hours_service"]["region"],
                                                     "form": "non-centred", "chosen_by": "spec"}  # fmt: skip

@@ -39,8 +39,8 @@ HURDLE_WORDS = {
     "any_hours": {"en": "P(any hours worked)", "nl": "P(enig uur gewerkt)"},
     "hours": {"en": "hours of those who worked", "nl": "uren van wie werkte"},
     "hours_dispersion": {
-        "en": "spread of the hours (log gamma shape)",
-        "nl": "spreiding van de uren (log gammavorm)",
+        "en": "spread of the hours (log of the family's dispersion)",
+        "nl": "spreiding van de uren (log van de spreidingsparameter)",
     },
 }
 
@@ -65,7 +65,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         for part in parts
     },
     # the hours model's top-level parameters: each part of the hurdle (logit P(any hours); log mean hours of
-    # those with any) and the gamma shape
+    # those with any) and the dispersion of the hours
     **{
         f"{hurdle}_{component}_{part}": {
             lang: f"{HURDLE_WORDS[hurdle][lang]}, {COMPONENT_WORDS[component][lang]}: "

@@ -17,8 +17,9 @@ per level: :meth:`ww_bayes.kinds.observations.HurdleStatistics.part_estimates`);
 centred (every class has thousands of persons with hours).
 
 The positive hours follow the spec's ``family`` (:data:`ww_bayes.kinds.observations.POSITIVE_FAMILIES`):
-``gamma`` (location = the mean hours of those with any, dispersion = the gamma shape; sufficient statistics
-n, sum h, sum log h) or ``lognormal`` (location = mean log hours, dispersion = sd of log hours; n, sum log h,
+``normal`` (location = the mean hours of those with any, dispersion = their sd in hours; sufficient
+statistics n, sum h, sum h^2), ``gamma`` (location = the mean, dispersion = the gamma shape; n, sum h,
+sum log h) or ``lognormal`` (location = mean log hours, dispersion = sd of log hours; n, sum log h,
 sum (log h)^2, with the Jacobian -sum log h). The observation is
 :class:`ww_bayes.kinds.observations.HurdleStatistics`: each cell's log-likelihood is the sum of its persons'
 log-densities on the hours scale, exactly.
@@ -160,7 +161,8 @@ class PartPrior:
 
 @dataclass(frozen=True)
 class DispersionPrior:
-    """Prior of the log dispersion of the positive hours (log gamma shape, or log sd of log hours):
+    """Prior of the log dispersion of the positive hours (log sd of hours, log gamma shape, or log sd of
+    log hours, by family):
     Normal(``mean_mu``, ``mean_sigma``) for the mean, ``group_sd`` the half-normal scale of the sd of its
     deviations per factor of ``dispersion_by``."""
 
@@ -332,7 +334,7 @@ def _parametrization(raw: dict, groups: tuple[str, ...], pooling: dict) -> dict[
 
 
 def parse(raw: dict, text: str, source: str, common: dict) -> HoursSpec:
-    family = raw.get("family", "gamma")
+    family = raw.get("family", "normal")
     if family not in POSITIVE_FAMILIES:
         raise SpecError(f"'family' must be one of {', '.join(POSITIVE_FAMILIES)}, got {family!r}")
     groups = common["groups"]

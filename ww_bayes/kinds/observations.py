@@ -829,6 +829,46 @@ class LogNormalFamily(PositiveFamily):
         return _mean_and_variance(pooled["positive"], pooled["sum_log"], pooled["sum_log_squares"], log=False)
 
 
+class NormalFamily(PositiveFamily):
+    """Normal with mean ``location`` and sd ``dispersion`` (hours; the sd does not follow the mean):
+    sufficient statistics n, sum x and sum x^2. Its mean is fitted by the cells' means, and the mean's
+    posterior variance is the values' own variance over n, which holds for any distribution with that
+    variance (the central limit theorem): the family to choose when the estimand is a mean and no
+    named family fits the values' shape. As a density it puts some mass below zero."""
+
+    name = "normal"
+    statistics = ("sum", "sum_squares")
+    parameters = "location = mean of a positive value, dispersion = its sd"
+
+    def logp(self, stats, k, link, log_dispersion):
+        return normal_statistics_logp(stats, k, pt.exp(link), pt.exp(log_dispersion))
+
+    def location(self, link):
+        return _exp(link)(link)
+
+    def mean(self, link, log_dispersion):
+        return _exp(link)(link)
+
+    def draw(self, k, location, dispersion, rng):
+        return draw_normal_statistics(k, location, dispersion, rng)
+
+    def person_logpdf(self, x, location, dispersion):
+        return norm.logpdf(x, location, dispersion)
+
+    def draw_values(self, location, dispersion, size, rng):
+        return rng.normal(location, dispersion, size=size)
+
+    def statistic_cdf(self, stats, k, location, dispersion):
+        k = np.asarray(k, dtype="float64")
+        some = np.where(k > 0, k, 1.0)
+        below = norm.cdf(stats[..., 0], some * location, np.sqrt(some) * dispersion)
+        return np.where(k > 0, below, np.nan)
+
+    def link_estimate(self, pooled):
+        """The log of the mean positive value, its variance as for the gamma (delta method)."""
+        return _mean_and_variance(pooled["positive"], pooled["sum"], pooled["sum_squares"], log=True)
+
+
 def _mean_and_variance(k, total, squares, log: bool) -> tuple[np.ndarray, np.ndarray]:
     """From counts, sums and sums of squares: the mean (its log when ``log``) and the sampling variance of
     that estimate; where k < 2 the estimate is 0 with infinite variance (no weight)."""
@@ -843,7 +883,9 @@ def _mean_and_variance(k, total, squares, log: bool) -> tuple[np.ndarray, np.nda
 
 
 #: The families of the positive values by name.
-POSITIVE_FAMILIES: dict[str, PositiveFamily] = {f.name: f for f in (GammaFamily(), LogNormalFamily())}
+POSITIVE_FAMILIES: dict[str, PositiveFamily] = {
+    f.name: f for f in (GammaFamily(), LogNormalFamily(), NormalFamily())
+}
 
 
 class HurdleStatistics(Observation):
