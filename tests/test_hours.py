@@ -121,10 +121,14 @@ def test_the_cell_pit_is_uniform_under_the_model_and_not_under_another_spread(fa
     persons = rng.integers(1, 120, size=cells)
     p_any = rng.uniform(0.3, 0.9, size=cells)
     location = rng.uniform(6.0, 7.0, size=cells) if family == "lognormal" else rng.uniform(300, 1200, cells)
-    dispersion = rng.uniform(*{"lognormal": (0.6, 1.0), "gamma": (1.0, 3.0), "normal": (200.0, 600.0)}[family],
-                             size=cells)  # fmt: skip
-    # a spread `spread` times too wide: the sd (normal, log-normal) times it, the gamma shape over its square
-    widen = (lambda d, spread: d / spread**2) if family == "gamma" else (lambda d, spread: d * spread)
+    ranges = {"lognormal": (0.6, 1.0), "gamma": (1.0, 3.0), "normal": (200.0, 600.0)}
+    dispersion = rng.uniform(*ranges[family], size=cells)
+
+    def widen(value, spread):
+        """The dispersion of a spread ``spread`` times too wide: an sd times it, a gamma shape over its
+        square."""
+        return value / spread**2 if family == "gamma" else value * spread
+
     drawn = observation.draw_statistics(persons, p_any, location, dispersion, rng)
     observed = xr.Dataset({"y": (("cell", "statistic"), drawn)},
                           coords={"statistic": list(observation.statistic_names)})  # fmt: skip
