@@ -524,6 +524,14 @@ def draw_normal_statistics(n, mu, sigma, rng, size=None) -> np.ndarray:
     return np.stack([n * mean, spread + n * mean**2], axis=-1)
 
 
+def normal_sum_cdf(total, k, mu, sigma) -> np.ndarray:
+    """P(the sum of ``k`` normal values with mean ``mu`` and sd ``sigma`` < ``total``) (numpy, arrays
+    broadcast; NaN where k is 0): the sum is normal with mean k mu and sd sqrt(k) sigma."""
+    k = np.asarray(k, dtype="float64")
+    some = np.where(k > 0, k, 1.0)
+    return np.where(k > 0, norm.cdf(total, some * mu, np.sqrt(some) * sigma), np.nan)
+
+
 class NormalStatistics(Observation):
     """A continuous outcome summarised per cell by the persons with it observed (``n``), its sum and its
     sum of squares: the exact sufficient statistics of a normal model, whose likelihood on them equals the
@@ -819,10 +827,7 @@ class LogNormalFamily(PositiveFamily):
         return rng.lognormal(location, dispersion, size=size)
 
     def statistic_cdf(self, stats, k, location, dispersion):
-        k = np.asarray(k, dtype="float64")
-        some = np.where(k > 0, k, 1.0)
-        below = norm.cdf(stats[..., 0], some * location, np.sqrt(some) * dispersion)
-        return np.where(k > 0, below, np.nan)
+        return normal_sum_cdf(stats[..., 0], k, location, dispersion)
 
     def link_estimate(self, pooled):
         """The mean log value; its variance the sample variance of the logs over k."""
@@ -859,10 +864,7 @@ class NormalFamily(PositiveFamily):
         return rng.normal(location, dispersion, size=size)
 
     def statistic_cdf(self, stats, k, location, dispersion):
-        k = np.asarray(k, dtype="float64")
-        some = np.where(k > 0, k, 1.0)
-        below = norm.cdf(stats[..., 0], some * location, np.sqrt(some) * dispersion)
-        return np.where(k > 0, below, np.nan)
+        return normal_sum_cdf(stats[..., 0], k, location, dispersion)
 
     def link_estimate(self, pooled):
         """The log of the mean positive value, its variance as for the gamma (delta method)."""
