@@ -7,9 +7,9 @@ mixture, not any of the families), each family is compared by
    same model in every family, so the families differ in the persons with hours. Normal, gamma and
    log-normal are full fits of ``models/hours_worked_y1.toml`` (``family`` switched, with the dispersion
    prior on each family's own scale: :data:`DISPERSION`); LOO on a simple random sample of persons (the
-   same persons for every family, so
-   differences are paired). Hours in bands: a categorical over :data:`BANDS` per cell (arm x class x
-   region) with a Dirichlet(1) prior, whose leave-one-out predictive probability is exact,
+   same persons for every family, so differences are paired). Hours in bands: a categorical over
+   :data:`BANDS` per cell (arm x class x region) with a Dirichlet(1) prior, whose leave-one-out
+   predictive probability is exact,
    (n_cell,band - 1 + 1) / (n_cell - 1 + K), spread evenly over the band's whole hours;
 2. the cells' mean hours of those with any, checked predictively: the share of cells whose observed mean
    lies in its central 90% predictive interval given its persons with hours (a log-normal's mean
