@@ -376,11 +376,23 @@ def dominated(
             members = cohort[factor].astype(str).isin(label.split("|"))
             for arm, rows in cohort[members].groupby("arm", observed=True):
                 hours = np.sort(rows[HOURS_Y1].dropna().to_numpy())[::-1]
-                total, top = hours.sum(), hours[:2]
-                if total > 0 and (
-                    top.sum() > rule.share * total or total - top.sum() < rule.p_ratio * top[0]
-                ):
+                total, top = hours.sum(), np.pad(hours[:2], (0, 2))[:2]
+                few = rule.min_persons is not None and 0 < len(hours) < rule.min_persons
+                dominant = top[: rule.largest].sum() > rule.share * total
+                spread = rule.p_ratio is not None and total - top.sum() < rule.p_ratio * top[0]
+                if few or (total > 0 and (dominant or spread)):
                     out.append((factor, label, str(arm)))
+    return out
+
+
+def released_groups(done) -> dict[str, set[str]]:
+    """Per factor, the groups a release shows: each a level or its merged levels joined by '|'."""
+    out = {}
+    for factor, grouping in done.groupings.items():
+        members = {}
+        for level, group in grouping.groups.items():
+            members.setdefault(group, []).append(level)
+        out[factor] = {"|".join(levels) for levels in members.values()}
     return out
 
 
@@ -407,21 +419,12 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     results = tmp_path / "results"
     save_fit(changed, results / "hours.nc")
 
-    def released_groups(done) -> dict[str, set[str]]:
-        out = {}
-        for factor, grouping in done.groupings.items():
-            members = {}
-            for level, group in grouping.groups.items():
-                members.setdefault(group, []).append(level)
-            out[factor] = {"|".join(levels) for levels in members.values()}
-        return out
-
     done = release(results, tmp_path / "release")
     rule = done.dominance
     assert cls in done.groupings["werkverkenner"].merged
     assert dominated(cohort, released_groups(done), rule) == []
     record = json.loads((done.folder / "disclosure_checks.json").read_text())
-    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.9, "p_ratio": 0.1,
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.9, "p_ratio": 0.1, "min_persons": None,
                                            "source": release_module.ACRO_SOURCE}  # fmt: skip
     assert "acro/default.yaml" in (done.folder / "disclosure_report.md").read_text()
     with pytest.MonkeyPatch.context() as patch:
@@ -435,9 +438,10 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     loose = release(results, tmp_path / "loose", dominance=release_module.Dominance(0.999, 0.001, source))
     assert cls not in loose.groupings["werkverkenner"].merged
     record = json.loads((loose.folder / "disclosure_checks.json").read_text())
-    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001, "source": source}
+    assert record["rule"]["dominance"] == {"largest": 2, "share": 0.999, "p_ratio": 0.001,
+                                           "min_persons": None, "source": source}  # fmt: skip
     assert f"Source of the parameters: {source}." in (loose.folder / "disclosure_report.md").read_text()
-    with pytest.raises(release_module.ReleaseError, match="cannot name ACRO as their source"):
+    with pytest.raises(release_module.ReleaseError, match="not the parameters of 'acro'"):
         release_module.Dominance(0.999, 0.001)
     assert main(["release", str(results), "--out", str(tmp_path / "cli2"), "--p-ratio", "0.2"]) == 2
     assert "--dominance-source" in capsys.readouterr().err
@@ -452,6 +456,56 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
         release_module.Dominance(0.9, 1.5)
     assert main(["release", str(results), "--out", str(tmp_path / "cli"), "--dominance-share", "2"]) == 2
     assert "--dominance-share 2.0: must be a number between 0 and 1" in capsys.readouterr().err
+
+
+def test_cbs_rule_for_means_of_persons_amounts(short_fit, small_cohort, tmp_path, capsys):
+    """``--dominance-rule cbs-income-2021``: CBS's published rule for means of persons' amounts (the
+    largest at most 30% of a group's total, at least 100 persons). A class whose control_enforcement hours
+    are one person's 2,000 of 5,500 (36%: the top pair's 55% and the others' share pass ACRO's rule) is kept
+    under ACRO's rule and merged under CBS's; every group the CBS release shows passes CBS's rule on the
+    person rows (groups of fewer than 100 persons in an arm too), while ACRO's release shows groups that
+    break it; the record and the disclosure report name CBS's page; the preset takes no other parameters."""
+    tree, _, _ = short_fit
+    cohort = small_cohort.data.copy()
+    cls = "75-100"
+    rows = cohort.index[(cohort["werkverkenner"] == cls) & (cohort["arm"] == "control_enforcement")
+                        & cohort[HOURS_Y1].notna()]  # fmt: skip
+    hours = np.zeros(len(rows))
+    hours[:27] = [2000.0, 1000.0, *[100.0] * 25]
+    cohort.loc[rows, HOURS_Y1] = hours
+    kind = kind_of(tree)
+    data = kind.prepare(spec_of(tree), typed_cohort(cohort, kind.required_columns(spec_of(tree))))
+    changed = tree.copy()
+    for name, group in observed_groups(data).items():
+        changed[name] = xr.DataTree(group)
+    results = tmp_path / "results"
+    save_fit(changed, results / "hours.nc")
+    cbs = release_module.DOMINANCE_PRESETS["cbs-income-2021"]
+    acro = release(results, tmp_path / "acro")
+    assert cls not in acro.groupings["werkverkenner"].merged
+    assert ("werkverkenner", cls, "control_enforcement") in dominated(cohort, released_groups(acro), cbs)
+    assert dominated(cohort, released_groups(acro), acro.dominance) == []
+    done = release(results, tmp_path / "cbs", dominance=cbs)
+    assert cls in done.groupings["werkverkenner"].merged
+    assert dominated(cohort, released_groups(done), cbs) == []
+    record = json.loads((done.folder / "disclosure_checks.json").read_text())
+    assert record["rule"]["dominance"] == {"largest": 1, "share": 0.3, "p_ratio": None, "min_persons": 100,
+                                           "source": release_module.CBS_INCOME_SOURCE}  # fmt: skip
+    report = (done.folder / "disclosure_report.md").read_text()
+    assert "the largest hours are at most 30% of the group's hours" in report
+    assert "aanvullende-onderzoeksbeschrijving-inkomensstatistiek" in report
+    assert main(["audit", str(done.folder)]) == 0
+    capsys.readouterr()
+    # the preset by name from the command line, and not with parameters of its own
+    assert main(["release", str(results), "--out", str(tmp_path / "cli"), "--dominance-rule",
+                 "cbs-income-2021"]) == 0  # fmt: skip
+    cli_record = json.loads((tmp_path / "cli" / "disclosure_checks.json").read_text())
+    assert cli_record["rule"]["dominance"] == record["rule"]["dominance"]
+    assert main(["release", str(results), "--out", str(tmp_path / "cli2"), "--dominance-rule",
+                 "cbs-income-2021", "--p-ratio", "0.2"]) == 2  # fmt: skip
+    assert "has its own parameters and source" in capsys.readouterr().err
+    with pytest.raises(release_module.ReleaseError, match="not the parameters of 'cbs-income-2021'"):
+        release_module.Dominance(0.5, None, release_module.CBS_INCOME_SOURCE, largest=1, min_persons=100)
 
 
 def test_the_ols_comparison_is_ols_on_person_rows(short_fit, small_cohort):

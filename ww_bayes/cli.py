@@ -15,7 +15,7 @@ from ww_bayes.data.design import MIN_PER_ARM, DesignError
 from ww_bayes.data.io import CohortFileError, LockTimeout, interrupt_on_sigterm
 from ww_bayes.data.schema import SchemaError
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
-from ww_bayes.release import ACRO_SOURCE, MIN_COUNT, ReleaseError
+from ww_bayes.release import DOMINANCE_PRESETS, MIN_COUNT, ReleaseError, dominance_rule
 from ww_bayes.report import ReportError
 from ww_bayes.results import DataMismatchError, ResultFileError
 from ww_bayes.tomlspec import SpecError
@@ -202,18 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", required=True, help="a new or empty folder, e.g. release/")
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
-    release.add_argument("--dominance-share", type=float, default=0.9, help="amounts (hours): the two "
+    release.add_argument("--dominance-rule", choices=list(DOMINANCE_PRESETS), default="acro", help="amounts "
+                         "(hours): the dominance rule by name, with its source: 'acro' (default: ACRO's "
+                         "defaults, the two largest at most 90%% of a group's total, the others at least "
+                         "10%% of the largest) or 'cbs-income-2021' (CBS's published rule for means of "
+                         "persons' amounts: the largest at most 30%% of the total, at least 100 "
+                         "persons)")  # fmt: skip
+    release.add_argument("--dominance-share", type=float, default=None, help="amounts (hours): the two "
                          "largest persons may hold at most this share of a group's total "
                          "(default 0.9)")  # fmt: skip
-    release.add_argument("--p-ratio", type=float, default=0.1, help="amounts (hours): the others' total "
+    release.add_argument("--p-ratio", type=float, default=None, help="amounts (hours): the others' total "
                          "must be at least this share of the largest (default 0.1)")  # fmt: skip
-    release.add_argument("--dominance-source", default=ACRO_SOURCE, help="where the two parameters above "
+    release.add_argument("--dominance-source", default=None, help="where the two parameters above "
                          "come from, as the disclosure report cites it: the secure environment's output "
                          "guidelines and their version (default: ACRO's defaults; required with other "
                          "parameters)")  # fmt: skip
     release.set_defaults(run=lambda args: release_to_folder(
         args.results, args.out, args.min_count,
-        dominance=(args.dominance_share, args.p_ratio, args.dominance_source)))  # fmt: skip
+        dominance=dominance_rule(args.dominance_rule, args.dominance_share, args.p_ratio,
+                                 args.dominance_source)))  # fmt: skip
 
     audit = commands.add_parser("audit", help="attack a release folder as a reader of it alone would; "
                                 "refuse it when a small count can be derived")  # fmt: skip

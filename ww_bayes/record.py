@@ -17,7 +17,7 @@ COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
 REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
-RECORD_FORMAT = "ww_bayes disclosure checks 4"
+RECORD_FORMAT = "ww_bayes disclosure checks 5"
 #: The record's verdict while the release is built (the audit's results are not in it yet), and after.
 BUILDING, PASSED = "not checked", "pass"
 RULE_TEXT = ("persons, each category's count and persons - count of every released group and arm; cohort "
@@ -63,7 +63,7 @@ NOTES: dict[str, dict[str, str]] = {
         "cea_months": "{file}: not released (months of {files} are suppressed, and the cost-effectiveness "
                       "sums over them)",
         "dominated": "{file}: not released (the hours of an arm of the whole cohort break the dominance "
-                     "rule: the largest and second-largest hours dominate the total)",
+                     "rule for amounts)",
     },
     "suppressed": {
         "counts_withheld": COUNTS_FILE + ", {file}: not released (its whole-cohort persons or counts "
@@ -218,9 +218,23 @@ def record_problems(record, checks: dict[str, str], files: set[str], building: b
 
 
 def _dominance_problems(dominance) -> list[str]:
-    problems = _keys("rule dominance", dominance, ("largest", "share", "p_ratio", "source"))
+    problems = _keys("rule dominance", dominance, ("largest", "share", "p_ratio", "min_persons", "source"))
     if problems:
         return problems
+    if dominance["largest"] not in (1, 2) or isinstance(dominance["largest"], bool):
+        problems.append("rule dominance: largest is not 1 or 2")
+    for key in ("share", "p_ratio"):
+        value = dominance[key]
+        if key == "p_ratio" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < 1:
+            problems.append(f"rule dominance: {key} is not a number between 0 and 1")
+    persons = dominance["min_persons"]
+    if persons is not None and (isinstance(persons, bool) or not isinstance(persons, int) or persons < 1):
+        problems.append("rule dominance: min_persons is not a whole number of at least 1")
+    if not isinstance(dominance["source"], str) or not dominance["source"].strip():
+        problems.append("rule dominance: source is not a text naming where the parameters come from")
+    return problems
     if dominance["largest"] != 2 or isinstance(dominance["largest"], bool):
         problems.append("rule dominance: largest is not 2")
     for key in ("share", "p_ratio"):
@@ -351,12 +365,22 @@ def _output_problems(outputs, record_checks, files: set[str]) -> list[str]:
 
 
 def _dominance_text(dominance: dict) -> str:
-    share, p_ratio = dominance["share"], dominance["p_ratio"]
+    share, p_ratio, persons = dominance["share"], dominance["p_ratio"], dominance["min_persons"]
+    if dominance["largest"] == 1:
+        text = f"the largest hours are at most {share:.0%} of the group's hours"
+        named = "the dominance rule on the single largest amount"
+    else:
+        text = f"the largest and second-largest hours are together at most {share:.0%} of the group's hours"
+        named = "the (n, k) dominance rule on the top pair"
+    if p_ratio is not None:
+        text += f", and the hours of the others at least {p_ratio:.0%} of the largest"
+        named += " and the p% rule"
+    if persons is not None:
+        text += f", and at least {persons} persons have their hours observed"
+        named += ", with a minimum number of persons"
     return (
-        "Amounts (hours worked): in every arm of every released group, and all arms together, the largest "
-        f"and second-largest hours are together at most {share:.0%} of the group's hours, and the hours of "
-        f"the others at least {p_ratio:.0%} of the largest (the (n, k) dominance rule on the top pair and "
-        "the p% rule); otherwise the group is merged, or the fit withheld. Source of the parameters: "
+        "Amounts (hours worked): in every arm of every released group, and all arms together, "
+        f"{text} ({named}); otherwise the group is merged, or the fit withheld. Source of the parameters: "
         f"{dominance['source']}."
     )
 

@@ -179,46 +179,118 @@ ACRO_SOURCE = (
     "ACRO's default configuration (AI-SDC/ACRO, acro/default.yaml: safe_nk_k 0.90 on the top pair, "
     "safe_pratio_p 0.10)"
 )
+#: CBS's published rule for means and sums of amounts of persons (its income statistics' disclosure
+#: criteria), as the disclosure report cites it.
+CBS_INCOME_SOURCE = (
+    "CBS, Aanvullende onderzoeksbeschrijving inkomensstatistiek (2021), section 5 'Criteria voor "
+    "onthullingsrisico en betrouwbaarheid', rule 3: means and sums only with at least 100 observations, and "
+    "the largest value at most 30% of the sum (https://www.cbs.nl/nl-nl/longread/diversen/2021/"
+    "aanvullende-onderzoeksbeschrijving-inkomensstatistiek/5-criteria-voor-onthullingsrisico-en-"
+    "betrouwbaarheid)"
+)
 
 
 @dataclass(frozen=True)
 class Dominance:
     """The dominance rule for amounts (hours worked), applied besides the count rule per arm (and all arms)
-    of every released group: its two largest persons' amounts hold at most ``share`` of its total (the
-    (n, k) rule with n = 2), and the amounts of the others are at least ``p_ratio`` of the largest (the p%
-    rule): otherwise one or two persons' amounts could be estimated from the group's. Defaults: ACRO's
-    default configuration (``acro/default.yaml``: ``safe_nk_n`` 2, ``safe_nk_k`` 0.90, ``safe_pratio_p``
-    0.10); a secure environment with other output rules sets its own (``--dominance-share``,
+    of every released group: its ``largest`` (1 or 2) largest persons' amounts hold at most ``share`` of
+    its total (the (n, k) rule), the amounts of the others are at least ``p_ratio`` of the largest (the p%
+    rule; None: not applied), and it has at least ``min_persons`` persons with the amount observed (None:
+    the count rule only): otherwise one or two persons' amounts could be estimated from the group's.
+
+    Defaults: ACRO's default configuration (``acro/default.yaml``: ``safe_nk_n`` 2, ``safe_nk_k`` 0.90,
+    ``safe_pratio_p`` 0.10). :data:`DOMINANCE_PRESETS` names it and CBS's published rule for means of
+    persons' amounts (:data:`CBS_INCOME_SOURCE`: the largest at most 30% of the sum, at least 100
+    persons). A secure environment with other output rules sets its own (``--dominance-share``,
     ``--p-ratio``) and names them in ``source`` (``--dominance-source``: its output guidelines and their
-    version, as the disclosure report cites them). Other parameters with ACRO's source are refused: the
-    report would name the wrong source."""
+    version, as the disclosure report cites them). Other parameters under a preset's source are refused:
+    the report would name the wrong source."""
 
     share: float = 0.9
-    p_ratio: float = 0.1
+    p_ratio: float | None = 0.1
     source: str = ACRO_SOURCE
+    largest: int = 2
+    min_persons: int | None = None
 
     def __post_init__(self):
         for name in ("share", "p_ratio"):
             value = getattr(self, name)
+            if name == "p_ratio" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
                 option = {"share": "--dominance-share", "p_ratio": "--p-ratio"}[name]
                 raise ReleaseError(f"{option} {value!r}: must be a number between 0 and 1")
+        if self.largest not in (1, 2) or isinstance(self.largest, bool):
+            raise ReleaseError(f"dominance rule: largest {self.largest!r} must be 1 or 2 persons")
+        persons = self.min_persons
+        if persons is not None and (isinstance(persons, bool) or not isinstance(persons, int) or persons < 1):
+            raise ReleaseError(f"dominance rule: min_persons {persons!r} must be a whole number >= 1")
         if not isinstance(self.source, str) or not self.source.strip() or "\n" in self.source:
             raise ReleaseError(f"--dominance-source {self.source!r}: must be one line of text naming the "
                                "output guidelines (and their version) the parameters come from")  # fmt: skip
-        if self.source == ACRO_SOURCE and (self.share, self.p_ratio) != (0.9, 0.1):
-            raise ReleaseError(f"--dominance-share {self.share} / --p-ratio {self.p_ratio}: not ACRO's "
-                               "defaults (0.9 / 0.1), so the disclosure report cannot name ACRO as their "
-                               "source; name it with --dominance-source (e.g. the secure environment's "
-                               "output guidelines and their version)")  # fmt: skip
+        for name, preset in DOMINANCE_PRESETS.items():
+            if self.source == preset.source and self.parameters() != preset.parameters():
+                raise ReleaseError(f"--dominance-share {self.share} / --p-ratio {self.p_ratio}: not the "
+                                   f"parameters of {name!r} ({preset.describe()}), so the disclosure report "
+                                   "cannot name its source; name it with --dominance-source (e.g. the "
+                                   "secure environment's output guidelines and their version)")  # fmt: skip
+
+    def parameters(self) -> tuple:
+        return (self.largest, float(self.share), self.p_ratio and float(self.p_ratio), self.min_persons)
+
+    def describe(self) -> str:
+        """The rule's parameters in words."""
+        top = "the largest" if self.largest == 1 else "the two largest"
+        text = f"{top} at most {self.share:.0%} of the total"
+        if self.p_ratio is not None:
+            text += f", the others at least {self.p_ratio:.0%} of the largest"
+        if self.min_persons is not None:
+            text += f", at least {self.min_persons} persons"
+        return text
+
+    def breaks(self, total: float, first: float, second: float, persons: float | None) -> bool:
+        """Whether a group with these amounts (its ``total``, ``first`` and ``second`` largest) and
+        ``persons`` (with the amount observed; None: not known) breaks the rule."""
+        if self.min_persons is not None and persons is not None and 0 < persons < self.min_persons:
+            return True
+        if total <= 0:
+            return False
+        top = first if self.largest == 1 else first + second
+        return top > self.share * total or (
+            self.p_ratio is not None and total - first - second < self.p_ratio * first
+        )
 
     def as_record(self) -> dict:
         return {
-            "largest": 2,
+            "largest": self.largest,
             "share": float(self.share),
-            "p_ratio": float(self.p_ratio),
+            "p_ratio": None if self.p_ratio is None else float(self.p_ratio),
+            "min_persons": self.min_persons,
             "source": self.source,
         }
+
+
+#: The dominance rules a release can be asked for by name (``--dominance-rule``).
+DOMINANCE_PRESETS: dict[str, Dominance] = {}
+DOMINANCE_PRESETS["acro"] = Dominance()
+DOMINANCE_PRESETS["cbs-income-2021"] = Dominance(
+    share=0.3, p_ratio=None, source=CBS_INCOME_SOURCE, largest=1, min_persons=100
+)
+
+
+def dominance_rule(preset: str = "acro", share: float | None = None, p_ratio: float | None = None,
+                   source: str | None = None) -> Dominance:  # fmt: skip
+    """The rule a release applies to amounts: a named preset (:data:`DOMINANCE_PRESETS`), or ACRO's form
+    (the top pair and the p% rule) with the share and p-ratio given and the ``source`` they come from."""
+    if preset not in DOMINANCE_PRESETS:
+        raise ReleaseError(f"--dominance-rule {preset!r}: must be one of {', '.join(DOMINANCE_PRESETS)}")
+    if share is None and p_ratio is None and source is None:
+        return DOMINANCE_PRESETS[preset]
+    if preset != "acro":
+        raise ReleaseError(f"--dominance-rule {preset!r} has its own parameters and source: give it without "
+                           "--dominance-share, --p-ratio or --dominance-source")  # fmt: skip
+    return Dominance(0.9 if share is None else share, 0.1 if p_ratio is None else p_ratio,
+                     ACRO_SOURCE if source is None else source)  # fmt: skip
 
 
 #: The columns of a magnitude table (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`).
@@ -258,9 +330,8 @@ def dominated_groups(magnitudes: pd.DataFrame | None, factor: str | None, mappin
                 ::-1
             ]
             first, second = float(top[0]), float(top[1]) if len(top) > 1 else 0.0
-            if total > 0 and (
-                first + second > rule.share * total or total - first - second < rule.p_ratio * first
-            ):
+            persons = float(rows["persons"].sum()) if "persons" in rows else None
+            if rule.breaks(total, first, second, persons):
                 out.add(str(rows["group"].iloc[0]))
     return out
 

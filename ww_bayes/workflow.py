@@ -339,14 +339,14 @@ def release_to_folder(
     results: str | os.PathLike,
     out: str | os.PathLike,
     min_count: int = MIN_COUNT,
-    dominance: tuple[float, float] | tuple[float, float, str] | None = None,
+    dominance: Dominance | tuple[float, float] | tuple[float, float, str] | None = None,
 ) -> Outcome:
     """The files of a results folder that may leave a secure environment, with their disclosure report
-    (:func:`ww_bayes.release.release`); ``dominance``: the share and p-ratio of the dominance rule for
-    hours, and the source they come from (:class:`ww_bayes.release.Dominance`)."""
+    (:func:`ww_bayes.release.release`); ``dominance``: the dominance rule for hours
+    (:class:`ww_bayes.release.Dominance`; a tuple: its share, p-ratio and the source they come from)."""
     output_folder(out)
     start = time.perf_counter()
-    rule = Dominance(*dominance) if dominance is not None else None
+    rule = Dominance(*dominance) if isinstance(dominance, tuple) else dominance
     done = release(results, out, min_count, rule)
     merged = [f"{factor}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
               for factor, g in done.groupings.items() if g.merged]  # fmt: skip

@@ -108,9 +108,9 @@ class Observation(ABC):
         ``persons``, ``count`` and ``persons - count`` of every group it releases."""
 
     def magnitude_table(self, observed: xr.Dataset, constant: xr.Dataset) -> pd.DataFrame | None:
-        """For an observation of amounts (hours), one row per cell: the cell's labels, ``total`` (the sum of
-        its persons' amounts) and its ``largest`` and ``second_largest`` amount, which a release's dominance
-        rule reads; None for an observation of counts."""
+        """For an observation of amounts (hours), one row per cell: the cell's labels, ``persons`` (with the
+        amount observed), ``total`` (the sum of their amounts) and its ``largest`` and ``second_largest``
+        amount, which a release's dominance rule reads; None for an observation of counts."""
         return None
 
     @abstractmethod
@@ -1017,6 +1017,7 @@ class HurdleStatistics(Observation):
                   if name not in ("cell", "statistic", "moment")}  # fmt: skip
         moments = observed["moments"]
         return pd.DataFrame(labels).assign(
+            persons=constant["persons"].values,
             total=moments.sel(moment="sum").values,
             largest=moments.sel(moment="largest").values,
             second_largest=moments.sel(moment="second_largest").values,
