@@ -36,6 +36,7 @@ from ww_bayes.kinds.observations import (
     HurdleStatistics,
     hurdle_cells,
 )
+from ww_bayes.record import _dominance_problems
 from ww_bayes.release import MIN_COUNT, breaks_rule, release
 from ww_bayes.report import build_report
 from ww_bayes.results import (
@@ -506,6 +507,12 @@ def test_cbs_rule_for_means_of_persons_amounts(short_fit, small_cohort, tmp_path
     assert "has its own parameters and source" in capsys.readouterr().err
     with pytest.raises(release_module.ReleaseError, match="not the parameters of 'cbs-income-2021'"):
         release_module.Dominance(0.5, None, release_module.CBS_INCOME_SOURCE, largest=1, min_persons=100)
+    with pytest.raises(release_module.ReleaseError, match="not the parameters of 'acro'"):
+        release_module.Dominance(0.5, 0.1, f"  {release_module.ACRO_SOURCE.upper()} ")  # spacing and case
+    # an edited record whose parameters are not its source's is refused by the audit
+    tampered = dict(record["rule"]["dominance"], largest=2, share=0.9)
+    assert any("not the parameters of 'cbs-income-2021'" in p for p in _dominance_problems(tampered))
+    assert _dominance_problems(record["rule"]["dominance"]) == []
 
 
 def test_the_ols_comparison_is_ols_on_person_rows(short_fit, small_cohort):

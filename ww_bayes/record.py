@@ -234,15 +234,16 @@ def _dominance_problems(dominance) -> list[str]:
         problems.append("rule dominance: min_persons is not a whole number of at least 1")
     if not isinstance(dominance["source"], str) or not dominance["source"].strip():
         problems.append("rule dominance: source is not a text naming where the parameters come from")
-    return problems
-    if dominance["largest"] != 2 or isinstance(dominance["largest"], bool):
-        problems.append("rule dominance: largest is not 2")
-    for key in ("share", "p_ratio"):
-        value = dominance[key]
-        if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < 1:
-            problems.append(f"rule dominance: {key} is not a number between 0 and 1")
-    if not isinstance(dominance["source"], str) or not dominance["source"].strip():
-        problems.append("rule dominance: source is not a text naming where the parameters come from")
+    if problems:
+        return problems
+    from ww_bayes.release import Dominance, ReleaseError  # the rule's own checks: a preset's source names
+    # its parameters only
+
+    try:
+        Dominance(dominance["share"], dominance["p_ratio"], dominance["source"], dominance["largest"],
+                  dominance["min_persons"])  # fmt: skip
+    except ReleaseError as error:
+        problems.append(f"rule dominance: {error}")
     return problems
 
 
@@ -373,7 +374,8 @@ def _dominance_text(dominance: dict) -> str:
         text = f"the largest and second-largest hours are together at most {share:.0%} of the group's hours"
         named = "the (n, k) dominance rule on the top pair"
     if p_ratio is not None:
-        text += f", and the hours of the others at least {p_ratio:.0%} of the largest"
+        others = "the others" if dominance["largest"] == 2 else "all but the two largest"
+        text += f", and the hours of {others} at least {p_ratio:.0%} of the largest"
         named += " and the p% rule"
     if persons is not None:
         text += f", and at least {persons} persons have their hours observed"

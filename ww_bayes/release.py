@@ -229,11 +229,11 @@ class Dominance:
             raise ReleaseError(f"--dominance-source {self.source!r}: must be one line of text naming the "
                                "output guidelines (and their version) the parameters come from")  # fmt: skip
         for name, preset in DOMINANCE_PRESETS.items():
-            if self.source == preset.source and self.parameters() != preset.parameters():
-                raise ReleaseError(f"--dominance-share {self.share} / --p-ratio {self.p_ratio}: not the "
-                                   f"parameters of {name!r} ({preset.describe()}), so the disclosure report "
-                                   "cannot name its source; name it with --dominance-source (e.g. the "
-                                   "secure environment's output guidelines and their version)")  # fmt: skip
+            if _same_text(self.source, preset.source) and self.parameters() != preset.parameters():
+                raise ReleaseError(f"dominance rule ({self.describe()}): not the parameters of {name!r} "
+                                   f"({preset.describe()}), so the disclosure report cannot name its source; "
+                                   "name it with --dominance-source (e.g. the secure environment's output "
+                                   "guidelines and their version)")  # fmt: skip
 
     def parameters(self) -> tuple:
         return (self.largest, float(self.share), self.p_ratio and float(self.p_ratio), self.min_persons)
@@ -243,7 +243,8 @@ class Dominance:
         top = "the largest" if self.largest == 1 else "the two largest"
         text = f"{top} at most {self.share:.0%} of the total"
         if self.p_ratio is not None:
-            text += f", the others at least {self.p_ratio:.0%} of the largest"
+            others = "the others" if self.largest == 2 else "all but the two largest"
+            text += f", {others} at least {self.p_ratio:.0%} of the largest"
         if self.min_persons is not None:
             text += f", at least {self.min_persons} persons"
         return text
@@ -270,6 +271,11 @@ class Dominance:
         }
 
 
+def _same_text(a: str, b: str) -> bool:
+    """Whether two sources are the same text up to spacing and case."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
 #: The dominance rules a release can be asked for by name (``--dominance-rule``).
 DOMINANCE_PRESETS: dict[str, Dominance] = {}
 DOMINANCE_PRESETS["acro"] = Dominance()
@@ -294,18 +300,20 @@ def dominance_rule(preset: str = "acro", share: float | None = None, p_ratio: fl
 
 
 #: The columns of a magnitude table (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`).
-MAGNITUDES = ("total", "largest", "second_largest")
+MAGNITUDES = ("persons", "total", "largest", "second_largest")
 
 
 def magnitude_table(name: str, tree: xr.DataTree) -> pd.DataFrame | None:
-    """The fit's cells' amounts (total, largest, second largest per cell) when its observation is of
+    """The fit's cells' amounts (persons, total, largest, second largest per cell) when its observation is of
     amounts (:meth:`ww_bayes.kinds.observations.Observation.magnitude_table`); None otherwise."""
     observation = kind_of(tree).observation_of(tree)
     try:
         table = observation.magnitude_table(tree["observed_data"].ds, tree["constant_data"].ds)
     except KeyError:
         table = pd.DataFrame({"largest": [np.nan]})
-    if table is not None and table[[c for c in MAGNITUDES if c in table]].isna().to_numpy().any():
+    if table is not None and (
+        any(c not in table for c in MAGNITUDES) or table[list(MAGNITUDES)].isna().to_numpy().any()
+    ):
         raise ReleaseError(f"{name}: its cells keep no largest amounts, which the dominance rule reads: fit "
                            "it again with this version of ww_bayes")  # fmt: skip
     return table
@@ -330,8 +338,7 @@ def dominated_groups(magnitudes: pd.DataFrame | None, factor: str | None, mappin
                 ::-1
             ]
             first, second = float(top[0]), float(top[1]) if len(top) > 1 else 0.0
-            persons = float(rows["persons"].sum()) if "persons" in rows else None
-            if rule.breaks(total, first, second, persons):
+            if rule.breaks(total, first, second, float(rows["persons"].sum())):
                 out.add(str(rows["group"].iloc[0]))
     return out
 
