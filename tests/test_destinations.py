@@ -14,6 +14,8 @@ from scipy.special import gammaln
 
 import ww_bayes.kinds.destinations as destinations
 import ww_bayes.release as release_module
+from ww_bayes.cea import benefit_months
+from ww_bayes.cea.benefits import interpolated
 from ww_bayes.data.io import typed_cohort
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import CELLS, OVERALL, levels_of
@@ -192,6 +194,64 @@ def test_shares_sum_to_one_and_effects_to_zero_over_destinations(fitted, small_c
     for outcome in destinations.OUTCOMES:
         (shares,) = compiled(model, model[f"{outcome}_share"])(random_point(model, 5))
         np.testing.assert_allclose(shares.sum(axis=-1), 1, atol=1e-5)
+
+
+def test_the_benefit_months_the_cost_effectiveness_gets_add_up(fitted):
+    """What a destinations fit offers the cost-effectiveness module: per benefit the states with and
+    without work summed (an accounting identity: the benefits' effects sum to zero, overall and per class),
+    then month by month from inflow to month 30: linear from 0 at inflow to month 12, the month-12 effect
+    after it (``hold``) or none; every month's effects still sum to zero, and the sentence names the
+    assumptions. Without such a fit the module says it counts WW months only; two are refused."""
+    tree, _ = fitted
+    contrast = "service_vs_control_enforcement"
+    offered = KIND.benefit_effects(tree, contrast)
+    share = levels_of(tree[KIND.name])[OVERALL]["share_pp"].sel(contrast=contrast)
+    overall = offered.effects["overall"]
+    states = [str(v) for v in share["state"].values]
+    for benefit in overall["benefit"].values:  # the fit's states of each benefit, with and without work
+        members = [s for s in states if s == benefit or s.startswith(f"{benefit}_")]
+        expected = share.sel(state=members).sum("state") if members else 0.0 * share.isel(state=0)
+        np.testing.assert_allclose(overall.sel(benefit=benefit), expected, rtol=1e-6, atol=1e-9)
+    assert {"ww", "zw", "wia", "bijstand", "none"} <= set(overall["benefit"].values)
+    for level in ("overall", "by_werkverkenner"):
+        np.testing.assert_allclose(offered.effects[level].sum("benefit"), 0, atol=1e-3)  # float32 draws
+    months = range(1, 31)
+    held = benefit_months([tree], contrast, months, names=["destinations.nc"])
+    assert held.uses_destinations and held.weights is not None
+    by_month = held.months["overall"]
+    np.testing.assert_allclose(by_month.sel(month=12), overall.sel(month=12) / 100, rtol=1e-6)
+    np.testing.assert_allclose(by_month.sel(month=3), overall.sel(month=12) / 100 * 3 / 12, rtol=1e-6)
+    np.testing.assert_allclose(by_month.sel(month=30), by_month.sel(month=12), rtol=1e-6)
+    for level in ("overall", "by_werkverkenner"):
+        np.testing.assert_allclose(held.months[level].sum("benefit"), 0, atol=1e-5)
+    assert "months 1-11: linear from 0 at inflow (assumption)" in held.source
+    assert "months 13-30: the month-12 effect holds (assumption: beyond_last = 'hold')" in held.source
+    none = benefit_months([tree], contrast, months, beyond_last="none")
+    assert float(abs(none.months["overall"].sel(month=13)).max()) == 0.0
+    assert "months 13-30: no effect" in none.source
+    without = benefit_months([], contrast, months)
+    assert not without.uses_destinations and without.months is None
+    assert "counts WW months only" in without.source
+    with pytest.raises(SpecError, match="more than one fit of destinations"):
+        benefit_months([tree, tree], contrast, months)
+    with pytest.raises(SpecError, match="beyond_last must be one of hold, none"):
+        benefit_months([tree], contrast, months, beyond_last="fade")
+
+
+def test_benefit_months_between_the_months_observed_are_linear():
+    """A path fit's months (6, 12, 18): exact at each, linear between and from 0 at inflow, held or 0 after;
+    month 3 is half of month 6's effect (from 0 at inflow, not month 6's effect held back to inflow)."""
+    effects = xr.DataArray(
+        np.array([2.0, 4.0, 1.0])[None, None, :],
+        dims=("chain", "draw", "month"),
+        coords={"month": [6, 12, 18]},
+    )
+    months = (3, 6, 9, 12, 15, 18, 20)
+    held = interpolated(effects, months, "hold").squeeze().values
+    np.testing.assert_allclose(held, [1.0, 2.0, 3.0, 4.0, 2.5, 1.0, 1.0])
+    np.testing.assert_allclose(interpolated(effects, months, "none").squeeze().values[-1], 0.0)
+    with pytest.raises(SpecError, match="must increase"):
+        interpolated(effects.assign_coords(month=[6, 6, 18]), months, "hold")
 
 
 def test_the_file_leaves_out_the_draws_its_free_variables_give_again(spec, fitted, small_cohort, monkeypatch):

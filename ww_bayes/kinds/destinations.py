@@ -98,8 +98,24 @@ from ww_bayes.kinds.common import (
     priors_table,
 )
 from ww_bayes.kinds.observations import CATEGORY_OUTCOME, OutcomeCategoryCounts
-from ww_bayes.kinds.pooling import arm_logit, cell_index, factor_levels, sparseness_flags
-from ww_bayes.kinds.protocol import Block, Heading, ModelData, ModelKind, Paragraph, Plot, Table
+from ww_bayes.kinds.pooling import (
+    arm_logit,
+    cell_index,
+    class_weights,
+    factor_levels,
+    fit_weights,
+    sparseness_flags,
+)
+from ww_bayes.kinds.protocol import (
+    BenefitEffects,
+    Block,
+    Heading,
+    ModelData,
+    ModelKind,
+    Paragraph,
+    Plot,
+    Table,
+)
 from ww_bayes.summaries import summary_table
 from ww_bayes.tomlspec import SpecError, number, reject_unknown, require
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label, interval_of, interval_text
@@ -134,6 +150,17 @@ def state_label(benefit: str, working: int, split_by_work: tuple[str, ...]) -> s
     if benefit in split_by_work:
         return f"{benefit}_{WORK_STATES[working]}"
     return benefit
+
+
+def benefit_of_state(state: str) -> str:
+    """The benefit status of a state (``ww_working`` -> ``ww``, ``zw`` -> ``zw``); ``other`` for the merged
+    state."""
+    for benefit in BENEFIT_STATUSES:
+        if state == benefit or any(state == f"{benefit}_{work}" for work in WORK_STATES):
+            return benefit
+    if state == OTHER_STATE:
+        return OTHER_STATE
+    raise ValueError(f"state {state!r} is not a benefit status with or without work, nor {OTHER_STATE!r}")
 
 
 def candidate_states(split_by_work: tuple[str, ...]) -> list[str]:
@@ -1023,6 +1050,7 @@ class DestinationsKind(ModelKind):
     derived_dims = DERIVED_DIMS
     frequentist = "destinations_lpm"
     has_truth = True
+    offers_benefit_shares = True
     report_section = ("destinations", "Where do claimants go?")
     key_columns = KEY_COLUMNS
     direction_dim = "state"
@@ -1203,6 +1231,29 @@ class DestinationsKind(ModelKind):
                     if spec.pooling[component][factor] == "partial":
                         names.append(f"{outcome}_{component}_{factor}_sd")
         return names
+
+    def benefit_effects(self, tree, contrast):
+        if "werkverkenner" not in fit_weights(tree).dims:
+            raise SpecError("the cost-effectiveness needs benefit shares by Werkverkenner class: a fit "
+                            "grouped by werkverkenner")  # fmt: skip
+        levels = levels_of(tree[self.name])
+        benefits = [*BENEFIT_STATUSES, OTHER_STATE]
+        effects = {}
+        for level in (OVERALL, "werkverkenner"):
+            share = levels[level]["share_pp"].sel(contrast=contrast, drop=True)
+            of = xr.DataArray([benefit_of_state(str(s)) for s in share["state"].values], dims="state")
+            summed = share.groupby(of.rename("benefit")).sum("state")
+            summed = summed.reindex(benefit=benefits, fill_value=0.0)  # a benefit nobody is in: exactly 0
+            if OTHER_STATE not in share["state"].values:
+                summed = summed.drop_sel(benefit=OTHER_STATE)
+            effects[level_label(level)] = summed.transpose(*SAMPLE_DIMS, ..., "benefit", "month")
+        notes = json.loads(tree.attrs.get("data_notes", "[]"))
+        merged = "; ".join(n for n in notes if f"into {OTHER_STATE!r}" in n)
+        name = tree.attrs.get("model_name", self.name)
+        months = ", ".join(str(int(m)) for m in effects["overall"]["month"].values)
+        source = (f"{name}: the effects on the share of claimants in each benefit (with and without work) at "
+                  f"month(s) {months}")  # fmt: skip
+        return BenefitEffects(xr.Dataset(effects), class_weights(tree), source, merged)
 
 
 KIND = DestinationsKind()

@@ -196,6 +196,26 @@ class HoursEffects:
     source: str
 
 
+@dataclass(frozen=True)
+class BenefitEffects:
+    """The effect of one contrast on the share of claimants in each benefit at the months a fit observes,
+    offered to the cost-effectiveness module (a government perspective pays ZW, WIA and bijstand as well
+    as WW).
+
+    ``effects``: ``overall`` (chain, draw, benefit, month) and ``by_werkverkenner`` (chain, draw,
+    werkverkenner, benefit, month), in pp of all claimants (offered the treatment or not), the states of one
+    benefit with and without work summed; ``benefit`` holds the fit's benefit statuses and ``other`` where
+    the fit merged sparse states of several benefits (:attr:`merged`); ``weights``: persons per Werkverkenner
+    class; ``source``: a sentence saying where the shares come from; ``merged``: the states merged into
+    ``other``, in words ("" when none).
+    """
+
+    effects: xr.Dataset
+    weights: xr.DataArray
+    source: str
+    merged: str = ""
+
+
 class ModelKind(ABC):
     """One model kind: an abstract base class. Subclass it, set the class attributes, implement the abstract
     methods (a subclass missing one cannot be instantiated, so it fails before it is registered), declare
@@ -258,6 +278,9 @@ class ModelKind(ABC):
     predicts_new_levels: bool = False
     #: :meth:`hours_effects` offers the effect on hours worked in months 1-12 to the cost-effectiveness module
     offers_hours: bool = False
+    #: :meth:`benefit_effects` offers the effects on the shares in each benefit (ZW, WIA, bijstand, ...) at
+    #: the months the fit observes to the cost-effectiveness module
+    offers_benefit_shares: bool = False
     #: the attribute (of the derived group, or else of the fit) holding the smallest effect of interest its
     #: probabilities' events use (:func:`ww_bayes.derived.fit_level_events`)
     smallest_attr: str = "smallest_effect_pp"
@@ -414,6 +437,12 @@ class ModelKind(ABC):
         raise SpecError(f"a {self.name!r} fit offers no effect on hours worked to the cost-effectiveness "
                         "module")  # fmt: skip
 
+    def benefit_effects(self, tree: xr.DataTree, contrast: str) -> BenefitEffects:
+        """The effect of ``contrast`` on the share of claimants in each benefit at the months the fit
+        observes, per draw, overall and by Werkverkenner class (:attr:`offers_benefit_shares`)."""
+        raise SpecError(f"a {self.name!r} fit offers no effects on benefit shares to the cost-effectiveness "
+                        "module")  # fmt: skip
+
 
 #: Capability flags and the method each promises.
 CAPABILITIES = {
@@ -422,6 +451,7 @@ CAPABILITIES = {
     "describes_persons": "person_counts",
     "predicts_new_levels": "new_level_parameters",
     "offers_hours": "hours_effects",
+    "offers_benefit_shares": "benefit_effects",
 }
 
 

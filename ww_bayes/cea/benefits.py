@@ -1,0 +1,134 @@
+"""Extra months in each benefit per participant, month by month: what a government perspective pays besides
+WW (sickness benefit ZW, disability benefit WIA, social assistance bijstand). Pure functions over draws,
+like :mod:`ww_bayes.cea.analysis`.
+
+The months come from a fit that offers benefit shares (:attr:`ww_bayes.kinds.protocol.ModelKind
+.offers_benefit_shares`: the destinations kind): its effect on the share of claimants in each benefit at the
+months it observes (``destinations_12m``: month 12; ``destinations_path``: months 6, 12, 18, 24 and 30). An
+effect on a share at month m, in pp / 100, is the extra persons in that benefit per participant in month m:
+summed over months, the extra benefit-months. Between the months observed the effect is interpolated; the
+assumptions are named in the result's ``source`` wherever the months are used:
+
+- before the first month observed: linear from 0 at inflow (month 0: everyone is on WW then, in every arm,
+  so every other benefit's effect is 0) to the first month's effect (assumption);
+- between two months observed: linear (assumption);
+- after the last month observed (:data:`BEYOND_LAST`): ``"hold"``, the last month's effect holds to the
+  horizon, or ``"none"``, no effect after it (a bound either way: WIA appears only after 104 weeks of
+  sickness, around months 24-30, so a fit of month 12 says nothing of it).
+
+The effects on all benefits and on no benefit add up to zero in every month (every claimant is in one
+state): an accounting identity of the shares, kept by the interpolation (it is linear), tested as such.
+
+Without a fit that offers benefit shares, :func:`benefit_months` says so: ``uses_destinations`` False,
+``months`` None, and ``source`` says the cost-effectiveness counts WW months only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ww_bayes.kinds import kind_of
+from ww_bayes.tomlspec import SpecError
+from ww_bayes.vocabulary import SAMPLE_DIMS
+
+#: What months after the last one observed assume (see the module docstring).
+BEYOND_LAST = ("hold", "none")
+#: Levels of the monthly benefit months (the cost-effectiveness module's names).
+LEVELS = ("overall", "by_werkverkenner")
+#: The benefits a government perspective pays besides WW.
+OTHER_BENEFITS = ("zw", "wia", "bijstand")
+#: What the result says without a fit of destinations.
+WITHOUT_DESTINATIONS = (
+    "no fit of destinations: the cost-effectiveness counts WW months only (no ZW, WIA or bijstand months)"
+)
+
+
+@dataclass(frozen=True)
+class BenefitMonths:
+    """Extra persons in each benefit per participant in each month (summed over months: extra benefit-months).
+
+    ``months``: ``overall`` (chain, draw, benefit, month) and ``by_werkverkenner`` (chain, draw,
+    werkverkenner, benefit, month), or None without a fit of destinations (``uses_destinations`` False);
+    ``weights``: persons per class of that fit; ``source``: where the shares come from and what the months
+    between and after those observed assume, a sentence for every table and figure that uses them.
+    """
+
+    months: xr.Dataset | None
+    uses_destinations: bool
+    source: str
+    beyond_last: str
+    weights: xr.DataArray | None = None
+
+
+def benefit_months(
+    fits: xr.DataTree | list[xr.DataTree],
+    contrast: str,
+    months: range | tuple[int, ...],
+    beyond_last: str = "hold",
+    names: list[str] | None = None,
+) -> BenefitMonths:
+    """Extra persons per participant in each benefit in each of ``months`` for ``contrast``, from the fit
+    among ``fits`` that offers benefit shares (at most one). ``names``: the fits' files, for the errors."""
+    if beyond_last not in BEYOND_LAST:
+        raise SpecError(f"beyond_last must be one of {', '.join(BEYOND_LAST)}, got {beyond_last!r}")
+    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
+    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
+    offering = [(n, t) for n, t in zip(names, fits, strict=True) if kind_of(t).offers_benefit_shares]
+    if not offering:
+        return BenefitMonths(None, False, WITHOUT_DESTINATIONS, beyond_last)
+    if len(offering) > 1:
+        raise SpecError(f"more than one fit of destinations ({', '.join(n for n, _ in offering)}): give one")
+    name, tree = offering[0]
+    offered = kind_of(tree).benefit_effects(tree, contrast)
+    months = tuple(int(m) for m in months)
+    if not months or min(months) < 1:
+        raise SpecError(f"months must be 1 or later, got {months}")
+    observed = [int(m) for m in offered.effects["overall"]["month"].values]
+    out = {level: interpolated(offered.effects[level] / 100, months, beyond_last) for level in LEVELS}
+    first, last = observed[0], observed[-1]
+    parts = [f"{name}: {offered.source}"]
+    if min(months) < first:
+        parts.append(f"months 1-{first - 1}: linear from 0 at inflow (assumption)")
+    if len(observed) > 1:
+        parts.append(f"between months {', '.join(map(str, observed))}: linear (assumption)")
+    if max(months) > last:
+        after = f"months {last + 1}-{max(months)}"
+        parts.append(
+            f"{after}: the month-{last} effect holds (assumption: beyond_last = 'hold')"
+            if beyond_last == "hold"
+            else f"{after}: no effect (assumption: beyond_last = 'none')"
+        )
+    if offered.merged:
+        parts.append(f"'other' is a merged state ({offered.merged})")
+    return BenefitMonths(xr.Dataset(out), True, "; ".join(parts), beyond_last, offered.weights)
+
+
+def interpolated(effects: xr.DataArray, months: tuple[int, ...], beyond_last: str) -> xr.DataArray:
+    """``effects`` (..., month) at the months observed, at each of ``months``: linear from 0 at month 0 to
+    the first month observed and between months observed; after the last, held (``"hold"``) or 0
+    (``"none"``). Exact at the months observed."""
+    observed = effects["month"].values.astype(int)
+    if len(set(observed)) != len(observed) or np.any(np.diff(observed) <= 0):
+        raise SpecError(f"the months observed must increase, got {list(observed)}")
+    knots = np.concatenate([[0], observed])
+    rows = []
+    for month in months:
+        weights = np.zeros(len(observed))
+        if month >= observed[-1]:
+            weights[-1] = 1.0 if month == observed[-1] or beyond_last == "hold" else 0.0
+        else:
+            upper = int(
+                np.searchsorted(knots, month, side="right")
+            )  # knots[upper - 1] <= month < knots[upper]
+            low, high = knots[upper - 1], knots[upper]
+            t = (month - low) / (high - low)
+            weights[upper - 1] = t  # the knot above (observed index upper - 1)
+            if upper >= 2:
+                weights[upper - 2] = 1.0 - t  # the knot below, unless it is month 0 (effect 0)
+        rows.append(weights)
+    matrix = xr.DataArray(np.array(rows), dims=("month_out", "month"), coords={"month": observed})
+    out = (effects * matrix).sum("month").rename(month_out="month").assign_coords(month=list(months))
+    return out.transpose(*SAMPLE_DIMS, ...)
