@@ -11,12 +11,13 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   trajectory model;
 - ``kinds``: the shipped destinations and hours specs, 10 sampler seeds x cohort seeds 1-3;
 - ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
-- ``sizes``: the 12-month specs with their parametrization chosen from the data (AUTO) on calibrated
-  cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k, 540k and 1.8M persons),
-  10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that only works at one
-  size shows. ``--sizes`` and ``--seeds`` run a part of it (e.g. ``--sizes 0.1 1 10 --seeds 2``); the
-  table says how many seeds each row has. Each fit records its phases (read + validate, cells, compile,
-  sampling, gate, store) and the forms the data chose; peak memory per size is ``bench_fit.py --sizes``'s.
+- ``sizes``: the shipped 12-month specs (``--sizes-option auto``: with their parametrization chosen from the
+  data, AUTO) on calibrated cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k,
+  540k and 1.8M persons), 10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that
+  only works at one size shows. ``--sizes`` and ``--seeds`` run a part of it (e.g. ``--sizes 0.1 1 10
+  --seeds 2``); the table says how many seeds each row has. Each fit records its phases (read + validate,
+  cells, compile, sampling, gate, store) and the forms the data chose; peak memory per size is
+  ``bench_fit.py --sizes``'s.
 
 A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
 that has it, and a candidate that ships keeps its results.
@@ -113,15 +114,22 @@ def persons(cohort: str) -> int:
     return round(N_PERSONS * size)
 
 
-def _plan(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS) -> list[dict]:
+#: The options the ``sizes`` phase runs the 12-month specs with (``--sizes-option``).
+SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO}
+
+
+def _plan(
+    phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS, size_option: str = "shipped"
+) -> list[dict]:
     """The fits a phase tabulates, each with its option label (``sizes``, ``seeds``: the part of the
-    ``sizes`` phase to run)."""
+    ``sizes`` phase to run; ``size_option``: a key of SIZE_OPTIONS)."""
     runs = []
     if phase == "sizes":
+        option = SIZE_OPTIONS[size_option]
         for size in sizes:
             for seed in range(1, seeds + 1):  # one cohort for both specs, then the next
                 for name in SPECS_12M:
-                    runs.append(dict(spec=name, option=AUTO, cohort=sized(size, seed), offset=seed - 1))
+                    runs.append(dict(spec=name, option=option, cohort=sized(size, seed), offset=seed - 1))
     elif phase in PLANS:
         option, seeds = PLANS[phase]
         for name, n in seeds.items():
@@ -138,11 +146,15 @@ def _plan(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS)
     return runs
 
 
-def _runs(phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS) -> list[dict]:
+def _runs(
+    phase: str, sizes: tuple[float, ...] = SIZES, seeds: int = SIZE_SEEDS, size_option: str = "shipped"
+) -> list[dict]:
     """The fits to have for a phase ("all": every phase), each once. A fit is identified by what it
     depends on (spec, settings, cohort, seed offset), not by its label, so the screen's fits of the shipped
     spec are also the final phase's first three seeds, and a candidate that ships keeps its results."""
-    runs = [run for name in PHASES if phase in (name, "all") for run in _plan(name, sizes, seeds)]
+    runs = [
+        run for name in PHASES if phase in (name, "all") for run in _plan(name, sizes, seeds, size_option)
+    ]
     unique = {_key(run): run for run in sorted(runs, key=_priority, reverse=True)}
     return sorted(unique.values(), key=_priority)
 
@@ -269,23 +281,27 @@ def table(path: Path) -> str:
 
 
 def size_table(found: dict[tuple, dict]) -> str:
-    """The ``sizes`` phase (Markdown): per spec and cohort size, the fits found, the gate's numbers, the
-    median seconds of the fit's phases and the factors the data had centred."""
+    """The ``sizes`` phase (Markdown): per option, spec and cohort size, the fits found, the gate's numbers,
+    the median seconds of the fit's phases and the factors centred."""
     groups: dict[tuple, list[dict]] = {}
-    for run in _plan("sizes"):
-        if _key(run) in found:
-            groups.setdefault((run["spec"], persons(run["cohort"])), []).append(found[_key(run)])
+    for size_option in SIZE_OPTIONS:
+        for run in _plan("sizes", size_option=size_option):
+            if _key(run) in found:
+                key = (size_option, run["spec"], persons(run["cohort"]))
+                groups.setdefault(key, []).append(found[_key(run)])
     lines = [
-        "| spec | persons | seeds | converged | worst R-hat | worst ESS bulk / tail | divergences (per fit) "
-        "| min E-BFMI | median s: read + validate / cells / compile / sampling / gate / store / total "
+        "| forms | spec | persons | seeds | converged | worst R-hat | worst ESS bulk / tail "
+        "| divergences (per fit) | min E-BFMI "
+        "| median s: read + validate / cells / compile / sampling / gate / store / total "
         "| centred (the others non-centred) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (spec, n), fits in sorted(groups.items()):
+    for (size_option, spec, n), fits in sorted(groups.items()):
         median = {p: statistics.median(f["phases"][p] for f in fits) for p in fits[0]["phases"]}
         centred = {_centred(f["parametrization"]) for f in fits}
         lines.append(
-            f"| {spec} | {n:,} | {len(fits)} | {sum(f['converged'] for f in fits)}/{len(fits)} "
+            f"| {size_option} | {spec} | {n:,} | {len(fits)} "
+            f"| {sum(f['converged'] for f in fits)}/{len(fits)} "
             f"| {max(f['worst_rhat'] for f in fits):.4f} "
             f"| {min(f['worst_ess_bulk'] for f in fits):.0f} / {min(f['worst_ess_tail'] for f in fits):.0f} "
             f"| {', '.join(str(f['divergences']) for f in fits)} | {min(f['min_bfmi'] for f in fits):.2f} "
@@ -312,6 +328,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--sizes", type=float, nargs="+", default=list(SIZES), help="sizes phase: multiples")
     parser.add_argument("--seeds", type=int, default=SIZE_SEEDS, help="sizes phase: seeds per size")
+    parser.add_argument("--sizes-option", choices=list(SIZE_OPTIONS), default="shipped",
+                        help="sizes phase: the shipped specs, or their forms from the data")  # fmt: skip
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     args = parser.parse_args()
     if not args.table:
@@ -322,7 +340,8 @@ def main() -> None:
         if args.results.exists():
             rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
             done = {_key(row) for row in rows if "settings" in row}
-        todo = [run for run in _runs(args.phase, tuple(args.sizes), args.seeds) if _key(run) not in done]
+        runs = _runs(args.phase, tuple(args.sizes), args.seeds, args.sizes_option)
+        todo = [run for run in runs if _key(run) not in done]
         print(f"{len(todo)} fits to run ({len(done)} already in {args.results})", flush=True)
         cohorts: dict = {}
         for run in todo:
