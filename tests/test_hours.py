@@ -397,6 +397,24 @@ def released_groups(done) -> dict[str, set[str]]:
     return out
 
 
+def with_planted_hours(
+    tree, cohort: pd.DataFrame, cls: str, arm: str, planted: list[float], folder: Path
+) -> tuple[Path, xr.DataTree]:
+    """``cohort`` with the hours of class ``cls`` in ``arm`` set to ``planted`` (the rest of them none),
+    in place; the fit ``tree`` with those cells, saved as ``folder / "hours.nc"``: the folder and the fit."""
+    rows = cohort.index[(cohort["werkverkenner"] == cls) & (cohort["arm"] == arm) & cohort[HOURS_Y1].notna()]
+    hours = np.zeros(len(rows))
+    hours[: len(planted)] = planted
+    cohort.loc[rows, HOURS_Y1] = hours
+    kind = kind_of(tree)
+    data = kind.prepare(spec_of(tree), typed_cohort(cohort, kind.required_columns(spec_of(tree))))
+    changed = tree.copy()
+    for name, group in observed_groups(data).items():
+        changed[name] = xr.DataTree(group)
+    save_fit(changed, folder / "hours.nc")
+    return folder, changed
+
+
 def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     short_fit, small_cohort, tmp_path, capsys
 ):
@@ -407,18 +425,8 @@ def test_hours_two_persons_dominate_are_not_released_as_their_own_group(
     tree, path, _ = short_fit
     cohort = small_cohort.data.copy()
     cls = "50-75"
-    rows = cohort.index[(cohort["werkverkenner"] == cls) & (cohort["arm"] == "control_none")
-                        & cohort[HOURS_Y1].notna()]  # fmt: skip
-    hours = np.zeros(len(rows))
-    hours[:12] = [2000.0, 1900.0, *[1.0] * 10]
-    cohort.loc[rows, HOURS_Y1] = hours
-    kind = kind_of(tree)
-    data = kind.prepare(spec_of(tree), typed_cohort(cohort, kind.required_columns(spec_of(tree))))
-    changed = tree.copy()
-    for name, group in observed_groups(data).items():
-        changed[name] = xr.DataTree(group)
-    results = tmp_path / "results"
-    save_fit(changed, results / "hours.nc")
+    planted = [2000.0, 1900.0, *[1.0] * 10]
+    results, changed = with_planted_hours(tree, cohort, cls, "control_none", planted, tmp_path / "results")
 
     done = release(results, tmp_path / "release")
     rule = done.dominance
@@ -469,18 +477,8 @@ def test_cbs_rule_for_means_of_persons_amounts(short_fit, small_cohort, tmp_path
     tree, _, _ = short_fit
     cohort = small_cohort.data.copy()
     cls = "75-100"
-    rows = cohort.index[(cohort["werkverkenner"] == cls) & (cohort["arm"] == "control_enforcement")
-                        & cohort[HOURS_Y1].notna()]  # fmt: skip
-    hours = np.zeros(len(rows))
-    hours[:27] = [2000.0, 1000.0, *[100.0] * 25]
-    cohort.loc[rows, HOURS_Y1] = hours
-    kind = kind_of(tree)
-    data = kind.prepare(spec_of(tree), typed_cohort(cohort, kind.required_columns(spec_of(tree))))
-    changed = tree.copy()
-    for name, group in observed_groups(data).items():
-        changed[name] = xr.DataTree(group)
-    results = tmp_path / "results"
-    save_fit(changed, results / "hours.nc")
+    planted = [2000.0, 1000.0, *[100.0] * 25]
+    results, _ = with_planted_hours(tree, cohort, cls, "control_enforcement", planted, tmp_path / "results")
     cbs = release_module.DOMINANCE_PRESETS["cbs-income-2021"]
     acro = release(results, tmp_path / "acro")
     assert cls not in acro.groupings["werkverkenner"].merged

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ww_bayes.cea.production import fit_offering
 from ww_bayes.kinds import kind_of
 from ww_bayes.tomlspec import SpecError
 from ww_bayes.vocabulary import SAMPLE_DIMS
@@ -74,14 +75,10 @@ def benefit_months(
     among ``fits`` that offers benefit shares (at most one). ``names``: the fits' files, for the errors."""
     if beyond_last not in BEYOND_LAST:
         raise SpecError(f"beyond_last must be one of {', '.join(BEYOND_LAST)}, got {beyond_last!r}")
-    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
-    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
-    offering = [(n, t) for n, t in zip(names, fits, strict=True) if kind_of(t).offers_benefit_shares]
-    if not offering:
+    found = fit_offering(fits, names, "offers_benefit_shares", "destinations")
+    if found is None:
         return BenefitMonths(None, False, WITHOUT_DESTINATIONS, beyond_last)
-    if len(offering) > 1:
-        raise SpecError(f"more than one fit of destinations ({', '.join(n for n, _ in offering)}): give one")
-    name, tree = offering[0]
+    name, tree = found
     offered = kind_of(tree).benefit_effects(tree, contrast)
     months = tuple(int(m) for m in months)
     if not months or min(months) < 1:

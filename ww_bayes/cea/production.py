@@ -78,14 +78,10 @@ def production_hours(
     ``names``: the fits' files, for the errors."""
     if beyond_year1 not in BEYOND_YEAR1:
         raise SpecError(f"beyond_year1 must be one of {', '.join(BEYOND_YEAR1)}, got {beyond_year1!r}")
-    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
-    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
-    offering = [(name, tree) for name, tree in zip(names, fits, strict=True) if kind_of(tree).offers_hours]
-    if not offering:
+    found = fit_offering(fits, names, "offers_hours", "hours worked")
+    if found is None:
         return ProductionHours(None, False, WITHOUT_HOURS, beyond_year1)
-    if len(offering) > 1:
-        raise SpecError(f"more than one fit of hours worked ({', '.join(n for n, _ in offering)}): give one")
-    name, tree = offering[0]
+    name, tree = found
     offered = kind_of(tree).hours_effects(tree, contrast)
     months = tuple(int(m) for m in months)
     later = [m for m in months if m not in YEAR1]
@@ -108,6 +104,20 @@ def production_hours(
     source = f"{name}: {offered.source}, spread evenly over months 1-12 (assumption)"
     source += f"; {assumption}" if assumption else ""
     return ProductionHours(xr.Dataset(hours), True, source, beyond_year1, offered.weights)
+
+
+def fit_offering(
+    fits: xr.DataTree | list[xr.DataTree], names: list[str] | None, capability: str, what: str
+) -> tuple[str, xr.DataTree] | None:
+    """The fit among ``fits`` whose kind has ``capability`` (a flag of
+    :class:`ww_bayes.kinds.protocol.ModelKind`), with its name (``names``: the fits' files; default "fit
+    1", ...); None when none has it; more than one is refused, naming them as fits of ``what``."""
+    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
+    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
+    offering = [(n, t) for n, t in zip(names, fits, strict=True) if getattr(kind_of(t), capability)]
+    if len(offering) > 1:
+        raise SpecError(f"more than one fit of {what} ({', '.join(n for n, _ in offering)}): give one")
+    return offering[0] if offering else None
 
 
 def _spread(year1: xr.DataArray, months: tuple[int, ...]) -> xr.DataArray:
