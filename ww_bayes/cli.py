@@ -203,11 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--min-count", type=count(1), default=MIN_COUNT, help="fewest persons a "
                          f"released number may describe (n, k and n - k; default {MIN_COUNT})")  # fmt: skip
     release.add_argument("--dominance-rule", choices=list(DOMINANCE_PRESETS), default="acro", help="amounts "
-                         "(hours): the dominance rule by name, with its source: 'acro' (default: ACRO's "
-                         "defaults, the two largest at most 90%% of a group's total, the others at least "
-                         "10%% of the largest) or 'cbs-income-2021' (CBS's published rule for means of "
-                         "persons' amounts: the largest at most 30%% of the total, at least 100 "
-                         "persons)")  # fmt: skip
+                         "(hours): the dominance rule, by name (docs/release.md)")  # fmt: skip
     release.add_argument("--dominance-share", type=float, default=None, help="amounts (hours): the two "
                          "largest persons may hold at most this share of a group's total "
                          "(default 0.9)")  # fmt: skip
