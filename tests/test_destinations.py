@@ -250,6 +250,8 @@ def test_benefit_months_between_the_months_observed_are_linear():
     held = interpolated(effects, months, "hold").squeeze().values
     np.testing.assert_allclose(held, [1.0, 2.0, 3.0, 4.0, 2.5, 1.0, 1.0])
     np.testing.assert_allclose(interpolated(effects, months, "none").squeeze().values[-1], 0.0)
+    np.testing.assert_allclose(interpolated(effects, (20, 19), "hold").squeeze().values, [1.0, 1.0])
+    np.testing.assert_allclose(interpolated(effects, (9, 3), "hold").squeeze().values, [3.0, 1.0])  # as asked
     with pytest.raises(SpecError, match="must increase"):
         interpolated(effects.assign_coords(month=[6, 6, 18]), months, "hold")
 

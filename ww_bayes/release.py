@@ -249,10 +249,10 @@ class Dominance:
             text += f", at least {self.min_persons} persons"
         return text
 
-    def breaks(self, total: float, first: float, second: float, persons: float | None) -> bool:
+    def breaks(self, total: float, first: float, second: float, persons: float) -> bool:
         """Whether a group with these amounts (its ``total``, ``first`` and ``second`` largest) and
-        ``persons`` (with the amount observed; None: not known) breaks the rule."""
-        if self.min_persons is not None and persons is not None and 0 < persons < self.min_persons:
+        ``persons`` (with the amount observed) breaks the rule."""
+        if self.min_persons is not None and 0 < persons < self.min_persons:
             return True
         if total <= 0:
             return False

@@ -339,15 +339,14 @@ def release_to_folder(
     results: str | os.PathLike,
     out: str | os.PathLike,
     min_count: int = MIN_COUNT,
-    dominance: Dominance | tuple[float, float] | tuple[float, float, str] | None = None,
+    dominance: Dominance | None = None,
 ) -> Outcome:
     """The files of a results folder that may leave a secure environment, with their disclosure report
     (:func:`ww_bayes.release.release`); ``dominance``: the dominance rule for hours
-    (:class:`ww_bayes.release.Dominance`; a tuple: its share, p-ratio and the source they come from)."""
+    (:class:`ww_bayes.release.Dominance`; None: ACRO's defaults)."""
     output_folder(out)
     start = time.perf_counter()
-    rule = Dominance(*dominance) if isinstance(dominance, tuple) else dominance
-    done = release(results, out, min_count, rule)
+    done = release(results, out, min_count, dominance)
     merged = [f"{factor}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
               for factor, g in done.groupings.items() if g.merged]  # fmt: skip
     lines = [

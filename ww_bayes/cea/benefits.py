@@ -39,8 +39,6 @@ from ww_bayes.vocabulary import SAMPLE_DIMS
 BEYOND_LAST = ("hold", "none")
 #: Levels of the monthly benefit months (the cost-effectiveness module's names).
 LEVELS = ("overall", "by_werkverkenner")
-#: The benefits a government perspective pays besides WW.
-OTHER_BENEFITS = ("zw", "wia", "bijstand")
 #: What the result says without a fit of destinations.
 WITHOUT_DESTINATIONS = (
     "no fit of destinations: the cost-effectiveness counts WW months only (no ZW, WIA or bijstand months)"
@@ -104,28 +102,18 @@ def benefit_months(
 
 
 def interpolated(effects: xr.DataArray, months: tuple[int, ...], beyond_last: str) -> xr.DataArray:
-    """``effects`` (..., month) at the months observed, at each of ``months``: linear from 0 at month 0 to
-    the first month observed and between months observed; after the last, held (``"hold"``) or 0
-    (``"none"``). Exact at the months observed."""
+    """``effects`` (..., month) at the months observed, at each of ``months``: linear (xarray's ``interp``)
+    from 0 at month 0 to the first month observed and between months observed; after the last, held
+    (``"hold"``) or 0 (``"none"``). Exact at the months observed."""
     observed = effects["month"].values.astype(int)
-    if len(set(observed)) != len(observed) or np.any(np.diff(observed) <= 0):
+    if np.any(np.diff(observed) <= 0):
         raise SpecError(f"the months observed must increase, got {list(observed)}")
-    knots = np.concatenate([[0], observed])
-    rows = []
-    for month in months:
-        weights = np.zeros(len(observed))
-        if month >= observed[-1]:
-            weights[-1] = 1.0 if month == observed[-1] or beyond_last == "hold" else 0.0
-        else:
-            upper = int(
-                np.searchsorted(knots, month, side="right")
-            )  # knots[upper - 1] <= month < knots[upper]
-            low, high = knots[upper - 1], knots[upper]
-            t = (month - low) / (high - low)
-            weights[upper - 1] = t  # the knot above (observed index upper - 1)
-            if upper >= 2:
-                weights[upper - 2] = 1.0 - t  # the knot below, unless it is month 0 (effect 0)
-        rows.append(weights)
-    matrix = xr.DataArray(np.array(rows), dims=("month_out", "month"), coords={"month": observed})
-    out = (effects * matrix).sum("month").rename(month_out="month").assign_coords(month=list(months))
-    return out.transpose(*SAMPLE_DIMS, ...)
+    last = int(observed[-1])
+    inflow = xr.zeros_like(effects.isel(month=0)).assign_coords(month=0)
+    knots = xr.concat([inflow, effects], dim="month")
+    inside = [m for m in months if m <= last]
+    within = knots.interp(month=inside) if inside else knots.isel(month=[])
+    after = [m for m in months if m > last]
+    held = effects.sel(month=[last] * len(after)).assign_coords(month=after)
+    out = xr.concat([within, held if beyond_last == "hold" else 0.0 * held], dim="month")
+    return out.sel(month=list(months)).transpose(*SAMPLE_DIMS, ...)
