@@ -68,7 +68,12 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 
 .demo/trajectory: .demo/cohort
 	$(WWB) fit models/trajectory_30m.toml --data $(DATA) --out results/trajectory_30m.nc
-	$(WWB) cea --fit results/trajectory_30m.nc --assumptions models/cost_effectiveness.toml --out results/
+	@touch $@
+
+# the cost-effectiveness: the trajectory's monthly effects, the destinations fit's ZW, WIA and bijstand months
+.demo/cea: .demo/trajectory .demo/destinations
+	$(WWB) cea --fit results/trajectory_30m.nc results/destinations_12m.nc \
+		--assumptions models/cost_effectiveness.toml --out results/
 	@touch $@
 
 .demo/destinations: .demo/cohort
@@ -81,7 +86,7 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) compare results/hours_worked_y1.nc --data $(DATA) --out results/ --store
 	@touch $@
 
-.demo/excel: .demo/trajectory .demo/job .demo/ww .demo/destinations .demo/hours
+.demo/excel: .demo/cea .demo/job .demo/ww .demo/destinations .demo/hours
 	$(WWB) excel results/
 	@touch $@
 
@@ -93,7 +98,7 @@ demo-steps: .demo/report .demo/report_nl .demo/release
 	$(WWB) report results/ --lang nl --out results/report_nl.html
 	@touch $@
 
-.demo/release: .demo/trajectory .demo/job .demo/ww .demo/destinations .demo/hours
+.demo/release: .demo/cea .demo/job .demo/ww .demo/destinations .demo/hours
 	$(WWB) release results/ --out release/
 	$(WWB) report release/ --lang nl --out release_report_nl.html
 	@touch $@

@@ -1,6 +1,7 @@
 """Cost-effectiveness: closed forms (EVPI, CEAC limits, discounting), linearity in the WW benefit, the
-direction of a doubled service cost, targeting, the assumptions file, the CLI on the calibrated cohort, and
-the trajectory input (the fit's own cumulative effects, the horizon).
+direction of a doubled service cost, targeting, the assumptions file, the CLI on the calibrated cohort, the
+trajectory input (the fit's own cumulative effects, the horizon) and the other benefits a destinations fit
+prices (its months x their amounts, subtracted from the benefits).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def fixed(assumptions, **changes):
         "ww_benefit_monthly": Uncertain(assumptions.ww_benefit_monthly.mean),
         "earnings_monthly": Uncertain(assumptions.earnings_monthly.mean),
         "tax_share": Uncertain(assumptions.tax_share.mean),
+        "other_benefit_monthly": {b: Uncertain(u.mean) for b, u in assumptions.other_benefit_monthly.items()},
     }
     return assumptions.replace(**{**base, **changes})
 
@@ -207,3 +209,112 @@ def test_cli_on_a_trajectory_fit(small_trajectory_run, tmp_path, capsys):
     result = xr.load_datatree(out / "cost_effectiveness.nc")["cost_effectiveness"].ds
     assert result.attrs["effects_source"] == "trajectory fit, months 1-30"
     assert set(result["werkverkenner"].values) == {"0-25", "25-50", "50-75", "75-100", "none"}
+
+
+# --- other benefits: a destinations fit's ZW, WIA and bijstand months, priced -----------------------------
+
+
+@pytest.fixture(scope="module")
+def destinations_run(small_trajectory_run, tmp_path_factory) -> Path:
+    """``destinations_12m`` fit from the trajectory run's data file (so both carry the same data SHA-256),
+    short chains: this checks the arithmetic, not the estimates."""
+    from ww_bayes.workflow import fit_to_file
+
+    out = tmp_path_factory.mktemp("destinations") / "destinations_12m.nc"
+    fit_to_file(MODELS / "destinations_12m.toml", small_trajectory_run.data, out, progress=False, log=None,
+                allow_unconverged=True, overrides={"chains": 2, "draws": 60, "tune": 60})  # fmt: skip
+    return out
+
+
+def test_other_benefits_are_their_months_times_their_amounts(trajectory_fit, destinations_run, assumptions):
+    """With a destinations fit, ``other_benefits_paid`` is the extra months in each benefit besides WW (and
+    no benefit) times its monthly amount, discounted and class-weighted, and the benefits subtract it; the
+    sentence says where the months come from and what they assume. Without one, nothing is priced and the
+    result says WW months only."""
+    from ww_bayes.cea import benefit_months
+    from ww_bayes.cea.analysis import discount_factors as discounted
+
+    destinations = xr.load_datatree(destinations_run)
+    plain = fixed(assumptions)
+    result = analyse([trajectory_fit, destinations], plain, ["trajectory.nc", "destinations_12m.nc"])
+    months = benefit_months(destinations, plain.contrast, range(1, 31)).months["by_werkverkenner"]
+    months = months.isel(chain=slice(0, result.sizes["chain"]), draw=slice(0, result.sizes["draw"]))
+    discount = discounted(np.arange(1, 31), plain.discount_rate_annual).values
+    by_hand = 0.0
+    priced = [str(b) for b in months["benefit"].values if b not in ("ww", "none")]
+    assert priced and {"zw", "bijstand"} <= set(priced)  # "other" too where the small cohort merged states
+    for benefit in priced:
+        amount = plain.other_benefit_monthly[benefit].mean
+        by_hand = by_hand + (months.sel(benefit=benefit).values * discount).sum(-1) * amount
+    weights = result["class_weight"].sel(werkverkenner=months["werkverkenner"].values).values
+    np.testing.assert_allclose(result["other_benefits_paid"].values, (by_hand * weights).sum(-1), rtol=1e-5)
+    np.testing.assert_allclose(
+        result["benefits"], result["ww_benefits_saved"] + result["taxes_and_premiums"]
+        - result["other_benefits_paid"], rtol=1e-9,
+    )  # fmt: skip
+    source = result.attrs["other_benefits_source"]
+    assert source.startswith("a destinations fit: the effects on the share of claimants in each benefit at "
+                             "month 12") and "months 13-30: the month-12 effect holds" in source  # fmt: skip
+    assert {"other_benefit_monthly[zw]", "other_benefit_monthly[bijstand]"} <= set(result["input"].values)
+    without = analyse(trajectory_fit, plain)
+    assert "other_benefits_paid" not in without and "counts WW months only" in without.attrs[
+        "other_benefits_source"]  # fmt: skip
+    none_after = analyse([trajectory_fit, destinations],
+                         plain.replace(other_benefits_beyond_last="none"))  # fmt: skip
+    assert "months 13-30: no effect" in none_after.attrs["other_benefits_source"]
+    assert not np.allclose(none_after["other_benefits_paid"], result["other_benefits_paid"])
+
+
+def test_a_benefit_without_an_amount_is_named(trajectory_fit, destinations_run, assumptions):
+    destinations = xr.load_datatree(destinations_run)
+    only_zw = assumptions.replace(other_benefit_monthly={"zw": Uncertain(1650.0)})
+    with pytest.raises(
+        SpecError,
+        match=r"destinations_12m.nc has months in (\w+, )*bijstand(, \w+)* but "
+        r"\[other_benefits\] has no monthly amount for them \(it has: zw\)",
+    ):
+        analyse([trajectory_fit, destinations], only_zw, ["trajectory.nc", "destinations_12m.nc"])
+    with pytest.raises(SpecError, match="'other_benefits.ww': ww is not an other benefit"):
+        parse_assumptions(TEXT.replace("zw = { mean = 1650", "ww = { mean = 1650"))
+    with pytest.raises(SpecError, match="'other_benefits.beyond_last' must be one of hold, none"):
+        parse_assumptions(TEXT.replace('beyond_last = "hold"', 'beyond_last = "fade"'))
+
+
+def test_cli_prices_the_other_benefits(small_trajectory_run, destinations_run, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert (
+        main(["cea", "--fit", str(small_trajectory_run.fit), str(destinations_run), "--out", str(out)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "other_benefits_paid" in text
+    assert "other benefits (ZW, WIA, bijstand): a destinations fit" in text
+    table = pd.read_csv(out / "cost_effectiveness_summary.csv").set_index("quantity")
+    result = xr.load_datatree(out / "cost_effectiveness.nc")["cost_effectiveness"].ds
+    assert table.loc["other_benefits_paid", "mean"] == pytest.approx(
+        float(result["other_benefits_paid"].mean())
+    )
+
+
+def test_the_other_benefits_sentence_may_leave_and_their_amounts_are_no_class(
+    trajectory_fit, destinations_run, assumptions
+):
+    """What a release checks of the priced result: its ``other_benefits_source`` is the package's own prose
+    (a sentence naming a file, or with a word where a number goes, is refused), and the tornado rows of the
+    other benefits' amounts are not read as classes (only ``service_cost[<class>]`` rows are)."""
+    from ww_bayes.audit import _tornado_classes, form_problem
+
+    destinations = xr.load_datatree(destinations_run)
+    for beyond_last in ("hold", "none"):
+        result = analyse(
+            [trajectory_fit, destinations], assumptions.replace(other_benefits_beyond_last=beyond_last)
+        )
+        assert form_problem("other_benefits_source", result.attrs["other_benefits_source"]) == ""
+        rows = _tornado_classes(result)
+        assert set(rows.values()) == set(assumptions.service_cost)
+        assert all(label.startswith("service_cost[") for label in rows)
+    assert form_problem("other_benefits_source", analyse(trajectory_fit, assumptions).attrs[
+        "other_benefits_source"]) == ""  # fmt: skip
+    leaked = "destinations_12m.nc: the effects on the share of claimants in each benefit at month 12"
+    assert form_problem("other_benefits_source", leaked) != ""
+    worded = result.attrs["other_benefits_source"].replace("months 13-30", "months thirteen-30")
+    assert form_problem("other_benefits_source", worded) != ""

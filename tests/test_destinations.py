@@ -224,7 +224,7 @@ def test_the_benefit_months_the_cost_effectiveness_gets_add_up(fitted):
     np.testing.assert_allclose(by_month.sel(month=30), by_month.sel(month=12), rtol=1e-6)
     for level in ("overall", "by_werkverkenner"):
         np.testing.assert_allclose(held.months[level].sum("benefit"), 0, atol=1e-5)
-    assert "months 1-11: linear from 0 at inflow (assumption)" in held.source
+    assert "months 1-11: linear from no effect at inflow (assumption)" in held.source
     assert "months 13-30: the month-12 effect holds (assumption: beyond_last = 'hold')" in held.source
     none = benefit_months([tree], contrast, months, beyond_last="none")
     assert float(abs(none.months["overall"].sel(month=13)).max()) == 0.0

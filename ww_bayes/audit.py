@@ -115,11 +115,12 @@ CEA_VARIABLES = ("incremental_cost", "ww_benefits_saved", "taxes_and_premiums", 
                  "incremental_cost_by_class", "benefits_by_class", "class_weight", "rule_net_benefit",
                  "rule_expected_net_benefit", "rule_prob_best", "rule_classes_served",
                  "tornado_net_benefit_at_q05", "tornado_net_benefit_at_q95", "tornado_input_q05",
-                 "tornado_input_q95", "break_even_wtp")  # fmt: skip
+                 "tornado_input_q95", "break_even_wtp", "other_benefits_paid")  # fmt: skip
 CEA_DIMS = ("chain", "draw", "willingness_to_pay", "werkverkenner", "rule", "input")
 CEA_ATTRS = ("contrast", "effects_source", "horizon_months", "discount_rate_annual", "cohort_size",
              "money_units", "effect_units", "willingness_to_pay_units", "cost_per_extra_job",
-             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data")  # fmt: skip
+             "assumptions_source", "assumptions_text", "best_rule", "synthetic_data",
+             "other_benefits_source")  # fmt: skip
 CEA_ROOT_ATTRS = ("ww_bayes_kind", "fits_sha256", "effects_source", "fits")
 #: The grouping factor a cost-effectiveness result is broken down by.
 CEA_CLASSES = "werkverkenner"
@@ -868,6 +869,9 @@ ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
 }  # fmt: skip
 #: Digits prose a release writes may hold: month ranges and months ("months 1-30", "month 12", "12-month",
 #: "month-12").
+#: Attributes that join phrases of the package by "; " (each an f-string with whole numbers in its fields):
+#: where a cost-effectiveness result's effects and its other benefits' months come from.
+JOINED_ATTRS = ("effects_source", "other_benefits_source")
 PROSE_NUMBERS = re.compile(
     r"\bmonths? [0-9]+(?:(?:-|\.\.)(?:[0-9]+|horizon))?\b|\b[0-9]+-month\b|\bmonth-[0-9]+\b"
 )
@@ -912,7 +916,7 @@ def form_problem(key: str, value) -> str:
         return "" if re.fullmatch(form, value) else "is not of its form"
     if _prose_digits(value):
         return "holds digits (its prose the package writes holds none)"
-    if not is_package_phrase(value, joined=key == "effects_source"):
+    if not is_package_phrase(value, joined=key in JOINED_ATTRS):
         return "is not a phrase of the package's source (prose the package writes is)"
     return ""
 
@@ -936,11 +940,11 @@ def package_phrases() -> tuple[frozenset[str], re.Pattern]:
 
 def is_package_phrase(text: str, joined: bool = False) -> bool:
     """Whether ``text`` is a phrase of the package's source: a string literal, or an f-string with whole
-    numbers in its fields (:func:`package_phrases`); ``joined``: phrases joined by "; ", each an f-string
-    (the sources of a cost-effectiveness result's effects)."""
+    numbers in its fields (:func:`package_phrases`); ``joined``: phrases joined by "; ", each a literal or
+    an f-string (:data:`JOINED_ATTRS`)."""
     literals, pattern = package_phrases()
     if joined:
-        return all(pattern.fullmatch(part) is not None for part in text.split("; "))
+        return all(part in literals or pattern.fullmatch(part) is not None for part in text.split("; "))
     return text in literals or pattern.fullmatch(text) is not None
 
 
@@ -1788,8 +1792,8 @@ def _tornado_classes(result: xr.Dataset) -> dict[str, str]:
     if "input" not in result.coords:
         return {}
     found = {}
-    for label in map(str, result["input"].values):
-        match = re.fullmatch(r"[\w ]+\[(.+)\]", label)
+    for label in map(str, result["input"].values):  # other inputs in brackets (other_benefit_monthly[zw])
+        match = re.fullmatch(r"service_cost\[(.+)\]", label)  # are no class's
         if match:
             found[label] = match.group(1)
     return found

@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     cea = commands.add_parser("cea", help="cost-effectiveness from a fit's posterior draws: NetCDF, tables "
                               "(CSV) and figures (PNG and SVG)")  # fmt: skip
     cea.add_argument("--fit", nargs="+", required=True,
-                     help="a trajectory fit, or two 12-month fits (job finding and WW receipt)")  # fmt: skip
+                     help="trajectory fit or two 12-month fits (jobs, WW); + destinations fit")  # fmt: skip
     cea.add_argument("--assumptions", default=None, help="assumptions TOML (default: models/"
                      "cost_effectiveness.toml if it exists, else the shipped one)")  # fmt: skip
     cea.add_argument("--out", required=True, help="output folder, e.g. results/")

@@ -211,6 +211,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "incremental_cost": {"en": "extra cost of the service", "nl": "extra kosten van de dienstverlening"},
     "ww_benefits_saved": {"en": "WW benefits saved", "nl": "bespaarde WW-uitkeringen"},
     "taxes_and_premiums": {"en": "taxes and premiums on extra earnings", "nl": "belastingen en premies"},
+    "other_benefits_paid": {
+        "en": "other benefits paid (ZW, WIA, bijstand)",
+        "nl": "extra betaalde andere uitkeringen (ZW, WIA, bijstand)",
+    },
     "benefits": {"en": "benefits", "nl": "baten"},
     "net_benefit": {"en": "net benefit", "nl": "netto baten"},
     "net_benefit_cohort": {"en": "net benefit, whole cohort", "nl": "netto baten, hele cohort"},

@@ -276,6 +276,7 @@ def compare_to_files(
 #: The cost-effectiveness numbers the CLI prints, with their units.
 CEA_HEADLINE = {
     "incremental_cost": "EUR/participant",
+    "other_benefits_paid": "EUR/participant",
     "benefits": "EUR/participant",
     "net_benefit": "EUR/participant",
     "benefit_cost_ratio": "",
@@ -293,7 +294,8 @@ def cea_to_files(
     fit_paths: list[str | os.PathLike], assumptions_path: str | os.PathLike | None, out: str | os.PathLike
 ) -> Outcome:
     """Cost-effectiveness (:func:`ww_bayes.cea.analyse`) from a trajectory fit, or from two 12-month fits
-    (jobs and WW receipt): ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
+    (jobs and WW receipt), and optionally a destinations fit (its ZW, WIA and bijstand months priced):
+    ``cost_effectiveness.nc``, the summary and targeting tables (CSV) and the
     figures ``cea_*`` (PNG and SVG) in ``out``.
     ``assumptions_path`` None: :data:`DEFAULT_ASSUMPTIONS`."""
     output_folder(out)
@@ -318,11 +320,14 @@ def cea_to_files(
     lines = [f"Cost-effectiveness of {result.attrs['contrast']} ({result.attrs['effects_source']}); "
              f"posterior mean [ETI 90% interval], discounted at {rate:.2%} a year"]  # fmt: skip
     for name, unit in CEA_HEADLINE.items():
+        if name not in rows.index:  # other benefits: priced only with a destinations fit
+            continue
         row = rows.loc[name]
         lines.append(
             f"  {name:<24} {row['mean']:>12,.2f} [{row['eti90_lb']:,.2f}, {row['eti90_ub']:,.2f}] {unit}"
         )
     lines += [
+        f"  other benefits (ZW, WIA, bijstand): {result.attrs['other_benefits_source']}",
         f"  sanity check: published benefit-cost ratio EUR {published.BENEFITS_MEUR:.0f}m / "
         f"EUR {published.EXECUTION_COSTS_MEUR:.0f}m = {published.BENEFIT_COST_RATIO:.2f} (its own "
         "perspective and horizon; not a target)",

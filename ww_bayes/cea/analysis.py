@@ -9,7 +9,9 @@ For one contrast (by default service vs control_enforcement: the extra investmen
 
 - incremental cost = service execution cost (by Werkverkenner class);
 - benefits = WW benefits saved (WW months avoided x monthly benefit) + taxes and premiums on extra
-  earnings (extra employed months x monthly earnings x tax share), each month discounted;
+  earnings (extra employed months x monthly earnings x tax share) - other benefits paid (with a
+  destinations fit: extra ZW, WIA and bijstand months x their monthly amounts, :mod:`ww_bayes.cea.benefits`),
+  each month discounted;
 - net benefit = benefits - cost; benefit-cost ratio = benefits / cost;
 - the CE plane puts effect (extra employed months) against net cost (cost - benefits); at willingness to
   pay ``k`` euros per extra employed month the incremental net benefit is ``INB = k * effect - net cost``;
@@ -19,13 +21,16 @@ For one contrast (by default service vs control_enforcement: the extra investmen
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ww_bayes.cea.assumptions import MONTHLY_INPUTS, Assumptions
+from ww_bayes.cea.assumptions import MONTHLY_INPUTS, NOT_OTHER_BENEFITS, Assumptions
+from ww_bayes.cea.benefits import BenefitMonths, benefit_months
+from ww_bayes.cea.production import paired_draws
 from ww_bayes.kinds import kind_of
 from ww_bayes.tomlspec import SpecError
 from ww_bayes.vocabulary import SAMPLE_DIMS, interval_label
@@ -60,9 +65,11 @@ def monthly_effects(
             f"{first} and {other} were fit on different data (data SHA-256 {sha[:12]} vs "
             f"{data[other][:12]}); fit both on the same cohort file"
         )
-    offered = []
+    offered, used = [], []
     for name, tree in zip(names, fits, strict=True):
         kind = kind_of(tree)
+        if not kind.offers_effect_paths and kind.offers_benefit_shares:
+            continue  # its benefit months are priced apart (:func:`other_benefit_months`)
         if not kind.offers_effect_paths:
             raise CostEffectivenessError(f"{name}: a {kind.name!r} fit offers no monthly effects to the "
                                          "cost-effectiveness module")  # fmt: skip
@@ -72,6 +79,8 @@ def monthly_effects(
             )
         except (ValueError, KeyError) as error:  # SpecError and the kind's own refusals
             raise CostEffectivenessError(f"{name}: {error}") from None
+        used.append(name)
+    names = used
     outcomes = [str(o) for item in offered for o in item.paths["outcome"].values]
     if sorted(outcomes) != ["employed", "ww"]:
         covered = ", ".join(
@@ -112,18 +121,57 @@ def draw_inputs(assumptions: Assumptions, sample: xr.DataArray) -> xr.Dataset:
     classes = list(assumptions.service_cost)
     costs = [as_draws(assumptions.service_cost[c].draws(n, rng)) for c in classes]
     inputs["service_cost"] = xr.concat(costs, dim=pd.Index(classes, name="werkverkenner"))
+    if assumptions.other_benefit_monthly:  # drawn last: the other inputs' draws do not depend on them
+        benefits = list(assumptions.other_benefit_monthly)
+        amounts = [as_draws(assumptions.other_benefit_monthly[b].draws(n, rng)) for b in benefits]
+        inputs["other_benefit_monthly"] = xr.concat(amounts, dim=pd.Index(benefits, name="benefit"))
     return inputs
 
 
-def fiscal_benefits(effects_pp: xr.DataArray, inputs: xr.Dataset, discount: xr.DataArray) -> xr.Dataset:
+def other_benefit_months(
+    fits: list[xr.DataTree], assumptions: Assumptions, names: list[str]
+) -> BenefitMonths:
+    """The extra months in other benefits per participant (:func:`ww_bayes.cea.benefit_months`) from the
+    destinations fit among ``fits``, if any, over months 1..horizon, and only the benefits priced: every
+    state besides WW and no benefit needs its monthly amount in ``[other_benefits]`` (refused, naming the
+    states, otherwise)."""
+    months = range(1, assumptions.horizon_months + 1)
+    found = benefit_months(fits, assumptions.contrast, months, assumptions.other_benefits_beyond_last, names)
+    if not found.uses_destinations:
+        return found
+    states = [str(b) for b in found.months["benefit"].values if str(b) not in NOT_OTHER_BENEFITS]
+    unpriced = [b for b in states if b not in assumptions.other_benefit_monthly]
+    if unpriced:
+        raise SpecError(
+            f"{assumptions.source}: {found.fit} has months in {', '.join(unpriced)} but [other_benefits] has "
+            f"no monthly amount for them (it has: {', '.join(assumptions.other_benefit_monthly) or 'none'})"
+        )
+    return dataclasses.replace(found, months=found.months.sel(benefit=states))
+
+
+def fiscal_benefits(
+    effects_pp: xr.DataArray,
+    inputs: xr.Dataset,
+    discount: xr.DataArray,
+    other_months: xr.DataArray | None = None,
+) -> xr.Dataset:
     """Discounted benefits per participant (euros) from monthly effects (pp, with an ``outcome`` dim):
-    ``ww_benefits_saved``, ``taxes_and_premiums`` and ``benefits`` (their sum).
+    ``ww_benefits_saved``, ``taxes_and_premiums`` and ``benefits`` (their sum). With ``other_months`` (extra
+    persons per participant in each other benefit per month, dims ``benefit`` and ``month``: a destinations
+    fit's) also ``other_benefits_paid`` (their months x ``other_benefit_monthly``), which ``benefits``
+    subtracts.
     """
     ww_avoided = -(effects_pp.sel(outcome="ww", drop=True) / 100 * discount).sum("month")
     employed = (effects_pp.sel(outcome="employed", drop=True) / 100 * discount).sum("month")
     saved = ww_avoided * inputs["ww_benefit_monthly"]
     taxes = employed * inputs["earnings_monthly"] * inputs["tax_share"]
-    return xr.Dataset({"ww_benefits_saved": saved, "taxes_and_premiums": taxes, "benefits": saved + taxes})
+    out = xr.Dataset({"ww_benefits_saved": saved, "taxes_and_premiums": taxes, "benefits": saved + taxes})
+    if other_months is not None:
+        amounts = inputs["other_benefit_monthly"].sel(benefit=other_months["benefit"].values)
+        paid = (other_months * discount * amounts).sum(["benefit", "month"])
+        out["other_benefits_paid"] = paid
+        out["benefits"] = saved + taxes - paid
+    return out
 
 
 def weighted_mean(by_class: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
@@ -188,20 +236,25 @@ def targeting(net_benefit_by_class: xr.DataArray, weights: xr.DataArray) -> xr.D
     )
 
 
-def _net_benefit_given(paths, weights, inputs, assumptions) -> tuple[xr.DataArray, xr.DataArray]:
-    """(overall net benefit per participant, net benefit by class) for given input draws."""
+def _net_benefit_given(paths, weights, inputs, assumptions, other=None) -> tuple[xr.DataArray, xr.DataArray]:
+    """(overall net benefit per participant, net benefit by class) for given input draws; ``other``: the
+    months in other benefits (None: not priced)."""
     discount = discount_factors(paths["month"].values, assumptions.discount_rate_annual)
-    by_class = fiscal_benefits(paths["by_werkverkenner"], inputs, discount)["benefits"]
+    other_by_class = None if other is None else other["by_werkverkenner"]
+    by_class = fiscal_benefits(paths["by_werkverkenner"], inputs, discount, other_by_class)["benefits"]
     cost_by_class = inputs["service_cost"].sel(werkverkenner=by_class["werkverkenner"].values)
     nb_by_class = by_class - cost_by_class
     return weighted_mean(nb_by_class, weights), nb_by_class
 
 
-def tornado(paths, weights, inputs, assumptions: Assumptions) -> xr.Dataset:
+def tornado(paths, weights, inputs, assumptions: Assumptions, other=None) -> xr.Dataset:
     """One-way sensitivity: expected net benefit per participant with each uncertain input at its 5% and
-    95% quantile in turn (the others as drawn)."""
+    95% quantile in turn (the others as drawn); ``other``: the months in other benefits (None: not
+    priced, and their amounts are not varied)."""
     names, low, high = [], [], []
     for name, value in assumptions.uncertain().items():
+        if other is None and name.startswith("other_benefit_monthly["):
+            continue
         results = []
         for q in (0.05, 0.95):
             changed = inputs.copy()
@@ -211,9 +264,14 @@ def tornado(paths, weights, inputs, assumptions: Assumptions) -> xr.Dataset:
                 changed["service_cost"] = inputs["service_cost"].where(
                     inputs["werkverkenner"] != level, fixed
                 )
+            elif name.startswith("other_benefit_monthly["):
+                level = name[len("other_benefit_monthly[") : -1]
+                changed["other_benefit_monthly"] = inputs["other_benefit_monthly"].where(
+                    inputs["benefit"] != level, fixed
+                )
             else:
                 changed[name] = xr.full_like(inputs[name], fixed)
-            overall, _ = _net_benefit_given(paths, weights, changed, assumptions)
+            overall, _ = _net_benefit_given(paths, weights, changed, assumptions, other)
             results.append(float(overall.mean()))
         names.append(name)
         low.append(results[0])
@@ -233,9 +291,17 @@ def analyse(
     fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions, names: list[str] | None = None
 ) -> xr.Dataset:
     """The ``cost_effectiveness`` group: every derived array, per draw where it is uncertain. ``fits``: a
-    trajectory fit, or a 12-month fit of jobs and one of WW receipt (see :func:`monthly_effects`);
-    ``names``: their files, for the errors."""
+    trajectory fit, or a 12-month fit of jobs and one of WW receipt (see :func:`monthly_effects`), and
+    optionally a destinations fit, whose extra months in other benefits are priced
+    (:func:`other_benefit_months`; its draws paired with the effects' by position, as the posteriors are
+    independent); ``names``: their files, for the errors."""
+    fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
+    names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
     paths, weights, source = monthly_effects(fits, assumptions, names)
+    other = other_benefit_months(fits, assumptions, names)
+    other_months = None
+    if other.uses_destinations:
+        paths, other_months = paired_draws(paths, other.months)
     classes = [str(c) for c in paths["by_werkverkenner"]["werkverkenner"].values]
     missing = sorted(set(classes) - set(assumptions.service_cost))
     if missing:
@@ -244,7 +310,8 @@ def analyse(
     inputs = draw_inputs(assumptions, paths["overall"])
     discount = discount_factors(paths["month"].values, assumptions.discount_rate_annual)
 
-    by_class = fiscal_benefits(paths["by_werkverkenner"], inputs, discount)
+    other_by_class = None if other_months is None else other_months["by_werkverkenner"]
+    by_class = fiscal_benefits(paths["by_werkverkenner"], inputs, discount, other_by_class)
     cost_by_class = inputs["service_cost"].sel(werkverkenner=classes)
     overall = xr.Dataset({name: weighted_mean(by_class[name], weights) for name in by_class.data_vars})
     cost = weighted_mean(cost_by_class, weights)
@@ -282,12 +349,15 @@ def analyse(
         }
     )
     out = out.merge(targeting(out["net_benefit_by_class"], weights))
-    out = out.merge(tornado(paths, weights, inputs, assumptions))
+    if "other_benefits_paid" in overall:
+        out["other_benefits_paid"] = overall["other_benefits_paid"]
+    out = out.merge(tornado(paths, weights, inputs, assumptions, other_months))
     out["break_even_wtp"] = break_even_wtp(extra_employed, net_cost)
     out.attrs.update(
         {
             "contrast": assumptions.contrast,
             "effects_source": source,
+            "other_benefits_source": other.source,
             "horizon_months": assumptions.horizon_months,
             "discount_rate_annual": assumptions.discount_rate_annual,
             "cohort_size": assumptions.cohort_size,
@@ -318,6 +388,7 @@ HEADLINE = {
     "incremental_cost": "",
     "ww_benefits_saved": "more",
     "taxes_and_premiums": "more",
+    "other_benefits_paid": "",
     "benefits": "more",
     "net_benefit": "more",
     "net_benefit_cohort": "more",

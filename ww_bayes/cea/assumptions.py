@@ -13,6 +13,11 @@ from ww_bayes.data.schema import CONTRASTS
 from ww_bayes.tomlspec import SpecError, identifier, number, read_text, read_toml, reject_unknown
 
 MONTHLY_INPUTS = ("ww_benefit_monthly", "earnings_monthly", "tax_share")
+#: What months after the last one a destinations fit observes assume (``[other_benefits] beyond_last``).
+BEYOND_LAST = ("hold", "none")
+#: States of a destinations fit that are not priced as other benefits: WW (``ww_benefit_monthly``) and no
+#: benefit.
+NOT_OTHER_BENEFITS = ("ww", "none")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class Assumptions:
     discount_rate_annual: float = 0.0225
     cohort_size: int = 143_872
     fallback_effect_months: int = 18
+    #: Monthly amount of each other benefit (ZW, WIA, bijstand, or a fit's merged ``other``), euros, priced
+    #: when a destinations fit is given (``[other_benefits]``; empty: none given).
+    other_benefit_monthly: dict[str, Uncertain] = field(default_factory=dict)
+    other_benefits_beyond_last: str = "hold"
     seed: int = 2019
     name: str = "cost_effectiveness"
     text: str = field(default="", repr=False)
@@ -61,11 +70,13 @@ class Assumptions:
         """Every uncertain input by name (class costs as ``service_cost[<class>]``)."""
         named = {f"service_cost[{c}]": u for c, u in self.service_cost.items()}
         named.update({name: getattr(self, name) for name in MONTHLY_INPUTS})
+        named.update({f"other_benefit_monthly[{b}]": u for b, u in self.other_benefit_monthly.items()})
         return named
 
 
 _KEYS = {"name", "contrast", "horizon_months", "discount_rate_annual", "cohort_size", "seed",
-         "fallback_effect_months", "service_cost", *MONTHLY_INPUTS, "willingness_to_pay"}  # fmt: skip
+         "fallback_effect_months", "service_cost", *MONTHLY_INPUTS, "willingness_to_pay",
+         "other_benefits"}  # fmt: skip
 
 
 def _uncertain(key: str, value) -> Uncertain:
@@ -79,6 +90,28 @@ def _uncertain(key: str, value) -> Uncertain:
     return Uncertain(
         number(f"{key}.mean", value["mean"], low=0), number(f"{key}.sd", value.get("sd", 0), low=0)
     )
+
+
+def _other_benefits(raw) -> tuple[dict[str, Uncertain], str]:
+    """The ``[other_benefits]`` table: ``beyond_last`` and a monthly amount per benefit."""
+    if raw is None:
+        return {}, "hold"
+    if not isinstance(raw, dict):
+        raise SpecError(f"'other_benefits' must be a table of monthly amounts per benefit, got {raw!r}")
+    beyond_last = raw.get("beyond_last", "hold")
+    if beyond_last not in BEYOND_LAST:
+        raise SpecError(f"'other_benefits.beyond_last' must be one of {', '.join(BEYOND_LAST)}, got "
+                        f"{beyond_last!r}")  # fmt: skip
+    amounts = {}
+    for benefit, value in raw.items():
+        if benefit == "beyond_last":
+            continue
+        key = f"other_benefits.{identifier('other_benefits key', benefit)}"
+        if benefit in NOT_OTHER_BENEFITS:
+            raise SpecError(f"{key!r}: {benefit} is not an other benefit (WW is priced by "
+                            "ww_benefit_monthly; none is no benefit)")  # fmt: skip
+        amounts[benefit] = _uncertain(key, value)
+    return amounts, beyond_last
 
 
 def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
@@ -102,6 +135,7 @@ def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
         start = number(f"{key}.start", steps.get("start", 0), low=0)
         stop = number(f"{key}.stop", steps.get("stop"), low=start, open_low=True)
         step = number(f"{key}.step", steps.get("step"), low=0, open_low=True)
+        other, beyond_last = _other_benefits(raw.get("other_benefits"))
         return Assumptions(
             service_cost={str(c): _uncertain(f"service_cost.{c}", v) for c, v in costs.items()},
             ww_benefit_monthly=_uncertain("ww_benefit_monthly", raw["ww_benefit_monthly"]),
@@ -117,6 +151,8 @@ def parse_assumptions(text: str, source: str = "<string>") -> Assumptions:
             fallback_effect_months=int(
                 number("fallback_effect_months", raw.get("fallback_effect_months", 18), low=1, integer=True)
             ),
+            other_benefit_monthly=other,
+            other_benefits_beyond_last=beyond_last,
             seed=int(number("seed", raw.get("seed", 2019), low=0, integer=True)),
             name=identifier("name", raw.get("name", "cost_effectiveness")),
             text=text,

@@ -9,8 +9,8 @@ effect on a share at month m, in pp / 100, is the extra persons in that benefit 
 summed over months, the extra benefit-months. Between the months observed the effect is interpolated; the
 assumptions are named in the result's ``source`` wherever the months are used:
 
-- before the first month observed: linear from 0 at inflow (month 0: everyone is on WW then, in every arm,
-  so every other benefit's effect is 0) to the first month's effect (assumption);
+- before the first month observed: linear from no effect at inflow (month 0: everyone is on WW then, in
+  every arm, so every other benefit's effect is 0) to the first month's effect (assumption);
 - between two months observed: linear (assumption);
 - after the last month observed (:data:`BEYOND_LAST`): ``"hold"``, the last month's effect holds to the
   horizon, or ``"none"``, no effect after it (a bound either way: WIA appears only after 104 weeks of
@@ -52,7 +52,8 @@ class BenefitMonths:
     ``months``: ``overall`` (chain, draw, benefit, month) and ``by_werkverkenner`` (chain, draw,
     werkverkenner, benefit, month), or None without a fit of destinations (``uses_destinations`` False);
     ``weights``: persons per class of that fit; ``source``: where the shares come from and what the months
-    between and after those observed assume, a sentence for every table and figure that uses them.
+    between and after those observed assume, a sentence for every table and figure that uses them;
+    ``fit``: the name the fit was given (its file).
     """
 
     months: xr.Dataset | None
@@ -60,6 +61,7 @@ class BenefitMonths:
     source: str
     beyond_last: str
     weights: xr.DataArray | None = None
+    fit: str = ""
 
 
 def benefit_months(
@@ -84,21 +86,28 @@ def benefit_months(
     observed = [int(m) for m in offered.effects["overall"]["month"].values]
     out = {level: interpolated(offered.effects[level] / 100, months, beyond_last) for level in LEVELS}
     first, last = observed[0], observed[-1]
-    parts = [f"{name}: {offered.source}"]
+    # phrases with whole numbers only (no file name, no list): the sentence may leave a secure environment
+    # with a cost-effectiveness result (ww_bayes.audit checks it is the package's own prose)
+    if len(observed) == 1:
+        parts = [f"a destinations fit: the effects on the share of claimants in each benefit at month "
+                 f"{first}"]  # fmt: skip
+    else:
+        parts = [f"a destinations fit: the effects on the share of claimants in each benefit at the months "
+                 f"observed from month {first} to month {last}"]  # fmt: skip
     if min(months) < first:
-        parts.append(f"months 1-{first - 1}: linear from 0 at inflow (assumption)")
+        parts.append(f"months 1-{first - 1}: linear from no effect at inflow (assumption)")
     if len(observed) > 1:
-        parts.append(f"between months {', '.join(map(str, observed))}: linear (assumption)")
+        parts.append("between the months observed: linear (assumption)")
     if max(months) > last:
-        after = f"months {last + 1}-{max(months)}"
+        after, end = last + 1, max(months)
         parts.append(
-            f"{after}: the month-{last} effect holds (assumption: beyond_last = 'hold')"
+            f"months {after}-{end}: the month-{last} effect holds (assumption: beyond_last = 'hold')"
             if beyond_last == "hold"
-            else f"{after}: no effect (assumption: beyond_last = 'none')"
+            else f"months {after}-{end}: no effect (assumption: beyond_last = 'none')"
         )
     if offered.merged:
-        parts.append(f"'other' is a merged state ({offered.merged})")
-    return BenefitMonths(xr.Dataset(out), True, "; ".join(parts), beyond_last, offered.weights)
+        parts.append("'other' is a merged state of sparse benefits (the fit's data notes name them)")
+    return BenefitMonths(xr.Dataset(out), True, "; ".join(parts), beyond_last, offered.weights, name)
 
 
 def interpolated(effects: xr.DataArray, months: tuple[int, ...], beyond_last: str) -> xr.DataArray:

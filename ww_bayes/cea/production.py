@@ -133,8 +133,9 @@ def _employed(employment: xr.Dataset) -> xr.Dataset:
     return employment
 
 
-def _paired(a: xr.DataArray, b: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Two posteriors' draws paired by position: the first chains and draws both have."""
+def paired_draws(a, b):
+    """Two posteriors' draws (DataArrays or Datasets) paired by position: the first chains and draws both
+    have, labelled as ``a``'s."""
     sizes = {d: min(a.sizes[d], b.sizes[d]) for d in SAMPLE_DIMS}
     a, b = (x.isel({d: slice(0, n) for d, n in sizes.items()}) for x in (a, b))
     b = b.assign_coords({d: a[d].values for d in SAMPLE_DIMS})
@@ -169,7 +170,7 @@ def _with_employment_path(
     for level in LEVELS:
         spread = _spread(year1[level], months)
         path = employment[level].sel(month=later) / 100 * ratios[level]
-        spread, path = _paired(spread, path)
+        spread, path = paired_draws(spread, path)
         first = spread.sel(month=[m for m in months if m in YEAR1])
         joined = xr.concat([first, path], dim="month").sel(month=list(months))
         out[level] = joined.transpose(*SAMPLE_DIMS, ...)

@@ -399,6 +399,7 @@ def cea_section(run: RunFiles, words: Words) -> list[Block]:
                 "incremental_cost",
                 "ww_benefits_saved",
                 "taxes_and_premiums",
+                "other_benefits_paid",
                 "benefits",
                 "net_benefit",
                 "net_benefit_cohort",
@@ -412,6 +413,21 @@ def cea_section(run: RunFiles, words: Words) -> list[Block]:
             shown[column] = [
                 words.euros(v) if m else words.number(v, 2) for v, m in zip(shown[column], money, strict=True)
             ]
+        if "other_benefits_paid" in result:
+            other = words.say(
+                "Other benefits paid (ZW, WIA, bijstand) count as a cost: "
+                f"{result.attrs.get('other_benefits_source', '')}.",
+                "Extra maanden in andere uitkeringen (ZW, WIA, bijstand) uit het bestemmingenmodel tellen "
+                "als kosten (lineair vanaf de instroom tot de gemeten maand; de aanname daarna staat in "
+                "het bestand).",
+            )
+        else:
+            other = words.say(
+                "Only WW months are counted: no destinations fit was given, so months in ZW, WIA or "
+                "bijstand are not priced.",
+                "Alleen WW-maanden tellen mee: zonder bestemmingenmodel zijn maanden in ZW, WIA of "
+                "bijstand niet meegeteld.",
+            )
         blocks += [
             Paragraph(
                 words.say(
@@ -422,6 +438,7 @@ def cea_section(run: RunFiles, words: Words) -> list[Block]:
                     "cohort noemt; posteriorgemiddelde en 90%-geloofwaardigheidsinterval.",
                 )
             ),
+            Paragraph(other),
             Table(shown.drop(columns=["n_undefined"], errors="ignore")),
             Paragraph(
                 words.say(

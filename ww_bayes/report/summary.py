@@ -256,11 +256,18 @@ def pays_sentence(run: RunFiles, words: Words) -> Sentence:
         f"{words.euros(published.EXECUTION_COSTS_MEUR * 1e6)} uitvoeringskosten (eigen perspectief en "
         "horizon)",
     )
+    counted = (
+        words.say(" (the extra ZW, WIA and bijstand paid counted as a cost)",
+                  " (de extra betaalde ZW, WIA en bijstand als kosten meegeteld)")
+        if "other_benefits_paid" in result
+        else words.say(" (WW months only: no other benefits priced)",
+                       " (alleen WW-maanden: andere uitkeringen niet meegeteld)")
+    )  # fmt: skip
     text = words.say(
-        f"Net benefit per claimant offered the service: {words.euros(estimate.mean)} "
+        f"Net benefit per claimant offered the service{counted}: {words.euros(estimate.mean)} "
         f"({_interval_text(estimate, words, words.euros)}; probability it pays for itself: "
         f"{words.percent(estimate.prob_beneficial)}). {published_text}.",
-        f"Netto baten per WW-gerechtigde aan wie de dienstverlening werd aangeboden: "
+        f"Netto baten per WW-gerechtigde aan wie de dienstverlening werd aangeboden{counted}: "
         f"{words.euros(estimate.mean)} ({_interval_text(estimate, words, words.euros)}; kans dat het zich "
         f"terugverdient: {words.percent(estimate.prob_beneficial)}). {published_text}.",
     )
