@@ -220,8 +220,12 @@ def destinations_run(small_trajectory_run, tmp_path_factory) -> Path:
     short chains: this checks the arithmetic, not the estimates."""
     from ww_bayes.workflow import fit_to_file
 
-    out = tmp_path_factory.mktemp("destinations") / "destinations_12m.nc"
-    fit_to_file(MODELS / "destinations_12m.toml", small_trajectory_run.data, out, progress=False, log=None,
+    folder = tmp_path_factory.mktemp("destinations")
+    out, spec = folder / "destinations_12m.nc", folder / "destinations_12m.toml"
+    # the release's minimum: on 4,000 persons the spec's 20 merges no-benefit states into 'other' too
+    text = (MODELS / "destinations_12m.toml").read_text()
+    spec.write_text(text.replace("min_persons = 20", "min_persons = 10"))
+    fit_to_file(spec, small_trajectory_run.data, out, progress=False, log=None,
                 allow_unconverged=True, overrides={"chains": 2, "draws": 60, "tune": 60})  # fmt: skip
     return out
 
@@ -240,14 +244,16 @@ def test_other_benefits_are_their_months_times_their_amounts(trajectory_fit, des
     months = benefit_months(destinations, plain.contrast, range(1, 31)).months["by_werkverkenner"]
     months = months.isel(chain=slice(0, result.sizes["chain"]), draw=slice(0, result.sizes["draw"]))
     discount = discounted(np.arange(1, 31), plain.discount_rate_annual).values
-    by_hand = 0.0
-    priced = [str(b) for b in months["benefit"].values if b not in ("ww", "none")]
-    assert priced and {"zw", "bijstand"} <= set(priced)  # "other" too where the small cohort merged states
-    for benefit in priced:
-        amount = plain.other_benefit_monthly[benefit].mean
-        by_hand = by_hand + (months.sel(benefit=benefit).values * discount).sum(-1) * amount
     weights = result["class_weight"].sel(werkverkenner=months["werkverkenner"].values).values
-    np.testing.assert_allclose(result["other_benefits_paid"].values, (by_hand * weights).sum(-1), rtol=1e-5)
+    # each benefit's discounted months per participant, class-weighted, per draw
+    per_benefit = {
+        str(b): ((months.sel(benefit=b).values * discount).sum(-1) * weights).sum(-1)
+        for b in months["benefit"].values
+        if b not in ("ww", "none") and np.any(months.sel(benefit=b).values != 0)
+    }
+    assert per_benefit and "wia" not in per_benefit  # nobody is in WIA at month 12: nothing to price
+    by_hand = sum(plain.other_benefit_monthly[b].mean * m for b, m in per_benefit.items())
+    np.testing.assert_allclose(result["other_benefits_paid"].values, by_hand, rtol=1e-5)
     np.testing.assert_allclose(
         result["benefits"], result["ww_benefits_saved"] + result["taxes_and_premiums"]
         - result["other_benefits_paid"], rtol=1e-9,
@@ -255,7 +261,18 @@ def test_other_benefits_are_their_months_times_their_amounts(trajectory_fit, des
     source = result.attrs["other_benefits_source"]
     assert source.startswith("a destinations fit: the effects on the share of claimants in each benefit at "
                              "month 12") and "months 13-30: the month-12 effect holds" in source  # fmt: skip
-    assert {"other_benefit_monthly[zw]", "other_benefit_monthly[bijstand]"} <= set(result["input"].values)
+    # the tornado varies the amounts of the benefits priced, no others; each row's width is its spread
+    # times the benefit's expected months (net benefit is linear in the amount)
+    uncertain = analyse([trajectory_fit, destinations], assumptions, ["trajectory.nc", "destinations_12m.nc"])
+    rows = [str(i) for i in uncertain["input"].values if str(i).startswith("other_benefit_monthly[")]
+    assert rows == [
+        f"other_benefit_monthly[{b}]" for b in assumptions.other_benefit_monthly if b in per_benefit
+    ]
+    for benefit, paid_months in per_benefit.items():
+        row = uncertain.sel(input=f"other_benefit_monthly[{benefit}]")
+        width = float(row["tornado_net_benefit_at_q05"] - row["tornado_net_benefit_at_q95"])
+        spread = float(row["tornado_input_q95"] - row["tornado_input_q05"])
+        assert width == pytest.approx(spread * float(np.mean(paid_months)), rel=1e-6)
     without = analyse(trajectory_fit, plain)
     assert "other_benefits_paid" not in without and "counts WW months only" in without.attrs[
         "other_benefits_source"]  # fmt: skip
@@ -268,12 +285,11 @@ def test_other_benefits_are_their_months_times_their_amounts(trajectory_fit, des
 def test_a_benefit_without_an_amount_is_named(trajectory_fit, destinations_run, assumptions):
     destinations = xr.load_datatree(destinations_run)
     only_zw = assumptions.replace(other_benefit_monthly={"zw": Uncertain(1650.0)})
-    with pytest.raises(
-        SpecError,
-        match=r"destinations_12m.nc has months in (\w+, )*bijstand(, \w+)* but "
-        r"\[other_benefits\] has no monthly amount for them \(it has: zw\)",
-    ):
+    with pytest.raises(SpecError) as error:
         analyse([trajectory_fit, destinations], only_zw, ["trajectory.nc", "destinations_12m.nc"])
+    listed = str(error.value).split("has months in ")[1].split(" but ")[0].split(", ")
+    assert listed and "zw" not in listed and "ww" not in listed and "none" not in listed
+    assert str(error.value).endswith("but [other_benefits] has no monthly amount for them (it has: zw)")
     with pytest.raises(SpecError, match="'other_benefits.ww': ww is not an other benefit"):
         parse_assumptions(TEXT.replace("zw = { mean = 1650", "ww = { mean = 1650"))
     with pytest.raises(SpecError, match="'other_benefits.beyond_last' must be one of hold, none"):
@@ -318,3 +334,46 @@ def test_the_other_benefits_sentence_may_leave_and_their_amounts_are_no_class(
     assert form_problem("other_benefits_source", leaked) != ""
     worded = result.attrs["other_benefits_source"].replace("months 13-30", "months thirteen-30")
     assert form_problem("other_benefits_source", worded) != ""
+
+
+def test_the_other_benefits_stop_where_twelve_month_effects_do(destinations_run, assumptions):
+    """With 12-month fits the WW and employment effects last ``fallback_effect_months``; the other
+    benefits' months stop there too (the sentence says so), and are the held months before it."""
+    from ww_bayes.cea.analysis import other_benefit_months
+
+    destinations = xr.load_datatree(destinations_run)
+    held = other_benefit_months([destinations], assumptions, ["destinations_12m.nc"])
+    cut = other_benefit_months([destinations], assumptions, ["destinations_12m.nc"], held_for=18)
+    for level in ("overall", "by_werkverkenner"):
+        np.testing.assert_array_equal(cut.months[level].sel(month=slice(1, 18)),
+                                      held.months[level].sel(month=slice(1, 18)))  # fmt: skip
+        assert float(abs(cut.months[level].sel(month=slice(19, 30))).max()) == 0.0
+        assert float(abs(held.months[level].sel(month=slice(19, 30))).max()) > 0.0
+    assert "months 19-30: none, as the 12-month fits' effects (fallback_effect_months)" in cut.source
+    with pytest.raises(SpecError, match="'other_benefits.bijstnd': not a benefit a destinations fit has; the "
+                                        "other benefits are zw, wia, bijstand, other"):  # fmt: skip
+        parse_assumptions(TEXT.replace("bijstand = { mean", "bijstnd = { mean"))
+
+
+def test_a_priced_result_is_withheld_where_the_release_merges_its_states_by_class():
+    """A release that merges a destinations fit's states by Werkverkenner class withholds a cost-effectiveness
+    result that prices that fit's benefit months (its by-class numbers would split the merged states again);
+    merged by region only, or a result that prices no other benefits, it goes."""
+    from types import SimpleNamespace
+
+    from ww_bayes.release import _priced_merged_states
+
+    hashes = {"abc": Path("destinations_12m.nc")}
+    draws_ = xr.DataArray(np.zeros((2, 3)), dims=("chain", "draw"))
+    priced = xr.DataTree.from_dict({"cost_effectiveness": xr.Dataset({"other_benefits_paid": draws_})})
+    priced.attrs["fits_sha256"] = "abc"
+    unpriced = xr.DataTree.from_dict({"cost_effectiveness": xr.Dataset({"net_benefit": draws_})})
+    unpriced.attrs["fits_sha256"] = "abc"
+    merge = [(("zw", "wia"), "zw_or_wia")]
+    by_class = SimpleNamespace(category_merges={"destinations_12m.nc": {"werkverkenner": merge}})
+    by_region = SimpleNamespace(category_merges={"destinations_12m.nc": {"region": merge}})
+    reason = _priced_merged_states("cost_effectiveness.nc", priced, hashes, by_class)
+    assert reason.startswith("cost_effectiveness.nc: not released (it prices the benefit months of "
+                             "destinations_12m.nc per class")  # fmt: skip
+    assert _priced_merged_states("cost_effectiveness.nc", priced, hashes, by_region) == ""
+    assert _priced_merged_states("cost_effectiveness.nc", unpriced, hashes, by_class) == ""

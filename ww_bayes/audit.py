@@ -867,11 +867,11 @@ ATTRIBUTE_FORMS: dict[str, str | Callable[[str], bool]] = {
                            rf"|NOT CONVERGED:(?:\n{PROBLEM})+"),
     "good_direction": lambda v: _json_form(v, (str, dict), NAME, "more|less|none"),
 }  # fmt: skip
+#: Attributes that join phrases of the package by "; " (each a literal or an f-string with whole numbers in
+#: its fields): where a cost-effectiveness result's effects and its other benefits' months come from.
+JOINED_ATTRS = ("effects_source", "other_benefits_source")
 #: Digits prose a release writes may hold: month ranges and months ("months 1-30", "month 12", "12-month",
 #: "month-12").
-#: Attributes that join phrases of the package by "; " (each an f-string with whole numbers in its fields):
-#: where a cost-effectiveness result's effects and its other benefits' months come from.
-JOINED_ATTRS = ("effects_source", "other_benefits_source")
 PROSE_NUMBERS = re.compile(
     r"\bmonths? [0-9]+(?:(?:-|\.\.)(?:[0-9]+|horizon))?\b|\b[0-9]+-month\b|\bmonth-[0-9]+\b"
 )

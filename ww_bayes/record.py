@@ -62,6 +62,9 @@ NOTES: dict[str, dict[str, str]] = {
                                "not released with it (matched by SHA-256); release it with them",
         "cea_months": "{file}: not released (months of {files} are suppressed, and the cost-effectiveness "
                       "sums over them)",
+        "cea_merged_states": "{file}: not released (it prices the benefit months of {files} per class, "
+                             "whose states this release merges by class: the benefits' own amounts would "
+                             "split them again)",
         "dominated": "{file}: not released (the hours of an arm of the whole cohort break the dominance "
                      "rule for amounts)",
     },

@@ -913,7 +913,9 @@ def _build(run, folder: Path, min_count: int, dominance: Dominance) -> Release:
     hashes = {file_sha256(path): path for path in released}
     suppressed = [p.name for p, slices in bad_slices.items() if slices]
     for path, tree in run.cost_effectiveness.items():
-        reason = cea_refusal(path.name, tree, hashes, suppressed)
+        reason = cea_refusal(path.name, tree, hashes, suppressed) or _priced_merged_states(
+            path.name, tree, hashes, done
+        )
         if reason:
             done.withheld.append(reason)
             continue
@@ -963,6 +965,18 @@ def cea_refusal(name: str, tree: xr.DataTree, hashes: dict[str, Path], suppresse
     if set(suppressed) & sources:
         return note("cea_months", file=name, files=", ".join(sorted(set(suppressed) & sources)))
     return ""
+
+
+def _priced_merged_states(name: str, tree: xr.DataTree, hashes: dict[str, Path], done: Release) -> str:
+    """Why a cost-effectiveness result that prices other benefits (``other_benefits_paid``) cannot leave
+    ("" if it can): a fit it was computed from has states this release merges by Werkverkenner class. Its
+    by-class quantities price each benefit at its own amount (drawn from the released assumptions' seed),
+    so they would give back, per class, the split of the states the release merged."""
+    if "other_benefits_paid" not in tree[CEA_GROUP].ds:
+        return ""
+    sources = [hashes[h].name for h in _source_hashes(tree) if h in hashes]
+    merged = sorted(s for s in sources if done.category_merges.get(s, {}).get(CEA_CLASSES))
+    return note("cea_merged_states", file=name, files=", ".join(merged)) if merged else ""
 
 
 def overall_bad_slices(path: Path, cells: pd.DataFrame, min_count: int) -> set[tuple]:

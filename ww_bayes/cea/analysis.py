@@ -129,24 +129,42 @@ def draw_inputs(assumptions: Assumptions, sample: xr.DataArray) -> xr.Dataset:
 
 
 def other_benefit_months(
-    fits: list[xr.DataTree], assumptions: Assumptions, names: list[str]
+    fits: list[xr.DataTree], assumptions: Assumptions, names: list[str], held_for: int | None = None
 ) -> BenefitMonths:
     """The extra months in other benefits per participant (:func:`ww_bayes.cea.benefit_months`) from the
     destinations fit among ``fits``, if any, over months 1..horizon, and only the benefits priced: every
-    state besides WW and no benefit needs its monthly amount in ``[other_benefits]`` (refused, naming the
-    states, otherwise)."""
+    state besides WW and no benefit with any months needs its monthly amount in ``[other_benefits]``
+    (refused, naming the states, otherwise); an ``other`` state that holds WW or no-benefit states is
+    refused (it cannot be priced as one benefit). ``held_for``: the months the employment and WW effects
+    last (12-month fits: ``fallback_effect_months``); the other benefits' months stop there too."""
     months = range(1, assumptions.horizon_months + 1)
     found = benefit_months(fits, assumptions.contrast, months, assumptions.other_benefits_beyond_last, names)
     if not found.uses_destinations:
         return found
-    states = [str(b) for b in found.months["benefit"].values if str(b) not in NOT_OTHER_BENEFITS]
+    overall = found.months["overall"]
+    states = [str(b) for b in overall["benefit"].values
+              if str(b) not in NOT_OTHER_BENEFITS and bool((overall.sel(benefit=b) != 0).any())]  # fmt: skip
+    mixed = sorted(set(found.other_members) & set(NOT_OTHER_BENEFITS))
+    if "other" in states and mixed:
+        raise SpecError(
+            f"{found.fit}: its state 'other' merges states of {', '.join(found.other_members)}, among them "
+            f"{', '.join(mixed)}: it cannot be priced as one other benefit; fit the destinations on a cohort "
+            "where those states are not sparse, or without the merge"
+        )
     unpriced = [b for b in states if b not in assumptions.other_benefit_monthly]
     if unpriced:
         raise SpecError(
             f"{assumptions.source}: {found.fit} has months in {', '.join(unpriced)} but [other_benefits] has "
             f"no monthly amount for them (it has: {', '.join(assumptions.other_benefit_monthly) or 'none'})"
         )
-    return dataclasses.replace(found, months=found.months.sel(benefit=states))
+    priced = found.months.sel(benefit=states)
+    source = found.source
+    if held_for is not None and held_for < assumptions.horizon_months:
+        priced = priced.where(priced["month"] <= held_for, 0.0)
+        after = (f"months {held_for + 1}-{assumptions.horizon_months}: none, as the 12-month fits' "
+                 "effects (fallback_effect_months)")  # fmt: skip
+        source = f"{source}; {after}"
+    return dataclasses.replace(found, months=priced, source=source)
 
 
 def fiscal_benefits(
@@ -252,9 +270,11 @@ def tornado(paths, weights, inputs, assumptions: Assumptions, other=None) -> xr.
     95% quantile in turn (the others as drawn); ``other``: the months in other benefits (None: not
     priced, and their amounts are not varied)."""
     names, low, high = [], [], []
+    priced = [] if other is None else [str(b) for b in other["benefit"].values]
     for name, value in assumptions.uncertain().items():
-        if other is None and name.startswith("other_benefit_monthly["):
-            continue
+        benefit = name.removeprefix("other_benefit_monthly[").removesuffix("]")
+        if name.startswith("other_benefit_monthly[") and benefit not in priced:
+            continue  # an amount the fit gives no months to price
         results = []
         for q in (0.05, 0.95):
             changed = inputs.copy()
@@ -298,10 +318,21 @@ def analyse(
     fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
     names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
     paths, weights, source = monthly_effects(fits, assumptions, names)
-    other = other_benefit_months(fits, assumptions, names)
+    trajectory = any(kind_of(tree).name == "trajectory" for tree in fits)
+    held_for = None if trajectory else assumptions.fallback_effect_months
+    other = other_benefit_months(fits, assumptions, names, held_for)
     other_months = None
     if other.uses_destinations:
+        ours = set(map(str, paths["by_werkverkenner"]["werkverkenner"].values))
+        theirs = set(map(str, other.months["by_werkverkenner"]["werkverkenner"].values))
+        if ours != theirs:
+            raise CostEffectivenessError(
+                f"{other.fit} has Werkverkenner classes {sorted(theirs)}, the effects' fits "
+                f"{sorted(ours)}: fit both with the same classes"
+            )
         paths, other_months = paired_draws(paths, other.months)
+        paired = "draws paired by position (the first chains and draws both fits keep)"
+        other = dataclasses.replace(other, source=f"{other.source}; {paired}")
     classes = [str(c) for c in paths["by_werkverkenner"]["werkverkenner"].values]
     missing = sorted(set(classes) - set(assumptions.service_cost))
     if missing:

@@ -18,6 +18,9 @@ BEYOND_LAST = ("hold", "none")
 #: States of a destinations fit that are not priced as other benefits: WW (``ww_benefit_monthly``) and no
 #: benefit.
 NOT_OTHER_BENEFITS = ("ww", "none")
+#: The other benefits ``[other_benefits]`` may price: a destinations fit's benefit statuses besides WW and
+#: none, and ``other``, the state a fit merges sparse states into.
+OTHER_BENEFITS = ("zw", "wia", "bijstand", "other")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ def _other_benefits(raw) -> tuple[dict[str, Uncertain], str]:
         if benefit in NOT_OTHER_BENEFITS:
             raise SpecError(f"{key!r}: {benefit} is not an other benefit (WW is priced by "
                             "ww_benefit_monthly; none is no benefit)")  # fmt: skip
+        if benefit not in OTHER_BENEFITS:
+            raise SpecError(f"{key!r}: not a benefit a destinations fit has; the other benefits are "
+                            f"{', '.join(OTHER_BENEFITS)}")  # fmt: skip
         amounts[benefit] = _uncertain(key, value)
     return amounts, beyond_last
 

@@ -53,7 +53,8 @@ class BenefitMonths:
     werkverkenner, benefit, month), or None without a fit of destinations (``uses_destinations`` False);
     ``weights``: persons per class of that fit; ``source``: where the shares come from and what the months
     between and after those observed assume, a sentence for every table and figure that uses them;
-    ``fit``: the name the fit was given (its file).
+    ``fit``: the name the fit was given (its file); ``other_members``: the benefit statuses with a state the
+    fit merged into ``other``.
     """
 
     months: xr.Dataset | None
@@ -62,6 +63,7 @@ class BenefitMonths:
     beyond_last: str
     weights: xr.DataArray | None = None
     fit: str = ""
+    other_members: tuple[str, ...] = ()
 
 
 def benefit_months(
@@ -95,7 +97,7 @@ def benefit_months(
         parts = [f"a destinations fit: the effects on the share of claimants in each benefit at the months "
                  f"observed from month {first} to month {last}"]  # fmt: skip
     if min(months) < first:
-        parts.append(f"months 1-{first - 1}: linear from no effect at inflow (assumption)")
+        parts.append(f"months 1-{min(first - 1, max(months))}: linear from no effect at inflow (assumption)")
     if len(observed) > 1:
         parts.append("between the months observed: linear (assumption)")
     if max(months) > last:
@@ -107,7 +109,8 @@ def benefit_months(
         )
     if offered.merged:
         parts.append("'other' is a merged state of sparse benefits (the fit's data notes name them)")
-    return BenefitMonths(xr.Dataset(out), True, "; ".join(parts), beyond_last, offered.weights, name)
+    return BenefitMonths(xr.Dataset(out), True, "; ".join(parts), beyond_last, offered.weights, name,
+                         offered.other_members)  # fmt: skip
 
 
 def interpolated(effects: xr.DataArray, months: tuple[int, ...], beyond_last: str) -> xr.DataArray:

@@ -1253,7 +1253,10 @@ class DestinationsKind(ModelKind):
         months = ", ".join(str(int(m)) for m in effects["overall"]["month"].values)
         source = (f"{name}: the effects on the share of claimants in each benefit (with and without work) at "
                   f"month(s) {months}")  # fmt: skip
-        return BenefitEffects(xr.Dataset(effects), class_weights(tree), source, merged)
+        state_of = tree["constant_data"].ds["state_of"]
+        in_other = (state_of == OTHER_STATE).any("work")
+        members = tuple(str(b) for b in state_of["benefit"].values[in_other.values])
+        return BenefitEffects(xr.Dataset(effects), class_weights(tree), source, merged, members)
 
 
 KIND = DestinationsKind()

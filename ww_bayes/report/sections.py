@@ -418,8 +418,8 @@ def cea_section(run: RunFiles, words: Words) -> list[Block]:
                 "Other benefits paid (ZW, WIA, bijstand) count as a cost: "
                 f"{result.attrs.get('other_benefits_source', '')}.",
                 "Extra maanden in andere uitkeringen (ZW, WIA, bijstand) uit het bestemmingenmodel tellen "
-                "als kosten (lineair vanaf de instroom tot de gemeten maand; de aanname daarna staat in "
-                "het bestand).",
+                "als kosten (tussen de gemeten maanden lineair, vanaf geen effect bij de instroom; de "
+                "aanname na de laatste gemeten maand staat in het bestand).",
             )
         else:
             other = words.say(
