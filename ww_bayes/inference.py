@@ -35,7 +35,7 @@ from pytensor.compile.mode import Mode
 
 from ww_bayes import __version__
 from ww_bayes.data.design import MIN_PER_ARM, SHOWN, design_warnings
-from ww_bayes.data.io import file_sha256, load_cohort, typed_cohort
+from ww_bayes.data.io import BASE_COLUMNS, file_sha256, load_cohort, typed_cohort
 from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import synthetic_origin
 from ww_bayes.derived import levels_of
@@ -504,9 +504,10 @@ def _fit(
         if isinstance(data, str | os.PathLike):
             sha256, sha_of = file_sha256(data), f"file {Path(data).name}"
             df = load_cohort(data, required)  # the columns the model reads, no more
-        else:  # the same checks as a file gets
+        else:  # the same checks as a file gets, on the same columns (a file's others are never read)
             sha256, sha_of = _data_digest(data), "pandas rows (hash_pandas_object)"
-            df = typed_cohort(data, required)
+            wanted = [c for c in dict.fromkeys([*BASE_COLUMNS, *required]) if c in data.columns]
+            df = typed_cohort(data[wanted], required)
         design = design_warnings(df, spec.groups, min_per_arm=min_per_arm)
         synthetic = synthetic_origin(df, data if isinstance(data, str | os.PathLike) else None)
         disagreements = consistency_warnings(df, shown=SHOWN)
