@@ -185,7 +185,8 @@ def fiscal_benefits(
     taxes = employed * inputs["earnings_monthly"] * inputs["tax_share"]
     out = xr.Dataset({"ww_benefits_saved": saved, "taxes_and_premiums": taxes, "benefits": saved + taxes})
     if other_months is not None:
-        amounts = inputs["other_benefit_monthly"].sel(benefit=other_months["benefit"].values)
+        priced = other_months["benefit"].values
+        amounts = inputs["other_benefit_monthly"].sel(benefit=priced) if len(priced) else 0.0  # none: 0
         paid = (other_months * discount * amounts).sum(["benefit", "month"])
         out["other_benefits_paid"] = paid
         out["benefits"] = saved + taxes - paid
