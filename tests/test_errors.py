@@ -161,6 +161,36 @@ def test_a_dataframe_is_validated_exactly_as_a_file(small_df, tmp_path, capsys):
     assert "column 'arm': unknown labels" in str(from_frame.value) and "(3 rows)" in str(from_frame.value)
 
 
+def test_a_dataframe_is_checked_in_the_columns_a_file_read_gives(small_df, tmp_path, capsys, monkeypatch):
+    """A fit reads the model's columns of a file and no others, so it checks a DataFrame's the same way: a
+    bad value in a column the model does not read stops neither; in one it reads, both, with one message.
+    (Sampling is replaced by a marker: only the checks before it run.)"""
+    import ww_bayes.inference
+
+    class Checked(Exception):
+        pass
+
+    def reached(*args, **kwargs):
+        raise Checked
+
+    monkeypatch.setattr(ww_bayes.inference, "sample_posterior", reached)
+    spec = load_spec(SPEC)
+    other = small_df.copy()
+    other.loc[:2, "hours_y1"] = -5.0  # not a column of the job-finding model
+    path = write_cohort(other, tmp_path / "other.parquet")
+    with pytest.raises(Checked):
+        fit(spec, other, progress=False, log=None)
+    with pytest.raises(Checked):
+        fit(spec, str(path), progress=False, log=None)
+    read = small_df.copy()
+    read.loc[:2, "employed_m12"] = 7  # a column it reads
+    with pytest.raises(SchemaError, match="column .employed_m12.") as from_frame:
+        fit(spec, read, progress=False, log=None)
+    with pytest.raises(SchemaError) as from_file:
+        fit(spec, str(write_cohort(read, tmp_path / "read.parquet")), progress=False, log=None)
+    assert str(from_frame.value) == str(from_file.value)
+
+
 def test_validate_lists_the_design_thin_spots(small_df, tmp_path, capsys):
     region = sorted(small_df["region"].unique())[0]
     sparse = small_df[~((small_df["region"] == region) & (small_df["arm"] == "control_none"))]
