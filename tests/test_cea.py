@@ -377,3 +377,29 @@ def test_a_priced_result_is_withheld_where_the_release_merges_its_states_by_clas
                              "destinations_12m.nc per class")  # fmt: skip
     assert _priced_merged_states("cost_effectiveness.nc", priced, hashes, by_region) == ""
     assert _priced_merged_states("cost_effectiveness.nc", unpriced, hashes, by_class) == ""
+
+
+def test_the_audit_finds_a_priced_result_beside_states_merged_by_class():
+    """The audit's side of the same rule, from the released files alone: a destinations fit whose class
+    level holds other states than its overall level had states merged by class; a priced result beside it
+    is a finding, beside a fit merged by region only it is not."""
+    from types import SimpleNamespace
+
+    from ww_bayes.audit import _priced_state_findings
+
+    def level(states):
+        return xr.Dataset(coords={"state": states})
+
+    states = ["ww_not_working", "zw", "bijstand", "none_not_working"]
+    fewer = ["ww_not_working", "zw", "bijstand_or_none_not_working"]
+    file = "destinations_12m_estimates.nc"
+    merged = SimpleNamespace(file=file, levels={"overall": level(states), "werkverkenner": level(fewer)})
+    by_region = SimpleNamespace(
+        file=file, levels={"overall": level(states), "werkverkenner": level(states), "region": level(fewer)}
+    )
+    (finding,) = _priced_state_findings("cost_effectiveness.nc", [merged])
+    assert (
+        "prices the benefit months of destinations_12m_estimates.nc, whose states are merged by class"
+        in finding
+    )
+    assert _priced_state_findings("cost_effectiveness.nc", [by_region]) == []

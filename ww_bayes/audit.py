@@ -1775,7 +1775,24 @@ def check_cost_effectiveness(folder: Folder) -> tuple[list[str], set[str]]:
                             "cohort-weighted mean is released) with merged classes")  # fmt: skip
         findings += _tornado_findings(folder, name, result, sources, classes)
         findings += _cohort_size_findings(folder, name, result, folder.fits)  # against every fit's totals
+        if "other_benefits_paid" in result:
+            findings += _priced_state_findings(name, sources)
     return findings, set(folder.cea)
+
+
+def _priced_state_findings(name: str, sources: list) -> list[str]:
+    """A result that prices other benefits next to a fit whose states are merged by Werkverkenner class
+    (its class level holds other states than its overall level): the result's by-class numbers price each
+    benefit at its own amount, so they would split the merged states again."""
+    findings = []
+    for fit in sources:
+        overall, by_class = fit.levels.get(OVERALL), fit.levels.get(CEA_CLASSES)
+        if any(level is None or "state" not in level.coords for level in (overall, by_class)):
+            continue
+        if set(map(str, by_class["state"].values)) != set(map(str, overall["state"].values)):
+            findings.append(f"{name}: prices the benefit months of {fit.file}, whose states are merged by "
+                            "class: its by-class numbers would split them again")  # fmt: skip
+    return findings
 
 
 def _class_labels(result: xr.Dataset) -> set[str]:
@@ -2048,7 +2065,8 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
                "category, its cohort persons) bounded inside 1..{below} by the released margins",
                check_bounds),
     "cost_effectiveness": ("cost-effectiveness: released with its fits (SHA-256), by class only for released "
-                           "class groups, its cohort size 0 or at least {m} from every released total",
+                           "class groups, its cohort size 0 or at least {m} from every released total, other "
+                           "benefits priced only where no state is merged by class",
                            check_cost_effectiveness),
 }  # fmt: skip
 #: The checks run once more on the folder as finally written (its record with the audit's results, the
