@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -273,25 +274,19 @@ def tornado(paths, weights, inputs, assumptions: Assumptions, other=None) -> xr.
     names, low, high = [], [], []
     priced = [] if other is None else [str(b) for b in other["benefit"].values]
     for name, value in assumptions.uncertain().items():
-        benefit = name.removeprefix("other_benefit_monthly[").removesuffix("]")
-        if name.startswith("other_benefit_monthly[") and benefit not in priced:
+        by_level = re.fullmatch(r"(\w+)\[(.+)\]", name)  # one level of an input: service_cost[0-25]
+        variable, level = by_level.groups() if by_level else (name, None)
+        if variable == "other_benefit_monthly" and level not in priced:
             continue  # an amount the fit gives no months to price
         results = []
         for q in (0.05, 0.95):
             changed = inputs.copy()
             fixed = value.quantile(q)
-            if name.startswith("service_cost["):
-                level = name[len("service_cost[") : -1]
-                changed["service_cost"] = inputs["service_cost"].where(
-                    inputs["werkverkenner"] != level, fixed
-                )
-            elif name.startswith("other_benefit_monthly["):
-                level = name[len("other_benefit_monthly[") : -1]
-                changed["other_benefit_monthly"] = inputs["other_benefit_monthly"].where(
-                    inputs["benefit"] != level, fixed
-                )
-            else:
+            if level is None:
                 changed[name] = xr.full_like(inputs[name], fixed)
+            else:
+                dim = next(d for d in inputs[variable].dims if d not in SAMPLE_DIMS)
+                changed[variable] = inputs[variable].where(inputs[dim] != level, fixed)
             overall, _ = _net_benefit_given(paths, weights, changed, assumptions, other)
             results.append(float(overall.mean()))
         names.append(name)

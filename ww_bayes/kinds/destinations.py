@@ -1249,14 +1249,10 @@ class DestinationsKind(ModelKind):
             effects[level_label(level)] = summed.transpose(*SAMPLE_DIMS, ..., "benefit", "month")
         notes = json.loads(tree.attrs.get("data_notes", "[]"))
         merged = "; ".join(n for n in notes if f"into {OTHER_STATE!r}" in n)
-        name = tree.attrs.get("model_name", self.name)
-        months = ", ".join(str(int(m)) for m in effects["overall"]["month"].values)
-        source = (f"{name}: the effects on the share of claimants in each benefit (with and without work) at "
-                  f"month(s) {months}")  # fmt: skip
         state_of = tree["constant_data"].ds["state_of"]
         in_other = (state_of == OTHER_STATE).any("work")
         members = tuple(str(b) for b in state_of["benefit"].values[in_other.values])
-        return BenefitEffects(xr.Dataset(effects), class_weights(tree), source, merged, members)
+        return BenefitEffects(xr.Dataset(effects), class_weights(tree), merged, members)
 
 
 KIND = DestinationsKind()

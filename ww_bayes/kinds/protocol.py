@@ -206,14 +206,13 @@ class BenefitEffects:
     werkverkenner, benefit, month), in pp of all claimants (offered the treatment or not), the states of one
     benefit with and without work summed; ``benefit`` holds the fit's benefit statuses and ``other`` where
     the fit merged sparse states of several benefits (:attr:`merged`); ``weights``: persons per Werkverkenner
-    class; ``source``: a sentence saying where the shares come from; ``merged``: the states merged into
-    ``other``, in words ("" when none); ``other_members``: the benefit statuses with a state in ``other``
-    (a cost-effectiveness cannot price ``other`` as one benefit when WW or no benefit is among them).
+    class; ``merged``: the states merged into ``other``, in words ("" when none); ``other_members``: the
+    benefit statuses with a state in ``other`` (a cost-effectiveness cannot price ``other`` as one benefit
+    when WW or no benefit is among them).
     """
 
     effects: xr.Dataset
     weights: xr.DataArray
-    source: str
     merged: str = ""
     other_members: tuple[str, ...] = ()
 
