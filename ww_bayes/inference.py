@@ -229,20 +229,29 @@ class Sampled:
 
 
 def sample_posterior(
-    spec, data: ModelData, *, progress: bool = False, phases: Phases | None = None
+    spec,
+    data: ModelData,
+    *,
+    progress: bool = False,
+    phases: Phases | None = None,
+    cell_parameters: bool = True,
 ) -> Sampled:
     """Sample ``spec`` on prepared cells (the compiled sampler reused when only the data changed) and
     compute the deterministics: what :func:`fit` and the calibration studies
-    (:mod:`ww_bayes.calibration`) share. No validation, no gate: the caller checks."""
+    (:mod:`ww_bayes.calibration`) share. No validation, no gate: the caller checks. ``cell_parameters``:
+    also the observation's parameters per cell for every draw (what posterior predictive draws need)."""
     phases = phases or Phases()
+    kind = kind_of(spec)
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         sampled = sample(spec, data, progress, phases)
         with phases("build"):
-            model = kind_of(spec).build(spec, data)  # the form for predictive draws, pointwise log-likelihood
+            model = kind.build(spec, data)  # the form for predictive draws, pointwise log-likelihood
         with phases("deterministics"):  # over all draws at once, compiled once per structure
-            free = sampled["posterior"].to_dataset()
-            derived = deterministics(free, model, structure=structure_key(spec, data),
+            free = kind.from_sampling(spec, data, sampled["posterior"].to_dataset())
+            skipped = () if cell_parameters else data.observation.cell_parameters
+            names = [d.name for d in model.deterministics if d.name not in skipped]
+            derived = deterministics(free, model, var_names=names, structure=structure_key(spec, data),
                                      compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
             posterior = free.merge(derived, join="exact")
     return Sampled(posterior, sampled["sample_stats"].to_dataset(), model)
@@ -525,16 +534,18 @@ def _fit(
         f"({model_data.n_missing:,} {kind.missing_unit} with {spec.outcome} not observed left out); "
         f"{spec.sampler.chains} chains x {spec.sampler.draws} draws, sampler {spec.sampler.sampler}"
     )
-    sampled = sample_posterior(spec, model_data, progress=progress, phases=phases)
+    keep = set(spec.output.keep)  # groups not kept are not computed (ww_bayes.recompute makes them later)
+    predictive = "posterior_predictive" in keep
+    sampled = sample_posterior(spec, model_data, progress=progress, phases=phases, cell_parameters=predictive)
     model, posterior = sampled.model, sampled.posterior
-    cell_parameters = posterior[list(model_data.observation.cell_parameters)]
-    posterior = posterior.drop_vars(list(model_data.observation.cell_parameters))
+    cell_names = [n for n in model_data.observation.cell_parameters if n in posterior]
+    cell_parameters = posterior[cell_names]
+    posterior = posterior.drop_vars(cell_names)
     tree = xr.DataTree()
     tree["posterior"] = xr.DataTree(posterior)
     tree["sample_stats"] = xr.DataTree(sampled.sample_stats)
     for name, group in observed_groups(model_data).items():
         tree[name] = xr.DataTree(group)
-    keep = set(spec.output.keep)  # groups not kept are not computed (ww_bayes.recompute makes them later)
     if "log_likelihood" in keep:
         with phases("log-likelihood"):
             log_likelihood = pm.compute_log_likelihood(
@@ -543,9 +554,7 @@ def _fit(
             )  # fmt: skip
         tree["log_likelihood"] = xr.DataTree(log_likelihood)
     with phases("predictive"):
-        predictive = _predictive(
-            model, cell_parameters, model_data, kind, spec.sampler.seed, "posterior_predictive" in keep
-        )
+        predictive = _predictive(model, cell_parameters, model_data, kind, spec.sampler.seed, predictive)
         for name, ds in predictive.items():
             tree[name] = xr.DataTree(ds)
     with phases("effects"):

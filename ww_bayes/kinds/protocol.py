@@ -309,8 +309,9 @@ class ModelKind(ABC):
 
     @abstractmethod
     def build(self, spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
-        """The PyMC model. ``for_sampling``: the form the sampler sees (same log-density, may skip random
-        draws); otherwise a model that can draw predictive samples and pointwise log-likelihood, with the
+        """The PyMC model. ``for_sampling``: the form the sampler sees (same log-density; it may skip random
+        draws, or hold its free variables stacked, with :meth:`from_sampling` mapping its draws back);
+        otherwise a model that can draw predictive samples and pointwise log-likelihood, with the
         observation's observed variables over dim ``cell`` and its cell parameters
         (:meth:`ww_bayes.kinds.observations.Observation.likelihood` makes both)."""
 
@@ -341,6 +342,12 @@ class ModelKind(ABC):
     def observation_of(self, tree: xr.DataTree) -> Observation:
         """The observation of a fit (its cells' kind of data); the kind's default unless overridden."""
         return self.observation
+
+    def from_sampling(self, spec, data: ModelData, draws: xr.Dataset) -> xr.Dataset:
+        """The free variables of :meth:`build`'s model from draws of its sampling form (``for_sampling``). A
+        kind whose sampling form writes the same log-density with other variables (stacked, to cut the
+        gradient's cost) maps its draws back here; by default both forms have the same free variables."""
+        return draws
 
     def describe_priors(self, spec, data: ModelData | None = None) -> str:
         """The priors in words, printed before sampling; with ``data``, the parametrization chosen for
