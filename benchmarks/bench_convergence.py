@@ -330,6 +330,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=SIZE_SEEDS, help="sizes phase: seeds per size")
     parser.add_argument("--sizes-option", choices=list(SIZE_OPTIONS), default="shipped",
                         help="sizes phase: the shipped specs, or their forms from the data")  # fmt: skip
+    parser.add_argument("--specs", nargs="+", help="only these specs' fits (default: the phase's every spec)")
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     args = parser.parse_args()
     if not args.table:
@@ -341,6 +342,7 @@ def main() -> None:
             rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
             done = {_key(row) for row in rows if "settings" in row}
         runs = _runs(args.phase, tuple(args.sizes), args.seeds, args.sizes_option)
+        runs = [run for run in runs if not args.specs or run["spec"] in args.specs]
         todo = [run for run in runs if _key(run) not in done]
         print(f"{len(todo)} fits to run ({len(done)} already in {args.results})", flush=True)
         cohorts: dict = {}
