@@ -78,6 +78,7 @@ def fit_one(spec, scenario: str, size: str, seed: int, keep_fits: Path | None) -
     table = tree["diagnostics"].ds
     rhat = table["r_hat_max"].to_series()
     checked = table["ess_checked"] == 1
+    forms = json.loads(tree.attrs["parametrization"])
     return {
         "model": model_key(spec),
         "spec": spec.name,
@@ -97,6 +98,8 @@ def fit_one(spec, scenario: str, size: str, seed: int, keep_fits: Path | None) -
         "share_at_max_treedepth": float(table.attrs["share_at_max_treedepth"]),
         # leapfrog steps per draw: the sampler's cost, whatever else the machine runs
         "steps_per_draw": float(tree["sample_stats"].ds["n_steps"].mean()),
+        # the form of each effect's class means ("auto": chosen from this cohort)
+        "forms": {c: f["werkverkenner"]["form"] for c, f in forms.items()},
         "seconds": seconds,
         "phase_seconds": json.loads(tree.attrs["phase_seconds"]),
     }
@@ -108,14 +111,22 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _centred(row: dict) -> str:
+    """The effects whose class means the fit centred ("-": none; rows made before the form was recorded had
+    non-centred class means only)."""
+    if "forms" not in row:
+        return "-"
+    return ", ".join(c for c, form in row["forms"].items() if form == "centred") or "-"
+
+
 def table(rows: list[dict]) -> str:
     """One Markdown row per fit, by model, scenario, size and seed (the latest row of a repeated fit)."""
     latest = {_key(row): row for row in rows}
     order = {name: k for k, name in enumerate(SCENARIOS)}
     lines = [
         "| model | scenario | size | persons | seed | max R-hat (variable) | min ESS bulk / tail "
-        "| divergences | min E-BFMI | seconds | converged |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| divergences | min E-BFMI | seconds | converged | class means centred |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ordered = sorted(
         latest.values(),
@@ -127,7 +138,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['seed']} "
             f"| {r['max_rhat']:.3f} ({r['max_rhat_variable']}) "
             f"| {r['min_ess_bulk']:.0f} / {r['min_ess_tail']:.0f} | {r['divergences']} | {r['min_bfmi']:.2f} "
-            f"| {r['seconds']:.0f} | {'yes' if r['converged'] else 'no'} |"
+            f"| {r['seconds']:.0f} | {'yes' if r['converged'] else 'no'} | {_centred(r)} |"
         )
     return "\n".join(lines)
 

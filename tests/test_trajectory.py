@@ -116,6 +116,48 @@ def test_sampling_likelihood_equals_pm_binomial(spec, small_cohort, groups):
         np.testing.assert_allclose(logps[0](point), logps[1](point), rtol=1e-9, atol=1e-9)
 
 
+def class_cells(spread: float, persons: int = 10_000) -> pd.DataFrame:
+    """Monthly cells of two outcomes with exact expected counts: the service effect of class k is
+    ``spread`` x (k - 2) on the logit scale around +0.1, enforcement none, every month the same."""
+    from scipy.special import expit
+
+    classes = ["0-25", "25-50", "50-75", "75-100", "no_score"]
+    rows = []
+    for outcome in ("employed", "ww"):
+        for k, level in enumerate(classes):
+            for arm in ARMS:
+                eta = -0.5 + (0.1 + spread * (k - 2)) * (arm == "service")
+                for month in range(1, 31):
+                    rows.append((outcome, arm, level, month, round(persons * expit(eta)), persons))
+    return pd.DataFrame(rows, columns=["outcome", "arm", "werkverkenner", "month", "successes", "trials"])
+
+
+def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
+    """"auto" (the shipped spec): the service curve's class means non-centred where the classes' effects
+    hardly differ against their sampling error, centred where they differ by far more, on each outcome;
+    enforcement (no effect anywhere) non-centred; a form the spec asks for wins. The model writes the chosen
+    form (a centred class mean is a free variable of its own), and the choice is printed with the priors."""
+    from ww_bayes.kinds.trajectory import choose_forms
+
+    levels = {"werkverkenner": ["0-25", "25-50", "50-75", "75-100", "no_score"]}
+    alike, apart = (choose_forms(spec, class_cells(spread), levels) for spread in (0.0, 0.1))
+    assert alike["service"]["werkverkenner"].form == "non-centred"
+    assert apart["service"]["werkverkenner"].form == "centred"
+    assert apart["service"]["werkverkenner"].shrinkage < 0.1 < alike["service"]["werkverkenner"].shrinkage
+    assert apart["enforcement"]["werkverkenner"].form == "non-centred"
+    asked = spec.with_parametrization({"service": "non-centred"})
+    assert choose_forms(asked, class_cells(0.1), levels)["service"]["werkverkenner"].chosen_by == "spec"
+    for form, free in [("centred", "service_mean_werkverkenner"), ("non-centred", "service_mean_z_werkverkenner")]:
+        forced = spec.with_parametrization({"service": form})
+        data = prepare_trajectory_data(forced, small_cohort.data)
+        assert free in {v.name for v in build_trajectory_model(forced, data).free_RVs}
+        assert f"means {form} (asked in the spec)" in forced.describe_priors(data.parametrization)
+    with pytest.raises(SpecError, match=r"parametrization\.service\.region"):
+        parse_spec(TEXT + '\n[parametrization]\nservice = { region = "centred" }\n')
+    with pytest.raises(SpecError, match=r"parametrization\.service\.werkverkenner"):
+        parse_spec(TEXT + '\n[parametrization]\nservice = "sideways"\n')
+
+
 def test_cumulative_effects_sum_the_monthly_effects():
     """Known arm rates: the pp paths and the cumulative months per participant are exact."""
     months = np.arange(1, 5)

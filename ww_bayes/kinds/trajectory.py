@@ -40,8 +40,9 @@ participant, as posterior draws for the cost-effectiveness module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ from ww_bayes.data.cells import monthly_cells, person_counts
 from ww_bayes.data.schema import (
     ARM_CONTROL_ENFORCEMENT,
     ARM_CONTROL_NONE,
+    ARM_SERVICE,
     ARMS,
     MONTHS,
     OUTCOME_PREFIXES,
@@ -76,16 +78,22 @@ from ww_bayes.kinds.common import (
     EFFECT_COMPONENTS,
     SpecCommon,
     mean_table,
+    parse_parametrization,
     parse_pooling,
     priors_table,
 )
 from ww_bayes.kinds.observations import BinaryCounts
 from ww_bayes.kinds.pooling import (
     ARMS_WITH,
+    AUTO,
+    NON_CENTRED,
+    Parametrization,
     cell_index,
+    choose_parametrizations,
     class_weights,
     factor_levels,
     sparseness_flags,
+    zero_sum_deviations,
 )
 from ww_bayes.kinds.protocol import (
     Block,
@@ -108,10 +116,10 @@ STEP_NU = 3.0
 
 
 CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
-#: Effects whose class means over months are centred. None: centred class deviations of curves anchored on
-#: month 1 diverged on two of four scenario cohorts (4 and 55 divergences, docs/convergence.md); centring
-#: has not been measured with the curves anchored on their mean.
-CENTRED_MEAN: tuple[str, ...] = ()
+#: The factor whose deviations take a form (centred or not): the classes' means of each effect curve.
+FORM_FACTOR = "werkverkenner"
+#: The arm whose rate is the baseline (``service_level``): the effects are contrasts against it.
+ANCHOR = ARM_SERVICE
 #: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
 #: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
 #: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
@@ -145,6 +153,7 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
     cells = pd.concat(parts, ignore_index=True)
     cells = cells[["outcome", "arm", *groups, "month", "successes", "trials"]]
     weights = person_counts(df, groups, levels)
+    forms = choose_forms(spec, cells, levels)
     composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
@@ -157,7 +166,33 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
         outcome=", ".join(spec.outcomes),
         n_persons=len(df),
         n_missing=n_missing,
+        parametrization=forms,
     )
+
+
+def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, list[str]]) -> dict:
+    """The form of each partially pooled effect's class means (:data:`FORM_FACTOR`): the spec's, or chosen
+    from the data by :func:`ww_bayes.kinds.pooling.choose_parametrizations` on each class's effect over the
+    months, per outcome: the arms' rates pooled over the months, with the persons (person-months over
+    months) as their trials, so that a person's months are not counted as independent persons. Centred only
+    where every outcome's data call for it (the largest shrinkage of the outcomes decides)."""
+    partial = {c: [FORM_FACTOR] for c in EFFECT_COMPONENTS if spec.pooling[c][FORM_FACTOR] == "partial"}
+    asked = {c: {FORM_FACTOR: spec.asked(c)} for c in EFFECT_COMPONENTS}
+    prior_sd = {c: spec.priors[c].group_sd for c in EFFECT_COMPONENTS}
+    by_outcome = []
+    for _, part in cells.groupby("outcome", sort=False, observed=True):
+        pooled = part.groupby(["arm", FORM_FACTOR], observed=True)[["successes", "trials"]].sum()
+        pooled = pooled.reset_index()
+        months = part["month"].nunique()
+        pooled["successes"], pooled["trials"] = pooled["successes"] / months, pooled["trials"] / months
+        by_outcome.append(choose_parametrizations(pooled, BinaryCounts(), {FORM_FACTOR: levels[FORM_FACTOR]},
+                                                  partial, asked, ANCHOR, prior_sd))  # fmt: skip
+    chosen = {}
+    for component in partial:
+        choices = [forms[component][FORM_FACTOR] for forms in by_outcome]
+        weakest = max(choices, key=lambda p: -1.0 if np.isnan(p.shrinkage) else p.shrinkage)
+        chosen[component] = {FORM_FACTOR: weakest}
+    return chosen
 
 
 def composition_factor(df: pd.DataFrame, outcomes, months, components: int | None = None) -> xr.DataArray:
@@ -220,7 +255,7 @@ def _walk_matrix(n_months: int) -> np.ndarray:
     return walk - walk.mean(axis=0, keepdims=True)
 
 
-def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt.TensorVariable:
+def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray, forms) -> pt.TensorVariable:
     """The component's curves (outcome, werkverkenner, month) on the logit scale."""
     prior = spec.priors[component]
     mean = pm.Normal(f"{component}_mean", prior.mean_mu, prior.mean_sigma, dims="outcome")
@@ -239,14 +274,16 @@ def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray) -> pt
     else:
         class_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_sd))
         class_step_sd = pt.as_tensor(np.full(len(spec.outcomes), prior.unpooled_step_sd))
-    # zero-sum over classes in the means and in every step, so the classes' mean is the common curve
-    if component in CENTRED_MEAN:
-        mean_dev = pm.ZeroSumNormal(
-            f"{component}_mean_werkverkenner", sigma=class_sd[:, None], dims=("outcome", "werkverkenner")
-        )
-    else:
-        mean_z = pm.ZeroSumNormal(f"{component}_mean_z_werkverkenner", dims=("outcome", "werkverkenner"))
-        mean_dev = class_sd[:, None] * mean_z
+    # zero-sum over classes in the means and in every step, so the classes' mean is the common curve; the
+    # means centred or not as the data (or the spec) say, the steps non-centred
+    form = forms[component][FORM_FACTOR].form if pooling == "partial" else NON_CENTRED
+    mean_dev = zero_sum_deviations(
+        f"{component}_mean_werkverkenner",
+        class_sd[:, None],
+        ("outcome", "werkverkenner"),
+        form,
+        f"{component}_mean_z_werkverkenner",
+    )
     steps_z = pm.ZeroSumNormal(
         f"{component}_steps_z_werkverkenner", dims=("outcome", "month_step", "werkverkenner")
     )
@@ -292,7 +329,7 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
             "service_level", spec.baseline.mu, spec.baseline.sigma, dims=("outcome", "werkverkenner", "month")
         )
         walk = _walk_matrix(len(spec.month_list))
-        curves = {c: _effect_curves(spec, c, walk) for c in EFFECT_COMPONENTS}
+        curves = {c: _effect_curves(spec, c, walk, data.parametrization) for c in EFFECT_COMPONENTS}
         regions = {c: _region_deviation(spec, c) for c in ("baseline", *EFFECT_COMPONENTS)}
         grid_dims = ("outcome", *groups, "month")
 
@@ -548,8 +585,25 @@ class TrajectorySpec(SpecCommon):
     pooling: dict[str, dict[str, str]]
     baseline: BaselinePrior
     priors: dict[str, CurvePrior]
+    #: per effect, the form of its class curves' means (:data:`FORM_FACTOR`): "auto" (chosen from the data,
+    #: :func:`choose_forms`) or "centred", "half-centred", "non-centred"
+    parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
 
     kind = "trajectory"
+
+    def with_parametrization(self, forms: str | dict[str, str]) -> TrajectorySpec:
+        """A copy asking for other forms of the class means: one choice for both effects or one per effect;
+        what is not given stays as asked."""
+        if isinstance(forms, str):
+            forms = dict.fromkeys(EFFECT_COMPONENTS, forms)
+        merged = {c: forms.get(c, self.asked(c)) for c in EFFECT_COMPONENTS}
+        asked = parse_parametrization({"parametrization": merged}, EFFECT_COMPONENTS, (FORM_FACTOR,),
+                                      self.pooling)  # fmt: skip
+        return dataclasses.replace(self, parametrization=asked)
+
+    def asked(self, component: str) -> str:
+        """The form the spec asks for a component's class means, or "auto"."""
+        return self.parametrization.get(component, {}).get(FORM_FACTOR, AUTO)
 
     @property
     def outcome(self) -> str:
@@ -561,8 +615,9 @@ class TrajectorySpec(SpecCommon):
     def month_list(self) -> tuple[int, ...]:
         return tuple(range(self.months[0], self.months[1] + 1))
 
-    def describe_priors(self) -> str:
-        """The priors in words (logit scale)."""
+    def describe_priors(self, parametrization: dict[str, dict[str, Parametrization]] | None = None) -> str:
+        """The priors in words (logit scale); with ``parametrization``
+        (:attr:`ww_bayes.kinds.protocol.ModelData.parametrization`), the form of the class means and why."""
         b = self.baseline
         lines = [
             f"Priors of {self.name} (logit scale), months {self.months[0]}-{self.months[1]}:",
@@ -578,9 +633,13 @@ class TrajectorySpec(SpecCommon):
             )
             for factor in self.groups:
                 pooling = self.pooling[component][factor]
-                if factor == "werkverkenner" and pooling == "partial":
+                if factor == FORM_FACTOR and pooling == "partial":
+                    chosen = (parametrization or {}).get(component, {}).get(factor)
+                    asked = self.asked(component)
+                    form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
                     text = (f"class curves partially pooled: sd of their means ~ HalfNormal({p.group_sd:g}), "
-                            f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero")  # fmt: skip
+                            f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero; means {form}, "
+                            f"steps non-centred")  # fmt: skip
                 elif factor == "werkverkenner" and pooling == "none":
                     text = f"class curves unpooled: fixed sds {p.unpooled_sd:g} and {p.unpooled_step_sd:g}"
                 elif pooling == "partial":
@@ -648,12 +707,14 @@ def parse(raw: dict, text: str, source: str, common: dict) -> TrajectorySpec:
     if "werkverkenner" not in groups:
         raise SpecError(f"'groups' must include 'werkverkenner' (the class curves), got {list(groups)!r}")
     priors_raw = priors_table(raw, COMPONENTS)
+    pooling = parse_pooling(raw, EFFECT_COMPONENTS, groups)
     return TrajectorySpec(
         outcomes=tuple(dict.fromkeys(outcomes)),
         months=(months[0], months[1]),
-        pooling=parse_pooling(raw, EFFECT_COMPONENTS, groups),
+        pooling=pooling,
         baseline=_baseline_prior(priors_raw["baseline"]),
         priors={c: _curve_prior(c, priors_raw[c]) for c in EFFECT_COMPONENTS},
+        parametrization=parse_parametrization(raw, EFFECT_COMPONENTS, (FORM_FACTOR,), pooling),
         **common,
     )
 
@@ -675,7 +736,7 @@ class TrajectoryKind(ModelKind):
     cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
-    spec_keys = COMMON_KEYS | {"outcomes", "months"}
+    spec_keys = COMMON_KEYS | {"outcomes", "months", "parametrization"}
     required_keys = ("name", "outcomes", "months", "groups", "smallest_effect_pp", "pooling", "priors")
 
     def parse(self, raw, text, source, common):
@@ -692,6 +753,9 @@ class TrajectoryKind(ModelKind):
 
     def build(self, spec, data, for_sampling=False):
         return build_trajectory_model(spec, data, for_sampling)
+
+    def describe_priors(self, spec, data=None):
+        return spec.describe_priors(data.parametrization if data is not None else None)
 
     def derive(self, spec, data, posterior):
         return trajectory_effects(
