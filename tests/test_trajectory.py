@@ -133,7 +133,7 @@ def class_cells(spread: float, persons: int = 10_000) -> pd.DataFrame:
 
 
 def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
-    """"auto" (the shipped spec): the service curve's class means non-centred where the classes' effects
+    """ "auto" (the shipped spec): the service curve's class means non-centred where the classes' effects
     hardly differ against their sampling error, centred where they differ by far more, on each outcome;
     enforcement (no effect anywhere) non-centred; a form the spec asks for wins. The model writes the chosen
     form (a centred class mean is a free variable of its own), and the choice is printed with the priors."""
@@ -147,7 +147,8 @@ def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
     assert apart["enforcement"]["werkverkenner"].form == "non-centred"
     asked = spec.with_parametrization({"service": "non-centred"})
     assert choose_forms(asked, class_cells(0.1), levels)["service"]["werkverkenner"].chosen_by == "spec"
-    for form, free in [("centred", "service_mean_werkverkenner"), ("non-centred", "service_mean_z_werkverkenner")]:
+    free_variable = {"centred": "service_mean_werkverkenner", "non-centred": "service_mean_z_werkverkenner"}
+    for form, free in free_variable.items():
         forced = spec.with_parametrization({"service": form})
         data = prepare_trajectory_data(forced, small_cohort.data)
         assert free in {v.name for v in build_trajectory_model(forced, data).free_RVs}
