@@ -153,10 +153,12 @@ def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
         data = prepare_trajectory_data(forced, small_cohort.data)
         assert free in {v.name for v in build_trajectory_model(forced, data).free_RVs}
         assert f"means {form} (asked in the spec)" in forced.describe_priors(data.parametrization)
+    shipped = '[parametrization]\nservice = "auto"'
+    assert shipped in TEXT
     with pytest.raises(SpecError, match=r"parametrization\.service\.region"):
-        parse_spec(TEXT + '\n[parametrization]\nservice = { region = "centred" }\n')
+        parse_spec(TEXT.replace(shipped, '[parametrization]\nservice = { region = "centred" }'))
     with pytest.raises(SpecError, match=r"parametrization\.service\.werkverkenner"):
-        parse_spec(TEXT + '\n[parametrization]\nservice = "sideways"\n')
+        parse_spec(TEXT.replace(shipped, '[parametrization]\nservice = "sideways"'))
 
 
 def test_cumulative_effects_sum_the_monthly_effects():
