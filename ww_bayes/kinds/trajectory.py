@@ -27,7 +27,9 @@ each a mean over the months plus a random walk centred on its mean, summing to z
 month, partially pooled through a shared sd of the class means and a shared step sd (``pooling =
 "partial"``), with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change
 (enforcement acting in months 6-11) as well as a slow fade; its steps are non-centred (the enforcement curve
-is too weakly identified for a centred walk). The curves are anchored on their mean over months, which all
+is too weakly identified for a centred walk); the class curves' means are centred or non-centred per effect
+as the spec's ``[parametrization]`` says, for ``"auto"`` as the data call for (:func:`choose_forms`). The
+curves are anchored on their mean over months, which all
 months inform, rather than on month 1, where the data say least (in the month of inflow about one in ten
 works and 96% are on WW): anchored on month 1, the start traded against the first steps (posterior
 correlation -0.77) and the sds mixed slowly on cohorts shaped unlike the simulator's default
