@@ -100,3 +100,17 @@ def test_blocks_in_threads_give_the_same_numbers(monkeypatch):
     two = diagnose(ds)
     for diagnostic in DIAGNOSTICS:
         xr.testing.assert_identical(one[diagnostic], two[diagnostic])
+
+
+def test_average_ranks_equal_scipy_with_and_without_ties():
+    """The vectorised ranks give scipy's average ranks row by row: distinct values, a flag, a constant, a
+    run of ties at the start, and folded draws of an even count (the two either side of the median tie)."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5, 1000))
+    x[1] = x[1] > 0
+    x[2] = 1.0
+    x[3, :10] = x[3, 10]
+    x[4] = np.abs(x[4] - np.median(x[4]))
+    np.testing.assert_array_equal(diagnostics._average_ranks(x), rankdata(x, method="average", axis=1))
