@@ -16,9 +16,11 @@ import xarray as xr
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
 from ww_bayes.inference import check_convergence, fit
-from ww_bayes.kinds import load_spec
+from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.kinds.effects import effects_summary, truth_table
+from ww_bayes.kinds.observations import CELL_RATE
+from ww_bayes.postprocess import deterministics
 from ww_bayes.results import ConvergenceWarning
 from ww_bayes.results import load_fit as load
 from ww_bayes.results import save_fit as save
@@ -95,6 +97,24 @@ def test_posterior_predictive_counts_follow_the_cell_rates(small_fit):
     predicted = (y / trials).mean(("chain", "draw")).values
     sd = np.sqrt(np.array(expected) * (1 - np.array(expected)) / trials.values / y.sizes["draw"] / 2)
     assert np.all(np.abs(predicted - expected) < 6 * sd + 1e-3)
+
+
+def test_prior_predictive_counts_follow_each_prior_draw(small_fit, small_cohort):
+    """The prior predictive is drawn from each prior draw's cell rates (the draws' deterministics, then the
+    observation's numpy draws): draw by draw, every cell's count sits where that draw's rate puts it. Counts
+    drawn from other draws' rates (prior rates vary widely) would fall far outside."""
+    spec, tree = small_fit
+    kind = kind_of(spec)
+    model = kind.build(spec, kind.prepare(spec, small_cohort.data, kind.likelihoods[0]))
+    rate = deterministics(tree["prior"].ds, model, var_names=[CELL_RATE])[CELL_RATE]
+    y = tree["prior_predictive"].ds["y"]
+    trials = tree["constant_data"].ds["trials"]
+    assert y.sizes["draw"] == rate.sizes["draw"] == 500 and rate.sizes["cell"] == y.sizes["cell"]
+    rate = rate.assign_coords(cell=y["cell"])
+    sd = np.sqrt(rate * (1 - rate) / trials)
+    assert bool((np.abs(y / trials - rate) < 6 * sd + 1e-3).all())
+    shuffled = rate.copy(data=np.roll(rate.values, 1, axis=1))  # each cell's rate from the previous draw
+    assert not bool((np.abs(y / trials - shuffled) < 6 * sd + 1e-3).all())
 
 
 def test_summary_table_labels_the_interval(small_fit):
