@@ -111,8 +111,9 @@ def _z_scale(x: np.ndarray) -> np.ndarray:
 
 def _average_ranks(flat: np.ndarray) -> np.ndarray:
     """Average ranks along each row, as ``scipy.stats.rankdata(flat, method="average", axis=1)``, for all
-    rows at once (3-4 times faster): one sort per row; tied values (flags, constants, the two draws either
-    side of an even count's median once folded) share the mean of their positions."""
+    rows at once (about twice as fast: 10 against 22 ms for 31 quantities x 8,000 draws): one sort per
+    row; tied values (flags, constants, the two draws either side of an even count's median once folded)
+    share the mean of their positions."""
     n = flat.shape[1]
     order = np.argsort(flat, axis=1)
     ordered = np.take_along_axis(flat, order, axis=1)

@@ -303,7 +303,7 @@ def _predictive(
         compile_kwargs=POSTPROCESS_COMPILE,
     )["prior"].to_dataset()  # fmt: skip
     cells = list(observation.cell_parameters)
-    kept = set(cells) | {d.name for d in model.deterministics} - set(kind.cell_deterministics)
+    kept = set(cells) | ({d.name for d in model.deterministics} - set(kind.cell_deterministics))
     names = [d.name for d in model.deterministics if d.name in kept]
     derived = deterministics(free, model, var_names=names, structure=structure,
                              compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
