@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
-from ww_bayes.inference import check_convergence, fit
+from ww_bayes.inference import FORWARD_LOGGER, check_convergence, fit
 from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.kinds.effects import effects_summary, truth_table
@@ -25,6 +26,7 @@ from ww_bayes.results import ConvergenceWarning
 from ww_bayes.results import load_fit as load
 from ww_bayes.results import save_fit as save
 from ww_bayes.summaries import coverage
+from ww_bayes.vocabulary import quiet
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GROUPS = (
@@ -115,6 +117,24 @@ def test_prior_predictive_counts_follow_each_prior_draw(small_fit, small_cohort)
     assert bool((np.abs(y / trials - rate) < 6 * sd + 1e-3).all())
     shuffled = rate.copy(data=np.roll(rate.values, 1, axis=1))  # each cell's rate from the previous draw
     assert not bool((np.abs(y / trials - shuffled) < 6 * sd + 1e-3).all())
+
+
+def test_a_fit_keeps_pymcs_per_draw_sampling_notice_off_the_screen(small_fit, small_cohort, caplog):
+    """PyMC logs "Sampling: [...]" (the variables a prior draw draws) at INFO on every prior draw call; a
+    fit says what it drew in its groups, so the notice stays off the screen, while PyMC's other INFO
+    messages are left alone."""
+    spec, _ = small_fit
+    caplog.set_level(logging.INFO, logger="pymc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short chains: convergence is not tested here
+        fit(spec.with_sampler(chains=1, draws=50, tune=50), small_cohort.data, progress=False, log=None)
+    assert not [r for r in caplog.records if r.getMessage().startswith("Sampling:")]
+    assert logging.getLogger(FORWARD_LOGGER).level == logging.NOTSET  # its level is back afterwards
+    caplog.clear()
+    with quiet(FORWARD_LOGGER):
+        logging.getLogger(FORWARD_LOGGER).info("Sampling: [x]")
+    logging.getLogger(FORWARD_LOGGER).info("Sampling: [y]")
+    assert [r.getMessage() for r in caplog.records if r.name == FORWARD_LOGGER] == ["Sampling: [y]"]
 
 
 def test_summary_table_labels_the_interval(small_fit):

@@ -48,7 +48,7 @@ from ww_bayes.kinds.protocol import ModelData, ModelKind
 from ww_bayes.postprocess import deterministics
 from ww_bayes.results import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, stored
 from ww_bayes.sampler import compile_pymc_model
-from ww_bayes.vocabulary import SAMPLE_DIMS, Log, say
+from ww_bayes.vocabulary import SAMPLE_DIMS, Log, quiet, say
 
 #: Post-processing over all draws at once (the vectorised deterministics) and the prior predictive draws
 #: run PyTensor's graph with its Python linker (numpy, no machine code to build; the rewrites without
@@ -61,6 +61,8 @@ POSTPROCESS_COMPILE = {"mode": Mode(linker="py", optimizer="fast_run").excluding
 #: backend ("CVM") is no faster once cached and slower to fill its cache). nutpie compiles its own.
 LOOP_COMPILE = {"mode": "FAST_RUN"}
 PRIOR_DRAWS = 500
+#: PyMC's forward sampling logger: its "Sampling: [...]" notice per prior draw call is kept off the screen
+FORWARD_LOGGER = "pymc.sampling.forward"
 PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray", "pandas", "arviz_stats")
 
 
@@ -298,10 +300,11 @@ def _predictive(
     predictive = (
         {"posterior_predictive": observation.predictive(parameters, constant, seed)} if posterior else {}
     )
-    free = pm.sample_prior_predictive(
-        draws=PRIOR_DRAWS, model=model, var_names=[v.name for v in model.free_RVs], random_seed=seed + 1,
-        compile_kwargs=POSTPROCESS_COMPILE,
-    )["prior"].to_dataset()  # fmt: skip
+    with quiet(FORWARD_LOGGER):
+        free = pm.sample_prior_predictive(
+            draws=PRIOR_DRAWS, model=model, var_names=[v.name for v in model.free_RVs], random_seed=seed + 1,
+            compile_kwargs=POSTPROCESS_COMPILE,
+        )["prior"].to_dataset()  # fmt: skip
     cells = list(observation.cell_parameters)
     kept = set(cells) | ({d.name for d in model.deterministics} - set(kind.cell_deterministics))
     names = [d.name for d in model.deterministics if d.name in kept]

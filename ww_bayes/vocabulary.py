@@ -7,7 +7,9 @@ figure legend or report line shows an interval.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
 
 #: The dims of posterior draws.
 SAMPLE_DIMS = ("chain", "draw")
@@ -45,3 +47,16 @@ def interval_of(attrs: Mapping) -> tuple[str, float]:
 def say(log: Log | None) -> Log:
     """``log`` or a function that drops the line."""
     return log or (lambda _line: None)
+
+
+@contextlib.contextmanager
+def quiet(logger: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Within the block, messages of ``logger`` below ``level`` are dropped: a library's notices that the
+    results already say (PyMC's "Sampling: [...]" list of the variables each prior draw draws)."""
+    handle = logging.getLogger(logger)
+    before = handle.level
+    handle.setLevel(level)
+    try:
+        yield
+    finally:
+        handle.setLevel(before)

@@ -43,10 +43,10 @@ from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 from ww_bayes.data.io import atomic_write, load_datatree, to_netcdf
 from ww_bayes.derived import flat_name, levels_of
 from ww_bayes.diagnostics import diagnose
-from ww_bayes.inference import POSTPROCESS_COMPILE, sample_posterior
+from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, sample_posterior
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.protocol import ModelData
-from ww_bayes.vocabulary import SAMPLE_DIMS
+from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
 
 #: Prior draws are made in blocks of this many replicates, each block from its own seed, so a study
 #: extended to more replicates keeps the replicates it has.
@@ -125,10 +125,11 @@ def prior_truths(
     names = design.observation.observed_names
     truths, simulated = [], []
     for block in range(math.ceil(reps / BLOCK)):
-        prior = pm.sample_prior_predictive(
-            draws=BLOCK, model=model, random_seed=np.random.default_rng([seed, block]),
-            compile_kwargs=POSTPROCESS_COMPILE,
-        )  # fmt: skip
+        with quiet(FORWARD_LOGGER):
+            prior = pm.sample_prior_predictive(
+                draws=BLOCK, model=model, random_seed=np.random.default_rng([seed, block]),
+                compile_kwargs=POSTPROCESS_COMPILE,
+            )  # fmt: skip
         parameters = prior["prior"].to_dataset()
         derived = kind.derive(spec, design, parameters)
         truths.append(ranked_quantities(kind, spec, parameters, derived).isel(chain=0, drop=True))

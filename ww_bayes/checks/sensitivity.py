@@ -31,7 +31,7 @@ from ww_bayes.inference import POSTPROCESS_COMPILE
 from ww_bayes.kinds import kind_of
 from ww_bayes.postprocess import deterministics
 from ww_bayes.recompute import Recomputed
-from ww_bayes.vocabulary import SAMPLE_DIMS
+from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
 
 #: Power-scaling sensitivity above this is flagged (Kallioinen et al. 2024).
 SENSITIVITY_THRESHOLD = 0.05
@@ -91,13 +91,8 @@ def prior_sensitivity(
             "log_likelihood": parts.log_likelihood,
         }
     )
-    quiet = logging.getLogger("arviz_stats.psense")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its "potential issues" notice: the diagnosis column says it
-    try:
+    with quiet("arviz_stats.psense", logging.ERROR):  # its "potential issues" notice: the diagnosis says it
         table = azs.psense_summary(tree, threshold=threshold, round_to=6)
-    finally:
-        quiet.setLevel(level)
     table = table.rename_axis("quantity").reset_index()
     table["diagnosis"] = np.select(
         [
