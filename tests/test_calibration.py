@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy.stats import ttest_1samp
 from statsmodels.stats.proportion import proportion_confint
 
 from ww_bayes.calibration import (
@@ -25,11 +26,13 @@ from ww_bayes.calibration import (
     shares,
     uniformity,
 )
-from ww_bayes.calibration.coverage import clopper_pearson
+from ww_bayes.calibration.coverage import clopper_pearson, paired_difference
 from ww_bayes.calibration.sbc import ranked_quantities, replicate_path
 from ww_bayes.cli import main
+from ww_bayes.compare import itt
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import ARM_CONTROL_ENFORCEMENT, ARM_SERVICE
+from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.derived import derived_tree
 from ww_bayes.kinds import kind_of, load_spec
 
@@ -190,6 +193,24 @@ def test_the_coverage_gate_counts_cohorts_not_correlated_truths():
     assert loose["kg95_ub"] - loose["kg95_lb"] == pytest.approx(plain["cp95_ub"] - plain["cp95_lb"], rel=0.3)
 
 
+def test_paired_difference_is_the_t_interval_of_the_cohorts_differences():
+    """The fit's share minus the reference's on the same truths: with every truth its own cohort, the one-
+    sample t interval of the differences; with cohorts of equal size, the t interval of the cohorts' mean
+    differences (scipy's ttest_1samp, computed independently)."""
+    rng = np.random.default_rng(8)
+    fit_covered = pd.Series(rng.random(400) < 0.93)
+    reference = pd.Series(rng.random(400) < 0.90)
+    difference = fit_covered.astype(float) - reference.astype(float)
+    alone = paired_difference(fit_covered, reference)
+    expected = ttest_1samp(difference, 0).confidence_interval(0.95)
+    assert alone["diff"] == pytest.approx(difference.mean())
+    assert (alone["lb"], alone["ub"]) == pytest.approx((expected.low, expected.high))
+    cohorts = pd.Series(np.repeat(np.arange(40), 10))
+    clustered = paired_difference(fit_covered, reference, cohorts)
+    per_cohort = ttest_1samp(difference.groupby(cohorts).mean(), 0).confidence_interval(0.95)
+    assert (clustered["lb"], clustered["ub"]) == pytest.approx((per_cohort.low, per_cohort.high))
+
+
 def test_coverage_study_checks_the_fit_against_the_simulators_truth(reduced_spec, tmp_path):
     spec = reduced_spec.with_sampler(chains=2, draws=300, tune=400)
     rows = coverage_study(spec, tmp_path, cohorts=2, n=4_000, first_seed=7)
@@ -200,6 +221,20 @@ def test_coverage_study_checks_the_fit_against_the_simulators_truth(reduced_spec
     covered = (rows["eti90_lb"] <= rows["truth"]) & (rows["truth"] <= rows["eti90_ub"])
     assert covered.equals(rows["covered_90"])
     assert rows["covered_90"].mean() > 0.6  # the truth sits inside most 90% intervals of a right model
+    # beside it the frequentist reference on the same cohort, overall only (the gated truths)
+    overall = rows["level"] == "overall"
+    assert rows.loc[overall, "reference_se"].notna().all() and rows.loc[~overall, "reference_se"].isna().all()
+    cohort = simulate_cohort(4_000, seed=7).data
+    expected = itt(cohort, "job_12m", factors=()).set_index("contrast")["estimate"]
+    first = rows[overall & (rows["cohort"] == 7)].set_index("contrast")["reference_estimate"]
+    assert first.to_dict() == pytest.approx(expected.to_dict())
+    inside = (rows["reference_estimate"] - rows["truth"]).abs() <= 1.6449 * rows["reference_se"]
+    assert (rows.loc[overall, "reference_covered_90"] == inside[overall]).all()
+    reference = shares(rows).set_index("breakdown").loc["reference"]
+    assert reference["truths"] == overall.sum()
+    assert reference["share_90"] == rows.loc[overall, "reference_covered_90"].mean()
+    both = rows.loc[overall, "covered_90"].mean() - rows.loc[overall, "reference_covered_90"].mean()
+    assert reference["paired_diff_90"] == pytest.approx(both)
 
 
 def test_sbc_command_rejects_a_scheduler_without_the_dask_backend(tmp_path, capsys):

@@ -28,11 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from scipy.stats import beta, binomtest
+import xarray as xr
+from scipy.stats import beta, binomtest, norm
 from scipy.stats import t as student_t
 
 from ww_bayes.calibration.sbc import open_study, spec_digest
+from ww_bayes.compare import ESTIMATORS
 from ww_bayes.data.io import atomic_write
 from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.inference import fit
@@ -78,9 +81,38 @@ def run_cohort(task: Cohort) -> pd.DataFrame:
         rows[f"covered_{percent}"] = (rows[f"{label}_lb"] <= rows["truth"]) & (
             rows["truth"] <= rows[f"{label}_ub"]
         )
+    rows = with_reference(rows, kind, tree, simulated.data, keys)
     problems = "" if is_converged(tree) else tree.attrs["convergence_report"].replace("\n", " ")
     return rows.assign(cohort=task.seed, converged=is_converged(tree), problems=problems,
                        seconds=time.perf_counter() - start)  # fmt: skip
+
+
+def with_reference(
+    rows: pd.DataFrame, kind, tree: xr.DataTree, cohort: pd.DataFrame, keys: list[str]
+) -> pd.DataFrame:
+    """``rows`` with the kind's frequentist estimator (:data:`ww_bayes.compare.ESTIMATORS`, overall only)
+    on the same cohort beside them: ``reference_estimate``, ``reference_se`` and ``reference_covered_50``,
+    ``reference_covered_90`` (normal intervals, estimate +- z se; missing where it has no estimate, e.g. a
+    group). Unchanged for a kind without one.
+
+    The reference tells the model's calibration apart from the cohorts': a set of cohorts whose data
+    happen to scatter less (or more) than their standard errors say over-covers (or under-covers) with
+    any calibrated estimator, and the reference shows it on the same truths."""
+    if not kind.frequentist:
+        return rows
+    table = ESTIMATORS[kind.frequentist](cohort, tree, factors=())
+    reference = table[[*keys, "estimate", "se"]].rename(
+        columns={"estimate": "reference_estimate", "se": "reference_se"}
+    )
+    rows = rows.merge(reference, on=keys, how="left", validate="one_to_one")
+    for prob in PROBS:
+        half = norm.ppf(0.5 + prob / 2) * rows["reference_se"]
+        covered = (rows["reference_estimate"] - half <= rows["truth"]) & (
+            rows["truth"] <= rows["reference_estimate"] + half
+        )
+        estimated = rows["reference_se"].notna()
+        rows[f"reference_covered_{round(100 * prob)}"] = covered.astype(float).where(estimated)
+    return rows
 
 
 def cohort_path(folder: Path, seed: int) -> Path:
@@ -167,4 +199,40 @@ def shares(rows: pd.DataFrame) -> pd.DataFrame:
                 row.update({f"{k}_{percent}": v for k, v in stats.items()})
                 row[f"contains_{percent}"] = stats["kg95_lb"] <= prob <= stats["kg95_ub"]
             frames.append(row)
+    if "reference_covered_90" in rows:
+        frames.append(_reference_row(rows))
     return pd.DataFrame(frames)
+
+
+def _reference_row(rows: pd.DataFrame) -> dict:
+    """The ``reference`` breakdown: the frequentist estimator's shares over the gated truths it estimates
+    (reported, not gated), as the other rows, and the fit's share minus the reference's on those truths
+    (``paired_*``: :func:`paired_difference`)."""
+    part = rows[rows["level"].isin(GATED_LEVELS) & rows["reference_covered_90"].notna()]
+    row = {"breakdown": "reference", "which": " and ".join(GATED_LEVELS), "truths": len(part)}
+    for prob in PROBS:
+        percent = round(100 * prob)
+        reference = part[f"reference_covered_{percent}"].astype(bool)
+        stats = clopper_pearson(reference, part.get("cohort"))
+        row.update({f"{k}_{percent}": v for k, v in stats.items()})
+        row[f"contains_{percent}"] = stats["kg95_lb"] <= prob <= stats["kg95_ub"]
+        paired = paired_difference(part[f"covered_{percent}"].astype(bool), reference, part.get("cohort"))
+        row.update({f"paired_{k}_{percent}": v for k, v in paired.items()})
+    return row
+
+
+def paired_difference(covered: pd.Series, reference: pd.Series, clusters: pd.Series | None = None) -> dict:
+    """The share ``covered`` minus the share ``reference`` on the same truths (``diff``) with a 95% interval
+    (``lb``, ``ub``): the mean difference per truth, its variance from the clusters' (cohorts') sums as in
+    :func:`clopper_pearson` (every truth its own cluster when none are given), t quantile at clusters - 1."""
+    difference = covered.astype(float).to_numpy() - reference.astype(float).to_numpy()
+    keys = clusters.to_numpy() if clusters is not None else np.arange(len(difference))
+    per_cluster = pd.Series(difference).groupby(keys, sort=False).agg(["sum", "size"])
+    total, n_clusters = len(difference), len(per_cluster)
+    mean = float(difference.mean())
+    if n_clusters < 2:
+        return {"diff": mean, "lb": float("nan"), "ub": float("nan")}
+    residual = per_cluster["sum"] - mean * per_cluster["size"]
+    se = (n_clusters / (n_clusters - 1) * float((residual**2).sum())) ** 0.5 / total
+    half = float(student_t.ppf(0.975, n_clusters - 1)) * se
+    return {"diff": mean, "lb": mean - half, "ub": mean + half}

@@ -145,6 +145,18 @@ def run_coverage(
         *[_share_line(f"pooled ({pooled['which']}, {pooled['truths']} truths)", pooled, p) for p in PROBS],
         *[_share_line(f"every truth (every level, {every['truths']}; reported)", every, p) for p in PROBS],
     ]
+    reference = table[table["breakdown"] == "reference"]
+    if len(reference):
+        row = reference.iloc[0]
+        estimator = kind_of(spec).frequentist
+        lines.append(f"reference, not gated: the frequentist estimator of `ww-bayes compare` ({estimator}, "
+                     f"normal intervals) on the same cohorts, over the {row['truths']} {row['which']} truths "
+                     "it estimates; these cohorts' own scatter:")  # fmt: skip
+        lines += [_share_line("  reference", row, p) for p in PROBS]
+        lines += [f"  the fit's share minus the reference's on the same truths, {round(100 * p)}% intervals: "
+                  f"{row[f'paired_diff_{round(100 * p)}']:+.3f} [95% interval, clustered by cohort: "
+                  f"{row[f'paired_lb_{round(100 * p)}']:+.3f}, {row[f'paired_ub_{round(100 * p)}']:+.3f}]"
+                  for p in PROBS]  # fmt: skip
     lines.append("by level, contrast and month (reported, not gated; 95% Korn-Graubard intervals):")
     for name in ("level", "contrast", "outcome", "month"):
         for row in table[table["breakdown"] == name].itertuples():

@@ -1,10 +1,13 @@
 """Frequentist estimators (statsmodels) on the posterior's estimands, and side-by-side tables.
 
 A model kind names its estimator (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`), a key of
-:data:`ESTIMATORS`: a function ``(cohort, fit, covariates, cov_type) -> table`` whose rows carry the kind's
-summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, a confidence
-interval at the fit's interval probability (``ci90_lb``, ``ci90_ub``), ``p_value``, ``p_holm``, ``p_bh``,
-``method``, ``se_type`` and ``outcome``, with the subgroups it could not estimate in ``attrs["skipped"]``.
+:data:`ESTIMATORS`: a function ``(cohort, fit, covariates, cov_type, *, factors=None) -> table`` (``factors``:
+the grouping factors whose levels it estimates besides overall; the fit's when None) whose rows carry the
+kind's summary keys (``estimand``, ``contrast``, ``level``, ``group``, ...) and ``estimate``, ``se``, a
+confidence interval at the fit's interval probability (``ci90_lb``, ``ci90_ub``), ``p_value``, ``p_holm``,
+``p_bh``, ``method``, ``se_type`` and ``outcome``, with the subgroups it could not estimate in
+``attrs["skipped"]``. The coverage study (:mod:`ww_bayes.calibration.coverage`) also runs it, overall only,
+as the reference on the same cohorts.
 """
 
 from collections.abc import Callable

@@ -41,12 +41,14 @@ def _indicators(categories: np.ndarray, members: list[str]) -> np.ndarray:
 
 
 def destinations_lpm(
-    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2"
-) -> pd.DataFrame:
+    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2", *,
+    factors: tuple[str, ...] | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """ITT effects (pp) of every contrast on each state's share (``share_pp``), on WW receipt
     (``ww_source_pp``) and on the first-exit incidences (``first_exit_pp``), overall and per level of the
-    fit's grouping factors, for every month the fit reads; subgroups with an empty arm are left out and
-    listed in ``attrs["skipped"]``."""
+    fit's grouping factors (or of ``factors`` only: ``()`` for overall alone), for every month the fit
+    reads; subgroups with an empty arm are left out and listed in ``attrs["skipped"]``."""
+    factors = fit_factors(fit) if factors is None else tuple(factors)
     spec = spec_of(fit)
     categories = person_categories(spec, df, fit["constant_data"].ds)
     overall = fit[f"{fit.attrs['model_kind']}/overall"].ds
@@ -65,7 +67,7 @@ def destinations_lpm(
                    for e in exits]  # fmt: skip
         for estimand, column, label, values, members in models:
             frame = df.assign(**{INDICATOR: _indicators(values, members)})
-            table = itt(frame, INDICATOR, factors=fit_factors(fit), covariates=tuple(covariates),
+            table = itt(frame, INDICATOR, factors=factors, covariates=tuple(covariates),
                         cov_type=cov_type, skip_unestimable=True)  # fmt: skip
             skipped += table.attrs["skipped"]
             table = table.assign(estimand=estimand, month=month, state="", first_exit="")

@@ -271,12 +271,15 @@ def itt(
 
 
 def itt_for_fit(
-    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2"
-) -> pd.DataFrame:
-    """:func:`itt` of a fit's outcome at the fit's levels, subgroups with an empty arm left out (listed in
-    ``attrs["skipped"]``), confidence intervals at the probability of the fit's credible intervals: the
-    estimator ``ww-bayes compare`` uses for binary effects."""
-    return itt(df, fit.attrs["outcome"], factors=fit_factors(fit), covariates=tuple(covariates),
+    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2", *,
+    factors: tuple[str, ...] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`itt` of a fit's outcome at the fit's levels (or overall and ``factors``' levels only: ``()``
+    for overall alone), subgroups with an empty arm left out (listed in ``attrs["skipped"]``), confidence
+    intervals at the probability of the fit's credible intervals: the estimator ``ww-bayes compare`` uses
+    for binary effects."""
+    factors = fit_factors(fit) if factors is None else tuple(factors)
+    return itt(df, fit.attrs["outcome"], factors=factors, covariates=tuple(covariates),
                cov_type=cov_type, skip_unestimable=True, interval_prob=interval_of(fit.attrs)[1])  # fmt: skip
 
 

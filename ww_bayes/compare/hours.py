@@ -41,9 +41,12 @@ def hours_ols(
 
 
 def hours_ols_for_fit(
-    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2"
-) -> pd.DataFrame:
-    """:func:`hours_ols` of a fit's outcome at the fit's levels, subgroups with an empty arm left out
-    (listed in ``attrs["skipped"]``): the estimator ``ww-bayes compare`` uses for hours fits."""
-    return hours_ols(df, fit.attrs["outcome"], factors=fit_factors(fit), covariates=tuple(covariates),
+    df: pd.DataFrame, fit: xr.DataTree, covariates: tuple[str, ...] = (), cov_type: str = "HC2", *,
+    factors: tuple[str, ...] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """:func:`hours_ols` of a fit's outcome at the fit's levels (or overall and ``factors``' levels only),
+    subgroups with an empty arm left out (listed in ``attrs["skipped"]``): the estimator ``ww-bayes
+    compare`` uses for hours fits."""
+    factors = fit_factors(fit) if factors is None else tuple(factors)
+    return hours_ols(df, fit.attrs["outcome"], factors=factors, covariates=tuple(covariates),
                      cov_type=cov_type, skip_unestimable=True)  # fmt: skip
