@@ -21,6 +21,7 @@ from ww_bayes.cea.analysis import (
     evpi,
     fiscal_benefits,
     incremental_net_benefit,
+    monthly_effects,
     targeting,
 )
 from ww_bayes.cli import main
@@ -197,6 +198,17 @@ def test_trajectory_input_is_the_fits_own_cumulative_effects(trajectory_fit, ass
     assert not np.allclose(longer["extra_employed_months"].values, result["extra_employed_months"].values)
     with pytest.raises(ValueError, match="horizon_months 31 is beyond the fit's last month 30"):
         analyse(trajectory_fit, plain.replace(horizon_months=31))
+
+
+def test_the_effects_say_how_long_a_held_effect_lasts(twelve_month, trajectory_fit, assumptions):
+    """12-month fits hold their month's effect for ``fallback_effect_months`` and say so (the other
+    benefits' months stop there too); a trajectory fit gives every month itself."""
+    paths, _, _, lasts = monthly_effects(twelve_month, assumptions)
+    assert lasts == assumptions.fallback_effect_months
+    after = paths["overall"].sel(month=slice(lasts + 1, None))
+    assert after.sizes["month"] > 0 and float(abs(after).max()) == 0.0
+    assert float(abs(paths["overall"].sel(month=lasts)).min()) > 0.0
+    assert monthly_effects(trajectory_fit, assumptions)[3] is None
 
 
 def test_cli_on_a_trajectory_fit(small_trajectory_run, tmp_path, capsys):

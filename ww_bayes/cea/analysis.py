@@ -45,14 +45,16 @@ class CostEffectivenessError(ValueError):
 
 def monthly_effects(
     fits: xr.DataTree | list[xr.DataTree], assumptions: Assumptions, names: list[str] | None = None
-) -> tuple[xr.Dataset, xr.DataArray, str]:
+) -> tuple[xr.Dataset, xr.DataArray, str, int | None]:
     """Monthly effects (pp) of the assumptions' contrast for ``employed`` and ``ww``, overall and by class,
     over months 1..horizon, from the fits given: each offers the outcomes its kind covers
     (:meth:`ww_bayes.kinds.protocol.ModelKind.effect_paths`: a trajectory fit both, a 12-month fit its
     month's effect held for ``fallback_effect_months``). Together they must cover each outcome once.
 
     Returns (dataset with ``overall`` (chain, draw, outcome, month) and ``by_werkverkenner``, class weights,
-    a sentence saying where the effects came from). ``names``: how errors call the fits (their files).
+    a sentence saying where the effects came from, the months an effect held beyond the fits' own months
+    lasts: the shortest of :attr:`ww_bayes.kinds.protocol.EffectPaths.lasts_for`, None when the fits give
+    every month). ``names``: how errors call the fits (their files).
     Refuses fits of a kind or outcome month the analysis cannot use, and fits made on different data.
     """
     fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
@@ -95,7 +97,8 @@ def monthly_effects(
         )
     paths = xr.concat([item.paths for item in offered], dim="outcome")
     sources = list(dict.fromkeys(item.source for item in offered))
-    return paths, offered[0].weights, "; ".join(sources)
+    held = [item.lasts_for for item in offered if item.lasts_for is not None]
+    return paths, offered[0].weights, "; ".join(sources), min(held, default=None)
 
 
 # --- the pure functions ------------------------------------------------------------------------------------
@@ -313,9 +316,7 @@ def analyse(
     independent); ``names``: their files, for the errors."""
     fits = [fits] if isinstance(fits, xr.DataTree) else list(fits)
     names = list(names) if names is not None else [f"fit {i + 1}" for i in range(len(fits))]
-    paths, weights, source = monthly_effects(fits, assumptions, names)
-    trajectory = any(kind_of(tree).name == "trajectory" for tree in fits)
-    held_for = None if trajectory else assumptions.fallback_effect_months
+    paths, weights, source, held_for = monthly_effects(fits, assumptions, names)
     other = other_benefit_months(fits, assumptions, names, held_for)
     other_months = None
     if other.uses_destinations:

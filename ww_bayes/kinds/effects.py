@@ -656,7 +656,7 @@ class EffectsKind(ModelKind):
         )
         source = (f"12-month fits: the month-12 effect held for months 1-{hold_months} (assumption), "
                   "zero after")  # fmt: skip
-        return EffectPaths(paths, class_weights(tree), source)
+        return EffectPaths(paths, class_weights(tree), source, lasts_for=hold_months)
 
     def hyper_parameters(self, spec):
         names = [f"{c}_mean" for c in COMPONENTS]

@@ -145,12 +145,14 @@ class EffectPaths:
 
     ``paths``: ``overall`` (chain, draw, outcome, month) and ``by_werkverkenner`` (… werkverkenner …) over
     the outcomes the fit covers; ``weights``: persons per Werkverkenner class; ``source``: a sentence saying
-    where the effects come from (and what is assumed).
+    where the effects come from (and what is assumed); ``lasts_for``: the months an effect held beyond what
+    the fit observes lasts (an assumption: zero after), None when the fit gives every month itself.
     """
 
     paths: xr.Dataset
     weights: xr.DataArray
     source: str
+    lasts_for: int | None = None
 
 
 @dataclass(frozen=True)
