@@ -11,12 +11,13 @@ from pathlib import Path
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
+import pytensor
 import pytest
 import xarray as xr
 
 from ww_bayes.cli import main
 from ww_bayes.data.io import write_cohort
-from ww_bayes.inference import FORWARD_LOGGER, check_convergence, fit
+from ww_bayes.inference import FORWARD_LOGGER, NODE_TRACEBACK, REPRODUCIBLE_FASTMATH, check_convergence, fit
 from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.kinds.effects import effects_summary, truth_table
@@ -119,16 +120,22 @@ def test_prior_predictive_counts_follow_each_prior_draw(small_fit, small_cohort)
     assert not bool((np.abs(y / trials - shuffled) < 6 * sd + 1e-3).all())
 
 
-def test_a_fit_keeps_pymcs_per_draw_sampling_notice_off_the_screen(small_fit, small_cohort, caplog):
+def test_a_fit_keeps_pymcs_notice_off_the_screen_and_pytensors_flags_as_they_were(
+    small_fit, small_cohort, caplog
+):
     """PyMC logs "Sampling: [...]" (the variables a prior draw draws) at INFO on every prior draw call; a
     fit says what it drew in its groups, so the notice stays off the screen, while PyMC's other INFO
     messages are left alone."""
     spec, _ = small_fit
     caplog.set_level(logging.INFO, logger="pymc")
+    flags = (pytensor.config.traceback__limit, pytensor.config.numba__fastmath)
+    assert flags != (NODE_TRACEBACK, REPRODUCIBLE_FASTMATH)  # the check below can tell them apart
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # short chains: convergence is not tested here
         fit(spec.with_sampler(chains=1, draws=50, tune=50), small_cohort.data, progress=False, log=None)
     assert not [r for r in caplog.records if r.getMessage().startswith("Sampling:")]
+    # the PyTensor flags a fit sets while it runs are the user's again afterwards
+    assert (pytensor.config.traceback__limit, pytensor.config.numba__fastmath) == flags
     assert logging.getLogger(FORWARD_LOGGER).level == logging.NOTSET  # its level is back afterwards
     caplog.clear()
     with quiet(FORWARD_LOGGER):

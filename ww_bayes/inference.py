@@ -504,14 +504,20 @@ def fit(
     Same data, spec and seed give bit-identical draws whatever the state of PyTensor's compile cache:
     numba's fast-math flags are off while fitting (with them, a freshly compiled sampler and one loaded
     from the cache round differently and the draws part after a few hundred iterations; measured, the
-    sampler is no slower without them).
+    sampler is no slower without them). PyTensor keeps no creation stack of the graph nodes a fit makes
+    (:data:`NODE_TRACEBACK`). Both flags are as they were afterwards.
     """
-    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+    flags = {"numba__fastmath": REPRODUCIBLE_FASTMATH, "traceback__limit": NODE_TRACEBACK}
+    with pytensor.config.change_flags(**flags):
         return _fit(spec, data, likelihood=likelihood, progress=progress, log=log, min_per_arm=min_per_arm)
 
 
 #: numba's fast-math flags while fitting (see :func:`fit`).
 REPRODUCIBLE_FASTMATH = False
+#: The stack frames PyTensor records for every graph node it creates while fitting, for its error messages
+#: (its default is 8): none, since a fit's graphs are the package's own. Recording them walks the Python
+#: stack tens of thousands of times per fit (building the model, its start point, the post-processing).
+NODE_TRACEBACK = 0
 
 
 def _fit(
