@@ -125,7 +125,8 @@ def test_a_fit_keeps_pymcs_notice_off_the_screen_and_pytensors_flags_as_they_wer
 ):
     """PyMC logs "Sampling: [...]" (the variables a prior draw draws) at INFO on every prior draw call; a
     fit says what it drew in its groups, so the notice stays off the screen, while PyMC's other INFO
-    messages are left alone."""
+    messages are left alone. The PyTensor flags a fit sets (no node tracebacks, no fast-math) and the
+    logger's level are the user's again afterwards."""
     spec, _ = small_fit
     caplog.set_level(logging.INFO, logger="pymc")
     flags = (pytensor.config.traceback__limit, pytensor.config.numba__fastmath)

@@ -1,4 +1,5 @@
-"""Shared vocabulary at the bottom of the package: sample dims and interval labels.
+"""Shared vocabulary at the bottom of the package: sample dims, interval labels, and where lines go on
+screen (:data:`Log`, :func:`say`, :func:`quiet` for a library's notices).
 
 Every module may import this one (it imports nothing of ww_bayes), so the words a result is labelled with
 are defined once: the interval label ``eti90`` names the interval's kind and probability wherever a column,
