@@ -13,6 +13,7 @@ import xarray as xr
 from scipy.special import gammaln
 
 import ww_bayes.kinds.destinations as destinations
+import ww_bayes.kinds.observations as observations
 import ww_bayes.release as release_module
 from ww_bayes.cea import benefit_months
 from ww_bayes.cea.benefits import interpolated
@@ -130,6 +131,22 @@ def test_cell_likelihood_equals_the_person_level_categorical_likelihood(spec, de
     point = random_point(model, 3)
     (sampler_logp,) = compiled(sampling, sampling.observedlogp)(point)
     assert float(sampler_logp) == pytest.approx(cell_logp, rel=1e-9)
+
+
+def test_a_sampler_grid_with_counts_in_the_wrong_rows_is_caught(spec, design, monkeypatch):
+    """The broken variant of the sampler's form: each outcome's counts laid out on the grid with the levels
+    of every axis in reverse order; its log-probability no longer equals the cells'."""
+    _, data = design
+    model = KIND.build(spec, data)
+    point = random_point(model, 3)
+    right = compiled(model, model.observedlogp)(point)[0]
+    codes = observations.category_codes
+    monkeypatch.setattr(
+        observations, "category_codes", lambda values, levels: len(levels) - 1 - codes(values, levels)
+    )
+    sampling = KIND.build(spec, data, for_sampling=True)
+    (wrong,) = compiled(sampling, sampling.observedlogp)(point)
+    assert abs(float(wrong) - float(right)) > 100
 
 
 def test_a_likelihood_that_leaks_probability_to_the_other_outcome_is_caught(spec, design, monkeypatch):

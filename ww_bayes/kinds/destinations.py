@@ -783,13 +783,15 @@ def _component(spec: DestinationsSpec, data: ModelData, outcome: str, component:
 def build_model(spec: DestinationsSpec, data: ModelData, for_sampling: bool = False) -> pm.Model:
     """The PyMC model: per outcome, the category logits of every arm on the grid (arm, *groups, month,
     category), with probability 0 for the categories empty in a month; each cell picks its row, and the other
-    outcome's categories get probability 0 too."""
+    outcome's categories get probability 0 too. ``for_sampling``: the counts laid out on the grid instead
+    (:meth:`~ww_bayes.kinds.observations.OutcomeCategoryCounts.grid_likelihood`; the same log-probability)."""
     groups = list(spec.groups)
     coords = {"arm": list(ARMS), **{f: data.levels[f] for f in groups}, "month": data.levels["month"],
               **{MODEL_DIMS[o]: data.levels[MODEL_DIMS[o]] for o in OUTCOMES},
               "category": list(data.observation.categories), "cell": np.arange(data.n_cells)}  # fmt: skip
     empty = data.constants["category_empty"].to_numpy()
     category_outcome = data.constants[CATEGORY_OUTCOME].to_numpy()
+    axes = {"arm": list(ARMS), **{f: data.levels[f] for f in groups}, "month": data.levels["month"]}
     with pm.Model(coords=coords, check_bounds=False) as model:
         empty_data = pm.Data("category_empty", empty.astype("float64"), dims=("month", "category"))
         grids = []
@@ -799,13 +801,17 @@ def build_model(spec: DestinationsSpec, data: ModelData, for_sampling: bool = Fa
             components = {c: _component(spec, data, outcome, c) for c in COMPONENTS}
             eta = pt.stack([arm_logit(ARM_SERVICE, arm, components) for arm in ARMS])
             eta = eta - MASKED_LOGIT * empty_data[:, own[0] : own[-1] + 1]
-            if not for_sampling:
-                share = pt.special.softmax(eta, axis=-1).astype("float32")
-                pm.Deterministic(f"{outcome}_share", share, dims=("arm", *groups, "month", dim))
+            grid_dims = ("arm", *groups, "month", dim)
+            if for_sampling:  # the same log-probability as the cells' below, without picking their rows
+                data.observation.grid_likelihood(outcome, data.cells, axes, eta, grid_dims)
+                continue
+            share = pt.special.softmax(eta, axis=-1).astype("float32")
+            pm.Deterministic(f"{outcome}_share", share, dims=grid_dims)
             grids.append(eta)
+        if for_sampling:
+            return model
         eta = pt.concatenate(grids, axis=-1)  # (arm, *groups, month, category)
-        index = cell_index(data.cells, {"arm": list(ARMS), **{f: data.levels[f] for f in groups},
-                                        "month": data.levels["month"]})  # fmt: skip
+        index = cell_index(data.cells, axes)
         other_outcome = (data.cells["outcome"].to_numpy()[:, None] != category_outcome[None, :]).astype(float)
         outside = pm.Data("category_outside", other_outcome, dims=("cell", "category"))
         data.observation.likelihood(data.cells, {"eta": eta[index] - MASKED_LOGIT * outside}, for_sampling)

@@ -40,6 +40,8 @@ from scipy.stats import binom, norm
 from scipy.stats import gamma as gamma_dist
 from scipy.stats import lognorm as lognorm_dist
 
+from ww_bayes.kinds.pooling import category_codes
+
 #: The columns of a count table (:meth:`Observation.count_table`) besides the cell's labels.
 COUNT_COLUMNS = ("category", "persons", "count")
 
@@ -470,6 +472,25 @@ class OutcomeCategoryCounts(CategoryCounts):
             index=table.index,
         )  # fmt: skip
         return table[own].reset_index(drop=True)
+
+    def grid_likelihood(self, outcome: str, cells, axes: Mapping[str, list], eta, dims: tuple[str, ...]):
+        """The sampler's form for one outcome, on the kind's grid: ``eta`` (the logits of the outcome's own
+        categories on every row of the grid ``axes`` = {cell column: its levels}, dims ``dims``) against the
+        counts of the outcome's cells laid out on that grid, 0 in a row no cell has (a Multinomial of 0
+        persons adds 0). The same log-probability as :meth:`likelihood` on the cells with their logits picked
+        from the grid (tested), without the pick and its gradient's scatter, or the other outcomes'
+        categories in every cell: on the 12-month destinations model (1,050 cells, 831 free values) the
+        log-density and gradient take 128 µs against 191 µs."""
+        own = list(self.outcome_categories[outcome])
+        rows = cells[cells["outcome"] == outcome]
+        counts = np.zeros([len(levels) for levels in axes.values()] + [len(own)], dtype="int64")
+        at = tuple(category_codes(rows[column], levels) for column, levels in axes.items())
+        np.add.at(counts, at, rows[own].to_numpy().astype("int64"))
+        observed = pm.Data(f"{outcome}_counts", counts, dims=dims)
+        log_coef = pm.Data(f"{outcome}_log_multinomial_coef", log_multinomial_coefficient(counts),
+                           dims=dims[:-1])  # fmt: skip
+        return pm.CustomDist(f"y_{outcome}", eta, log_coef, logp=logit_multinomial_logp, observed=observed,
+                             dims=dims, signature="(k),()->(k)")  # fmt: skip
 
     def value_log_density(self, parameters):
         # a category of the other outcome has probability 0 in a cell and no persons: a finite log-density
