@@ -11,13 +11,13 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
   trajectory model;
 - ``kinds``: the shipped destinations and hours specs, 10 sampler seeds x cohort seeds 1-3;
 - ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
-- ``sizes``: the shipped 12-month specs (``--sizes-option auto``: with their parametrization chosen from the
-  data, AUTO) on calibrated cohorts of 0.1x, 1x, 3x and 10x the published cohort (SIZES: about 18k, 180k,
-  540k and 1.8M persons), 10 seeds each (seed k: cohort seed k, sampler seed offset k - 1), so a choice that
-  only works at one size shows. ``--sizes`` and ``--seeds`` run a part of it (e.g. ``--sizes 0.1 1 10
-  --seeds 2``); the table says how many seeds each row has. Each fit records its phases (read + validate,
-  cells, compile, sampling, gate, store) and the forms the data chose; peak memory per size is
-  ``bench_fit.py --sizes``'s.
+- ``sizes``: the shipped specs of the first year (SIZE_SPECS; ``--sizes-option auto``: with their
+  parametrization chosen from the data, AUTO) on calibrated cohorts of 0.1x, 1x, 3x and 10x the published
+  cohort (SIZES: about 18k, 180k, 540k and 1.8M persons), 10 seeds each (seed k: cohort seed k, sampler seed
+  offset k - 1), so a choice that only works at one size shows. ``--sizes`` and ``--seeds`` run a part of it
+  (e.g. ``--sizes 0.1 1 10 --seeds 2``); the table says how many seeds each row has. Each fit records its
+  phases (read + validate, cells, compile, sampling, gate, store) and the forms the data chose; peak memory
+  per size is ``bench_fit.py --sizes``'s.
 
 A fit is identified by what it depends on (spec, settings, cohort, seed), so one fit counts in every phase
 that has it, and a candidate that ships keeps its results.
@@ -50,6 +50,8 @@ from ww_bayes.kinds import load_spec
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench_convergence.jsonl"
 SPECS_12M = ("job_finding_12m", "ww_claim_12m")
+#: The specs of the ``sizes`` phase: every shipped spec of the first year (``--specs`` runs a part).
+SIZE_SPECS = (*SPECS_12M, "hours_worked_y1", "destinations_12m")
 HETEROGENEOUS = dataclasses.replace(DEFAULT_CALIBRATION, region_enforcement_sd=0.05)
 COHORTS = {  # name -> (cohort seed, calibration)
     "calibrated-1": (1, DEFAULT_CALIBRATION),
@@ -127,8 +129,10 @@ def _plan(
     if phase == "sizes":
         option = SIZE_OPTIONS[size_option]
         for size in sizes:
-            for seed in range(1, seeds + 1):  # one cohort for both specs, then the next
-                for name in SPECS_12M:
+            for seed in range(1, seeds + 1):  # one cohort for every spec, then the next
+                for name in SIZE_SPECS:
+                    if option == AUTO and not hasattr(_shipped(name), "with_parametrization"):
+                        continue  # a kind whose forms are fixed (destinations) has no option to choose them
                     runs.append(dict(spec=name, option=option, cohort=sized(size, seed), offset=seed - 1))
     elif phase in PLANS:
         option, seeds = PLANS[phase]
@@ -172,9 +176,13 @@ def _priority(run: dict) -> int:
     return 4 if run["option"].startswith("round1") else 5
 
 
+def _shipped(name: str):
+    return load_spec(ROOT / "models" / f"{name}.toml")
+
+
 def _spec(run: dict):
     """The spec a run fits: the shipped file with the run's option applied."""
-    return OPTIONS[run["option"]](load_spec(ROOT / "models" / f"{run['spec']}.toml"))
+    return OPTIONS[run["option"]](_shipped(run["spec"]))
 
 
 def _settings_of(spec) -> str:
