@@ -104,6 +104,30 @@ def test_the_posterior_of_the_levels_sd_recovers_a_known_spread():
     assert grid[np.searchsorted(np.cumsum(weights), 0.5)] < 0.05
 
 
+def test_series_sharing_one_sd_multiply_their_likelihoods():
+    """Two series of the same levels sharing one sd, each with its own mean: the joint posterior is the
+    product of each series' posterior over the prior (one prior, not two); a series without data adds
+    nothing; one series as a 2-D array is the 1-D posterior; the rule's shrinkage is the median over every
+    series' levels."""
+    rng = np.random.default_rng(3)
+    first, second = rng.normal(0.0, 0.3, 12), rng.normal(2.0, 0.3, 12)
+    noise = rng.uniform(0.01, 0.05, 12)
+    grid, one = between_sd_posterior(first, noise, prior_sd=1.0)
+    _, two = between_sd_posterior(second, noise, prior_sd=1.0)
+    _, joint = between_sd_posterior(np.stack([first, second]), np.stack([noise, noise]), prior_sd=1.0)
+    prior = np.exp(-0.5 * grid**2)
+    expected = one * two / prior
+    np.testing.assert_allclose(joint, expected / expected.sum(), rtol=1e-9, atol=1e-300)
+    empty = (np.stack([first, np.zeros(12)]), np.stack([noise, np.full(12, np.inf)]))
+    np.testing.assert_allclose(between_sd_posterior(*empty, prior_sd=1.0)[1], one, rtol=1e-12)
+    np.testing.assert_allclose(
+        between_sd_posterior(first[None], noise[None], prior_sd=1.0)[1], one, rtol=1e-12
+    )
+    single = choose_parametrization(first, noise, 1.0)
+    stacked = choose_parametrization(*empty, 1.0)
+    assert stacked.shrinkage == pytest.approx(single.shrinkage) and stacked.levels == 12
+
+
 def test_a_forced_choice_is_honoured_and_reported():
     """A spec's form is kept against the data (the numbers still given beside it)."""
     strong = binary_cells(200_000, effect_sd=0.1)

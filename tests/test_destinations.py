@@ -4,6 +4,7 @@ of every category."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,14 @@ def fitted(spec, small_cohort, tmp_path_factory):
     tree = fit(spec, small_cohort.data, progress=False, log=None)
     save_fit(tree, folder / "results" / "destinations.nc")
     return tree, folder
+
+
+def test_the_fit_records_the_forms_of_both_outcomes(fitted):
+    record = json.loads(fitted[0].attrs["parametrization"])
+    for outcome in destinations.OUTCOMES:
+        assert record[f"{outcome}_baseline"]["region"]["form"] == "centred"
+        service = record[f"{outcome}_service"]["werkverkenner"]
+        assert (service["form"], service["chosen_by"]) == ("non-centred", "spec")
 
 
 def test_shares_sum_to_one_and_effects_to_zero_over_destinations(fitted, small_cohort):
@@ -384,6 +393,103 @@ def test_a_release_that_skips_merging_is_caught_by_the_category_counts(fitted, m
     done = release(folder / "results", folder / "broken_release")
     assert not done.groupings["region"].merged
     assert not breaking_released_groups(tree, done).empty
+
+
+# --- how the partially pooled deviations are written ------------------------------------------------------
+
+
+def test_the_shipped_forms_are_the_ones_the_rule_chooses_on_a_published_size_cohort(spec, full_cohort):
+    """The shipped spec pins centred baseline deviations and non-centred effect deviations; on a cohort of
+    the published size the rule ("auto") chooses the same for both outcomes and both factors, and says why
+    (shrinkage below 0.5: centred)."""
+    auto = spec.with_parametrization("auto")
+    df = typed_cohort(full_cohort.data, KIND.required_columns(auto))
+    chosen = KIND.prepare(auto, df).parametrization
+    pinned = KIND.prepare(spec, df).parametrization
+    assert set(chosen) == {
+        f"{o}_{c}" for o in destinations.OUTCOMES for c in ("baseline", "service", "enforcement")
+    }
+    for name, by in chosen.items():
+        for factor, choice in by.items():
+            assert choice.chosen_by == "data" and pinned[name][factor].chosen_by == "spec"
+            assert (
+                choice.form
+                == pinned[name][factor].form
+                == ("centred" if "baseline" in name else "non-centred")
+            )
+            assert (choice.shrinkage < 0.5) == (choice.form == "centred")
+
+
+def test_more_persons_make_the_data_more_informative_for_the_rule(spec, design):
+    """The rule's shrinkage of each component and factor falls when every cell holds 100 times the persons
+    (the same shares), and the service effect across classes, non-centred on the small cohort, is then
+    centred."""
+    _, data = design
+    auto = spec.with_parametrization("auto")
+    categories = destinations.Categories(
+        split_by_work=spec.split_by_work, split_35min=False,
+        merged={o: {c: c for c in data.levels[destinations.MODEL_DIMS[o]]} for o in destinations.OUTCOMES},
+        empty={(o, m): () for o in destinations.OUTCOMES for m in spec.months},
+    )  # fmt: skip
+    counts = list(data.observation.categories)
+    small = destinations.choose_forms(auto, data.cells, data.levels, categories)
+    large = destinations.choose_forms(auto, data.cells.assign(**{c: data.cells[c] * 100 for c in counts}),
+                                      data.levels, categories)  # fmt: skip
+    for name, by in small.items():
+        for factor, choice in by.items():
+            assert large[name][factor].shrinkage < choice.shrinkage, (name, factor)
+    assert small["state_service"]["werkverkenner"].form == "non-centred"
+    assert large["state_service"]["werkverkenner"].form == "centred"
+
+
+@pytest.mark.parametrize("form", ["non-centred", "half-centred"])
+def test_every_form_has_the_centred_log_density_up_to_the_jacobian(spec, design, form):
+    """The service deviations centred against ``dev = sd^(1 - c) * z``, ``z`` zero-sum normal of sd
+    ``sd^c``: at the same deviations the log-densities differ by ``-(1 - c) log sd`` per free coefficient
+    (months x (levels - 1) x (categories - 1) per outcome and factor), whatever the point. The fitted model's
+    form (non-centred) is one of them; a spec asks for the form and the model is written in it."""
+    df, _ = design
+    models = {}
+    for each in ("centred", form):
+        asked = spec.with_parametrization({"service": each})
+        data = KIND.prepare(asked, df)
+        assert {data.parametrization[f"{o}_service"][f].form for o in destinations.OUTCOMES
+                for f in spec.groups} == {each}  # fmt: skip
+        models[each] = KIND.build(asked, data, for_sampling=True)
+    logp = {each: model.compile_logp() for each, model in models.items()}
+    power = 1.0 - {"non-centred": 0.0, "half-centred": 0.5}[form]
+    rng = np.random.default_rng(5)
+    start = models[form].initial_point()
+    for _ in range(3):
+        point = {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
+        centred, jacobian = {}, 0.0
+        for name, value in point.items():
+            if not ("_service_" in name and name.endswith("_z_zerosum__")):
+                centred[name] = value
+                continue
+            stem = name.removesuffix("_z_zerosum__")
+            sd = np.exp(point[f"{stem}_sd_log__"])
+            centred[f"{stem}_dev_zerosum__"] = sd**power * value
+            jacobian -= power * value.size * np.log(sd)
+        assert set(centred) == set(models["centred"].initial_point())
+        assert logp["centred"](centred) - logp[form](point) == pytest.approx(jacobian, abs=1e-6)
+
+
+def test_the_choice_is_printed_with_the_priors_and_a_wrong_form_is_named(spec, design):
+    _, data = design
+    text = KIND.describe_priors(spec, data)
+    assert "state: centred (asked in the spec); first_exit: centred (asked in the spec)" in text
+    auto = spec.with_parametrization("auto")
+    assert "first_exit: non-centred (data: shrinkage" in KIND.describe_priors(
+        auto, KIND.prepare(auto, design[0])
+    )
+    source = (
+        (MODELS / "destinations_12m.toml")
+        .read_text()
+        .replace('service = "non-centred"', 'service = "sideways"')
+    )
+    with pytest.raises(SpecError, match="'parametrization.service.werkverkenner' must be one of"):
+        parse_spec(source)
 
 
 # --- categories empty in some months (a path) ---------------------------------------------------------------

@@ -30,8 +30,11 @@ categories) plus a zero-sum normal deviation; effect means are zero-sum normal o
 deviations sum to zero over the factor's levels and over the categories (a multinomial logit is unchanged by
 adding a constant to every category, so each vector is zero-sum over them: no ridge); they are partially
 pooled (one estimated sd per outcome, component and factor, shared by months and categories), unpooled
-(fixed sd) or absent, as the spec's ``pooling`` says; baseline deviations are centred (thousands of persons
-per level), effect deviations non-centred (the control arms hold a tenth of the persons each).
+(fixed sd) or absent, as the spec's ``pooling`` says. Partially pooled deviations are written centred,
+half-centred or non-centred as the spec's ``[parametrization]`` asks, for ``"auto"`` as the data call for
+per outcome (:func:`choose_forms`, the rule the other kinds use); the shipped specs ask for centred baseline
+deviations (thousands of persons per level) and non-centred effect deviations (the control arms hold a tenth
+of the persons each).
 
 When a category is empty at some month read (WIA before month 25 in a path), its logit there is masked, and
 the vectors of that month sum to zero over the month's own categories only: written in an orthonormal
@@ -53,8 +56,9 @@ the flow into the sickness benefits, ``to_zw_wia_35min`` the part of it later as
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -94,16 +98,25 @@ from ww_bayes.kinds.common import (
     COMPONENTS,
     EFFECT_COMPONENTS,
     SpecCommon,
+    parse_parametrization,
     parse_pooling,
     priors_table,
 )
-from ww_bayes.kinds.observations import CATEGORY_OUTCOME, OutcomeCategoryCounts
+from ww_bayes.kinds.observations import CATEGORY_OUTCOME, OutcomeCategoryCounts, logit_estimates
 from ww_bayes.kinds.pooling import (
+    AUTO,
+    CENTRED,
+    CENTRING,
+    NON_CENTRED,
+    Parametrization,
     arm_logit,
     cell_index,
+    choose_parametrization,
     class_weights,
+    contrast_arms,
     factor_levels,
     fit_weights,
+    level_estimates,
     sparseness_flags,
 )
 from ww_bayes.kinds.protocol import (
@@ -267,8 +280,29 @@ class DestinationsSpec(SpecCommon):
     pooling: dict[str, dict[str, str]]
     baseline: BaselinePrior
     priors: dict[str, EffectPrior]
+    #: component -> factor -> the form asked for partially pooled deviations ("centred", "half-centred",
+    #: "non-centred"), "auto" where not given (:func:`ww_bayes.kinds.common.parse_parametrization`)
+    parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
 
     kind = "destinations"
+
+    def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> DestinationsSpec:
+        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
+        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
+        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
+        if isinstance(forms, str):
+            forms = dict.fromkeys(COMPONENTS, forms)
+        merged: dict[str, str | dict[str, str]] = {}
+        for component in COMPONENTS:
+            choice = forms.get(component, {})
+            asked = {f: self.asked(component, f) for f in self.groups}
+            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
+        asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
+        return dataclasses.replace(self, parametrization=asked)
+
+    def asked(self, component: str, factor: str) -> str:
+        """The parametrization the spec asks for a component and factor: a form, or "auto"."""
+        return self.parametrization.get(component, {}).get(factor, AUTO)
 
     @property
     def outcome(self) -> str:
@@ -276,7 +310,9 @@ class DestinationsSpec(SpecCommon):
         months = ", ".join(map(str, self.months))
         return f"state at month {months}; first exit from WW by month {months}"
 
-    def describe_priors(self) -> str:
+    def describe_priors(self, parametrization: dict[str, dict[str, Parametrization]] | None = None) -> str:
+        """The priors in words; with ``parametrization`` (:attr:`ModelData.parametrization`, keyed
+        ``<outcome>_<component>``), the form chosen for each partially pooled factor per outcome and why."""
         b = self.baseline
         lines = [
             f"Priors of {self.name} (multinomial logit), months {', '.join(map(str, self.months))}:",
@@ -296,9 +332,15 @@ class DestinationsSpec(SpecCommon):
                 pooling = self.pooling[component][factor]
                 scale = b if component == "baseline" else self.priors[component]
                 if pooling == "partial":
-                    centring = "centred" if component == "baseline" else "non-centred"
-                    text = (f"partial pooling, sd ~ HalfNormal({scale.group_sd:g}) per outcome, {centring}, "
-                            "zero-sum over levels and categories")  # fmt: skip
+                    asked = self.asked(component, factor)
+                    chosen = [(o, (parametrization or {}).get(f"{o}_{component}", {}).get(factor))
+                              for o in OUTCOMES]  # fmt: skip
+                    if all(c is not None for _, c in chosen):
+                        form = "; ".join(f"{o}: {c.text()}" for o, c in chosen)
+                    else:
+                        form = "chosen from the data per outcome" if asked == AUTO else asked
+                    text = (f"partial pooling, sd ~ HalfNormal({scale.group_sd:g}) per outcome, zero-sum "
+                            f"over levels and categories; {form}")  # fmt: skip
                 elif pooling == "none":
                     text = f"no pooling, deviations ~ ZeroSumNormal({scale.unpooled_sd:g}), fixed sd"
                 else:
@@ -386,6 +428,7 @@ def parse(raw: dict, text: str, source: str, common: dict) -> DestinationsSpec:
         },  # fmt: skip
         **{n: number(f"priors.baseline.{n}", base_raw[n], low=0, open_low=True) for n in names[:3]},
     )
+    pooling = parse_pooling(raw, COMPONENTS, common["groups"])
     directions = common["good_direction"]
     if isinstance(directions, dict):
         known = [*candidate_states(split), OTHER_STATE]
@@ -398,9 +441,10 @@ def parse(raw: dict, text: str, source: str, common: dict) -> DestinationsSpec:
         split_by_work=split,
         min_persons=min_persons,
         wia_35min=split_35min,
-        pooling=parse_pooling(raw, COMPONENTS, common["groups"]),
+        pooling=pooling,
         baseline=baseline,
         priors={c: _effect_prior(c, priors_raw[c]) for c in EFFECT_COMPONENTS},
+        parametrization=parse_parametrization(raw, COMPONENTS, common["groups"], pooling),
         **common,
     )
 
@@ -646,7 +690,48 @@ def prepare_data(spec: DestinationsSpec, df: pd.DataFrame) -> ModelData:
         constants=constants,
         notes=(*notes, *categories.notes),
         structure={"category_empty": empty.tolist()},
+        parametrization=choose_forms(spec, cells, levels, categories),
     )
+
+
+#: The forms of a fit whose file records none (made before the forms were chosen per fit): centred
+#: baseline deviations (thousands of persons per level), non-centred effect deviations.
+RECORDED_BEFORE = {"baseline": CENTRED, "service": NON_CENTRED, "enforcement": NON_CENTRED}
+
+
+def choose_forms(spec: DestinationsSpec, cells: pd.DataFrame, levels: dict[str, list[str]],
+                 categories: Categories) -> dict[str, dict[str, Parametrization]]:  # fmt: skip
+    """The form of every partially pooled component and factor per outcome (keyed ``<outcome>_<component>``):
+    the spec's, or chosen from the cells (:func:`ww_bayes.kinds.pooling.choose_parametrization`). The
+    deviations of a component share one sd over the outcome's categories and months, so the rule takes
+    every category and month read as a series of the levels' estimates sharing that sd: per category, the
+    logit of its share against the rest (one-vs-rest, :func:`ww_bayes.kinds.observations.logit_estimates`),
+    for the component's arms (:func:`ww_bayes.kinds.pooling.contrast_arms`); a category nobody is in at a
+    month adds no series. The multinomial logit's deviations are on another scale than these one-vs-rest
+    logits (close where a category's share is small): the rule is a guide to the geometry, not an estimate."""
+    chosen: dict[str, dict[str, Parametrization]] = {}
+    for outcome in OUTCOMES:
+        own = list(categories.of(outcome))
+        rows = cells[cells["outcome"] == outcome]
+        rows = rows.assign(persons=rows[own].sum(axis=1))
+        for component in COMPONENTS:
+            prior_sd = spec.baseline.group_sd if component == "baseline" else spec.priors[component].group_sd
+            arms = contrast_arms(component, ARM_SERVICE)
+            for factor in spec.groups:
+                if spec.pooling[component][factor] != "partial":
+                    continue
+                series = [
+                    level_estimates(logit_estimates(rows[rows["month"] == month], ["arm", factor], category,
+                                                    "persons"), factor, levels[factor], arms)
+                    for month in spec.months
+                    for category in own
+                    if category not in categories.empty[(outcome, month)]
+                ]  # fmt: skip
+                estimates = np.array([e for e, _ in series]) if series else None
+                variances = np.array([v for _, v in series]) if series else None
+                choice = choose_parametrization(estimates, variances, prior_sd, spec.asked(component, factor))
+                chosen.setdefault(f"{outcome}_{component}", {})[factor] = choice
+    return chosen
 
 
 def _shares_prior(spec: DestinationsSpec, data: ModelData, outcome: str) -> np.ndarray:
@@ -727,20 +812,23 @@ def _zero_sum(name: str, sd, dims: tuple[str, ...], live: tuple[np.ndarray, np.n
 
 
 def _deviation(name: str, dims: tuple[str, ...], pooling: str, group_sd: float, unpooled_sd: float,
-               centred: bool, live: tuple[np.ndarray, np.ndarray] | None = None,
+               form: str, live: tuple[np.ndarray, np.ndarray] | None = None,
                n_levels: int = 0) -> pt.TensorVariable | None:  # fmt: skip
     """Zero-sum deviations over the last two dims (a factor's levels, the categories) per month (``live``:
-    the basis of the months' live categories, :func:`live_basis`, or None)."""
+    the basis of the months' live categories, :func:`live_basis`, or None). Partially pooled ones in
+    ``form`` (:data:`ww_bayes.kinds.pooling.CENTRING` ``c``): ``dev = sd^(1 - c) * z`` with ``z`` zero-sum
+    normal of sd ``sd^c``; centred, ``dev`` itself is the free variable."""
     if pooling == "full":
         return None
     level_dim = dims[1]
     if pooling == "none":
         return _zero_sum(f"{name}_dev", unpooled_sd, dims, live, level_dim, n_levels)
     sd = pm.HalfNormal(f"{name}_sd", group_sd)
-    if centred:
+    centring = CENTRING[form]
+    if centring == 1.0:
         return _zero_sum(f"{name}_dev", sd, dims, live, level_dim, n_levels)
-    z = _zero_sum(f"{name}_z", 1.0, dims, live, level_dim, n_levels)
-    return pm.Deterministic(f"{name}_dev", sd * z, dims=dims)
+    z = _zero_sum(f"{name}_z", sd**centring if centring else 1.0, dims, live, level_dim, n_levels)
+    return pm.Deterministic(f"{name}_dev", (sd ** (1.0 - centring) if centring else sd) * z, dims=dims)
 
 
 def outcome_live_basis(data: ModelData, outcome: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -768,8 +856,10 @@ def _component(spec: DestinationsSpec, data: ModelData, outcome: str, component:
     n_months, n_categories = len(spec.months), len(data.levels[dim])
     grid = mean.reshape([*([1] * len(groups)), n_months, n_categories])
     for axis, factor in enumerate(groups):
+        chosen = data.parametrization.get(prefix, {}).get(factor)
+        form = chosen.form if chosen is not None else RECORDED_BEFORE[component]
         dev = _deviation(f"{prefix}_{factor}", ("month", factor, dim), spec.pooling[component][factor],
-                         group_sd, unpooled_sd, centred=component == "baseline", live=live,
+                         group_sd, unpooled_sd, form, live=live,
                          n_levels=len(data.levels[factor]))  # fmt: skip
         if dev is None:
             continue
@@ -1063,7 +1153,7 @@ class DestinationsKind(ModelKind):
     calibration_estimands = ("share_pp", "first_exit_pp")
     not_checked = (f"{STATE}_share", f"{FIRST_EXIT}_share")
     cell_deterministics = (f"{STATE}_share", f"{FIRST_EXIT}_share")
-    spec_keys = COMMON_KEYS | {"months", "states"}
+    spec_keys = COMMON_KEYS | {"months", "states", "parametrization"}
     required_keys = ("name", "months", "groups", "smallest_effect_pp", "pooling", "priors")
 
     def parse(self, raw, text, source, common):
@@ -1082,6 +1172,9 @@ class DestinationsKind(ModelKind):
 
     def build(self, spec, data, for_sampling=False):
         return build_model(spec, data, for_sampling)
+
+    def describe_priors(self, spec, data=None):
+        return spec.describe_priors(data.parametrization if data is not None else None)
 
     def derive(self, spec, data, posterior):
         return posterior_destinations(

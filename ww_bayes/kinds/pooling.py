@@ -243,18 +243,25 @@ def between_sd_posterior(
     """The posterior of the sd ``tau`` of L levels' true values, on a grid from 0 to 4 ``prior_sd``, in the
     normal approximation: level l's estimate ~ Normal(mu, s_l^2 + tau^2) with ``s_l^2`` its sampling
     variance, ``tau`` ~ HalfNormal(``prior_sd``), ``mu`` integrated out under a flat prior. Levels without
-    data (infinite variance) carry no weight. Returns the grid and the posterior's weights (summing to 1)."""
-    estimates, variances = np.asarray(estimates, dtype=float), np.asarray(variances, dtype=float)
-    keep = np.isfinite(variances) & np.isfinite(estimates) & (variances > 0)
+    data (infinite variance) carry no weight. Returns the grid and the posterior's weights (summing to 1).
+
+    2-D ``estimates`` and ``variances`` (series, level) are several series of the same levels sharing one
+    ``tau``, each with its own ``mu`` (a multinomial's categories and months: one sd for all of them): the
+    series' likelihoods multiply."""
+    estimates, variances = np.atleast_2d(estimates).astype(float), np.atleast_2d(variances).astype(float)
     grid = np.linspace(0.0, 4.0 * prior_sd, TAU_GRID)
-    total = variances[keep][None, :] + grid[:, None] ** 2  # (grid, level)
-    weights = 1.0 / total
-    mean = (weights * estimates[keep]).sum(axis=1) / weights.sum(axis=1)
-    squares = (weights * (estimates[keep][None, :] - mean[:, None]) ** 2).sum(axis=1)
-    log_posterior = (
-        -0.5 * (grid / prior_sd) ** 2 - 0.5 * np.log(total).sum(axis=1) - 0.5 * squares
-        - 0.5 * np.log(weights.sum(axis=1))
-    )  # fmt: skip
+    log_posterior = -0.5 * (grid / prior_sd) ** 2
+    for estimate, variance in zip(estimates, variances, strict=True):
+        keep = np.isfinite(variance) & np.isfinite(estimate) & (variance > 0)
+        if not keep.any():
+            continue
+        total = variance[keep][None, :] + grid[:, None] ** 2  # (grid, level)
+        weights = 1.0 / total
+        mean = (weights * estimate[keep]).sum(axis=1) / weights.sum(axis=1)
+        squares = (weights * (estimate[keep][None, :] - mean[:, None]) ** 2).sum(axis=1)
+        log_posterior = log_posterior - 0.5 * (
+            np.log(total).sum(axis=1) + squares + np.log(weights.sum(axis=1))
+        )
     posterior = np.exp(log_posterior - log_posterior.max())
     return grid, posterior / posterior.sum()
 
@@ -277,23 +284,28 @@ def choose_parametrization(
     posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
     :data:`CENTRED_BELOW`, else non-centred. ``asked``: a form the spec asks for (kept, the
     numbers reported beside it) or :data:`AUTO`. Without estimates (an observation with none) "auto" is
-    non-centred, the form that stays sound where the data are weak."""
+    non-centred, the form that stays sound where the data are weak. 2-D estimates and variances (series,
+    level): series sharing one sd (:func:`between_sd_posterior`), the median over every series' levels."""
     if asked not in PARAMETRIZATION_CHOICES:
         raise ValueError(
             f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
         )
-    if estimates is None or variances is None:
+    if estimates is None or variances is None or not np.isfinite(variances).any():
         return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec")
     grid, posterior = between_sd_posterior(estimates, variances, prior_sd)
+    variances = np.asarray(variances, dtype=float)
+    # of several series, those with data (a category nobody is in at a month has none); within them a
+    # level without data counts, with a shrinkage of 1, as it does in one series
+    with_data = variances[np.isfinite(variances).any(axis=-1)] if variances.ndim > 1 else variances
     kappa = float(
-        sum(w * np.median(shrinkage(variances, tau)) for tau, w in zip(grid, posterior, strict=True))
+        sum(w * np.median(shrinkage(with_data, tau)) for tau, w in zip(grid, posterior, strict=True))
     )
     median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
     if asked == AUTO:
         form, chosen_by = (CENTRED if kappa < CENTRED_BELOW else NON_CENTRED), "data"
     else:
         form, chosen_by = asked, "spec"
-    return Parametrization(form, chosen_by, kappa, median_sd, len(np.asarray(variances)))
+    return Parametrization(form, chosen_by, kappa, median_sd, variances.shape[-1])
 
 
 def level_estimates(
