@@ -131,8 +131,6 @@ def _plan(
         for size in sizes:
             for seed in range(1, seeds + 1):  # one cohort for every spec, then the next
                 for name in SIZE_SPECS:
-                    if option == AUTO and not hasattr(_shipped(name), "with_parametrization"):
-                        continue  # a kind whose forms are fixed (destinations) has no option to choose them
                     runs.append(dict(spec=name, option=option, cohort=sized(size, seed), offset=seed - 1))
     elif phase in PLANS:
         option, seeds = PLANS[phase]
