@@ -151,6 +151,29 @@ def parse_pooling(
     return {c: {g: pooling[c].get(g, "partial") for g in groups} for c in components}
 
 
+class ComponentForms:
+    """What a spec with one ``pooling`` and one ``parametrization`` table (component -> factor -> choice, over
+    :data:`COMPONENTS` and its ``groups``) offers for the forms of its partially pooled deviations."""
+
+    def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]):
+        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
+        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
+        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
+        if isinstance(forms, str):
+            forms = dict.fromkeys(COMPONENTS, forms)
+        merged: dict[str, str | dict[str, str]] = {}
+        for component in COMPONENTS:
+            choice = forms.get(component, {})
+            asked = {f: self.asked(component, f) for f in self.groups}
+            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
+        asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
+        return dataclasses.replace(self, parametrization=asked)
+
+    def asked(self, component: str, factor: str) -> str:
+        """The parametrization the spec asks for a component and factor: a form, or "auto"."""
+        return self.parametrization.get(component, {}).get(factor, AUTO)
+
+
 def parse_parametrization(
     raw: dict, components: tuple[str, ...], groups: tuple[str, ...], pooling: dict[str, dict[str, str]]
 ) -> dict[str, dict[str, str]]:

@@ -56,7 +56,6 @@ the flow into the sickness benefits, ``to_zw_wia_35min`` the part of it later as
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -97,6 +96,7 @@ from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
     EFFECT_COMPONENTS,
+    ComponentForms,
     SpecCommon,
     parse_parametrization,
     parse_pooling,
@@ -270,7 +270,7 @@ class EffectPrior:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DestinationsSpec(SpecCommon):
+class DestinationsSpec(ComponentForms, SpecCommon):
     """A model of where claimants go (``kind = "destinations"``). Build with :func:`ww_bayes.load_spec`."""
 
     months: tuple[int, ...]
@@ -285,24 +285,6 @@ class DestinationsSpec(SpecCommon):
     parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
 
     kind = "destinations"
-
-    def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> DestinationsSpec:
-        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
-        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
-        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
-        if isinstance(forms, str):
-            forms = dict.fromkeys(COMPONENTS, forms)
-        merged: dict[str, str | dict[str, str]] = {}
-        for component in COMPONENTS:
-            choice = forms.get(component, {})
-            asked = {f: self.asked(component, f) for f in self.groups}
-            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
-        asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
-        return dataclasses.replace(self, parametrization=asked)
-
-    def asked(self, component: str, factor: str) -> str:
-        """The parametrization the spec asks for a component and factor: a form, or "auto"."""
-        return self.parametrization.get(component, {}).get(factor, AUTO)
 
     @property
     def outcome(self) -> str:

@@ -65,6 +65,7 @@ from ww_bayes.estimands import contrast_pp, contrast_relative_risk, level_rates
 from ww_bayes.kinds.common import (
     COMMON_KEYS,
     COMPONENTS,
+    ComponentForms,
     SpecCommon,
     mean_table,
     parse_parametrization,
@@ -122,7 +123,7 @@ class ComponentPrior:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EffectsSpec(SpecCommon):
+class EffectsSpec(ComponentForms, SpecCommon):
     """A typed model specification of one outcome month (``kind = "effects"``, the default)."""
 
     outcome: str
@@ -143,24 +144,6 @@ class EffectsSpec(SpecCommon):
         for component, choice in pooling.items():
             merged[component].update(pooling_of(f"pooling.{component}", choice, self.groups))
         return dataclasses.replace(self, pooling=merged)
-
-    def with_parametrization(self, forms: str | dict[str, str | dict[str, str]]) -> EffectsSpec:
-        """A copy asking for other parametrizations: one choice (``"centred"``, ``"half-centred"``,
-        ``"non-centred"``, ``"auto"``) for every partially pooled component and factor, per component
-        (its partially pooled factors) or per component and factor; what is not given stays as asked."""
-        if isinstance(forms, str):
-            forms = dict.fromkeys(COMPONENTS, forms)
-        merged: dict[str, str | dict[str, str]] = {}
-        for component in COMPONENTS:
-            choice = forms.get(component, {})
-            asked = {f: self.asked(component, f) for f in self.groups}
-            merged[component] = choice if isinstance(choice, str) else {**asked, **choice}
-        asked = parse_parametrization({"parametrization": merged}, COMPONENTS, self.groups, self.pooling)
-        return dataclasses.replace(self, parametrization=asked)
-
-    def asked(self, component: str, factor: str) -> str:
-        """The parametrization the spec asks for a component and factor: a form, or "auto"."""
-        return self.parametrization.get(component, {}).get(factor, AUTO)
 
     def describe_priors(self, parametrization: dict[str, dict[str, Parametrization]] | None = None) -> str:
         """The priors in words, with what they imply on the percentage-point scale; with
