@@ -298,7 +298,7 @@ class DestinationsSpec(ComponentForms, SpecCommon):
         b = self.baseline
         lines = [
             f"Priors of {self.name} (multinomial logit), months {', '.join(map(str, self.months))}:",
-            "  baseline (service arm): logit mean = log(stated share), centred, "
+            "  baseline (service arm): logit mean = log(stated share) less its mean over the categories, "
             f"+ ZeroSumNormal({b.sigma:g}) over the categories, per month",
         ]
         for outcome in OUTCOMES:
