@@ -4,6 +4,7 @@ of every category."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -473,6 +474,19 @@ def test_every_form_has_the_centred_log_density_up_to_the_jacobian(spec, design,
             jacobian -= power * value.size * np.log(sd)
         assert set(centred) == set(models["centred"].initial_point())
         assert logp["centred"](centred) - logp[form](point) == pytest.approx(jacobian, abs=1e-6)
+
+
+def test_a_fit_that_records_no_forms_is_rebuilt_in_the_forms_it_was_made_with(spec, design):
+    """A file written before the forms were recorded per fit holds an empty record: its model is rebuilt with
+    the forms such fits were made with (baseline centred, effects non-centred), the shipped spec's model."""
+    _, data = design
+    shipped = KIND.build(spec, data, for_sampling=True)
+    unrecorded = KIND.build(spec, dataclasses.replace(data, parametrization={}), for_sampling=True)
+    assert sorted(v.name for v in unrecorded.free_RVs) == sorted(v.name for v in shipped.free_RVs)
+    point = random_point(shipped, 4)
+    assert compiled(unrecorded, unrecorded.logp())(point)[0] == pytest.approx(
+        compiled(shipped, shipped.logp())(point)[0], rel=1e-12
+    )
 
 
 def test_the_choice_is_printed_with_the_priors_and_a_wrong_form_is_named(spec, design):
