@@ -886,7 +886,7 @@ def build_model(spec: DestinationsSpec, data: ModelData, for_sampling: bool = Fa
         index = cell_index(data.cells, axes)
         other_outcome = (data.cells["outcome"].to_numpy()[:, None] != category_outcome[None, :]).astype(float)
         outside = pm.Data("category_outside", other_outcome, dims=("cell", "category"))
-        data.observation.likelihood(data.cells, {"eta": eta[index] - MASKED_LOGIT * outside}, for_sampling)
+        data.observation.likelihood(data.cells, {"eta": eta[index] - MASKED_LOGIT * outside}, False)
     return model
 
 
