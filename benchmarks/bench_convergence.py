@@ -27,7 +27,7 @@ interrupted run resumes where it stopped. The table is printed from that file at
 it without fitting).
 
     .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|kinds|screen|sizes|all]
-        [--sizes 0.1 1 3 10] [--seeds 10] [--results FILE] [--table]
+        [--sizes 0.1 1 3 10] [--seeds 10] [--sizes-option shipped|auto|half] [--results FILE] [--table]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from ww_bayes.data.published import N_PERSONS
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec
+from ww_bayes.kinds.hours import PARTS as HOURS_PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench_convergence.jsonl"
@@ -88,10 +89,23 @@ PREVIOUS_TUNE = {"job_finding_12m": 1000, "ww_claim_12m": 1000, "trajectory_30m"
 PREVIOUS = "the longer warm-up (12-month 1000, trajectory 1500)"
 #: The ``sizes`` phase's option: the spec with every partially pooled factor's form chosen from the data.
 AUTO = "parametrization chosen from the data"
+#: Another ``sizes`` option: the effects' deviations half-centred (``dev = sd^(1/2) z``), baselines shipped.
+HALF = "effects half-centred"
+HALF_EFFECTS = {"service": "half-centred", "enforcement": "half-centred"}
+
+
+def _half_centred(spec):
+    """The spec with its effects' partially pooled deviations half-centred (in every part of a spec with
+    parts: hours)."""
+    if spec.kind == "hours":
+        return spec.with_parametrization(dict.fromkeys(HOURS_PARTS, HALF_EFFECTS))
+    return spec.with_parametrization(HALF_EFFECTS)
+
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
     AUTO: lambda spec: spec.with_parametrization("auto"),
+    HALF: _half_centred,
 }
 #: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
 #: before the option existed were made with them.
@@ -117,7 +131,7 @@ def persons(cohort: str) -> int:
 
 
 #: The options the ``sizes`` phase runs the 12-month specs with (``--sizes-option``).
-SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO}
+SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO, "half": HALF}
 
 
 def _plan(
