@@ -101,6 +101,7 @@ def _half_centred(spec):
         return spec.with_parametrization(dict.fromkeys(HOURS_PARTS, HALF_EFFECTS))
     return spec.with_parametrization(HALF_EFFECTS)
 
+
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
