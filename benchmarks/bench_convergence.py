@@ -189,13 +189,9 @@ def _priority(run: dict) -> int:
     return 4 if run["option"].startswith("round1") else 5
 
 
-def _shipped(name: str):
-    return load_spec(ROOT / "models" / f"{name}.toml")
-
-
 def _spec(run: dict):
     """The spec a run fits: the shipped file with the run's option applied."""
-    return OPTIONS[run["option"]](_shipped(run["spec"]))
+    return OPTIONS[run["option"]](load_spec(ROOT / "models" / f"{run['spec']}.toml"))
 
 
 def _settings_of(spec) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -56,6 +57,30 @@ SLOWEST_FIRST = (
     "test_report", "test_notebooks", "test_reproducible", "test_trajectory", "test_release", "test_install",
     "test_destinations", "test_calibration", "test_sparse", "test_hours",
 )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def as_centred() -> Callable:
+    """The point of a model's centred form that matches ``point`` of a form ``dev = sd^power * z``, and the
+    log-density difference the change of variables makes: ``convert(point, power, names)`` with
+    ``names(value_name)`` giving (the centred deviations' value name, the sd's value name) for a ``z`` value
+    and None for the others. The sum-to-zero transform is linear, so the centred unconstrained deviations
+    are ``sd^power`` times the others', and each of their entries adds ``-power * log sd``."""
+
+    def convert(point: dict, power: float, names: Callable) -> tuple[dict, float]:
+        centred, jacobian = {}, 0.0
+        for name, value in point.items():
+            renamed = names(name)
+            if renamed is None:
+                centred[name] = value
+                continue
+            dev, sd_name = renamed
+            sd = np.exp(point[sd_name])
+            centred[dev] = sd**power * value
+            jacobian -= power * value.size * np.log(sd)
+        return centred, jacobian
+
+    return convert
 
 
 def pytest_collection_modifyitems(config, items) -> None:

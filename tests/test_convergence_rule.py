@@ -195,8 +195,16 @@ def test_only_partially_pooled_factors_take_a_form(job_spec):
         spec.with_parametrization({"enforcement": {"region": CENTRED}})
 
 
+def z_of_effects(name: str) -> tuple[str, str] | None:
+    """The centred deviations and the sd of an effects model's ``z`` value (``<component>_z_<factor>``)."""
+    if "_z_" not in name:
+        return None
+    component, factor = name.removesuffix("_zerosum__").split("_z_")
+    return f"{component}_dev_{factor}_zerosum__", f"{component}_sd_{factor}_log__"
+
+
 @pytest.mark.parametrize("form", [NON_CENTRED, HALF_CENTRED])
-def test_every_form_has_the_centred_log_density_up_to_the_jacobian(job_spec, tiny_cohort, form):
+def test_every_form_has_the_centred_log_density_up_to_the_jacobian(job_spec, tiny_cohort, form, as_centred):
     """``dev ~ ZeroSumNormal(sd)`` over L levels against ``dev = sd^(1 - c) * z`` with
     ``z ~ ZeroSumNormal(sd^c)``: at the same deviations the log-densities differ by
     ``-(1 - c)(L - 1) log sd`` per factor (the Jacobian of the map from z to dev on the sum-to-zero
@@ -213,15 +221,7 @@ def test_every_form_has_the_centred_log_density_up_to_the_jacobian(job_spec, tin
     start = models[form].initial_point()
     for _ in range(3):
         point = {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
-        point_c, jacobian = {}, 0.0
-        for name, value in point.items():
-            if "_z_" not in name:
-                point_c[name] = value
-                continue
-            component, factor = name.removesuffix("_zerosum__").split("_z_")
-            sd = np.exp(point[f"{component}_sd_{factor}_log__"])
-            point_c[f"{component}_dev_{factor}_zerosum__"] = sd**power * value
-            jacobian -= power * value.size * np.log(sd)  # the unconstrained vector has L - 1 entries
+        point_c, jacobian = as_centred(point, power, z_of_effects)
         assert set(point_c) == set(models[CENTRED].initial_point())
         assert logp[CENTRED](point_c) - logp[form](point) == pytest.approx(jacobian, abs=1e-6)
 

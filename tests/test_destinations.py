@@ -443,8 +443,16 @@ def test_more_persons_make_the_data_more_informative_for_the_rule(spec, design):
     assert large["state_service"]["werkverkenner"].form == "centred"
 
 
+def service_z(name: str) -> tuple[str, str] | None:
+    """The centred deviations and the sd of a destinations model's service ``z`` value."""
+    if not ("_service_" in name and name.endswith("_z_zerosum__")):
+        return None
+    stem = name.removesuffix("_z_zerosum__")
+    return f"{stem}_dev_zerosum__", f"{stem}_sd_log__"
+
+
 @pytest.mark.parametrize("form", ["non-centred", "half-centred"])
-def test_every_form_has_the_centred_log_density_up_to_the_jacobian(spec, design, form):
+def test_every_form_has_the_centred_log_density_up_to_the_jacobian(spec, design, form, as_centred):
     """The service deviations centred against ``dev = sd^(1 - c) * z``, ``z`` zero-sum normal of sd
     ``sd^c``: at the same deviations the log-densities differ by ``-(1 - c) log sd`` per free coefficient
     (months x (levels - 1) x (categories - 1) per outcome and factor), whatever the point. The fitted model's
@@ -463,15 +471,7 @@ def test_every_form_has_the_centred_log_density_up_to_the_jacobian(spec, design,
     start = models[form].initial_point()
     for _ in range(3):
         point = {name: value + rng.normal(0.0, 0.5, np.shape(value)) for name, value in start.items()}
-        centred, jacobian = {}, 0.0
-        for name, value in point.items():
-            if not ("_service_" in name and name.endswith("_z_zerosum__")):
-                centred[name] = value
-                continue
-            stem = name.removesuffix("_z_zerosum__")
-            sd = np.exp(point[f"{stem}_sd_log__"])
-            centred[f"{stem}_dev_zerosum__"] = sd**power * value
-            jacobian -= power * value.size * np.log(sd)
+        centred, jacobian = as_centred(point, power, service_z)
         assert set(centred) == set(models["centred"].initial_point())
         assert logp["centred"](centred) - logp[form](point) == pytest.approx(jacobian, abs=1e-6)
 
