@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import CELLS, OVERALL, levels_of
 from ww_bayes.inference import fit
 from ww_bayes.kinds import kind_named, load_spec, parse_spec
+from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.release import MIN_COUNT, breaks_rule, count_table, release
 from ww_bayes.report import build_report
 from ww_bayes.results import save_fit, spec_of, summarise
@@ -343,7 +345,8 @@ def breaking_released_groups(tree, done, file: str = "destinations.nc") -> pd.Da
     and the minimum count - 1."""
     cells = count_table(tree)
     frames = []
-    for factor, grouping in done.groupings.items():
+    for factor, common in done.groupings.items():
+        grouping = done.fit_groupings.get(file, {}).get(factor, common)
         if grouping.suppressed:
             continue
         merged = release_module.merged_categories(cells, done.category_merges.get(file, {}).get(factor, []))
@@ -381,8 +384,8 @@ def test_a_release_that_skips_merging_is_caught_by_the_category_counts(fitted, m
     out groups whose category counts break the rule, and the check above finds them."""
     tree, folder = fitted
 
-    def keep_apart(tables, factor, min_count):
-        grouping = decide(tables, factor, min_count)
+    def keep_apart(tables, factor, min_count, start=None):
+        grouping = decide(tables, factor, min_count, start)
         return release_module.Grouping(factor, {level: level for level in grouping.groups})
 
     decide = release_module.decide_grouping
@@ -630,3 +633,50 @@ def test_a_release_merges_sparse_states_before_regions(full_fitted, monkeypatch)
     monkeypatch.setattr(type(KIND), "release_merges", ())
     only_regions = release(folder / "results", folder / "release_without")
     assert len(only_regions.groupings["region"].merged) > merged_regions + 10
+
+
+def test_the_other_fits_keep_the_regions_only_the_destinations_fit_needs_merged(
+    full_fitted, full_fits, tmp_path, monkeypatch
+):
+    """Released beside the 12-month WW fit of the same cohort, the destinations fit merges the regions its
+    own sparse states need (ZW in a small region's control arm) in a grouping of its own; the WW fit keeps
+    them apart, its region table as it would be released alone, and every released group of the
+    destinations fit passes in every category. The broken variant, every fit on the WW fit's grouping, lets
+    out destinations groups that break the rule."""
+    tree, folder = full_fitted
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(folder / "results" / "destinations.nc", results / "destinations.nc")
+    save_fit(full_fits["ww_claim_12m"], results / "ww_claim_12m.nc")
+    done = release(results, tmp_path / "release")
+    common, own = done.groupings["region"], done.fit_groupings["destinations.nc"]["region"]
+    assert set(common.merged) < set(own.merged)  # nested: the WW fit's groups add up to the destinations'
+    assert "ww_claim_12m.nc" not in done.fit_groupings
+    assert breaking_released_groups(tree, done).empty
+    alone = release_module.decide_grouping(
+        [release_module.FitCounts("ww", count_table(full_fits["ww_claim_12m"]), fit_weights(full_fits[
+            "ww_claim_12m"]), False)], "region", MIN_COUNT)  # fmt: skip
+    assert common.groups == alone.groups
+    ww = xr.load_datatree(done.folder / "ww_claim_12m_estimates.nc")["effects/region"].ds
+    extra = set(own.merged) - set(common.merged)
+    assert extra <= set(map(str, ww["region"].values))  # released alone in the WW fit
+    record = json.loads((done.folder / "disclosure_checks.json").read_text())
+    assert record["fits"]["destinations.nc"]["groupings"]["region"]["levels"] == own.groups
+    assert any(n.startswith(f"destinations.nc: by region: {len(extra)} more levels") for n in done.notes)
+    assert "region in destinations.nc only" in (done.folder / "disclosure_report.md").read_text()
+
+    def one_grouping(fits, factor, min_count, done):
+        grouping = release_module.decide_grouping([f for f in fits if f.name != "destinations.nc"], factor,
+                                                  min_count)  # fmt: skip
+        for table in fits:
+            table.groupings[factor] = grouping
+        return grouping
+
+    monkeypatch.setattr(release_module, "decide_groupings", one_grouping)
+    from ww_bayes.audit import Audit  # the gate off: the destinations counts are not in the folder
+
+    monkeypatch.setattr(release_module, "audit", lambda folder, min_count, only=None, building=False: Audit(
+        Path(folder), min_count, []))  # fmt: skip
+    broken = release(results, tmp_path / "broken")
+    assert not broken.fit_groupings
+    assert not breaking_released_groups(tree, broken).empty

@@ -736,6 +736,42 @@ def test_three_outcomes_that_exclude_each_other_give_no_persons_with_none(sparse
     assert any(re.search(r"less the counts of job.nc .*and ww.nc .*and ww11.nc .*is 7$", f) for f in findings)
 
 
+def _grouping_record(levels: dict[str, str]) -> dict:
+    return {"merged_group": "other regions", "levels": levels, "suppressed": False, "why": {}}
+
+
+def test_differences_are_taken_where_a_fit_s_groups_add_up_to_another_s_coarser_ones(tmp_path):
+    """A fit released with a coarser grouping of its own (B and C merged) beside one that keeps them apart:
+    the finer fit's persons of B and C added up differ from the coarser fit's persons of 'other regions' by
+    3. The audit compares them at the coarser grouping and finds it; compared under the labels as released
+    (the broken variant: the release's grouping only), nothing shows it. Groupings that do not nest (a
+    reader subtracts one from the other) are a finding themselves."""
+    apart = {"A": "A", "B": "B", "C": "C"}
+    record = {"groupings": {"region": _grouping_record(apart)},
+              "fits": {"fine.nc": {"groupings": {}}, "coarse.nc": {"groupings": {"region": _grouping_record(
+                  {"A": "A", "B": "other regions", "C": "other regions"})}}}}  # fmt: skip
+    counts = pd.DataFrame({"fit": ["fine.nc"] * 3 + ["coarse.nc"] * 2, "level": "by_region",
+                           "group": ["A", "B", "C", "A", "other regions"], "arm": "service", "category": "1",
+                           "persons": [100.0, 40.0, 45.0, 80.0, 88.0],
+                           "count": [20.0, 10.0, 10.0, 20.0, 20.0]})  # fmt: skip
+    folder = audit_module.Folder(tmp_path, record, 10, {"region": apart}, [], {}, counts, {})
+    findings, _ = audit_module.check_differences(folder)
+    assert any(f.startswith("by_region/other regions, service: persons of coarse.nc") and "differ by 3" in f
+               for f in findings), findings  # fmt: skip
+    facts = audit_module.count_facts(audit_module.summed_overall(counts))
+    as_labelled = audit_module.fact_failures(facts, 10)
+    assert not any("differ by 3" in f for f in as_labelled["finding"])
+
+    record["groupings"]["region"] = _grouping_record({"A": "A", "B": "other regions", "C": "other regions"})
+    record["fits"]["coarse.nc"]["groupings"]["region"] = _grouping_record(
+        {"A": "other regions", "B": "other regions", "C": "C"})  # fmt: skip
+    folder = audit_module.Folder(tmp_path, record, 10, {"region": record["groupings"]["region"]["levels"]},
+                                 [], {}, counts.assign(group=["A", "other regions", "other regions",
+                                                              "other regions", "C"]), {})  # fmt: skip
+    findings, _ = audit_module.check_differences(folder)
+    assert any("the groupings of region in fine.nc and coarse.nc do not nest" in f for f in findings)
+
+
 def test_withheld_overall_counts_rebuilt_from_the_groups_are_attacked_too():
     """A fit whose overall rows are left out but whose class rows are not: the classes add up to the
     overall, and the audit's differencing attacks the overall it rebuilds (persons 200, counts 120 and 74

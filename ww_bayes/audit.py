@@ -441,11 +441,25 @@ class Folder:
     def merged_name(self, factor: str) -> str:
         return str(self.record["groupings"][factor].get("merged_group", ""))
 
-    def released_groups(self, factor: str) -> set[str]:
-        grouping = self.record["groupings"].get(factor)
-        if grouping is None or grouping.get("suppressed"):
+    def grouping_record(self, factor: str, fit: str | None = None) -> dict | None:
+        """The record of how ``factor``'s levels are released: in ``fit`` (a fit file's name), its own
+        where the record gives it one, else the release's."""
+        entry = self.record.get("fits", {}).get(fit) if fit else None
+        own = (entry.get("groupings") if isinstance(entry, dict) else None) or {}
+        return own.get(factor) or self.record.get("groupings", {}).get(factor)
+
+    def grouping_of(self, factor: str, fit: str | None = None) -> dict[str, str]:
+        """Level -> released group of ``factor`` in ``fit`` (None: the release's grouping)."""
+        grouping = self.grouping_record(factor, fit)
+        return {str(k): str(v) for k, v in grouping["levels"].items()} if grouping else {}
+
+    def suppressed(self, factor: str, fit: str | None = None) -> bool:
+        return bool((self.grouping_record(factor, fit) or {}).get("suppressed"))
+
+    def released_groups(self, factor: str, fit: str | None = None) -> set[str]:
+        if self.grouping_record(factor, fit) is None or self.suppressed(factor, fit):
             return set()
-        return set(grouping["levels"].values())
+        return set(self.grouping_of(factor, fit).values())
 
 
 def read_released(path: Path) -> xr.DataTree:
@@ -777,23 +791,24 @@ def check_labels(folder: Folder) -> tuple[list[str], set[str]]:
     for fit in folder.fits:
         known = set(SAMPLE_DIMS) | set(DIAGNOSTICS_DIMS) | set(kind_of(fit.tree).derived_dims)
         for node in fit.tree.subtree:
-            findings += _dim_findings(folder, fit.file, node.ds, known)
+            findings += _dim_findings(folder, fit.file, node.ds, known, fit.fit)
     for name, tree in folder.cea.items():
         findings += _dim_findings(folder, name, tree[CEA_GROUP].ds, set(CEA_DIMS) - {CEA_CLASSES})
     factor_of = {level_label(f): f for f in folder.groupings}
-    for level in sorted(set(folder.counts["level"]) - {OVERALL}):
-        groups = set(folder.counts.loc[folder.counts["level"] == level, "group"])
-        factor = factor_of.get(level)
+    for (fit, level), rows in folder.counts[folder.counts["level"] != OVERALL].groupby(["fit", "level"]):
+        groups, factor = set(rows["group"]), factor_of.get(level)
         if factor is None:
             findings.append(f"{COUNTS_FILE}: level {level!r} is not a grouping factor of the release")
-        elif not groups <= folder.released_groups(factor):
-            outside = sorted(groups - folder.released_groups(factor))[:3]
-            findings.append(f"{COUNTS_FILE}: {level} groups {outside} are not released groups")
+        elif not groups <= folder.released_groups(factor, fit):
+            outside = sorted(groups - folder.released_groups(factor, fit))[:3]
+            findings.append(f"{COUNTS_FILE}: {fit} {level} groups {outside} are not released groups")
     outputs = set(folder.trees) | ({COUNTS_FILE} if len(folder.counts) else set())
     return findings, outputs
 
 
-def _dim_findings(folder: Folder, name: str, ds: xr.Dataset, known: set[str]) -> list[str]:
+def _dim_findings(
+    folder: Folder, name: str, ds: xr.Dataset, known: set[str], fit: str | None = None
+) -> list[str]:
     findings = []
     for dim in ds.dims:
         if dim in known:
@@ -802,7 +817,7 @@ def _dim_findings(folder: Folder, name: str, ds: xr.Dataset, known: set[str]) ->
             findings.append(f"{name}: dim {dim!r} is not a grouping factor the release merged")
             continue
         labels = set(map(str, ds[dim].values)) if dim in ds.coords else {"(unlabelled)"}
-        outside = labels - folder.released_groups(dim)
+        outside = labels - folder.released_groups(dim, fit)
         if outside:
             findings.append(f"{name}: {dim} labels {sorted(outside)[:3]} are not released groups")
     return findings
@@ -1413,11 +1428,62 @@ def check_differences(folder: Folder) -> tuple[list[str], set[str]]:
         for level, n in fits_per_level.items()
         if n > COUNTED_FITS
     ]
-    facts = [count_facts(counts)] + [cohort_facts(t) for t in folder.cohort.values()]
-    failures = fact_failures(pd.concat(facts, ignore_index=True), folder.min_count)
-    findings = crowded + [f for f in failures["finding"] if " differ by " in f]
-    findings += list(opposite_failures(pd.concat(facts, ignore_index=True), folder.min_count)["finding"])
-    return findings, ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
+    facts = pd.concat([count_facts(counts)] + [cohort_facts(t) for t in folder.cohort.values()],
+                      ignore_index=True)  # fmt: skip
+    tiers, findings = tiered_facts(folder, facts)
+    findings = crowded + findings
+    for tier in tiers:
+        failures = fact_failures(tier, folder.min_count)
+        findings += [f for f in failures["finding"] if " differ by " in f]
+        findings += list(opposite_failures(tier, folder.min_count)["finding"])
+    outputs = ({COUNTS_FILE} if len(folder.counts) else set()) | {fit.file for fit in folder.fits}
+    return list(dict.fromkeys(findings)), outputs
+
+
+def tiered_facts(folder: Folder, facts: pd.DataFrame) -> tuple[list[pd.DataFrame], list[str]]:
+    """The count facts as a reader compares them across fits whose groupings of a factor differ: the
+    overall level and every fit's groups under the release's grouping; then per factor, for each coarser
+    grouping a fit has of its own, the facts of every fit whose grouping it coarsens, their groups added up
+    to its groups (a factor's groups partition the cohort). Also what is wrong: groupings of a factor that
+    do not nest (neither coarsens the other, so a reader subtracts one from the other)."""
+    by_level = {level_label(f): f for f in folder.groupings}
+    fits = sorted(set(facts["fit"]))
+    own = {(fit, factor) for fit in fits for factor in folder.groupings
+           if folder.grouping_of(factor, fit) != folder.grouping_of(factor)}  # fmt: skip
+    keep = np.array([not (level in by_level and (fit, by_level[level]) in own)
+                     for fit, level in zip(facts["fit"], facts["level"], strict=True)], dtype=bool)  # fmt: skip
+    tiers, findings = [facts.loc[keep]], []
+    for factor in folder.groupings:
+        coarser = {json.dumps(folder.grouping_of(factor, fit), sort_keys=True): fit for fit in fits
+                   if (fit, factor) in own and not folder.suppressed(factor, fit)}  # fmt: skip
+        for tier_fit in coarser.values():
+            tier = folder.grouping_of(factor, tier_fit)
+            rows = facts[facts["level"] == level_label(factor)]
+            parts = []
+            for fit, fit_rows in rows.groupby("fit"):
+                relabel = _coarsening(folder.grouping_of(factor, fit), tier)
+                if relabel is None:
+                    other = folder.grouping_of(factor, fit)
+                    if _coarsening(tier, other) is None:
+                        findings.append(f"{CHECKS_FILE}: the groupings of {factor} in {fit} and {tier_fit} "
+                                        "do not nest (a reader subtracts one from the other)")  # fmt: skip
+                    continue
+                parts.append(fit_rows.assign(group=fit_rows["group"].map(relabel)))
+            if parts:
+                added = pd.concat(parts, ignore_index=True)
+                keys = [c for c in added.columns if c != "value"]
+                tiers.append(added.groupby(keys, as_index=False, dropna=False)["value"].sum(min_count=1))
+    return tiers, findings
+
+
+def _coarsening(finer: dict[str, str], coarser: dict[str, str]) -> dict[str, str] | None:
+    """Each group of ``finer`` (level -> group) -> the group of ``coarser`` it lies in; None when one of its
+    groups is split between groups of ``coarser`` (or a level is missing from it)."""
+    out: dict[str, str] = {}
+    for level, group in finer.items():
+        if level not in coarser or out.setdefault(group, coarser[level]) != coarser[level]:
+            return None
+    return out
 
 
 # --- shares: inclusion-exclusion ----------------------------------------------------------------------------
@@ -1505,7 +1571,7 @@ def _flagged_persons(folder: Folder, fit: ReleasedFit, totals: pd.DataFrame) -> 
     level): every cell of such a level is flagged, so the contrast's flagged persons are at least these."""
     out: dict[str, float] = {}
     for factor in fit.factors:
-        own = {g for g, group in folder.groupings.get(factor, {}).items() if g == group}
+        own = {g for g, group in folder.grouping_of(factor, fit.fit).items() if g == group}
         persons = totals[totals["level"] == level_label(factor)].set_index("group")["persons"]
         for name, variable in fit.variables.items():
             level = fit.levels[factor]
@@ -1579,6 +1645,8 @@ class Programme:
     systems: dict[str, System]
     index: dict[tuple, tuple[str, int]]
     blanks: list = field(default_factory=list)
+    #: the fit file whose counts these are (its groupings are the release's or its own)
+    fit: str | None = None
 
     @classmethod
     def of(cls, folder: Folder, fit: ReleasedFit) -> Programme | None:
@@ -1586,18 +1654,19 @@ class Programme:
         factors = [f for f in recorded if f in folder.groupings]
         counts = folder.counts[folder.counts["fit"] == fit.fit]
         totals = folder.cohort.get(fit.fit)
-        left_open = [f for f in factors if folder.record["groupings"][f].get("suppressed")
-                     or any(g != lv for lv, g in folder.groupings[f].items())]  # fmt: skip
+        groupings = {f: folder.grouping_of(f, fit.fit) for f in factors}
+        left_open = [f for f in factors if folder.suppressed(f, fit.fit)
+                     or any(g != lv for lv, g in groupings[f].items())]  # fmt: skip
         blanked = bool(counts[["persons", "count"]].isna().to_numpy().any())
         if not factors or not (left_open or blanked) or (counts.empty and totals is None):
             return None
-        cells = list(itertools.product(*(sorted(folder.groupings[f]) for f in factors)))
+        cells = list(itertools.product(*(sorted(groupings[f]) for f in factors)))
         if len(cells) > 20_000:
             return None
         categories = sorted(set(counts["category"])) or [ANY_CATEGORY]
         atoms = categories if _categories_partition(counts) else [*categories, "rest"]
         arms = sorted(set(counts["arm"])) if len(counts) else [ALL_ARMS]
-        programme = cls(factors, cells, arms, atoms, categories, bool(len(counts)), {}, {})
+        programme = cls(factors, cells, arms, atoms, categories, bool(len(counts)), {}, {}, fit=fit.fit)
         programme.blanks = list(counts[counts[["persons", "count"]].isna().any(axis=1)].itertuples())
         programme.build(folder, counts, totals)
         return programme
@@ -1608,8 +1677,8 @@ class Programme:
         factor = level.removeprefix("by_")
         if factor not in self.factors:
             return []
-        axis = self.factors.index(factor)
-        return [c for c in self.cells if folder.groupings[factor].get(c[axis], c[axis]) == group]
+        axis, grouping = self.factors.index(factor), folder.grouping_of(factor, self.fit)
+        return [c for c in self.cells if grouping.get(c[axis], c[axis]) == group]
 
     def build(self, folder: Folder, counts: pd.DataFrame, totals: pd.DataFrame | None) -> None:
         persons = {(r.level, r.group, r.arm): r.persons for r in counts.itertuples()}
@@ -1657,9 +1726,9 @@ class Programme:
         bounds are the same: one level stands for its group."""
         targets = {}
         for axis, factor in enumerate(self.factors):
-            suppressed = folder.record["groupings"][factor].get("suppressed")
+            suppressed = folder.suppressed(factor, self.fit)
             standing = {}
-            for level, group in sorted(folder.groupings[factor].items()):
+            for level, group in sorted(folder.grouping_of(factor, self.fit).items()):
                 if group != level or suppressed:
                     standing.setdefault(None if suppressed else group, level)
             for group, level in standing.items():
@@ -1762,7 +1831,8 @@ def check_cost_effectiveness(folder: Folder) -> tuple[list[str], set[str]]:
             continue
         sources = [released[h] for h in wanted]
         classes = folder.released_groups(CEA_CLASSES)
-        merged = not classes or any(g != lv for lv, g in folder.groupings.get(CEA_CLASSES, {}).items())
+        merged = not classes or any(g != lv for fit in [None, *(f.fit for f in folder.fits)]
+                                    for lv, g in folder.grouping_of(CEA_CLASSES, fit).items())  # fmt: skip
         outside = sorted(_class_labels(result) - classes)
         if outside:
             findings.append(f"{name}: by-class quantities of {outside[:3]}, not released class groups")

@@ -17,7 +17,7 @@ COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
 REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
-RECORD_FORMAT = "ww_bayes disclosure checks 5"
+RECORD_FORMAT = "ww_bayes disclosure checks 6"
 #: The record's verdict while the release is built (the audit's results are not in it yet), and after.
 BUILDING, PASSED = "not checked", "pass"
 RULE_TEXT = ("persons, each category's count and persons - count of every released group and arm; cohort "
@@ -83,6 +83,9 @@ NOTES: dict[str, dict[str, str]] = {
                              "categories}), each because a member breaks the rule in some group and arm",
         "groups_withheld": COUNTS_FILE + ", {file} {level}: not released (its overall counts are not, and "
                            "the groups would add up to them)",
+        "fit_grouping": "{file}: by {factor}: {number} more levels released in '{merged}' than in the "
+                        "other fits (its own counts break the rule in them, the others' do not; the other "
+                        "fits' groups add up to its own, and their differences are checked there)",
         "all_merged": "{factor}: every level needed merging, so '{merged}' is the whole cohort (no subgroup "
                       "estimate of this factor is released)",
         "cells": "{file}: {kind}/cells: not released (its flags describe single cells)",
@@ -261,7 +264,7 @@ def _grouping_problems(groupings) -> list[str]:
     return problems
 
 
-FIT_KEYS = ("estimates", "factors", "counts_released", "fit_sha256", "data_sha256")
+FIT_KEYS = ("estimates", "factors", "counts_released", "fit_sha256", "data_sha256", "groupings")
 
 
 def _fit_problems(fits, files: set[str]) -> list[str]:
@@ -285,6 +288,7 @@ def _fit_problems(fits, files: set[str]) -> list[str]:
             problems.append(f"{where}: counts_released is not true or false")
         problems += _form(f"{where} fit_sha256", fit["fit_sha256"], HEX)
         problems += _form(f"{where} data_sha256", fit["data_sha256"], f"{HEX}|")
+        problems += [f"{where}: {problem}" for problem in _grouping_problems(fit["groupings"])]
     return problems
 
 
@@ -381,7 +385,8 @@ def _sections(record: dict) -> list[tuple[str, list[str]]]:
         f"persons, or per category of the outcome a count or persons - count, between 1 and {min_count - 1}; "
         "nor can such a number be derived from the folder (the audit below tries).",
         "Every grouping factor in the released estimates is merged: small levels into one named group per "
-        "factor, decided once for the whole release.",
+        "factor, decided once for the whole release; a fit whose own counts need more levels merged than "
+        "the others' gets a coarser grouping of its own, which the others' groups add up to.",
         _dominance_text(record["rule"]["dominance"]),
         "Figures are drawn from the released summaries only (the summary CSV beside each figure); the audit "
         "draws them again and compares them byte for byte.",
@@ -401,16 +406,19 @@ def _sections(record: dict) -> list[tuple[str, list[str]]]:
                       f"({check['seconds']:.2f} s)")  # fmt: skip
         checks += [f"finding: {finding}" for finding in check["findings"][:20]]
     grouping = []
-    for factor, chosen in record["groupings"].items():
-        merged = [level for level, group in chosen["levels"].items() if group != level]
-        if not merged:
-            grouping.append(f"{factor}: no level merged")
-            continue
-        suppressed = " - SUPPRESSED: even merged the group breaks the rule" if chosen["suppressed"] else ""
-        grouping.append(
-            f"{factor}: {len(merged)} level(s) released as '{chosen['merged_group']}'{suppressed}"
-        )
-        grouping += [f"{factor} {level}: {chosen['why'].get(level, '')}" for level in merged]
+    owners = [("", record["groupings"])]
+    owners += [(f" in {name} only", fit["groupings"])
+               for name, fit in record["fits"].items() if fit["groupings"]]  # fmt: skip
+    for owner, groupings in owners:
+        for factor, chosen in groupings.items():
+            merged = [level for level, group in chosen["levels"].items() if group != level]
+            if not merged:
+                grouping.append(f"{factor}{owner}: no level merged")
+                continue
+            suppressed = chosen["suppressed"] and " - SUPPRESSED: even merged the group breaks the rule"
+            released_as = f"{len(merged)} level(s) released as '{chosen['merged_group']}'"
+            grouping.append(f"{factor}{owner}: {released_as}{suppressed or ''}")
+            grouping += [f"{factor} {level}{owner}: {chosen['why'].get(level, '')}" for level in merged]
     left_out = record["suppressed"] + [
         f"withheld from the results folder: {item}" for item in record["withheld"]
     ]

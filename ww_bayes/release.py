@@ -362,6 +362,8 @@ class FitCounts:
     dominance: Dominance = field(default_factory=lambda: Dominance())
     #: per factor, the categories merged before its levels (:func:`decide_category_merges`)
     merges: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
+    #: per factor, how its levels are released (:func:`decide_groupings`)
+    groupings: dict[str, Grouping] = field(default_factory=dict)
 
     def cells_for(self, factor: str | None) -> pd.DataFrame:
         """The count table with the categories merged for ``factor`` (None: none merged)."""
@@ -470,10 +472,13 @@ def decide_category_merges(fit: FitCounts, merges, factors: list[str], min_count
             fit.merges[factor] = chosen
 
 
-def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Grouping:
-    """One grouping of ``factor`` for every fit of a release: levels breaking the rule in any fit, or whose
-    released count-like numbers differ by 1 to ``min_count - 1`` between fits or from the cohort persons,
-    go to the merged group, which grows by the smallest other levels until it passes in every fit."""
+def decide_grouping(
+    tables: list[FitCounts], factor: str, min_count: int, start: Grouping | None = None
+) -> Grouping:
+    """One grouping of ``factor`` for ``tables``: levels breaking the rule in any fit, or whose released
+    count-like numbers differ by 1 to ``min_count - 1`` between fits or from the cohort persons, go to the
+    merged group, which grows by the smallest other levels until it passes in every fit. ``start``: a
+    grouping whose merged levels are merged from the outset (the result coarsens it)."""
     fits = [t for t in tables if factor in t.weights.dims]
     levels = sorted({str(v) for t in fits for v in t.weights[factor].values})
     persons = pd.concat([t.weights.sum([d for d in t.weights.dims if d != factor]).to_series() for t in fits])
@@ -487,12 +492,14 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
         return rule | dominated | failing_groups(fits, factor, mapping, min_count)
 
     name = merged_name(factor)
-    first = unsafe({})
+    given = set(start.merged) if start else set()
+    first = unsafe({level: name if level in given else level for level in levels}) - {name}
     grouping = Grouping(factor, {level: level for level in levels})
-    if not first:
+    if not first and not given:
         return grouping
-    merged = set(first)
-    grouping.why = dict.fromkeys(sorted(first), note("rule", below=min_count - 1))
+    merged = given | first
+    grouping.why = {**(start.why if start else {}),
+                    **dict.fromkeys(sorted(first), note("rule", below=min_count - 1))}  # fmt: skip
     while True:
         mapping = {level: name if level in merged else level for level in levels}
         if not unsafe(mapping):
@@ -505,6 +512,49 @@ def decide_grouping(tables: list[FitCounts], factor: str, min_count: int) -> Gro
         grouping.why[rest[0]] = note("smallest", merged=name)
     grouping.groups = {level: name if level in merged else level for level in levels}
     return grouping
+
+
+def decide_groupings(fits: list[FitCounts], factor: str, min_count: int, done: Release) -> Grouping:
+    """The grouping of ``factor`` for each fit (set in :attr:`FitCounts.groupings`); returns the common one.
+
+    One grouping for every fit, unless some fits alone need levels merged that the others do not (a fit
+    whose categories are sparse, such as ZW in a region's control arm): those fits then share a coarser
+    grouping, the common one with more levels merged, and the others keep the common one, decided on their
+    own numbers. The groupings nest, so a reader who adds up a finer fit's groups to the coarser ones gets
+    nothing the checks did not see: the coarser grouping is decided on the numbers of every fit at its own
+    groups (the rule, differences between fits and from the cohort persons)."""
+    holding = [t for t in fits if factor in t.weights.dims]
+    together = decide_grouping(holding, factor, min_count)
+    coarse = []
+    if together.merged and len(holding) > 1:
+        for fit in holding:
+            without = decide_grouping([t for t in holding if t is not fit], factor, min_count)
+            if len(without.merged) < len(together.merged):
+                coarse.append(fit)
+    base = [t for t in holding if t not in coarse]
+    common = decide_grouping(base, factor, min_count) if coarse and base else together
+    coarser = decide_grouping(holding, factor, min_count, start=common) if common is not together else common
+    for fit in holding:
+        fit.groupings[factor] = coarser if fit in coarse and common is not together else common
+        if fit.groupings[factor] is not common:
+            done.notes.append(note("fit_grouping", file=fit.name, factor=factor, merged=merged_name(factor),
+                                   number=len(coarser.merged) - len(common.merged)))  # fmt: skip
+    return common
+
+
+def refines(finer: Grouping | None, coarser: Grouping) -> bool:
+    """Whether every group of ``finer`` lies inside one group of ``coarser`` (both of the same factor):
+    its merged levels are merged in ``coarser`` too, and ``coarser`` releases no level it does not. A fit
+    without the factor (``finer`` None) refines nothing."""
+    if finer is None:
+        return False
+    return set(finer.merged) <= set(coarser.merged) and (coarser.suppressed or not finer.suppressed)
+
+
+def groupings_of(fits: list[FitCounts], factor: str) -> list[Grouping]:
+    """The distinct groupings of ``factor`` among ``fits``, finest first."""
+    distinct = {id(g): g for fit in fits if (g := fit.groupings.get(factor)) is not None}
+    return sorted(distinct.values(), key=lambda g: (len(g.merged), g.suppressed))
 
 
 def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[FitCounts]:
@@ -538,10 +588,9 @@ def decide_fits(fits: list[FitCounts], min_count: int, done: Release) -> list[Fi
 COUNTED_FITS = 3
 
 
-def decide_opposites(
-    fits: list[FitCounts], groupings: dict[str, Grouping], min_count: int, done: Release
-) -> None:
-    """Per level (the overall cohort, then each factor under its grouping), fits taken in order: a fit
+def decide_opposites(fits: list[FitCounts], factors: list[str], min_count: int, done: Release) -> None:
+    """Per level (the overall cohort, then each factor under each of its groupings, finest first, with the
+    fits whose grouping it coarsens: a reader adds up their finer groups), fits taken in order: a fit
     whose released counts would let the persons of a fit, or the cohort's persons, less two or three fits'
     counts be 1 to ``2 * min_count - 1`` in any group and arm (:func:`ww_bayes.audit.opposite_failures`)
     keeps its estimates but not its counts at that level. Of outcomes that exclude each other (at work, on
@@ -550,15 +599,18 @@ def decide_opposites(
     counts are withheld keeps none by group either (a factor's groups add up to the overall); no more than
     :data:`COUNTED_FITS` fits keep counts at a level."""
     window = decision_window(min_count)
-    for factor in [None, *groupings]:
-        grouping = groupings.get(factor) if factor else None
-        if grouping is not None and grouping.suppressed:
-            continue
+    tiers = [(None, None, fits)] + [
+        (factor, grouping, [f for f in fits if refines(f.groupings.get(factor), grouping)])
+        for factor in factors for grouping in groupings_of(fits, factor) if not grouping.suppressed
+    ]  # fmt: skip
+    for factor, grouping, scope in tiers:
         mapping = grouping.groups if grouping else None
-        cohort = [cohort_facts(cohort_rows(fit, factor, mapping)) for fit in fits]
+        cohort = [cohort_facts(cohort_rows(fit, factor, mapping)) for fit in scope]
         accepted: list[tuple[str, pd.DataFrame]] = []
-        for fit in fits:
+        for fit in scope:
             if not fit.counts_released or (factor is not None and factor not in fit.cells):
+                continue
+            if factor in fit.withheld_levels:  # at a finer grouping already: its groups add up to these
                 continue
             if None in fit.withheld_levels:  # a factor's groups would add up to the overall rows
                 fit.withheld_levels.add(factor)
@@ -803,6 +855,8 @@ class Release:
     min_count: int
     files: dict[Path, str] = field(default_factory=dict)
     groupings: dict[str, Grouping] = field(default_factory=dict)
+    #: per fit file, the factors it releases coarser than :attr:`groupings` (:func:`decide_groupings`)
+    fit_groupings: dict[str, dict[str, Grouping]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool]] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)
@@ -903,10 +957,10 @@ def _build(run, folder: Path, min_count: int, dominance: Dominance) -> Release:
     for path, tree in released.items():
         decide_category_merges(kept[path.name], kind_of(tree).release_merges, factors, min_count)
         done.category_merges[path.name] = kept[path.name].merges
-    done.groupings = {f: decide_grouping(list(kept.values()), f, min_count) for f in factors}
-    decide_opposites(list(kept.values()), done.groupings, min_count, done)
-    for factor, grouping in done.groupings.items():
-        if grouping.merged and len(grouping.merged) == len(grouping.groups):
+    done.groupings = {f: decide_groupings(list(kept.values()), f, min_count, done) for f in factors}
+    decide_opposites(list(kept.values()), factors, min_count, done)
+    for factor in factors:
+        if any(len(g.merged) == len(g.groups) for g in groupings_of(list(kept.values()), factor)):
             done.notes.append(note("all_merged", factor=factor, merged=merged_name(factor)))
     for path, tree in released.items():
         _release_fit(path, tree, kept[path.name], bad_slices[path], done)
@@ -1037,7 +1091,7 @@ def mask_slices(
 def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tuple], done: Release) -> None:
     kind = kind_of(tree)
     notes: list[tuple[str, dict]] = []  # (sentence, its fields) of :data:`ww_bayes.record.NOTES`
-    levels = released_levels(tree, done.groupings, done.min_count, notes, fit.merges)
+    levels = released_levels(tree, fit.groupings, done.min_count, notes, fit.merges)
     levels = mask_slices(levels, slices, kind, notes)
     done.notes += [note(key, file=path.name, **fields) for key, fields in notes]
     released = xr.DataTree.from_dict(
@@ -1056,9 +1110,13 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     target = write_datatree(released, done.folder / f"{stem}{RELEASED_SUFFIX}.nc")
     done.files[target] = note("estimates", kind=kind.name)
     released = read_released(target)  # tables and figures from the file as written, as the audit draws them
+    own = {f: g for f, g in fit.groupings.items() if g is not done.groupings.get(f)}
+    if own:
+        done.fit_groupings[path.name] = own
     done.fits[path.name] = {"estimates": target.name, "factors": [str(d) for d in fit.weights.dims],
                             "counts_released": fit.counts_released, "fit_sha256": sha256,
-                            "data_sha256": data_sha256}  # fmt: skip
+                            "data_sha256": data_sha256,
+                            "groupings": {f: g.as_record() for f, g in own.items()}}  # fmt: skip
     table = summarise(released)  # the kind's summary of the released estimates
     done.files[save_table(table, done.folder / f"{stem}_summary.csv")] = note("summary")
     # PNG only: the audit draws each again and compares pixels; an SVG's text it has no rule for
@@ -1067,7 +1125,7 @@ def _release_fit(path: Path, tree: xr.DataTree, fit: FitCounts, slices: set[tupl
     if fit.sliced:
         done.notes.append(note("month_counts", file=path.name))
         return
-    counts = released_counts(fit, done.groupings)
+    counts = released_counts(fit, fit.groupings)
     if counts.empty:
         return
     counts_path = done.folder / COUNTS_FILE
@@ -1106,9 +1164,10 @@ def release_cea(path: Path, tree: xr.DataTree, done: Release, sources: list[FitC
     if "synthetic_data" in result.attrs:
         result.attrs["synthetic_data"] = released_origin(result.attrs["synthetic_data"])
     result = result.drop_vars(list(CEA_WITHHELD), errors="ignore")
-    classes = done.groupings.get(CEA_CLASSES)
+    classes = [done.groupings.get(CEA_CLASSES)]  # and each fit's own, where it is coarser
+    classes += [fit.groupings[CEA_CLASSES] for fit in sources or [] if CEA_CLASSES in fit.groupings]
     labels = set(map(str, result[CEA_CLASSES].values)) if CEA_CLASSES in result.coords else set()
-    if not cea_classes_released(classes, labels):
+    if not all(cea_classes_released(grouping, labels) for grouping in classes):
         # every overall quantity is a cohort-weighted mean over classes of class inputs that the public
         # assumptions regenerate (their seed is in the shipped file): least squares gives each class's share
         # of the cohort, merged or not; so with merged classes nothing of the result is released

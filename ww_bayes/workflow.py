@@ -352,8 +352,10 @@ def release_to_folder(
     output_folder(out)
     start = time.perf_counter()
     done = release(results, out, min_count, dominance)
-    merged = [f"{factor}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
-              for factor, g in done.groupings.items() if g.merged]  # fmt: skip
+    owners = [("", done.groupings)]
+    owners += [(f" in {name} only", groupings) for name, groupings in done.fit_groupings.items()]
+    merged = [f"{factor}{owner}: {', '.join(g.merged)} -> '{g.groups[g.merged[0]]}'"
+              for owner, groupings in owners for factor, g in groupings.items() if g.merged]  # fmt: skip
     lines = [
         f"released {len(done.files)} files to {done.folder} (minimum count {min_count}) in "
         f"{time.perf_counter() - start:.1f} s; for the output checker: "
