@@ -1450,8 +1450,8 @@ def tiered_facts(folder: Folder, facts: pd.DataFrame) -> tuple[list[pd.DataFrame
     fits = sorted(set(facts["fit"]))
     own = {(fit, factor) for fit in fits for factor in folder.groupings
            if folder.grouping_of(factor, fit) != folder.grouping_of(factor)}  # fmt: skip
-    keep = np.array([not (level in by_level and (fit, by_level[level]) in own)
-                     for fit, level in zip(facts["fit"], facts["level"], strict=True)], dtype=bool)  # fmt: skip
+    pairs = zip(facts["fit"], facts["level"], strict=True)
+    keep = np.array([not (level in by_level and (fit, by_level[level]) in own) for fit, level in pairs], bool)
     tiers, findings = [facts.loc[keep]], []
     for factor in folder.groupings:
         coarser = {json.dumps(folder.grouping_of(factor, fit), sort_keys=True): fit for fit in fits
