@@ -10,19 +10,20 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from ww_bayes import postprocess
+from ww_bayes import inference, postprocess
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import POSTPROCESS_COMPILE
+from ww_bayes.derived import levels_of
+from ww_bayes.inference import POSTPROCESS_COMPILE, Sampled
 from ww_bayes.kinds import kind_of, load_spec
 
 COMPILE = POSTPROCESS_COMPILE  # as fit() runs them: PyTensor's Python linker
 NUMBA = {"mode": "FAST_RUN"}  # PyMC's per-draw reference, compiled with numba
 
 
-def model_and_draws(spec_name: str, cohort_seed: int, draws: int = 60):
+def model_and_draws(spec_name: str, cohort_seed: int, draws: int = 60, data=None):
     spec = load_spec(spec_name)
     kind = kind_of(spec)
-    data = kind.prepare(spec, simulate_cohort(n=4_000, seed=cohort_seed).data)
+    data = data or kind.prepare(spec, simulate_cohort(n=4_000, seed=cohort_seed).data)
     model = kind.build(spec, data)
     prior = pm.sample_prior_predictive(draws=2 * draws, model=model, random_seed=cohort_seed,
                                        compile_kwargs=COMPILE)  # fmt: skip
@@ -86,3 +87,55 @@ def test_selected_names_and_unknown_names():
     xr.testing.assert_allclose(some, pymc_deterministics(draws, model, ["cell_rate"]), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match=r"not deterministics of the model: \['service_mean'\]"):
         postprocess.deterministics(draws, model, var_names=["service_mean", "rate"])
+
+
+@pytest.mark.parametrize(
+    "spec_name", ["job_finding_12m", "trajectory_30m", "destinations_12m", "hours_worked_y1"]
+)
+def test_estimands_derived_in_blocks_of_draws_are_those_derived_at_once(spec_name, monkeypatch):
+    """``inference.derive`` without the cell deterministics in the posterior computes them and the kind's
+    estimands block by block (9 blocks here, the last one partial): every variable of every level equals
+    the estimands derived from all draws at once, the probabilities computed again from all draws."""
+    spec = load_spec(spec_name)
+    kind = kind_of(spec)
+    data = kind.prepare(spec, simulate_cohort(n=4_000, seed=3).data)
+    model, free = model_and_draws(spec_name, cohort_seed=3, data=data)
+    everything = free.merge(postprocess.deterministics(free, model, compile_kwargs=COMPILE))
+    at_once = kind.derive(spec, data, everything)
+    cells = list(kind.cell_deterministics)
+    per_draw = sum(8 * everything[name].isel(draw=0).size for name in cells)
+    monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 7 * per_draw)
+    calls = []
+    derive = type(kind).derive
+    monkeypatch.setattr(type(kind), "derive", lambda self, *args: calls.append(1) or derive(self, *args))
+    in_blocks = inference.derive(spec, data, Sampled(everything.drop_vars(cells), xr.Dataset(), model))
+    assert len(calls) == 9
+    assert set(levels_of(in_blocks)) == set(levels_of(at_once))
+    for level, expected in levels_of(at_once).items():
+        got = levels_of(in_blocks)[level]
+        assert list(got.data_vars) == list(expected.data_vars)
+        xr.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_draw_free_estimand_that_depends_on_the_draws_is_not_joined_from_blocks(monkeypatch):
+    """The broken variant: a kind whose draw-free variable is computed from the draws (here a share set to
+    its block's largest cell share) differs between blocks, and joining them raises instead of keeping one
+    block's."""
+    spec = load_spec("destinations_12m")
+    kind = kind_of(spec)
+    data = kind.prepare(spec, simulate_cohort(n=4_000, seed=3).data)
+    model, free = model_and_draws("destinations_12m", cohort_seed=3, data=data)
+    everything = free.merge(postprocess.deterministics(free, model, compile_kwargs=COMPILE))
+    derive = type(kind).derive
+
+    def drawn_into_a_share(self, spec, data, posterior):
+        derived = derive(self, spec, data, posterior)
+        share = derived["overall"].ds["pooling_only_share"]
+        derived["overall"]["pooling_only_share"] = share * 0 + float(posterior["state_share"].max())
+        return derived
+
+    monkeypatch.setattr(type(kind), "derive", drawn_into_a_share)
+    monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 1)
+    cells = list(kind.cell_deterministics)
+    with pytest.raises(RuntimeError, match="pooling_only_share|differs between blocks"):
+        inference.derive(spec, data, Sampled(everything.drop_vars(cells), xr.Dataset(), model))

@@ -37,50 +37,49 @@ def diagnose(ds: xr.Dataset, which: tuple[str, ...] = DIAGNOSTICS) -> dict[str, 
     names = list(ds.data_vars)
     if not names:
         return {d: xr.Dataset() for d in which}
-    blocks, layout = [], []
+    layout = []
     for name in names:
         da = ds[name]
         missing = [d for d in SAMPLE_DIMS if d not in da.dims]
         if missing:
             raise ValueError(f"variable {name!r} has no {missing} dim: diagnostics need chains and draws")
         other = [d for d in da.dims if d not in SAMPLE_DIMS]
-        values = np.asarray(da.transpose(*SAMPLE_DIMS, *other).values, dtype=float)
-        n_chain, n_draw = values.shape[:2]
-        blocks.append(np.moveaxis(values.reshape(n_chain, n_draw, -1), -1, 0))
-        layout.append((name, other, values.shape[2:], {d: da[d] for d in other if d in da.coords}))
-    x = np.concatenate(blocks)  # (quantity, chain, draw)
-    # as arviz_stats: no diagnostic with fewer than 4 draws or a missing value, no R-hat with one chain
-    invalid = np.isnan(x).any(axis=(1, 2)) | (x.shape[2] < 4)
-    if invalid.all():
-        computed = {d: np.full(len(x), np.nan) for d in which}
+        values = da.transpose(*SAMPLE_DIMS, *other).values
+        # (chain, draw, quantity): a view in the usual layout; each block is copied to float64 on its own,
+        # never every variable at once (a path's derived draws take gigabytes)
+        flat = values.reshape(*values.shape[:2], -1)
+        coords = {d: da[d] for d in other if d in da.coords}
+        layout.append((name, other, values.shape[2:], coords, flat))
+    n_chain, n_draw = layout[0][4].shape[:2]
+    # blocks of quantities small enough for the CPU cache (the FFTs and ranks of all at once are
+    # memory-bound: slower than arviz_stats' loop on a trajectory fit's 50 million draws)
+    step = max(1, _BLOCK_VALUES // (n_chain * n_draw))
+    tasks = [(i, start) for i, entry in enumerate(layout) for start in range(0, entry[4].shape[2], step)]
+
+    def one_block(task: tuple[int, int]) -> list[np.ndarray]:
+        index, start = task
+        block = layout[index][4][:, :, start : start + step]
+        x = np.ascontiguousarray(np.moveaxis(np.asarray(block, dtype=float), -1, 0))
+        # as arviz_stats: no diagnostic with fewer than 4 draws or a missing value, no R-hat with one chain
+        invalid = np.isnan(x).any(axis=(1, 2)) | (x.shape[2] < 4)
+        if invalid.all():
+            return [np.full(len(x), np.nan) for _ in which]
+        block = _Draws(np.where(invalid[:, None, None], 0.0, x))  # its split and ranked copies go with it
+        return [np.where(invalid, np.nan, getattr(block, diagnostic)()) for diagnostic in which]
+
+    threads = min(_threads(), len(tasks))
+    if threads > 1:  # numpy's sorts, FFTs and ufuncs release the GIL: blocks run side by side
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(one_block, tasks))
     else:
-        x = np.where(invalid[:, None, None], 0.0, x)
-        # blocks of quantities small enough for the CPU cache (the FFTs and ranks of all at once are
-        # memory-bound: slower than arviz_stats' loop on a trajectory fit's 50 million draws)
-        step = max(1, _BLOCK_VALUES // (x.shape[1] * x.shape[2]))
-
-        def one_block(start: int) -> list[np.ndarray]:
-            block = _Draws(x[start : start + step])  # its split and ranked copies go with it
-            return [getattr(block, diagnostic)() for diagnostic in which]
-
-        starts = range(0, len(x), step)
-        threads = min(_threads(), len(starts))
-        if threads > 1:  # numpy's sorts, FFTs and ufuncs release the GIL: blocks run side by side
-            with ThreadPoolExecutor(threads) as pool:
-                results = list(pool.map(one_block, starts))
-        else:
-            results = [one_block(start) for start in starts]
-        computed = {
-            d: np.where(invalid, np.nan, np.concatenate([r[i] for r in results])) for i, d in enumerate(which)
-        }
+        results = [one_block(task) for task in tasks]
     out = {}
-    for diagnostic, flat in computed.items():
-        variables, start = {}, 0
-        for name, dims, shape, coords in layout:
-            size = int(np.prod(shape))
-            values = flat[start : start + size].reshape(shape)
-            variables[name] = xr.DataArray(values, dims=dims, coords=coords)
-            start += size
+    for i, diagnostic in enumerate(which):
+        variables = {}
+        for index, (name, dims, shape, coords, _) in enumerate(layout):
+            parts = [r[i] for (owner, _), r in zip(tasks, results, strict=True) if owner == index]
+            flat = np.concatenate(parts) if parts else np.full(0, np.nan)
+            variables[name] = xr.DataArray(flat.reshape(shape), dims=dims, coords=coords)
         out[diagnostic] = xr.Dataset(variables)
     return out
 

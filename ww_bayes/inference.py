@@ -38,7 +38,7 @@ from ww_bayes.data.design import MIN_PER_ARM, SHOWN, design_warnings
 from ww_bayes.data.io import BASE_COLUMNS, file_sha256, load_cohort, typed_cohort
 from ww_bayes.data.schema import consistency_warnings
 from ww_bayes.data.simulate import synthetic_origin
-from ww_bayes.derived import levels_of
+from ww_bayes.derived import derived_tree, fit_level_events, levels_of, recomputed_probabilities
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
@@ -220,6 +220,57 @@ def _sample_pymc(spec, data: ModelData, progress: bool, phases: Phases) -> xr.Da
     return tree
 
 
+#: Memory a block of draws of the cell deterministics may take while :func:`derive` derives the estimands.
+DERIVE_BLOCK_BYTES = 256 * 2**20
+
+
+def derive(spec, data: ModelData, sampled: Sampled, structure: str | None = None) -> xr.DataTree:
+    """The kind's derived group (:meth:`~ww_bayes.kinds.protocol.ModelKind.derive`) for every draw of
+    ``sampled``. When the posterior holds the kind's cell deterministics, from all draws at once; otherwise
+    in blocks of draws of at most :data:`DERIVE_BLOCK_BYTES` of them, each block's computed, derived and let
+    go (a path's cell shares of 4 x 4,000 draws take 4 GB at once). The blocks' draws are joined along
+    ``draw`` and the probabilities computed again from all of them; every other variable must be the same
+    in every block (it does not depend on the draws), or this raises."""
+    kind, posterior, model = kind_of(spec), sampled.posterior, sampled.model
+    missing = [
+        name for name in kind.cell_deterministics if name not in posterior and name in model.named_vars
+    ]
+    if not missing:
+        return kind.derive(spec, data, posterior)
+    dims = model.named_vars_to_dims
+    values = sum(int(np.prod([len(model.coords[d]) for d in dims.get(name, ())])) for name in missing)
+    size = max(1, DERIVE_BLOCK_BYTES // (8 * posterior.sizes["chain"] * values))
+    blocks = []
+    for start in range(0, posterior.sizes["draw"], size):
+        part = posterior.isel(draw=slice(start, start + size))
+        cells = deterministics(part, model, var_names=missing, structure=structure,
+                               compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
+        blocks.append(kind.derive(spec, data, part.merge(cells, join="exact")))
+    return blocks[0] if len(blocks) == 1 else joined_blocks(blocks, kind, spec)
+
+
+def joined_blocks(blocks: list[xr.DataTree], kind: ModelKind, spec) -> xr.DataTree:
+    """Derived groups of consecutive blocks of draws as one (see :func:`derive`)."""
+    smallest = {kind.smallest_attr: getattr(spec, kind.smallest_attr)}
+    levels = {}
+    for level, first in levels_of(blocks[0]).items():
+        parts = [levels_of(block)[level] for block in blocks]
+        drawn = [name for name, values in first.data_vars.items() if "draw" in values.dims]
+        roles = {name: kind.derived_variables[name].role for name in first.data_vars}
+        recomputed = [name for name, role in roles.items() if name not in drawn and role == "probability"]
+        fixed = first.drop_vars(recomputed).drop_dims(SAMPLE_DIMS, errors="ignore")
+        for part in parts[1:]:
+            if not part.drop_vars(recomputed).drop_dims(SAMPLE_DIMS, errors="ignore").identical(fixed):
+                raise RuntimeError(f"{kind.name}/{level}: a variable without draws differs between blocks of "
+                                   "draws; derive it from all draws at once")  # fmt: skip
+        ds = xr.merge([fixed, xr.concat([part[drawn] for part in parts], dim="draw"), first[recomputed]],
+                      join="exact", combine_attrs="override")  # fmt: skip
+        ds = ds[list(first.data_vars)].assign_attrs(first.attrs)
+        events = fit_level_events(smallest, blocks[0].attrs, kind.smallest_attr, kind.direction_dim, ds)
+        levels[level] = recomputed_probabilities(ds, kind.derived_variables, events)
+    return derived_tree(levels, blocks[0].attrs)
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampled:
     """Posterior draws (free parameters and deterministics, the cell parameters included), the sampler's
@@ -237,11 +288,14 @@ def sample_posterior(
     progress: bool = False,
     phases: Phases | None = None,
     cell_parameters: bool = True,
+    cell_deterministics: bool = True,
 ) -> Sampled:
     """Sample ``spec`` on prepared cells (the compiled sampler reused when only the data changed) and
     compute the deterministics: what :func:`fit` and the calibration studies
     (:mod:`ww_bayes.calibration`) share. No validation, no gate: the caller checks. ``cell_parameters``:
-    also the observation's parameters per cell for every draw (what posterior predictive draws need)."""
+    also the observation's parameters per cell for every draw (what posterior predictive draws need);
+    ``cell_deterministics``: also the kind's :attr:`~ww_bayes.kinds.protocol.ModelKind.cell_deterministics`
+    (without them, :func:`derive` computes them block by block)."""
     phases = phases or Phases()
     kind = kind_of(spec)
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
@@ -251,7 +305,9 @@ def sample_posterior(
             model = kind.build(spec, data)  # the form for predictive draws, pointwise log-likelihood
         with phases("deterministics"):  # over all draws at once, compiled once per structure
             free = kind.from_sampling(spec, data, sampled["posterior"].to_dataset())
-            skipped = () if cell_parameters else data.observation.cell_parameters
+            skipped = (() if cell_parameters else data.observation.cell_parameters) + (
+                () if cell_deterministics else kind.cell_deterministics
+            )
             names = [d.name for d in model.deterministics if d.name not in skipped]
             derived = deterministics(free, model, var_names=names, structure=structure_key(spec, data),
                                      compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
@@ -559,7 +615,9 @@ def _fit(
     )
     keep = set(spec.output.keep)  # groups not kept are not computed (ww_bayes.recompute makes them later)
     predictive = "posterior_predictive" in keep
-    sampled = sample_posterior(spec, model_data, progress=progress, phases=phases, cell_parameters=predictive)
+    # the cell deterministics only where they are stored or drawn from; else derive() makes them in blocks
+    sampled = sample_posterior(spec, model_data, progress=progress, phases=phases, cell_parameters=predictive,
+                               cell_deterministics="rate" in keep or predictive)  # fmt: skip
     model, posterior = sampled.model, sampled.posterior
     cell_names = [n for n in model_data.observation.cell_parameters if n in posterior]
     cell_parameters = posterior[cell_names]
@@ -582,7 +640,7 @@ def _fit(
         for name, ds in predictive.items():
             tree[name] = xr.DataTree(ds)
     with phases("effects"):
-        tree[kind.name] = kind.derive(spec, model_data, posterior)
+        tree[kind.name] = derive(spec, model_data, sampled, structure_key(spec, model_data))
     with phases("convergence"):
         convergence = check_convergence(tree, spec.convergence, kind)
     tree["diagnostics"] = xr.DataTree(convergence.table)
