@@ -25,7 +25,9 @@ How :func:`release` keeps it, failing closed:
   merged: a level whose counts break the rule in any fit, outcome, month or category, or whose released
   count-like numbers differ by 1 to ``min_count - 1`` between fits or from its cohort persons, goes into
   one named group ("other regions"), enlarged with the smallest other levels until it passes itself; the
-  same grouping is used in every released table and figure. Each variable is merged by its declared role:
+  same grouping is used in every released table and figure, unless some fits alone need levels merged
+  that the others do not: those fits get a coarser grouping of their own, which the others' groups add
+  up to, and the differences between fits are checked again at its groups (:func:`decide_groupings`). Each variable is merged by its declared role:
   population-weighted estimands as the persons-weighted means of their levels, probabilities recomputed
   from the merged draws, flags as any of their levels; ratios are not released for a merged group.
 - **Shares within their rounding.** A share of the cohort (role ``share``) is released rounded to a step
@@ -534,8 +536,10 @@ def decide_groupings(fits: list[FitCounts], factor: str, min_count: int, done: R
     base = [t for t in holding if t not in coarse]
     common = decide_grouping(base, factor, min_count) if coarse and base else together
     coarser = decide_grouping(holding, factor, min_count, start=common) if common is not together else common
+    if set(coarser.merged) == set(common.merged):
+        common = coarser  # every fit passes with the finer one, decided on all their numbers: one grouping
     for fit in holding:
-        fit.groupings[factor] = coarser if fit in coarse and common is not together else common
+        fit.groupings[factor] = coarser if fit in coarse else common
         if fit.groupings[factor] is not common:
             done.notes.append(note("fit_grouping", file=fit.name, factor=factor, merged=merged_name(factor),
                                    number=len(coarser.merged) - len(common.merged)))  # fmt: skip
