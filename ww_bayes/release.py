@@ -27,7 +27,8 @@ How :func:`release` keeps it, failing closed:
   one named group ("other regions"), enlarged with the smallest other levels until it passes itself; the
   same grouping is used in every released table and figure, unless some fits alone need levels merged
   that the others do not: those fits get a coarser grouping of their own, which the others' groups add
-  up to, and the differences between fits are checked again at its groups (:func:`decide_groupings`). Each variable is merged by its declared role:
+  up to, and the differences between fits are checked again at its groups (:func:`decide_groupings`).
+  Each variable is merged by its declared role:
   population-weighted estimands as the persons-weighted means of their levels, probabilities recomputed
   from the merged draws, flags as any of their levels; ratios are not released for a merged group.
 - **Shares within their rounding.** A share of the cohort (role ``share``) is released rounded to a step
