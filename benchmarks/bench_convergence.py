@@ -10,7 +10,7 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
 - ``kinds``: the shipped destinations and hours specs, 10 sampler seeds x cohort seeds 1-3;
-- ``path``: ``destinations_path`` (months 6-30) at 4 x 4,000 draws after a warm-up of 1,000 (LONGER), one
+- ``path``: the shipped ``destinations_path`` (months 6-30; 4 x 4,000 draws after a warm-up of 1,000), one
   sampler seed x cohort seeds 1-3 (about 5 minutes a fit);
 - ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
 - ``sizes``: the shipped specs of the first year (SIZE_SPECS; ``--sizes-option auto``: with their
@@ -94,9 +94,6 @@ AUTO = "parametrization chosen from the data"
 #: Another ``sizes`` option: the effects' deviations half-centred (``dev = sd^(1/2) z``), baselines shipped.
 HALF = "effects half-centred"
 HALF_EFFECTS = {"service": "half-centred", "enforcement": "half-centred"}
-#: The ``path`` phase's option: the months 6-30 of destinations with longer chains (4 x 1,500 draws after a
-#: warm-up of 800 miss the gate on the demo cohort, R-hat 1.02).
-LONGER = "4 x 4,000 draws, tune 1,000"
 
 
 def _half_centred(spec):
@@ -112,7 +109,6 @@ OPTIONS: dict[str, Callable] = {
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
     AUTO: lambda spec: spec.with_parametrization("auto"),
     HALF: _half_centred,
-    LONGER: _settings(draws=4000, tune=1000),
 }
 #: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
 #: before the option existed were made with them.
@@ -122,7 +118,7 @@ PLANS = {
     "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "previous": (PREVIOUS, {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "kinds": ("shipped", {"destinations_12m": 10, "hours_worked_y1": 10}),
-    "path": (LONGER, {"destinations_path": 1}),
+    "path": ("shipped", {"destinations_path": 1}),
 }
 PHASES = (*PLANS, "screen", "sizes")
 
