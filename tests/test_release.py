@@ -1189,8 +1189,8 @@ def test_every_sentence_of_a_record_is_one_the_release_writes():
 def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, tmp_path):
     """The record of a release passes; forged, it is refused: a sentence in words ("a handful of persons",
     no digit), a key the release does not write, what a file holds in other words, a merge reason of its
-    own, a check said failed with a finding; and a report with a line added (the reports are rendered from
-    the record and compared byte for byte)."""
+    own, a check said failed with a finding, a fit's own grouping that does not coarsen the release's; and
+    a report with a line added (the reports are rendered from the record and compared byte for byte)."""
     _, done, _ = released
     assert "record" not in failed_checks(done.folder)
 
@@ -1207,6 +1207,14 @@ def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, 
             dict.fromkeys(done.groupings["region"].merged[:1], "a handful of persons")
         ),
         "check": lambda r: r["checks"][0].update(passed=False, findings=["region Gorinchem: few persons"]),
+        # a fit's own grouping that releases a level the release merges: the two do not nest
+        "nesting": lambda r: next(iter(r["fits"].values()))["groupings"].update(
+            region={
+                **r["groupings"]["region"],
+                "levels": {lv: lv for lv in r["groupings"]["region"]["levels"]},
+                "why": {},
+            }
+        ),
     }
     for name, forge in forgeries.items():
         planted = tmp_path / name
@@ -1217,6 +1225,7 @@ def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, 
         for report, text in report_texts(record).items():  # reports that agree with the forged record
             (planted / report).write_text(text)
         assert "record" in failed_checks(planted), name
+    assert any("the groupings do not nest" in f for f in failed_checks(tmp_path / "nesting")["record"])
     planted = tmp_path / "report"
     shutil.copytree(done.folder, planted)
     report = planted / "disclosure_report.md"

@@ -218,6 +218,7 @@ def record_problems(record, checks: dict[str, str], files: set[str], building: b
                      for item in items if not is_note(where, item)]  # fmt: skip
     problems += _grouping_problems(record["groupings"])
     problems += _fit_problems(record["fits"], files)
+    problems += [] if problems else _nesting_problems(record["groupings"], record["fits"])
     problems += _check_problems(record["checks"], checks, files, building)
     problems += _output_problems(record["outputs"], record["checks"], files)
     return problems
@@ -289,6 +290,25 @@ def _fit_problems(fits, files: set[str]) -> list[str]:
         problems += _form(f"{where} fit_sha256", fit["fit_sha256"], HEX)
         problems += _form(f"{where} data_sha256", fit["data_sha256"], f"{HEX}|")
         problems += [f"{where}: {problem}" for problem in _grouping_problems(fit["groupings"])]
+    return problems
+
+
+def _nesting_problems(groupings: dict, fits: dict) -> list[str]:
+    """A fit's own grouping must coarsen the release's: a factor of the release, the same levels, every
+    level the release merges merged in it too (otherwise a reader subtracts one grouping from the other)."""
+    problems = []
+    for name, fit in fits.items():
+        for factor, own in fit["groupings"].items():
+            common = groupings.get(factor)
+            where = f"fits {str(name)[:40]!r} groupings {str(factor)[:30]!r}"
+            if common is None:
+                problems.append(f"{where}: not a grouping factor of the release")
+            elif set(own["levels"]) != set(common["levels"]):
+                problems.append(f"{where}: not the levels of the release's grouping")
+            elif any(
+                own["levels"][level] == level for level, group in common["levels"].items() if group != level
+            ):
+                problems.append(f"{where}: releases a level the release merges (the groupings do not nest)")
     return problems
 
 
