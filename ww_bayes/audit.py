@@ -2100,7 +2100,7 @@ CHECKS: dict[str, tuple[str, Callable[[Folder], tuple[list[str], set[str]]]]] = 
     "declared": ("every level, variable, dim and attribute is one the model kind declares or the release "
                  "whitelists, each variable of its role's type and range", check_declared),
     "labels": ("every dim is a sample dim, a dim its model kind declares or a grouping factor merged for "
-               "the release, and every level table holds only the groups decided once for the release",
+               "the release, and every level table holds only the groups its fit's grouping releases",
                check_labels),
     "record": (f"{CHECKS_FILE} of its layout, every sentence one the release writes and every check passed; "
                "each disclosure report the one it renders", check_record),

@@ -21,16 +21,16 @@ How :func:`release` keeps it, failing closed:
   a fit whose whole-cohort persons, counts or their complements differ from an earlier fit's, or from the
   cohort persons, by 1 to ``2 * min_count - 1`` keeps its estimates but not its counts (twice the minimum
   count: withholding a file must not tell that a difference is below the minimum count).
-- **Small groups are merged, decided once.** Every grouping factor found in the estimates released is
-  merged: a level whose counts break the rule in any fit, outcome, month or category, or whose released
-  count-like numbers differ by 1 to ``min_count - 1`` between fits or from its cohort persons, goes into
-  one named group ("other regions"), enlarged with the smallest other levels until it passes itself; the
-  same grouping is used in every released table and figure, unless some fits alone need levels merged
-  that the others do not: those fits get a coarser grouping of their own, which the others' groups add
-  up to, and the differences between fits are checked again at its groups (:func:`decide_groupings`).
-  Each variable is merged by its declared role:
-  population-weighted estimands as the persons-weighted means of their levels, probabilities recomputed
-  from the merged draws, flags as any of their levels; ratios are not released for a merged group.
+- **Small groups are merged, decided before anything is written.** Every grouping factor found in the
+  estimates released is merged: a level whose counts break the rule in any fit, outcome, month or category,
+  or whose released count-like numbers differ by 1 to ``min_count - 1`` between fits or from its cohort
+  persons, goes into one named group ("other regions"), enlarged with the smallest other levels until it
+  passes itself; the same grouping is used in every released table and figure, unless some fits alone need
+  levels merged that the others do not: those fits get a coarser grouping of their own, which the others'
+  groups add up to, and the differences between fits are checked again at its groups
+  (:func:`decide_groupings`). Each variable is merged by its declared role: population-weighted estimands as
+  the persons-weighted means of their levels, probabilities recomputed from the merged draws, flags as any
+  of their levels; ratios are not released for a merged group.
 - **Shares within their rounding.** A share of the cohort (role ``share``) is released rounded to a step
   of at least ``min_count`` persons (whole percent for cohorts of 1,000 or more), and only when the persons
   of every pattern of flags over the contrasts pass the rule (inclusion-exclusion of the shares gives
