@@ -135,7 +135,8 @@ def test_a_draw_free_estimand_that_depends_on_the_draws_is_not_joined_from_block
         return derived
 
     monkeypatch.setattr(type(kind), "derive", drawn_into_a_share)
-    monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 1)
     cells = list(kind.cell_deterministics)
+    per_draw = sum(8 * everything[name].isel(draw=0).size for name in cells)
+    monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 30 * per_draw)  # two blocks
     with pytest.raises(RuntimeError, match="pooling_only_share|differs between blocks"):
         inference.derive(spec, data, Sampled(everything.drop_vars(cells), xr.Dataset(), model))
