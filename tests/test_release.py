@@ -28,7 +28,7 @@ from ww_bayes.data.io import file_sha256, typed_cohort
 from ww_bayes.inference import fit, observed_groups
 from ww_bayes.kinds import kind_of, load_spec, parse_spec
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
-from ww_bayes.record import FIELDS, NOTES, PATTERNS, is_note, note, report_texts
+from ww_bayes.record import CHECKS_FILE, FIELDS, NOTES, PATTERNS, RECORD_FORMAT, is_note, note, report_texts
 from ww_bayes.release import (
     MIN_COUNT,
     RELEASED_ATTRS,
@@ -1233,6 +1233,24 @@ def test_the_record_and_its_reports_hold_only_what_the_release_writes(released, 
     failed = failed_checks(planted)
     assert set(failed) == {"record"}
     assert any("disclosure_report.md: not the report" in f for f in failed["record"])
+
+
+def test_a_folder_released_by_another_version_is_refused_on_its_format_first(released, tmp_path):
+    """A record of an earlier layout (another format, and a check described as it was then) is refused, and
+    the first finding says it is of another format: release again, or audit with that version."""
+    _, done, _ = released
+    planted = tmp_path / "earlier"
+    shutil.copytree(done.folder, planted)
+    record = json.loads((planted / "disclosure_checks.json").read_text())
+    record["format"] = "ww_bayes disclosure checks 6"
+    labels = next(c for c in record["checks"] if c["check"] == "labels")
+    labels["description"] = labels["description"].replace("its fit's grouping releases", "decided once")
+    (planted / "disclosure_checks.json").write_text(json.dumps(record))
+    for report, text in report_texts(record).items():
+        (planted / report).write_text(text)
+    findings = failed_checks(planted)["record"]
+    assert findings[0] == f"{CHECKS_FILE}: format: not {RECORD_FORMAT!r}"
+    assert any("checks labels: its description is not the check's" in f for f in findings)
 
 
 def test_every_figure_is_the_one_the_release_draws(released, tmp_path):

@@ -17,7 +17,7 @@ COUNTS_FILE = "counts.csv"
 #: The machine-readable record of the release: the rule, the grouping, each output with its checks.
 CHECKS_FILE = "disclosure_checks.json"
 REPORT_FILES = ("disclosure_report.md", "disclosure_report.html")
-RECORD_FORMAT = "ww_bayes disclosure checks 6"
+RECORD_FORMAT = "ww_bayes disclosure checks 7"
 #: The record's verdict while the release is built (the audit's results are not in it yet), and after.
 BUILDING, PASSED = "not checked", "pass"
 RULE_TEXT = ("persons, each category's count and persons - count of every released group and arm; cohort "
