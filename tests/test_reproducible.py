@@ -10,6 +10,8 @@ differ only in a prior, one after the other in one cache; a cache key that ignor
 The built functions pickled to disk (``sampler.functions_path``) load, draw what nutpie's compile draws, hold
 no counts (and a variant that leaves them in is caught), and a structure that ignored the prior is caught;
 the trajectory model, which also holds its dims' lengths as shared variables, loads and is reused too.
+The phase table's split of the sampling time into warm-up and draws follows the sampler's own count of
+warm-up steps when chains wait for a free core.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import nutpie
@@ -30,7 +34,7 @@ import xarray as xr
 from ww_bayes import sampler
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import REPRODUCIBLE_FASTMATH, sample_posterior
+from ww_bayes.inference import REPRODUCIBLE_FASTMATH, _TuningClock, sample_posterior
 from ww_bayes.kinds import kind_of, load_spec
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -252,3 +256,51 @@ def test_a_trajectory_sampler_loads_and_is_reused_with_its_dim_lengths(small_coh
     other = simulate_cohort(n=4_000, seed=8, progress=False).data
     first, second = (sample_posterior(spec, kind.prepare(spec, df)) for df in (small_cohort.data, other))
     assert not np.array_equal(first.posterior["service_level"], second.posterior["service_level"])
+
+
+# --- the warm-up's share of the sampling time (ww_bayes.inference._TuningClock) -------------------------
+
+
+def progress(started: bool, tuning: bool, iterations: int, steps: int) -> SimpleNamespace:
+    """One chain's progress report as nutpie's callback gets it (finished_draws counts warm-up too)."""
+    return SimpleNamespace(started=started, tuning=tuning, finished_draws=iterations, total_num_steps=steps)
+
+
+def test_the_clock_interpolates_each_chains_warmup_steps_and_skips_chains_not_started():
+    clock = _TuningClock(tune=50)
+    waiting = progress(False, True, 0, 0)  # nutpie reports a chain not started yet as tuning
+    clock([progress(True, True, 40, 4_000), waiting])
+    clock([progress(True, False, 60, 5_000), waiting])  # left its warm-up at iteration 50: 4,500 steps
+    stats = xr.Dataset({"n_steps": (("chain", "draw"), np.full((2, 10), 100))})
+    assert clock.warmup_share(stats) is None  # the second chain's warm-up was not seen to end
+    clock([progress(True, False, 60, 6_000), progress(True, False, 30, 2_000)])  # never seen tuning
+    assert clock.warmup_steps == {0: 4_500, 1: 2_000 * 50 / 30}
+    warmup = 4_500 + 2_000 * 50 / 30
+    assert clock.warmup_share(stats) == pytest.approx(warmup / (warmup + 2_000))
+
+
+def test_the_warmup_share_is_the_samplers_share_of_steps_with_more_chains_than_cores(small_cohort):
+    """4 chains on 2 cores: the last two chains start when the first two have finished, so the moment the
+    last chain leaves its warm-up is about half-way through the sampling whatever the warm-up costs. The
+    clock's share of warm-up steps is the sampler's own (its warm-up statistics); the time until the last
+    chain left its warm-up, as a share of the sampling time (how the phase was split before), is not."""
+    done = compiled(reduced_model(small_cohort, 0.5), "cache")
+    clock, old = _TuningClock(tune=200), {}
+
+    def callback(chains) -> None:
+        clock(chains)
+        if "left" not in old and not any(chain.tuning for chain in chains):  # the split before
+            old["left"] = time.perf_counter()
+
+    start = time.perf_counter()
+    with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
+        tree = nutpie.sample(done, draws=1_000, tune=200, chains=4, cores=2, seed=9, progress_bar=False,
+                             progress_callback=callback, progress_rate=5, save_warmup=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    warm = tree["warmup_sample_stats"].ds["n_steps"].sum("draw").to_numpy()
+    drawn = tree["sample_stats"].ds["n_steps"]
+    assert np.allclose([clock.warmup_steps[c] for c in range(4)], warm, rtol=0.05)
+    truth = warm.sum() / (warm.sum() + float(drawn.sum()))
+    assert clock.warmup_share(tree["sample_stats"].ds) == pytest.approx(truth, abs=0.02)
+    assert truth < 0.35  # 200 of 1,200 iterations, a little dearer each than a draw
+    assert (old["left"] - start) / seconds > 0.45  # after the first two chains' draws

@@ -142,15 +142,36 @@ def structure_key(spec, data: ModelData) -> str:
 
 
 class _TuningClock:
-    """nutpie's progress callback: notes when the last chain leaves its warmup (tune vs draws time)."""
+    """nutpie's progress callback: the leapfrog steps each chain took in its warm-up, so that the sampling
+    time splits into warm-up and draws by steps. Chains wait for a free core (4 chains on 2 cores: the
+    last two start when the first two have finished), so the moment the last chain leaves its warm-up is
+    not where the warm-up's time ends. A chain's warm-up steps are interpolated between the last progress
+    report in its warm-up and the first after it (reports come every 100 ms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tune: int) -> None:
         self.start = time.perf_counter()
-        self.tuned_at: float | None = None
+        self.tune = tune
+        self.last: dict[int, tuple[int, int]] = {}  # chain -> (iterations, steps) last seen in its warm-up
+        self.warmup_steps: dict[int, float] = {}
 
     def __call__(self, chains) -> None:
-        if self.tuned_at is None and chains and not any(chain.tuning for chain in chains):
-            self.tuned_at = time.perf_counter()
+        for i, chain in enumerate(chains):
+            if not chain.started or i in self.warmup_steps:
+                continue
+            seen = (chain.finished_draws, chain.total_num_steps)  # finished_draws counts the warm-up's too
+            if chain.tuning:
+                self.last[i] = seen
+                continue
+            (d0, s0), (d1, s1) = self.last.get(i, (0, 0)), seen
+            self.warmup_steps[i] = s0 + (s1 - s0) * (self.tune - d0) / max(d1 - d0, 1)
+
+    def warmup_share(self, sample_stats: xr.Dataset) -> float | None:
+        """The warm-up's share of all leapfrog steps (the draws' from the sampler's statistics), or None
+        when a chain's warm-up was not seen to end (a progress bar replaces the callback)."""
+        if len(self.warmup_steps) < sample_stats.sizes["chain"]:
+            return None
+        warmup = sum(self.warmup_steps.values())
+        return warmup / (warmup + float(sample_stats["n_steps"].sum()))
 
 
 def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.DataTree:
@@ -168,7 +189,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled = compile_pymc_model(model, [v.name for v in model.free_RVs], structure=key)  # cached
             _COMPILED[key] = (compiled, _held_data(compiled, model))
     settings = spec.sampler
-    clock = _TuningClock()
+    clock = _TuningClock(settings.tune)
     tree = nutpie.sample(
         compiled,
         draws=settings.draws,
@@ -182,12 +203,13 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
         progress_callback=None if progress else clock,
         save_warmup=False,
     )
-    end = time.perf_counter()
-    if clock.tuned_at is None:  # with a progress bar there is no callback: one phase
-        phases.add("tune + draws", end - clock.start)
+    seconds = time.perf_counter() - clock.start
+    share = clock.warmup_share(tree["sample_stats"].ds)
+    if share is None:  # with a progress bar there is no callback: one phase
+        phases.add("tune + draws", seconds)
     else:
-        phases.add("tune", clock.tuned_at - clock.start)
-        phases.add("draws", end - clock.tuned_at)
+        phases.add("tune", seconds * share)
+        phases.add("draws", seconds * (1.0 - share))
     return tree
 
 
