@@ -75,6 +75,16 @@ def test_decomposition_is_an_accounting_identity():
         np.testing.assert_allclose(parts["source_pp"], effect.sel(benefit="ww").sum("work"))
 
 
+def test_share_effects_of_chosen_levels_are_those_of_all_levels():
+    rng = np.random.default_rng(5)
+    shares, weights = random_shares(rng), random_weights(rng)
+    every = share_effects_pp(shares, weights)
+    chosen = share_effects_pp(shares, weights, levels=("overall", weights.dims[0]))
+    assert set(every) - set(chosen) >= {"cells"} and set(chosen) == {"overall", weights.dims[0]}
+    for level, effect in chosen.items():
+        xr.testing.assert_identical(effect, every[level])
+
+
 def test_decomposition_asks_for_one_state_dim():
     effects = share_effects_pp(
         random_shares(np.random.default_rng(3)), random_weights(np.random.default_rng(3))

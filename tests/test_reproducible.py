@@ -304,3 +304,21 @@ def test_the_warmup_share_is_the_samplers_share_of_steps_with_more_chains_than_c
     assert clock.warmup_share(tree["sample_stats"].ds) == pytest.approx(truth, abs=0.02)
     assert truth < 0.35  # 200 of 1,200 iterations, a little dearer each than a draw
     assert (old["left"] - start) / seconds > 0.45  # after the first two chains' draws
+
+
+def test_the_loaded_start_is_pymcs_start_for_every_seed(small_cohort):
+    """The start function is kept with the built functions (compiling it is most of a destinations model's
+    compile in a warm process). Loaded, with the model's own dim lengths put back, it gives PyMC's start
+    for every seed; a model whose data differ only in values gets its own start too."""
+    spec = load_spec(MODELS / "destinations_12m.toml")
+    kind = kind_of(spec)
+    model = kind.build(spec, kind.prepare(spec, small_cohort.data), for_sampling=True)
+    held = {var.name for var in sampler._start_function(model).__wrapped__.get_shared()}
+    assert {"month", "state"} <= held  # shared dim lengths, zeroed in the file
+    structure = f"destinations start {uuid.uuid4().hex}"
+    built = compiled(model, "cache", structure)
+    loaded = compiled(model, "cache", structure)
+    assert loaded.compiled_logp_func._pyfunc.__name__ == "ww_bayes_logp"
+    for seed in range(5):
+        assert np.array_equal(loaded.initial_point_func(seed), built.initial_point_func(seed)), seed
+    assert not np.array_equal(loaded.initial_point_func(0), loaded.initial_point_func(1))  # jittered

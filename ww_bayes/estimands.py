@@ -62,17 +62,22 @@ def _contrast(rate: xr.DataArray, combine) -> xr.DataArray:
 
 
 def share_effects_pp(
-    shares: xr.DataArray, weights: xr.DataArray, months: Sequence[int] | None = None
+    shares: xr.DataArray,
+    weights: xr.DataArray,
+    months: Sequence[int] | None = None,
+    levels: Sequence[str] | None = None,
 ) -> dict[str, xr.DataArray]:
     """Contrasts (pp) of state shares per level (:func:`level_rates`, then :func:`contrast_pp`).
 
     ``shares``: the share of persons in each state per arm and group cell, with the state dims (e.g.
     ``benefit`` and ``work``) and any others (chain, draw, month). ``months``: the months kept (all when
-    None). Works for any proportion of persons, e.g. a cumulative incidence.
+    None); ``levels``: the levels returned (all when None; the cells' contrasts are the largest arrays).
+    Works for any proportion of persons, e.g. a cumulative incidence.
     """
     if months is not None:
         shares = shares.sel(month=list(months))
-    return {level: contrast_pp(rate) for level, rate in level_rates(shares, weights).items()}
+    rates = level_rates(shares, weights)
+    return {level: contrast_pp(rate) for level, rate in rates.items() if levels is None or level in levels}
 
 
 def decompose_effect(
@@ -239,8 +244,8 @@ def identified_overall_pp(
         total = kept.sum(factors)
         total = total.where(total > 0, np.nan)
 
-        def mean(arm, kept=kept, total=total):
-            return (filled.sel(arm=arm, drop=True) * kept).sum(factors) / total
+        def mean(arm, kept=kept, total=total):  # one contraction, as level_rates
+            return xr.dot(filled.sel(arm=arm, drop=True), kept, dim=factors) / total
 
         parts.append(100 * (mean(treated) - mean(comparison)))
     return xr.concat(parts, dim=pd.Index(list(CONTRASTS), name="contrast"))

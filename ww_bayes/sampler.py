@@ -22,7 +22,9 @@ code: the caller's spec structure, levels, cell count and likelihood), the built
 pickled to ``<PyTensor compiledir>/ww_bayes_functions/`` under a key of that structure, the variable names,
 the data's shapes and dtypes, the source of every ww_bayes module, the library versions and the PyTensor
 flags that shape the code; a fresh process unpickles them (no rewriting) and gives them its own data. The
-data values are zeroed in the pickle: the cache holds no counts.
+start function (PyMC's jittered support point, a function of the seed) is kept with them: it gives the
+same start for every seed (tests/test_reproducible.py). The data values are zeroed in the pickle: the
+cache holds no counts.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ _EXPAND_SIG = "int64(uint64, uint64, CPointer(double), CPointer(double), voidptr
 #: "before" column.
 BYPASS = "WW_BAYES_NUTPIE_COMPILE"
 #: Part of every cache key: raise it when the wrappers change in a way their source does not show.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 #: Libraries whose versions are part of the built functions' cache key.
 LIBRARIES = ("pymc", "pytensor", "nutpie", "numba", "numpy")
 
@@ -73,26 +75,24 @@ def compile_pymc_model(model: pm.Model, var_names: list[str], structure: str | N
 def _compile_cached(model: pm.Model, var_names: list[str], structure: str | None):
     import nutpie
     from nutpie import compile_pymc as nc
-    from pymc.initial_point import make_initial_point_fn
 
-    initial_point_fn = make_initial_point_fn(
-        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )  # fmt: skip
-    initial_point_fn = nc._wrap_with_lock(initial_point_fn)
     path = functions_path(model, var_names, structure) if structure is not None else None
     built = _load_functions(path) if path is not None else None
     if built is None:
+        start = _start_function(model)
         made = nc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
-                                  pymc_initial_point_fn=initial_point_fn, var_names=var_names)  # fmt: skip
+                                  pymc_initial_point_fn=nc._wrap_with_lock(start),
+                                  var_names=var_names)  # fmt: skip
         n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = made
         if path is not None:
-            _store_functions(path, (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized))
-    else:  # the model's own data go in below; the start function is the model's, as nutpie makes it
-        n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = built
+            _store_functions(path, (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized,
+                                    start.__wrapped__))  # fmt: skip
+    else:  # the model's own data go in below (and into the start function)
+        n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized, compiled_start = built
+        start = nc._wrap_with_lock(_seeded_start(compiled_start, model) or _start_function(model))
         names, _, shapes = shape_info
         free = len(model.free_RVs)
-        initial_point = nc._rv_dict_to_flat_array_wrapper(initial_point_fn, names=names[:free],
+        initial_point = nc._rv_dict_to_flat_array_wrapper(start, names=names[:free],
                                                           shapes=shapes[:free])  # fmt: skip
     keys = [_graph_key(logp_pt), _graph_key(expand_pt)]
     if None in keys:  # a graph PyTensor does not cache: nutpie's wrappers, compiled in this process
@@ -163,8 +163,12 @@ def functions_path(model: pm.Model, var_names: list[str], structure: str) -> Pat
 
 def _store_functions(path: Path, built: tuple) -> None:
     """Pickle the built functions with every data value zeroed (the model's own values are put back)."""
-    logp_pt, expand_pt = built[2], built[3]
-    shared = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    from pymc.pytensorf import find_rng_nodes
+
+    logp_pt, expand_pt, start = built[2], built[3], built[6]
+    rngs = find_rng_nodes(start.maker.fgraph.outputs)
+    held = [var for var in start.get_shared() if var not in rngs]
+    shared = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared(), *held]))
     values = [var.get_value(borrow=True) for var in shared]
     try:
         for var, value in zip(shared, values, strict=True):
@@ -180,6 +184,43 @@ def _store_functions(path: Path, built: tuple) -> None:
 def _blank(value: np.ndarray) -> np.ndarray:
     """What a data value is stored as: zeros of its shape and dtype."""
     return np.zeros_like(value)
+
+
+def _start_function(model: pm.Model):
+    """nutpie's start: PyMC's support point of every free variable with a uniform(-1, 1) jitter on the
+    sampler's scale, a function of the seed. Its compiled function (``__wrapped__``) is kept with the built
+    functions: compiling it rewrites a graph with a random draw per variable (a destinations model: 1.4 s,
+    3 s as a process's first compile; loading it: 0.2 s)."""
+    from pymc.initial_point import make_initial_point_fn
+
+    return make_initial_point_fn(model=model, overrides=None, default_strategy="support_point",
+                                 jitter_rvs=set(model.free_RVs), return_transformed=True)  # fmt: skip
+
+
+def _seeded_start(compiled, model: pm.Model):
+    """The start function around a loaded compiled one, as PyMC's ``make_initial_point_fn`` wraps it: the
+    random generators reseeded per call, the values named by the free variables (on the sampler's scale).
+    The model's own data and dim lengths replace the stored zeros; None if it holds another variable."""
+    from pymc.pytensorf import find_rng_nodes, reseed_rngs
+    from pymc.util import get_transformed_name
+
+    own = shared_variables(model)
+    rngs = find_rng_nodes(compiled.maker.fgraph.outputs)
+    held = [var for var in compiled.get_shared() if var not in rngs]
+    if any(var.name not in own for var in held):
+        return None
+    for var in held:
+        var.set_value(own[var.name].get_value())
+    names = []
+    for var in model.free_RVs:
+        transform = model.rvs_to_transforms[var]
+        names.append(get_transformed_name(var.name, transform) if transform is not None else var.name)
+
+    def start(seed, *args, **kwargs):
+        reseed_rngs(rngs, seed)
+        return dict(zip(names, compiled(*args, **kwargs), strict=True))
+
+    return start
 
 
 def _load_functions(path: Path) -> tuple | None:

@@ -967,12 +967,13 @@ def posterior_destinations(
     effects, in pp; with ``persons``, the sparseness flags."""
     state_share = state_share.assign_coords(month=state_share["month"].astype(int))
     exit_share = exit_share.assign_coords(month=exit_share["month"].astype(int))
-    shares = share_effects_pp(state_share, weights)
-    exits = share_effects_pp(incidence(exit_share), weights)
+    kept = (OVERALL, *weights.dims)
+    shares = share_effects_pp(state_share, weights, levels=kept)
+    exits = share_effects_pp(incidence(exit_share), weights, levels=kept)
     sign = state_signs(good_direction, [str(v) for v in state_share["state"].values])
     source = {"state": ww_states(state_share["state"].values)}
     levels = {}
-    for level in (OVERALL, *weights.dims):
+    for level in kept:
         share_pp = shares[level].transpose(*SAMPLE_DIMS, ...)
         decomposition = decompose_effect(share_pp, source, ("state",))
         parts = (
