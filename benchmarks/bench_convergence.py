@@ -10,8 +10,8 @@ divergences, E-BFMI >= 0.3 per chain, <= 1% of draws at the maximum tree depth):
 - ``final``: the shipped spec for 10 sampler seeds x cohort seeds 1-3 (12-month specs) and 2 x 3 for the
   trajectory model;
 - ``kinds``: the shipped destinations and hours specs, 10 sampler seeds x cohort seeds 1-3;
-- ``path``: the shipped ``destinations_path`` (months 6-30; 4 x 4,000 draws after a warm-up of 1,000), one
-  sampler seed x cohort seeds 1-3 (about 5 minutes a fit);
+- ``path``: the shipped ``destinations_path`` (months 6-30; 4 x 4,000 draws after a warm-up of 1,000), three
+  sampler seeds x cohort seeds 1-3 (about 5 minutes a fit);
 - ``previous``: the final fits with the specs' longer warm-up (PREVIOUS);
 - ``sizes``: the shipped specs of the first year (SIZE_SPECS; ``--sizes-option auto``: with their
   parametrization chosen from the data, AUTO) on calibrated cohorts of 0.1x, 1x, 3x and 10x the published
@@ -125,7 +125,7 @@ PLANS = {
     "final": ("shipped", {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "previous": (PREVIOUS, {SPECS_12M[0]: 10, SPECS_12M[1]: 10, "trajectory_30m": 2}),
     "kinds": ("shipped", {"destinations_12m": 10, "hours_worked_y1": 10}),
-    "path": ("shipped", {"destinations_path": 1}),
+    "path": ("shipped", {"destinations_path": 3}),
 }
 PHASES = (*PLANS, "screen", "sizes")
 
