@@ -29,7 +29,7 @@ from ww_bayes.calibration import (
     shares,
     uniformity,
 )
-from ww_bayes.calibration.coverage import clopper_pearson, paired_difference
+from ww_bayes.calibration.coverage import clopper_pearson, cluster_variance, paired_difference
 from ww_bayes.calibration.dispatch import WORKER_REPLACED, run_tasks
 from ww_bayes.calibration.sbc import ranked_quantities, replicate_path
 from ww_bayes.cli import main
@@ -285,3 +285,17 @@ def test_ranked_quantities_align_months_given_as_text_and_as_numbers():
     overall["effect_pp"][0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="missing values: effect_pp_overall"):
         ranked_quantities(kind, spec, posterior, derived_tree({"overall": overall}))
+
+
+def test_cluster_variance_is_statsmodels_cluster_robust_variance_of_a_mean():
+    """The variance both coverage intervals use: the cluster-robust variance of a regression on a constant
+    (CR1: G / (G - 1) with one regressor), computed independently by statsmodels."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(11)
+    clusters = rng.integers(0, 30, 500)
+    values = (rng.random(500) < 0.8 + 0.1 * (clusters % 2)).astype(float)
+    variance, n_clusters = cluster_variance(values, clusters)
+    fitted = sm.OLS(values, np.ones(500)).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    assert n_clusters == 30
+    assert variance == pytest.approx(float(fitted.bse[0]) ** 2, rel=1e-12)

@@ -143,6 +143,18 @@ def coverage_study(
     return pd.concat([pd.read_csv(cohort_path(folder, s)) for s in seeds], ignore_index=True)
 
 
+def cluster_variance(values: np.ndarray, clusters: np.ndarray) -> tuple[float, int]:
+    """The variance of the mean of ``values`` when the clusters (cohorts) are the independent units, and
+    the number of clusters: ``G / (G - 1) * sum_g (sum_g - mean * size_g)^2 / n^2``, the cluster-robust
+    variance of a regression on a constant (statsmodels' ``cov_type="cluster"``, tested)."""
+    per_cluster = pd.Series(values).groupby(clusters, sort=False).agg(["sum", "size"])
+    n_clusters = len(per_cluster)
+    if n_clusters < 2:
+        return float("nan"), n_clusters
+    residual = per_cluster["sum"] - float(values.mean()) * per_cluster["size"]
+    return n_clusters / (n_clusters - 1) * float((residual**2).sum()) / len(values) ** 2, n_clusters
+
+
 def clopper_pearson(covered: pd.Series, clusters: pd.Series | None = None) -> dict[str, float]:
     """The share of ``covered`` with its 95% Clopper-Pearson interval (``cp95_*``, every truth
     independent) and, given the cohort of each truth (``clusters``), the Korn-Graubard interval
@@ -155,12 +167,9 @@ def clopper_pearson(covered: pd.Series, clusters: pd.Series | None = None) -> di
            "kg95_lb": plain.low, "kg95_ub": plain.high}  # fmt: skip
     if clusters is None or not 0 < share < 1:
         return out
-    per_cluster = covered.astype(float).groupby(clusters.to_numpy(), sort=False).agg(["sum", "size"])
-    n_clusters = len(per_cluster)
+    variance, n_clusters = cluster_variance(covered.astype(float).to_numpy(), clusters.to_numpy())
     if n_clusters < 2:
         return out
-    residual = per_cluster["sum"] - share * per_cluster["size"]
-    variance = n_clusters / (n_clusters - 1) * float((residual**2).sum()) / total**2
     deff = variance / (share * (1 - share) / total)
     effective = total / max(deff, 1.0)
     effective *= (student_t.ppf(0.975, total - 1) / student_t.ppf(0.975, n_clusters - 1)) ** 2
@@ -227,12 +236,9 @@ def paired_difference(covered: pd.Series, reference: pd.Series, clusters: pd.Ser
     :func:`clopper_pearson` (every truth its own cluster when none are given), t quantile at clusters - 1."""
     difference = covered.astype(float).to_numpy() - reference.astype(float).to_numpy()
     keys = clusters.to_numpy() if clusters is not None else np.arange(len(difference))
-    per_cluster = pd.Series(difference).groupby(keys, sort=False).agg(["sum", "size"])
-    total, n_clusters = len(difference), len(per_cluster)
+    variance, n_clusters = cluster_variance(difference, keys)
     mean = float(difference.mean())
     if n_clusters < 2:
         return {"diff": mean, "lb": float("nan"), "ub": float("nan")}
-    residual = per_cluster["sum"] - mean * per_cluster["size"]
-    se = (n_clusters / (n_clusters - 1) * float((residual**2).sum())) ** 0.5 / total
-    half = float(student_t.ppf(0.975, n_clusters - 1)) * se
+    half = float(student_t.ppf(0.975, n_clusters - 1)) * variance**0.5
     return {"diff": mean, "lb": mean - half, "ub": mean + half}
