@@ -13,7 +13,11 @@ printed from that file at the end (``--table`` prints it without fitting).
 
     .venv/bin/python benchmarks/bench_trajectory_scenarios.py [--scenarios fade_by_24 combined ...]
         [--sizes 0.33x 1x] [--seeds 1 2] [--spec models/trajectory_30m.toml] [--results FILE]
-        [--keep-fits DIR] [--table]
+        [--keep-fits DIR] [--target-accept 0.97] [--centred-below 0.6] [--table]
+
+``--target-accept`` and ``--centred-below`` run a candidate (another step size; another threshold of the
+rule that chooses the class means' form, ``ww_bayes.kinds.pooling.CENTRED_BELOW``); both are part of the
+model key, so its rows are its own.
 """
 
 from __future__ import annotations
@@ -32,13 +36,15 @@ from ww_bayes.data import published
 from ww_bayes.data.io import write_datatree
 from ww_bayes.data.simulate import SCENARIOS, simulate_cohort
 from ww_bayes.inference import fit, spec_structure
-from ww_bayes.kinds import load_spec
+from ww_bayes.kinds import load_spec, pooling
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench_trajectory_scenarios.jsonl"
 SPEC = ROOT / "models" / "trajectory_30m.toml"
 #: Cohort sizes as multiples of the published cohort.
 SIZES = {"0.1x": 0.1, "0.33x": 1 / 3, "1x": 1.0, "3x": 3.0}
+#: The rule's threshold as shipped (``ww_bayes.kinds.pooling.CENTRED_BELOW``).
+SHIPPED_THRESHOLD = pooling.CENTRED_BELOW
 
 
 def persons(size: str) -> int:
@@ -46,8 +52,12 @@ def persons(size: str) -> int:
 
 
 def model_key(spec) -> str:
-    """What a result depends on besides scenario, size and seed: the model and the sampler settings."""
-    settings = json.dumps([spec_structure(spec), dataclasses.asdict(spec.sampler)], sort_keys=True)
+    """What a result depends on besides scenario, size and seed: the model and the sampler settings (and the
+    rule's threshold when a candidate sets another, ``--centred-below``)."""
+    parts = [spec_structure(spec), dataclasses.asdict(spec.sampler)]
+    if pooling.CENTRED_BELOW != SHIPPED_THRESHOLD:
+        parts.append({"centred_below": pooling.CENTRED_BELOW})
+    settings = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(settings.encode()).hexdigest()[:12]
 
 
@@ -152,11 +162,19 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--keep-fits", type=Path, default=None, help="also write each fit file here")
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
+    parser.add_argument("--target-accept", type=float, help="a candidate: the spec at this target_accept")
+    parser.add_argument(
+        "--centred-below", type=float, help="a candidate: the rule centres below this E[kappa] (shipped: 0.5)"
+    )
     args = parser.parse_args()
     if not args.table:
         warnings.simplefilter("ignore")
         logging.getLogger("pymc").setLevel(logging.ERROR)
+        if args.centred_below is not None:
+            pooling.CENTRED_BELOW = args.centred_below  # read by choose_parametrization on every call
         spec = load_spec(args.spec)
+        if args.target_accept is not None:
+            spec = spec.with_sampler(target_accept=args.target_accept)
         model = model_key(spec)
         done = {_key(row) for row in read_rows(args.results)}
         todo = [
