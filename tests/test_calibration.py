@@ -299,3 +299,5 @@ def test_cluster_variance_is_statsmodels_cluster_robust_variance_of_a_mean():
     fitted = sm.OLS(values, np.ones(500)).fit(cov_type="cluster", cov_kwds={"groups": clusters})
     assert n_clusters == 30
     assert variance == pytest.approx(float(fitted.bse[0]) ** 2, rel=1e-12)
+    alone, one = cluster_variance(values, np.zeros(500))  # one cluster: no variance to estimate
+    assert one == 1 and np.isnan(alone)

@@ -83,6 +83,8 @@ def test_share_effects_of_chosen_levels_are_those_of_all_levels():
     assert set(every) - set(chosen) >= {"cells"} and set(chosen) == {"overall", weights.dims[0]}
     for level, effect in chosen.items():
         xr.testing.assert_identical(effect, every[level])
+    with pytest.raises(ValueError, match=r"levels \['region_typo'\]"):
+        share_effects_pp(shares, weights, levels=("overall", "region_typo"))
 
 
 def test_decomposition_asks_for_one_state_dim():

@@ -273,9 +273,9 @@ def test_the_clock_interpolates_each_chains_warmup_steps_and_skips_chains_not_st
     clock([progress(True, False, 60, 5_000), waiting])  # left its warm-up at iteration 50: 4,500 steps
     stats = xr.Dataset({"n_steps": (("chain", "draw"), np.full((2, 10), 100))})
     assert clock.warmup_share(stats) is None  # the second chain's warm-up was not seen to end
-    clock([progress(True, False, 60, 6_000), progress(True, False, 30, 2_000)])  # never seen tuning
-    assert clock.warmup_steps == {0: 4_500, 1: 2_000 * 50 / 30}
-    warmup = 4_500 + 2_000 * 50 / 30
+    clock([progress(True, False, 60, 6_000), progress(True, False, 60, 2_400)])  # never seen tuning
+    assert clock.warmup_steps == {0: 4_500, 1: 2_400 * 50 / 60}
+    warmup = 4_500 + 2_000
     assert clock.warmup_share(stats) == pytest.approx(warmup / (warmup + 2_000))
 
 
@@ -303,13 +303,14 @@ def test_the_warmup_share_is_the_samplers_share_of_steps_with_more_chains_than_c
     truth = warm.sum() / (warm.sum() + float(drawn.sum()))
     assert clock.warmup_share(tree["sample_stats"].ds) == pytest.approx(truth, abs=0.02)
     assert truth < 0.35  # 200 of 1,200 iterations, a little dearer each than a draw
-    assert (old["left"] - start) / seconds > 0.45  # after the first two chains' draws
+    assert (old["left"] - start) / seconds > 0.4  # after the first two chains' draws (measured: 0.58)
 
 
 def test_the_loaded_start_is_pymcs_start_for_every_seed(small_cohort):
     """The start function is kept with the built functions (compiling it is most of a destinations model's
     compile in a warm process). Loaded, with the model's own dim lengths put back, it gives PyMC's start
-    for every seed; a model whose data differ only in values gets its own start too."""
+    for each seed. A kept start function that reads a variable the model does not have is compiled again,
+    with a warning, and still gives PyMC's start."""
     spec = load_spec(MODELS / "destinations_12m.toml")
     kind = kind_of(spec)
     model = kind.build(spec, kind.prepare(spec, small_cohort.data), for_sampling=True)
@@ -322,3 +323,15 @@ def test_the_loaded_start_is_pymcs_start_for_every_seed(small_cohort):
     for seed in range(5):
         assert np.array_equal(loaded.initial_point_func(seed), built.initial_point_func(seed)), seed
     assert not np.array_equal(loaded.initial_point_func(0), loaded.initial_point_func(1))  # jittered
+    own = sampler.shared_variables
+
+    def without_month(model):
+        return {name: var for name, var in own(model).items() if name != "month"}
+
+    kept = functions_file(model, structure)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sampler, "functions_path", lambda *args: kept)  # the file the start is kept in
+        patch.setattr(sampler, "shared_variables", without_month)
+        with pytest.warns(RuntimeWarning, match="reads variables this model does not have"):
+            rebuilt = sampler._compile_cached(model, [v.name for v in model.free_RVs], structure)
+    assert np.array_equal(rebuilt.initial_point_func(3), built.initial_point_func(3))

@@ -77,6 +77,9 @@ def share_effects_pp(
     if months is not None:
         shares = shares.sel(month=list(months))
     rates = level_rates(shares, weights)
+    unknown = sorted(set(levels or ()) - set(rates))
+    if unknown:
+        raise ValueError(f"levels {unknown}: the levels are {sorted(rates)}")
     return {level: contrast_pp(rate) for level, rate in rates.items() if levels is None or level in levels}
 
 

@@ -22,8 +22,8 @@ code: the caller's spec structure, levels, cell count and likelihood), the built
 pickled to ``<PyTensor compiledir>/ww_bayes_functions/`` under a key of that structure, the variable names,
 the data's shapes and dtypes, the source of every ww_bayes module, the library versions and the PyTensor
 flags that shape the code; a fresh process unpickles them (no rewriting) and gives them its own data. The
-start function (PyMC's jittered support point, a function of the seed) is kept with them: it gives the
-same start for every seed (tests/test_reproducible.py). The data values are zeroed in the pickle: the
+start function (PyMC's jittered support point, a function of the seed) is kept with them: loaded, it
+gives PyMC's start for each seed (tests/test_reproducible.py). The data values are zeroed in the pickle: the
 cache holds no counts.
 """
 
@@ -85,11 +85,20 @@ def _compile_cached(model: pm.Model, var_names: list[str], structure: str | None
                                   var_names=var_names)  # fmt: skip
         n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = made
         if path is not None:
-            _store_functions(path, (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized,
-                                    start.__wrapped__))  # fmt: skip
+            try:
+                _store_functions(path, (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized,
+                                        start.__wrapped__))  # fmt: skip
+            except Exception as error:  # noqa: BLE001 - built already: an unwritable cache is not fatal
+                warnings.warn(f"{path}: could not be written ({error!r}); the next process builds them again",
+                              RuntimeWarning, stacklevel=3)  # fmt: skip
     else:  # the model's own data go in below (and into the start function)
         n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized, compiled_start = built
-        start = nc._wrap_with_lock(_seeded_start(compiled_start, model) or _start_function(model))
+        start = _seeded_start(compiled_start, model)
+        if start is None:  # a variable the model does not have: PyMC's own, compiled here
+            warnings.warn(f"{path.name}: the kept start function reads variables this model does not have; "
+                          "compiling it", RuntimeWarning, stacklevel=3)  # fmt: skip
+            start = _start_function(model)
+        start = nc._wrap_with_lock(start)
         names, _, shapes = shape_info
         free = len(model.free_RVs)
         initial_point = nc._rv_dict_to_flat_array_wrapper(start, names=names[:free],
