@@ -248,3 +248,30 @@ def test_gate_catches_low_bfmi_and_saturated_tree_depth(small_fit):
     assert any("5.0% of draws at the maximum tree depth" in p for p in result.problems)
     # the bfmi stored per chain is arviz_stats' value
     np.testing.assert_allclose(result.table["bfmi"].values, azs.bfmi(broken)["energy"].values)
+
+
+def test_a_fit_frees_what_earlier_fits_left_and_trims_the_heap(small_fit, small_cohort, monkeypatch):
+    """A process that fits in a loop keeps its memory flat (benchmarks/bench_refit_memory.py): a fit first
+    collects the reference cycles an earlier fit's tree left (a tree is parent and child to its groups),
+    then trims glibc's heap before it starts and when it returns."""
+    import gc
+    import weakref
+
+    import ww_bayes.inference
+
+    spec, _ = small_fit
+    trims = []
+    monkeypatch.setattr(ww_bayes.inference, "_malloc_trim", lambda: trims.append)
+    gc.disable()  # only an explicit collection frees a cycle now
+    try:
+        earlier = xr.DataTree.from_dict({"posterior": xr.Dataset({"x": ("draw", np.zeros(10))})})
+        gone = weakref.ref(earlier)
+        del earlier
+        assert gone() is not None  # a cycle (parent and child): reference counting does not free it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit(spec.with_sampler(chains=1, draws=50, tune=50), small_cohort.data, progress=False, log=None)
+        assert gone() is None
+    finally:
+        gc.enable()
+    assert trims == [0, 0]  # malloc_trim(0) before and after

@@ -15,7 +15,11 @@ groups that depend on what the cells hold; :mod:`ww_bayes.results` saves and loa
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
+import functools
+import gc
 import hashlib
 import json
 import os
@@ -586,8 +590,39 @@ def fit(
     (:data:`NODE_TRACEBACK`). Both flags are as they were afterwards.
     """
     flags = {"numba__fastmath": REPRODUCIBLE_FASTMATH, "traceback__limit": NODE_TRACEBACK}
-    with pytensor.config.change_flags(**flags):
-        return _fit(spec, data, likelihood=likelihood, progress=progress, log=log, min_per_arm=min_per_arm)
+    release_freed_memory(collect=True)  # what earlier fits left: a fit tree holds reference cycles
+    try:
+        with pytensor.config.change_flags(**flags):
+            return _fit(spec, data, likelihood=likelihood, progress=progress, log=log,
+                        min_per_arm=min_per_arm)  # fmt: skip
+    finally:
+        release_freed_memory()
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory(collect: bool = False) -> None:
+    """Give the memory the C heap holds after it was freed back to the system (glibc's ``malloc_trim``;
+    nothing where there is no glibc). A fit's post-processing allocates and frees gigabytes in many
+    blocks from several threads, and glibc keeps freed blocks in its arenas: a process that fits again and
+    again (a notebook, a calibration study, a benchmark) grew by about 300 MB per destinations fit on the
+    demo cohort and by gigabytes per ``destinations_path`` fit, until the sixth of them in one process
+    was killed for want of memory (24 GB). ``collect``: first collect Python's garbage (a fit's tree is
+    parent and child to its groups, so what an earlier fit returned is freed only by the cycle collector).
+    :func:`fit` calls it with ``collect`` before it starts and without when it returns
+    (docs/performance.md)."""
+    if collect:
+        gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 #: numba's fast-math flags while fitting (see :func:`fit`).

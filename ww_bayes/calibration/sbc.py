@@ -43,7 +43,7 @@ from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 from ww_bayes.data.io import atomic_write, load_datatree, to_netcdf
 from ww_bayes.derived import flat_name, levels_of
 from ww_bayes.diagnostics import diagnose
-from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, sample_posterior
+from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, release_freed_memory, sample_posterior
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
@@ -164,6 +164,7 @@ def run_replicate(task: Replicate) -> xr.Dataset:
     """Fit one replicate and rank its truth: a Dataset of ranks (int16) with the replicate's diagnostics
     as attrs (``seconds``, ``max_rhat``, ``min_ess_bulk``, ``divergences``)."""
     start = time.perf_counter()
+    release_freed_memory(collect=True)  # what the previous replicate left
     kind = kind_of(task.spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a replicate's sampler warnings are summarised in its attrs
