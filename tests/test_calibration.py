@@ -287,17 +287,17 @@ def test_ranked_quantities_align_months_given_as_text_and_as_numbers():
         ranked_quantities(kind, spec, posterior, derived_tree({"overall": overall}))
 
 
-def test_cluster_variance_is_statsmodels_cluster_robust_variance_of_a_mean():
-    """The variance both coverage intervals use: the cluster-robust variance of a regression on a constant
-    (CR1: G / (G - 1) with one regressor), computed independently by statsmodels."""
-    import statsmodels.api as sm
-
+def test_cluster_variance_is_the_variance_of_the_clusters_mean_differences():
+    """With every value its own cluster: the variance of the mean, var(ddof=1) / n; with clusters of
+    equal size: the variance of the clusters' means over their number (computed independently); one
+    cluster: no variance to estimate."""
     rng = np.random.default_rng(11)
-    clusters = rng.integers(0, 30, 500)
-    values = (rng.random(500) < 0.8 + 0.1 * (clusters % 2)).astype(float)
-    variance, n_clusters = cluster_variance(values, clusters)
-    fitted = sm.OLS(values, np.ones(500)).fit(cov_type="cluster", cov_kwds={"groups": clusters})
-    assert n_clusters == 30
-    assert variance == pytest.approx(float(fitted.bse[0]) ** 2, rel=1e-12)
-    alone, one = cluster_variance(values, np.zeros(500))  # one cluster: no variance to estimate
-    assert one == 1 and np.isnan(alone)
+    values = (rng.random(400) < 0.85).astype(float)
+    alone, n = cluster_variance(values, np.arange(400))
+    assert n == 400 and alone == pytest.approx(values.var(ddof=1) / 400, rel=1e-10)
+    clusters = np.repeat(np.arange(40), 10)
+    means = values.reshape(40, 10).mean(axis=1)
+    grouped, n = cluster_variance(values, clusters)
+    assert n == 40 and grouped == pytest.approx(means.var(ddof=1) / 40, rel=1e-10)
+    single, one = cluster_variance(values, np.zeros(400))
+    assert one == 1 and np.isnan(single)

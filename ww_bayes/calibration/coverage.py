@@ -145,14 +145,15 @@ def coverage_study(
 
 def cluster_variance(values: np.ndarray, clusters: np.ndarray) -> tuple[float, int]:
     """The variance of the mean of ``values`` when the clusters (cohorts) are the independent units, and
-    the number of clusters: ``G / (G - 1) * sum_g (sum_g - mean * size_g)^2 / n^2``, the cluster-robust
-    variance of a regression on a constant (statsmodels' ``cov_type="cluster"``, tested)."""
-    per_cluster = pd.Series(values).groupby(clusters, sort=False).agg(["sum", "size"])
-    n_clusters = len(per_cluster)
-    if n_clusters < 2:
-        return float("nan"), n_clusters
-    residual = per_cluster["sum"] - float(values.mean()) * per_cluster["size"]
-    return n_clusters / (n_clusters - 1) * float((residual**2).sum()) / len(values) ** 2, n_clusters
+    the number of clusters (NaN below 2): statsmodels' cluster-robust variance of a regression on a
+    constant, ``G / (G - 1) * sum_g (sum_g - mean * size_g)^2 / n^2``."""
+    import statsmodels.api as sm
+
+    codes, levels = pd.factorize(clusters)
+    if len(levels) < 2:
+        return float("nan"), len(levels)
+    fitted = sm.OLS(values, np.ones(len(values))).fit(cov_type="cluster", cov_kwds={"groups": codes})
+    return float(fitted.bse[0]) ** 2, len(levels)
 
 
 def clopper_pearson(covered: pd.Series, clusters: pd.Series | None = None) -> dict[str, float]:
