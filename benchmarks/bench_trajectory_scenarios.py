@@ -13,11 +13,12 @@ printed from that file at the end (``--table`` prints it without fitting).
 
     .venv/bin/python benchmarks/bench_trajectory_scenarios.py [--scenarios fade_by_24 combined ...]
         [--sizes 0.33x 1x] [--seeds 1 2] [--spec models/trajectory_30m.toml] [--results FILE]
-        [--keep-fits DIR] [--target-accept 0.97] [--centred-below 0.6] [--table]
+        [--keep-fits DIR] [--target-accept 0.97] [--centred-below 0.6] [--likelihood correlated] [--table]
 
 ``--target-accept`` and ``--centred-below`` run a candidate (another step size; another threshold of the
-rule that chooses the class means' form, ``ww_bayes.kinds.pooling.CENTRED_BELOW``); both are part of the
-model key, so its rows are its own.
+rule that chooses the class means' form, ``ww_bayes.kinds.pooling.CENTRED_BELOW``); ``--likelihood`` fits
+with another of the kind's likelihoods (``ww_bayes.kinds.trajectory.LIKELIHOODS``). All are part of the
+model key, so a candidate's rows are its own.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ww_bayes.data.io import write_datatree
 from ww_bayes.data.simulate import SCENARIOS, simulate_cohort
 from ww_bayes.inference import fit, spec_structure
 from ww_bayes.kinds import load_spec, pooling
+from ww_bayes.kinds.trajectory import LIKELIHOODS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "bench_trajectory_scenarios.jsonl"
@@ -51,12 +53,15 @@ def persons(size: str) -> int:
     return round(SIZES[size] * published.N_PERSONS)
 
 
-def model_key(spec) -> str:
+def model_key(spec, likelihood: str | None = None) -> str:
     """What a result depends on besides scenario, size and seed: the model and the sampler settings (and the
-    rule's threshold when a candidate sets another, ``--centred-below``)."""
+    rule's threshold when a candidate sets another, ``--centred-below``, and the likelihood when it is not
+    the kind's default, ``--likelihood``)."""
     parts = [spec_structure(spec), dataclasses.asdict(spec.sampler)]
     if pooling.CENTRED_BELOW != SHIPPED_THRESHOLD:
         parts.append({"centred_below": pooling.CENTRED_BELOW})
+    if likelihood is not None and likelihood != LIKELIHOODS[0]:
+        parts.append({"likelihood": likelihood})
     settings = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(settings.encode()).hexdigest()[:12]
 
@@ -75,12 +80,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def fit_one(spec, scenario: str, size: str, seed: int, keep_fits: Path | None) -> dict:
+def fit_one(
+    spec, scenario: str, size: str, seed: int, keep_fits: Path | None, likelihood: str | None = None
+) -> dict:
     """Simulate, fit and gate one cohort; the row of the results file."""
     cohort = simulate_cohort(n=persons(size), seed=seed, calibration=SCENARIOS[scenario])
     seeded = spec.with_sampler(seed=spec.sampler.seed + seed)
     start = time.perf_counter()
-    tree = fit(seeded, cohort.data, progress=False, log=None)
+    tree = fit(seeded, cohort.data, likelihood=likelihood, progress=False, log=None)
     seconds = time.perf_counter() - start
     if keep_fits is not None:
         keep_fits.mkdir(parents=True, exist_ok=True)
@@ -90,8 +97,9 @@ def fit_one(spec, scenario: str, size: str, seed: int, keep_fits: Path | None) -
     checked = table["ess_checked"] == 1
     forms = json.loads(tree.attrs["parametrization"])
     return {
-        "model": model_key(spec),
+        "model": model_key(spec, likelihood),
         "spec": spec.name,
+        "likelihood": likelihood or LIKELIHOODS[0],
         "commit": _commit(),
         "scenario": scenario,
         "size": size,
@@ -166,6 +174,9 @@ def main() -> None:
     parser.add_argument(
         "--centred-below", type=float, help="a candidate: the rule centres below this E[kappa] (shipped: 0.5)"
     )
+    parser.add_argument(
+        "--likelihood", choices=LIKELIHOODS, help="a candidate: another of the kind's likelihoods"
+    )
     args = parser.parse_args()
     if not args.table:
         warnings.simplefilter("ignore")
@@ -175,7 +186,7 @@ def main() -> None:
         spec = load_spec(args.spec)
         if args.target_accept is not None:
             spec = spec.with_sampler(target_accept=args.target_accept)
-        model = model_key(spec)
+        model = model_key(spec, args.likelihood)
         done = {_key(row) for row in read_rows(args.results)}
         todo = [
             (scenario, size, seed)
@@ -187,7 +198,7 @@ def main() -> None:
         print(f"{len(todo)} fits to run of model {model} ({args.spec.name})", flush=True)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for scenario, size, seed in todo:
-            row = fit_one(spec, scenario, size, seed, args.keep_fits)
+            row = fit_one(spec, scenario, size, seed, args.keep_fits, args.likelihood)
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             print(

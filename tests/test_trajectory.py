@@ -250,3 +250,105 @@ def test_month_12_slice_agrees_with_the_12_month_models(full_trajectory, full_fi
         difference = abs(slice_12.mean(("chain", "draw")) - twelve.mean(("chain", "draw")))
         sd = twelve.std(("chain", "draw"))
         assert (difference < sd).all(), (outcome, difference.values, sd.values)
+
+
+# --- the correlated likelihood ----------------------------------------------------------------------------
+
+
+def complete_persons(df: pd.DataFrame, spec) -> pd.DataFrame:
+    """The persons observed in every month of every outcome (so a pairwise covariance is the plain one)."""
+    columns = [month_column(o, m) for o in spec.outcomes for m in spec.month_list]
+    return df[df[columns].notna().all(axis=1)].reset_index(drop=True)
+
+
+def test_cell_means_are_the_cells_rates_with_their_sampling_covariance(spec, small_cohort):
+    """Each cell's means are its Binomial cells' rates, and its whitening inverts the covariance of the
+    cell's mean vector computed directly: the persons' covariance within cells pooled over a class's cells,
+    over the cell's persons."""
+    spec = dataclasses.replace(spec, months=(1, 8))
+    df = complete_persons(small_cohort.data, spec)
+    data = prepare_trajectory_data(spec, df, likelihood="correlated")
+    constants = data.constants
+    columns = [month_column(o, m) for o in spec.outcomes for m in spec.month_list]
+    classes = data.levels["werkverkenner"]
+    for a, arm in enumerate(ARMS):
+        for k, level in enumerate(classes):
+            cell = a * len(classes) + k
+            rows = (df["arm"].astype(str) == arm) & (df["werkverkenner"].astype(str) == level)
+            y = df.loc[rows, columns].to_numpy(float)
+            binomial = data.cells.set_index(["outcome", "arm", "werkverkenner", "month"])
+            for j, (outcome, month) in enumerate((o, m) for o in spec.outcomes for m in spec.month_list):
+                counts = binomial.loc[(outcome, arm, level, month)]
+                assert constants["cell_mean"].values[cell, j] == pytest.approx(
+                    counts["successes"] / counts["trials"]
+                )
+            in_class = df["werkverkenner"].astype(str) == level
+            groups = df.loc[in_class].groupby(df.loc[in_class, "arm"].astype(str), observed=True)[columns]
+            pooled = sum((len(g) - 1) * g.cov().to_numpy() for _, g in groups) / (in_class.sum() - len(ARMS))
+            sigma = pooled / len(y)
+            whiten = constants["cell_whiten"].values[cell]
+            np.testing.assert_allclose(np.linalg.inv(whiten.T @ whiten), sigma, rtol=1e-7, atol=1e-12)
+            expected = -0.5 * np.linalg.slogdet(2 * np.pi * sigma)[1]
+            assert constants["cell_log_norm"].values[cell] == pytest.approx(expected, rel=1e-9)
+
+
+def test_correlated_likelihood_is_the_multivariate_normal_of_each_cells_rates(spec, small_cohort):
+    """The sampler's potential is scipy's multivariate normal log-density of every cell's observed rates
+    around the modelled ones (the cells matched by label, not by the code's order), and a likelihood with
+    the cells' whitenings swapped between arms is caught."""
+    from scipy.stats import multivariate_normal
+
+    spec = dataclasses.replace(spec, months=(1, 6))
+    df = complete_persons(small_cohort.data, spec)
+    data = prepare_trajectory_data(spec, df, likelihood="correlated")
+    model = build_trajectory_model(spec, data, for_sampling=True)
+    assert "composition_z" not in model.named_vars and [p.name for p in model.potentials] == [
+        "correlated_rates"
+    ]
+    outputs = model.replace_rvs_by_values([model.potentials[0], model["rate"]])
+    function = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(4)
+    point = {k: v + rng.normal(0, 0.1, np.shape(v)) for k, v in model.initial_point().items()}
+    potential, rate = function(point)
+    columns = [month_column(o, m) for o in spec.outcomes for m in spec.month_list]
+    whiten = data.constants["cell_whiten"].values
+    expected = 0.0
+    for a, arm in enumerate(ARMS):
+        for k, level in enumerate(data.levels["werkverkenner"]):
+            rows = (df["arm"].astype(str) == arm) & (df["werkverkenner"].astype(str) == level)
+            observed = df.loc[rows, columns].to_numpy(float).mean(axis=0)
+            w = whiten[a * len(data.levels["werkverkenner"]) + k]
+            expected += multivariate_normal(rate[:, a, k, :].ravel(), np.linalg.inv(w.T @ w)).logpdf(observed)
+    assert float(potential) == pytest.approx(expected, rel=1e-9)
+    swapped = data.constants["cell_whiten"].copy(data=whiten[::-1])
+    broken = dataclasses.replace(data, constants={**data.constants, "cell_whiten": swapped})
+    model = build_trajectory_model(spec, broken, for_sampling=True)
+    outputs = model.replace_rvs_by_values([model.potentials[0]])
+    (wrong,) = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    assert abs(float(wrong) - expected) > 1.0
+
+
+def test_the_whitened_level_has_the_binomial_models_prior(spec, small_cohort):
+    """The level written on its whitened coordinates is the same model: its log-density is the level's
+    Normal prior plus the change of variables' log det, and prior draws of the level are that Normal's."""
+    import pymc as pm
+
+    spec = dataclasses.replace(spec, months=(1, 6))
+    data = prepare_trajectory_data(spec, small_cohort.data, likelihood="correlated")
+    model = build_trajectory_model(spec, data, for_sampling=True)
+    z = model["service_level_z"]
+    logp = model.compile_fn(model.logp(vars=[z], sum=True), inputs=model.value_vars, on_unused_input="ignore")
+    (level_value,) = model.replace_rvs_by_values([model["service_level"]])
+    level = model.compile_fn(level_value, inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(5)
+    point = {k: rng.normal(0, 1, np.shape(v)) for k, v in model.initial_point().items()}
+    scale = data.constants["level_scale"].values
+    b = spec.baseline
+    normal = (-0.5 * ((level(point) - b.mu) / b.sigma) ** 2 - np.log(b.sigma) - 0.5 * np.log(2 * np.pi)).sum()
+    log_det = np.log(np.diagonal(scale, axis1=1, axis2=2)).sum()
+    assert float(logp(point)) == pytest.approx(normal + log_det, rel=1e-9)
+    with model:
+        draws = pm.sample_prior_predictive(draws=4000, var_names=["service_level"], random_seed=6)
+    values = draws.prior["service_level"].values.reshape(4000, -1)
+    assert abs(values.mean()) < 0.05 and values.std() == pytest.approx(b.sigma, rel=0.02)
+    assert np.abs(np.corrcoef(values[:, :12].T) - np.eye(12)).max() < 0.1  # independent, as Normal draws are

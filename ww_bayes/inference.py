@@ -571,8 +571,8 @@ def fit(
 ) -> xr.DataTree:
     """Fit ``spec`` (any registered model kind) to a cohort (a DataFrame following the schema, or a
     CSV/Parquet path). The kind's derived group (``effects``, ``trajectory``, ...) holds its estimands.
-    ``likelihood``: one the kind takes (:attr:`ww_bayes.kinds.protocol.ModelKind.likelihoods`; default its
-    first).
+    ``likelihood``: one the kind takes (:attr:`ww_bayes.kinds.protocol.ModelKind.likelihoods`; default the
+    spec's, :meth:`~ww_bayes.kinds.protocol.ModelKind.default_likelihood`).
 
     The data are validated first (a DataFrame exactly as a file: :class:`SchemaError` lists every problem)
     and the design's sparseness is reported before sampling (:func:`ww_bayes.data.design.design_warnings`,
@@ -639,7 +639,7 @@ def _fit(
     log = say(log)
     kind = kind_of(spec)
     phases = Phases()
-    likelihood = likelihood or kind.likelihoods[0]
+    likelihood = likelihood or kind.default_likelihood(spec)
     if likelihood not in kind.likelihoods:
         raise ValueError(
             f"likelihood {likelihood!r}: a {kind.name!r} model takes {', '.join(kind.likelihoods)}"

@@ -309,6 +309,11 @@ class ModelKind(ABC):
     def prepare(self, spec, cohort: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
         """Cells, levels and weights from a validated cohort."""
 
+    def default_likelihood(self, spec) -> str:
+        """The likelihood a fit of ``spec`` uses when none is asked for: the first of :attr:`likelihoods`
+        (a kind whose spec names one returns the spec's)."""
+        return self.likelihoods[0]
+
     @abstractmethod
     def build(self, spec, data: ModelData, for_sampling: bool = False) -> pm.Model:
         """The PyMC model. ``for_sampling``: the form the sampler sees (same log-density; it may skip random

@@ -90,6 +90,7 @@ from ww_bayes.kinds.pooling import (
     AUTO,
     NON_CENTRED,
     Parametrization,
+    category_codes,
     cell_index,
     choose_parametrizations,
     class_weights,
@@ -126,6 +127,22 @@ ANCHOR = ARM_SERVICE
 #: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
 #: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
 COMPOSITION_COMPONENTS = 8
+#: The likelihoods a trajectory fit takes (the first is the default): ``"binomial"``, a Binomial per cell
+#: and month with the composition term for what persists over months; ``"correlated"``, each cell's
+#: monthly rates of every outcome as one multivariate normal observation with the covariance its persons
+#: give them across months and outcomes (:func:`cell_means`), and no composition term.
+LIKELIHOODS = ("binomial", "correlated")
+#: The likelihoods in words (the priors' printout).
+LIKELIHOOD_TEXT = {
+    "binomial": "Binomial per cell and month; each control arm's chance imbalance that persists over months "
+    "(composition) is added to the population effects",
+    "correlated": "each cell's monthly rates of every outcome as one multivariate normal observation with "
+    "the covariance its persons give them across months and outcomes (the level sampled in whitened "
+    "coordinates)",
+}
+#: The dims of the correlated likelihood's constants: a cell (arm x groups), the series of a cell's
+#: rates (outcome x month) and their transpose.
+MEANS_DIMS = ("mean_cell", "series", "series_to")
 #: The cumulative effects, with the sign that makes "good" positive, per outcome.
 CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
 #: The variables of the derived ``trajectory`` group, with their roles (:class:`ww_bayes.derived.Variable`):
@@ -143,8 +160,12 @@ VARIABLES = {
 }
 
 
-def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData:
-    """Monthly cells of each outcome (column ``outcome``) and the cohort's composition (weights)."""
+def prepare_trajectory_data(
+    spec: TrajectorySpec, df: pd.DataFrame, likelihood: str = "binomial"
+) -> ModelData:
+    """Monthly cells of each outcome (column ``outcome``) and the cohort's composition (weights); for the
+    ``"correlated"`` likelihood the cells' rates over months and outcomes with the whitening of their
+    sampling covariance (:func:`cell_means`) instead of the composition factor."""
     groups = list(spec.groups)
     levels, notes = factor_levels(df, groups)
     parts, n_missing = [], 0
@@ -156,10 +177,15 @@ def prepare_trajectory_data(spec: TrajectorySpec, df: pd.DataFrame) -> ModelData
     cells = cells[["outcome", "arm", *groups, "month", "successes", "trials"]]
     weights = person_counts(df, groups, levels)
     forms = choose_forms(spec, cells, levels)
-    composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
+    if likelihood == "correlated":
+        constants = dict(cell_means(df, spec.outcomes, spec.month_list, groups, levels).data_vars)
+    else:
+        composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
+        constants = {"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])}
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
-        constants={"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])},
+        constants=constants,
+        likelihood=likelihood,
         cells=cells,
         observation=BinaryCounts(),
         notes=notes,
@@ -246,6 +272,107 @@ def composition_factor(df: pd.DataFrame, outcomes, months, components: int | Non
     )
 
 
+def cell_means(
+    df: pd.DataFrame, outcomes, months, groups: list[str], levels: dict[str, list[str]]
+) -> xr.Dataset:
+    """Each cell's (arm x ``groups``) observed rates over outcomes and months, and the whitening of their
+    sampling covariance: the ``"correlated"`` likelihood's data.
+
+    A person is counted in every month and outcome, so a cell's monthly rates share their persons' errors:
+    the rates of one cell are one observation of dimension outcomes x months, approximately multivariate
+    normal with covariance ``Sigma[d, e] = C[d, e] * n[d, e] / (n[d] * n[e])``, where ``C`` is the
+    persons' covariance of the series ``d`` and ``e`` around their cell's rates (pooled over the cells of
+    a Werkverkenner class, pairwise over the persons observed in both, on ``n - cells`` degrees of
+    freedom), ``n[d, e]`` the cell's persons observed in both and ``n[d]`` in ``d``. A series no person of
+    the cell is observed in is left out of that cell. Cells are in grid order (arms in :data:`ARMS` order,
+    then the groups' levels), series outcome-major. Returns
+
+    - ``cell_mean`` (cell, series; 0 where left out);
+    - ``cell_whiten`` ``W``, with ``W Sigma W^T = I`` on the cell's series (0 elsewhere);
+    - ``cell_log_norm``, the Gaussian log-density's constant ``-log det(Sigma) / 2 - k / 2 log(2 pi)``
+      per cell (``k`` series kept);
+    - ``level_centre`` and ``level_scale`` (:func:`_level_coordinates`).
+    """
+    series = [month_column(o, m) for o in outcomes for m in months]
+    y = df[series].to_numpy(dtype="float64", na_value=np.nan)
+    seen = ~np.isnan(y)
+    y = np.nan_to_num(y)
+    axes = {"arm": list(ARMS), **{g: levels[g] for g in groups}}
+    codes = [category_codes(df[column], list(map(str, values))) for column, values in axes.items()]
+    shape = [len(values) for values in axes.values()]
+    cell = np.ravel_multi_index(codes, shape)
+    n_cells, n_series = int(np.prod(shape)), len(series)
+    means, both = np.zeros((n_cells, n_series)), np.zeros((n_cells, n_series, n_series))
+    residual = np.zeros_like(y)
+    for c in range(n_cells):
+        rows = np.flatnonzero(cell == c)
+        s = seen[rows].astype("float64")
+        n = s.sum(axis=0)
+        means[c] = np.where(n > 0, (y[rows] * s).sum(axis=0) / np.maximum(n, 1), 0.0)
+        residual[rows] = (y[rows] - means[c]) * s
+        both[c] = s.T @ s
+    class_axis = list(axes).index(FORM_FACTOR)
+    class_of_cell = np.unravel_index(np.arange(n_cells), shape)[class_axis]
+    class_of_person = class_of_cell[cell]
+    whiten, log_norm = np.zeros((n_cells, n_series, n_series)), np.zeros(n_cells)
+    for k in range(shape[class_axis]):
+        persons = class_of_person == k
+        cells_k = np.flatnonzero(class_of_cell == k)
+        s = seen[persons].astype("float64")
+        dof = np.maximum(s.T @ s - sum((both[c] > 0).astype("float64") for c in cells_k), 1.0)
+        person_cov = residual[persons].T @ residual[persons] / dof
+        for c in cells_k:
+            kept = np.flatnonzero(np.diag(both[c]) > 0)
+            if len(kept):
+                n = np.diag(both[c])[kept]
+                sigma = person_cov[np.ix_(kept, kept)] * both[c][np.ix_(kept, kept)] / np.outer(n, n)
+                values, vectors = _floored_eigh(sigma)
+                whiten[c][np.ix_(kept, kept)] = (vectors / np.sqrt(values)).T  # Lambda^-1/2 V^T
+                log_norm[c] = -0.5 * np.log(values).sum() - 0.5 * len(kept) * np.log(2 * np.pi)
+    anchor = np.asarray(codes[0]) == ARMS.index(ANCHOR)
+    service = [(class_of_person == k) & anchor for k in range(shape[class_axis])]
+    centre, scale = _level_coordinates(y, seen, residual, service)
+    return xr.Dataset(
+        {
+            "cell_mean": (MEANS_DIMS[:2], means),
+            "cell_whiten": (MEANS_DIMS, whiten),
+            "cell_log_norm": (MEANS_DIMS[:1], log_norm),
+            "level_centre": ((FORM_FACTOR, MEANS_DIMS[1]), centre),
+            "level_scale": ((FORM_FACTOR, *MEANS_DIMS[1:]), scale),
+        }
+    )
+
+
+def _floored_eigh(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and vectors of a covariance, the eigenvalues floored at 1e-9 of the largest: a
+    pairwise-complete covariance need not be positive definite, and a series without variation (all 0 or
+    all 1) has none."""
+    values, vectors = np.linalg.eigh(sigma)
+    return np.clip(values, max(values.max(), 1e-12) * 1e-9, None), vectors
+
+
+def _level_coordinates(y, seen, residual, classes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (``classes``: a mask of the class's service persons each), the service arm's observed
+    logit rates (``centre``, class x series) and the Cholesky factor of their sampling covariance on the
+    logit scale, linearised (``scale``, class x series x series; the identity on a series nobody is
+    observed in): the coordinates :func:`_whitened_level` samples the level in."""
+    n_series = y.shape[1]
+    centre, scale = np.zeros((len(classes), n_series)), np.zeros((len(classes), n_series, n_series))
+    for k, persons in enumerate(classes):
+        s = seen[persons].astype("float64")
+        n_both = s.T @ s
+        kept = np.flatnonzero(np.diag(n_both) > 0)
+        n, pairs = np.diag(n_both)[kept], n_both[np.ix_(kept, kept)]
+        rate = np.clip((y[persons] * s).sum(axis=0)[kept] / n, 0.5 / n, 1 - 0.5 / n)
+        slope = rate * (1 - rate)
+        person_cov = (residual[persons].T @ residual[persons])[np.ix_(kept, kept)] / np.maximum(pairs, 1)
+        values, vectors = _floored_eigh(person_cov * pairs / np.outer(n * slope, n * slope))
+        scale[k] = np.eye(n_series)
+        scale[k][np.ix_(kept, kept)] = np.linalg.cholesky((vectors * values) @ vectors.T)
+        centre[k][kept] = np.log(rate / (1 - rate))
+    return centre, scale
+
+
 def _walk_matrix(n_months: int) -> np.ndarray:
     """(month, step) matrix that sums the steps up to each month (month 1 has none, month m has m - 1) and
     subtracts the mean of those sums over the months: a random walk centred on its own mean.
@@ -317,19 +444,25 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
     """The PyMC model of the monthly cells; ``for_sampling`` as in
     :func:`ww_bayes.kinds.cells.build_model`."""
     groups = list(spec.groups)
+    correlated = data.likelihood == "correlated"
     coords = {
         "arm": list(ARMS),
         **data.levels,
         "month_step": [str(m) for m in spec.month_list[1:]],
-        "control_arm": list(CONTROL_ARMS),
-        "factor_column": np.arange(data.constants["composition_factor"].sizes["factor_column"]),
         "cell": np.arange(data.n_cells),
     }
+    if correlated:
+        coords["series"] = [f"{o}_{m}" for o in spec.outcomes for m in spec.month_list]
+    else:
+        coords["control_arm"] = list(CONTROL_ARMS)
+        coords["factor_column"] = np.arange(data.constants["composition_factor"].sizes["factor_column"])
     cells = data.cells
     with pm.Model(coords=coords, check_bounds=False) as model:
-        level = pm.Normal(
-            "service_level", spec.baseline.mu, spec.baseline.sigma, dims=("outcome", "werkverkenner", "month")
-        )
+        level_dims = ("outcome", "werkverkenner", "month")
+        if correlated:
+            level = _whitened_level(spec, data, level_dims)
+        else:
+            level = pm.Normal("service_level", spec.baseline.mu, spec.baseline.sigma, dims=level_dims)
         walk = _walk_matrix(len(spec.month_list))
         curves = {c: _effect_curves(spec, c, walk, data.parametrization) for c in EFFECT_COMPONENTS}
         regions = {c: _region_deviation(spec, c) for c in ("baseline", *EFFECT_COMPONENTS)}
@@ -341,16 +474,19 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
             value = curve[:, :, None, :]
             return value if region is None else value + region[:, None, :, None]
 
-        # chance differences in the control arms' composition that persist over months (see
-        # composition_factor): a fixed covariance factor times standard normals; not in the likelihood
-        factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
-        factor = pm.Data("composition_factor", data.constants["composition_factor"].values, dims=factor_dims)
-        composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
-        composition = pm.Deterministic(
-            "composition",
-            (factor * composition_z[..., None, :]).sum(axis=-1),
-            dims=factor_dims[:4],
-        )
+        composition = None
+        if not correlated:
+            # chance differences in the control arms' composition that persist over months (see
+            # composition_factor): a fixed covariance factor times standard normals; not in the likelihood
+            factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
+            factor = pm.Data("composition_factor", data.constants["composition_factor"].values,
+                             dims=factor_dims)  # fmt: skip
+            composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
+            composition = pm.Deterministic(
+                "composition",
+                (factor * composition_z[..., None, :]).sum(axis=-1),
+                dims=factor_dims[:4],
+            )
         population_rows, sample_rows = [], []
         for arm in ARMS:
             # anchored on the service arm (80% of persons), so the free level per class and month is
@@ -361,14 +497,18 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
                     eta = eta - on_grid(curves[component], regions[component])
             shape = [len(data.levels[d]) for d in grid_dims]
             sample_rows.append(pt.broadcast_to(eta, shape))
-            if arm in CONTROL_ARMS:
+            if composition is not None and arm in CONTROL_ARMS:
                 eta = eta - on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
             population_rows.append(pt.broadcast_to(eta, shape))
-        # the counts follow the rates of the arms as drawn; the effects are contrasts of the population
-        # rates, the control arms' rates less their chance imbalance (a draw of it: its uncertainty)
+        # the counts follow the rates of the arms as drawn; under the Binomial likelihood the effects are
+        # contrasts of the population rates, the control arms' rates less their chance imbalance (a draw of
+        # it: its uncertainty); under the correlated one the arms' rates are the population's
         population = pt.stack(population_rows, axis=1)  # (outcome, arm, *groups, month)
         pm.Deterministic("rate", pm.math.sigmoid(population), dims=("outcome", "arm", *groups, "month"))
         eta_grid = pt.stack(sample_rows, axis=1)
+        if correlated and for_sampling:
+            _correlated_likelihood(data, eta_grid)
+            return model
         grid_levels = {
             "outcome": data.levels["outcome"],
             "arm": list(ARMS),
@@ -377,6 +517,62 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         index = cell_index(cells, {**grid_levels, "month": data.levels["month"]})
         data.observation.likelihood(cells, {"eta": eta_grid[index]}, for_sampling)
     return model
+
+
+def _times(matrices, vectors):
+    """``matrices @ vectors`` per leading index, (k, n, m) x (k, m) -> (k, n), as a product and a sum: a
+    batched ``matmul`` is a ``Blockwise`` whose compiled form cannot be pickled (the sampler's cache)."""
+    return (matrices * vectors[:, None, :]).sum(axis=-1)
+
+
+def _level_z_draw(centre, scale, inverse, mu, sigma, size):
+    """Prior draws of the whitened level: ``L^-1 (level - centre)`` of level ~ Normal(mu, sigma)."""
+    level = pm.Normal.dist(mu, sigma, size=centre.shape)
+    return _times(inverse, level - centre)
+
+
+def _level_z_logp(value, centre, scale, inverse, mu, sigma):
+    """The level's Normal(mu, sigma) log-density at ``centre + L value``, with the change of variables'
+    constant Jacobian ``log det L`` spread over the values (``L`` is lower triangular)."""
+    level = centre + _times(scale, value)
+    jacobian = pt.log(pt.diagonal(scale, axis1=1, axis2=2))
+    return pm.logp(pm.Normal.dist(mu, sigma), level) + jacobian
+
+
+def _whitened_level(spec: TrajectorySpec, data: ModelData, dims: tuple[str, ...]) -> pt.TensorVariable:
+    """The service arm's level (``dims``: outcome, werkverkenner, month) under the ``"correlated"``
+    likelihood: ``level = centre + L z`` per class, ``centre`` the class's observed logit rates and ``L``
+    the Cholesky factor of their sampling covariance (:func:`cell_means`), with ``z`` the free variable.
+    The level's prior is the binomial model's, Normal(mu, sigma) on every value, written on ``z`` (an
+    exact change of variables, Jacobian ``log det L``): the same model in other coordinates. The likelihood
+    makes a class's months and outcomes as correlated in the posterior as its persons make them (a
+    person's months share their errors); in ``z`` they are close to independent with unit scale."""
+    n_outcomes, n_classes, n_months = (len(data.levels[d]) for d in dims)
+    scale_values = data.constants["level_scale"].values
+    centre = pm.Data("level_centre", data.constants["level_centre"].values, dims=(dims[1], "series"))
+    scale = pm.Data("level_scale", scale_values, dims=(dims[1], *MEANS_DIMS[1:]))
+    inverse = pm.Data("level_scale_inverse", np.linalg.inv(scale_values), dims=(dims[1], *MEANS_DIMS[1:]))
+    z = pm.CustomDist("service_level_z", centre, scale, inverse, spec.baseline.mu, spec.baseline.sigma,
+                      dist=_level_z_draw, logp=_level_z_logp, dims=(dims[1], "series"))  # fmt: skip
+    series = centre + _times(scale, z)  # (class, outcome x month)
+    level = series.reshape((n_classes, n_outcomes, n_months)).transpose(1, 0, 2)
+    return pm.Deterministic("service_level", level, dims=dims)
+
+
+def _correlated_likelihood(data: ModelData, eta_grid: pt.TensorVariable) -> pt.TensorVariable:
+    """The ``"correlated"`` likelihood (:func:`cell_means`) of the logits ``eta_grid`` (outcome, arm,
+    *groups, month), as a potential: per cell (arm x groups) the Gaussian log-density of its observed rates
+    over outcomes and months around the modelled ones, ``log_norm - |W (mean - sigmoid(eta))|^2 / 2``."""
+    dims = MEANS_DIMS
+    mean = pm.Data("cell_mean", data.constants["cell_mean"].values, dims=dims[:2])
+    whiten = pm.Data("cell_whiten", data.constants["cell_whiten"].values, dims=dims)
+    log_norm = pm.Data("cell_log_norm", data.constants["cell_log_norm"].values, dims=dims[:1])
+    n_axes = eta_grid.ndim
+    # (outcome, arm, *groups, month) -> (arm, *groups, outcome, month) -> (cell, series)
+    order = (1, *range(2, n_axes - 1), 0, n_axes - 1)
+    rates = pm.math.sigmoid(eta_grid.transpose(order)).reshape((mean.shape[0], mean.shape[1]))
+    residual = _times(whiten, mean - rates)
+    return pm.Potential("correlated_rates", log_norm.sum() - 0.5 * pt.sum(residual**2))
 
 
 def trajectory_patterns(spec: TrajectorySpec, data: ModelData, cohort: pd.DataFrame) -> PersonPatterns:
@@ -590,6 +786,8 @@ class TrajectorySpec(SpecCommon):
     #: per effect, the form of its class curves' means (:data:`FORM_FACTOR`): "auto" (chosen from the data,
     #: :func:`choose_forms`) or "centred", "half-centred", "non-centred"
     parametrization: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: one of :data:`LIKELIHOODS`
+    likelihood: str = LIKELIHOODS[0]
 
     kind = "trajectory"
 
@@ -651,6 +849,7 @@ class TrajectorySpec(SpecCommon):
                 else:
                     text = "full pooling, one common curve"
                 lines.append(f"    by {factor}: {text}")
+        lines.append(f"  likelihood: {LIKELIHOOD_TEXT[self.likelihood]}")
         return "\n".join(lines)
 
 
@@ -717,14 +916,22 @@ def parse(raw: dict, text: str, source: str, common: dict) -> TrajectorySpec:
         baseline=_baseline_prior(priors_raw["baseline"]),
         priors={c: _curve_prior(c, priors_raw[c]) for c in EFFECT_COMPONENTS},
         parametrization=parse_parametrization(raw, EFFECT_COMPONENTS, (FORM_FACTOR,), pooling),
+        likelihood=_likelihood(raw.get("likelihood", LIKELIHOODS[0])),
         **common,
     )
+
+
+def _likelihood(value) -> str:
+    if value not in LIKELIHOODS:
+        raise SpecError(f"'likelihood' must be one of {', '.join(map(repr, LIKELIHOODS))}, got {value!r}")
+    return value
 
 
 class TrajectoryKind(ModelKind):
     """Months 1-30 on arm x class (x region) x month cells: the ``trajectory`` group."""
 
     name = "trajectory"
+    likelihoods = LIKELIHOODS
     observation = BinaryCounts()
     derived_variables = VARIABLES
     derived_dims = ("contrast", "outcome", "month", "horizon")
@@ -738,7 +945,7 @@ class TrajectoryKind(ModelKind):
     cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
-    spec_keys = COMMON_KEYS | {"outcomes", "months", "parametrization"}
+    spec_keys = COMMON_KEYS | {"outcomes", "months", "parametrization", "likelihood"}
     required_keys = ("name", "outcomes", "months", "groups", "smallest_effect_pp", "pooling", "priors")
 
     def parse(self, raw, text, source, common):
@@ -748,10 +955,14 @@ class TrajectoryKind(ModelKind):
         months = [month_column(o, m) for o in spec.outcomes for m in spec.month_list]
         return [*spec.groups, *months]
 
-    def prepare(self, spec, cohort, likelihood="binomial"):
-        if likelihood != "binomial":
-            raise ValueError("trajectory models are fit on Binomial cells only")
-        return prepare_trajectory_data(spec, cohort)
+    def default_likelihood(self, spec):
+        return spec.likelihood
+
+    def prepare(self, spec, cohort, likelihood=None):
+        likelihood = likelihood or spec.likelihood
+        if likelihood not in self.likelihoods:
+            raise ValueError(f"likelihood must be one of {', '.join(self.likelihoods)}, got {likelihood!r}")
+        return prepare_trajectory_data(spec, cohort, likelihood)
 
     def build(self, spec, data, for_sampling=False):
         return build_trajectory_model(spec, data, for_sampling)
