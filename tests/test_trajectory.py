@@ -352,3 +352,27 @@ def test_the_whitened_level_has_the_binomial_models_prior(spec, small_cohort):
     values = draws.prior["service_level"].values.reshape(4000, -1)
     assert abs(values.mean()) < 0.05 and values.std() == pytest.approx(b.sigma, rel=0.02)
     assert np.abs(np.corrcoef(values[:, :12].T) - np.eye(12)).max() < 0.1  # independent, as Normal draws are
+
+
+def test_a_correlated_spec_fits_from_the_cli_and_records_its_likelihood(small_cohort, tmp_path, capsys):
+    """``likelihood = "correlated"`` in a spec: the CLI fits it end to end (file, summary, paths), the fit
+    records the likelihood, prints it with the priors and carries no composition term; a misspelt
+    likelihood is named."""
+    from ww_bayes.data.io import load_datatree, write_cohort
+
+    text = TEXT.replace('likelihood = "binomial"', 'likelihood = "correlated"')
+    assert text != TEXT
+    with pytest.raises(SpecError, match="'likelihood' must be one of 'binomial', 'correlated'"):
+        parse_spec(TEXT.replace('likelihood = "binomial"', 'likelihood = "normal"'))
+    spec_file = tmp_path / "trajectory_correlated.toml"
+    spec_file.write_text(text)
+    data = write_cohort(small_cohort.data, tmp_path / "cohort.parquet")
+    short = ["--chains", "2", "--draws", "50", "--tune", "50", "--no-progress", "--allow-unconverged"]
+    out = tmp_path / "trajectory.nc"
+    assert main(["fit", str(spec_file), "--data", str(data), "--out", str(out), *short]) == 0
+    assert "multivariate normal observation" in capsys.readouterr().out
+    tree = load_datatree(out)
+    assert tree.attrs["likelihood"] == "correlated"
+    assert '"likelihood": "correlated"' in tree.attrs["spec_structure"]
+    assert "composition_z" not in tree["posterior"].ds and "service_level" in tree["posterior"].ds
+    assert tree["trajectory/overall"].ds["effect_pp"].notnull().all()
