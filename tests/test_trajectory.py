@@ -376,3 +376,29 @@ def test_a_correlated_spec_fits_from_the_cli_and_records_its_likelihood(small_co
     assert '"likelihood": "correlated"' in tree.attrs["spec_structure"]
     assert "composition_z" not in tree["posterior"].ds and "service_level" in tree["posterior"].ds
     assert tree["trajectory/overall"].ds["effect_pp"].notnull().all()
+
+
+def test_the_sbc_draws_each_replicates_cell_means_from_the_correlated_likelihood(spec, small_cohort):
+    """A correlated design's SBC replicate carries cell means drawn around its prior draw's rates with each
+    cell's covariance (checked on many draws of one rate), and the replicate's fit reads them."""
+    from ww_bayes.calibration.sbc import prior_truths, with_values
+    from ww_bayes.kinds.trajectory import simulated_cell_means
+
+    spec = dataclasses.replace(spec, months=(1, 4), likelihood="correlated")
+    data = prepare_trajectory_data(spec, small_cohort.data)
+    assert data.likelihood == "correlated"
+    whiten = data.constants["cell_whiten"].values
+    rate = xr.DataArray(np.random.default_rng(7).uniform(0.1, 0.9, (2, 3, 5, 4)),
+                        dims=("outcome", "arm", "werkverkenner", "month"))  # fmt: skip
+    drawn = simulated_cell_means(data, rate.expand_dims(draw=4000), seed=8)
+    expected = rate.transpose("arm", "werkverkenner", "outcome", "month").to_numpy().reshape(whiten.shape[:2])
+    for cell in (0, 7, 14):
+        sigma = np.linalg.inv(whiten[cell].T @ whiten[cell])
+        error = drawn[:, cell] - expected[cell]
+        np.testing.assert_allclose(error.mean(axis=0), 0, atol=4 * np.sqrt(np.diag(sigma) / 4000).max())
+        np.testing.assert_allclose(np.cov(error.T), sigma, atol=0.1 * np.abs(sigma).max())
+    truth, simulated = prior_truths(spec, data, reps=2, seed=9)
+    assert simulated[0]["cell_mean"].shape == whiten.shape[:2]
+    replicate = with_values(data, simulated[1])
+    np.testing.assert_array_equal(replicate.constants["cell_mean"].values, simulated[1]["cell_mean"])
+    assert not np.allclose(replicate.constants["cell_mean"].values, data.constants["cell_mean"].values)

@@ -134,6 +134,9 @@ def prior_truths(
         derived = kind.derive(spec, design, parameters)
         truths.append(ranked_quantities(kind, spec, parameters, derived).isel(chain=0, drop=True))
         drawn = {name: prior["prior_predictive"].ds[name].isel(chain=0).to_numpy() for name in names}
+        drawn |= kind.simulated_constants(
+            spec, design, parameters, seed=int(np.random.default_rng([seed, block]).integers(2**31))
+        )
         simulated += [{name: values[i] for name, values in drawn.items()} for i in range(BLOCK)]
     truth = xr.concat(truths, dim="draw").rename(draw="replicate").isel(replicate=slice(0, reps))
     truth = truth.assign_coords(replicate=np.arange(reps))
@@ -141,8 +144,14 @@ def prior_truths(
 
 
 def with_values(design: ModelData, values: dict[str, np.ndarray]) -> ModelData:
-    """The design with other observed values (a replicate's simulated data; everything else kept)."""
-    return dataclasses.replace(design, cells=design.observation.with_values(design.cells, values))
+    """The design with other observed values (a replicate's simulated data: the cells' observed variables
+    and the constants the kind simulates, :meth:`~ww_bayes.kinds.protocol.ModelKind.simulated_constants`;
+    everything else kept)."""
+    constants = {name: design.constants[name].copy(data=value) for name, value in values.items()
+                 if name in design.constants}  # fmt: skip
+    observed = {name: value for name, value in values.items() if name not in constants}
+    return dataclasses.replace(design, cells=design.observation.with_values(design.cells, observed),
+                               constants={**design.constants, **constants})  # fmt: skip
 
 
 # --- one replicate (runs in a worker) ----------------------------------------------------------------

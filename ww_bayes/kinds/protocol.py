@@ -309,6 +309,15 @@ class ModelKind(ABC):
     def prepare(self, spec, cohort: pd.DataFrame, likelihood: str = "binomial") -> ModelData:
         """Cells, levels and weights from a validated cohort."""
 
+    def simulated_constants(
+        self, spec, data: ModelData, prior: xr.Dataset, seed: int
+    ) -> dict[str, np.ndarray]:
+        """Data the likelihood reads beyond the observation's cells, drawn for each prior draw of ``prior``
+        (dims chain, draw; one chain): {name of a :attr:`ModelData.constants` entry: array (draw, ...)}.
+        The SBC replaces those constants of its design with each replicate's draw, beside the simulated
+        cells. None by default (the observation's cells are all a likelihood reads)."""
+        return {}
+
     def default_likelihood(self, spec) -> str:
         """The likelihood a fit of ``spec`` uses when none is asked for: the first of :attr:`likelihoods`
         (a kind whose spec names one returns the spec's)."""

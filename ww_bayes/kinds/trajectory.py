@@ -161,11 +161,13 @@ VARIABLES = {
 
 
 def prepare_trajectory_data(
-    spec: TrajectorySpec, df: pd.DataFrame, likelihood: str = "binomial"
+    spec: TrajectorySpec, df: pd.DataFrame, likelihood: str | None = None
 ) -> ModelData:
     """Monthly cells of each outcome (column ``outcome``) and the cohort's composition (weights); for the
     ``"correlated"`` likelihood the cells' rates over months and outcomes with the whitening of their
-    sampling covariance (:func:`cell_means`) instead of the composition factor."""
+    sampling covariance (:func:`cell_means`) instead of the composition factor. ``likelihood``: one of
+    :data:`LIKELIHOODS` (default the spec's)."""
+    likelihood = likelihood or spec.likelihood
     groups = list(spec.groups)
     levels, notes = factor_levels(df, groups)
     parts, n_missing = [], 0
@@ -341,6 +343,21 @@ def cell_means(
             "level_scale": ((FORM_FACTOR, *MEANS_DIMS[1:]), scale),
         }
     )
+
+
+def simulated_cell_means(data: ModelData, rate: xr.DataArray, seed: int) -> np.ndarray:
+    """Cell means drawn from the ``"correlated"`` likelihood for each draw of ``rate`` (draw, outcome, arm,
+    *groups, month): the rates laid out per cell (:func:`cell_means`' order) plus multivariate normal
+    noise with each cell's covariance (``W^+ e``, ``W`` its whitening, ``e`` standard normal), 0 on the
+    series a cell leaves out: (draw, cell, series)."""
+    whiten = data.constants["cell_whiten"].values
+    groups = [d for d in rate.dims if d not in ("draw", "outcome", "arm", "month")]
+    cells = rate.transpose("draw", "arm", *groups, "outcome", "month").to_numpy()
+    cells = cells.reshape(len(rate["draw"]), *whiten.shape[:2])
+    root = np.linalg.pinv(whiten)  # Sigma^(1/2) on the cell's series, 0 elsewhere
+    noise = np.random.default_rng(seed).standard_normal(cells.shape)
+    kept = np.abs(whiten).sum(axis=1) > 0  # (cell, series)
+    return np.where(kept, cells + np.einsum("cij,ncj->nci", root, noise), 0.0)
 
 
 def _floored_eigh(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -957,6 +974,11 @@ class TrajectoryKind(ModelKind):
 
     def default_likelihood(self, spec):
         return spec.likelihood
+
+    def simulated_constants(self, spec, data, prior, seed):
+        if data.likelihood != "correlated":
+            return {}
+        return {"cell_mean": simulated_cell_means(data, prior["rate"].isel(chain=0), seed)}
 
     def prepare(self, spec, cohort, likelihood=None):
         likelihood = likelihood or spec.likelihood
