@@ -132,6 +132,12 @@ COMPOSITION_COMPONENTS = 8
 #: monthly rates of every outcome as one multivariate normal observation with the covariance its persons
 #: give them across months and outcomes (:func:`cell_means`), and no composition term.
 LIKELIHOODS = ("binomial", "correlated")
+#: Printed and stored with every fit that uses the correlated likelihood.
+CORRELATED_NOTE = (
+    "the correlated likelihood is experimental: on the simulator's cohorts its intervals hold the truth "
+    "less often than they say (docs/calibration.md, 'The correlated likelihood'); the binomial one is the "
+    "calibrated model"
+)
 #: The likelihoods in words (the priors' printout).
 LIKELIHOOD_TEXT = {
     "binomial": "Binomial per cell and month; each control arm's chance imbalance that persists over months "
@@ -184,6 +190,8 @@ def prepare_trajectory_data(
     else:
         composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
         constants = {"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])}
+    if likelihood == "correlated":
+        notes = (*notes, CORRELATED_NOTE)
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
         constants=constants,
