@@ -347,6 +347,11 @@ def test_the_whitened_level_has_the_binomial_models_prior(spec, small_cohort):
     normal = (-0.5 * ((level(point) - b.mu) / b.sigma) ** 2 - np.log(b.sigma) - 0.5 * np.log(2 * np.pi)).sum()
     log_det = np.log(np.diagonal(scale, axis1=1, axis2=2)).sum()
     assert float(logp(point)) == pytest.approx(normal + log_det, rel=1e-9)
+    # the sampler starts at the observed rates, not at the prior's centre far out in these coordinates
+    start = model.initial_point()
+    assert not start["service_level_z"].any()
+    centre = data.constants["level_centre"].values.reshape(5, 2, 6).transpose(1, 0, 2)
+    np.testing.assert_allclose(level(start), centre)
     with model:
         draws = pm.sample_prior_predictive(draws=4000, var_names=["service_level"], random_seed=6)
     values = draws.prior["service_level"].values.reshape(4000, -1)

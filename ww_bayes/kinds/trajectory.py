@@ -577,8 +577,11 @@ def _whitened_level(spec: TrajectorySpec, data: ModelData, dims: tuple[str, ...]
     centre = pm.Data("level_centre", data.constants["level_centre"].values, dims=(dims[1], "series"))
     scale = pm.Data("level_scale", scale_values, dims=(dims[1], *MEANS_DIMS[1:]))
     inverse = pm.Data("level_scale_inverse", np.linalg.inv(scale_values), dims=(dims[1], *MEANS_DIMS[1:]))
+    # the sampler starts at z = 0 (the level at the observed rates), not at the prior's centre, which lies
+    # hundreds of posterior sds away in these coordinates
     z = pm.CustomDist("service_level_z", centre, scale, inverse, spec.baseline.mu, spec.baseline.sigma,
-                      dist=_level_z_draw, logp=_level_z_logp, dims=(dims[1], "series"))  # fmt: skip
+                      dist=_level_z_draw, logp=_level_z_logp, dims=(dims[1], "series"),
+                      initval=np.zeros(scale_values.shape[:2]))  # fmt: skip
     series = centre + _times(scale, z)  # (class, outcome x month)
     level = series.reshape((n_classes, n_outcomes, n_months)).transpose(1, 0, 2)
     return pm.Deterministic("service_level", level, dims=dims)
