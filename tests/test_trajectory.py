@@ -409,3 +409,19 @@ def test_the_sbc_draws_each_replicates_cell_means_from_the_correlated_likelihood
     replicate = with_values(data, simulated[1])
     np.testing.assert_array_equal(replicate.constants["cell_mean"].values, simulated[1]["cell_mean"])
     assert not np.allclose(replicate.constants["cell_mean"].values, data.constants["cell_mean"].values)
+
+
+def test_a_fit_stored_before_the_likelihood_key_is_the_binomial_model(spec):
+    """A trajectory fit made before specs had ``likelihood`` stores a structure without it: the binomial
+    spec is its model, a correlated one is not."""
+    import json
+
+    from ww_bayes.inference import spec_structure
+    from ww_bayes.recompute import same_structure
+
+    stored = json.loads(spec_structure(spec))
+    del stored["likelihood"]
+    stored = json.dumps(stored, sort_keys=True)
+    assert same_structure(stored, spec)
+    assert not same_structure(stored, dataclasses.replace(spec, likelihood="correlated"))
+    assert not same_structure(stored, dataclasses.replace(spec, groups=("werkverkenner", "region")))

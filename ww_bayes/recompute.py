@@ -40,12 +40,22 @@ def model_spec(fit: xr.DataTree, spec=None):
     ``dataclasses.replace(spec, groups=...)``, is not in the stored text: pass it as ``spec``)."""
     spec = spec if spec is not None else spec_of(fit)
     stored = fit.attrs.get("spec_structure")
-    if stored is not None and stored != spec_structure(spec):
+    if stored is not None and not same_structure(stored, spec):
         raise ResultFileError(
             "the fit's model differs from the spec given or stored as text (it was changed in Python before "
             "fitting?); pass the spec the fit was made with: spec=..."
         )
     return spec
+
+
+def same_structure(stored: str, spec) -> bool:
+    """Whether a fit's stored ``spec_structure`` is ``spec``'s: the same settings, where a setting the
+    stored one lacks counts as the same when ``spec`` has its default (a setting added to the spec after the
+    fit was made, such as the trajectory's ``likelihood``: the fit used what that default describes)."""
+    current, old = json.loads(spec_structure(spec)), json.loads(stored)
+    defaults = {f.name: f.default for f in dataclasses.fields(spec) if f.default is not dataclasses.MISSING}
+    added = {key for key in current.keys() - old.keys() if key in defaults and current[key] == defaults[key]}
+    return old == {key: value for key, value in current.items() if key not in added}
 
 
 def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame, ModelData]:

@@ -315,7 +315,7 @@ class ModelKind(ABC):
         """Data the likelihood reads beyond the observation's cells, drawn for each prior draw of ``prior``
         (dims chain, draw; one chain): {name of a :attr:`ModelData.constants` entry: array (draw, ...)}.
         The SBC replaces those constants of its design with each replicate's draw, beside the simulated
-        cells. None by default (the observation's cells are all a likelihood reads)."""
+        cells. Nothing by default (the observation's cells are all a likelihood reads)."""
         return {}
 
     def default_likelihood(self, spec) -> str:

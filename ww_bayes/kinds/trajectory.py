@@ -187,11 +187,10 @@ def prepare_trajectory_data(
     forms = choose_forms(spec, cells, levels)
     if likelihood == "correlated":
         constants = dict(cell_means(df, spec.outcomes, spec.month_list, groups, levels).data_vars)
+        notes = (*notes, CORRELATED_NOTE)
     else:
         composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
         constants = {"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])}
-    if likelihood == "correlated":
-        notes = (*notes, CORRELATED_NOTE)
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
         constants=constants,
