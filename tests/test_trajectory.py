@@ -350,7 +350,8 @@ def test_the_whitened_level_has_the_binomial_models_prior(spec, small_cohort):
     # the sampler starts at the observed rates, not at the prior's centre far out in these coordinates
     start = model.initial_point()
     assert not start["service_level_z"].any()
-    centre = data.constants["level_centre"].values.reshape(5, 2, 6).transpose(1, 0, 2)
+    n_classes = len(data.levels["werkverkenner"])
+    centre = data.constants["level_centre"].values.reshape(n_classes, 2, 6).transpose(1, 0, 2)
     np.testing.assert_allclose(level(start), centre)
     with model:
         draws = pm.sample_prior_predictive(draws=4000, var_names=["service_level"], random_seed=6)
@@ -409,6 +410,8 @@ def test_the_sbc_draws_each_replicates_cell_means_from_the_correlated_likelihood
     replicate = with_values(data, simulated[1])
     np.testing.assert_array_equal(replicate.constants["cell_mean"].values, simulated[1]["cell_mean"])
     assert not np.allclose(replicate.constants["cell_mean"].values, data.constants["cell_mean"].values)
+    fitted = build_trajectory_model(spec, replicate, for_sampling=True)  # what the replicate's sampler reads
+    np.testing.assert_array_equal(fitted["cell_mean"].get_value(), simulated[1]["cell_mean"])
 
 
 def test_a_fit_stored_before_the_likelihood_key_is_the_binomial_model(spec):
