@@ -6,6 +6,7 @@ recovery of the simulator's monthly truth (about 100 s).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import xarray as xr
 
 import ww_bayes as wb
 from ww_bayes.cli import main
+from ww_bayes.compare import frequentist_table, itt, trajectory_itt
 from ww_bayes.data.schema import ARMS, month_column
 from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec, parse_spec
@@ -181,7 +183,7 @@ def test_cumulative_effects_sum_the_monthly_effects():
     assert beyond.values.tolist() == [1.0, 1.0, 1.0, 0.0]
 
 
-def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
+def test_fit_cli_writes_paths_and_compares_month_by_month(small_trajectory_run, tmp_path, capsys):
     run = small_trajectory_run
     assert run.code == 0
     text = run.out
@@ -189,16 +191,53 @@ def test_fit_cli_writes_paths_and_refuses_compare(small_trajectory_run, capsys):
     # the truth beside the data: the share of months covered, per curve and all overall curves together
     assert "share of months with the simulator's truth inside the eti90 band (all overall curves" in text
     assert "service_vs_control_enforcement" in text.split("share of months")[1]  # the table, not cut
-    out, data, tmp_path = run.fit, run.data, run.fit.parent
+    out, data, written = run.fit, run.data, run.fit.parent
     tree = xr.load_datatree(out)
     assert tree.attrs["model_kind"] == "trajectory" and "trajectory" in tree.children
-    summary = pd.read_csv(tmp_path / "trajectory_summary.csv")
+    summary = pd.read_csv(written / "trajectory_summary.csv")
     assert {"eti90_lb", "eti90_ub", "month", "estimand"} <= set(summary.columns)
     for outcome in ("employed", "ww"):  # one figure per outcome, as PNG and SVG
-        assert (tmp_path / f"trajectory_paths_{outcome}.png").stat().st_size > 10_000
-        assert (tmp_path / f"trajectory_paths_{outcome}.svg").is_file()
-    assert main(["compare", str(out), "--data", str(data), "--out", str(tmp_path)]) == 2
-    assert "trajectory fit" in capsys.readouterr().err
+        assert (written / f"trajectory_paths_{outcome}.png").stat().st_size > 10_000
+        assert (written / f"trajectory_paths_{outcome}.svg").is_file()
+    # the frequentist counterpart, one LPM per outcome and month (on a copy: the session's fit stays as is)
+    fitted = Path(shutil.copy(out, tmp_path / "trajectory.nc"))
+    capsys.readouterr()
+    assert main(["compare", str(fitted), "--data", str(data), "--out", str(tmp_path), "--store"]) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "trajectory_compare.csv")
+    assert set(table["level"]) == {"overall", "by_werkverkenner"}  # the levels the fit reports, no regions
+    assert len(table) == 2 * 30 * 3 * (1 + 5) and not table["frequentist_estimate"].isna().any()
+    # the screen shows the months the paths show, each row named by its outcome and month
+    rows = [line for line in printed.splitlines() if line.startswith("effect_pp ")]
+    assert len(rows) == 2 * 5 * 3 * (1 + 5)
+    assert {line.split()[2] for line in rows} == {"6", "12", "18", "24", "30"}
+    assert {line.split()[1] for line in rows} == {"employed", "ww"}
+    assert (tmp_path / "trajectory_forest.png").stat().st_size > 10_000
+    # stored in the fit, and read back on the same keys
+    stored = frequentist_table(xr.load_datatree(fitted)["frequentist"].ds)
+    keys = ["outcome", "contrast", "level", "group", "month"]
+    merged = stored.merge(table, on=keys, validate="one_to_one")
+    assert len(merged) == len(table) == len(stored)
+    np.testing.assert_allclose(merged["estimate"], merged["frequentist_estimate"], rtol=1e-12)
+
+
+def test_the_frequentist_counterpart_is_the_binary_lpm_of_each_month(small_trajectory_run):
+    """Each (outcome, month) block of the trajectory's frequentist table is the binary ITT estimator on that
+    month's column, exactly, persons whose month is not observed left out; overall only with no factors
+    (what the coverage study sets beside the posterior)."""
+    df = wb.load_cohort(small_trajectory_run.data)
+    tree = xr.load_datatree(small_trajectory_run.fit)
+    table = trajectory_itt(df, tree)
+    for outcome, month in (("employed", 7), ("ww", 30)):
+        block = table[(table["outcome"] == outcome) & (table["month"] == month)].reset_index(drop=True)
+        column = month_column(outcome, month)
+        alone = itt(df, column, factors=("werkverkenner",), skip_unestimable=True)
+        for name in ("contrast", "level", "group", "estimate", "se", "ci90_lb", "ci90_ub", "p_holm", "n"):
+            assert block[name].tolist() == alone[name].tolist(), (outcome, month, name)
+        assert block["n"].iloc[0] == df[column].notna().sum()
+    assert (table.loc[table["month"] == 30, "n"] < table.loc[table["month"] == 7, "n"].max()).all()
+    overall = trajectory_itt(df, tree, factors=())
+    assert set(overall["level"]) == {"overall"} and len(overall) == 2 * 30 * 3
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from ww_bayes.calibration import VARIANTS, Dispatch, SBCSettings, run_coverage, 
 from ww_bayes.cea import analyse, load_assumptions, summary, targeting_table
 from ww_bayes.checks import model_checks
 from ww_bayes.compare import ESTIMATORS, compare, format_comparison, frequentist_group
+from ww_bayes.compare.tables import forest_rows
 from ww_bayes.data import published
 from ww_bayes.data.describe import format_description
 from ww_bayes.data.design import MIN_PER_ARM, check_arms, design_warnings
@@ -260,7 +261,7 @@ def compare_to_files(
                for problem in frequentist.attrs["skipped"]]  # fmt: skip
     table = compare(tree, frequentist)
     stem = Path(fit_path).stem
-    forest = Plot("forest", table, "subgroup effects, unpooled and partially pooled",
+    forest = Plot("forest", forest_rows(table), "subgroup effects, unpooled and partially pooled",
                   {"origin": tree.attrs.get("synthetic_data")})  # fmt: skip
     files = [save_comparison(table, Path(out) / f"{stem}_compare.csv"),
              *save_figure(draw(forest), Path(out) / figure_name(forest, stem))]  # fmt: skip

@@ -23,12 +23,14 @@ from ww_bayes.compare.frequentist import (
 )
 from ww_bayes.compare.hours import hours_ols, hours_ols_for_fit
 from ww_bayes.compare.tables import compare, format_comparison
+from ww_bayes.compare.trajectory import trajectory_itt
 
 #: The frequentist estimators by name (:attr:`ww_bayes.kinds.protocol.ModelKind.frequentist`).
 ESTIMATORS: dict[str, Callable] = {
     "itt": itt_for_fit,
     "hours_ols": hours_ols_for_fit,
     "destinations_lpm": destinations_lpm,
+    "trajectory_itt": trajectory_itt,
 }
 
 __all__ = [
@@ -42,4 +44,5 @@ __all__ = [
     "frequentist_table",
     "hours_ols",
     "itt",
+    "trajectory_itt",
 ]

@@ -29,13 +29,15 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
         raise FrequentistError(f"a {kind.name!r} fit has no effects to compare with frequentist estimates")
     label = interval_label(*interval_of(fit.attrs))
     outcome = fit.attrs.get("outcome")
-    if outcome is not None and set(frequentist["outcome"]) != {outcome}:
-        raise FrequentistError(
-            f"the fit is of {outcome!r} but the frequentist estimates are of "
-            f"{sorted(set(frequentist['outcome']))}"
-        )
     keys = [k for k in kind.key_columns if k in frequentist.columns]
     posterior = summarise(fit)
+    # one outcome per fit, or (a trajectory) the outcome is a key of the rows: then the fit's outcomes
+    expected = set(posterior["outcome"].astype(str)) if "outcome" in keys else {outcome}
+    if outcome is not None and not set(frequentist["outcome"].astype(str)) <= expected:
+        raise FrequentistError(
+            f"the fit is of {', '.join(sorted(expected))} but the frequentist estimates are of "
+            f"{sorted(set(frequentist['outcome']))}"
+        )
     posterior = posterior[posterior["estimand"].isin(set(frequentist["estimand"]))]
     flagged = ["pooling_only"] if "pooling_only" in posterior else []
     posterior = posterior[[*keys, "mean", f"{label}_lb", f"{label}_ub", *flagged]].rename(
@@ -62,7 +64,33 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     table.attrs["interval_label"] = label
     table.attrs["frequentist_interval_label"] = ci
     table.attrs["outcome"] = outcome or ""
+    table.attrs["months_shown"] = list(kind.months_shown)
     return table
+
+
+def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison the screen, the report and the forest plot show: the levels
+    :func:`ww_bayes.summaries.shown_levels` keeps (not factors with many levels, e.g. regions) and, for a
+    kind whose rows run over many months (``attrs["months_shown"]``), those months; the CSV and the stored
+    group keep every row."""
+    shown = table["level"].isin(shown_levels(table))
+    months = table.attrs.get("months_shown") or []
+    if months and "month" in table:
+        shown &= table["month"].isin(months)
+    return table[shown.to_numpy()]
+
+
+def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison its forest plot draws (:func:`shown_rows`); where they hold several
+    estimands (a destinations fit's states, a trajectory's outcomes and months), each subgroup named with
+    its estimand (``attrs["several_estimands"]``: the plot then draws no single overall effect)."""
+    rows = shown_rows(table)
+    which = estimand_labels(rows)
+    if which is None:
+        return rows
+    rows = rows.assign(group=[f"{label}: {group}" for label, group in zip(which, rows["group"], strict=True)])
+    rows.attrs["several_estimands"] = True
+    return rows
 
 
 def estimand_labels(table: pd.DataFrame):
@@ -72,6 +100,8 @@ def estimand_labels(table: pd.DataFrame):
     extra = [c for c in keys if c not in ("estimand", "contrast", "level", "group", "outcome", "month")]
     if "month" in keys and table["month"].nunique() > 1:
         extra.insert(0, "month")
+    if "outcome" in keys and table["outcome"].nunique() > 1:  # a trajectory: employment and WW
+        extra.insert(0, "outcome")
     if table["estimand"].nunique() <= 1 and not extra:
         return None
     parts = table[["estimand", *extra]].fillna("").astype(str)
@@ -81,6 +111,7 @@ def estimand_labels(table: pd.DataFrame):
 def format_comparison(table: pd.DataFrame, title: str) -> str:
     """The comparison as text (factors with many levels, e.g. regions, left out: they are in the CSV)."""
     label, ci = table.attrs["interval_label"], table.attrs["frequentist_interval_label"]
+    table = shown_rows(table)
     which = estimand_labels(table)
     width = max([len(w) for w in which] + [8]) if which is not None else 0
     lines = [
@@ -89,8 +120,7 @@ def format_comparison(table: pd.DataFrame, title: str) -> str:
         + f"{'contrast':<31} {'level':<17} {'group':<7} {'OLS':>7} {ci[2:] + '% CI':>17} {'p':>7} "
         f"{'posterior':>9} {label + ' interval':>17} {'shrinkage':>9}",
     ]
-    shown = table["level"].isin(shown_levels(table)).to_numpy()
-    for k, row in enumerate(table[shown].itertuples()):
+    for k, row in enumerate(table.itertuples()):
         bounds = f"[{getattr(row, f'frequentist_{ci}_lb'):+.2f}, {getattr(row, f'frequentist_{ci}_ub'):+.2f}]"
         interval = (
             f"[{getattr(row, f'posterior_{label}_lb'):+.2f}, {getattr(row, f'posterior_{label}_ub'):+.2f}]"
@@ -99,7 +129,7 @@ def format_comparison(table: pd.DataFrame, title: str) -> str:
         if bool(getattr(row, "pooling_only", False)):
             shrink = "POOLING ONLY"
         lines.append(
-            (f"{which[shown][k]:<{width}} " if which is not None else "")
+            (f"{which[k]:<{width}} " if which is not None else "")
             + f"{row.contrast:<31} {row.level:<17} {row.group:<7} {row.frequentist_estimate:>+7.2f} "
             f"{bounds:>17} {row.frequentist_p_value:>7.3f} {row.posterior_mean:>+9.2f} {interval:>17} "
             f"{shrink:>9}"

@@ -271,6 +271,9 @@ class ModelKind(ABC):
     #: the frequentist estimator ``ww-bayes compare`` sets beside this kind's effects: a key of
     #: :data:`ww_bayes.compare.ESTIMATORS` ("" for none)
     frequentist: str = ""
+    #: the months a comparison's screen text and figure show when its rows run over many months (all when
+    #: empty; the CSV and the stored group keep every month)
+    months_shown: tuple[int, ...] = ()
     #: :meth:`effect_paths` offers monthly effects to the cost-effectiveness module
     offers_effect_paths: bool = False
     #: :meth:`truth` finds the simulator's truth of the kind's estimands

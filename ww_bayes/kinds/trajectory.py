@@ -972,6 +972,8 @@ class TrajectoryKind(ModelKind):
     cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
+    frequentist = "trajectory_itt"
+    months_shown = MONTHS_SHOWN
     spec_keys = COMMON_KEYS | {"outcomes", "months", "parametrization", "likelihood"}
     required_keys = ("name", "outcomes", "months", "groups", "smallest_effect_pp", "pooling", "priors")
 

@@ -17,6 +17,7 @@ import pandas as pd
 from ww_bayes.cea import summary as cea_summary
 from ww_bayes.cea import targeting_table
 from ww_bayes.compare import compare, frequentist_table
+from ww_bayes.compare.tables import estimand_labels, forest_rows, shown_rows
 from ww_bayes.data import published
 from ww_bayes.data.schema import ARM_SERVICE, ARMS, HEADLINE_OUTCOMES
 from ww_bayes.kinds import KINDS, kind_of
@@ -24,7 +25,6 @@ from ww_bayes.kinds.protocol import Block, Heading, Paragraph, Plot, Table
 from ww_bayes.labels import Words
 from ww_bayes.report.checks import model_check_blocks
 from ww_bayes.results import FREQUENTIST_GROUP, RunFiles, summarise
-from ww_bayes.summaries import shown_levels
 
 #: The cost-effectiveness figures and their captions (English, Dutch).
 CEA_CAPTIONS = {
@@ -338,6 +338,11 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
         columns = ["contrast", "level", "group", "frequentist_estimate", f"frequentist_{ci}_lb",
                    f"frequentist_{ci}_ub", "frequentist_p_holm", "posterior_mean", f"posterior_{label}_lb",
                    f"posterior_{label}_ub", "shrinkage"]  # fmt: skip
+        shown = shown_rows(table)
+        which = estimand_labels(shown)  # several estimands (states, outcomes and months): say which
+        if which is not None:
+            shown = shown.assign(estimand=which)
+            columns.insert(0, "estimand")
         method = f"{frequentist['method'].iloc[0].upper()}, {frequentist['se_type'].iloc[0]} errors"
         blocks += [
             Heading(words(str(tree.attrs.get("outcome")))),
@@ -352,10 +357,10 @@ def frequentist_section(run: RunFiles, words: Words) -> list[Block]:
                     "krimp 0: pooling liet de schatting ongemoeid, 1: naar het totale effect verschoven.",
                 )
             ),
-            Table(table[table["level"].isin(shown_levels(table))][columns]),
+            Table(shown[columns], code_columns=("estimand",) if which is not None else ()),
             Plot(
                 "forest",
-                table,
+                forest_rows(table),
                 words.say(
                     f"`{path.stem}`: unpooled (frequentist, {ci[2:]}% confidence interval) and partially "
                     f"pooled (posterior, {label}) subgroup effects",

@@ -181,7 +181,7 @@ def forest_plot(
         _interval_bars(ax, data, "posterior_mean", f"posterior_{label}", offset=-0.17, fmt="s",
                        color=POSTERIOR, ms=3, lw=1.4)  # fmt: skip
         overall = forest_data(table, contrast, "overall")
-        if len(overall):
+        if len(overall) and not table.attrs.get("several_estimands"):
             ax.axvline(float(overall["posterior_mean"].iloc[0]), color=POSTERIOR, ls="--", lw=0.8)
 
     legend = {
@@ -189,6 +189,8 @@ def forest_plot(
         pooled: Line2D([], [], color=POSTERIOR, marker="s", ms=3, lw=1.4),
         words("overall_effect"): Line2D([], [], color=POSTERIOR, ls="--", lw=0.8),
     }
+    if table.attrs.get("several_estimands"):  # no single overall effect per panel
+        legend.pop(words("overall_effect"))
     outcome = words(table.attrs.get("outcome", "")) or words("outcome")
     with drawing():
         return _subgroup_figure(table, contrasts, levels, words, panel, legend,
