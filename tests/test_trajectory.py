@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy.stats import norm
 
 import ww_bayes as wb
+from ww_bayes.calibration.coverage import with_reference
 from ww_bayes.cli import main
 from ww_bayes.compare import frequentist_table, itt, trajectory_itt
 from ww_bayes.data.schema import ARMS, month_column
 from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec, parse_spec
+from ww_bayes.kinds import kind_of, load_spec, parse_spec
 from ww_bayes.kinds.trajectory import (
     CONTROL_ARMS,
     build_trajectory_model,
@@ -238,6 +240,24 @@ def test_the_frequentist_counterpart_is_the_binary_lpm_of_each_month(small_traje
     assert (table.loc[table["month"] == 30, "n"] < table.loc[table["month"] == 7, "n"].max()).all()
     overall = trajectory_itt(df, tree, factors=())
     assert set(overall["level"]) == {"overall"} and len(overall) == 2 * 30 * 3
+
+
+def test_the_coverage_study_sets_the_monthly_lpm_beside_a_trajectory(small_trajectory_run, small_cohort):
+    """Each overall monthly truth gets the frequentist reference of its outcome and month, and its normal
+    90% interval's verdict; the class truths none (the reference is overall only)."""
+    tree = xr.load_datatree(small_trajectory_run.fit)
+    kind = kind_of(tree)
+    keys = list(kind.key_columns)
+    rows = with_reference(kind.truth(tree, small_cohort.truth)[[*keys, "truth"]], kind, tree,
+                          small_cohort.data, keys)  # fmt: skip
+    overall = rows["level"] == "overall"
+    assert overall.sum() == 2 * 30 * 3
+    assert rows.loc[overall, "reference_se"].notna().all() and rows.loc[~overall, "reference_se"].isna().all()
+    one = rows[overall & (rows["outcome"] == "ww") & (rows["month"] == 9)].set_index("contrast")
+    alone = itt(small_cohort.data, "ww_m9", factors=()).set_index("contrast")
+    assert one["reference_estimate"].to_dict() == alone["estimate"].to_dict()
+    inside = (rows["reference_estimate"] - rows["truth"]).abs() <= norm.ppf(0.95) * rows["reference_se"]
+    assert (rows.loc[overall, "reference_covered_90"] == inside[overall]).all()
 
 
 @pytest.fixture(scope="module")
