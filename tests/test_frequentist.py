@@ -14,6 +14,7 @@ from scipy.stats import norm
 
 from ww_bayes.cli import main
 from ww_bayes.compare import compare, fit_factors, frequentist_table, itt
+from ww_bayes.compare.tables import forest_rows, shown_rows
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import CONTRASTS
 from ww_bayes.inference import ConvergenceWarning, fit
@@ -207,3 +208,29 @@ def test_posterior_agrees_with_lpm_and_pools_small_groups_toward_overall(full_co
         np.testing.assert_allclose(np.asarray(pooled.lines[0].get_xdata(), float), data["posterior_mean"])
         named = next(a for a in panels if a.get_gid() == f"{first}.{level}")  # a row's names: first panel
         assert [t.get_text() for t in named.get_yticklabels()] == [words(g) for g in data["group"]]
+
+
+def test_the_forest_keeps_every_level_and_the_screen_the_few_in_the_months_shown():
+    """A comparison's forest plot draws every level (35 regions too) and the screen and report table only
+    the levels with few groups; a kind whose rows run over months shows its months in both, each row named
+    by its outcome and month when there are several; a one-estimand table keeps its subgroups' names."""
+    groups = [("overall", "all")] + [
+        ("by_werkverkenner", g) for g in ("0-25", "25-50", "50-75", "75-100", "none")
+    ]
+    groups += [("by_region", f"r{k}") for k in range(35)]
+    columns = ["estimand", "contrast", "level", "group", "frequentist_estimate"]
+    one = pd.DataFrame([("effect_pp", "c", level, group, 0.1) for level, group in groups], columns=columns)
+    assert set(forest_rows(one)["level"]) == {"overall", "by_werkverkenner", "by_region"}
+    assert forest_rows(one)["group"].tolist() == one["group"].tolist()
+    assert not forest_rows(one).attrs.get("several_estimands")
+    assert set(shown_rows(one)["level"]) == {"overall", "by_werkverkenner"}
+    monthly = pd.DataFrame(
+        [("effect_pp", outcome, "c", level, group, month, 0.1)
+         for outcome in ("employed", "ww") for month in range(1, 31) for level, group in groups[:6]],
+        columns=["estimand", "outcome", "contrast", "level", "group", "month", "frequentist_estimate"],
+    )  # fmt: skip
+    monthly.attrs["months_shown"] = [6, 30]
+    drawn = forest_rows(monthly)
+    assert set(drawn["month"]) == {6, 30} and len(drawn) == 2 * 2 * 6
+    assert drawn.attrs["several_estimands"] and "effect_pp ww 30: 75-100" in set(drawn["group"])
+    assert shown_rows(monthly)["month"].isin([6, 30]).all() and len(shown_rows(monthly)) == len(drawn)

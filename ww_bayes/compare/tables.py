@@ -68,23 +68,30 @@ def compare(fit: xr.DataTree, frequentist: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a comparison the screen, the report and the forest plot show: the levels
-    :func:`ww_bayes.summaries.shown_levels` keeps (not factors with many levels, e.g. regions) and, for a
-    kind whose rows run over many months (``attrs["months_shown"]``), those months; the CSV and the stored
-    group keep every row."""
-    shown = table["level"].isin(shown_levels(table))
+def _in_months_shown(table: pd.DataFrame) -> pd.Series:
+    """Rows of the months a kind whose rows run over many months shows (``attrs["months_shown"]``; every
+    row for the other kinds)."""
     months = table.attrs.get("months_shown") or []
     if months and "month" in table:
-        shown &= table["month"].isin(months)
+        return table["month"].isin(months)
+    return pd.Series(True, index=table.index)
+
+
+def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison the screen and the report's table show: the levels
+    :func:`ww_bayes.summaries.shown_levels` keeps (not factors with many levels, e.g. regions) in the months
+    shown (:func:`forest_rows`: the figure keeps every level); the CSV and the stored group keep every
+    row."""
+    shown = table["level"].isin(shown_levels(table)) & _in_months_shown(table)
     return table[shown.to_numpy()]
 
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a comparison its forest plot draws (:func:`shown_rows`); where they hold several
-    estimands (a destinations fit's states, a trajectory's outcomes and months), each subgroup named with
-    its estimand (``attrs["several_estimands"]``: the plot then draws no single overall effect)."""
-    rows = shown_rows(table)
+    """The rows of a comparison its forest plot draws: every level (regions too) in the months shown;
+    where they hold several estimands (a destinations fit's states, a trajectory's outcomes and months),
+    each subgroup named with its estimand (``attrs["several_estimands"]``: the plot then draws no single
+    overall effect)."""
+    rows = table[_in_months_shown(table).to_numpy()]
     which = estimand_labels(rows)
     if which is None:
         return rows
