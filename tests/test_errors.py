@@ -231,9 +231,12 @@ def test_cea_refuses_fits_of_other_data_or_another_month(full_fits, assumptions)
         analyse([job, job], assumptions, ["a.nc", "b.nc"])
 
 
-def test_compare_refuses_a_fit_without_effects(small_trajectory_run, small_cohort):
+def test_compare_refuses_estimates_of_another_outcome(small_trajectory_run, small_cohort):
+    """A trajectory fit's rows are employment and WW by month: one month's column as the outcome is
+    another estimand, refused with both named."""
     tree = xr.load_datatree(small_trajectory_run.fit)
-    with pytest.raises(FrequentistError, match="'trajectory' fit has no effects to compare"):
+    expected = r"the fit is of employed, ww but the frequentist estimates are of \['employed_m12'\]"
+    with pytest.raises(FrequentistError, match=expected):
         compare(tree, itt(small_cohort.data, "employed_m12", skip_unestimable=True))
 
 

@@ -14,6 +14,7 @@ from scipy.stats import norm
 
 from ww_bayes.cli import main
 from ww_bayes.compare import compare, fit_factors, frequentist_table, itt
+from ww_bayes.compare.frequentist import holm
 from ww_bayes.compare.tables import forest_rows, shown_rows
 from ww_bayes.data.io import write_cohort
 from ww_bayes.data.schema import CONTRASTS
@@ -234,3 +235,16 @@ def test_the_forest_keeps_every_level_and_the_screen_the_few_in_the_months_shown
     assert set(drawn["month"]) == {6, 30} and len(drawn) == 2 * 2 * 6
     assert drawn.attrs["several_estimands"] and "effect_pp ww 30: 75-100" in set(drawn["group"])
     assert shown_rows(monthly)["month"].isin([6, 30]).all() and len(shown_rows(monthly)) == len(drawn)
+
+
+def test_holm_adjustment_is_statsmodels():
+    """The Holm-adjusted p-values equal statsmodels' multipletests(method="holm") on families with ties,
+    zeros, ones and a single test."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(11)
+    families = [rng.random(size) for size in (1, 2, 5, 35, 200)]
+    families += [np.array([0.01, 0.01, 0.2, 0.2, 0.0, 1.0]), rng.random(40).round(2)]
+    for p in families:
+        np.testing.assert_array_equal(holm(p), multipletests(p, method="holm")[1])
+    assert holm([0.5, 0.4]).tolist() == [0.8, 0.8]  # by hand: 2 x 0.4, then the running maximum

@@ -29,7 +29,7 @@ def trajectory_itt(
     the Werkverkenner class; or of ``factors`` only: ``()`` for overall alone), confidence intervals at
     the probability of the fit's credible intervals; subgroups with an empty arm are left out and listed in
     ``attrs["skipped"]``. One :func:`~ww_bayes.compare.frequentist.itt` per outcome and month: 60 models
-    overall, about 0.2 s each on the published cohort, and as many per class."""
+    overall and as many per class, about 35 s in all on the published cohort."""
     reported = levels_of(fit[str(fit.attrs["model_kind"])])
     factors = tuple(f for f in fit_factors(fit) if f in reported) if factors is None else tuple(factors)
     spec = spec_of(fit)
