@@ -23,6 +23,7 @@ from scipy.optimize import linprog
 import ww_bayes as wb
 import ww_bayes.release as release_module
 from ww_bayes.calibration.sbc import Replicate, SBCSettings, prior_truths, run_replicate, with_values
+from ww_bayes.compare import FrequentistError, compare
 from ww_bayes.data.cells import person_counts
 from ww_bayes.data.schema import ARMS
 from ww_bayes.derived import OVERALL, Variable, derived_tree, probability
@@ -276,6 +277,9 @@ def test_both_toy_kinds_pass_the_whole_path(toys, banded, tmp_path):
         table = summarise(loaded)
         assert set(table["level"]) == {"overall", "by_werkverkenner", "by_toy_band"}
         assert set(table.loc[table["level"] == "by_toy_band", "group"]) == {"a", "b", "c"}
+        # a kind without a frequentist estimator: nothing to compare with, said so
+        with pytest.raises(FrequentistError, match=f"a '{name}' fit has no effects to compare"):
+            compare(loaded, pd.DataFrame({"outcome": [], "estimand": []}))
         # SBC: the observation says which cell columns a replicate's simulated data replace
         design = kind.prepare(spec, wb.data.io.typed_cohort(banded, kind.required_columns(spec)))
         truth, simulated = prior_truths(spec, design, reps=2, seed=1)
