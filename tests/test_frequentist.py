@@ -212,9 +212,10 @@ def test_posterior_agrees_with_lpm_and_pools_small_groups_toward_overall(full_co
 
 
 def test_the_forest_keeps_every_level_and_the_screen_the_few_in_the_months_shown():
-    """A comparison's forest plot draws every level (35 regions too) and the screen and report table only
-    the levels with few groups; a kind whose rows run over months shows its months in both, each row named
-    by its outcome and month when there are several; a one-estimand table keeps its subgroups' names."""
+    """A comparison's forest plot of one estimand draws every level (35 regions too), the screen and report
+    table only the levels with few groups; a kind whose rows run over months shows its months in both, each
+    row named by its outcome and month when there are several; a one-estimand table keeps its subgroups'
+    names; with several estimands the figure too leaves the many-level factors out."""
     groups = [("overall", "all")] + [
         ("by_werkverkenner", g) for g in ("0-25", "25-50", "50-75", "75-100", "none")
     ]
@@ -235,6 +236,10 @@ def test_the_forest_keeps_every_level_and_the_screen_the_few_in_the_months_shown
     assert set(drawn["month"]) == {6, 30} and len(drawn) == 2 * 2 * 6
     assert drawn.attrs["several_estimands"] and "effect_pp ww 30: 75-100" in set(drawn["group"])
     assert shown_rows(monthly)["month"].isin([6, 30]).all() and len(shown_rows(monthly)) == len(drawn)
+    # several estimands over regions (a destinations fit's states): the figure leaves the regions out
+    states = pd.concat([one.assign(estimand=e) for e in ("share_pp", "ww_source_pp")], ignore_index=True)
+    assert set(forest_rows(states)["level"]) == {"overall", "by_werkverkenner"}
+    assert "ww_source_pp: 0-25" in set(forest_rows(states)["group"])
 
 
 def test_holm_adjustment_is_statsmodels():

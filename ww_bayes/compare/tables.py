@@ -87,14 +87,17 @@ def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a comparison its forest plot draws: every level (regions too) in the months shown;
-    where they hold several estimands (a destinations fit's states, a trajectory's outcomes and months),
-    each subgroup named with its estimand (``attrs["several_estimands"]``: the plot then draws no single
+    """The rows of a comparison its forest plot draws: of one estimand, every level (regions too) in the
+    months shown; of several (a destinations fit's states, a trajectory's outcomes and months), the levels
+    :func:`shown_rows` keeps (a panel of 35 regions x 9 states cannot be read; they are in the CSV), each
+    subgroup named with its estimand (``attrs["several_estimands"]``: the plot then draws no single
     overall effect)."""
     rows = table[_in_months_shown(table).to_numpy()]
     which = estimand_labels(rows)
     if which is None:
         return rows
+    rows = shown_rows(table)
+    which = estimand_labels(rows)
     rows = rows.assign(group=[f"{label}: {group}" for label, group in zip(which, rows["group"], strict=True)])
     rows.attrs["several_estimands"] = True
     return rows
