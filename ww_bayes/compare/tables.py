@@ -80,22 +80,18 @@ def _in_months_shown(table: pd.DataFrame) -> pd.Series:
 def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a comparison the screen and the report's table show: the levels
     :func:`ww_bayes.summaries.shown_levels` keeps (not factors with many levels, e.g. regions) in the months
-    shown (:func:`forest_rows`: the figure keeps every level); the CSV and the stored group keep every
-    row."""
+    shown; the CSV and the stored group keep every row."""
     shown = table["level"].isin(shown_levels(table)) & _in_months_shown(table)
     return table[shown.to_numpy()]
 
 
 def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a comparison its forest plot draws: of one estimand, every level (regions too) in the
-    months shown; of several (a destinations fit's states, a trajectory's outcomes and months), the levels
-    :func:`shown_rows` keeps (a panel of 35 regions x 9 states cannot be read; they are in the CSV), each
-    subgroup named with its estimand (``attrs["several_estimands"]``: the plot then draws no single
-    overall effect)."""
-    rows = table[_in_months_shown(table).to_numpy()]
-    which = estimand_labels(rows)
-    if which is None:
-        return rows
+    """The rows of a comparison its forest plot draws: of one estimand, every row (regions too); of several
+    (a destinations fit's states, a trajectory's outcomes and months), the rows :func:`shown_rows` keeps (a
+    panel of 35 regions x 9 states cannot be read; they are in the CSV), each subgroup named with its
+    estimand (``attrs["several_estimands"]``: the plot then draws no single overall effect)."""
+    if estimand_labels(table) is None:
+        return table
     rows = shown_rows(table)
     which = estimand_labels(rows)
     rows = rows.assign(group=[f"{label}: {group}" for label, group in zip(which, rows["group"], strict=True)])
