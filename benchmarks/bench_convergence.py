@@ -29,7 +29,9 @@ interrupted run resumes where it stopped. The table is printed from that file at
 it without fitting).
 
     .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|kinds|path|screen|sizes|all]
-        [--sizes 0.1 1 3 10] [--seeds 10] [--sizes-option shipped|auto|half|ta995|auto995]
+        [--sizes 0.1 1 3 10] [--seeds 10]
+        [--sizes-option shipped|auto|half|ta995|auto995|any-service-centred|any-service-auto995|
+                        any-service-third]
         [--results FILE] [--table]
 """
 
@@ -48,7 +50,7 @@ from pathlib import Path
 from ww_bayes.data.published import N_PERSONS
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec
+from ww_bayes.kinds import load_spec, pooling
 from ww_bayes.kinds.hours import PARTS as HOURS_PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +101,19 @@ HALF_EFFECTS = {"service": "half-centred", "enforcement": "half-centred"}
 CAUTIOUS = "target_accept 0.995"
 #: And with the parametrization chosen from the data.
 AUTO_CAUTIOUS = "parametrization chosen from the data, target_accept 0.995"
+#: Another ``sizes`` option (hours): the service effect on P(any hours) centred across the Werkverkenner
+#: classes (what the rule chooses from 1x up), every other factor as pinned.
+ANY_SERVICE_CENTRED = "hours: P(any hours) service effect centred by class"
+#: And with that form chosen from the data (the rule), every other factor as pinned, at target_accept 0.995.
+ANY_SERVICE_AUTO_CAUTIOUS = (
+    "hours: P(any hours) service effect by class chosen from the data, target_accept 0.995"
+)
+#: And with the rule centring below E[kappa] 1/3 instead of 1/2 (THRESHOLDS).
+ANY_SERVICE_THIRD = (
+    "hours: P(any hours) service effect by class chosen from the data below 1/3, target_accept 0.995"
+)
+#: Options that set the rule's threshold (``ww_bayes.kinds.pooling.CENTRED_BELOW``) for their fits.
+THRESHOLDS = {ANY_SERVICE_THIRD: 1 / 3}
 
 
 def _half_centred(spec):
@@ -116,6 +131,21 @@ OPTIONS: dict[str, Callable] = {
     HALF: _half_centred,
     CAUTIOUS: _settings(target_accept=0.995),
     AUTO_CAUTIOUS: lambda spec: spec.with_parametrization("auto").with_sampler(target_accept=0.995),
+    ANY_SERVICE_CENTRED: lambda spec: (
+        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "centred"}}})
+        if spec.kind == "hours"
+        else spec
+    ),
+    ANY_SERVICE_AUTO_CAUTIOUS: lambda spec: (
+        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "auto"}}})
+        if spec.kind == "hours"
+        else spec
+    ).with_sampler(target_accept=0.995),
+    ANY_SERVICE_THIRD: lambda spec: (
+        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "auto"}}})
+        if spec.kind == "hours"
+        else spec
+    ).with_sampler(target_accept=0.995),
 }
 #: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
 #: before the option existed were made with them.
@@ -142,7 +172,10 @@ def persons(cohort: str) -> int:
 
 
 #: The options the ``sizes`` phase runs the 12-month specs with (``--sizes-option``).
-SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO, "half": HALF, "ta995": CAUTIOUS, "auto995": AUTO_CAUTIOUS}
+SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO, "half": HALF, "ta995": CAUTIOUS, "auto995": AUTO_CAUTIOUS,
+                "any-service-centred": ANY_SERVICE_CENTRED,
+                "any-service-auto995": ANY_SERVICE_AUTO_CAUTIOUS,
+                "any-service-third": ANY_SERVICE_THIRD}  # fmt: skip
 
 
 def _plan(
@@ -169,7 +202,7 @@ def _plan(
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
     for run in runs:
         run["phase"] = phase
-        run["settings"] = _settings_of(_spec(run))
+        run["settings"] = _settings_of(_spec(run), THRESHOLDS.get(run["option"]))
     return runs
 
 
@@ -204,12 +237,16 @@ def _spec(run: dict):
     return OPTIONS[run["option"]](load_spec(ROOT / "models" / f"{run['spec']}.toml"))
 
 
-def _settings_of(spec) -> str:
+def _settings_of(spec, threshold: float | None = None) -> str:
     """What a result depends on besides the data and the seed: a result made with other settings (the spec
     file changed since) does not count for the option any more. The parametrization asked for is one of
-    them ("auto" everywhere: chosen from the data)."""
+    them ("auto" everywhere: chosen from the data), and so is the rule's threshold where an option sets
+    one."""
     forms = getattr(spec, "parametrization", None)
-    return _normal(json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms]))
+    extra = [{"centred_below": threshold}] if threshold is not None else []
+    return _normal(
+        json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms, *extra])
+    )
 
 
 def _key(run: dict) -> tuple:
@@ -248,7 +285,14 @@ def _fit_one(run: dict, cohorts: dict) -> dict:
         else:
             cohorts[run["cohort"]] = simulate_cohort(n=persons(run["cohort"]), seed=run["offset"] + 1).data
     start = time.perf_counter()
-    tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
+    threshold, pooling.CENTRED_BELOW = (
+        pooling.CENTRED_BELOW,
+        THRESHOLDS.get(run["option"], pooling.CENTRED_BELOW),
+    )
+    try:  # read by the rule on every call
+        tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
+    finally:
+        pooling.CENTRED_BELOW = threshold
     seconds = time.perf_counter() - start
     table = tree["diagnostics"].ds
     rhat = table["r_hat_max"].to_series()
