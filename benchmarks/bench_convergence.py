@@ -108,12 +108,10 @@ ANY_SERVICE_CENTRED = "hours: P(any hours) service effect centred by class"
 ANY_SERVICE_AUTO_CAUTIOUS = (
     "hours: P(any hours) service effect by class chosen from the data, target_accept 0.995"
 )
-#: And with the rule centring below E[kappa] 1/3 instead of 1/2 (THRESHOLDS).
+#: And with the rule centring below E[kappa] 1/3 instead of 1/2 (the spec's ``centred_below``).
 ANY_SERVICE_THIRD = (
     "hours: P(any hours) service effect by class chosen from the data below 1/3, target_accept 0.995"
 )
-#: Options that set the rule's threshold (``ww_bayes.kinds.pooling.CENTRED_BELOW``) for their fits.
-THRESHOLDS = {ANY_SERVICE_THIRD: 1 / 3}
 
 
 def _half_centred(spec):
@@ -141,11 +139,9 @@ OPTIONS: dict[str, Callable] = {
         if spec.kind == "hours"
         else spec
     ).with_sampler(target_accept=0.995),
-    ANY_SERVICE_THIRD: lambda spec: (
-        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "auto"}}})
-        if spec.kind == "hours"
-        else spec
-    ).with_sampler(target_accept=0.995),
+    ANY_SERVICE_THIRD: lambda spec: dataclasses.replace(
+        OPTIONS[ANY_SERVICE_AUTO_CAUTIOUS](spec), centred_below=1 / 3
+    ),
 }
 #: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
 #: before the option existed were made with them.
@@ -202,7 +198,7 @@ def _plan(
                     runs += [dict(spec=name, option=option, cohort=cohort, offset=k) for k in range(3)]
     for run in runs:
         run["phase"] = phase
-        run["settings"] = _settings_of(_spec(run), THRESHOLDS.get(run["option"]))
+        run["settings"] = _settings_of(_spec(run))
     return runs
 
 
@@ -237,13 +233,14 @@ def _spec(run: dict):
     return OPTIONS[run["option"]](load_spec(ROOT / "models" / f"{run['spec']}.toml"))
 
 
-def _settings_of(spec, threshold: float | None = None) -> str:
+def _settings_of(spec) -> str:
     """What a result depends on besides the data and the seed: a result made with other settings (the spec
     file changed since) does not count for the option any more. The parametrization asked for is one of
-    them ("auto" everywhere: chosen from the data), and so is the rule's threshold where an option sets
-    one."""
+    them ("auto" everywhere: chosen from the data), and so is the rule's threshold where the spec sets
+    another than the default."""
     forms = getattr(spec, "parametrization", None)
-    extra = [{"centred_below": threshold}] if threshold is not None else []
+    threshold = spec.centred_below
+    extra = [{"centred_below": threshold}] if threshold != pooling.CENTRED_BELOW else []
     return _normal(
         json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms, *extra])
     )
@@ -285,14 +282,7 @@ def _fit_one(run: dict, cohorts: dict) -> dict:
         else:
             cohorts[run["cohort"]] = simulate_cohort(n=persons(run["cohort"]), seed=run["offset"] + 1).data
     start = time.perf_counter()
-    threshold, pooling.CENTRED_BELOW = (
-        pooling.CENTRED_BELOW,
-        THRESHOLDS.get(run["option"], pooling.CENTRED_BELOW),
-    )
-    try:  # read by the rule on every call
-        tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
-    finally:
-        pooling.CENTRED_BELOW = threshold
+    tree = fit(spec, cohorts[run["cohort"]], progress=False, log=None)
     seconds = time.perf_counter() - start
     table = tree["diagnostics"].ds
     rhat = table["r_hat_max"].to_series()

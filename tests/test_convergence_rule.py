@@ -13,12 +13,13 @@ import pytest
 from scipy.special import expit
 
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import fit
-from ww_bayes.kinds import load_spec
+from ww_bayes.inference import fit, spec_structure
+from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.effects import build_model, prepare_data
 from ww_bayes.kinds.observations import BinaryCounts
 from ww_bayes.kinds.pooling import (
     CENTRED,
+    CENTRED_BELOW,
     CENTRING,
     HALF_CENTRED,
     NON_CENTRED,
@@ -57,7 +58,7 @@ def binary_cells(persons_per_arm: int, effect_sd: float, seed: int = 3) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def service_form(cells: pd.DataFrame, asked: str = "auto"):
+def service_form(cells: pd.DataFrame, asked: str = "auto", centred_below: float = CENTRED_BELOW):
     chosen = choose_parametrizations(
         cells,
         BinaryCounts(),
@@ -66,6 +67,7 @@ def service_form(cells: pd.DataFrame, asked: str = "auto"):
         {"service": {"region": asked}},
         "service",
         {"service": 0.2},  # the prior scale of the effects' sd in the shipped specs
+        centred_below,
     )
     return chosen["service"]["region"]
 
@@ -126,6 +128,53 @@ def test_series_sharing_one_sd_multiply_their_likelihoods():
     single = choose_parametrization(first, noise, 1.0)
     stacked = choose_parametrization(*empty, 1.0)
     assert stacked.shrinkage == pytest.approx(single.shrinkage) and stacked.levels == 12
+
+
+def test_the_threshold_decides_between_the_forms_and_is_recorded():
+    """The same data and shrinkage, centred below the threshold and non-centred at or above it; a threshold
+    other than the default is named in the text and kept in the record (the default's record reads back
+    without one); a threshold outside [0, 1] is refused, named."""
+    cells = binary_cells(3_000, effect_sd=0.1)
+    default = service_form(cells)
+    kappa = default.shrinkage
+    assert 0.05 < kappa < 0.95
+    above, below = service_form(cells, centred_below=kappa + 0.01), service_form(cells, centred_below=kappa)
+    assert (above.form, below.form) == (CENTRED, NON_CENTRED)
+    assert above.shrinkage == below.shrinkage == kappa and above.chosen_by == below.chosen_by == "data"
+    assert f"centred below {kappa + 0.01:.2f}" in above.text() and "centred below" not in default.text()
+    assert above.as_dict()["centred_below"] == pytest.approx(kappa + 0.01)
+    read = type(above).from_dict(above.as_dict())  # the record rounds the numbers, not the threshold
+    assert (read.form, read.chosen_by, read.centred_below) == (CENTRED, "data", above.centred_below)
+    old_record = {k: v for k, v in default.as_dict().items() if k != "centred_below"}
+    assert type(default).from_dict(old_record).centred_below == CENTRED_BELOW
+    assert service_form(cells, asked=NON_CENTRED, centred_below=1.0).form == NON_CENTRED  # the spec's wins
+    with pytest.raises(ValueError, match="centred_below must be between 0 and 1.*1.5"):
+        service_form(cells, centred_below=1.5)
+
+
+def test_the_spec_sets_the_threshold_for_every_kind(tiny_cohort, tmp_path):
+    """``centred_below`` in any kind's spec reaches the rule (everything centred at 1, nothing at 0, in
+    every kind), is not part of the model's structure (the forms it chose are), and a bad value is refused
+    naming the key."""
+    for name in ("job_finding_12m", "hours_worked_y1", "destinations_12m", "trajectory_30m"):
+        spec = load_spec(MODELS / f"{name}.toml").with_parametrization("auto")
+        assert spec.centred_below == CENTRED_BELOW
+        forms = {}
+        for threshold in (0.0, 1.0):
+            asked = dataclasses.replace(spec, centred_below=threshold)
+            chosen = kind_of(asked).prepare(asked, tiny_cohort).parametrization
+            forms[threshold] = {(c, f): p.form for c, by in chosen.items() for f, p in by.items()}
+            assert {p.centred_below for by in chosen.values() for p in by.values()} == {threshold}
+            assert spec_structure(asked) == spec_structure(spec)
+        assert set(forms[0.0].values()) == {NON_CENTRED}
+        assert set(forms[1.0].values()) == {CENTRED}
+    text = (MODELS / "job_finding_12m.toml").read_text()
+    path = tmp_path / "spec.toml"
+    path.write_text("centred_below = 0.33\n" + text)
+    assert load_spec(path).centred_below == 0.33
+    path.write_text("centred_below = 1.5\n" + text)
+    with pytest.raises(SpecError, match="'centred_below' must be <= 1, got 1.5"):
+        load_spec(path)
 
 
 def test_a_forced_choice_is_honoured_and_reported():

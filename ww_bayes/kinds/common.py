@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
-from ww_bayes.kinds.pooling import AUTO, PARAMETRIZATION_CHOICES
+from ww_bayes.kinds.pooling import AUTO, CENTRED_BELOW, PARAMETRIZATION_CHOICES
 from ww_bayes.tomlspec import SpecError, identifier, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -27,10 +27,12 @@ SAMPLERS = ("nutpie", "pymc")
 ADAPTATIONS = ("diag", "low_rank")
 #: Top-level keys every kind accepts.
 COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling", "priors", "sampler",
-               "convergence", "summary", "kind", "output", "good_direction"}  # fmt: skip
+               "convergence", "summary", "kind", "output", "good_direction", "centred_below"}  # fmt: skip
 #: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
+#: (The rule's threshold is not: the model depends on the forms it chose, which the fit records.)
 NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
-                 "interval_prob", "smallest_effect_pp", "output", "good_direction")  # fmt: skip
+                 "interval_prob", "smallest_effect_pp", "output", "good_direction",
+                 "centred_below")  # fmt: skip
 #: Heavy per-cell groups a fit file leaves out unless asked (``[output] keep`` / ``--keep``); each can be
 #: recomputed from the fit and its cohort (:mod:`ww_bayes.recompute`).
 OPTIONAL_GROUPS = ("posterior_predictive", "log_likelihood", "rate")
@@ -86,6 +88,9 @@ class SpecCommon:
     #: table per outcome (a trajectory: ``{ employed = "more", ww = "less" }``); "none" where no direction
     #: is good (e.g. a share in sickness benefit)
     good_direction: str | dict[str, str] = "none"
+    #: the rule's threshold for the factors whose form is chosen from the data (``"auto"``): centred where
+    #: the shrinkage ``E[kappa]`` is below it (:func:`ww_bayes.kinds.pooling.choose_parametrization`)
+    centred_below: float = CENTRED_BELOW
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
     output: OutputSettings = field(default_factory=OutputSettings)
@@ -347,6 +352,9 @@ def common_settings(raw: dict, text: str, source: str, known: set[str], required
         "groups": parse_groups(raw),
         "smallest_effect_pp": number("smallest_effect_pp", raw["smallest_effect_pp"], low=0, open_low=True),
         "good_direction": parse_direction(raw),
+        "centred_below": float(
+            number("centred_below", raw.get("centred_below", CENTRED_BELOW), low=0, high=1)
+        ),
         "sampler": _sampler(raw),
         "convergence": _convergence(raw),
         "output": _output(raw),

@@ -711,7 +711,8 @@ def choose_forms(spec: DestinationsSpec, cells: pd.DataFrame, levels: dict[str, 
                 ]  # fmt: skip
                 estimates = np.array([e for e, _ in series]) if series else None
                 variances = np.array([v for _, v in series]) if series else None
-                choice = choose_parametrization(estimates, variances, prior_sd, spec.asked(component, factor))
+                choice = choose_parametrization(estimates, variances, prior_sd, spec.asked(component, factor),
+                                                spec.centred_below)  # fmt: skip
                 chosen.setdefault(f"{outcome}_{component}", {})[factor] = choice
     return chosen
 

@@ -269,6 +269,7 @@ def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomia
             asked,
             spec.anchor,
             {c: spec.priors[c].group_sd for c in COMPONENTS},
+            spec.centred_below,
         ),
     )
 

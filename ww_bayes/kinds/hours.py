@@ -405,7 +405,8 @@ def choose_forms(spec: HoursSpec, cells: pd.DataFrame, observation: HurdleStatis
         asked = {c: {f: spec.asked(part, c, f) for f in spec.groups} for c in COMPONENTS}
         prior_sd = {c: spec.priors[part][c].group_sd for c in COMPONENTS}
         forms = choose_parametrizations(
-            cells, _PartEstimates(observation, part), levels, partial, asked, ANCHOR, prior_sd
+            cells, _PartEstimates(observation, part), levels, partial, asked, ANCHOR, prior_sd,
+            spec.centred_below,
         )  # fmt: skip
         chosen.update({f"{part}_{component}": by for component, by in forms.items()})
     return chosen

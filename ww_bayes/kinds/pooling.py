@@ -58,7 +58,8 @@ CENTRING = {CENTRED: 1.0, HALF_CENTRED: 0.5, NON_CENTRED: 0.0}
 AUTO = "auto"
 PARAMETRIZATION_CHOICES = (AUTO, *PARAMETRIZATIONS)
 #: Centred when the shrinkage factor averaged over the sd's posterior is below this: where the centred
-#: form's convergence rate (kappa) is smaller than the non-centred form's (1 - kappa).
+#: form's convergence rate (kappa) is smaller than the non-centred form's (1 - kappa). A spec may set
+#: another (``centred_below``, :class:`ww_bayes.kinds.common.SpecCommon`).
 CENTRED_BELOW = 0.5
 #: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
 TAU_GRID = 400
@@ -186,7 +187,9 @@ class Parametrization:
     ``form``: one of :data:`PARAMETRIZATIONS`; ``chosen_by``: "data" (:func:`choose_parametrization`) or
     "spec" (the spec asked for it); ``shrinkage``: the median over the levels of ``kappa_l``, averaged over
     the posterior of the levels' sd (NaN when the observation gives no estimate per level);
-    ``between_sd``: that posterior's median (link scale); ``levels``: how many levels the factor has.
+    ``between_sd``: that posterior's median (link scale); ``levels``: how many levels the factor has;
+    ``centred_below``: the rule's threshold on the shrinkage (:data:`CENTRED_BELOW` unless the spec set
+    another).
     """
 
     form: str
@@ -194,27 +197,33 @@ class Parametrization:
     shrinkage: float = float("nan")
     between_sd: float = float("nan")
     levels: int = 0
+    centred_below: float = CENTRED_BELOW
 
     def text(self) -> str:
-        """The choice in words, e.g. ``centred (data: shrinkage 0.03, levels' sd about 0.066)``."""
+        """The choice in words, e.g. ``centred (data: shrinkage 0.03, levels' sd about 0.066)``; the
+        threshold is named where the spec set another than :data:`CENTRED_BELOW`."""
         if self.chosen_by == "spec":
             return f"{self.form} (asked in the spec)"
         if np.isnan(self.shrinkage):
             return f"{self.form} (no estimate per level from this observation)"
-        return f"{self.form} (data: shrinkage {self.shrinkage:.2f}, levels' sd about {self.between_sd:.3f})"
+        threshold = "" if self.centred_below == CENTRED_BELOW else f", centred below {self.centred_below:.2f}"
+        return (f"{self.form} (data: shrinkage {self.shrinkage:.2f}{threshold}, levels' sd about "
+                f"{self.between_sd:.3f})")  # fmt: skip
 
     @classmethod
     def from_dict(cls, record: dict) -> Parametrization:
-        """The choice as :meth:`as_dict` records it."""
+        """The choice as :meth:`as_dict` records it (a record without a threshold: the default)."""
         number = lambda x: float("nan") if x is None else float(x)  # noqa: E731
         return cls(record["form"], record["chosen_by"], number(record.get("shrinkage")),
-                   number(record.get("between_sd")), int(record.get("levels", 0)))  # fmt: skip
+                   number(record.get("between_sd")), int(record.get("levels", 0)),
+                   float(record.get("centred_below", CENTRED_BELOW)))  # fmt: skip
 
     def as_dict(self) -> dict:
         """For the fit's provenance (attr ``parametrization``): JSON-ready, NaN as None."""
         number = lambda x: None if np.isnan(x) else round(float(x), 4)  # noqa: E731
         return {"form": self.form, "chosen_by": self.chosen_by, "shrinkage": number(self.shrinkage),
-                "between_sd": number(self.between_sd), "levels": self.levels}  # fmt: skip
+                "between_sd": number(self.between_sd), "levels": self.levels,
+                "centred_below": float(self.centred_below)}  # fmt: skip
 
 
 def zero_sum_deviations(
@@ -276,22 +285,30 @@ def shrinkage(variances: np.ndarray, between_sd: float) -> np.ndarray:
 
 
 def choose_parametrization(
-    estimates: np.ndarray | None, variances: np.ndarray | None, prior_sd: float, asked: str = AUTO
+    estimates: np.ndarray | None,
+    variances: np.ndarray | None,
+    prior_sd: float,
+    asked: str = AUTO,
+    centred_below: float = CENTRED_BELOW,
 ) -> Parametrization:
     """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
     variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
     (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
     posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
-    :data:`CENTRED_BELOW`, else non-centred. ``asked``: a form the spec asks for (kept, the
-    numbers reported beside it) or :data:`AUTO`. Without estimates (an observation with none) "auto" is
-    non-centred, the form that stays sound where the data are weak. 2-D estimates and variances (series,
-    level): series sharing one sd (:func:`between_sd_posterior`), the median over every series' levels."""
+    ``centred_below`` (:data:`CENTRED_BELOW` unless the spec sets another), else non-centred. ``asked``:
+    a form the spec asks for (kept, the numbers reported beside it) or :data:`AUTO`. Without estimates (an
+    observation with none) "auto" is non-centred, the form that stays sound where the data are weak. 2-D
+    estimates and variances (series, level): series sharing one sd (:func:`between_sd_posterior`), the
+    median over every series' levels."""
     if asked not in PARAMETRIZATION_CHOICES:
         raise ValueError(
             f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
         )
+    if not 0.0 <= centred_below <= 1.0:
+        raise ValueError(f"centred_below must be between 0 and 1 (a shrinkage factor), got {centred_below!r}")
     if estimates is None or variances is None or not np.isfinite(variances).any():
-        return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec")
+        return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec",
+                               centred_below=centred_below)  # fmt: skip
     grid, posterior = between_sd_posterior(estimates, variances, prior_sd)
     variances = np.asarray(variances, dtype=float)
     # of several series, those with data (a category nobody is in at a month has none); within them a
@@ -302,10 +319,10 @@ def choose_parametrization(
     )
     median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
     if asked == AUTO:
-        form, chosen_by = (CENTRED if kappa < CENTRED_BELOW else NON_CENTRED), "data"
+        form, chosen_by = (CENTRED if kappa < centred_below else NON_CENTRED), "data"
     else:
         form, chosen_by = asked, "spec"
-    return Parametrization(form, chosen_by, kappa, median_sd, variances.shape[-1])
+    return Parametrization(form, chosen_by, kappa, median_sd, variances.shape[-1], centred_below)
 
 
 def level_estimates(
@@ -334,13 +351,14 @@ def choose_parametrizations(
     asked: dict[str, dict[str, str]],
     anchor: str,
     prior_sd: dict[str, float],
+    centred_below: float = CENTRED_BELOW,
 ) -> dict[str, dict[str, Parametrization]]:
     """The form of every partially pooled component and factor (``partial``: component -> its partially
     pooled factors) of a model whose components are arm contrasts (:func:`contrast_arms`, anchored on
     ``anchor``), from the cells' observation (:meth:`~ww_bayes.kinds.observations.Observation.link_estimates`
     per arm and level) and the half-normal prior scale of each component's sd (``prior_sd``):
     :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor -> a choice of
-    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given)."""
+    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given), with the rule's threshold ``centred_below``."""
     chosen: dict[str, dict[str, Parametrization]] = {}
     for component, factors in partial.items():
         for factor in factors:
@@ -349,6 +367,6 @@ def choose_parametrizations(
                 table, factor, levels[factor], contrast_arms(component, anchor)
             )  # fmt: skip
             form = asked.get(component, {}).get(factor, AUTO)
-            choice = choose_parametrization(estimates, variances, prior_sd[component], form)
+            choice = choose_parametrization(estimates, variances, prior_sd[component], form, centred_below)
             chosen.setdefault(component, {})[factor] = choice
     return chosen

@@ -223,7 +223,8 @@ def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, li
         months = part["month"].nunique()
         pooled["successes"], pooled["trials"] = pooled["successes"] / months, pooled["trials"] / months
         by_outcome.append(choose_parametrizations(pooled, BinaryCounts(), {FORM_FACTOR: levels[FORM_FACTOR]},
-                                                  partial, asked, ANCHOR, prior_sd))  # fmt: skip
+                                                  partial, asked, ANCHOR, prior_sd,
+                                                  spec.centred_below))  # fmt: skip
     chosen = {}
     for component in partial:
         choices = [forms[component][FORM_FACTOR] for forms in by_outcome]
