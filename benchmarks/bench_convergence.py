@@ -31,7 +31,7 @@ it without fitting).
     .venv/bin/python benchmarks/bench_convergence.py [--phase final|previous|kinds|path|screen|sizes|all]
         [--sizes 0.1 1 3 10] [--seeds 10]
         [--sizes-option shipped|auto|half|ta995|auto995|any-service-centred|any-service-auto995|
-                        any-service-third]
+                        any-service-third|hours-service-half]
         [--results FILE] [--table]
 """
 
@@ -108,6 +108,9 @@ ANY_SERVICE_CENTRED = "hours: P(any hours) service effect centred by class"
 ANY_SERVICE_AUTO_CAUTIOUS = (
     "hours: P(any hours) service effect by class chosen from the data, target_accept 0.995"
 )
+#: Another ``sizes`` option (hours): the service effect on the hours of those with any half-centred across
+#: the classes (its sd's upper tail diverged at 10x, non-centred), every other factor as pinned.
+HOURS_SERVICE_HALF = "hours: hours service effect half-centred by class"
 #: And with the rule centring below E[kappa] 1/3 instead of 1/2 (the spec's ``centred_below``).
 ANY_SERVICE_THIRD = (
     "hours: P(any hours) service effect by class chosen from the data below 1/3, target_accept 0.995"
@@ -139,6 +142,11 @@ OPTIONS: dict[str, Callable] = {
         if spec.kind == "hours"
         else spec
     ).with_sampler(target_accept=0.995),
+    HOURS_SERVICE_HALF: lambda spec: (
+        spec.with_parametrization({"hours": {"service": {"werkverkenner": "half-centred"}}})
+        if spec.kind == "hours"
+        else spec
+    ),
     ANY_SERVICE_THIRD: lambda spec: dataclasses.replace(
         OPTIONS[ANY_SERVICE_AUTO_CAUTIOUS](spec), centred_below=1 / 3
     ),
@@ -171,7 +179,7 @@ def persons(cohort: str) -> int:
 SIZE_OPTIONS = {"shipped": "shipped", "auto": AUTO, "half": HALF, "ta995": CAUTIOUS, "auto995": AUTO_CAUTIOUS,
                 "any-service-centred": ANY_SERVICE_CENTRED,
                 "any-service-auto995": ANY_SERVICE_AUTO_CAUTIOUS,
-                "any-service-third": ANY_SERVICE_THIRD}  # fmt: skip
+                "any-service-third": ANY_SERVICE_THIRD, "hours-service-half": HOURS_SERVICE_HALF}  # fmt: skip
 
 
 def _plan(
