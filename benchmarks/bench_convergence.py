@@ -125,6 +125,21 @@ def _half_centred(spec):
     return spec.with_parametrization(HALF_EFFECTS)
 
 
+def _hours_factor(part: str, component: str, form: str, centred_below: float | None = None,
+                  **sampler) -> Callable:  # fmt: skip
+    """An option for the hours spec alone (other kinds as shipped): one part's component across the
+    Werkverkenner classes in ``form``, every other factor as pinned; optionally the rule's threshold and
+    sampler settings."""
+
+    def option(spec):
+        if spec.kind != "hours":
+            return spec
+        spec = spec.with_parametrization({part: {component: {"werkverkenner": form}}}).with_sampler(**sampler)
+        return spec if centred_below is None else dataclasses.replace(spec, centred_below=centred_below)
+
+    return option
+
+
 OPTIONS: dict[str, Callable] = {
     **SCREENED,
     PREVIOUS: lambda spec: spec.with_sampler(tune=PREVIOUS_TUNE[spec.name]),
@@ -132,24 +147,10 @@ OPTIONS: dict[str, Callable] = {
     HALF: _half_centred,
     CAUTIOUS: _settings(target_accept=0.995),
     AUTO_CAUTIOUS: lambda spec: spec.with_parametrization("auto").with_sampler(target_accept=0.995),
-    ANY_SERVICE_CENTRED: lambda spec: (
-        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "centred"}}})
-        if spec.kind == "hours"
-        else spec
-    ),
-    ANY_SERVICE_AUTO_CAUTIOUS: lambda spec: (
-        spec.with_parametrization({"any_hours": {"service": {"werkverkenner": "auto"}}})
-        if spec.kind == "hours"
-        else spec
-    ).with_sampler(target_accept=0.995),
-    HOURS_SERVICE_HALF: lambda spec: (
-        spec.with_parametrization({"hours": {"service": {"werkverkenner": "half-centred"}}})
-        if spec.kind == "hours"
-        else spec
-    ),
-    ANY_SERVICE_THIRD: lambda spec: dataclasses.replace(
-        OPTIONS[ANY_SERVICE_AUTO_CAUTIOUS](spec), centred_below=1 / 3
-    ),
+    ANY_SERVICE_CENTRED: _hours_factor("any_hours", "service", "centred"),
+    ANY_SERVICE_AUTO_CAUTIOUS: _hours_factor("any_hours", "service", "auto", target_accept=0.995),
+    HOURS_SERVICE_HALF: _hours_factor("hours", "service", "half-centred"),
+    ANY_SERVICE_THIRD: _hours_factor("any_hours", "service", "auto", 1 / 3, target_accept=0.995),
 }
 #: The forms the 12-month specs pin (and had fixed in code before a spec could choose): results made
 #: before the option existed were made with them.
