@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -154,11 +155,12 @@ def test_the_threshold_decides_between_the_forms_and_is_recorded():
 
 def test_the_spec_sets_the_threshold_for_every_kind(tiny_cohort, tmp_path):
     """``centred_below`` in any kind's spec reaches the rule (everything centred at 1, nothing at 0, in
-    every kind), is not part of the model's structure (the forms it chose are), and a bad value is refused
-    naming the key."""
+    every kind), is read from the spec or defaults, is not part of the model's structure (the forms it
+    chose are), and a bad value is refused naming the key."""
     for name in ("job_finding_12m", "hours_worked_y1", "destinations_12m", "trajectory_30m"):
-        spec = load_spec(MODELS / f"{name}.toml").with_parametrization("auto")
-        assert spec.centred_below == CENTRED_BELOW
+        path = MODELS / f"{name}.toml"
+        spec = load_spec(path).with_parametrization("auto")
+        assert spec.centred_below == tomllib.loads(path.read_text()).get("centred_below", CENTRED_BELOW)
         forms = {}
         for threshold in (0.0, 1.0):
             asked = dataclasses.replace(spec, centred_below=threshold)
