@@ -45,9 +45,9 @@ RESULTS = ROOT / "results" / "bench_trajectory_scenarios.jsonl"
 SPEC = ROOT / "models" / "trajectory_30m.toml"
 #: Cohort sizes as multiples of the published cohort.
 SIZES = {"0.1x": 0.1, "0.33x": 1 / 3, "1x": 1.0, "3x": 3.0}
-#: The rule's default threshold (``ww_bayes.kinds.pooling.CENTRED_BELOW``); a spec with another is keyed
-#: by it.
-SHIPPED_THRESHOLD = pooling.CENTRED_BELOW
+#: The rule's default threshold (``ww_bayes.kinds.pooling.CENTRED_BELOW``); a spec with another (the shipped
+#: one sets 0.7) is keyed by it.
+DEFAULT_THRESHOLD = pooling.CENTRED_BELOW
 
 
 def persons(size: str) -> int:
@@ -59,7 +59,7 @@ def model_key(spec, likelihood: str | None = None) -> str:
     rule's threshold when a candidate sets another, ``--centred-below``, and the likelihood when it is not
     the kind's default, ``--likelihood``)."""
     parts = [spec_structure(spec), dataclasses.asdict(spec.sampler)]
-    if spec.centred_below != SHIPPED_THRESHOLD:
+    if spec.centred_below != DEFAULT_THRESHOLD:
         parts.append({"centred_below": spec.centred_below})
     if likelihood is not None and likelihood != LIKELIHOODS[0]:
         parts.append({"likelihood": likelihood})
@@ -173,7 +173,9 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the table of the results file and stop")
     parser.add_argument("--target-accept", type=float, help="a candidate: the spec at this target_accept")
     parser.add_argument(
-        "--centred-below", type=float, help="a candidate: the rule centres below this E[kappa] (shipped: 0.5)"
+        "--centred-below",
+        type=float,
+        help="a candidate: the rule centres below this E[kappa] (default: the spec's, 0.7 as shipped)",
     )
     parser.add_argument(
         "--likelihood", choices=LIKELIHOODS, help="a candidate: another of the kind's likelihoods"
