@@ -1,10 +1,10 @@
 """Why a destinations fit takes the leapfrog steps it takes: the sampler on the model and on three variants.
 
 The sampler's cost is its leapfrog steps per draw. NUTS doubles its trajectory until it turns back, so a
-draw costs 7, 15, 31 or 63 steps, and the step size chosen by the warm-up (for the spec's target_accept)
-decides which. Measured side by side in one run on one cohort (the calibrated cohort by default, or
-``--data``), each with nutpie as the fit runs it (4 chains, the spec's warm-up and target_accept, the
-diagonal mass matrix):
+draw costs about 7, 15, 31 or 63 steps (fewer where a subtree turns back or diverges first), and the step
+size chosen by the warm-up (for the spec's target_accept) decides which. Measured side by side in one run
+on one cohort (the calibrated cohort by default, or ``--data``), each with nutpie as the fit runs it (4
+chains, the spec's warm-up and target_accept, the diagonal mass matrix):
 
 1. **the model** as the fit samples it (``build(spec, data, for_sampling=True)``), its unconstrained draws
    kept: steps per draw, step size, sampling seconds, and the eigenvalues of the draws' correlation matrix
@@ -12,19 +12,21 @@ diagonal mass matrix):
    as many independent standard normal draws of the same dimension (the spread a finite sample alone
    gives);
 2. **whitened**: the same log-density in coordinates ``x`` with ``theta = mean + L x``, ``L`` the Cholesky
-   factor of the first run's covariance of the unconstrained draws (a dense mass matrix, fixed): what is
-   left when every linear correlation is gone;
-3. **sds held**: the model with every group sd held at its posterior mean from the first run (the
-   hierarchical funnels gone, the rest free);
+   factor of the covariance of the unconstrained draws of a longer run (``--pilot-draws`` per chain: a
+   covariance of hundreds of coordinates estimated from few draws leaves a spread of its own), a fixed
+   dense mass matrix; its draws' correlation eigenvalues are printed beside those of as many independent
+   normal draws, to show what the whitening left;
+3. **sds held**: the model with every group sd held at the posterior mean of its log from the first run
+   (the hierarchical funnels gone, the rest free);
 4. **isotropic**: independent standard normals of the model's dimension (the reference: what an ideally
    scaled posterior of that size costs at that target_accept).
 
     .venv/bin/python benchmarks/bench_destinations_geometry.py [--spec models/destinations_12m.toml]
-        [--data data/cohort.parquet] [--draws 1000]
+        [--data data/cohort.parquet] [--draws 1000] [--pilot-draws 10000]
 
 The whitened model evaluates a dense product per gradient, so its seconds are not comparable; its steps
 and step size are. Before sampling them, the variants' log-densities are checked equal to the model's at
-a point.
+a point, and the layout of the unconstrained draws the variants rely on is checked against the posterior's.
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ import warnings
 import numpy as np
 
 
-def _sample(compiled, spec, draws: int, init=None, keep_unconstrained: bool = False):
+def _sample(compiled, spec, draws: int, keep_unconstrained: bool = False):
     import nutpie
 
     start = time.perf_counter()
     tree = nutpie.sample(compiled, draws=draws, tune=spec.sampler.tune, chains=4, cores=2,
                          seed=spec.sampler.seed, target_accept=spec.sampler.target_accept, progress_bar=False,
-                         init_mean=init, store_unconstrained=keep_unconstrained)  # fmt: skip
+                         store_unconstrained=keep_unconstrained)  # fmt: skip
     seconds = time.perf_counter() - start
     stats = tree["sample_stats"]
     steps = stats["n_steps"].values
@@ -75,7 +77,7 @@ def _reparametrized(model, names: list[str], mean: np.ndarray, transform, held=N
     point = model.initial_point()
     free = [n for n in dict.fromkeys(owner) if held is None or not held.search(n)]
     n_free = sum(int(np.prod(point[n].shape)) for n in free)
-    new = pm.Model()
+    new = pm.Model(check_bounds=model.check_bounds)
     with new:
         flat = pm.Flat("w", shape=n_free)
     w = new.rvs_to_values[flat]
@@ -132,6 +134,8 @@ def main() -> None:
         "--data", help="a cohort file (default: the calibrated cohort, 179,840 persons, seed 1)"
     )
     parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    parser.add_argument("--pilot-draws", type=int, default=10_000,
+                        help="draws per chain of the run that whitens (default 10000)")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import nutpie
@@ -149,18 +153,17 @@ def main() -> None:
     data = kind.prepare(spec, cohort, kind.default_likelihood(spec))
     model = kind.build(spec, data, for_sampling=True)
     free_values = sum(int(np.prod(value.shape)) for value in model.initial_point().values())
-    if 4 * args.draws < 2 * free_values:
-        raise SystemExit(f"--draws {args.draws}: the covariance of {free_values} coordinates needs at least "
-                         f"{(free_values + 1) // 2} draws per chain (4 chains)")  # fmt: skip
+    if 4 * args.pilot_draws < 2 * free_values:
+        raise SystemExit(f"--pilot-draws {args.pilot_draws}: a covariance of {free_values} coordinates needs "
+                         f"more than {(free_values + 1) // 2} draws per chain (4 chains) to be invertible, "
+                         "and many more to be estimated well")  # fmt: skip
     rows = {}
-    tree, rows["the model"] = _sample(
-        nutpie.compile_pymc_model(model), spec, args.draws, keep_unconstrained=True
-    )
+    compiled = nutpie.compile_pymc_model(model)
+    tree, rows["the model"] = _sample(compiled, spec, args.draws, keep_unconstrained=True)
     unconstrained = tree["sample_stats"]["unconstrained_draw"]
     names = [str(n) for n in unconstrained[unconstrained.dims[-1]].values]
     draws = unconstrained.values.reshape(-1, len(names))
     _same_draw(model, names, tree)
-    mean, cov = draws.mean(axis=0), np.cov(draws, rowvar=False)
     dimension = len(names)
     print(
         f"{spec.name}: {dimension} unconstrained coordinates, {data.n_cells:,} cells; "
@@ -169,17 +172,26 @@ def main() -> None:
     print(f"  correlation eigenvalues of its draws: {_describe(_eigenvalues(draws))}")
     reference = np.random.default_rng(1).standard_normal(draws.shape)
     print(f"  the same of as many independent normal draws: {_describe(_eigenvalues(reference))}")
+    if args.pilot_draws != args.draws:
+        pilot, _ = _sample(compiled, spec, args.pilot_draws, keep_unconstrained=True)
+        pilot_draws = pilot["sample_stats"]["unconstrained_draw"].values.reshape(-1, dimension)
+    else:
+        pilot_draws = draws
+    mean, cov = pilot_draws.mean(axis=0), np.cov(pilot_draws, rowvar=False)
+    print(f"  whitened and held by the mean and covariance of 4 x {args.pilot_draws} draws")
 
     cholesky = np.linalg.cholesky(cov)
     whitened, _, _ = _reparametrized(model, names, mean, lambda w: mean + pt.dot(cholesky, w))
     w = np.random.default_rng(2).standard_normal(dimension)
     _same_density(model, whitened, names, mean + cholesky @ w, w)
-    _, rows["whitened (dense, fixed)"] = _sample(nutpie.compile_pymc_model(whitened), spec, args.draws,
-                                                init=np.zeros(dimension))  # fmt: skip
+    compiled = nutpie.compile_pymc_model(whitened, initial_points={"w": np.zeros(dimension)})
+    tree, rows["whitened (dense, fixed)"] = _sample(compiled, spec, args.draws)
+    left = tree["posterior"]["w"].values.reshape(-1, dimension)
+    print(f"  correlation eigenvalues of the whitened draws: {_describe(_eigenvalues(left))}")
     held, n_free, start = _reparametrized(model, names, mean, lambda w: w, held=re.compile(r"_sd_log__$"))
     _same_density(model, held, names, mean, start)
-    _, rows[f"sds held ({dimension - n_free} of them)"] = _sample(nutpie.compile_pymc_model(held), spec,
-                                                                 args.draws, init=start)  # fmt: skip
+    compiled = nutpie.compile_pymc_model(held, initial_points={"w": start})
+    _, rows[f"sds held ({dimension - n_free} of them)"] = _sample(compiled, spec, args.draws)
     with pm.Model() as isotropic:
         pm.Normal("x", 0.0, 1.0, shape=dimension)
     _, rows["isotropic normal"] = _sample(nutpie.compile_pymc_model(isotropic), spec, args.draws)
