@@ -64,6 +64,12 @@ def _describe(eigenvalues: np.ndarray) -> str:
             f"below 0.3: {(eigenvalues < 0.3).sum()}, above 2: {(eigenvalues > 2).sum()})")  # fmt: skip
 
 
+def _owners(model, names: list[str]) -> list[str]:
+    """The value variable of each of nutpie's unconstrained coordinates (``name`` or ``name_i.j``)."""
+    values = {v.name for v in model.value_vars}
+    return [n if n in values else re.sub(r"_[0-9.]+$", "", n) for n in names]
+
+
 def _reparametrized(model, names: list[str], mean: np.ndarray, transform, held=None):
     """A PyMC model of one flat free vector ``w`` whose log-density is ``model``'s at the unconstrained
     point ``transform(w)`` (a tensor over every coordinate of ``names``, nutpie's order); coordinates
@@ -73,7 +79,7 @@ def _reparametrized(model, names: list[str], mean: np.ndarray, transform, held=N
     import pytensor.tensor as pt
 
     values = {v.name: v for v in model.value_vars}
-    owner = [n if n in values else re.sub(r"_[0-9.]+$", "", n) for n in names]
+    owner = _owners(model, names)
     point = model.initial_point()
     free = [n for n in dict.fromkeys(owner) if held is None or not held.search(n)]
     n_free = sum(int(np.prod(point[n].shape)) for n in free)
@@ -99,7 +105,7 @@ def _reparametrized(model, names: list[str], mean: np.ndarray, transform, held=N
 
 def _point(model, names: list[str], theta: np.ndarray) -> dict[str, np.ndarray]:
     """The value variables of ``model`` at the unconstrained point ``theta`` (nutpie's order, ``names``)."""
-    owner = [n if n in {v.name for v in model.value_vars} else re.sub(r"_[0-9.]+$", "", n) for n in names]
+    owner = _owners(model, names)
     point = model.initial_point()
     for name in point:
         point[name] = theta[[i for i, o in enumerate(owner) if o == name]].reshape(point[name].shape)
