@@ -289,3 +289,31 @@ def test_the_fit_stores_and_prints_the_choice(job_spec, tiny_cohort):
     assert record["service"]["werkverkenner"]["chosen_by"] == "spec"
     assert record["enforcement"]["werkverkenner"]["chosen_by"] == "data"
     assert any("centred (asked in the spec)" in line for line in printed)
+
+
+def test_a_factor_the_rule_centres_is_sampled_with_the_smaller_steps(job_spec, tiny_cohort, tmp_path):
+    """``sampler.target_accept_centred`` replaces the target acceptance where the rule centred a factor left
+    to it: the fit says so, records the target it sampled with, and its sampler takes smaller steps than the
+    same fit where the rule centred nothing; a spec file reads the key and refuses a bad value, named."""
+    spec = dataclasses.replace(job_spec, groups=("werkverkenner",)).with_pooling("partial")
+    spec = spec.with_sampler(chains=2, draws=200, tune=200, seed=5, sampler="pymc", target_accept=0.6,
+                             target_accept_centred=0.95)  # fmt: skip
+    fits, printed = {}, {}
+    for threshold in (0.0, 1.0):  # nothing centred; every factor centred
+        printed[threshold] = []
+        fits[threshold] = fit(dataclasses.replace(spec, centred_below=threshold), tiny_cohort, progress=False,
+                              log=printed[threshold].append)  # fmt: skip
+    assert fits[0.0].attrs["target_accept"] == 0.6 and fits[1.0].attrs["target_accept"] == 0.95
+    told = [line for line in printed[1.0] if line.startswith("target_accept 0.95 instead of 0.6")]
+    assert len(told) == 1 and "service/werkverkenner" in told[0]
+    assert not any(line.startswith("target_accept") for line in printed[0.0])
+    step = {t: float(tree["sample_stats"]["step_size"].mean()) for t, tree in fits.items()}
+    assert step[1.0] < 0.75 * step[0.0]
+    text = (MODELS / "job_finding_12m.toml").read_text()
+    path = tmp_path / "spec.toml"
+    path.write_text(text.replace("[sampler]\n", "[sampler]\ntarget_accept_centred = 0.995\n"))
+    assert load_spec(path).sampler.target_accept_centred == 0.995
+    assert load_spec(MODELS / "job_finding_12m.toml").sampler.target_accept_centred == 0.0
+    path.write_text(text.replace("[sampler]\n", "[sampler]\ntarget_accept_centred = 1.2\n"))
+    with pytest.raises(SpecError, match="'sampler.target_accept_centred' must be <= 0.999, got 1.2"):
+        load_spec(path)

@@ -47,7 +47,7 @@ from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
 from ww_bayes.kinds.observations import label_columns
-from ww_bayes.kinds.pooling import WEIGHTS_GROUP
+from ww_bayes.kinds.pooling import CENTRED, WEIGHTS_GROUP
 from ww_bayes.kinds.protocol import ModelData, ModelKind
 from ww_bayes.postprocess import deterministics
 from ww_bayes.results import FIT_KIND, FIT_SCHEMA_VERSION, ConvergenceWarning, stored
@@ -297,6 +297,24 @@ def joined_blocks(blocks: list[xr.DataTree], kind: ModelKind, spec) -> xr.DataTr
     return derived_tree(levels, blocks[0].attrs)
 
 
+def centred_by_rule(data: ModelData) -> list[str]:
+    """The components and factors (``"component/factor"``) the parametrization rule chose the centred form
+    for, among those the spec left to the data ("auto")."""
+    return [f"{component}/{factor}" for component, by in data.parametrization.items()
+            for factor, chosen in by.items()
+            if chosen.chosen_by == "data" and chosen.form == CENTRED]  # fmt: skip
+
+
+def sampler_for(spec, data: ModelData):
+    """``spec`` with the sampler settings for these data: ``sampler.target_accept_centred`` as the target
+    acceptance where the rule centred a factor (:func:`centred_by_rule`) and the spec sets one, else the
+    spec as it is."""
+    chosen = spec.sampler.target_accept_centred
+    if chosen and chosen != spec.sampler.target_accept and centred_by_rule(data):
+        return spec.with_sampler(target_accept=chosen)
+    return spec
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampled:
     """Posterior draws (free parameters and deterministics, the cell parameters included), the sampler's
@@ -324,6 +342,7 @@ def sample_posterior(
     (without them, :func:`derive` computes them block by block)."""
     phases = phases or Phases()
     kind = kind_of(spec)
+    spec = sampler_for(spec, data)
     sample = _sample_nutpie if spec.sampler.sampler == "nutpie" else _sample_pymc
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         sampled = sample(spec, data, progress, phases)
@@ -659,6 +678,13 @@ def _fit(
     with phases("cells"):
         model_data = kind.prepare(spec, df, likelihood)
     log(kind.describe_priors(spec, model_data))
+    chosen = sampler_for(spec, model_data)
+    if chosen is not spec:
+        log(
+            f"target_accept {chosen.sampler.target_accept:g} instead of {spec.sampler.target_accept:g}: "
+            f"the rule centred {', '.join(centred_by_rule(model_data))} (sampler.target_accept_centred)"
+        )
+        spec = chosen
     for note in model_data.notes:
         log(f"data note: {note}")
     for warning in design:

@@ -19,6 +19,7 @@ from ww_bayes.calibration.kfold import VARIANTS, kfold_study, write_summary
 from ww_bayes.calibration.sbc import SBCSettings, pit_values, sbc, uniformity
 from ww_bayes.data.io import atomic_write, load_cohort, write_datatree
 from ww_bayes.data.simulate import simulate_cohort
+from ww_bayes.inference import sampler_for
 from ww_bayes.kinds import kind_of
 from ww_bayes.viz import save_figure
 from ww_bayes.viz.calibration import ecdf_figure, rank_histograms
@@ -94,8 +95,8 @@ def run_sbc(spec, out: str | Path, settings: SBCSettings, dispatch: Dispatch, da
     failing = table[~table["inside_band"]]
     lines = [
         f"SBC of {spec.name}: {settings.reps} replicates, {settings.chains} chains x {settings.draws} draws "
-        f"(tune {tune}, target_accept {spec.sampler.target_accept}, one core per fit), ranks "
-        f"among {settings.ranked_draws} draws thinned evenly",
+        f"(tune {tune}, target_accept {sampler_for(spec, design).sampler.target_accept}, one core per fit), "
+        f"ranks among {settings.ranked_draws} draws thinned evenly",
         f"design: {design.n_cells:,} cells of {design.n_persons:,} persons from {source}",
         f"uniformity: {len(table) - len(failing)} of {len(table)} quantities inside the simultaneous "
         f"{band['band_prob']:.4%} ECDF band (Bonferroni over {band['quantities']}, family "

@@ -44,6 +44,10 @@ class SamplerSettings:
     draws: int = 1000
     tune: int = 1000
     target_accept: float = 0.9
+    #: the target acceptance instead of ``target_accept`` when the parametrization rule centred a factor the
+    #: spec left to the data ("auto"): centred deviations pinned down by strong data take smaller steps
+    #: (:func:`ww_bayes.inference.sampler_for`); 0: ``target_accept`` whatever the rule chose
+    target_accept_centred: float = 0.0
     seed: int = 1
     sampler: str = "nutpie"
     #: nutpie's mass-matrix adaptation: "diag" (diagonal) or "low_rank" (diagonal plus a low-rank correction
@@ -261,6 +265,12 @@ def _sampler(raw: dict) -> SamplerSettings:
             low=0,
             high=0.999,
             open_low=True,
+        ),
+        target_accept_centred=number(
+            "sampler.target_accept_centred",
+            sampler_raw.get("target_accept_centred", defaults.target_accept_centred),
+            low=0,
+            high=0.999,
         ),
         seed=integer("seed", 0),
         sampler=sampler_raw.get("sampler", defaults.sampler),
