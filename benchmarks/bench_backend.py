@@ -45,7 +45,7 @@ def child(spec_name: str, backend: str, cohort: str) -> None:
     import pandas as pd
     import pytensor
 
-    from ww_bayes.inference import REPRODUCIBLE_FASTMATH, structure_key
+    from ww_bayes.inference import REPRODUCIBLE_FASTMATH, sampler_for, structure_key
     from ww_bayes.kinds import kind_of, load_spec
     from ww_bayes.sampler import compile_pymc_model
 
@@ -60,7 +60,7 @@ def child(spec_name: str, backend: str, cohort: str) -> None:
     data = kind.prepare(spec, pd.read_parquet(cohort))
     model = kind.build(spec, data, for_sampling=True)
     names = [v.name for v in model.free_RVs]
-    settings = spec.sampler
+    settings = sampler_for(spec, data).sampler  # as a fit samples these data
     with pytensor.config.change_flags(numba__fastmath=REPRODUCIBLE_FASTMATH):
         start = time.perf_counter()
         if backend == "numba":

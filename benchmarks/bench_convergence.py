@@ -51,6 +51,7 @@ from ww_bayes.data.published import N_PERSONS
 from ww_bayes.data.simulate import DEFAULT_CALIBRATION, simulate_cohort
 from ww_bayes.inference import fit
 from ww_bayes.kinds import load_spec, pooling
+from ww_bayes.kinds.common import LATER_SAMPLER_DEFAULTS
 from ww_bayes.kinds.hours import PARTS as HOURS_PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,7 +264,7 @@ def _normal(settings: str) -> str:
     """Settings as compared: options at their default that results do not depend on are left out, so
     results from before an option existed stay valid (``cores`` only limits the CPU cores a fit uses)."""
     anchor, sampler, *forms = json.loads(settings)
-    defaults = {"adaptation": "diag", "cores": 0}
+    defaults = {"adaptation": "diag", "cores": 0, **LATER_SAMPLER_DEFAULTS}
     sampler = {k: v for k, v in sampler.items() if defaults.get(k, object()) != v}
     if forms and _pinned(forms[0]):
         forms = []

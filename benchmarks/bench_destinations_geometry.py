@@ -150,6 +150,7 @@ def main() -> None:
 
     from ww_bayes.data.io import load_cohort
     from ww_bayes.data.simulate import simulate_cohort
+    from ww_bayes.inference import sampler_for
     from ww_bayes.kinds import kind_of, load_spec
 
     spec = load_spec(args.spec)
@@ -157,6 +158,7 @@ def main() -> None:
     cohort = (load_cohort(args.data, kind.required_columns(spec)) if args.data
               else simulate_cohort(n=179_840, seed=1, progress=False).data)  # fmt: skip
     data = kind.prepare(spec, cohort, kind.default_likelihood(spec))
+    spec = sampler_for(spec, data)  # the target acceptance a fit of these data samples with
     model = kind.build(spec, data, for_sampling=True)
     free_values = sum(int(np.prod(value.shape)) for value in model.initial_point().values())
     if 4 * args.pilot_draws < 2 * free_values:

@@ -38,6 +38,7 @@ from ww_bayes.data.io import write_datatree
 from ww_bayes.data.simulate import SCENARIOS, simulate_cohort
 from ww_bayes.inference import fit, spec_structure
 from ww_bayes.kinds import load_spec, pooling
+from ww_bayes.kinds.common import sampler_fields
 from ww_bayes.kinds.trajectory import LIKELIHOODS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def model_key(spec, likelihood: str | None = None) -> str:
     """What a result depends on besides scenario, size and seed: the model and the sampler settings (and the
     rule's threshold when a candidate sets another, ``--centred-below``, and the likelihood when it is not
     the kind's default, ``--likelihood``)."""
-    parts = [spec_structure(spec), dataclasses.asdict(spec.sampler)]
+    parts = [spec_structure(spec), sampler_fields(spec.sampler)]
     if spec.centred_below != DEFAULT_THRESHOLD:
         parts.append({"centred_below": spec.centred_below})
     if likelihood is not None and likelihood != LIKELIHOODS[0]:

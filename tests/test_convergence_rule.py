@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from ww_bayes import inference
 from ww_bayes.data.simulate import simulate_cohort
-from ww_bayes.inference import fit, spec_structure
+from ww_bayes.inference import fit, sampler_for, spec_structure
 from ww_bayes.kinds import kind_of, load_spec
 from ww_bayes.kinds.effects import build_model, prepare_data
 from ww_bayes.kinds.observations import BinaryCounts
@@ -291,24 +292,51 @@ def test_the_fit_stores_and_prints_the_choice(job_spec, tiny_cohort):
     assert any("centred (asked in the spec)" in line for line in printed)
 
 
-def test_a_factor_the_rule_centres_is_sampled_with_the_smaller_steps(job_spec, tiny_cohort, tmp_path):
+def test_a_factor_the_rule_centres_is_sampled_with_the_smaller_steps(job_spec, tiny_cohort):
     """``sampler.target_accept_centred`` replaces the target acceptance where the rule centred a factor left
-    to it: the fit says so, records the target it sampled with, and its sampler takes smaller steps than the
-    same fit where the rule centred nothing; a spec file reads the key and refuses a bad value, named."""
+    to it: the fit says so and records the target it sampled with, and its sampler takes smaller steps than
+    the same model without the setting; where the rule centred nothing, or only the spec did, the spec's
+    target_accept stays."""
     spec = dataclasses.replace(job_spec, groups=("werkverkenner",)).with_pooling("partial")
-    spec = spec.with_sampler(chains=2, draws=200, tune=200, seed=5, sampler="pymc", target_accept=0.6,
-                             target_accept_centred=0.95)  # fmt: skip
+    spec = spec.with_sampler(chains=2, draws=200, tune=200, seed=5, sampler="pymc", target_accept=0.6)
+    every = dataclasses.replace(spec, centred_below=1.0)  # the rule centres every factor
+    specs = {"without": every, "with": every.with_sampler(target_accept_centred=0.95)}
+    specs["nothing centred"] = dataclasses.replace(specs["with"], centred_below=0.0)
     fits, printed = {}, {}
-    for threshold in (0.0, 1.0):  # nothing centred; every factor centred
-        printed[threshold] = []
-        fits[threshold] = fit(dataclasses.replace(spec, centred_below=threshold), tiny_cohort, progress=False,
-                              log=printed[threshold].append)  # fmt: skip
-    assert fits[0.0].attrs["target_accept"] == 0.6 and fits[1.0].attrs["target_accept"] == 0.95
-    told = [line for line in printed[1.0] if line.startswith("target_accept 0.95 instead of 0.6")]
-    assert len(told) == 1 and "service/werkverkenner" in told[0]
-    assert not any(line.startswith("target_accept") for line in printed[0.0])
-    step = {t: float(tree["sample_stats"]["step_size"].mean()) for t, tree in fits.items()}
-    assert step[1.0] < 0.75 * step[0.0]
+    for name, asked in specs.items():
+        printed[name] = []
+        fits[name] = fit(asked, tiny_cohort, progress=False, log=printed[name].append)
+    assert {n: tree.attrs["target_accept"] for n, tree in fits.items()} == {
+        "without": 0.6, "with": 0.95, "nothing centred": 0.6}  # fmt: skip
+    told = [line for line in printed["with"] if line.startswith("target_accept 0.95 instead of 0.6")]
+    assert len(told) == 1 and "service/werkverkenner" in told[0] and "baseline/werkverkenner" in told[0]
+    assert not any(line.startswith("target_accept") for n in specs if n != "with" for line in printed[n])
+    step = {n: float(tree["sample_stats"]["step_size"].mean()) for n, tree in fits.items()}
+    assert step["with"] < 0.75 * step["without"]
+    by_spec = specs["with"].with_parametrization(CENTRED)  # centred, but asked for: the spec's target
+    assert sampler_for(by_spec, prepare_data(by_spec, tiny_cohort)) is by_spec
+
+
+def test_calibration_replicates_sample_with_the_target_for_their_design(job_spec, tiny_cohort, monkeypatch):
+    """The SBC's fits (``sample_posterior`` on a prepared design) take the same target as ``fit``."""
+    spec = job_spec.with_sampler(sampler="pymc", target_accept=0.6, target_accept_centred=0.95)
+    seen = []
+
+    def sample(asked, *args):
+        seen.append(asked.sampler.target_accept)
+        raise InterruptedError
+
+    monkeypatch.setattr(inference, "_sample_pymc", sample)
+    for threshold in (1.0, 0.0):
+        asked = dataclasses.replace(spec, centred_below=threshold)
+        with pytest.raises(InterruptedError):
+            inference.sample_posterior(asked, prepare_data(asked, tiny_cohort))
+    assert seen == [0.95, 0.6]
+
+
+def test_the_spec_file_reads_the_target_for_centred_factors(tmp_path):
+    """The key is read (0, off, when absent) and a value that would not mean smaller steps is refused,
+    named."""
     text = (MODELS / "job_finding_12m.toml").read_text()
     path = tmp_path / "spec.toml"
     path.write_text(text.replace("[sampler]\n", "[sampler]\ntarget_accept_centred = 0.995\n"))
@@ -316,4 +344,8 @@ def test_a_factor_the_rule_centres_is_sampled_with_the_smaller_steps(job_spec, t
     assert load_spec(MODELS / "job_finding_12m.toml").sampler.target_accept_centred == 0.0
     path.write_text(text.replace("[sampler]\n", "[sampler]\ntarget_accept_centred = 1.2\n"))
     with pytest.raises(SpecError, match="'sampler.target_accept_centred' must be <= 0.999, got 1.2"):
+        load_spec(path)
+    path.write_text(text.replace("[sampler]\n", "[sampler]\ntarget_accept_centred = 0.9\n"))
+    with pytest.raises(SpecError, match=r"'sampler.target_accept_centred' must be 0 \(off\) or at least "
+                                        r"sampler.target_accept \(0.99.*got 0.9"):  # fmt: skip
         load_spec(path)

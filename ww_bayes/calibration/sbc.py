@@ -45,6 +45,7 @@ from ww_bayes.derived import flat_name, levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, release_freed_memory, sample_posterior
 from ww_bayes.kinds import kind_of
+from ww_bayes.kinds.common import sampler_fields
 from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
 
@@ -61,13 +62,15 @@ class StudyMismatch(ValueError):
 @dataclass(frozen=True)
 class SBCSettings:
     """How replicates are fitted and judged. Sampler: ``chains`` x ``draws`` (default 4 x 500), ``tune``
-    (None: the spec's) and the spec's target_accept, one core per fit; ranks among ``ranked_draws`` draws
-    thinned evenly (every 20th of 2,000). A replicate counts as converged if every ranked quantity has
-    R-hat <= ``max_rhat`` and bulk ESS >= ``min_ess_bulk`` (so the thinned draws are near-independent) and
-    there is no divergence. ``max_rhat`` is 1.02, not the fits' 1.01: it is the largest of ~250 R-hats from
-    2,000 draws, and sampling noise alone puts that maximum above 1.01 in about half of well-mixed fits (the
-    study also reports how many exceed 1.01). Only the sampler settings and the seed are part of the study
-    (the thresholds and ``alpha`` judge finished replicates and may change on resuming)."""
+    (None: the spec's) and the spec's target_accept for the design (its ``target_accept_centred`` where the
+    rule centred a factor on the design, :func:`ww_bayes.inference.sampler_for`), one core per fit; ranks
+    among ``ranked_draws`` draws thinned evenly (every 20th of 2,000). A replicate counts as converged if
+    every ranked quantity has R-hat <= ``max_rhat`` and bulk ESS >= ``min_ess_bulk`` (so the thinned draws
+    are near-independent) and there is no divergence. ``max_rhat`` is 1.02, not the fits' 1.01: it is the
+    largest of ~250 R-hats from 2,000 draws, and sampling noise alone puts that maximum above 1.01 in about
+    half of well-mixed fits (the study also reports how many exceed 1.01). Only the sampler settings and
+    the seed are part of the study (the thresholds and ``alpha`` judge finished replicates and may change
+    on resuming)."""
 
     reps: int = 200
     chains: int = 4
@@ -219,8 +222,10 @@ def design_digest(design: ModelData) -> str:
 
 
 def spec_digest(spec) -> str:
-    """SHA-256 of a spec's content (not the file it was read from)."""
+    """SHA-256 of a spec's content (not the file it was read from; sampler settings added later count only
+    when set, :func:`ww_bayes.kinds.common.sampler_fields`)."""
     fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("source", "text")}
+    fields["sampler"] = sampler_fields(spec.sampler)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -45,8 +45,9 @@ class SamplerSettings:
     tune: int = 1000
     target_accept: float = 0.9
     #: the target acceptance instead of ``target_accept`` when the parametrization rule centred a factor the
-    #: spec left to the data ("auto"): centred deviations pinned down by strong data take smaller steps
-    #: (:func:`ww_bayes.inference.sampler_for`); 0: ``target_accept`` whatever the rule chose
+    #: spec left to the data ("auto"; a baseline's too): centred deviations pinned down by strong data take
+    #: smaller steps (:func:`ww_bayes.inference.sampler_for`); 0: ``target_accept`` whatever the rule chose;
+    #: else at least ``target_accept``
     target_accept_centred: float = 0.0
     seed: int = 1
     sampler: str = "nutpie"
@@ -55,6 +56,19 @@ class SamplerSettings:
     adaptation: str = "diag"
     #: CPU cores the chains run on (0: all); calibration studies run one sampler per core (``cores = 1``)
     cores: int = 0
+
+
+#: Sampler settings added after study folders and benchmark results were first stored, with their defaults:
+#: left out of what those results are keyed by while at the default (:func:`sampler_fields`), so the
+#: results made before a setting existed still match.
+LATER_SAMPLER_DEFAULTS = {"target_accept_centred": 0.0}
+
+
+def sampler_fields(sampler: SamplerSettings) -> dict:
+    """The sampler settings as a study or a benchmark keys its results by: every field, less those of
+    :data:`LATER_SAMPLER_DEFAULTS` at their default."""
+    fields = dataclasses.asdict(sampler)
+    return {k: v for k, v in fields.items() if LATER_SAMPLER_DEFAULTS.get(k, object()) != v}
 
 
 @dataclass(frozen=True)
@@ -277,6 +291,11 @@ def _sampler(raw: dict) -> SamplerSettings:
         adaptation=sampler_raw.get("adaptation", defaults.adaptation),
         cores=integer("cores", 0),
     )
+    if sampler.target_accept_centred and sampler.target_accept_centred < sampler.target_accept:
+        raise SpecError(
+            f"'sampler.target_accept_centred' must be 0 (off) or at least sampler.target_accept "
+            f"({sampler.target_accept:g}: it is for smaller steps), got {sampler.target_accept_centred:g}"
+        )
     if sampler.sampler not in SAMPLERS:
         raise SpecError(f"'sampler.sampler' must be one of {', '.join(SAMPLERS)}, got {sampler.sampler!r}")
     if sampler.adaptation not in ADAPTATIONS:
