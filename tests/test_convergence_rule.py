@@ -4,6 +4,7 @@ choice wins, and the forms are one model (the same log-density up to the Jacobia
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -14,9 +15,11 @@ import pytest
 from scipy.special import expit
 
 from ww_bayes import inference
+from ww_bayes.calibration.sbc import spec_digest
 from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.inference import fit, sampler_for, spec_structure
 from ww_bayes.kinds import kind_of, load_spec
+from ww_bayes.kinds.common import sampler_fields
 from ww_bayes.kinds.effects import build_model, prepare_data
 from ww_bayes.kinds.observations import BinaryCounts
 from ww_bayes.kinds.pooling import (
@@ -349,3 +352,16 @@ def test_the_spec_file_reads_the_target_for_centred_factors(tmp_path):
     with pytest.raises(SpecError, match=r"'sampler.target_accept_centred' must be 0 \(off\) or at least "
                                         r"sampler.target_accept \(0.99.*got 0.9"):  # fmt: skip
         load_spec(path)
+
+
+def test_a_later_sampler_setting_keys_studies_only_when_set(job_spec):
+    """Study folders and benchmark results are keyed by the sampler settings: a setting added later counts
+    only when set, so a spec at its default keeps the key the same spec had before the setting existed
+    (asdict of the settings without it), and setting it changes the key."""
+    before = {k: v for k, v in dataclasses.asdict(job_spec.sampler).items() if k != "target_accept_centred"}
+    assert sampler_fields(job_spec.sampler) == before
+    fields = {k: v for k, v in dataclasses.asdict(job_spec).items() if k not in ("source", "text")}
+    fields["sampler"] = before
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    assert spec_digest(job_spec) == digest
+    assert spec_digest(job_spec.with_sampler(target_accept_centred=0.995)) != digest
