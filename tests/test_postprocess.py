@@ -5,12 +5,16 @@ model of the same structure must read that model's data, not the first one's."""
 
 from __future__ import annotations
 
+import pickle
+from types import SimpleNamespace
+
 import numpy as np
 import pymc as pm
+import pytensor
 import pytest
 import xarray as xr
 
-from ww_bayes import inference, postprocess
+from ww_bayes import inference, postprocess, sampler
 from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.derived import levels_of
 from ww_bayes.inference import POSTPROCESS_COMPILE, Sampled
@@ -140,3 +144,87 @@ def test_a_draw_free_estimand_that_depends_on_the_draws_is_not_joined_from_block
     monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 30 * per_draw)  # two blocks
     with pytest.raises(RuntimeError, match="pooling_only_share|differs between blocks"):
         inference.derive(spec, data, Sampled(everything.drop_vars(cells), xr.Dataset(), model))
+
+
+# --- the compiled functions kept on disk ------------------------------------------------------------------
+
+
+@pytest.fixture
+def disk_cache(tmp_path, monkeypatch):
+    """An empty in-memory cache (a fresh process) and an empty folder for the pickled functions."""
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    monkeypatch.setattr(sampler, "cache_root", lambda: tmp_path)
+    return tmp_path / postprocess.CACHE_FOLDER
+
+
+def _no_compile(*args, **kwargs):
+    raise AssertionError("compiled, though the function was on disk")
+
+
+def test_a_fresh_process_loads_the_function_and_it_holds_no_data(disk_cache, monkeypatch):
+    """A process that finds the pickled function loads it instead of compiling, gives the same values, and
+    with another cohort's model (same structure) computes that model's values from its own data. The file
+    holds none of the model's data values; the broken variant, a function that reads the data as the
+    model's shared variables instead of as inputs, would."""
+    model, draws = model_and_draws("trajectory_30m", cohort_seed=1)
+    second_model, second_draws = model_and_draws("trajectory_30m", cohort_seed=2)
+    first = postprocess.deterministics(draws, model, structure="one", compile_kwargs=COMPILE)
+    [kept] = disk_cache.glob("*.pkl")
+
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})  # a new process: nothing in memory
+    monkeypatch.setattr(postprocess, "pytensor", SimpleNamespace(function=_no_compile))
+    xr.testing.assert_identical(postprocess.deterministics(draws, model, structure="one",
+                                                           compile_kwargs=COMPILE), first)  # fmt: skip
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    other = postprocess.deterministics(second_draws, second_model, structure="one", compile_kwargs=COMPILE)
+    xr.testing.assert_allclose(other, pymc_deterministics(second_draws, second_model), rtol=1e-12, atol=1e-14)
+    assert list(disk_cache.glob("*.pkl")) == [kept]
+
+    [(_, (function, free, data))] = postprocess._FUNCTIONS.items()
+    values = [np.ascontiguousarray(model[name].get_value()) for name in data]
+    assert "composition_factor" in data  # a cohort's own numbers, an input of the function
+    blob = kept.read_bytes()
+    assert not any(value.tobytes() in blob for value in values if value.size >= 8)
+    # the broken variant: the data compiled in (the model's shared variables), pickled with their values
+    compiled_in = pytensor.function([], [model[name] * 1.0 for name in data], **COMPILE)
+    held = pickle.dumps(compiled_in)
+    assert any(value.tobytes() in held for value in values if value.size >= 8)
+
+
+def _scaled(factor: float) -> tuple[pm.Model, xr.Dataset]:
+    with pm.Model(coords={"i": range(3)}) as model:
+        x = pm.Normal("x", 0.0, 1.0, dims="i")
+        pm.Deterministic("y", x * factor, dims="i")
+    draws = xr.Dataset({"x": (("chain", "draw", "i"), np.arange(12.0).reshape(2, 2, 3))})
+    return model, draws
+
+
+def test_a_graph_constant_is_part_of_the_key(disk_cache, monkeypatch):
+    """Two graphs that differ only in a constant (here a factor, as a prior's value or a layout computed
+    from the data would be) under the same structure string get two files and their own values. The broken
+    variant, a key blind to the constants, serves the first graph's function to the second."""
+    for factor in (2.0, 3.0):
+        model, draws = _scaled(factor)
+        monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+        y = postprocess.deterministics(draws, model, structure="same", compile_kwargs=COMPILE)["y"]
+        np.testing.assert_array_equal(y.values, draws["x"].values * factor)
+    assert len(list(disk_cache.glob("*.pkl"))) == 2
+
+    monkeypatch.setattr(postprocess, "Constant", type("NoConstant", (), {}))  # the digest sees none
+    for factor, expected in ((2.0, 2.0), (3.0, 2.0)):  # the second loads the first graph's function
+        model, draws = _scaled(factor)
+        monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+        y = postprocess.deterministics(draws, model, structure="blind", compile_kwargs=COMPILE)["y"]
+        np.testing.assert_array_equal(y.values, draws["x"].values * expected)
+
+
+def test_an_unreadable_file_is_compiled_again(disk_cache, monkeypatch):
+    model, draws = _scaled(2.0)
+    postprocess.deterministics(draws, model, structure="s", compile_kwargs=COMPILE)
+    [kept] = disk_cache.glob("*.pkl")
+    kept.write_bytes(b"not a pickle")
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    with pytest.warns(RuntimeWarning, match="could not be read.*compiling it again"):
+        y = postprocess.deterministics(draws, model, structure="s", compile_kwargs=COMPILE)["y"]
+    np.testing.assert_array_equal(y.values, draws["x"].values * 2.0)
+    assert pickle.loads(kept.read_bytes())  # written again, whole

@@ -8,18 +8,31 @@ called on chunks of draws, and with the model's data as inputs rather than compi
 function serves every fit of the same structure in a process (the calibration studies, a notebook that
 refits). The compile mode is the caller's: ``fit`` runs it with PyTensor's Python linker
 (``inference.POSTPROCESS_COMPILE``: numpy on whole chunks, no machine code to build on a new machine).
+
+Compiling rewrites the vectorised graph (a destinations fit's cell shares: about a second), so with a
+``structure`` the compiled function is also pickled, before its first call (so it holds no values), to
+``<PyTensor compiledir>/ww_bayes_postprocess/`` under a key of the structure, the names, the model's data
+shapes, the values of the graph's constants, the ww_bayes source, the library versions and the compile
+mode (``ww_bayes.sampler.functions_path``): a fresh process loads it instead of compiling. An unreadable
+entry is compiled again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
+from pytensor.compile.mode import Mode
 from pytensor.compile.ops import ViewOp
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.graph.traversal import applys_between, graph_inputs
 
@@ -38,23 +51,86 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
         return _FUNCTIONS[key]
     free = list(model.free_RVs)
     outputs = _without_views([model[name] for name in names], free)
-    batched = {rv: rv.type.clone(shape=(None, *rv.type.shape))(name=rv.name) for rv in free}
     data_names = {var.name for var in model.data_vars}
     data = [
         var
         for var in graph_inputs(outputs, blockers=free)
         if isinstance(var, SharedVariable) and var.name in data_names
     ]
-    inputs = {var: var.type(name=var.name) for var in data}  # the data as inputs, not compiled-in values
-    vectorised = vectorize_graph(outputs, replace=batched)
-    vectorised = graph_replace(vectorised, inputs, strict=False)
-    function = pytensor.function(
-        [*batched.values(), *inputs.values()], vectorised, on_unused_input="ignore", **compile_kwargs
-    )
+    path = _cache_path(model, names, structure, compile_kwargs, outputs) if structure is not None else None
+    function = _load(path) if path is not None else None
+    if function is None:
+        batched = {rv: rv.type.clone(shape=(None, *rv.type.shape))(name=rv.name) for rv in free}
+        inputs = {var: var.type(name=var.name) for var in data}  # the data as inputs, not compiled-in values
+        vectorised = vectorize_graph(outputs, replace=batched)
+        vectorised = graph_replace(vectorised, inputs, strict=False)
+        function = pytensor.function(
+            [*batched.values(), *inputs.values()], vectorised, on_unused_input="ignore", **compile_kwargs
+        )
+        if path is not None:
+            _store(path, function)
     entry = (function, [rv.name for rv in free], [var.name for var in data])
     if structure is not None:
         _FUNCTIONS[key] = entry
     return entry
+
+
+#: The folder of PyTensor's compiledir that holds the pickled post-processing functions.
+CACHE_FOLDER = "ww_bayes_postprocess"
+
+
+def _cache_path(model: pm.Model, names: list[str], structure: str, compile_kwargs: dict, outputs) -> Path:
+    """The file of a compiled function (see the module's docstring): the structure, the compile mode and the
+    values of the graph's constants (a constant that came from the data gives another key, never a stale
+    function) join ``sampler.functions_path``'s key."""
+    from ww_bayes.sampler import functions_path
+
+    constants = hashlib.sha256()
+    for var in graph_inputs(outputs):
+        if isinstance(var, Constant):
+            value = np.asarray(var.data)
+            if value.dtype.kind == "O":  # e.g. None (a slice's missing bound): its bytes are addresses
+                raw = repr(value.tolist()).encode()
+            else:
+                raw = np.ascontiguousarray(value).tobytes()
+            constants.update(f"{value.dtype}{value.shape}".encode() + raw)
+    mode = sorted((name, _mode_label(value)) for name, value in compile_kwargs.items())
+    parts = [structure, repr(mode), constants.hexdigest()]
+    return functions_path(model, names, "\n".join(parts), prefix=CACHE_FOLDER)
+
+
+def _mode_label(value) -> str:
+    """A compile mode as text that is the same in every process (a ``Mode``'s repr holds addresses)."""
+    if not isinstance(value, Mode):
+        return repr(value)
+    query = value.provided_optimizer
+    rewrites = [sorted(getattr(query, part, ())) for part in ("include", "require", "exclude")]
+    return f"{type(value.linker).__name__} {rewrites}"
+
+
+def _store(path: Path, function) -> None:
+    """Pickle a compiled function that has not been called (its storage holds no values)."""
+    from ww_bayes.data.io import atomic_write
+
+    try:
+        blob = pickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+    except Exception as error:  # noqa: BLE001 - compiled already: an unwritable cache is not fatal
+        warnings.warn(f"{path}: could not be written ({error!r}); the next process compiles it again",
+                      RuntimeWarning, stacklevel=3)  # fmt: skip
+
+
+def _load(path: Path):
+    """The compiled function kept at ``path``, or None (not there, or unreadable: then it is compiled)."""
+    if not path.is_file():
+        return None
+    try:
+        return pickle.loads(path.read_bytes())  # noqa: S301 - written by this module, in the user's own cache
+    except Exception as error:  # noqa: BLE001 - a truncated or incompatible entry is compiled again
+        warnings.warn(f"{path}: could not be read ({error!r}); compiling it again", RuntimeWarning,
+                      stacklevel=3)  # fmt: skip
+        return None
 
 
 def _without_views(outputs: list, free: list) -> list:

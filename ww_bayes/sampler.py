@@ -153,10 +153,14 @@ def shared_variables(model: pm.Model) -> dict:
     return {**lengths, **{var.name: var for var in model.data_vars}}
 
 
-def functions_path(model: pm.Model, var_names: list[str], structure: str) -> Path:
+def functions_path(
+    model: pm.Model, var_names: list[str], structure: str, prefix: str = "ww_bayes_functions"
+) -> Path:
     """Where the built functions of ``model`` are kept: a file named by the SHA-256 of ``structure``, the
     variable names, the shapes and dtypes of the model's data (and the lengths of its shared dims), the
-    ww_bayes source, the library versions and the PyTensor flags that shape the compiled code."""
+    ww_bayes source, the library versions and the PyTensor flags that shape the compiled code, in the
+    folder ``prefix`` of PyTensor's compiledir (``prefix``: what is kept there, so that two caches never
+    share a file)."""
     from pytensor.configdefaults import config
 
     shared = {name: var.get_value() for name, var in shared_variables(model).items()}
@@ -167,7 +171,15 @@ def functions_path(model: pm.Model, var_names: list[str], structure: str) -> Pat
              repr(model.check_bounds), _source_digest(), repr(sorted(flags.items())),
              *(version(lib) for lib in LIBRARIES)]  # fmt: skip
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return Path(config.compiledir) / "ww_bayes_functions" / f"ww_bayes_functions_{key}.pkl"
+    return cache_root() / prefix / f"{prefix}_{key}.pkl"
+
+
+def cache_root() -> Path:
+    """The folder of the pickled functions' folders: PyTensor's compiledir (``base_compiledir`` in
+    ``PYTENSOR_FLAGS`` moves it)."""
+    from pytensor.configdefaults import config
+
+    return Path(config.compiledir)
 
 
 def _store_functions(path: Path, built: tuple) -> None:
