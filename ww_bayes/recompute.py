@@ -23,7 +23,7 @@ import pymc as pm
 import xarray as xr
 
 from ww_bayes.data.io import load_cohort, typed_cohort
-from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, spec_structure
+from ww_bayes.inference import LOOP_COMPILE, POSTPROCESS_COMPILE, spec_structure, structure_key
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import OPTIONAL_GROUPS
 from ww_bayes.kinds.pooling import Parametrization
@@ -93,8 +93,14 @@ def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:
 def rebuilt_model(fit: xr.DataTree, cohort: Cohort, spec=None) -> pm.Model:
     """The fit's model (the form that draws predictions and pointwise log-likelihood) on ``cohort``,
     checked to be the fit's own data (:func:`rebuilt_data`)."""
-    data = rebuilt_data(fit, cohort, spec)
-    return kind_of(fit).build(model_spec(fit, spec), data)
+    return _model(fit, rebuilt_data(fit, cohort, spec), spec)[0]
+
+
+def _model(fit: xr.DataTree, data: ModelData, spec=None) -> tuple[pm.Model, str]:
+    """The fit's model on its rebuilt ``data`` and its structure key (what its compiled post-processing is
+    kept under, in this process and on disk: ``ww_bayes.postprocess``)."""
+    spec = model_spec(fit, spec)
+    return kind_of(fit).build(spec, data), structure_key(spec, data)
 
 
 def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
@@ -102,10 +108,10 @@ def _free_posterior(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
     return fit["posterior"].ds[names].astype("float64")
 
 
-def _rates(fit: xr.DataTree, model: pm.Model) -> xr.Dataset:
+def _rates(fit: xr.DataTree, model: pm.Model, structure: str) -> xr.Dataset:
     names = [*kind_of(fit).cell_deterministics, *kind_of(fit).observation_of(fit).cell_parameters]
     return deterministics(
-        _free_posterior(fit, model), model, var_names=names,
+        _free_posterior(fit, model), model, var_names=names, structure=structure,
         compile_kwargs=POSTPROCESS_COMPILE,
     )  # fmt: skip
 
@@ -129,7 +135,7 @@ def _predictive(fit: xr.DataTree, rates: xr.Dataset, seed: int | None) -> xr.Dat
 def cell_rates(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
     """The kind's per-cell posterior deterministics (``rate``, ...) and each cell's distribution
     parameters (its observation's, e.g. ``cell_rate``) for the stored draws."""
-    return _rates(fit, rebuilt_model(fit, cohort, spec))
+    return _rates(fit, *_model(fit, rebuilt_data(fit, cohort, spec), spec))
 
 
 def log_likelihood(fit: xr.DataTree, cohort: Cohort, spec=None) -> xr.Dataset:
@@ -162,9 +168,9 @@ def recomputed(fit: xr.DataTree, cohort: Cohort, spec=None) -> Recomputed:
     """The fit's model and per-cell groups from its cohort (read and checked once: see
     :func:`rebuilt_data`)."""
     df, data = _rebuilt(fit, cohort, spec)
-    spec = model_spec(fit, spec)
-    model = kind_of(fit).build(spec, data)
-    return Recomputed(spec, df, data, model, _log_likelihood(fit, model), _rates(fit, model))
+    model, structure = _model(fit, data, spec)
+    return Recomputed(model_spec(fit, spec), df, data, model, _log_likelihood(fit, model),
+                      _rates(fit, model, structure))  # fmt: skip
 
 
 def with_groups(
@@ -176,12 +182,12 @@ def with_groups(
     unknown = [g for g in groups if g not in OPTIONAL_GROUPS]
     if unknown:
         raise ValueError(f"groups {unknown}: choose from {', '.join(OPTIONAL_GROUPS)}")
-    model = rebuilt_model(fit, cohort, spec)
+    model, structure = _model(fit, rebuilt_data(fit, cohort, spec), spec)
     tree = fit.copy()
     if "log_likelihood" in groups:
         tree["log_likelihood"] = xr.DataTree(_log_likelihood(fit, model))
     if {"posterior_predictive", "rate"} & set(groups):
-        rates = _rates(fit, model)
+        rates = _rates(fit, model, structure)
         if "posterior_predictive" in groups:
             tree["posterior_predictive"] = xr.DataTree(_predictive(fit, rates, None))
         if "rate" in groups:
