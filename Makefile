@@ -116,10 +116,10 @@ test: $(DEV_STAMP) chromium
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check ww_bayes tests benchmarks scripts notebooks
-	$(VENV)/bin/ruff format --check ww_bayes tests benchmarks
+	$(VENV)/bin/ruff format --check ww_bayes tests benchmarks notebooks
 
 format: $(DEV_STAMP)
-	$(VENV)/bin/ruff format ww_bayes tests benchmarks
+	$(VENV)/bin/ruff format ww_bayes tests benchmarks notebooks
 	$(VENV)/bin/ruff check --fix ww_bayes tests benchmarks
 
 # Clear notebook outputs before committing (the tests check that notebooks are committed without them).
