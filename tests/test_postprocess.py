@@ -6,6 +6,9 @@ model of the same structure must read that model's data, not the first one's."""
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +16,7 @@ import pymc as pm
 import pytensor
 import pytest
 import xarray as xr
+from pytensor.compile.mode import Mode
 
 from ww_bayes import inference, postprocess, sampler
 from ww_bayes.data.simulate import simulate_cohort
@@ -201,14 +205,19 @@ def _scaled(factor: float) -> tuple[pm.Model, xr.Dataset]:
 
 def test_a_graph_constant_is_part_of_the_key(disk_cache, monkeypatch):
     """Two graphs that differ only in a constant (here a factor, as a prior's value or a layout computed
-    from the data would be) under the same structure string get two files and their own values. The broken
-    variant, a key blind to the constants, serves the first graph's function to the second."""
-    for factor in (2.0, 3.0):
+    from the data would be) under the same structure string get their own values, in one process and from
+    disk (two files). The broken variant, a key blind to the constants, serves the first graph's function
+    to the second."""
+    for factor in (2.0, 3.0):  # one process: the in-memory cache is keyed by the constants too
+        model, draws = _scaled(factor)
+        y = postprocess.deterministics(draws, model, structure="same", compile_kwargs=COMPILE)["y"]
+        np.testing.assert_array_equal(y.values, draws["x"].values * factor)
+    assert len(list(disk_cache.glob("*.pkl"))) == 2
+    for factor in (2.0, 3.0):  # fresh processes: from disk
         model, draws = _scaled(factor)
         monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
         y = postprocess.deterministics(draws, model, structure="same", compile_kwargs=COMPILE)["y"]
         np.testing.assert_array_equal(y.values, draws["x"].values * factor)
-    assert len(list(disk_cache.glob("*.pkl"))) == 2
 
     monkeypatch.setattr(postprocess, "Constant", type("NoConstant", (), {}))  # the digest sees none
     for factor, expected in ((2.0, 2.0), (3.0, 2.0)):  # the second loads the first graph's function
@@ -218,10 +227,57 @@ def test_a_graph_constant_is_part_of_the_key(disk_cache, monkeypatch):
         np.testing.assert_array_equal(y.values, draws["x"].values * expected)
 
 
-def test_an_unreadable_file_is_compiled_again(disk_cache, monkeypatch):
+def _two_outputs() -> tuple[pm.Model, xr.Dataset]:
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Deterministic("a", pm.math.exp(x))
+        pm.Deterministic("b", pm.math.sin(x))
+    return model, xr.Dataset({"x": (("chain", "draw"), np.linspace(-1.0, 1.0, 6).reshape(2, 3))})
+
+
+def test_the_names_order_is_part_of_the_key(disk_cache, monkeypatch):
+    """The outputs follow the names' order: the same names asked in another order get their own function
+    (a key with the names sorted would hand ``a``'s values out as ``b``'s)."""
+    model, draws = _two_outputs()
+    for names in (["a", "b"], ["b", "a"]):
+        monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+        got = postprocess.deterministics(draws, model, var_names=names, structure="s", compile_kwargs=COMPILE)
+        np.testing.assert_allclose(got["a"].values, np.exp(draws["x"].values), rtol=1e-14)
+        np.testing.assert_allclose(got["b"].values, np.sin(draws["x"].values), rtol=1e-14)
+    assert len(list(disk_cache.glob("*.pkl"))) == 2
+
+
+def test_the_key_is_the_same_in_another_process():
+    """Nothing in the key depends on the process (an address in a repr would make every process miss)."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from test_postprocess import _scaled, COMPILE; "
+        "from ww_bayes import postprocess; model, _ = _scaled(2.0); "
+        "free = list(model.free_RVs); outputs = postprocess._without_views([model['y']], free); "
+        "digest = postprocess._constants_digest(outputs, free); "
+        "print(postprocess._cache_path(model, ['y'], 's', COMPILE, digest))"
+    )
+    here = str(Path(__file__).parent)
+    paths = {subprocess.run([sys.executable, "-c", code, here], capture_output=True, text=True,
+                            check=True).stdout.strip() for _ in range(2)}  # fmt: skip
+    assert len(paths) == 1 and next(iter(paths)).endswith(".pkl")
+
+
+def test_a_mode_the_key_cannot_describe_is_not_kept(disk_cache):
+    """Only the Python linker with a plain rewrite query is described by the key; another mode compiles
+    every process (``vm`` and ``cvm`` would carry the same class name)."""
+    model, draws = _scaled(2.0)
+    other = {"mode": Mode(linker="vm", optimizer="fast_run")}
+    y = postprocess.deterministics(draws, model, structure="s", compile_kwargs=other)["y"]
+    np.testing.assert_array_equal(y.values, draws["x"].values * 2.0)
+    assert not disk_cache.exists() or not list(disk_cache.glob("*.pkl"))
+
+
+def test_an_unreadable_file_or_other_inputs_are_compiled_again(disk_cache, monkeypatch):
     model, draws = _scaled(2.0)
     postprocess.deterministics(draws, model, structure="s", compile_kwargs=COMPILE)
     [kept] = disk_cache.glob("*.pkl")
+    with pytest.warns(RuntimeWarning, match=r"its inputs \['x'\] are not this model's \['z'\]"):
+        assert postprocess._load(kept, ["z"]) is None
     kept.write_bytes(b"not a pickle")
     monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
     with pytest.warns(RuntimeWarning, match="could not be read.*compiling it again"):

@@ -10,11 +10,15 @@ refits). The compile mode is the caller's: ``fit`` runs it with PyTensor's Pytho
 (``inference.POSTPROCESS_COMPILE``: numpy on whole chunks, no machine code to build on a new machine).
 
 Compiling rewrites the vectorised graph (a destinations fit's cell shares: about a second), so with a
-``structure`` the compiled function is also pickled, before its first call (so it holds no values), to
-``<PyTensor compiledir>/ww_bayes_postprocess/`` under a key of the structure, the names, the model's data
-shapes, the values of the graph's constants, the ww_bayes source, the library versions and the compile
-mode (``ww_bayes.sampler.functions_path``): a fresh process loads it instead of compiling. An unreadable
-entry is compiled again.
+``structure`` the compiled function is also pickled to ``<PyTensor compiledir>/ww_bayes_postprocess/``
+under a key of the structure, the names in their order, the model's data shapes, the values of the graph's
+constants, the ww_bayes source, the library versions and the compile mode
+(``ww_bayes.sampler.functions_path``): a fresh process loads it instead of compiling. The model's data
+(``pm.Data``) are the function's inputs, so the file holds none of their values; constants of the graph
+(a spec's prior means, the layout of the categories) are in it. The in-process cache is keyed the same
+way. A graph the key cannot describe (an inner graph, a constant that is neither a number array nor None
+nor a slice, a compile mode other than the Python linker's) is not kept on disk; an unreadable entry, or
+one whose inputs are not this model's, is compiled again.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ import xarray as xr
 from pytensor.compile.mode import Mode
 from pytensor.compile.ops import ViewOp
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.configdefaults import config
 from pytensor.graph.basic import Constant
+from pytensor.graph.op import HasInnerGraph
 from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 from pytensor.graph.traversal import applys_between, graph_inputs
+from pytensor.link.basic import PerformLinker
 
 #: Draws per call of the vectorised function: bounds the memory of the intermediate arrays (a trajectory
 #: fit's cell rates are 900 cells x 30 months per draw).
@@ -46,9 +54,6 @@ _FUNCTIONS: dict[tuple, tuple] = {}
 def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_kwargs: dict):
     """(function, free RV names, data names): the deterministics ``names`` of a batch of draws of the free
     RVs and the model's data; reused for a model of the same ``structure`` (None: not reused)."""
-    key = (structure, tuple(names), tuple(sorted(compile_kwargs.items())))
-    if structure is not None and key in _FUNCTIONS:
-        return _FUNCTIONS[key]
     free = list(model.free_RVs)
     outputs = _without_views([model[name] for name in names], free)
     data_names = {var.name for var in model.data_vars}
@@ -57,8 +62,13 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
         for var in graph_inputs(outputs, blockers=free)
         if isinstance(var, SharedVariable) and var.name in data_names
     ]
-    path = _cache_path(model, names, structure, compile_kwargs, outputs) if structure is not None else None
-    function = _load(path) if path is not None else None
+    constants = _constants_digest(outputs, free) if structure is not None else None
+    key = (structure, tuple(names), tuple(sorted(compile_kwargs.items())), constants)
+    if structure is not None and key in _FUNCTIONS:
+        return _FUNCTIONS[key]
+    path = _cache_path(model, names, structure, compile_kwargs, constants) if constants is not None else None
+    inputs_named = [*(rv.name for rv in free), *(var.name for var in data)]
+    function = _load(path, inputs_named) if path is not None else None
     if function is None:
         batched = {rv: rv.type.clone(shape=(None, *rv.type.shape))(name=rv.name) for rv in free}
         inputs = {var: var.type(name=var.name) for var in data}  # the data as inputs, not compiled-in values
@@ -79,37 +89,64 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
 CACHE_FOLDER = "ww_bayes_postprocess"
 
 
-def _cache_path(model: pm.Model, names: list[str], structure: str, compile_kwargs: dict, outputs) -> Path:
-    """The file of a compiled function (see the module's docstring): the structure, the compile mode and the
-    values of the graph's constants (a constant that came from the data gives another key, never a stale
-    function) join ``sampler.functions_path``'s key."""
+def _cache_path(
+    model: pm.Model, names: list[str], structure: str, compile_kwargs: dict, constants: str
+) -> Path | None:
+    """The file of a compiled function (see the module's docstring): the structure, the names in their
+    order (the outputs follow it), the compile mode and the digest of the graph's constants join
+    ``sampler.functions_path``'s key. None when the mode is not one the key can describe."""
     from ww_bayes.sampler import functions_path
 
-    constants = hashlib.sha256()
-    for var in graph_inputs(outputs):
-        if isinstance(var, Constant):
-            value = np.asarray(var.data)
-            if value.dtype.kind == "O":  # e.g. None (a slice's missing bound): its bytes are addresses
-                raw = repr(value.tolist()).encode()
-            else:
-                raw = np.ascontiguousarray(value).tobytes()
-            constants.update(f"{value.dtype}{value.shape}".encode() + raw)
-    mode = sorted((name, _mode_label(value)) for name, value in compile_kwargs.items())
-    parts = [structure, repr(mode), constants.hexdigest()]
+    modes = [(name, _mode_label(value)) for name, value in sorted(compile_kwargs.items())]
+    if any(label is None for _, label in modes) or not config.unpickle_function:
+        return None
+    parts = [structure, repr(list(names)), repr(modes), constants]
     return functions_path(model, names, "\n".join(parts), prefix=CACHE_FOLDER)
 
 
-def _mode_label(value) -> str:
-    """A compile mode as text that is the same in every process (a ``Mode``'s repr holds addresses)."""
+def _constants_digest(outputs, free: list) -> str | None:
+    """SHA-256 of the values of the constants the outputs' graph reads from the free RVs on (what the
+    compiled function computes), inner graphs' (an ``OpFromGraph``'s, PyTensor's softmax) included, in
+    the graph's order; None when a constant is other than a number array, None or a slice."""
+    digest = hashlib.sha256()
+    for value in _constants(outputs, free):
+        if value is None or isinstance(value, slice):
+            digest.update(repr(value).encode())
+            continue
+        value = np.asarray(value)
+        if value.dtype.kind not in "biuf":
+            return None
+        digest.update(f"{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _constants(outputs, blockers: list):
+    """The values of the constants of the graph from ``blockers`` to ``outputs``, then of the inner graphs
+    of its nodes (a blocker's own node is not computed: its values are given)."""
+    inputs, given = graph_inputs(outputs, blockers=blockers), set(blockers)
+    yield from (var.data for var in inputs if isinstance(var, Constant))
+    for node in applys_between(inputs, outputs):
+        if isinstance(node.op, HasInnerGraph) and not given.intersection(node.outputs):
+            yield from _constants(node.op.inner_outputs, [])
+
+
+def _mode_label(value) -> str | None:
+    """A compile mode as text that is the same in every process (a ``Mode``'s repr holds addresses), or
+    None when the text would not tell it from another: only the Python linker with a plain rewrite
+    query is described."""
     if not isinstance(value, Mode):
-        return repr(value)
+        return repr(value) if isinstance(value, str | int | float | bool) or value is None else None
     query = value.provided_optimizer
-    rewrites = [sorted(getattr(query, part, ())) for part in ("include", "require", "exclude")]
-    return f"{type(value.linker).__name__} {rewrites}"
+    if not isinstance(value.linker, PerformLinker) or not isinstance(query, RewriteDatabaseQuery):
+        return None
+    if query.subquery or query.extra_rewrites or query.position_cutoff != np.inf:
+        return None
+    rewrites = [sorted(getattr(query, part) or ()) for part in ("include", "require", "exclude")]
+    return f"PerformLinker {rewrites}"
 
 
 def _store(path: Path, function) -> None:
-    """Pickle a compiled function that has not been called (its storage holds no values)."""
+    """Pickle a compiled function (its inputs hold no values of their own)."""
     from ww_bayes.data.io import atomic_write
 
     try:
@@ -121,16 +158,23 @@ def _store(path: Path, function) -> None:
                       RuntimeWarning, stacklevel=3)  # fmt: skip
 
 
-def _load(path: Path):
-    """The compiled function kept at ``path``, or None (not there, or unreadable: then it is compiled)."""
+def _load(path: Path, inputs: list[str]):
+    """The compiled function kept at ``path``, or None (not there, unreadable, or with inputs other than
+    ``inputs`` in that order: then it is compiled)."""
     if not path.is_file():
         return None
     try:
-        return pickle.loads(path.read_bytes())  # noqa: S301 - written by this module, in the user's own cache
+        function = pickle.loads(path.read_bytes())  # noqa: S301 - written by this module, in the user's cache
+        kept = [put.variable.name for put in function.maker.inputs]
     except Exception as error:  # noqa: BLE001 - a truncated or incompatible entry is compiled again
         warnings.warn(f"{path}: could not be read ({error!r}); compiling it again", RuntimeWarning,
                       stacklevel=3)  # fmt: skip
         return None
+    if kept != inputs:
+        warnings.warn(f"{path}: its inputs {kept} are not this model's {inputs}; compiling it again",
+                      RuntimeWarning, stacklevel=3)  # fmt: skip
+        return None
+    return function
 
 
 def _without_views(outputs: list, free: list) -> list:

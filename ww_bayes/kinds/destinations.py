@@ -671,7 +671,13 @@ def prepare_data(spec: DestinationsSpec, df: pd.DataFrame) -> ModelData:
         likelihood="multinomial",
         constants=constants,
         notes=(*notes, *categories.notes),
-        structure={"category_empty": empty.tolist()},
+        # which candidates each category counts: the baseline's prior means depend on it (the graph's
+        # constants), and it depends on the data (sparse candidates merged), so it keys compiled functions
+        structure={
+            "category_empty": empty.tolist(),
+            "state_of": constants["state_of"].values.tolist(),
+            "first_exit_of": constants["first_exit_of"].values.tolist(),
+        },  # fmt: skip
         parametrization=choose_forms(spec, cells, levels, categories),
     )
 
