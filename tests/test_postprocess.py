@@ -284,3 +284,22 @@ def test_an_unreadable_file_or_other_inputs_are_compiled_again(disk_cache, monke
         y = postprocess.deterministics(draws, model, structure="s", compile_kwargs=COMPILE)["y"]
     np.testing.assert_array_equal(y.values, draws["x"].values * 2.0)
     assert pickle.loads(kept.read_bytes())  # written again, whole
+
+
+def test_a_graph_the_digest_cannot_describe_is_compiled_on_every_call(disk_cache, monkeypatch):
+    """Where the constants cannot be digested, neither cache serves the function: each call compiles,
+    so a second graph that differs only in a constant gets its own values, and no file is written."""
+    monkeypatch.setattr(postprocess, "_constants_digest", lambda outputs, free: None)
+    compiled = []
+
+    def counted(*args, **kwargs):
+        compiled.append(1)
+        return pytensor.function(*args, **kwargs)
+
+    monkeypatch.setattr(postprocess, "pytensor", SimpleNamespace(function=counted))
+    for factor in (2.0, 3.0):
+        model, draws = _scaled(factor)
+        y = postprocess.deterministics(draws, model, structure="same", compile_kwargs=COMPILE)["y"]
+        np.testing.assert_array_equal(y.values, draws["x"].values * factor)
+    assert len(compiled) == 2
+    assert not disk_cache.exists() or not list(disk_cache.glob("*.pkl"))

@@ -16,9 +16,10 @@ constants, the ww_bayes source, the library versions and the compile mode
 (``ww_bayes.sampler.functions_path``): a fresh process loads it instead of compiling. The model's data
 (``pm.Data``) are the function's inputs, so the file holds none of their values; constants of the graph
 (a spec's prior means, the layout of the categories) are in it. The in-process cache is keyed the same
-way. A graph the key cannot describe (an inner graph, a constant that is neither a number array nor None
-nor a slice, a compile mode other than the Python linker's) is not kept on disk; an unreadable entry, or
-one whose inputs are not this model's, is compiled again.
+way, inner graphs' constants included. A graph the key cannot describe (a constant that is neither a
+number array nor None nor a slice) is compiled on every call, and one compiled with a mode other than the
+Python linker's is not kept on disk; an unreadable entry, or one whose inputs are not this model's, is
+compiled again.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
     ]
     constants = _constants_digest(outputs, free) if structure is not None else None
     key = (structure, tuple(names), tuple(sorted(compile_kwargs.items())), constants)
-    if structure is not None and key in _FUNCTIONS:
+    reusable = structure is not None and constants is not None
+    if reusable and key in _FUNCTIONS:
         return _FUNCTIONS[key]
     path = _cache_path(model, names, structure, compile_kwargs, constants) if constants is not None else None
     inputs_named = [*(rv.name for rv in free), *(var.name for var in data)]
@@ -80,7 +82,7 @@ def _compiled(model: pm.Model, names: list[str], structure: str | None, compile_
         if path is not None:
             _store(path, function)
     entry = (function, [rv.name for rv in free], [var.name for var in data])
-    if structure is not None:
+    if reusable:
         _FUNCTIONS[key] = entry
     return entry
 
