@@ -22,8 +22,9 @@ from ww_bayes.cea import benefit_months
 from ww_bayes.cea.benefits import interpolated
 from ww_bayes.data.io import typed_cohort
 from ww_bayes.data.schema import ARMS
+from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.derived import CELLS, OVERALL, levels_of
-from ww_bayes.inference import fit
+from ww_bayes.inference import fit, structure_key
 from ww_bayes.kinds import kind_named, load_spec, parse_spec
 from ww_bayes.kinds.pooling import fit_weights
 from ww_bayes.release import MIN_COUNT, breaks_rule, count_table, release
@@ -680,3 +681,26 @@ def test_the_other_fits_keep_the_regions_only_the_destinations_fit_needs_merged(
     broken = release(results, tmp_path / "broken")
     assert not broken.fit_groupings
     assert not breaking_released_groups(tree, broken).empty
+
+
+def test_which_candidates_a_category_counts_keys_the_compiled_model():
+    """Three persons in WIA at month 12 (sparse: merged into "other") leave the categories as they were
+    but change what "other" counts, and so the baseline's prior means, which the compiled sampler and
+    post-processing hold as constants: the structure key (what both caches are keyed by) must differ. The
+    broken variant, a structure without the category tables, gives both cohorts one key: the second would
+    sample with the first one's prior."""
+    spec = load_spec("destinations_12m")
+    kind = kind_named("destinations")
+    df = simulate_cohort(n=4_000, seed=1).data
+    moved = df.copy()
+    moved.loc[moved.index[moved["benefit_m12"] == "zw"][:3], "benefit_m12"] = "wia"
+    before, after = kind.prepare(spec, df), kind.prepare(spec, moved)
+    assert after.levels == before.levels
+    assert after.constants["state_of"].sel(benefit="wia").values.tolist() == ["other", "other"]
+    assert not np.allclose(destinations._shares_prior(spec, before, "state"),
+                           destinations._shares_prior(spec, after, "state"))  # fmt: skip
+    assert structure_key(spec, before) != structure_key(spec, after)
+    blind = {"category_empty": after.structure["category_empty"]}
+    assert structure_key(spec, dataclasses.replace(after, structure=blind)) == structure_key(
+        spec, dataclasses.replace(before, structure={"category_empty": before.structure["category_empty"]})
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,11 +19,12 @@ import pytest
 import xarray as xr
 from pytensor.compile.mode import Mode
 
-from ww_bayes import inference, postprocess, sampler
+from ww_bayes import inference, postprocess, recompute, sampler
 from ww_bayes.data.simulate import simulate_cohort
 from ww_bayes.derived import levels_of
 from ww_bayes.inference import POSTPROCESS_COMPILE, Sampled
 from ww_bayes.kinds import kind_of, load_spec
+from ww_bayes.results import ConvergenceWarning
 
 COMPILE = POSTPROCESS_COMPILE  # as fit() runs them: PyTensor's Python linker
 NUMBA = {"mode": "FAST_RUN"}  # PyMC's per-draw reference, compiled with numba
@@ -248,7 +250,8 @@ def test_the_names_order_is_part_of_the_key(disk_cache, monkeypatch):
 
 
 def test_the_key_is_the_same_in_another_process():
-    """Nothing in the key depends on the process (an address in a repr would make every process miss)."""
+    """Nothing in the key depends on the process (an address in a repr would make every process miss): two
+    other processes and this one give one file name."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from test_postprocess import _scaled, COMPILE; "
         "from ww_bayes import postprocess; model, _ = _scaled(2.0); "
@@ -259,7 +262,10 @@ def test_the_key_is_the_same_in_another_process():
     here = str(Path(__file__).parent)
     paths = {subprocess.run([sys.executable, "-c", code, here], capture_output=True, text=True,
                             check=True).stdout.strip() for _ in range(2)}  # fmt: skip
-    assert len(paths) == 1 and next(iter(paths)).endswith(".pkl")
+    model, _ = _scaled(2.0)
+    free = list(model.free_RVs)
+    digest = postprocess._constants_digest(postprocess._without_views([model["y"]], free), free)
+    assert paths == {str(postprocess._cache_path(model, ["y"], "s", COMPILE, digest))}
 
 
 def test_a_mode_the_key_cannot_describe_is_not_kept(disk_cache):
@@ -280,7 +286,7 @@ def test_an_unreadable_file_or_other_inputs_are_compiled_again(disk_cache, monke
         assert postprocess._load(kept, ["z"]) is None
     kept.write_bytes(b"not a pickle")
     monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
-    with pytest.warns(RuntimeWarning, match="could not be read.*compiling it again"):
+    with pytest.warns(RuntimeWarning, match="could not be read.*rebuilding it"):
         y = postprocess.deterministics(draws, model, structure="s", compile_kwargs=COMPILE)["y"]
     np.testing.assert_array_equal(y.values, draws["x"].values * 2.0)
     assert pickle.loads(kept.read_bytes())  # written again, whole
@@ -303,3 +309,22 @@ def test_a_graph_the_digest_cannot_describe_is_compiled_on_every_call(disk_cache
         np.testing.assert_array_equal(y.values, draws["x"].values * factor)
     assert len(compiled) == 2
     assert not disk_cache.exists() or not list(disk_cache.glob("*.pkl"))
+
+
+def test_a_report_reuses_the_fits_compiled_cell_rates(disk_cache, monkeypatch):
+    """The model checks rebuild a fit's model and compute its cell rates under the fit's structure, so a
+    later process loads the function a first one compiled (``recompute`` without the structure would keep
+    nothing on disk) and gets the same rates."""
+    spec = load_spec("job_finding_12m").with_sampler(chains=2, draws=40, tune=40)
+    df = simulate_cohort(n=4_000, seed=1).data
+    with warnings.catch_warnings():  # chains far too short for the gate: its flag is not the point here
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tree = inference.fit(spec, df, progress=False, log=None)
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})
+    files = set(disk_cache.glob("*.pkl"))
+    first = recompute.cell_rates(tree, df)
+    assert len(set(disk_cache.glob("*.pkl")) - files) == 1
+
+    monkeypatch.setattr(postprocess, "_FUNCTIONS", {})  # a new process
+    monkeypatch.setattr(postprocess, "pytensor", SimpleNamespace(function=_no_compile))
+    xr.testing.assert_identical(recompute.cell_rates(tree, df), first)

@@ -163,15 +163,12 @@ def _store(path: Path, function) -> None:
 def _load(path: Path, inputs: list[str]):
     """The compiled function kept at ``path``, or None (not there, unreadable, or with inputs other than
     ``inputs`` in that order: then it is compiled)."""
-    if not path.is_file():
+    from ww_bayes.sampler import load_pickled
+
+    function = load_pickled(path)
+    if function is None:
         return None
-    try:
-        function = pickle.loads(path.read_bytes())  # noqa: S301 - written by this module, in the user's cache
-        kept = [put.variable.name for put in function.maker.inputs]
-    except Exception as error:  # noqa: BLE001 - a truncated or incompatible entry is compiled again
-        warnings.warn(f"{path}: could not be read ({error!r}); compiling it again", RuntimeWarning,
-                      stacklevel=3)  # fmt: skip
-        return None
+    kept = [put.variable.name for put in getattr(getattr(function, "maker", None), "inputs", ())]
     if kept != inputs:
         warnings.warn(f"{path}: its inputs {kept} are not this model's {inputs}; compiling it again",
                       RuntimeWarning, stacklevel=3)  # fmt: skip

@@ -77,7 +77,7 @@ def _compile_cached(model: pm.Model, var_names: list[str], structure: str | None
     from nutpie import compile_pymc as nc
 
     path = functions_path(model, var_names, structure) if structure is not None else None
-    built = _load_functions(path) if path is not None else None
+    built = load_pickled(path) if path is not None else None
     if built is None:
         start = _start_function(model)
         made = nc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
@@ -244,8 +244,9 @@ def _seeded_start(compiled, model: pm.Model):
     return start
 
 
-def _load_functions(path: Path) -> tuple | None:
-    """The built functions kept at ``path``, or None (not there, or unreadable: then they are rebuilt)."""
+def load_pickled(path: Path):
+    """What this module (or ``ww_bayes.postprocess``) pickled to ``path``, or None (not there, or unreadable,
+    with a warning: then it is built again)."""
     if not path.is_file():
         return None
     try:
