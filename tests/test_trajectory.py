@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy.linalg import block_diag
 from scipy.stats import norm
 
 import ww_bayes as wb
@@ -23,12 +24,18 @@ from ww_bayes.data.schema import ARMS, month_column
 from ww_bayes.inference import fit
 from ww_bayes.kinds import kind_of, load_spec, parse_spec
 from ww_bayes.kinds.trajectory import (
+    COMPOSITION_COMPONENTS,
     CONTROL_ARMS,
     build_trajectory_model,
+    composition_covariance,
     composition_factor,
+    leading_roots,
     prepare_trajectory_data,
+    smoothing_risk,
     trajectory_effects,
 )
+from ww_bayes.postprocess import deterministics
+from ww_bayes.recompute import rebuilt_data
 from ww_bayes.tomlspec import SpecError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -87,9 +94,9 @@ def test_composition_covariance_is_that_of_the_arm_means(small_cohort):
     p = y.mean(axis=0)
     residual = (y - p) / (p * (1 - p))
     person_cov = residual.T @ residual / len(residual)
-    for arm in CONTROL_ARMS:
+    for arm in ARMS:
         n_arm = int((df.loc[in_class, "arm"].astype(str) == arm).sum())
-        f = factor.sel(outcome="employed", control_arm=arm, werkverkenner="50-75").to_numpy()
+        f = factor.sel(outcome="employed", arm=arm, werkverkenner="50-75").to_numpy()
         np.testing.assert_allclose(f @ f.T, person_cov / n_arm, rtol=1e-8, atol=1e-12)
     # the model keeps the leading components: the best approximation of that rank (Eckart-Young)
     kept = composition_factor(df, ["employed"], months, components=2)
@@ -98,8 +105,77 @@ def test_composition_covariance_is_that_of_the_arm_means(small_cohort):
         n_arm = int((df.loc[in_class, "arm"].astype(str) == arm).sum())
         values, vectors = np.linalg.eigh(person_cov / n_arm)
         leading = (vectors[:, -2:] * values[-2:]) @ vectors[:, -2:].T
-        f = kept.sel(outcome="employed", control_arm=arm, werkverkenner="50-75").to_numpy()
+        f = kept.sel(outcome="employed", arm=arm, werkverkenner="50-75").to_numpy()
         np.testing.assert_allclose(f @ f.T, leading, rtol=1e-8, atol=1e-12)
+
+
+def test_the_smoothing_risk_is_the_error_covariance_of_the_posterior_mean():
+    """A curve with a random-walk prior, observed month by month with errors correlated across months
+    (covariance Sigma) by a likelihood that takes them as independent (variances D, Sigma's diagonal):
+    over draws of the curve from the prior and of the errors, the posterior mean's error has covariance
+    C + S (Sigma - D) S' (C the posterior covariance, S = C D^-1), which smoothing_risk gives from draws of
+    the posterior. With independent errors (Sigma = D) nothing is added."""
+    rng = np.random.default_rng(7)
+    months = 12
+    walk = np.tril(np.ones((months, months)))
+    prior = 0.5**2 + 0.03**2 * walk @ walk.T  # a level plus a random walk (smooth: steps far below D)
+    d = np.linspace(0.04, 0.09, months)  # the months' own variances
+    corr = 0.8 ** np.abs(np.subtract.outer(np.arange(months), np.arange(months)))
+    sigma = np.sqrt(np.outer(d, d)) * corr  # persons' months are correlated
+    c = np.linalg.inv(np.linalg.inv(prior) + np.diag(1 / d))  # the posterior under independent months
+    posterior = rng.multivariate_normal(np.zeros(months), c, size=200_000)  # draws around any mean
+    risk = smoothing_risk(posterior, sigma)
+    # the error of the posterior mean C D^-1 y, y = theta + e, over theta from the prior and e ~ N(0, Sigma)
+    n = 200_000
+    theta = rng.multivariate_normal(np.zeros(months), prior, size=n)
+    y = theta + rng.multivariate_normal(np.zeros(months), sigma, size=n)
+    error = y @ (c / d[None, :]).T - theta
+    empirical = error.T @ error / n
+    np.testing.assert_allclose(np.diag(c + risk), np.diag(empirical), rtol=0.02)
+    np.testing.assert_allclose(c + risk, empirical, atol=0.02 * np.diag(empirical).max())
+    # the posterior alone misses a large part (a check that can fail), and independent months add nothing
+    assert np.all(np.diag(c) < 0.85 * np.diag(empirical))
+    np.testing.assert_allclose(smoothing_risk(posterior, np.diag(d)), 0.0, atol=1e-15)
+
+
+def test_a_fit_keeps_the_composition_made_from_its_posterior(spec, small_trajectory_run, small_cohort):
+    """The fit's composition factor is made from its posterior (the curves' draws over every arm, class and
+    month of an outcome, and the cohort's composition covariance), not from the cohort alone; it is stored,
+    and it is what the recomputed model uses. Before sampling, the model's factor is each control arm's
+    and class's covariance's leading components, on columns of their own."""
+    tree = xr.load_datatree(small_trajectory_run.fit)
+    stored = tree["constant_data"].ds["composition_factor"]
+    df = small_cohort.data
+    data = rebuilt_data(tree, df)
+    assert stored.sel(arm="service").values.any()  # the service arm's composition counts now too
+    # the recomputed model uses the stored factor, not the cohort's
+    xr.testing.assert_allclose(data.constants["composition_factor"], stored)
+    before = prepare_trajectory_data(spec, df).constants["composition_factor"]
+    assert before.dims == stored.dims and before.shape == stored.shape
+    assert not np.allclose(stored.values, before.values)
+    per_arm = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
+    for outcome, arm, level in (("employed", CONTROL_ARMS[0], "0-25"), ("ww", CONTROL_ARMS[1], "none")):
+        f = before.sel(outcome=outcome, arm=arm, werkverkenner=level).values
+        g = per_arm.sel(outcome=outcome, arm=arm, werkverkenner=level).values
+        np.testing.assert_allclose(f @ f.T, g @ g.T, rtol=1e-10, atol=1e-14)
+    assert not before.sel(arm="service").values.any()
+    # made again from the stored draws (every draw of these short chains is stored, in float32)
+    zero = dataclasses.replace(data, constants={**data.constants, "composition_factor": stored * 0.0})
+    model = build_trajectory_model(spec, zero)
+    free = tree["posterior"].ds[[v.name for v in model.free_RVs]].astype("float64")
+    curve = deterministics(free, model, var_names=["rate"])["rate"]
+    covariance = composition_covariance(df, spec.outcomes, spec.month_list)
+    for outcome in spec.outcomes:
+        one = curve.sel(outcome=outcome).transpose("chain", "draw", "arm", "werkverkenner", "month")
+        draws = np.log(one.values / (1 - one.values)).reshape(-1, int(np.prod(one.shape[2:])))
+        blocks = covariance.sel(outcome=outcome, werkverkenner=one["werkverkenner"].values)
+        blocks = blocks.transpose("arm", "werkverkenner", "month", "month_to").values
+        sigma = block_diag(*blocks.reshape(-1, *blocks.shape[-2:]))
+        risk = smoothing_risk(draws, sigma)
+        f = stored.sel(outcome=outcome).transpose("arm", "werkverkenner", "month", "composition_column")
+        f = f.values.reshape(risk.shape[0], -1)
+        expected = leading_roots(risk, f.shape[1])
+        np.testing.assert_allclose(f @ f.T, expected @ expected.T, rtol=1e-3, atol=1e-4 * np.abs(risk).max())
 
 
 @pytest.mark.parametrize("groups", [("werkverkenner",), ("werkverkenner", "region")])

@@ -323,6 +323,8 @@ class Sampled:
     posterior: xr.Dataset
     sample_stats: xr.Dataset
     model: pm.Model
+    #: the data the model was made on after sampling (its posterior constants included)
+    data: ModelData | None = None
 
 
 def sample_posterior(
@@ -350,6 +352,9 @@ def sample_posterior(
             model = kind.build(spec, data)  # the form for predictive draws, pointwise log-likelihood
         with phases("deterministics"):  # over all draws at once, compiled once per structure
             free = kind.from_sampling(spec, data, sampled["posterior"].to_dataset())
+            made = kind.after_sampling(spec, data, free, functools.partial(_rates_on, spec, free))
+            if made is not data:  # constants made from the posterior: the model on them
+                data, model = made, kind.build(spec, made)
             skipped = (() if cell_parameters else data.observation.cell_parameters) + (
                 () if cell_deterministics else kind.cell_deterministics
             )
@@ -357,7 +362,16 @@ def sample_posterior(
             derived = deterministics(free, model, var_names=names, structure=structure_key(spec, data),
                                      compile_kwargs=POSTPROCESS_COMPILE)  # fmt: skip
             posterior = free.merge(derived, join="exact")
-    return Sampled(posterior, sampled["sample_stats"].to_dataset(), model)
+    return Sampled(posterior, sampled["sample_stats"].to_dataset(), model, data)
+
+
+def _rates_on(spec, free: xr.Dataset, data: ModelData, names: list[str]) -> xr.Dataset:
+    """The deterministics ``names`` of ``spec``'s model on ``data`` for every draw of ``free`` (what a
+    kind's :meth:`~ww_bayes.kinds.protocol.ModelKind.after_sampling` reads)."""
+    model, structure = kind_of(spec).build(spec, data), structure_key(spec, data)
+    return deterministics(
+        free, model, var_names=names, structure=structure, compile_kwargs=POSTPROCESS_COMPILE
+    )
 
 
 # --- groups --------------------------------------------------------------------------------------------
@@ -701,7 +715,7 @@ def _fit(
     # the cell deterministics only where they are stored or drawn from; else derive() makes them in blocks
     sampled = sample_posterior(spec, model_data, progress=progress, phases=phases, cell_parameters=predictive,
                                cell_deterministics="rate" in keep or predictive)  # fmt: skip
-    model, posterior = sampled.model, sampled.posterior
+    model, posterior, model_data = sampled.model, sampled.posterior, sampled.data
     cell_names = [n for n in model_data.observation.cell_parameters if n in posterior]
     cell_parameters = posterior[cell_names]
     posterior = posterior.drop_vars(cell_names)

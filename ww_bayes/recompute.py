@@ -71,6 +71,15 @@ def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame,
         record = json.loads(fit.attrs["parametrization"])
         forms = {c: {f: Parametrization.from_dict(p) for f, p in by.items()} for c, by in record.items()}
         data = dataclasses.replace(data, parametrization=forms)
+    # made from the fit's posterior (ModelKind.after_sampling): the fit's, not the cohort's; a fit made before
+    # the kind made them so (another layout) used the cohort's
+    stored = fit["constant_data"].ds
+    made = {
+        name: data.constants[name].copy(data=stored[name].values)
+        for name in kind.posterior_constants
+        if name in stored and name in data.constants and stored[name].dims == data.constants[name].dims
+    }
+    data = dataclasses.replace(data, constants={**data.constants, **made})
     stored_cells = fit["observed_data"].ds.sizes["cell"]
     same = stored_cells == data.n_cells and data.observation.same_cells(
         fit["observed_data"].ds, fit["constant_data"].ds, data.cells

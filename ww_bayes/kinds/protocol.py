@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +262,10 @@ class ModelKind(ABC):
     #: per-cell posterior deterministics (bulky, recomputable from the free parameters): a fit file keeps
     #: them only with ``keep = ["rate"]``; they may hold small cells' rates, so a release never carries them
     cell_deterministics: tuple[str, ...] = ("rate",)
+    #: :attr:`ModelData.constants` made from the posterior after sampling (:meth:`after_sampling`): the fit
+    #: stores them in its constant_data, and its model is made again with the stored values
+    #: (:mod:`ww_bayes.recompute`), not the cohort's
+    posterior_constants: tuple[str, ...] = ()
 
     #: top-level keys the kind's TOML accepts, and the ones it requires
     spec_keys: set[str] = set()
@@ -361,6 +365,20 @@ class ModelKind(ABC):
     def observation_of(self, tree: xr.DataTree) -> Observation:
         """The observation of a fit (its cells' kind of data); the kind's default unless overridden."""
         return self.observation
+
+    def after_sampling(
+        self,
+        spec,
+        data: ModelData,
+        posterior: xr.Dataset,
+        rates: Callable[[ModelData, list[str]], xr.Dataset],
+    ) -> ModelData:
+        """``data`` with its :attr:`posterior_constants` made from the posterior, before the deterministics
+        are computed: ``posterior`` holds the free variables' draws (dims chain, draw), ``rates(data,
+        names)`` gives the named deterministics of :meth:`build`'s model on ``data`` for every draw. A
+        constant only deterministics read (not the likelihood) may depend on the posterior; the sampled
+        draws stay what they are. Unchanged by default."""
+        return data
 
     def from_sampling(self, spec, data: ModelData, draws: xr.Dataset) -> xr.Dataset:
         """The free variables of :meth:`build`'s model from draws of its sampling form (``for_sampling``). A

@@ -11,14 +11,19 @@ On the logit scale, for outcome o, class c, region r and month m, anchored on th
                                - enforcement[o, c, m] - enforcement_region[o, r]
 
 (the region terms only when the spec's groups include region) gives the rates of the arms as drawn, which
-the counts follow: the curves are the effects in this sample. The effects in the population (``rate`` and
-the ``trajectory`` group) subtract from each control arm the chance imbalance of its composition that
-persists over months, ``composition[o, arm, c, m]`` (see :func:`composition_factor`): a multivariate normal
-draw with the sampling covariance of the arm's mean, so that the effects carry that uncertainty. It does not
-enter the likelihood (the data cannot tell an imbalance from an effect), so its standard-normal factors are
-sampled from their prior alongside the rest. (Putting it in the likelihood gives nearly the same
-posterior, the two differing only through the curves' priors, but a ridge between it
-and the curves: correlations of -0.9 and R-hat above 1.01 on some cohorts.)
+the counts follow: the curves are the effects in this sample. The Binomial cells count a person's months as
+independent looks, but a person's months are correlated (a chance imbalance between arms persists from
+month to month), so the curves alone claim far more certainty than the persons give. The effects in the
+population (``rate`` and the ``trajectory`` group) therefore subtract from every arm's rates a draw of the
+error that leaves out, ``composition[o, arm, c, m]``: multivariate normal, per outcome over every arm, class
+and month, with the covariance :func:`smoothing_risk` gives from the curves' posterior draws and each arm's
+sampling covariance across months (:func:`composition_covariance`), so that the curves' posterior plus the
+term has the covariance of the posterior mean's error, averaged over the prior. It is made after sampling
+(:func:`posterior_composition`; the fit stores its factor) and does not enter the likelihood (the data
+cannot tell an imbalance from an effect): its standard-normal factors ``composition_z`` are sampled from
+their prior alongside the rest. (Putting a composition term in the likelihood gives nearly the same
+posterior, the two differing only through the curves' priors, but a ridge between it and the curves:
+correlations of -0.9 and R-hat above 1.01 on some cohorts.)
 
 The level is free per outcome, class and month (every cell holds thousands of persons). Each effect is a
 smooth curve over months: a common curve, its mean over the months plus a first-order random walk
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +58,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from scipy import sparse
+from scipy.linalg import block_diag
 
 from ww_bayes.data.cells import monthly_cells, person_counts
 from ww_bayes.data.schema import (
@@ -123,9 +130,10 @@ CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
 FORM_FACTOR = "werkverkenner"
 #: The arm whose rate is the baseline (``service_level``): the effects are contrasts against it.
 ANCHOR = ARM_SERVICE
-#: Leading eigen-components of the composition covariance the model keeps. They carry what persists over
-#: months (the imbalance that looks like an effect); the rest is month-to-month noise that the Binomial
-#: cells already count, so keeping it would count it twice, and cost 30 instead of 8 parameters per arm.
+#: Standard normals of the composition term per control arm and class (``composition_z``): an outcome's
+#: term has 2 x classes x this many components, the leading ones of its covariance (on the demo's cohorts
+#: they hold all but a rounding error of its trace); before sampling (:func:`prior_composition`) each
+#: control arm and class has this many leading components of its own sampling covariance.
 COMPOSITION_COMPONENTS = 8
 #: The likelihoods a trajectory fit takes (the first is the default): ``"binomial"``, a Binomial per cell
 #: and month with the composition term for what persists over months; ``"correlated"``, each cell's
@@ -149,6 +157,11 @@ LIKELIHOOD_TEXT = {
 #: The dims of the correlated likelihood's constants: a cell (arm x groups), the series of a cell's
 #: rates (outcome x month) and their transpose.
 MEANS_DIMS = ("mean_cell", "series", "series_to")
+#: The dims of the composition covariance (:func:`composition_covariance`).
+COVARIANCE_DIMS = ("outcome", "arm", "werkverkenner", "month", "month_to")
+#: The dims of the composition factor: per outcome, every arm's, class's and month's loading on the
+#: outcome's standard normals (``composition_z``: :data:`COMPOSITION_COMPONENTS` per control arm and class).
+COMPOSITION_DIMS = ("outcome", "arm", "werkverkenner", "month", "composition_column")
 #: The cumulative effects, with the sign that makes "good" positive, per outcome.
 CUMULATIVE = {"employed": ("extra_employed_months", 1.0), "ww": ("ww_months_avoided", -1.0)}
 #: The variables of the derived ``trajectory`` group, with their roles (:class:`ww_bayes.derived.Variable`):
@@ -189,8 +202,14 @@ def prepare_trajectory_data(
         constants = dict(cell_means(df, spec.outcomes, spec.month_list, groups, levels).data_vars)
         notes = (*notes, CORRELATED_NOTE)
     else:
-        composition = composition_factor(df, spec.outcomes, spec.month_list, COMPOSITION_COMPONENTS)
-        constants = {"composition_factor": composition.sel(werkverkenner=levels["werkverkenner"])}
+        # the factor until the posterior is known (then posterior_composition's), and the covariance it is
+        # made from
+        covariance = composition_covariance(df, spec.outcomes, spec.month_list)
+        covariance = covariance.sel(werkverkenner=levels["werkverkenner"])
+        constants = {
+            "composition_factor": prior_composition(covariance),
+            "composition_covariance": covariance,
+        }
     levels = {"outcome": list(spec.outcomes), **levels, "month": [str(m) for m in spec.month_list]}
     return ModelData(
         constants=constants,
@@ -233,27 +252,22 @@ def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, li
     return chosen
 
 
-def composition_factor(df: pd.DataFrame, outcomes, months, components: int | None = None) -> xr.DataArray:
-    """Square-root factors of the sampling covariance, across months, of each control arm's cell rates.
+def composition_covariance(df: pd.DataFrame, outcomes, months) -> xr.DataArray:
+    """The sampling covariance, across months, of each arm's cell rates (its persons' mean), per class.
 
     The same persons are counted in every month, so a chance imbalance between arms (a few more people
     with good job chances in one arm) persists from month to month and looks like an effect; a likelihood
-    that treats months as independent pools it 30 times and claims far too much certainty. The model
-    subtracts from each control arm's rates in the population a deviation over months, multivariate
-    normal with the covariance of the arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit
-    scale, linearised; ``p`` the class's rate in the month; pairwise over the months both observed),
-    estimated per class with all arms. With it, the effects are as uncertain across months as the persons
-    really make them.
-    Returns factors ``F`` with ``F @ F.T`` the covariance (or, with ``components``, its best approximation
-    of that rank: the leading eigen-components): (outcome, control_arm, werkverkenner, month,
-    factor_column), logit scale.
+    that treats months as independent pools it 30 times and claims far too much certainty. The covariance
+    is that of the arm's mean of persons' residuals ``(y - p) / (p (1 - p))`` (the logit scale, linearised;
+    ``p`` the class's rate in the month; pairwise over the months both observed), estimated per class with
+    all arms. Its diagonal is each month's binomial variance, what the Binomial cells count; the rest is
+    what they leave out. Returns (outcome, arm, werkverkenner, month, month_to), logit scale.
     """
     classes = df["werkverkenner"].astype(str).to_numpy()
     arms = df["arm"].astype(str).to_numpy()
     levels = sorted(set(classes))
     n_months = len(months)
-    kept = n_months if components is None else min(components, n_months)
-    factors = np.zeros((len(outcomes), len(CONTROL_ARMS), len(levels), n_months, kept))
+    covariances = np.zeros((len(outcomes), len(ARMS), len(levels), n_months, n_months))
     for i, outcome in enumerate(outcomes):
         y = df[[month_column(outcome, m) for m in months]].to_numpy(dtype="float64", na_value=np.nan)
         observed = ~np.isnan(y)
@@ -264,22 +278,108 @@ def composition_factor(df: pd.DataFrame, outcomes, months, components: int | Non
             residual = np.where(seen > 0, (np.nan_to_num(y_c) - p) / (p * (1 - p)), 0.0)
             both = seen.T @ seen
             person_cov = (residual.T @ residual) / np.maximum(both, 1)
-            for j, arm in enumerate(CONTROL_ARMS):
+            for j, arm in enumerate(ARMS):
                 seen_arm = observed[in_class & (arms == arm)].astype("float64")
                 n_both = seen_arm.T @ seen_arm
                 n_month = np.maximum(np.diag(n_both), 1)
-                covariance = person_cov * n_both / np.outer(n_month, n_month)
-                # pairwise-complete covariances need not be positive semi-definite in small samples:
-                # a symmetric square root with negative eigenvalues set to zero
-                eigenvalues, vectors = np.linalg.eigh(covariance)  # ascending: the leading ones last
-                root = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
-                factors[i, j, k] = root[:, n_months - kept :]
+                covariances[i, j, k] = person_cov * n_both / np.outer(n_month, n_month)
     return xr.DataArray(
-        factors,
-        dims=("outcome", "control_arm", "werkverkenner", "month", "factor_column"),
-        coords={"outcome": list(outcomes), "control_arm": list(CONTROL_ARMS), "werkverkenner": levels},
-        name="composition_factor",
+        covariances,
+        dims=COVARIANCE_DIMS,
+        coords={"outcome": list(outcomes), "arm": list(ARMS), "werkverkenner": levels},
+        name="composition_covariance",
     )
+
+
+def leading_roots(covariance: np.ndarray, components: int | None = None) -> np.ndarray:
+    """A square root ``F`` of a symmetric matrix (``F @ F.T`` equals it, negative eigenvalues set to
+    zero), or with ``components`` its best approximation of that rank: the leading eigen-components.
+    Returns (rows, components), the leading component last."""
+    eigenvalues, vectors = np.linalg.eigh((covariance + covariance.T) / 2)  # ascending: the leading last
+    root = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
+    kept = len(eigenvalues) if components is None else min(components, len(eigenvalues))
+    return root[:, len(eigenvalues) - kept :]
+
+
+def composition_factor(df: pd.DataFrame, outcomes, months, components: int | None = None) -> xr.DataArray:
+    """Square-root factors of :func:`composition_covariance`: ``F`` with ``F @ F.T`` the covariance (or,
+    with ``components``, its best approximation of that rank: the leading eigen-components; pairwise
+    covariances need not be positive semi-definite in small samples, so negative eigenvalues count as
+    zero): (outcome, arm, werkverkenner, month, factor_column), logit scale."""
+    return _factors(composition_covariance(df, outcomes, months), components)
+
+
+def _factors(covariance: xr.DataArray, components: int | None) -> xr.DataArray:
+    return xr.apply_ufunc(
+        leading_roots, covariance, kwargs={"components": components},
+        input_core_dims=[["month", "month_to"]], output_core_dims=[["month", "factor_column"]],
+        vectorize=True, exclude_dims={"month"},
+    ).rename("composition_factor")  # fmt: skip
+
+
+def prior_composition(covariance: xr.DataArray) -> xr.DataArray:
+    """The composition factor before the posterior is known (:data:`COMPOSITION_DIMS`): each control arm and
+    class its covariance's :data:`COMPOSITION_COMPONENTS` leading components, on columns of its own; the
+    service arm none. A fit replaces it after sampling (:func:`posterior_composition`); a fit file that
+    stores no factor of this layout was made with it."""
+    per = _factors(covariance.sel(arm=list(CONTROL_ARMS)), COMPOSITION_COMPONENTS)
+    n_outcomes, _, n_classes, n_months = covariance.shape[:4]
+    values = np.zeros(
+        (n_outcomes, len(ARMS), n_classes, n_months, len(CONTROL_ARMS) * n_classes * COMPOSITION_COMPONENTS)
+    )
+    for j, arm in enumerate(CONTROL_ARMS):
+        for k in range(n_classes):
+            first = (j * n_classes + k) * COMPOSITION_COMPONENTS
+            values[:, ARMS.index(arm), k, :, first : first + COMPOSITION_COMPONENTS] = per.values[:, j, k]
+    coords = {name: covariance[name].values for name in ("outcome", "arm", "werkverkenner")}
+    return xr.DataArray(values, dims=COMPOSITION_DIMS, coords=coords, name="composition_factor")
+
+
+def smoothing_risk(curve: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """The covariance the composition term adds to a smoothed curve's posterior: ``S (Sigma - D) S'``.
+
+    ``curve``: posterior draws (draw, value) of logit rates whose likelihood counts its observations as
+    independent, each with variance ``D`` (the diagonal of ``covariance``, ``Sigma``: the observations'
+    sampling covariance; a cell's months are correlated). In the normal approximation the posterior mean is
+    linear in the observed rates with slope ``S = C D^-1`` (``C`` the draws' covariance), so its error,
+    averaged over the prior, has covariance ``C - S D S' + S Sigma S'``: the posterior's own ``C`` (the
+    prior's share included) plus what the correlation adds, ``S (Sigma - D) S'``. With independent
+    observations (``Sigma = D``) nothing is added; with no smoothing (``C = D``) the covariances
+    ``Sigma - D``. Values without persons (``D = 0``) take no weight."""
+    c = np.atleast_2d(np.cov(curve, rowvar=False))
+    d = np.diag(covariance)
+    slope = np.divide(c, d[None, :], out=np.zeros_like(c), where=d[None, :] > 0)
+    return slope @ (covariance - np.diag(d)) @ slope.T
+
+
+def posterior_composition(data: ModelData, rates: Callable[[ModelData, list[str]], xr.Dataset]) -> ModelData:
+    """``data`` with the composition factor made from the posterior: per outcome, the leading components
+    (as many as the factor has columns) of :func:`smoothing_risk` of the curves' posterior draws over every
+    arm, class and month together, with the block-diagonal covariance of :func:`composition_covariance`
+    (persons in different arms and classes are independent; the curves are not: they share the level and
+    the pooled effects). ``rates(data, names)``: the named deterministics of the model on ``data`` for every
+    posterior draw; the curves are ``rate`` with the composition factor zero (with regions, each class's
+    rate over its regions, weighted by persons)."""
+    factor = data.constants["composition_factor"]
+    curve_only = dataclasses.replace(
+        data, constants={**data.constants, "composition_factor": xr.zeros_like(factor)}
+    )
+    curve = rates(curve_only, ["rate"])["rate"]
+    if "region" in curve.dims:
+        persons = data.weights.astype("float64")
+        curve = xr.dot(curve.fillna(0.0), persons, dim="region") / persons.sum("region")
+    curve = curve.clip(1e-9, 1 - 1e-9)
+    eta = (np.log(curve) - np.log1p(-curve)).stack(sample=SAMPLE_DIMS)
+    covariance = data.constants["composition_covariance"]
+    made = factor.copy(data=np.zeros(factor.shape))
+    for outcome in factor["outcome"].values:
+        draws = eta.sel(outcome=outcome).transpose("sample", *COMPOSITION_DIMS[1:4])
+        blocks = covariance.sel(outcome=outcome).transpose(*COVARIANCE_DIMS[1:])
+        sigma = block_diag(*blocks.values.reshape(-1, *blocks.shape[-2:]))
+        risk = smoothing_risk(draws.values.reshape(len(draws), -1), sigma)
+        roots = leading_roots(risk, factor.sizes["composition_column"])
+        made.loc[{"outcome": outcome}] = roots.reshape(*draws.shape[1:], -1)
+    return dataclasses.replace(data, constants={**data.constants, "composition_factor": made})
 
 
 def cell_means(
@@ -480,7 +580,10 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         coords["series"] = [f"{o}_{m}" for o in spec.outcomes for m in spec.month_list]
     else:
         coords["control_arm"] = list(CONTROL_ARMS)
-        coords["factor_column"] = np.arange(data.constants["composition_factor"].sizes["factor_column"])
+        coords["factor_column"] = np.arange(COMPOSITION_COMPONENTS)
+        coords["composition_column"] = np.arange(
+            data.constants["composition_factor"].sizes["composition_column"]
+        )
     cells = data.cells
     with pm.Model(coords=coords, check_bounds=False) as model:
         level_dims = ("outcome", "werkverkenner", "month")
@@ -501,16 +604,18 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
 
         composition = None
         if not correlated:
-            # chance differences in the control arms' composition that persist over months (see
-            # composition_factor): a fixed covariance factor times standard normals; not in the likelihood
-            factor_dims = ("outcome", "control_arm", "werkverkenner", "month", "factor_column")
+            # chance differences in the arms' composition that persist over months (composition_factor,
+            # made from the posterior after sampling: posterior_composition): a fixed factor times standard
+            # normals, per outcome; not in the likelihood
             factor = pm.Data("composition_factor", data.constants["composition_factor"].values,
-                             dims=factor_dims)  # fmt: skip
-            composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=factor_dims[:3] + ("factor_column",))
+                             dims=COMPOSITION_DIMS)  # fmt: skip
+            z_dims = ("outcome", "control_arm", "werkverkenner", "factor_column")
+            composition_z = pm.Normal("composition_z", 0.0, 1.0, dims=z_dims)
+            n_outcomes, n_columns = len(spec.outcomes), data.constants["composition_factor"].shape[-1]
+            rows = factor.reshape((n_outcomes, -1, n_columns))
+            loadings = pt.matmul(rows, composition_z.reshape((n_outcomes, n_columns, 1)))
             composition = pm.Deterministic(
-                "composition",
-                (factor * composition_z[..., None, :]).sum(axis=-1),
-                dims=factor_dims[:4],
+                "composition", loadings.reshape(factor.shape[:4]), dims=COMPOSITION_DIMS[:4]
             )
         population_rows, sample_rows = [], []
         for arm in ARMS:
@@ -522,8 +627,8 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
                     eta = eta - on_grid(curves[component], regions[component])
             shape = [len(data.levels[d]) for d in grid_dims]
             sample_rows.append(pt.broadcast_to(eta, shape))
-            if composition is not None and arm in CONTROL_ARMS:
-                eta = eta - on_grid(composition[:, CONTROL_ARMS.index(arm)], None)
+            if composition is not None:
+                eta = eta - on_grid(composition[:, ARMS.index(arm)], None)
             population_rows.append(pt.broadcast_to(eta, shape))
         # the counts follow the rates of the arms as drawn; under the Binomial likelihood the effects are
         # contrasts of the population rates, the control arms' rates less their chance imbalance (a draw of
@@ -970,6 +1075,7 @@ class TrajectoryKind(ModelKind):
     #: the composition nuisance is left out of the gate: its standard-normal factors are checked instead
     not_checked = ("rate", "composition")
     cell_deterministics = ("rate", "composition")
+    posterior_constants = ("composition_factor",)
     cumulative_estimands = {name: outcome for outcome, (name, _) in CUMULATIVE.items()}
     report_section = ("trajectories", "Trajectories over 30 months")
     key_columns = ("estimand", "outcome", "contrast", "level", "group", "month")
@@ -1004,6 +1110,11 @@ class TrajectoryKind(ModelKind):
 
     def describe_priors(self, spec, data=None):
         return spec.describe_priors(data.parametrization if data is not None else None)
+
+    def after_sampling(self, spec, data, posterior, rates):
+        if data.likelihood == "correlated":
+            return data
+        return posterior_composition(data, rates)
 
     def derive(self, spec, data, posterior):
         return trajectory_effects(
