@@ -282,7 +282,7 @@ def test_both_toy_kinds_pass_the_whole_path(toys, banded, tmp_path):
             compare(loaded, pd.DataFrame({"outcome": [], "estimand": []}))
         # SBC: the observation says which cell columns a replicate's simulated data replace
         design = kind.prepare(spec, wb.data.io.typed_cohort(banded, kind.required_columns(spec)))
-        truth, simulated = prior_truths(spec, design, reps=2, seed=1)
+        truth, simulated, _ = prior_truths(spec, design, reps=2, seed=1)
         replaced = with_values(design, simulated[0])
         for column in kind.observation.simulated_columns:
             assert not np.array_equal(replaced.cells[column], design.cells[column])

@@ -18,6 +18,7 @@ from scipy.stats import norm
 
 import ww_bayes as wb
 from ww_bayes.calibration.coverage import with_reference
+from ww_bayes.calibration.sbc import prior_truths, truth_on
 from ww_bayes.cli import main
 from ww_bayes.compare import frequentist_table, itt, trajectory_itt
 from ww_bayes.data.schema import ARMS, month_column
@@ -540,13 +541,39 @@ def test_the_sbc_draws_each_replicates_cell_means_from_the_correlated_likelihood
         error = drawn[:, cell] - expected[cell]
         np.testing.assert_allclose(error.mean(axis=0), 0, atol=4 * np.sqrt(np.diag(sigma) / 4000).max())
         np.testing.assert_allclose(np.cov(error.T), sigma, atol=0.1 * np.abs(sigma).max())
-    truth, simulated = prior_truths(spec, data, reps=2, seed=9)
+    truth, simulated, _ = prior_truths(spec, data, reps=2, seed=9)
     assert simulated[0]["cell_mean"].shape == whiten.shape[:2]
     replicate = with_values(data, simulated[1])
     np.testing.assert_array_equal(replicate.constants["cell_mean"].values, simulated[1]["cell_mean"])
     assert not np.allclose(replicate.constants["cell_mean"].values, data.constants["cell_mean"].values)
     fitted = build_trajectory_model(spec, replicate, for_sampling=True)  # what the replicate's sampler reads
     np.testing.assert_array_equal(fitted["cell_mean"].get_value(), simulated[1]["cell_mean"])
+
+
+def test_the_sbc_truth_reads_the_composition_its_replicates_fit_made(spec, small_cohort):
+    """A replicate's fit makes its composition factor from its posterior; the truth's estimands are made
+    again with that factor (truth_on), so the truth and the posterior draws read the same one. With the
+    design's own factor the truth is what prior_truths drew, exactly; with another, only the estimands
+    move, and by the composition term alone."""
+    spec = dataclasses.replace(spec, months=(1, 6))
+    design = prepare_trajectory_data(spec, small_cohort.data)
+    truth, _, parameters = prior_truths(spec, design, reps=3, seed=4)
+    one, prior = truth.isel(replicate=2, drop=True), parameters.isel(replicate=2, drop=True)
+    xr.testing.assert_allclose(truth_on(spec, design, prior, one), one, rtol=1e-10)
+    factor = design.constants["composition_factor"]
+    other = dataclasses.replace(design, constants={**design.constants, "composition_factor": factor * 0.0})
+    again = truth_on(spec, other, prior, one)
+    kept = kind_of(spec).calibration_quantities(spec)
+    for name in one.data_vars:
+        if name in kept:
+            xr.testing.assert_identical(again[name], one[name])
+    assert not np.allclose(again["effect_pp_overall"], one["effect_pp_overall"])
+    # without the term the truth is the curves' contrast of the prior draw's rates as drawn
+    curves = deterministics(prior.expand_dims(chain=[0], draw=[0]), build_trajectory_model(spec, other),
+                            var_names=["rate"])["rate"]  # fmt: skip
+    expected = trajectory_effects(curves, design.weights, spec.smallest_effect_pp)["overall"].ds["effect_pp"]
+    expected = expected.isel(chain=0, draw=0).transpose(*again["effect_pp_overall"].dims)
+    np.testing.assert_allclose(again["effect_pp_overall"].values, expected.values, rtol=1e-10)
 
 
 def test_a_fit_stored_before_the_likelihood_key_is_the_binomial_model(spec):

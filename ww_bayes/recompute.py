@@ -75,7 +75,7 @@ def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame,
     # the kind made them so (another layout) used the cohort's
     stored = fit["constant_data"].ds
     made = {
-        name: data.constants[name].copy(data=stored[name].values)
+        name: data.constants[name].copy(data=_by_label(stored[name], data.constants[name]))
         for name in kind.posterior_constants
         if name in stored and name in data.constants and stored[name].dims == data.constants[name].dims
     }
@@ -90,6 +90,13 @@ def _rebuilt(fit: xr.DataTree, cohort: Cohort, spec=None) -> tuple[pd.DataFrame,
             f"the fit's {stored_cells:,} (observed_data)"
         )
     return df, data
+
+
+def _by_label(stored: xr.DataArray, like: xr.DataArray):
+    """``stored``'s values in ``like``'s order of every labelled dim (a class or arm order that differs)."""
+    return stored.sel(
+        {d: like[d].values for d in like.coords if d in like.dims and d in stored.coords}
+    ).values
 
 
 def rebuilt_data(fit: xr.DataTree, cohort: Cohort, spec=None) -> ModelData:

@@ -47,6 +47,7 @@ from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, release_free
 from ww_bayes.kinds import kind_of
 from ww_bayes.kinds.common import sampler_fields
 from ww_bayes.kinds.protocol import ModelData
+from ww_bayes.postprocess import deterministics
 from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
 
 #: Prior draws are made in blocks of this many replicates, each block from its own seed, so a study
@@ -119,14 +120,16 @@ def _integer_months(values):
 
 def prior_truths(
     spec, design: ModelData, reps: int, seed: int
-) -> tuple[xr.Dataset, list[dict[str, np.ndarray]]]:
-    """``reps`` prior draws of the ranked quantities (dim ``replicate``) and, for each, the observed
-    variables drawn from the likelihood (one dict per replicate: observed name -> array shaped like the
-    variable), in blocks of :data:`BLOCK` seeded ``(seed, block)``."""
+) -> tuple[xr.Dataset, list[dict[str, np.ndarray]], xr.Dataset]:
+    """``reps`` prior draws of the ranked quantities (dim ``replicate``), for each the observed variables
+    drawn from the likelihood (one dict per replicate: observed name -> array shaped like the variable),
+    and the free variables' draws (dim ``replicate``), in blocks of :data:`BLOCK` seeded ``(seed,
+    block)``."""
     kind = kind_of(spec)
     model = kind.build(spec, design)
     names = design.observation.observed_names
-    truths, simulated = [], []
+    free = [v.name for v in model.free_RVs]
+    truths, simulated, draws = [], [], []
     for block in range(math.ceil(reps / BLOCK)):
         with quiet(FORWARD_LOGGER):
             prior = pm.sample_prior_predictive(
@@ -134,6 +137,7 @@ def prior_truths(
                 compile_kwargs=POSTPROCESS_COMPILE,
             )  # fmt: skip
         parameters = prior["prior"].to_dataset()
+        draws.append(parameters[free].isel(chain=0, drop=True))
         derived = kind.derive(spec, design, parameters)
         truths.append(ranked_quantities(kind, spec, parameters, derived).isel(chain=0, drop=True))
         drawn = {name: prior["prior_predictive"].ds[name].isel(chain=0).to_numpy() for name in names}
@@ -143,7 +147,8 @@ def prior_truths(
         simulated += [{name: values[i] for name, values in drawn.items()} for i in range(BLOCK)]
     truth = xr.concat(truths, dim="draw").rename(draw="replicate").isel(replicate=slice(0, reps))
     truth = truth.assign_coords(replicate=np.arange(reps))
-    return truth, simulated[:reps]
+    parameters = xr.concat(draws, dim="draw").rename(draw="replicate").isel(replicate=slice(0, reps))
+    return truth, simulated[:reps], parameters.assign_coords(replicate=np.arange(reps))
 
 
 def with_values(design: ModelData, values: dict[str, np.ndarray]) -> ModelData:
@@ -170,6 +175,10 @@ class Replicate:
     data: ModelData
     truth: xr.Dataset
     settings: SBCSettings
+    #: the truth's free variables: where the fit makes constants from its posterior
+    #: (:meth:`~ww_bayes.kinds.protocol.ModelKind.after_sampling`), the truth's estimands are made again
+    #: with them (:func:`truth_on`)
+    prior: xr.Dataset | None = None
 
 
 def run_replicate(task: Replicate) -> xr.Dataset:
@@ -181,14 +190,17 @@ def run_replicate(task: Replicate) -> xr.Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a replicate's sampler warnings are summarised in its attrs
         sampled = sample_posterior(task.spec, task.data)
-        derived = kind.derive(task.spec, task.data, sampled.posterior)
+        derived = kind.derive(task.spec, sampled.data, sampled.posterior)
     draws = ranked_quantities(kind, task.spec, sampled.posterior, derived)
+    truth = task.truth
+    if sampled.data is not task.data and task.prior is not None:
+        truth = truth_on(task.spec, sampled.data, task.prior, truth)
     varying = [n for n in draws.data_vars if bool((draws[n].std(SAMPLE_DIMS) > 0).any())]
     computed = diagnose(draws[varying], which=("r_hat", "ess_bulk"))
     rhat, ess = computed["r_hat"].to_array().max(), computed["ess_bulk"].to_array().min()
     divergences = int(sampled.sample_stats["diverging"].sum())
     thinned = thin(draws, task.settings.ranked_draws)
-    ranks = (thinned < task.truth).sum("sample").astype("int16")
+    ranks = (thinned < truth).sum("sample").astype("int16")
     ranks.attrs.update(
         {
             "replicate": task.index,
@@ -199,6 +211,21 @@ def run_replicate(task: Replicate) -> xr.Dataset:
         }
     )
     return ranks.expand_dims(replicate=[task.index])
+
+
+def truth_on(spec, data: ModelData, prior: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """``truth`` with its estimands made again from its free variables ``prior`` on ``data``, whose
+    constants the replicate's fit made from its posterior (the trajectory's composition factor): the
+    truth's estimands and the posterior's then read the same constants, which depend on the data only, so
+    a correct model still ranks uniformly. The ranked parameters are kept."""
+    kind = kind_of(spec)
+    model = kind.build(spec, data)
+    one = prior.expand_dims(chain=[0], draw=[0]).astype("float64")
+    parameters = one.merge(deterministics(one, model, compile_kwargs=POSTPROCESS_COMPILE), join="exact")
+    again = ranked_quantities(kind, spec, parameters, kind.derive(spec, data, parameters))
+    again = again.isel(chain=0, draw=0, drop=True)
+    kept = set(kind.calibration_quantities(spec))
+    return truth.assign({name: again[name] for name in again.data_vars if name not in kept and name in truth})
 
 
 def thin(draws: xr.Dataset, keep: int) -> xr.Dataset:
@@ -291,7 +318,7 @@ def sbc(
         simulate_spec = dataclasses.replace(simulate_spec, name=f"{simulate_spec.name} (tampered)")
     record = study_record(spec, design, settings, simulate_spec)
     done = set(open_study(folder, record))
-    truth, counts = prior_truths(simulate_spec, design, settings.reps, settings.seed)
+    truth, counts, parameters = prior_truths(simulate_spec, design, settings.reps, settings.seed)
     fitted = spec.with_sampler(
         chains=settings.chains,
         draws=settings.draws,
@@ -305,7 +332,8 @@ def sbc(
         for i in todo:
             values = counts[i] if tamper is None else tamper(design, counts[i])
             yield Replicate(i, fitted.with_sampler(seed=int(seeds[i])), with_values(design, values),
-                            truth.isel(replicate=i, drop=True), settings)  # fmt: skip
+                            truth.isel(replicate=i, drop=True), settings,
+                            parameters.isel(replicate=i, drop=True))  # fmt: skip
 
     run = run or (lambda function, items, total: map(function, items))
     for ranks in run(run_replicate, tasks(), len(todo)):

@@ -130,10 +130,12 @@ CONTROL_ARMS = (ARM_CONTROL_ENFORCEMENT, ARM_CONTROL_NONE)
 FORM_FACTOR = "werkverkenner"
 #: The arm whose rate is the baseline (``service_level``): the effects are contrasts against it.
 ANCHOR = ARM_SERVICE
-#: Standard normals of the composition term per control arm and class (``composition_z``): an outcome's
-#: term has 2 x classes x this many components, the leading ones of its covariance (on the demo's cohorts
-#: they hold all but a rounding error of its trace); before sampling (:func:`prior_composition`) each
-#: control arm and class has this many leading components of its own sampling covariance.
+#: Standard normals of the composition term per control arm and class (``composition_z``; fewer with fewer
+#: months): an outcome's term has 2 x classes x this many components, the leading ones of its covariance
+#: (on the demo's cohorts they hold all but a rounding error of the trace of its positive part; its
+#: negative eigenvalues, from the months' covariances less their variances, count as zero, which errs on
+#: the wide side); before sampling (:func:`prior_composition`) each control arm and class has this many
+#: leading components of its own sampling covariance.
 COMPOSITION_COMPONENTS = 8
 #: The likelihoods a trajectory fit takes (the first is the default): ``"binomial"``, a Binomial per cell
 #: and month with the composition term for what persists over months; ``"correlated"``, each cell's
@@ -148,8 +150,9 @@ CORRELATED_NOTE = (
 )
 #: The likelihoods in words (the priors' printout).
 LIKELIHOOD_TEXT = {
-    "binomial": "Binomial per cell and month; each control arm's chance imbalance that persists over months "
-    "(composition) is added to the population effects",
+    "binomial": "Binomial per cell and month; the error the independent months leave out of the curves (the "
+    "arms' chance imbalance that persists over months: composition, made from the posterior) is added to the "
+    "population effects",
     "correlated": "each cell's monthly rates of every outcome as one multivariate normal observation with "
     "the covariance its persons give them across months and outcomes (the level sampled in whitened "
     "coordinates)",
@@ -324,13 +327,12 @@ def prior_composition(covariance: xr.DataArray) -> xr.DataArray:
     stores no factor of this layout was made with it."""
     per = _factors(covariance.sel(arm=list(CONTROL_ARMS)), COMPOSITION_COMPONENTS)
     n_outcomes, _, n_classes, n_months = covariance.shape[:4]
-    values = np.zeros(
-        (n_outcomes, len(ARMS), n_classes, n_months, len(CONTROL_ARMS) * n_classes * COMPOSITION_COMPONENTS)
-    )
+    kept = per.sizes["factor_column"]  # fewer where the spec has fewer months
+    values = np.zeros((n_outcomes, len(ARMS), n_classes, n_months, len(CONTROL_ARMS) * n_classes * kept))
     for j, arm in enumerate(CONTROL_ARMS):
         for k in range(n_classes):
-            first = (j * n_classes + k) * COMPOSITION_COMPONENTS
-            values[:, ARMS.index(arm), k, :, first : first + COMPOSITION_COMPONENTS] = per.values[:, j, k]
+            first = (j * n_classes + k) * kept
+            values[:, ARMS.index(arm), k, :, first : first + kept] = per.values[:, j, k]
     coords = {name: covariance[name].values for name in ("outcome", "arm", "werkverkenner")}
     return xr.DataArray(values, dims=COMPOSITION_DIMS, coords=coords, name="composition_factor")
 
@@ -580,9 +582,11 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
         coords["series"] = [f"{o}_{m}" for o in spec.outcomes for m in spec.month_list]
     else:
         coords["control_arm"] = list(CONTROL_ARMS)
-        coords["factor_column"] = np.arange(COMPOSITION_COMPONENTS)
-        coords["composition_column"] = np.arange(
-            data.constants["composition_factor"].sizes["composition_column"]
+        columns = data.constants["composition_factor"].sizes["composition_column"]
+        coords["composition_column"] = np.arange(columns)
+        # the standard normals per control arm and class (COMPOSITION_COMPONENTS, fewer with fewer months)
+        coords["factor_column"] = np.arange(
+            columns // (len(CONTROL_ARMS) * len(data.levels["werkverkenner"]))
         )
     cells = data.cells
     with pm.Model(coords=coords, check_bounds=False) as model:
@@ -631,8 +635,8 @@ def build_trajectory_model(spec: TrajectorySpec, data: ModelData, for_sampling: 
                 eta = eta - on_grid(composition[:, ARMS.index(arm)], None)
             population_rows.append(pt.broadcast_to(eta, shape))
         # the counts follow the rates of the arms as drawn; under the Binomial likelihood the effects are
-        # contrasts of the population rates, the control arms' rates less their chance imbalance (a draw of
-        # it: its uncertainty); under the correlated one the arms' rates are the population's
+        # contrasts of the population rates, the arms' rates less a draw of the error the independent months
+        # leave out (its uncertainty); under the correlated one the arms' rates are the population's
         population = pt.stack(population_rows, axis=1)  # (outcome, arm, *groups, month)
         pm.Deterministic("rate", pm.math.sigmoid(population), dims=("outcome", "arm", *groups, "month"))
         eta_grid = pt.stack(sample_rows, axis=1)
