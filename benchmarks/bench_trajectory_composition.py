@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.linalg import block_diag
 
 from ww_bayes.calibration.coverage import with_reference
 from ww_bayes.data.schema import ARMS
@@ -42,6 +41,7 @@ from ww_bayes.kinds.trajectory import (
     COMPOSITION_COMPONENTS,
     CONTROL_ARMS,
     composition_covariance,
+    joint_roots,
     leading_roots,
     smoothing_risk,
     trajectory_effects,
@@ -97,12 +97,10 @@ def with_term(curve: xr.DataArray, covariance: xr.DataArray, variant: str, rng) 
     arms = list(eta["arm"].values)
     for i, outcome in enumerate(eta["outcome"].values):
         if variant == "joint":
-            draws = values[:, :, i].reshape(n, -1)
             blocks = covariance.sel(outcome=outcome).transpose("arm", "werkverkenner", "month", "month_to")
-            sigma = block_diag(*blocks.values.reshape(-1, *blocks.shape[-2:]))
-            root = leading_roots(smoothing_risk(draws, sigma), len(CONTROL_ARMS) * eta.sizes["werkverkenner"]
-                                 * COMPOSITION_COMPONENTS)  # fmt: skip
-            term = rng.standard_normal((n, root.shape[1])) @ root.T
+            columns = len(CONTROL_ARMS) * eta.sizes["werkverkenner"] * COMPOSITION_COMPONENTS
+            root = joint_roots(values[:, :, i].reshape(n, *values.shape[3:]), blocks.values, columns)
+            term = rng.standard_normal((n, root.shape[-1])) @ root.reshape(-1, root.shape[-1]).T
             values[:, :, i] -= term.reshape(values[:, :, i].shape)
             continue
         for arm in CONTROL_ARMS:

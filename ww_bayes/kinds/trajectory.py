@@ -377,11 +377,20 @@ def posterior_composition(data: ModelData, rates: Callable[[ModelData, list[str]
     for outcome in factor["outcome"].values:
         draws = eta.sel(outcome=outcome).transpose("sample", *COMPOSITION_DIMS[1:4])
         blocks = covariance.sel(outcome=outcome).transpose(*COVARIANCE_DIMS[1:])
-        sigma = block_diag(*blocks.values.reshape(-1, *blocks.shape[-2:]))
-        risk = smoothing_risk(draws.values.reshape(len(draws), -1), sigma)
-        roots = leading_roots(risk, factor.sizes["composition_column"])
-        made.loc[{"outcome": outcome}] = roots.reshape(*draws.shape[1:], -1)
+        made.loc[{"outcome": outcome}] = joint_roots(
+            draws.values, blocks.values, factor.sizes["composition_column"]
+        )
     return dataclasses.replace(data, constants={**data.constants, "composition_factor": made})
+
+
+def joint_roots(draws: np.ndarray, blocks: np.ndarray, components: int) -> np.ndarray:
+    """One outcome's composition factor: the leading ``components`` of :func:`smoothing_risk` of the
+    curves' logit draws (sample, arm, class, month) with the block-diagonal covariance of ``blocks`` (arm,
+    class, month, month_to: persons in different arms and classes are independent). Returns (arm, class,
+    month, components)."""
+    sigma = block_diag(*blocks.reshape(-1, *blocks.shape[-2:]))
+    risk = smoothing_risk(draws.reshape(len(draws), -1), sigma)
+    return leading_roots(risk, components).reshape(*draws.shape[1:], -1)
 
 
 def cell_means(
