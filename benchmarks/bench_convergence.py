@@ -251,6 +251,8 @@ def _settings_of(spec) -> str:
     forms = getattr(spec, "parametrization", None)
     threshold = spec.centred_below
     extra = [{"centred_below": threshold}] if threshold != pooling.CENTRED_BELOW else []
+    if spec.weak_data_form != pooling.NON_CENTRED:
+        extra.append({"weak_data_form": spec.weak_data_form})
     return _normal(
         json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms, *extra])
     )

@@ -62,6 +62,8 @@ def model_key(spec, likelihood: str | None = None) -> str:
     parts = [spec_structure(spec), sampler_fields(spec.sampler)]
     if spec.centred_below != DEFAULT_THRESHOLD:
         parts.append({"centred_below": spec.centred_below})
+    if spec.weak_data_form != pooling.NON_CENTRED:
+        parts.append({"weak_data_form": spec.weak_data_form})
     if likelihood is not None and likelihood != LIKELIHOODS[0]:
         parts.append({"likelihood": likelihood})
     settings = json.dumps(parts, sort_keys=True)

@@ -31,6 +31,7 @@ from ww_bayes.kinds.pooling import (
     between_sd_posterior,
     choose_parametrization,
     choose_parametrizations,
+    weak_form_of,
 )
 from ww_bayes.tomlspec import SpecError
 
@@ -159,8 +160,8 @@ def test_the_threshold_decides_between_the_forms_and_is_recorded():
 
 def test_the_spec_sets_the_threshold_for_every_kind(tiny_cohort, tmp_path):
     """``centred_below`` in any kind's spec reaches the rule (everything centred at 1, nothing at 0, in
-    every kind), is read from the spec or defaults, is not part of the model's structure (the forms it
-    chose are), and a bad value is refused naming the key."""
+    every kind: the spec's ``weak_data_form`` there), is read from the spec or defaults, is not part of the
+    model's structure (the forms it chose are), and a bad value is refused naming the key."""
     for name in ("job_finding_12m", "hours_worked_y1", "destinations_12m", "trajectory_30m"):
         path = MODELS / f"{name}.toml"
         spec = load_spec(path).with_parametrization("auto")
@@ -172,7 +173,10 @@ def test_the_spec_sets_the_threshold_for_every_kind(tiny_cohort, tmp_path):
             forms[threshold] = {(c, f): p.form for c, by in chosen.items() for f, p in by.items()}
             assert {p.centred_below for by in chosen.values() for p in by.values()} == {threshold}
             assert spec_structure(asked) == spec_structure(spec)
-        assert set(forms[0.0].values()) == {NON_CENTRED}
+        # the component of a destinations fit's "<outcome>_<component>"
+        assert forms[0.0] == {
+            (c, f): weak_form_of(spec.weak_data_form, c.rsplit("_", 1)[-1]) for c, f in forms[0.0]
+        }
         assert set(forms[1.0].values()) == {CENTRED}
     text = (MODELS / "job_finding_12m.toml").read_text()
     path = tmp_path / "spec.toml"
@@ -180,6 +184,54 @@ def test_the_spec_sets_the_threshold_for_every_kind(tiny_cohort, tmp_path):
     assert load_spec(path).centred_below == 0.33
     path.write_text("centred_below = 1.5\n" + text)
     with pytest.raises(SpecError, match="'centred_below' must be <= 1, got 1.5"):
+        load_spec(path)
+
+
+def test_the_spec_chooses_the_form_the_rule_takes_on_weak_data(tiny_cohort, tmp_path):
+    """``weak_data_form = "half-centred"``: the rule takes the half-centred form where it would take the
+    non-centred one, and keeps the centred form below its threshold and a form the spec asks for; in any
+    kind's spec (read from the file, not part of the model's structure: the forms it chose are), for every
+    component or per component (a table; components it does not name non-centred); another value or an
+    unknown component is refused, named, in the spec and in the rule."""
+    cells = binary_cells(3_000, effect_sd=0.1)
+    kappa = service_form(cells).shrinkage
+    half = lambda **kw: choose_parametrizations(  # noqa: E731
+        cells, BinaryCounts(), {"region": LEVELS}, {"service": ["region"]},
+        {"service": {"region": kw.get("asked", "auto")}}, "service", {"service": 0.2},
+        kw["centred_below"], HALF_CENTRED)["service"]["region"]  # fmt: skip
+    assert half(centred_below=kappa).form == HALF_CENTRED and half(centred_below=kappa).chosen_by == "data"
+    assert half(centred_below=kappa + 0.01).form == CENTRED
+    assert half(centred_below=kappa, asked=NON_CENTRED).form == NON_CENTRED
+    with pytest.raises(
+        ValueError, match="weak_data_form must be one of non-centred, half-centred.*'centred'"
+    ):
+        choose_parametrization(np.zeros(3), np.ones(3), 0.2, "auto", 0.5, CENTRED)
+    text = (MODELS / "job_finding_12m.toml").read_text()
+    path = tmp_path / "spec.toml"
+    path.write_text('weak_data_form = "half-centred"\n' + text)
+    spec = load_spec(path).with_parametrization("auto")
+    assert spec.weak_data_form == HALF_CENTRED
+    assert spec_structure(spec) == spec_structure(
+        load_spec(MODELS / "job_finding_12m.toml").with_parametrization("auto")
+    )
+    everywhere = dataclasses.replace(spec, centred_below=0.0)
+    chosen = kind_of(everywhere).prepare(everywhere, tiny_cohort).parametrization
+    assert {p.form for by in chosen.values() for p in by.values()} == {HALF_CENTRED}
+    path.write_text('weak_data_form = { service = "half-centred" }\n' + text)
+    per_component = dataclasses.replace(load_spec(path).with_parametrization("auto"), centred_below=0.0)
+    chosen = kind_of(per_component).prepare(per_component, tiny_cohort).parametrization
+    assert {c: {p.form for p in by.values()} for c, by in chosen.items()} == {
+        "baseline": {NON_CENTRED}, "service": {HALF_CENTRED}, "enforcement": {NON_CENTRED}}  # fmt: skip
+    path.write_text('weak_data_form = { services = "half-centred" }\n' + text)
+    with pytest.raises(SpecError, match="unknown key 'weak_data_form.services'"):
+        load_spec(path)
+    path.write_text('weak_data_form = { service = "centred" }\n' + text)
+    with pytest.raises(SpecError, match="'weak_data_form.service' must be one of non-centred, half-centred"):
+        load_spec(path)
+    path.write_text('weak_data_form = "sideways"\n' + text)
+    with pytest.raises(
+        SpecError, match="'weak_data_form' must be one of non-centred, half-centred, got 'sideways'"
+    ):
         load_spec(path)
 
 

@@ -214,21 +214,26 @@ def class_cells(spread: float, persons: int = 10_000) -> pd.DataFrame:
 
 
 def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
-    """ "auto" (the shipped spec): the service curve's class means non-centred where the classes' effects
-    hardly differ against their sampling error, centred where they differ by far more, on each outcome;
-    enforcement (no effect anywhere) non-centred; a form the spec asks for wins. The model writes the chosen
-    form (a centred class mean is a free variable of its own), and the choice is printed with the priors."""
+    """ "auto" (the shipped spec): the service curve's class means half-centred (the spec's
+    ``weak_data_form`` for them; non-centred by default) where the classes' effects hardly differ against
+    their sampling error, centred where they differ by far more, on each outcome; enforcement (no effect
+    anywhere) non-centred; a form the spec asks for wins. The model writes the chosen form (a centred class
+    mean is a free variable of its own), and the choice is printed with the priors."""
     from ww_bayes.kinds.trajectory import choose_forms
 
     levels = {"werkverkenner": ["0-25", "25-50", "50-75", "75-100", "no_score"]}
+    assert spec.weak_data_form == {"service": "half-centred"}
     alike, apart = (choose_forms(spec, class_cells(spread), levels) for spread in (0.0, 0.1))
-    assert alike["service"]["werkverkenner"].form == "non-centred"
+    assert alike["service"]["werkverkenner"].form == "half-centred"
     assert apart["service"]["werkverkenner"].form == "centred"
     assert apart["service"]["werkverkenner"].shrinkage < 0.1 < alike["service"]["werkverkenner"].shrinkage
     assert apart["enforcement"]["werkverkenner"].form == "non-centred"
+    default = dataclasses.replace(spec, weak_data_form="non-centred")
+    assert choose_forms(default, class_cells(0.0), levels)["service"]["werkverkenner"].form == "non-centred"
     asked = spec.with_parametrization({"service": "non-centred"})
     assert choose_forms(asked, class_cells(0.1), levels)["service"]["werkverkenner"].chosen_by == "spec"
-    free_variable = {"centred": "service_mean_werkverkenner", "non-centred": "service_mean_z_werkverkenner"}
+    free_variable = {"centred": "service_mean_werkverkenner", "non-centred": "service_mean_z_werkverkenner",
+                     "half-centred": "service_mean_z_werkverkenner"}  # fmt: skip
     for form, free in free_variable.items():
         forced = spec.with_parametrization({"service": form})
         data = prepare_trajectory_data(forced, small_cohort.data)

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
-from ww_bayes.kinds.pooling import AUTO, CENTRED_BELOW, PARAMETRIZATION_CHOICES
+from ww_bayes.kinds.pooling import AUTO, CENTRED_BELOW, NON_CENTRED, PARAMETRIZATION_CHOICES, WEAK_DATA_FORMS
 from ww_bayes.tomlspec import SpecError, identifier, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -27,12 +27,13 @@ SAMPLERS = ("nutpie", "pymc")
 ADAPTATIONS = ("diag", "low_rank")
 #: Top-level keys every kind accepts.
 COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling", "priors", "sampler",
-               "convergence", "summary", "kind", "output", "good_direction", "centred_below"}  # fmt: skip
+               "convergence", "summary", "kind", "output", "good_direction", "centred_below",
+               "weak_data_form"}  # fmt: skip
 #: Spec fields a compiled model does not depend on (the rest, the levels and the cell count, it does).
 #: (The rule's threshold is not: the model depends on the forms it chose, which the fit records.)
 NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
                  "interval_prob", "smallest_effect_pp", "output", "good_direction",
-                 "centred_below")  # fmt: skip
+                 "centred_below", "weak_data_form")  # fmt: skip
 #: Heavy per-cell groups a fit file leaves out unless asked (``[output] keep`` / ``--keep``); each can be
 #: recomputed from the fit and its cohort (:mod:`ww_bayes.recompute`).
 OPTIONAL_GROUPS = ("posterior_predictive", "log_likelihood", "rate")
@@ -109,6 +110,10 @@ class SpecCommon:
     #: the rule's threshold for the factors whose form is chosen from the data (``"auto"``): centred where
     #: the shrinkage ``E[kappa]`` is below it (:func:`ww_bayes.kinds.pooling.choose_parametrization`)
     centred_below: float = CENTRED_BELOW
+    #: the form the rule takes where the shrinkage is at or above ``centred_below``: "non-centred" or
+    #: "half-centred" (:data:`ww_bayes.kinds.pooling.WEAK_DATA_FORMS`), one for every component or a table
+    #: per component (non-centred for a component not named)
+    weak_data_form: str | dict[str, str] = NON_CENTRED
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     convergence: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
     output: OutputSettings = field(default_factory=OutputSettings)
@@ -259,6 +264,19 @@ def mean_table(key: str, table: dict) -> tuple[float, float]:
     )
 
 
+def _weak_data_form(raw: dict) -> str | dict[str, str]:
+    """``weak_data_form``: one form, or a table component -> form."""
+    value = raw.get("weak_data_form", NON_CENTRED)
+    table = value if isinstance(value, dict) else {"": value}
+    if isinstance(value, dict):
+        reject_unknown("weak_data_form", table, COMPONENTS)
+    for component, form in table.items():
+        if form not in WEAK_DATA_FORMS:
+            key = f"weak_data_form.{component}" if component else "weak_data_form"
+            raise SpecError(f"'{key}' must be one of {', '.join(WEAK_DATA_FORMS)}, got {form!r}")
+    return dict(value) if isinstance(value, dict) else value
+
+
 def _sampler(raw: dict) -> SamplerSettings:
     sampler_raw = raw.get("sampler", {})
     reject_unknown("sampler", sampler_raw, [f.name for f in dataclasses.fields(SamplerSettings)])
@@ -384,6 +402,7 @@ def common_settings(raw: dict, text: str, source: str, known: set[str], required
         "centred_below": float(
             number("centred_below", raw.get("centred_below", CENTRED_BELOW), low=0, high=1)
         ),
+        "weak_data_form": _weak_data_form(raw),
         "sampler": _sampler(raw),
         "convergence": _convergence(raw),
         "output": _output(raw),

@@ -118,6 +118,7 @@ from ww_bayes.kinds.pooling import (
     fit_weights,
     level_estimates,
     sparseness_flags,
+    weak_form_of,
 )
 from ww_bayes.kinds.protocol import (
     BenefitEffects,
@@ -718,7 +719,8 @@ def choose_forms(spec: DestinationsSpec, cells: pd.DataFrame, levels: dict[str, 
                 estimates = np.array([e for e, _ in series]) if series else None
                 variances = np.array([v for _, v in series]) if series else None
                 choice = choose_parametrization(estimates, variances, prior_sd, spec.asked(component, factor),
-                                                spec.centred_below)  # fmt: skip
+                                                spec.centred_below,
+                                                weak_form_of(spec.weak_data_form, component))  # fmt: skip
                 chosen.setdefault(f"{outcome}_{component}", {})[factor] = choice
     return chosen
 

@@ -270,6 +270,7 @@ def prepare_data(spec: EffectsSpec, df: pd.DataFrame, likelihood: str = "binomia
             spec.anchor,
             {c: spec.priors[c].group_sd for c in COMPONENTS},
             spec.centred_below,
+            spec.weak_data_form,
         ),
     )
 

@@ -406,7 +406,7 @@ def choose_forms(spec: HoursSpec, cells: pd.DataFrame, observation: HurdleStatis
         prior_sd = {c: spec.priors[part][c].group_sd for c in COMPONENTS}
         forms = choose_parametrizations(
             cells, _PartEstimates(observation, part), levels, partial, asked, ANCHOR, prior_sd,
-            spec.centred_below,
+            spec.centred_below, spec.weak_data_form,
         )  # fmt: skip
         chosen.update({f"{part}_{component}": by for component, by in forms.items()})
     return chosen

@@ -24,8 +24,10 @@ a point estimate is often exactly 0 (shrinkage 1) while the sd's posterior strad
 the normal approximation (:func:`between_sd_posterior`: the levels' estimates with their sampling
 variances, the spec's half-normal prior on the sd, the mean integrated out) and takes the form with the
 smaller rate: centred when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``)
-is one a spec can ask for; the data do not choose it (chosen where ``E[kappa]`` is between 1/4 and 3/4, it
-diverged at the published size where the non-centred form did not: docs/convergence.md).
+is one a spec can ask for, and a spec may have the rule take it instead of the non-centred one
+(``weak_data_form``: the trajectory's class means mixed better so, docs/convergence.md); the rule does not
+choose it by a band of ``E[kappa]`` (between 1/4 and 3/4 it diverged at the published size where the
+non-centred form did not).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ PARAMETRIZATION_CHOICES = (AUTO, *PARAMETRIZATIONS)
 #: form's convergence rate (kappa) is smaller than the non-centred form's (1 - kappa). A spec may set
 #: another (``centred_below``, :class:`ww_bayes.kinds.common.SpecCommon`).
 CENTRED_BELOW = 0.5
+#: The forms the rule may take where ``E[kappa]`` is at or above its threshold (a spec's
+#: ``weak_data_form``); non-centred unless the spec asks for the half-centred form.
+WEAK_DATA_FORMS = (NON_CENTRED, HALF_CENTRED)
 #: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
 TAU_GRID = 400
 
@@ -290,12 +295,14 @@ def choose_parametrization(
     prior_sd: float,
     asked: str = AUTO,
     centred_below: float = CENTRED_BELOW,
+    weak_form: str = NON_CENTRED,
 ) -> Parametrization:
     """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
     variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
     (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
     posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
-    ``centred_below`` (:data:`CENTRED_BELOW` unless the spec sets another), else non-centred. ``asked``:
+    ``centred_below`` (:data:`CENTRED_BELOW` unless the spec sets another), else ``weak_form``
+    (non-centred unless the spec asks for the half-centred form, :data:`WEAK_DATA_FORMS`). ``asked``:
     a form the spec asks for (kept, the numbers reported beside it) or :data:`AUTO`. Without estimates (an
     observation with none) "auto" is non-centred, the form that stays sound where the data are weak. 2-D
     estimates and variances (series, level): series sharing one sd (:func:`between_sd_posterior`), the
@@ -306,6 +313,8 @@ def choose_parametrization(
         )
     if not 0.0 <= centred_below <= 1.0:
         raise ValueError(f"centred_below must be between 0 and 1 (a shrinkage factor), got {centred_below!r}")
+    if weak_form not in WEAK_DATA_FORMS:
+        raise ValueError(f"weak_data_form must be one of {', '.join(WEAK_DATA_FORMS)}, got {weak_form!r}")
     if estimates is None or variances is None or not np.isfinite(variances).any():
         return Parametrization(NON_CENTRED if asked == AUTO else asked, "data" if asked == AUTO else "spec",
                                centred_below=centred_below)  # fmt: skip
@@ -319,7 +328,7 @@ def choose_parametrization(
     )
     median_sd = float(grid[np.searchsorted(np.cumsum(posterior), 0.5)])
     if asked == AUTO:
-        form, chosen_by = (CENTRED if kappa < centred_below else NON_CENTRED), "data"
+        form, chosen_by = (CENTRED if kappa < centred_below else weak_form), "data"
     else:
         form, chosen_by = asked, "spec"
     return Parametrization(form, chosen_by, kappa, median_sd, variances.shape[-1], centred_below)
@@ -343,6 +352,14 @@ def level_estimates(
     return estimate, variance
 
 
+def weak_form_of(weak_data_form: str | dict[str, str], component: str) -> str:
+    """The form the rule takes for ``component`` where the data are weak: a spec's ``weak_data_form``, one
+    form for every component or a table per component (non-centred for a component it does not name)."""
+    if isinstance(weak_data_form, str):
+        return weak_data_form
+    return weak_data_form.get(component, NON_CENTRED)
+
+
 def choose_parametrizations(
     cells: pd.DataFrame,
     observation,
@@ -352,13 +369,16 @@ def choose_parametrizations(
     anchor: str,
     prior_sd: dict[str, float],
     centred_below: float = CENTRED_BELOW,
+    weak_form: str | dict[str, str] = NON_CENTRED,
 ) -> dict[str, dict[str, Parametrization]]:
     """The form of every partially pooled component and factor (``partial``: component -> its partially
     pooled factors) of a model whose components are arm contrasts (:func:`contrast_arms`, anchored on
     ``anchor``), from the cells' observation (:meth:`~ww_bayes.kinds.observations.Observation.link_estimates`
     per arm and level) and the half-normal prior scale of each component's sd (``prior_sd``):
     :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor -> a choice of
-    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given), with the rule's threshold ``centred_below``."""
+    :data:`PARAMETRIZATION_CHOICES`; "auto" where not given), with the rule's threshold ``centred_below`` and
+    its form above it, ``weak_form`` (one for every component, or a table per component:
+    :func:`weak_form_of`)."""
     chosen: dict[str, dict[str, Parametrization]] = {}
     for component, factors in partial.items():
         for factor in factors:
@@ -367,6 +387,7 @@ def choose_parametrizations(
                 table, factor, levels[factor], contrast_arms(component, anchor)
             )  # fmt: skip
             form = asked.get(component, {}).get(factor, AUTO)
-            choice = choose_parametrization(estimates, variances, prior_sd[component], form, centred_below)
+            choice = choose_parametrization(estimates, variances, prior_sd[component], form, centred_below,
+                                            weak_form_of(weak_form, component))  # fmt: skip
             chosen.setdefault(component, {})[factor] = choice
     return chosen

@@ -32,8 +32,10 @@ each a mean over the months plus a random walk centred on its mean, summing to z
 month, partially pooled through a shared sd of the class means and a shared step sd (``pooling =
 "partial"``), with fixed sds (``"none"``) or absent (``"full"``). A random walk follows a step change
 (enforcement acting in months 6-11) as well as a slow fade; its steps are non-centred (the enforcement curve
-is too weakly identified for a centred walk); the class curves' means are centred or non-centred per effect
-as the spec's ``[parametrization]`` says, for ``"auto"`` as the data call for (:func:`choose_forms`). The
+is too weakly identified for a centred walk); the class curves' means are centred, half-centred or
+non-centred per effect as the spec's ``[parametrization]`` says, for ``"auto"`` as the data call for
+(:func:`choose_forms`: centred where the classes' effects are well known, else the spec's
+``weak_data_form``, half-centred in the shipped spec). The
 curves are anchored on their mean over months, which all
 months inform, rather than on month 1, where the data say least (in the month of inflow about one in ten
 works and 96% are on WW): anchored on month 1, the start traded against the first steps (posterior
@@ -246,7 +248,7 @@ def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, li
         pooled["successes"], pooled["trials"] = pooled["successes"] / months, pooled["trials"] / months
         by_outcome.append(choose_parametrizations(pooled, BinaryCounts(), {FORM_FACTOR: levels[FORM_FACTOR]},
                                                   partial, asked, ANCHOR, prior_sd,
-                                                  spec.centred_below))  # fmt: skip
+                                                  spec.centred_below, spec.weak_data_form))  # fmt: skip
     chosen = {}
     for component in partial:
         choices = [forms[component][FORM_FACTOR] for forms in by_outcome]
