@@ -409,11 +409,14 @@ def test_the_spec_file_reads_the_target_for_centred_factors(tmp_path):
 def test_a_later_sampler_setting_keys_studies_only_when_set(job_spec):
     """Study folders and benchmark results are keyed by the sampler settings: a setting added later counts
     only when set, so a spec at its default keeps the key the same spec had before the setting existed
-    (asdict of the settings without it), and setting it changes the key."""
+    (asdict of the settings without it), and setting it changes the key; the same for the rule's
+    ``weak_data_form``."""
     before = {k: v for k, v in dataclasses.asdict(job_spec.sampler).items() if k != "target_accept_centred"}
     assert sampler_fields(job_spec.sampler) == before
-    fields = {k: v for k, v in dataclasses.asdict(job_spec).items() if k not in ("source", "text")}
+    later = ("source", "text", "weak_data_form")
+    fields = {k: v for k, v in dataclasses.asdict(job_spec).items() if k not in later}
     fields["sampler"] = before
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     assert spec_digest(job_spec) == digest
     assert spec_digest(job_spec.with_sampler(target_accept_centred=0.995)) != digest
+    assert spec_digest(dataclasses.replace(job_spec, weak_data_form=HALF_CENTRED)) != digest
