@@ -35,7 +35,7 @@ month, partially pooled through a shared sd of the class means and a shared step
 is too weakly identified for a centred walk); the class curves' means are centred, half-centred or
 non-centred per effect as the spec's ``[parametrization]`` says, for ``"auto"`` as the data call for
 (:func:`choose_forms`: centred where the classes' effects are well known, else the spec's
-``weak_data_form``, half-centred in the shipped spec). The
+``weak_data_form``: half-centred for the service curve in the shipped spec). The
 curves are anchored on their mean over months, which all
 months inform, rather than on month 1, where the data say least (in the month of inflow about one in ten
 works and 96% are on WW): anchored on month 1, the start traded against the first steps (posterior
