@@ -25,9 +25,9 @@ the normal approximation (:func:`between_sd_posterior`: the levels' estimates wi
 variances, the spec's half-normal prior on the sd, the mean integrated out) and takes the form with the
 smaller rate: centred when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``)
 is one a spec can ask for, and a spec may have the rule take it instead of the non-centred one
-(``weak_data_form``: the trajectory's class means mixed better so, docs/convergence.md); the rule does not
-choose it by a band of ``E[kappa]`` (between 1/4 and 3/4 it diverged at the published size where the
-non-centred form did not).
+(``weak_data_form``: the trajectory's service class means mixed better so, docs/convergence.md); the rule
+does not choose it by a band of ``E[kappa]`` (between 1/4 and 3/4 it diverged at the published size where
+the non-centred form did not).
 """
 
 from __future__ import annotations
