@@ -26,8 +26,10 @@ from ww_bayes.kinds.pooling import (
     CENTRED,
     CENTRED_BELOW,
     CENTRING,
+    GAMMA,
     HALF_CENTRED,
     NON_CENTRED,
+    SdPrior,
     between_sd_posterior,
     choose_parametrization,
     choose_parametrizations,
@@ -110,6 +112,34 @@ def test_the_posterior_of_the_levels_sd_recovers_a_known_spread():
     assert grid[np.searchsorted(np.cumsum(weights), 0.5)] == pytest.approx(truth, rel=0.05)
     grid, weights = between_sd_posterior(rng.normal(0.0, 0.2, 4_000), noise, prior_sd=1.0)
     assert grid[np.searchsorted(np.cumsum(weights), 0.5)] < 0.05
+
+
+def test_the_rule_reads_the_sd_prior_the_model_has():
+    """The posterior of the levels' sd under the spec's prior family: a number is a half-normal scale (the
+    same weights as an SdPrior of that scale); under a gamma it has no weight at 0, its grid reaches 6
+    scales, and it is the same likelihood times another prior (the two posteriors on one grid differ by the
+    ratio of the prior densities). A family that is not one is refused, named."""
+    rng = np.random.default_rng(5)
+    estimates, noise = rng.normal(0.0, 0.05, 5), rng.uniform(0.01, 0.03, 5) ** 2
+    grid, weights = between_sd_posterior(estimates, noise, 0.2)
+    same_grid, same = between_sd_posterior(estimates, noise, SdPrior(0.2))
+    np.testing.assert_array_equal(same_grid, grid)
+    np.testing.assert_array_equal(same, weights)
+    gamma = SdPrior(0.1, GAMMA)
+    gamma_grid, gamma_weights = between_sd_posterior(estimates, noise, gamma)
+    assert gamma_grid[-1] == pytest.approx(0.6) and gamma_weights[0] == 0.0
+    half_normal = SdPrior(0.15)  # the same grid: 4 x 0.15 = 6 x 0.1
+    np.testing.assert_allclose(between_sd_posterior(estimates, noise, half_normal)[0], gamma_grid)
+    inside = slice(1, None)
+    ratio = gamma_weights[inside] / between_sd_posterior(estimates, noise, half_normal)[1][inside]
+    priors = np.exp(gamma.log_density(gamma_grid[inside]) - half_normal.log_density(gamma_grid[inside]))
+    np.testing.assert_allclose(ratio / ratio.sum(), priors / priors.sum(), rtol=1e-9)
+    assert (
+        choose_parametrization(estimates, noise, gamma).shrinkage
+        != choose_parametrization(estimates, noise, 0.1).shrinkage
+    )
+    with pytest.raises(ValueError, match="one of half-normal, gamma, got 'cauchy'"):
+        SdPrior(0.1, "cauchy")
 
 
 def test_series_sharing_one_sd_multiply_their_likelihoods():
@@ -420,3 +450,29 @@ def test_a_later_sampler_setting_keys_studies_only_when_set(job_spec):
     assert spec_digest(job_spec) == digest
     assert spec_digest(job_spec.with_sampler(target_accept_centred=0.995)) != digest
     assert spec_digest(dataclasses.replace(job_spec, weak_data_form=HALF_CENTRED)) != digest
+
+
+def test_a_later_prior_option_keys_studies_and_fits_only_when_set():
+    """The trajectory's ``group_sd_prior`` at its default (half-normal) is left out of the study digest and
+    of the structure a fit stores, so both are what they were before the option existed; set, it counts."""
+    spec = load_spec(MODELS / "trajectory_30m.toml")
+
+    def without_option(fields: dict) -> dict:
+        priors = {c: {k: v for k, v in p.items() if k != "group_sd_prior"} if isinstance(p, dict) else p
+                  for c, p in fields["priors"].items()}  # fmt: skip
+        return {**fields, "priors": priors}
+
+    fields = without_option(
+        {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("source", "text")}
+    )
+    fields["sampler"] = sampler_fields(spec.sampler)
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    assert spec_digest(spec) == digest
+    structure = without_option(json.loads(spec_structure(spec)))
+    assert spec_structure(spec) == json.dumps(structure, sort_keys=True)
+    assert "group_sd_prior" not in spec_structure(spec)
+    priors = dict(spec.priors)
+    priors["enforcement"] = dataclasses.replace(priors["enforcement"], group_sd_prior=GAMMA)
+    gamma = dataclasses.replace(spec, priors=priors)
+    assert spec_digest(gamma) != digest
+    assert '"group_sd_prior": "gamma"' in spec_structure(gamma)

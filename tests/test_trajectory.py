@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
 import xarray as xr
+from scipy import stats
 from scipy.linalg import block_diag
 from scipy.stats import norm
 
@@ -245,6 +247,44 @@ def test_the_class_means_take_the_form_their_data_call_for(spec, small_cohort):
         parse_spec(TEXT.replace(shipped, '[parametrization]\nservice = { region = "centred" }'))
     with pytest.raises(SpecError, match=r"parametrization\.service\.werkverkenner"):
         parse_spec(TEXT.replace(shipped, '[parametrization]\nservice = "sideways"'))
+
+
+def test_the_class_means_sd_takes_the_prior_family_the_spec_names(spec, small_cohort):
+    """``group_sd_prior = "gamma"`` in a curve's priors: that curve's class-means sd is Gamma(2, 2 /
+    ``group_sd``) in the model (scipy's log-density), in the printed priors and in the rule that chooses the
+    forms; the other curve keeps the half-normal (the default); a family that is not one is refused,
+    named."""
+    from ww_bayes.kinds.trajectory import choose_forms
+
+    shipped = "[priors.enforcement]\n"
+    assert shipped in TEXT and spec.priors["enforcement"].group_sd_prior == "half-normal"
+    gamma = parse_spec(TEXT.replace(shipped, shipped + 'group_sd_prior = "gamma"\n', 1))
+    scale = gamma.priors["enforcement"].group_sd
+    data = prepare_trajectory_data(gamma, small_cohort.data)
+    model = build_trajectory_model(gamma, data)
+    values = np.array([0.01, 0.3])  # one per outcome
+    np.testing.assert_allclose(
+        pm.logp(model["enforcement_sd_werkverkenner"], values).eval(),
+        stats.gamma(a=2.0, scale=scale / 2.0).logpdf(values),
+        rtol=1e-6,  # PyTensor keeps the constants 2 and 20 in float32 (exact there): the constant term
+    )  # of the log-density rounds at 1e-7
+    service_scale = gamma.priors["service"].group_sd
+    np.testing.assert_allclose(
+        pm.logp(model["service_sd_werkverkenner"], values).eval(),
+        stats.halfnorm(scale=service_scale).logpdf(values),
+        rtol=1e-6,
+    )
+    assert f"sd of their means ~ Gamma(2, {2 / scale:g}) (mean {scale:g})" in gamma.describe_priors()
+    assert f"sd of their means ~ HalfNormal({service_scale:g})" in gamma.describe_priors()
+    levels = {"werkverkenner": ["0-25", "25-50", "50-75", "75-100", "no_score"]}
+    cells = class_cells(0.0)
+    assert (choose_forms(gamma, cells, levels)["enforcement"]["werkverkenner"].shrinkage
+            != choose_forms(spec, cells, levels)["enforcement"]["werkverkenner"].shrinkage)  # fmt: skip
+    assert (choose_forms(gamma, cells, levels)["service"]["werkverkenner"].shrinkage
+            == choose_forms(spec, cells, levels)["service"]["werkverkenner"].shrinkage)  # fmt: skip
+    with pytest.raises(SpecError, match=r"'priors\.enforcement\.group_sd_prior' must be one of "
+                                        r"'half-normal', 'gamma'.*got 'cauchy'"):  # fmt: skip
+        parse_spec(TEXT.replace(shipped, shipped + 'group_sd_prior = "cauchy"\n', 1))
 
 
 def test_cumulative_effects_sum_the_monthly_effects():

@@ -45,7 +45,7 @@ from ww_bayes.data.simulate import synthetic_origin
 from ww_bayes.derived import derived_tree, fit_level_events, levels_of, recomputed_probabilities
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.kinds import kind_of
-from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds
+from ww_bayes.kinds.common import NOT_STRUCTURE, ConvergenceThresholds, keyed_fields
 from ww_bayes.kinds.observations import label_columns
 from ww_bayes.kinds.pooling import CENTRED, WEIGHTS_GROUP
 from ww_bayes.kinds.protocol import ModelData, ModelKind
@@ -125,7 +125,7 @@ def spec_structure(spec) -> str:
     """The spec's settings the model depends on (not the sampler, thresholds, names or output), as JSON:
     stored in each fit (attr ``spec_structure``) so a model rebuilt from the file is checked to be the one
     fitted."""
-    structure = {k: v for k, v in dataclasses.asdict(spec).items() if k not in NOT_STRUCTURE}
+    structure = keyed_fields({k: v for k, v in dataclasses.asdict(spec).items() if k not in NOT_STRUCTURE})
     return json.dumps({"kind": spec.kind, **structure}, sort_keys=True)
 
 

@@ -45,8 +45,7 @@ from ww_bayes.derived import flat_name, levels_of
 from ww_bayes.diagnostics import diagnose
 from ww_bayes.inference import FORWARD_LOGGER, POSTPROCESS_COMPILE, release_freed_memory, sample_posterior
 from ww_bayes.kinds import kind_of
-from ww_bayes.kinds.common import sampler_fields
-from ww_bayes.kinds.pooling import NON_CENTRED
+from ww_bayes.kinds.common import keyed_fields, sampler_fields
 from ww_bayes.kinds.protocol import ModelData
 from ww_bayes.postprocess import deterministics
 from ww_bayes.vocabulary import SAMPLE_DIMS, quiet
@@ -251,11 +250,10 @@ def design_digest(design: ModelData) -> str:
 
 def spec_digest(spec) -> str:
     """SHA-256 of a spec's content (not the file it was read from; sampler settings added later count only
-    when set, :func:`ww_bayes.kinds.common.sampler_fields`, and so does the rule's ``weak_data_form``)."""
-    fields = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("source", "text")}
+    when set, :func:`ww_bayes.kinds.common.sampler_fields`, and so do the options of
+    :func:`ww_bayes.kinds.common.keyed_fields`)."""
+    fields = keyed_fields({k: v for k, v in dataclasses.asdict(spec).items() if k not in ("source", "text")})
     fields["sampler"] = sampler_fields(spec.sampler)
-    if fields.get("weak_data_form") == NON_CENTRED:
-        del fields["weak_data_form"]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -13,7 +13,14 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ww_bayes.derived import DIRECTIONS
-from ww_bayes.kinds.pooling import AUTO, CENTRED_BELOW, NON_CENTRED, PARAMETRIZATION_CHOICES, WEAK_DATA_FORMS
+from ww_bayes.kinds.pooling import (
+    AUTO,
+    CENTRED_BELOW,
+    HALF_NORMAL,
+    NON_CENTRED,
+    PARAMETRIZATION_CHOICES,
+    WEAK_DATA_FORMS,
+)
 from ww_bayes.tomlspec import SpecError, identifier, number, reject_unknown, require
 from ww_bayes.vocabulary import INTERVAL_KINDS, interval_label
 
@@ -34,6 +41,27 @@ COMMON_KEYS = {"name", "description", "groups", "smallest_effect_pp", "pooling",
 NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "source", "interval_kind",
                  "interval_prob", "smallest_effect_pp", "output", "good_direction",
                  "centred_below", "weak_data_form")  # fmt: skip
+#: Options a spec gained after studies and fits were keyed on its content, with their defaults: at the
+#: default they are left out of the keys (:func:`keyed_fields`), so a spec that does not set them keeps its
+#: study folders, benchmark rows and fit files; top-level keys, and ``priors.<component>.<key>`` ones.
+DEFAULT_OPTIONS = {"weak_data_form": NON_CENTRED}
+DEFAULT_PRIOR_OPTIONS = {"group_sd_prior": HALF_NORMAL}
+
+
+def keyed_fields(fields: dict) -> dict:
+    """A spec's fields (``dataclasses.asdict``) as keys read them: the options of :data:`DEFAULT_OPTIONS` and
+    :data:`DEFAULT_PRIOR_OPTIONS` left out where they hold their default."""
+    keyed = {k: v for k, v in fields.items() if not (k in DEFAULT_OPTIONS and v == DEFAULT_OPTIONS[k])}
+    priors = keyed.get("priors")
+    if isinstance(priors, dict):
+        keyed["priors"] = {
+            component: {k: v for k, v in prior.items() if DEFAULT_PRIOR_OPTIONS.get(k, ...) != v}
+            if isinstance(prior, dict) else prior
+            for component, prior in priors.items()
+        }  # fmt: skip
+    return keyed
+
+
 #: Heavy per-cell groups a fit file leaves out unless asked (``[output] keep`` / ``--keep``); each can be
 #: recomputed from the fit and its cohort (:mod:`ww_bayes.recompute`).
 OPTIONAL_GROUPS = ("posterior_predictive", "log_likelihood", "rate")

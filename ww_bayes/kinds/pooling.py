@@ -22,7 +22,7 @@ hierarchical model.
 a point estimate is often exactly 0 (shrinkage 1) while the sd's posterior straddles the sampling sd.
 :func:`choose_parametrization` therefore averages the median ``kappa_l`` over the posterior of ``tau`` in
 the normal approximation (:func:`between_sd_posterior`: the levels' estimates with their sampling
-variances, the spec's half-normal prior on the sd, the mean integrated out) and takes the form with the
+variances, the spec's prior on the sd, the mean integrated out) and takes the form with the
 smaller rate: centred when ``E[kappa]`` is below 1/2, else non-centred. The half-centred form (``c = 1/2``)
 is one a spec can ask for, and a spec may have the rule take it instead of the non-centred one
 (``weak_data_form``: the trajectory's service class means mixed better so, docs/convergence.md); the rule
@@ -66,8 +66,69 @@ CENTRED_BELOW = 0.5
 #: The forms the rule may take where ``E[kappa]`` is at or above its threshold (a spec's
 #: ``weak_data_form``); non-centred unless the spec asks for the half-centred form.
 WEAK_DATA_FORMS = (NON_CENTRED, HALF_CENTRED)
-#: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to 4 prior scales).
+#: Points of the grid the posterior of the levels' sd is evaluated on (from 0 to a few prior scales:
+#: :attr:`SdPrior.grid_end`).
 TAU_GRID = 400
+#: Prior families of a partially pooled sd (:class:`SdPrior`).
+HALF_NORMAL, GAMMA = "half-normal", "gamma"
+SD_PRIORS = (HALF_NORMAL, GAMMA)
+#: The shape of the gamma prior of an sd: 2, the smallest whose density is 0 at 0 and positive slope there.
+GAMMA_SHAPE = 2.0
+
+
+@dataclass(frozen=True)
+class SdPrior:
+    """The prior of a partially pooled sd: ``HalfNormal(scale)`` (``family`` :data:`HALF_NORMAL`, the
+    default), or ``Gamma(2, 2 / scale)`` (:data:`GAMMA`: mean ``scale``, mode ``scale / 2``, 99.9% of it
+    below 4.6 ``scale``).
+
+    The half-normal is densest at 0, so a factor whose levels do not differ lets the sd's posterior reach
+    down to 0, where centred and half-centred deviations make a funnel; with few levels (5 classes) the data
+    leave its upper tail to the prior too, where non-centred deviations pinned by the data make the funnel's
+    other end. The gamma with shape 2 has density 0 at 0 (a boundary-avoiding prior: Chung, Rabe-Hesketh,
+    Dorie, Gelman and Liu 2013, "A nondegenerate penalized likelihood estimator for variance parameters in
+    multilevel models", Psychometrika 78(4)) and an exponential upper tail: it says the levels differ by
+    a little, neither by nothing nor by much."""
+
+    scale: float
+    family: str = HALF_NORMAL
+
+    def __post_init__(self) -> None:
+        if self.family not in SD_PRIORS:
+            raise ValueError(f"an sd's prior must be one of {', '.join(SD_PRIORS)}, got {self.family!r}")
+        if not self.scale > 0:
+            raise ValueError(f"an sd's prior scale must be > 0, got {self.scale!r}")
+
+    def variable(self, name: str, **kwargs) -> pt.TensorVariable:
+        """The sd as a variable of the model being built (``kwargs``: e.g. ``dims``)."""
+        if self.family == GAMMA:
+            return pm.Gamma(name, alpha=GAMMA_SHAPE, beta=GAMMA_SHAPE / self.scale, **kwargs)
+        return pm.HalfNormal(name, self.scale, **kwargs)
+
+    def log_density(self, sd: np.ndarray) -> np.ndarray:
+        """The log prior density at ``sd`` (>= 0), up to a constant."""
+        sd = np.asarray(sd, dtype=float)
+        if self.family == GAMMA:
+            with np.errstate(divide="ignore"):
+                return (GAMMA_SHAPE - 1.0) * np.log(sd) - GAMMA_SHAPE * sd / self.scale
+        return -0.5 * (sd / self.scale) ** 2
+
+    @property
+    def grid_end(self) -> float:
+        """Where the rule's grid of sds ends: 4 scales for the half-normal (as before the gamma was an
+        option), 6 for the gamma (its tail above 6 scales holds 0.008% of it)."""
+        return (6.0 if self.family == GAMMA else 4.0) * self.scale
+
+    def text(self) -> str:
+        """The prior in words, e.g. ``HalfNormal(0.2)`` or ``Gamma(2, 20) (mean 0.1)``."""
+        if self.family == GAMMA:
+            return f"Gamma({GAMMA_SHAPE:g}, {GAMMA_SHAPE / self.scale:g}) (mean {self.scale:g})"
+        return f"HalfNormal({self.scale:g})"
+
+
+def sd_prior(prior: float | SdPrior) -> SdPrior:
+    """``prior`` as an :class:`SdPrior` (a number: a half-normal scale)."""
+    return prior if isinstance(prior, SdPrior) else SdPrior(float(prior))
 
 
 def contrast_arms(component: str, anchor: str) -> tuple[str, ...]:
@@ -252,19 +313,21 @@ def zero_sum_deviations(
 
 
 def between_sd_posterior(
-    estimates: np.ndarray, variances: np.ndarray, prior_sd: float
+    estimates: np.ndarray, variances: np.ndarray, prior_sd: float | SdPrior
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The posterior of the sd ``tau`` of L levels' true values, on a grid from 0 to 4 ``prior_sd``, in the
-    normal approximation: level l's estimate ~ Normal(mu, s_l^2 + tau^2) with ``s_l^2`` its sampling
-    variance, ``tau`` ~ HalfNormal(``prior_sd``), ``mu`` integrated out under a flat prior. Levels without
-    data (infinite variance) carry no weight. Returns the grid and the posterior's weights (summing to 1).
+    """The posterior of the sd ``tau`` of L levels' true values, on a grid from 0 to a few prior scales
+    (:attr:`SdPrior.grid_end`), in the normal approximation: level l's estimate ~ Normal(mu, s_l^2 + tau^2)
+    with ``s_l^2`` its sampling variance, ``tau`` ~ ``prior_sd`` (an :class:`SdPrior`, or a number: the
+    scale of a half-normal), ``mu`` integrated out under a flat prior. Levels without data (infinite
+    variance) carry no weight. Returns the grid and the posterior's weights (summing to 1).
 
     2-D ``estimates`` and ``variances`` (series, level) are several series of the same levels sharing one
     ``tau``, each with its own ``mu`` (a multinomial's categories and months: one sd for all of them): the
     series' likelihoods multiply."""
     estimates, variances = np.atleast_2d(estimates).astype(float), np.atleast_2d(variances).astype(float)
-    grid = np.linspace(0.0, 4.0 * prior_sd, TAU_GRID)
-    log_posterior = -0.5 * (grid / prior_sd) ** 2
+    prior = sd_prior(prior_sd)
+    grid = np.linspace(0.0, prior.grid_end, TAU_GRID)
+    log_posterior = prior.log_density(grid)
     for estimate, variance in zip(estimates, variances, strict=True):
         keep = np.isfinite(variance) & np.isfinite(estimate) & (variance > 0)
         if not keep.any():
@@ -292,21 +355,21 @@ def shrinkage(variances: np.ndarray, between_sd: float) -> np.ndarray:
 def choose_parametrization(
     estimates: np.ndarray | None,
     variances: np.ndarray | None,
-    prior_sd: float,
+    prior_sd: float | SdPrior,
     asked: str = AUTO,
     centred_below: float = CENTRED_BELOW,
     weak_form: str = NON_CENTRED,
 ) -> Parametrization:
     """The form of one factor's partially pooled deviations from the levels' estimates and their sampling
-    variances on the link scale (:func:`level_estimates`) and the half-normal prior scale of their sd
-    (``prior_sd``): the median shrinkage factor over the levels (:func:`shrinkage`) averaged over the
-    posterior of their sd (:func:`between_sd_posterior`), ``E[kappa]``: centred when it is below
-    ``centred_below`` (:data:`CENTRED_BELOW` unless the spec sets another), else ``weak_form``
-    (non-centred unless the spec asks for the half-centred form, :data:`WEAK_DATA_FORMS`). ``asked``:
-    a form the spec asks for (kept, the numbers reported beside it) or :data:`AUTO`. Without estimates (an
-    observation with none) "auto" is non-centred, the form that stays sound where the data are weak. 2-D
-    estimates and variances (series, level): series sharing one sd (:func:`between_sd_posterior`), the
-    median over every series' levels."""
+    variances on the link scale (:func:`level_estimates`) and the prior of their sd (``prior_sd``: an
+    :class:`SdPrior`, or the scale of a half-normal): the median shrinkage factor over the levels
+    (:func:`shrinkage`) averaged over the posterior of their sd (:func:`between_sd_posterior`),
+    ``E[kappa]``: centred when it is below ``centred_below`` (:data:`CENTRED_BELOW` unless the spec sets
+    another), else ``weak_form`` (non-centred unless the spec asks for the half-centred form,
+    :data:`WEAK_DATA_FORMS`). ``asked``: a form the spec asks for (kept, the numbers reported beside it)
+    or :data:`AUTO`. Without estimates (an observation with none) "auto" is non-centred, the form that
+    stays sound where the data are weak. 2-D estimates and variances (series, level): series sharing one
+    sd (:func:`between_sd_posterior`), the median over every series' levels."""
     if asked not in PARAMETRIZATION_CHOICES:
         raise ValueError(
             f"parametrization must be one of {', '.join(PARAMETRIZATION_CHOICES)}, got {asked!r}"
@@ -367,14 +430,15 @@ def choose_parametrizations(
     partial: dict[str, list[str]],
     asked: dict[str, dict[str, str]],
     anchor: str,
-    prior_sd: dict[str, float],
+    prior_sd: dict[str, float | SdPrior],
     centred_below: float = CENTRED_BELOW,
     weak_form: str | dict[str, str] = NON_CENTRED,
 ) -> dict[str, dict[str, Parametrization]]:
     """The form of every partially pooled component and factor (``partial``: component -> its partially
     pooled factors) of a model whose components are arm contrasts (:func:`contrast_arms`, anchored on
     ``anchor``), from the cells' observation (:meth:`~ww_bayes.kinds.observations.Observation.link_estimates`
-    per arm and level) and the half-normal prior scale of each component's sd (``prior_sd``):
+    per arm and level) and the prior of each component's sd (``prior_sd``: an :class:`SdPrior`, or the scale
+    of a half-normal):
     :func:`choose_parametrization` for each, or the form ``asked`` (component -> factor -> a choice of
     :data:`PARAMETRIZATION_CHOICES`; "auto" where not given), with the rule's threshold ``centred_below`` and
     its form above it, ``weak_form`` (one for every component, or a table per component:

@@ -97,8 +97,11 @@ from ww_bayes.kinds.observations import BinaryCounts
 from ww_bayes.kinds.pooling import (
     ARMS_WITH,
     AUTO,
+    HALF_NORMAL,
     NON_CENTRED,
+    SD_PRIORS,
     Parametrization,
+    SdPrior,
     category_codes,
     cell_index,
     choose_parametrizations,
@@ -239,7 +242,7 @@ def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, li
     where every outcome's data call for it (the largest shrinkage of the outcomes decides)."""
     partial = {c: [FORM_FACTOR] for c in EFFECT_COMPONENTS if spec.pooling[c][FORM_FACTOR] == "partial"}
     asked = {c: {FORM_FACTOR: spec.asked(c)} for c in EFFECT_COMPONENTS}
-    prior_sd = {c: spec.priors[c].group_sd for c in EFFECT_COMPONENTS}
+    prior_sd = {c: spec.priors[c].class_sd for c in EFFECT_COMPONENTS}
     by_outcome = []
     for _, part in cells.groupby("outcome", sort=False, observed=True):
         pooled = part.groupby(["arm", FORM_FACTOR], observed=True)[["successes", "trials"]].sum()
@@ -534,7 +537,7 @@ def _effect_curves(spec: TrajectorySpec, component: str, walk: np.ndarray, forms
     if pooling == "full":
         return common[:, None, :]
     if pooling == "partial":
-        class_sd = pm.HalfNormal(f"{component}_sd_werkverkenner", prior.group_sd, dims="outcome")
+        class_sd = prior.class_sd.variable(f"{component}_sd_werkverkenner", dims="outcome")
         class_step_sd = pm.HalfNormal(
             f"{component}_step_sd_werkverkenner", prior.group_step_sd, dims="outcome"
         )
@@ -907,9 +910,10 @@ class CurvePrior:
 
     The common curve's mean over the months is Normal(``mean_mu``, ``mean_sigma``); it moves around that mean
     by monthly steps whose sd has a HalfNormal(``step_sd``) prior. Class deviation curves (partial pooling):
-    the sd of their means over the months ~ HalfNormal(``group_sd``), step sd ~ HalfNormal(``group_step_sd``);
-    no pooling uses the fixed ``unpooled_sd`` and ``unpooled_step_sd``. ``region_sd``: half-normal scale of
-    the sd of the time-constant region deviations.
+    the sd of their means over the months ~ HalfNormal(``group_sd``), or Gamma(2, 2 / ``group_sd``) with
+    ``group_sd_prior = "gamma"`` (:class:`ww_bayes.kinds.pooling.SdPrior`), step sd ~
+    HalfNormal(``group_step_sd``); no pooling uses the fixed ``unpooled_sd`` and ``unpooled_step_sd``.
+    ``region_sd``: half-normal scale of the sd of the time-constant region deviations.
     """
 
     mean_mu: float
@@ -920,6 +924,13 @@ class CurvePrior:
     unpooled_sd: float
     unpooled_step_sd: float
     region_sd: float
+    #: the family of the class means' sd prior (:data:`ww_bayes.kinds.pooling.SD_PRIORS`)
+    group_sd_prior: str = HALF_NORMAL
+
+    @property
+    def class_sd(self) -> SdPrior:
+        """The prior of the sd of the class curves' means."""
+        return SdPrior(self.group_sd, self.group_sd_prior)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -985,7 +996,7 @@ class TrajectorySpec(SpecCommon):
                     chosen = (parametrization or {}).get(component, {}).get(factor)
                     asked = self.asked(component)
                     form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
-                    text = (f"class curves partially pooled: sd of their means ~ HalfNormal({p.group_sd:g}), "
+                    text = (f"class curves partially pooled: sd of their means ~ {p.class_sd.text()}, "
                             f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero; means {form}, "
                             f"steps non-centred")  # fmt: skip
                 elif factor == "werkverkenner" and pooling == "none":
@@ -1010,6 +1021,8 @@ _CURVE_KEYS = (
     "unpooled_step_sd",
     "region_sd",
 )
+#: Keys a curve's prior table may leave out (the default in brackets): ``group_sd_prior`` ("half-normal").
+_CURVE_OPTIONAL_KEYS = ("group_sd_prior",)
 
 
 def _curve_prior(component: str, table) -> CurvePrior:
@@ -1019,11 +1032,15 @@ def _curve_prior(component: str, table) -> CurvePrior:
     if "start" in table:
         raise SpecError(f"'{key}.start': the curves are anchored on their mean over the months; give "
                         f"'{key}.mean' = {{ mu = ..., sigma = ... }} (the prior of that mean)")  # fmt: skip
-    reject_unknown(key, table, _CURVE_KEYS)
+    reject_unknown(key, table, _CURVE_KEYS + _CURVE_OPTIONAL_KEYS)
     require(key, table, _CURVE_KEYS)
     mean_mu, mean_sigma = mean_table(f"{key}.mean", table["mean"])
     positive = {k: number(f"{key}.{k}", table[k], low=0, open_low=True) for k in _CURVE_KEYS[1:]}
-    return CurvePrior(mean_mu=mean_mu, mean_sigma=mean_sigma, **positive)
+    family = table.get("group_sd_prior", HALF_NORMAL)
+    if family not in SD_PRIORS:
+        raise SpecError(f"'{key}.group_sd_prior' must be one of {', '.join(map(repr, SD_PRIORS))} (the prior "
+                        f"family of the class means' sd), got {family!r}")  # fmt: skip
+    return CurvePrior(mean_mu=mean_mu, mean_sigma=mean_sigma, **positive, group_sd_prior=family)
 
 
 def _baseline_prior(table) -> BaselinePrior:
