@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.special import expit
 
 from ww_bayes import inference
@@ -126,6 +127,13 @@ def test_the_rule_reads_the_sd_prior_the_model_has():
     np.testing.assert_array_equal(same_grid, grid)
     np.testing.assert_array_equal(same, weights)
     gamma = SdPrior(0.1, GAMMA)
+    inner = np.linspace(0.01, 0.6, 7)  # the rule's log-densities are scipy's up to a constant
+    for prior, reference in (
+        (gamma, stats.gamma(a=2.0, scale=0.05)),
+        (SdPrior(0.2), stats.halfnorm(scale=0.2)),
+    ):
+        difference = prior.log_density(inner) - reference.logpdf(inner)
+        np.testing.assert_allclose(difference, difference[0], atol=1e-12)
     gamma_grid, gamma_weights = between_sd_posterior(estimates, noise, gamma)
     assert gamma_grid[-1] == pytest.approx(0.6) and gamma_weights[0] == 0.0
     half_normal = SdPrior(0.15)  # the same grid: 4 x 0.15 = 6 x 0.1

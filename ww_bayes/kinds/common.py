@@ -55,7 +55,8 @@ def keyed_fields(fields: dict) -> dict:
     priors = keyed.get("priors")
     if isinstance(priors, dict):
         keyed["priors"] = {
-            component: {k: v for k, v in prior.items() if DEFAULT_PRIOR_OPTIONS.get(k, ...) != v}
+            component: {k: v for k, v in prior.items()
+                        if k not in DEFAULT_PRIOR_OPTIONS or v != DEFAULT_PRIOR_OPTIONS[k]}
             if isinstance(prior, dict) else prior
             for component, prior in priors.items()
         }  # fmt: skip

@@ -72,7 +72,8 @@ TAU_GRID = 400
 #: Prior families of a partially pooled sd (:class:`SdPrior`).
 HALF_NORMAL, GAMMA = "half-normal", "gamma"
 SD_PRIORS = (HALF_NORMAL, GAMMA)
-#: The shape of the gamma prior of an sd: 2, the smallest whose density is 0 at 0 and positive slope there.
+#: The shape of the gamma prior of an sd: 2, the smallest whose density is 0 at 0 with a finite, positive
+#: slope there.
 GAMMA_SHAPE = 2.0
 
 
@@ -80,7 +81,7 @@ GAMMA_SHAPE = 2.0
 class SdPrior:
     """The prior of a partially pooled sd: ``HalfNormal(scale)`` (``family`` :data:`HALF_NORMAL`, the
     default), or ``Gamma(2, 2 / scale)`` (:data:`GAMMA`: mean ``scale``, mode ``scale / 2``, 99.9% of it
-    below 4.6 ``scale``).
+    below 4.62 ``scale``).
 
     The half-normal is densest at 0, so a factor whose levels do not differ lets the sd's posterior reach
     down to 0, where centred and half-centred deviations make a funnel; with few levels (5 classes) the data
