@@ -1021,7 +1021,7 @@ _CURVE_KEYS = (
     "unpooled_step_sd",
     "region_sd",
 )
-#: Keys a curve's prior table may leave out (the default in brackets): ``group_sd_prior`` ("half-normal").
+#: Keys a curve's prior table may leave out: ``group_sd_prior`` (default "half-normal").
 _CURVE_OPTIONAL_KEYS = ("group_sd_prior",)
 
 
