@@ -29,6 +29,7 @@ from ww_bayes.kinds.pooling import (
     CENTRING,
     GAMMA,
     HALF_CENTRED,
+    HALF_NORMAL,
     NON_CENTRED,
     SdPrior,
     between_sd_posterior,
@@ -461,12 +462,17 @@ def test_a_later_sampler_setting_keys_studies_only_when_set(job_spec):
 
 
 def test_a_later_prior_option_keys_studies_and_fits_only_when_set():
-    """The trajectory's ``group_sd_prior`` at its default (half-normal) is left out of the study digest and
-    of the structure a fit stores, so both are what they were before the option existed; set, it counts."""
-    spec = load_spec(MODELS / "trajectory_30m.toml")
+    """The trajectory's ``group_sd_prior`` and ``rule_group_sd`` at their defaults (half-normal; the rule
+    reads the prior) are left out of the study digest and of the structure a fit stores, so both are what
+    they were before the options existed; set, each counts."""
+    shipped = load_spec(MODELS / "trajectory_30m.toml")
+    defaults = {c: dataclasses.replace(p, group_sd_prior=HALF_NORMAL, rule_group_sd=None)
+                for c, p in shipped.priors.items()}  # fmt: skip
+    spec = dataclasses.replace(shipped, priors=defaults)
 
     def without_option(fields: dict) -> dict:
-        priors = {c: {k: v for k, v in p.items() if k != "group_sd_prior"} if isinstance(p, dict) else p
+        later = ("group_sd_prior", "rule_group_sd")
+        priors = {c: {k: v for k, v in p.items() if k not in later} if isinstance(p, dict) else p
                   for c, p in fields["priors"].items()}  # fmt: skip
         return {**fields, "priors": priors}
 
@@ -482,3 +488,8 @@ def test_a_later_prior_option_keys_studies_and_fits_only_when_set():
     gamma = dataclasses.replace(spec, priors=priors)
     assert spec_digest(gamma) != digest
     assert '"group_sd_prior": "gamma"' in spec_structure(gamma)
+    assert "rule_group_sd" not in spec_structure(spec)
+    read_priors = {**priors, "enforcement": dataclasses.replace(priors["enforcement"], rule_group_sd=0.2)}
+    read = dataclasses.replace(spec, priors=read_priors)
+    assert spec_digest(read) not in (digest, spec_digest(gamma))
+    assert '"rule_group_sd": 0.2' in spec_structure(read)

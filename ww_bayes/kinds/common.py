@@ -45,7 +45,7 @@ NOT_STRUCTURE = ("name", "description", "sampler", "convergence", "text", "sourc
 #: default they are left out of the keys (:func:`keyed_fields`), so a spec that does not set them keeps its
 #: study folders, benchmark rows and fit files; top-level keys, and ``priors.<component>.<key>`` ones.
 DEFAULT_OPTIONS = {"weak_data_form": NON_CENTRED}
-DEFAULT_PRIOR_OPTIONS = {"group_sd_prior": HALF_NORMAL}
+DEFAULT_PRIOR_OPTIONS = {"group_sd_prior": HALF_NORMAL, "rule_group_sd": None}
 
 
 def keyed_fields(fields: dict) -> dict:

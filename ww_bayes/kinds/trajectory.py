@@ -242,7 +242,7 @@ def choose_forms(spec: TrajectorySpec, cells: pd.DataFrame, levels: dict[str, li
     where every outcome's data call for it (the largest shrinkage of the outcomes decides)."""
     partial = {c: [FORM_FACTOR] for c in EFFECT_COMPONENTS if spec.pooling[c][FORM_FACTOR] == "partial"}
     asked = {c: {FORM_FACTOR: spec.asked(c)} for c in EFFECT_COMPONENTS}
-    prior_sd = {c: spec.priors[c].class_sd for c in EFFECT_COMPONENTS}
+    prior_sd = {c: spec.priors[c].rule_class_sd for c in EFFECT_COMPONENTS}
     by_outcome = []
     for _, part in cells.groupby("outcome", sort=False, observed=True):
         pooled = part.groupby(["arm", FORM_FACTOR], observed=True)[["successes", "trials"]].sum()
@@ -913,7 +913,9 @@ class CurvePrior:
     the sd of their means over the months ~ HalfNormal(``group_sd``), or Gamma(2, 2 / ``group_sd``) with
     ``group_sd_prior = "gamma"`` (:class:`ww_bayes.kinds.pooling.SdPrior`), step sd ~
     HalfNormal(``group_step_sd``); no pooling uses the fixed ``unpooled_sd`` and ``unpooled_step_sd``.
-    ``region_sd``: half-normal scale of the sd of the time-constant region deviations.
+    ``region_sd``: half-normal scale of the sd of the time-constant region deviations. ``rule_group_sd``:
+    the parametrization rule (:func:`choose_forms`) reads that sd as HalfNormal(``rule_group_sd``) instead
+    of its prior (None: it reads the prior); the model keeps the prior.
     """
 
     mean_mu: float
@@ -926,11 +928,19 @@ class CurvePrior:
     region_sd: float
     #: the family of the class means' sd prior (:data:`ww_bayes.kinds.pooling.SD_PRIORS`)
     group_sd_prior: str = HALF_NORMAL
+    #: the half-normal scale the parametrization rule reads for that sd (None: the prior itself)
+    rule_group_sd: float | None = None
 
     @property
     def class_sd(self) -> SdPrior:
         """The prior of the sd of the class curves' means."""
         return SdPrior(self.group_sd, self.group_sd_prior)
+
+    @property
+    def rule_class_sd(self) -> SdPrior:
+        """The sd's prior as the parametrization rule reads it: :attr:`class_sd`, or
+        HalfNormal(``rule_group_sd``) where the spec names one."""
+        return self.class_sd if self.rule_group_sd is None else SdPrior(self.rule_group_sd, HALF_NORMAL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -996,6 +1006,8 @@ class TrajectorySpec(SpecCommon):
                     chosen = (parametrization or {}).get(component, {}).get(factor)
                     asked = self.asked(component)
                     form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
+                    if p.rule_group_sd is not None and asked == AUTO:
+                        form += f", chosen reading their sd as {p.rule_class_sd.text()}"
                     text = (f"class curves partially pooled: sd of their means ~ {p.class_sd.text()}, "
                             f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero; means {form}, "
                             f"steps non-centred")  # fmt: skip
@@ -1021,8 +1033,9 @@ _CURVE_KEYS = (
     "unpooled_step_sd",
     "region_sd",
 )
-#: Keys a curve's prior table may leave out: ``group_sd_prior`` (default "half-normal").
-_CURVE_OPTIONAL_KEYS = ("group_sd_prior",)
+#: Keys a curve's prior table may leave out: ``group_sd_prior`` (default "half-normal") and
+#: ``rule_group_sd`` (default: the rule reads the prior).
+_CURVE_OPTIONAL_KEYS = ("group_sd_prior", "rule_group_sd")
 
 
 def _curve_prior(component: str, table) -> CurvePrior:
@@ -1040,7 +1053,11 @@ def _curve_prior(component: str, table) -> CurvePrior:
     if family not in SD_PRIORS:
         raise SpecError(f"'{key}.group_sd_prior' must be one of {', '.join(map(repr, SD_PRIORS))} (the prior "
                         f"family of the class means' sd), got {family!r}")  # fmt: skip
-    return CurvePrior(mean_mu=mean_mu, mean_sigma=mean_sigma, **positive, group_sd_prior=family)
+    rule_sd = table.get("rule_group_sd")
+    if rule_sd is not None:
+        rule_sd = number(f"{key}.rule_group_sd", rule_sd, low=0, open_low=True)
+    return CurvePrior(mean_mu=mean_mu, mean_sigma=mean_sigma, **positive, group_sd_prior=family,
+                      rule_group_sd=rule_sd)  # fmt: skip
 
 
 def _baseline_prior(table) -> BaselinePrior:
