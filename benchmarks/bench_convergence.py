@@ -246,8 +246,9 @@ def _spec(run: dict):
 def _settings_of(spec) -> str:
     """What a result depends on besides the data and the seed: a result made with other settings (the spec
     file changed since) does not count for the option any more. The parametrization asked for is one of
-    them ("auto" everywhere: chosen from the data), and so are the rule's threshold and weak-data form and
-    a class-means sd's prior family where the spec sets another than the default."""
+    them ("auto" everywhere: chosen from the data), and so are the rule's threshold and weak-data form, a
+    class-means sd's prior family and the scale the rule reads for it where the spec sets another than the
+    default."""
     forms = getattr(spec, "parametrization", None)
     threshold = spec.centred_below
     extra = [{"centred_below": threshold}] if threshold != pooling.CENTRED_BELOW else []
@@ -257,6 +258,10 @@ def _settings_of(spec) -> str:
                 if getattr(p, "group_sd_prior", pooling.HALF_NORMAL) != pooling.HALF_NORMAL}  # fmt: skip
     if families:  # a prior family other than the default (the trajectory's class-means sd)
         extra.append({"group_sd_prior": families})
+    read = {c: p.rule_group_sd for c, p in getattr(spec, "priors", {}).items()
+            if getattr(p, "rule_group_sd", None) is not None}  # fmt: skip
+    if read:  # the half-normal scale the rule reads for that sd instead of its prior
+        extra.append({"rule_group_sd": read})
     return _normal(
         json.dumps([getattr(spec, "anchor", None), dataclasses.asdict(spec.sampler), forms, *extra])
     )
