@@ -297,9 +297,10 @@ def test_the_class_means_sd_takes_the_prior_family_the_spec_names(small_cohort):
 
 def test_the_rule_can_read_a_half_normal_while_the_model_has_the_gamma(small_cohort):
     """``rule_group_sd`` in a curve's priors: the rule that chooses the forms reads the class-means sd as
-    HalfNormal(``rule_group_sd``), the same shrinkage as a spec whose prior is that half-normal, while the
-    model keeps the gamma the spec names; the printed priors say both; a value that is not a positive number
-    is refused, named."""
+    HalfNormal(``rule_group_sd``), the same shrinkage as a spec whose prior is that half-normal (a scale
+    other than ``group_sd``, so that reading the prior's own scale would fail), while the model keeps the
+    gamma the spec names; the printed priors say both; a value that is not a positive number is refused,
+    named."""
     from ww_bayes.kinds.trajectory import choose_forms
 
     shipped = "[priors.enforcement]\n"
@@ -308,13 +309,17 @@ def test_the_rule_can_read_a_half_normal_while_the_model_has_the_gamma(small_coh
     assert spec.priors["enforcement"].group_sd_prior == "half-normal"
     assert spec.priors["enforcement"].rule_group_sd is None
     gamma = parse_spec(HALF_NORMAL_TEXT.replace(shipped, shipped + 'group_sd_prior = "gamma"\n', 1))
-    both = f'group_sd_prior = "gamma"\nrule_group_sd = {scale}\n'
+    both = f'group_sd_prior = "gamma"\nrule_group_sd = {2 * scale}\n'
     read = parse_spec(HALF_NORMAL_TEXT.replace(shipped, shipped + both, 1))
+    wide = {**spec.priors, "enforcement": dataclasses.replace(spec.priors["enforcement"], group_sd=2 * scale)}
+    wide = dataclasses.replace(spec, priors=wide)  # the half-normal of the scale the rule reads
     levels = {"werkverkenner": ["0-25", "25-50", "50-75", "75-100", "no_score"]}
     cells = class_cells(0.0)
+    specs = {"half-normal": spec, "wide": wide, "gamma": gamma, "read": read}
     shrinkage = {name: choose_forms(s, cells, levels)["enforcement"]["werkverkenner"].shrinkage
-                 for name, s in (("half-normal", spec), ("gamma", gamma), ("read", read))}  # fmt: skip
-    assert shrinkage["read"] == shrinkage["half-normal"] != shrinkage["gamma"]
+                 for name, s in specs.items()}  # fmt: skip
+    assert shrinkage["read"] == shrinkage["wide"]
+    assert len({shrinkage["wide"], shrinkage["half-normal"], shrinkage["gamma"]}) == 3
     model = build_trajectory_model(read, prepare_trajectory_data(read, small_cohort.data))
     values = np.array([0.01, 0.3])
     np.testing.assert_allclose(
@@ -324,8 +329,8 @@ def test_the_rule_can_read_a_half_normal_while_the_model_has_the_gamma(small_coh
     )
     text = read.describe_priors()
     assert f"sd of their means ~ Gamma(2, {2 / scale:g}) (mean {scale:g})" in text
-    assert f"chosen reading their sd as HalfNormal({scale:g})" in text
-    assert "chosen reading" not in gamma.describe_priors()
+    assert f"the rule reads their sd as HalfNormal({2 * scale:g})" in text
+    assert "the rule reads" not in gamma.describe_priors()
     with pytest.raises(SpecError, match=r"priors\.enforcement\.rule_group_sd"):
         parse_spec(HALF_NORMAL_TEXT.replace(shipped, shipped + "rule_group_sd = -0.2\n", 1))
 

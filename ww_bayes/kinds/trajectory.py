@@ -1007,7 +1007,7 @@ class TrajectorySpec(SpecCommon):
                     asked = self.asked(component)
                     form = chosen.text() if chosen else ("chosen from the data" if asked == AUTO else asked)
                     if p.rule_group_sd is not None and asked == AUTO:
-                        form += f", chosen reading their sd as {p.rule_class_sd.text()}"
+                        form += f"; the rule reads their sd as {p.rule_class_sd.text()}"
                     text = (f"class curves partially pooled: sd of their means ~ {p.class_sd.text()}, "
                             f"step sd ~ HalfNormal({p.group_step_sd:g}), sum to zero; means {form}, "
                             f"steps non-centred")  # fmt: skip
