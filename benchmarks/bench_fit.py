@@ -10,9 +10,9 @@ seconds):
    fresh process with the caches the first one left, and a second fit of the same spec in that process
    (another cohort of the same shape: the compiled sampler is reused). Each state twice, side by side:
    "before" rebuilds the starting point without the compiled-sampler cache (nutpie's own compile of its C
-   callbacks, arviz_stats'
-   diagnostics in the gate, PyMC's per-draw deterministics and numba-compiled post-processing, the eager
-   imports, the earlier warm-up: 1000 for the 12-month specs, 1500 for the trajectory; see MODES),
+   callbacks, arviz_stats' diagnostics in the gate, PyMC's per-draw deterministics and numba-compiled
+   post-processing, the eager imports, the earlier warm-up: 1000 for the 12-month specs, 1500 for the
+   trajectory; PyTensor's log-density for the destinations model; see MODES),
    "after" is the code and specs as shipped. ``--markdown`` prints the tables for docs/performance.md.
 2. On a subsample (the Bernoulli model is slow): the cell Binomial model against the person-level
    Bernoulli model, wall time and the largest difference in posterior means (pp and Monte Carlo SEs).
@@ -70,6 +70,10 @@ def child(spec: str, data: list[str], out: str, mode: str) -> None:
         ww_bayes.inference.diagnose = ww_bayes.summaries.diagnose = diagnose_with_arviz_stats
         ww_bayes.inference.deterministics = deterministics_with_pymc
         ww_bayes.inference.POSTPROCESS_COMPILE = {"mode": "FAST_RUN"}  # numba, as before
+        from ww_bayes.kinds.destinations import DestinationsKind
+        from ww_bayes.kinds.protocol import ModelKind
+
+        DestinationsKind.sampler_model = ModelKind.sampler_model  # PyTensor's log-density, as before
         overrides = BEFORE_SAMPLER.get(spec)
     from ww_bayes.workflow import fit_to_file
 
@@ -130,9 +134,10 @@ def deterministics_with_pymc(posterior, model, *, var_names=None, structure=None
 #: compiles its C callbacks in every
 #: process (``WW_BAYES_NUTPIE_COMPILE=1``), the gate and summary use arviz_stats' scalar-at-a-time
 #: diagnostics, the deterministics are PyMC's per-draw loop and they and the prior predictive draws are
-#: compiled with numba, the CLI imports statsmodels, jinja2 and joblib eagerly, and the specs warm up as
-#: before (BEFORE_SAMPLER: 1000 draws for the 12-month specs, 1500 for the trajectory). Not rebuilt: the
-#: summary's single pass over all estimands (~0.4 s).
+#: compiled with numba, the CLI imports statsmodels, jinja2 and joblib eagerly, the specs warm up as
+#: before (BEFORE_SAMPLER: 1000 draws for the 12-month specs, 1500 for the trajectory) and the destinations
+#: model samples with PyTensor's log-density (not ``ww_bayes.kinds.destinations_density``). Not rebuilt:
+#: the summary's single pass over all estimands (~0.4 s), the gate's normal scores looked up.
 #: "after": the shipped code and specs.
 BEFORE_SAMPLER = {
     "job_finding_12m": {"tune": 1000},

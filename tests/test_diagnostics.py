@@ -102,9 +102,11 @@ def test_blocks_in_threads_give_the_same_numbers(monkeypatch):
         xr.testing.assert_identical(one[diagnostic], two[diagnostic])
 
 
-def test_average_ranks_equal_scipy_with_and_without_ties():
-    """The vectorised ranks give scipy's average ranks row by row: distinct values, a flag, a constant, a
-    run of ties at the start, and folded draws of an even count (the two either side of the median tie)."""
+def test_normal_scores_equal_those_of_scipy_average_ranks_with_and_without_ties():
+    """The vectorised scores are ``ndtri`` of scipy's average ranks row by row, bit for bit: distinct
+    values, a flag, a constant, a run of ties at the start, and folded draws of an even count (the two
+    either side of the median tie)."""
+    from scipy.special import ndtri
     from scipy.stats import rankdata
 
     rng = np.random.default_rng(1)
@@ -113,4 +115,6 @@ def test_average_ranks_equal_scipy_with_and_without_ties():
     x[2] = 1.0
     x[3, :10] = x[3, 10]
     x[4] = np.abs(x[4] - np.median(x[4]))
-    np.testing.assert_array_equal(diagnostics._average_ranks(x), rankdata(x, method="average", axis=1))
+    n = x.shape[1]
+    expected = ndtri((rankdata(x, method="average", axis=1) - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    np.testing.assert_array_equal(diagnostics._normal_scores(x), expected)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 from arviz_base import rcParams
-from scipy.fft import next_fast_len
+from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import ndtri
 
 #: The diagnostics :func:`diagnose` returns, named as in arviz_stats' summary.
@@ -104,15 +104,17 @@ def _split(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise each quantity over all its chains and draws (average ranks, Blom's offset 3/8)."""
     flat = x.reshape(x.shape[0], -1)
-    ranks = _average_ranks(flat)
-    return ndtri((ranks - 3 / 8) / (flat.shape[1] - 2 * 3 / 8 + 1)).reshape(x.shape)
+    return _normal_scores(flat).reshape(x.shape)
 
 
-def _average_ranks(flat: np.ndarray) -> np.ndarray:
-    """Average ranks along each row, as ``scipy.stats.rankdata(flat, method="average", axis=1)``, for all
-    rows at once (about twice as fast: 10 against 22 ms for 31 quantities x 8,000 draws): one sort per
-    row; tied values (flags, constants, the two draws either side of an even count's median once folded)
-    share the mean of their positions."""
+def _normal_scores(flat: np.ndarray) -> np.ndarray:
+    """``ndtri((rank - 3/8) / (n - 2 * 3/8 + 1))`` of the average ranks along each row, as
+    ``scipy.stats.rankdata(flat, method="average", axis=1)`` gives them, for all rows at once: one sort
+    per row; tied values (flags, constants, the two draws either side of an even count's median once
+    folded) share the mean of their positions. An average rank is ``(first + last) / 2 + 1`` for the
+    positions ``first`` and ``last`` of its run of equal values, so it takes one of ``2n - 1`` values: their
+    scores are computed once and looked up (the same numbers; ``ndtri`` per draw took most of the gate's
+    time)."""
     n = flat.shape[1]
     order = np.argsort(flat, axis=1)
     ordered = np.take_along_axis(flat, order, axis=1)
@@ -123,9 +125,10 @@ def _average_ranks(flat: np.ndarray) -> np.ndarray:
     ends[:, :-1] = starts[:, 1:]
     first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
     last = np.minimum.accumulate(np.where(ends, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty(flat.shape)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
-    return ranks
+    scores = ndtri((np.arange(2 * n - 1) / 2 + 1 - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    out = np.empty(flat.shape)
+    np.put_along_axis(out, order, scores[first + last], axis=1)
+    return out
 
 
 def _rhat_basic(x: np.ndarray) -> np.ndarray:
@@ -143,9 +146,9 @@ def _ess(x: np.ndarray) -> np.ndarray:
     total = n_chain * n_draw
     m = next_fast_len(2 * n_draw)
     centred = x - x.mean(axis=2, keepdims=True)
-    spectrum = np.fft.rfft(centred, n=m, axis=2)
+    spectrum = rfft(centred, n=m, axis=2)
     spectrum *= np.conjugate(spectrum)
-    acov = np.fft.irfft(spectrum, n=m, axis=2)[:, :, :n_draw] / n_draw
+    acov = irfft(spectrum, n=m, axis=2)[:, :, :n_draw] / n_draw
     mean_var = acov[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
     var_plus = mean_var * (n_draw - 1.0) / n_draw
     if n_chain > 1:

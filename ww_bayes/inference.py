@@ -191,6 +191,7 @@ def _sample_nutpie(spec, data: ModelData, progress: bool, phases: Phases) -> xr.
             compiled = compiled.with_data(**{name: model[name].get_value() for name in names})
         else:
             compiled = compile_pymc_model(model, [v.name for v in model.free_RVs], structure=key)  # cached
+            compiled = kind_of(spec).sampler_model(spec, data, compiled)
             _COMPILED[key] = (compiled, _held_data(compiled, model))
     settings = spec.sampler
     clock = _TuningClock(settings.tune)

@@ -1182,6 +1182,14 @@ class DestinationsKind(ModelKind):
             and ("_mean" in name or "_by_" in name)
         ]
 
+    def sampler_model(self, spec, data, compiled):
+        """The log-density written as one numba function (:mod:`ww_bayes.kinds.destinations_density`:
+        the same numbers, about 2.5 times faster with its gradient) where it describes the model, else
+        PyTensor's."""
+        from ww_bayes.kinds.destinations_density import fused_sampler
+
+        return fused_sampler(spec, data, compiled) or compiled
+
     def recomputable_draws(self, draws):
         """Each level's value (``_by_``: mean plus deviation) and the deviations written as a scaled
         ``_z`` (``_dev`` beside its ``_z``): deterministic, about a third of a destinations file."""

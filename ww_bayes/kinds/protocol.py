@@ -441,6 +441,13 @@ class ModelKind(ABC):
         deterministic ones, after the convergence gate has read them."""
         return []
 
+    def sampler_model(self, spec, data: ModelData, compiled):
+        """The nutpie model to sample ``spec`` on ``data`` with, given nutpie's compiled model of the
+        kind's sampling model (``build(spec, data, for_sampling=True)``): ``compiled`` itself by default. A
+        kind may put a log-density written by hand in its place, the same function of the same free
+        values (tested equal to the graph's, with its gradient), for speed."""
+        return compiled
+
     def effect_parameters(self, posterior: xr.Dataset) -> list[str]:
         """Posterior variables held to the ESS thresholds besides the derived group (default: the
         service and enforcement means, group values and curves)."""
