@@ -113,7 +113,7 @@ def test_estimands_derived_in_blocks_of_draws_are_those_derived_at_once(spec_nam
     everything = free.merge(postprocess.deterministics(free, model, compile_kwargs=COMPILE))
     at_once = kind.derive(spec, data, everything)
     cells = list(kind.cell_deterministics)
-    per_draw = sum(8 * everything[name].isel(draw=0).size for name in cells)
+    per_draw = sum(everything[name].isel(draw=0).nbytes for name in cells)
     monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 7 * per_draw)
     calls = []
     derive = type(kind).derive
@@ -146,7 +146,7 @@ def test_a_draw_free_estimand_that_depends_on_the_draws_is_not_joined_from_block
 
     monkeypatch.setattr(type(kind), "derive", drawn_into_a_share)
     cells = list(kind.cell_deterministics)
-    per_draw = sum(8 * everything[name].isel(draw=0).size for name in cells)
+    per_draw = sum(everything[name].isel(draw=0).nbytes for name in cells)
     monkeypatch.setattr(inference, "DERIVE_BLOCK_BYTES", 30 * per_draw)  # two blocks
     with pytest.raises(RuntimeError, match="pooling_only_share|differs between blocks"):
         inference.derive(spec, data, Sampled(everything.drop_vars(cells), xr.Dataset(), model))

@@ -265,8 +265,12 @@ def derive(spec, data: ModelData, sampled: Sampled, structure: str | None = None
     if not missing:
         return kind.derive(spec, data, posterior)
     dims = model.named_vars_to_dims
-    values = sum(int(np.prod([len(model.coords[d]) for d in dims.get(name, ())])) for name in missing)
-    size = max(1, DERIVE_BLOCK_BYTES // (8 * posterior.sizes["chain"] * values))
+    draw_bytes = sum(  # of the cell deterministics, in their own dtype (a destinations fit's shares: float32)
+        int(np.prod([len(model.coords[d]) for d in dims.get(name, ())]))
+        * np.dtype(model[name].dtype).itemsize
+        for name in missing
+    )  # fmt: skip
+    size = max(1, DERIVE_BLOCK_BYTES // (posterior.sizes["chain"] * draw_bytes))
     blocks = []
     for start in range(0, posterior.sizes["draw"], size):
         part = posterior.isel(draw=slice(start, start + size))
