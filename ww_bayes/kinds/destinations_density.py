@@ -50,9 +50,10 @@ _HALF_LOG_2_OVER_PI = 0.5 * math.log(2.0 / math.pi)
 # The layout (``ints``) starts with a header of these fields, then the rows below.
 _H_NDIM, _H_OUTCOMES, _H_FACTORS, _H_MONTHS, _H_ARMS, _H_COMPONENTS, _H_ROWS = range(7)
 _HEADER = 7
-# After the header: the levels of each factor (n_factors),
-# the arms' signs per component (arms x components, in ``floats`` at offset 0), then one record per outcome:
-_O_K, _O_COUNTS, _O_PERSONS, _O_PRIOR, _O_EMPTY, _O_CONSTANT = range(6)  # floats offsets of its data
+# After the header: the levels of each factor (n_factors), then one record per outcome (the arms' signs per
+# component, arms x components, are at the start of ``floats``): its categories and the ``floats`` offsets
+# of its counts, persons per row, prior means, empty mask and summed log-coefficients,
+_O_K, _O_COUNTS, _O_PERSONS, _O_PRIOR, _O_EMPTY, _O_CONSTANT = range(6)
 _O_FIELDS = 6
 # ... then per component: the x offset of its mean and the floats offset of its sigma,
 _C_FIELDS = 2
@@ -391,8 +392,8 @@ def _logp_callback(dim, x_, out_, logp_, user_data_):
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What :func:`log_density` reads besides ``x``: ``ints`` (the header, the factors' levels, each grid
-    row's levels, one record per outcome) and ``floats`` (the arms' signs, sigmas and scales, prior means,
+    """What :func:`log_density` reads besides ``x``: ``ints`` (the header, the factors' levels, one record
+    per outcome) and ``floats`` (the arms' signs, sigmas and scales, prior means,
     empty masks, and, from ``data_offsets``, each outcome's counts and summed log-coefficients, which
     :meth:`with_counts` fills from the model's data)."""
 
