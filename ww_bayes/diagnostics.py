@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 from arviz_base import rcParams
-from scipy.fft import irfft, next_fast_len, rfft
+from scipy.fft import next_fast_len
 from scipy.special import ndtri
 
 #: The diagnostics :func:`diagnose` returns, named as in arviz_stats' summary.
@@ -146,9 +146,9 @@ def _ess(x: np.ndarray) -> np.ndarray:
     total = n_chain * n_draw
     m = next_fast_len(2 * n_draw)
     centred = x - x.mean(axis=2, keepdims=True)
-    spectrum = rfft(centred, n=m, axis=2)
+    spectrum = np.fft.rfft(centred, n=m, axis=2)
     spectrum *= np.conjugate(spectrum)
-    acov = irfft(spectrum, n=m, axis=2)[:, :, :n_draw] / n_draw
+    acov = np.fft.irfft(spectrum, n=m, axis=2)[:, :, :n_draw] / n_draw
     mean_var = acov[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
     var_plus = mean_var * (n_draw - 1.0) / n_draw
     if n_chain > 1:
