@@ -697,8 +697,8 @@ def test_which_candidates_a_category_counts_keys_the_compiled_model():
     before, after = kind.prepare(spec, df), kind.prepare(spec, moved)
     assert after.levels == before.levels
     assert after.constants["state_of"].sel(benefit="wia").values.tolist() == ["other", "other"]
-    assert not np.allclose(destinations._shares_prior(spec, before, "state"),
-                           destinations._shares_prior(spec, after, "state"))  # fmt: skip
+    assert not np.allclose(destinations.baseline_prior_logits(spec, before, "state"),
+                           destinations.baseline_prior_logits(spec, after, "state"))  # fmt: skip
     assert structure_key(spec, before) != structure_key(spec, after)
     blind = {"category_empty": after.structure["category_empty"]}
     assert structure_key(spec, dataclasses.replace(after, structure=blind)) == structure_key(

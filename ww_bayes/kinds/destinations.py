@@ -725,7 +725,7 @@ def choose_forms(spec: DestinationsSpec, cells: pd.DataFrame, levels: dict[str, 
     return chosen
 
 
-def _shares_prior(spec: DestinationsSpec, data: ModelData, outcome: str) -> np.ndarray:
+def baseline_prior_logits(spec: DestinationsSpec, data: ModelData, outcome: str) -> np.ndarray:
     """The baseline's prior mean logits (month, category): the log of each category's stated share (summed
     over the candidates merged into it), centred over the month's categories."""
     table = data.constants["state_of"] if outcome == STATE else data.constants["first_exit_of"]
@@ -838,7 +838,8 @@ def _component(spec: DestinationsSpec, data: ModelData, outcome: str, component:
     live = outcome_live_basis(data, outcome)
     if component == "baseline":
         z = _zero_sum(f"{prefix}_z", spec.baseline.sigma, ("month", dim), live)
-        mean = pm.Deterministic(f"{prefix}", _shares_prior(spec, data, outcome) + z, dims=("month", dim))
+        prior_mean = baseline_prior_logits(spec, data, outcome)
+        mean = pm.Deterministic(f"{prefix}", prior_mean + z, dims=("month", dim))
         group_sd, unpooled_sd = spec.baseline.group_sd, spec.baseline.unpooled_sd
     else:
         prior = spec.priors[component]

@@ -429,7 +429,7 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
         MODEL_DIMS,
         OUTCOMES,
         RECORDED_BEFORE,
-        _shares_prior,
+        baseline_prior_logits,
         outcome_live_basis,
     )
     from ww_bayes.kinds.pooling import CENTRING, arm_logit
@@ -471,7 +471,7 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
             constant_at = add([0.0])
             names = (f"{outcome}_counts", f"{outcome}_log_multinomial_coef")
             data_offsets.append((*names, counts_at, persons_at, constant_at))
-            prior_at = add(_shares_prior(spec, data, outcome))
+            prior_at = add(baseline_prior_logits(spec, data, outcome))
             empty_at = add(empty_all[:, owner == outcome])
             ints += [k, counts_at, persons_at, prior_at, empty_at, constant_at]
             for component in COMPONENTS:
