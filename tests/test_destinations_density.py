@@ -1,7 +1,7 @@
 """The destinations model's hand-written log-density (``ww_bayes.kinds.destinations_density``) is the PyTensor
 graph's: the same log-density and gradient at random points of the sampler's unconstrained space, for the
-shipped spec and for specs with every pooling, every form and one grouping factor; a wrong layout is caught;
-the sampler uses it where it applies and PyTensor's function where it does not."""
+shipped spec and for a spec with every pooling, every form and two months; a wrong layout is caught; the
+sampler uses it where it applies and PyTensor's function where it does not, or where it disagrees."""
 
 from __future__ import annotations
 
