@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import ww_bayes.inference as inference
-import ww_bayes.kinds.destinations_density as density
 from ww_bayes.data.io import typed_cohort
 from ww_bayes.kinds import kind_named, load_spec
 from ww_bayes.kinds.destinations_density import (
@@ -154,17 +153,28 @@ def test_a_fit_samples_with_it(shipped, shipped_models, cohort, monkeypatch):
 
 def test_a_density_that_disagrees_with_the_graph_is_not_sampled_with(shipped, shipped_models, cohort,
                                                                      monkeypatch):  # fmt: skip
-    """Before a fit samples with it, the hand-written function is checked against PyTensor's C callback on
-    the fit's own data: one that gives other numbers (here: off by 1) is refused with a warning, and the
-    fit samples with PyTensor's; a second fit's data (``with_data``) are checked too."""
+    """Before a fit samples with it, the callback the sampler calls is checked against PyTensor's C
+    callback on the fit's own data: the shipped one agrees (and equals the numba function called from
+    Python); a layout whose summed log-coefficients are off by 1 (the value alone) or whose counts are
+    shifted by a class is refused with a warning, and a fit samples with PyTensor's; a second fit's data
+    (``with_data``) are checked too."""
     compiled, fused = shipped_models
-    data = KIND.prepare(shipped, cohort)
     assert fused.agrees()
-    original = density.log_density
-    monkeypatch.setattr(density, "log_density", lambda *args: original(*args) + 1.0)
-    with pytest.warns(RuntimeWarning, match="hand-written destinations log-density"):
-        assert KIND.sampler_model(shipped, data, compiled) is compiled
+    x = np.random.default_rng(3).normal(0.0, 0.5, compiled.n_dim)
+    grad = np.empty(compiled.n_dim)
+    value = log_density(x, grad, fused.fused_layout.ints, fused.fused_layout.floats)
+    through_callback = fused.callback_log_density(x)
+    assert through_callback[0] == value and np.array_equal(through_callback[1], grad)
+    counts, _, _, _, constant = fused.fused_layout.data_offsets[0]
+    off_by_one = fused.fused_layout.floats.copy()
+    off_by_one[constant] += 1.0
+    shifted = {**values(compiled), counts: np.roll(values(compiled)[counts], 1, axis=1)}
+    for layout_broken in (dataclasses.replace(fused.fused_layout, floats=off_by_one),
+                          fused.fused_layout.with_counts(shifted)):  # fmt: skip
+        with pytest.warns(RuntimeWarning, match="hand-written destinations log-density"):
+            assert not dataclasses.replace(fused, fused_layout=layout_broken).agrees()
+    data = KIND.prepare(shipped, cohort)
+    monkeypatch.setattr(FusedPyMCModel, "agrees", lambda self: False)
+    assert KIND.sampler_model(shipped, data, compiled) is compiled
     names = [n for n in values(compiled) if n.endswith(("_counts", "_log_multinomial_coef"))]
-    with pytest.warns(RuntimeWarning, match="sampling with PyTensor's"):
-        again = fused.with_data(**{n: values(compiled)[n] for n in names})
-    assert type(again) is not FusedPyMCModel
+    assert type(fused.with_data(**{n: values(compiled)[n] for n in names})) is not FusedPyMCModel

@@ -456,8 +456,10 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
         floats.extend(np.asarray(values, dtype="float64").ravel())
         return len(floats) - np.size(values)
 
-    def place(name: str) -> int:
-        if name not in offsets:
+    shapes = dict(free)
+
+    def place(name: str, shape: tuple[int, ...]) -> int:
+        if name not in offsets or tuple(shapes[name]) != shape:
             raise KeyError(name)
         placed.add(name)
         return offsets[name]
@@ -477,9 +479,10 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
             for component in COMPONENTS:
                 prefix = f"{outcome}_{component}"
                 if component == "baseline":
-                    ints += [place(f"{prefix}_z_zerosum__"), add([spec.baseline.sigma])]
+                    ints += [place(f"{prefix}_z_zerosum__", (months, k - 1)), add([spec.baseline.sigma])]
                 else:
-                    ints += [place(f"{prefix}_mean_zerosum__"), add([spec.priors[component].sigma])]
+                    mean_at = place(f"{prefix}_mean_zerosum__", (months, k - 1))
+                    ints += [mean_at, add([spec.priors[component].sigma])]
             for component in COMPONENTS:
                 prefix = f"{outcome}_{component}"
                 scales = spec.baseline if component == "baseline" else spec.priors[component]
@@ -489,13 +492,14 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
                     centring = CENTRING[chosen.form if chosen is not None else RECORDED_BEFORE[component]]
                     name = f"{prefix}_{factor}"
                     scales_at = add([scales.group_sd, scales.unpooled_sd, centring])
+                    shape = (months, len(data.levels[factor]) - 1, k - 1)
                     if pooling == "full":
                         ints += [FULL, -1, -1, scales_at]
                     elif pooling == "none":
-                        ints += [NONE, -1, place(f"{name}_dev_zerosum__"), scales_at]
+                        ints += [NONE, -1, place(f"{name}_dev_zerosum__", shape), scales_at]
                     else:
                         values = f"{name}_dev_zerosum__" if centring == 1.0 else f"{name}_z_zerosum__"
-                        ints += [PARTIAL, place(f"{name}_sd_log__"), place(values), scales_at]
+                        ints += [PARTIAL, place(f"{name}_sd_log__", ()), place(values, shape), scales_at]
     except KeyError:
         return None
     if placed != set(offsets):
@@ -520,14 +524,19 @@ def fused_sampler(spec, data, compiled) -> FusedPyMCModel | None:
 def graph_log_density(compiled, x: np.ndarray) -> tuple[float, np.ndarray]:
     """The log-density and gradient at ``x`` from nutpie's C callback of PyTensor's function, on the data
     the compiled model holds (what the sampler would call)."""
+    return _call(compiled.compiled_logp_func, x, compiled.user_data)
+
+
+def _call(callback, x: np.ndarray, user_data: np.ndarray) -> tuple[float, np.ndarray]:
+    """A nutpie log-density callback (a numba cfunc) at ``x``: NaN if it returns an error status."""
     import ctypes
 
     x = np.ascontiguousarray(x, dtype="float64")
     grad, value = np.empty(x.size), np.empty(1)
     pointer = ctypes.POINTER(ctypes.c_double)
-    status = compiled.compiled_logp_func.ctypes(
+    status = callback.ctypes(
         x.size, x.ctypes.data_as(pointer), grad.ctypes.data_as(pointer), value.ctypes.data_as(pointer),
-        ctypes.c_void_p(compiled.user_data.ctypes.data),
+        ctypes.c_void_p(user_data.ctypes.data),
     )  # fmt: skip
     if status != 0:
         return np.nan, grad
@@ -563,15 +572,25 @@ class FusedPyMCModel(CompiledPyMCModel):
         fields = {f.name: getattr(new, f.name) for f in dataclasses.fields(CompiledPyMCModel)}
         return CompiledPyMCModel(**fields)
 
-    def agrees(self, points: int = 2, rtol: float = 1e-8) -> bool:
-        """Whether :func:`log_density` gives PyTensor's log-density and gradient (:func:`graph_log_density`)
-        at the origin and at a random point of the unconstrained space; warns if not."""
+    def header(self) -> np.ndarray:
+        """What the callback's user data points to: the addresses and lengths of the layout's arrays."""
+        arrays = self.fused_layout
+        return np.array([arrays.ints.ctypes.data, arrays.ints.size, arrays.floats.ctypes.data,
+                         arrays.floats.size], dtype="int64")  # fmt: skip
+
+    def callback_log_density(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The log-density and gradient at ``x`` through :data:`_logp_callback`, as the sampler calls it."""
+        return _call(_logp_callback, x, self.header())
+
+    def agrees(self, points: int = 3, rtol: float = 1e-8) -> bool:
+        """Whether the callback the sampler calls (:meth:`callback_log_density`) gives PyTensor's
+        log-density and gradient (:func:`graph_log_density`) at the origin and at random points of the
+        unconstrained space (sds from about e^-2 to e^2); warns if not."""
         rng = np.random.default_rng(20171201)
-        for scale in np.linspace(0.0, 0.5, points):
+        for scale in np.linspace(0.0, 1.0, points):
             x = rng.normal(0.0, scale, self.n_dim)
             expected, expected_grad = graph_log_density(self, x)
-            grad = np.empty(self.n_dim)
-            value = log_density(x, grad, self.fused_layout.ints, self.fused_layout.floats)
+            value, grad = self.callback_log_density(x)
             tolerance = rtol * max(1.0, float(np.abs(expected_grad).max()))
             if not (np.isclose(value, expected, rtol=rtol) and np.allclose(grad, expected_grad, rtol=rtol,
                                                                           atol=tolerance)):  # fmt: skip
@@ -588,9 +607,7 @@ class FusedPyMCModel(CompiledPyMCModel):
     def _make_model(self, init_mean):
         from nutpie import _lib
 
-        arrays = self.fused_layout
-        header = np.array([arrays.ints.ctypes.data, arrays.ints.size, arrays.floats.ctypes.data,
-                           arrays.floats.size], dtype="int64")  # fmt: skip
+        header = self.header()
         logp = _lib.LogpFunc(_logp_callback.address, header.ctypes.data, (self, header))  # kept alive with it
         expand = _lib.ExpandFunc(self.n_dim, self.n_expanded, self.compiled_expand_func.address,
                                  self.user_data.ctypes.data, self)  # fmt: skip
