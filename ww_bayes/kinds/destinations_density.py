@@ -510,7 +510,7 @@ def layout(spec, data, free: list[tuple[str, tuple[int, ...]]]) -> Layout | None
 def fused_sampler(spec, data, compiled) -> FusedPyMCModel | None:
     """nutpie's compiled model ``compiled`` of the destinations model with :func:`log_density` as its
     log-density callback (its draws' expansion stays PyTensor's), or None when the function does not
-    describe the model (:func:`layout`) or, checked here at two points, does not give PyTensor's numbers
+    describe the model (:func:`layout`) or, checked here at three points, does not give PyTensor's numbers
     (then with a warning: the fit samples with PyTensor's function, only slower)."""
     made = layout(spec, data, free_variables(compiled))
     if made is None:
