@@ -4,8 +4,9 @@ On one cohort (the calibrated cohort by default, or ``--data``) and the shipped 
 the compiled model a fit uses (``ww_bayes.sampler.compile_pymc_model``):
 
 1. one log-density with its gradient, µs per evaluation: PyTensor's C callback (what nutpie calls without
-   ``ww_bayes.kinds.destinations_density``) and :func:`~ww_bayes.kinds.destinations_density.log_density`,
-   called alternately at the same points, and the largest difference of their values and gradients;
+   ``ww_bayes.kinds.destinations_density``) and the hand-written one's, both called through ctypes from
+   Python (the same overhead), alternately at the same points, and the largest difference of their values
+   and gradients;
 2. nutpie's sampling with each (the spec's chains, draws, warm-up, target_accept and seed; ``--repeats``
    rounds, alternating): seconds, leapfrog steps per draw, step size, divergences, the largest R-hat and
    smallest bulk ESS of the free variables, and how far apart the two posteriors' means are (in posterior
@@ -25,17 +26,15 @@ import numpy as np
 
 
 def per_evaluation(fused, evaluations: int = 3000) -> None:
-    from ww_bayes.kinds.destinations_density import graph_log_density, log_density
+    from ww_bayes.kinds.destinations_density import graph_log_density
 
     rng = np.random.default_rng(1)
     points = rng.normal(0.0, 0.3, (20, fused.n_dim))
-    grad = np.empty(fused.n_dim)
-    layout = fused.fused_layout
     seconds = {"PyTensor's": 0.0, "hand-written": 0.0}
     largest = 0.0
     for x in points:
         expected, expected_grad = graph_log_density(fused, x)
-        value = log_density(x, grad, layout.ints, layout.floats)
+        value, grad = fused.callback_log_density(x)
         largest = max(
             largest, abs(value - expected) / abs(expected), float(np.abs(grad - expected_grad).max())
         )
@@ -46,10 +45,10 @@ def per_evaluation(fused, evaluations: int = 3000) -> None:
         seconds["PyTensor's"] += time.perf_counter() - start
         start = time.perf_counter()
         for x in points:
-            log_density(x, grad, layout.ints, layout.floats)
+            fused.callback_log_density(x)
         seconds["hand-written"] += time.perf_counter() - start
     count = (evaluations // len(points)) * len(points)
-    print(f"log-density and gradient ({fused.n_dim} free values), µs per evaluation from Python:")
+    print(f"log-density and gradient ({fused.n_dim} free values), µs per evaluation through ctypes:")
     for name, total in seconds.items():
         print(f"  {name:<13} {total / count * 1e6:7.1f}")
     ratio = seconds["PyTensor's"] / seconds["hand-written"]
